@@ -1,0 +1,56 @@
+// Package cmdutil holds what every command shares and that is not cobra:
+// the typed errors and their exit codes, and the Factory of dependencies.
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Exit codes of the skiff binary.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+	// ExitCancel is used when the user interrupted the command.
+	ExitCancel = 130
+)
+
+// UsageError is an error in how skiff was called: a bad flag, a missing or
+// invalid argument. It exits with code 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a UsageError with a formatted message.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// SilentError exits with its code without printing anything more: the
+// command has already told the user what happened.
+type SilentError struct{ Code int }
+
+func (e *SilentError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// ExitCode maps an error returned by a command to the process exit code.
+// This is the one place where that mapping lives.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var silent *SilentError
+	if errors.As(err, &silent) {
+		return silent.Code
+	}
+	var usage *UsageError
+	if errors.As(err, &usage) {
+		return ExitUsage
+	}
+	if errors.Is(err, context.Canceled) {
+		return ExitCancel
+	}
+	return ExitFailure
+}

@@ -1,0 +1,198 @@
+package project
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxManifestSize bounds what Load reads: a manifest is a few kilobytes.
+const maxManifestSize = 1 << 20
+
+// ErrNotFound is returned by Find when no skiff.yaml is in the folder or any
+// of its parents.
+var ErrNotFound = errors.New("no " + FileName + " found")
+
+// Find looks for skiff.yaml in dir and its parents and returns its path.
+func Find(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, FileName)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("%w in %s or any parent folder; run `skiff init` to create a project", ErrNotFound, abs)
+		}
+	}
+}
+
+// Load reads, defaults and validates the manifest at path.
+func Load(path string) (*Project, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s; run `skiff init` to create a project", ErrNotFound, path)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	p, err := Parse(data)
+	if err != nil {
+		return nil, prefixErr(path, err)
+	}
+	return p, nil
+}
+
+// Parse decodes, defaults and validates a manifest. Errors point at the
+// offending field and, where known, its line.
+func Parse(data []byte) (*Project, error) {
+	if len(data) > maxManifestSize {
+		return nil, fmt.Errorf("the manifest is larger than %d bytes; is this the right file?", maxManifestSize)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, syntaxErr(err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, errors.New("the manifest is empty; run `skiff init` to create one")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, &FieldError{Line: root.Line, Msg: "the manifest must be a mapping with apiVersion, name and workloads"}
+	}
+
+	var p Project
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, syntaxErr(err)
+	}
+	errs := p.validateVersion()
+	if errs == nil {
+		p.ApplyDefaults()
+		errs = p.Validate()
+	}
+	if len(errs) > 0 {
+		for _, e := range errs {
+			e.Line = lineOf(root, e.Path)
+		}
+		return nil, errs
+	}
+	return &p, nil
+}
+
+func (p *Project) validateVersion() ValidationErrors {
+	switch p.APIVersion {
+	case APIVersion:
+		return nil
+	case "":
+		return ValidationErrors{{Path: "apiVersion", Msg: "is missing", Hint: "add `apiVersion: " + APIVersion + "` at the top"}}
+	default:
+		return ValidationErrors{{Path: "apiVersion", Msg: fmt.Sprintf("%q is not a version this skiff reads", p.APIVersion),
+			Hint: "use `apiVersion: " + APIVersion + "` or upgrade skiff"}}
+	}
+}
+
+// syntaxErr rewords the YAML library's errors into one line each.
+func syntaxErr(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, 0, len(te.Errors))
+		for _, m := range te.Errors {
+			m = strings.Replace(m, " not found in type project.", " is not known in ", 1)
+			msgs = append(msgs, m)
+		}
+		return fmt.Errorf("%s (see docs/manifest.md for every field)", strings.Join(msgs, "; "))
+	}
+	return fmt.Errorf("not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+func prefixErr(path string, err error) error {
+	var verrs ValidationErrors
+	if errors.As(err, &verrs) {
+		for _, e := range verrs {
+			e.File = path
+		}
+		return err
+	}
+	var ferr *FieldError
+	if errors.As(err, &ferr) {
+		ferr.File = path
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// lineOf finds the line of a field path such as "workloads[1].port" in the
+// YAML tree, or the nearest parent that exists; 0 when unknown.
+func lineOf(root *yaml.Node, path string) int {
+	node, line := root, root.Line
+	for _, seg := range splitPath(path) {
+		next := child(node, seg)
+		if next == nil {
+			break
+		}
+		node, line = next, next.Line
+	}
+	return line
+}
+
+func splitPath(path string) []string {
+	var segs []string
+	for _, part := range strings.Split(path, ".") {
+		for {
+			i := strings.IndexByte(part, '[')
+			if i < 0 {
+				break
+			}
+			if i > 0 {
+				segs = append(segs, part[:i])
+			}
+			j := strings.IndexByte(part, ']')
+			if j < i {
+				break
+			}
+			segs = append(segs, part[i:j+1])
+			part = part[j+1:]
+		}
+		if part != "" {
+			segs = append(segs, part)
+		}
+	}
+	return segs
+}
+
+func child(n *yaml.Node, seg string) *yaml.Node {
+	if strings.HasPrefix(seg, "[") {
+		i, err := strconv.Atoi(strings.Trim(seg, "[]"))
+		if err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+			return nil
+		}
+		return n.Content[i]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == seg {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+// Package project reads, validates and writes skiff.yaml, the manifest of a
+// skiff project and its workloads.
+package project
+
+import (
+	"sort"
+	"strings"
+)
+
+// FileName is the manifest's name in a project's root folder.
+const FileName = "skiff.yaml"
+
+// APIVersion is the manifest schema this skiff writes and reads.
+const APIVersion = "skiff.dev/v1alpha1"
+
+// Kinds of workload.
+const (
+	KindFunction = "function"
+	KindService  = "service"
+)
+
+// Languages a workload can be written in.
+const (
+	LangGo         = "go"
+	LangNode       = "node"
+	LangTypeScript = "typescript"
+	LangPython     = "python"
+)
+
+// Defaults filled in by Load for fields left out.
+const (
+	DefaultTemplate = "http"
+	DefaultPort     = 8080
+	DefaultReplicas = 1
+)
+
+// Kinds returns the workload kinds, sorted.
+func Kinds() []string { return []string{KindFunction, KindService} }
+
+// Langs returns the supported languages, sorted.
+func Langs() []string { return []string{LangGo, LangNode, LangPython, LangTypeScript} }
+
+// Project is the content of skiff.yaml.
+type Project struct {
+	APIVersion string `json:"apiVersion" yaml:"apiVersion"`
+	// Name is the project's name: a DNS-1123 label, the prefix of every
+	// Helm release and the value of app.kubernetes.io/part-of.
+	Name string `json:"name" yaml:"name"`
+	// Registry is where built images are pushed, e.g. "registry.example.com/team".
+	// Empty means the local OCI layout store.
+	Registry string `json:"registry,omitempty" yaml:"registry,omitempty"`
+	// Namespace is the Kubernetes namespace workloads are deployed to.
+	Namespace string `json:"namespace,omitempty" yaml:"namespace,omitempty"`
+	// Build holds project-wide build settings.
+	Build Build `json:"build,omitempty" yaml:"build,omitempty"`
+	// Workloads are the functions and services of the project.
+	Workloads []Workload `json:"workloads" yaml:"workloads"`
+}
+
+// Build holds build settings that apply to every workload unless a workload
+// overrides them.
+type Build struct {
+	// Base maps a language to the base image of its workloads.
+	Base map[string]string `json:"base,omitempty" yaml:"base,omitempty"`
+	// Platforms to build for, e.g. ["linux/amd64", "linux/arm64"].
+	Platforms []string `json:"platforms,omitempty" yaml:"platforms,omitempty"`
+}
+
+// Workload is one function or service.
+type Workload struct {
+	Name      string            `json:"name" yaml:"name"`
+	Kind      string            `json:"kind" yaml:"kind"`
+	Lang      string            `json:"lang" yaml:"lang"`
+	Template  string            `json:"template,omitempty" yaml:"template,omitempty"`
+	Path      string            `json:"path,omitempty" yaml:"path,omitempty"`
+	Port      int               `json:"port,omitempty" yaml:"port,omitempty"`
+	Env       map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
+	Config    map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	DependsOn []string          `json:"dependsOn,omitempty" yaml:"dependsOn,omitempty"`
+	Replicas  *int              `json:"replicas,omitempty" yaml:"replicas,omitempty"`
+	Autoscale *Autoscale        `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
+	// Base overrides the base image for this workload only.
+	Base string `json:"base,omitempty" yaml:"base,omitempty"`
+	// Health is the HTTP path of the liveness and readiness probes.
+	Health string `json:"health,omitempty" yaml:"health,omitempty"`
+}
+
+// Autoscale configures a HorizontalPodAutoscaler.
+type Autoscale struct {
+	Min        int `json:"min" yaml:"min"`
+	Max        int `json:"max" yaml:"max"`
+	CPUPercent int `json:"cpuPercent,omitempty" yaml:"cpuPercent,omitempty"`
+}
+
+// Workload returns the workload with the given name.
+func (p *Project) Workload(name string) (*Workload, bool) {
+	for i := range p.Workloads {
+		if p.Workloads[i].Name == name {
+			return &p.Workloads[i], true
+		}
+	}
+	return nil, false
+}
+
+// WorkloadNames returns the names of all workloads in manifest order.
+func (p *Project) WorkloadNames() []string {
+	names := make([]string, len(p.Workloads))
+	for i, w := range p.Workloads {
+		names[i] = w.Name
+	}
+	return names
+}
+
+// ApplyDefaults fills in every field left out with its default.
+func (p *Project) ApplyDefaults() {
+	if p.APIVersion == "" {
+		p.APIVersion = APIVersion
+	}
+	if p.Namespace == "" {
+		p.Namespace = p.Name
+	}
+	for i := range p.Workloads {
+		w := &p.Workloads[i]
+		if w.Template == "" {
+			w.Template = DefaultTemplate
+		}
+		if w.Path == "" {
+			w.Path = w.Name
+		}
+		if w.Port == 0 {
+			w.Port = DefaultPort
+		}
+		if w.Replicas == nil {
+			r := DefaultReplicas
+			w.Replicas = &r
+		}
+		if w.Health == "" {
+			w.Health = "/healthz"
+		}
+		if w.Autoscale != nil && w.Autoscale.CPUPercent == 0 {
+			w.Autoscale.CPUPercent = 80
+		}
+	}
+}
+
+// Order returns the workloads in dependency order: every workload comes
+// after the ones it depends on; ties keep manifest order. The project must
+// be valid (no cycles).
+func (p *Project) Order() []Workload {
+	index := map[string]int{}
+	for i, w := range p.Workloads {
+		index[w.Name] = i
+	}
+	done := make([]bool, len(p.Workloads))
+	var out []Workload
+	var visit func(i int)
+	visit = func(i int) {
+		if done[i] {
+			return
+		}
+		done[i] = true
+		deps := append([]string(nil), p.Workloads[i].DependsOn...)
+		sort.SliceStable(deps, func(a, b int) bool { return index[deps[a]] < index[deps[b]] })
+		for _, d := range deps {
+			if j, ok := index[d]; ok {
+				visit(j)
+			}
+		}
+		out = append(out, p.Workloads[i])
+	}
+	for i := range p.Workloads {
+		visit(i)
+	}
+	return out
+}
+
+// EnvName turns a workload name into the prefix of its environment
+// variables: "payments-api" becomes "PAYMENTS_API".
+func EnvName(workload string) string {
+	return strings.ToUpper(strings.ReplaceAll(workload, "-", "_"))
+}

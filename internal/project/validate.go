@@ -1,0 +1,261 @@
+package project
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// FieldError is one problem with one field of the manifest.
+type FieldError struct {
+	File string // manifest path, when known
+	Line int    // 1-based line, 0 when unknown
+	Path string // field path, e.g. "workloads[1].port"
+	Msg  string // what is wrong
+	Hint string // how to fix it
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(" ")
+	}
+	b.WriteString(e.Msg)
+	if e.Hint != "" {
+		b.WriteString("; ")
+		b.WriteString(e.Hint)
+	}
+	return b.String()
+}
+
+// ValidationErrors are all the problems found in a manifest.
+type ValidationErrors []*FieldError
+
+func (v ValidationErrors) Error() string {
+	if len(v) == 1 {
+		return v[0].Error()
+	}
+	lines := make([]string, len(v))
+	for i, e := range v {
+		lines[i] = "  " + e.Error()
+	}
+	return fmt.Sprintf("the manifest has %d problems:\n%s", len(v), strings.Join(lines, "\n"))
+}
+
+var (
+	dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	envKey       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	configKey    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+)
+
+// ValidName reports why name is not a DNS-1123 label, or "" when it is.
+func ValidName(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > 63:
+		return fmt.Sprintf("%q is longer than 63 characters", name)
+	case !dns1123Label.MatchString(name):
+		return fmt.Sprintf("%q is not a valid name", name)
+	}
+	return ""
+}
+
+const nameHint = "use lowercase letters, digits and '-', starting and ending with a letter or digit (DNS-1123 label)"
+
+// Validate checks a defaulted project and returns every problem found.
+func (p *Project) Validate() ValidationErrors {
+	var errs ValidationErrors
+	add := func(path, msg, hint string) {
+		errs = append(errs, &FieldError{Path: path, Msg: msg, Hint: hint})
+	}
+	if why := ValidName(p.Name); why != "" {
+		add("name", why, nameHint)
+	}
+	if p.Namespace != "" && p.Namespace != p.Name {
+		if why := ValidName(p.Namespace); why != "" {
+			add("namespace", why, nameHint)
+		}
+	}
+	if strings.Contains(p.Registry, "://") {
+		add("registry", fmt.Sprintf("%q must not have a scheme", p.Registry), "write the registry as host[:port]/path, e.g. registry.example.com/team")
+	}
+	for lang := range p.Build.Base {
+		if !slices.Contains(Langs(), lang) {
+			add("build.base."+lang, "is not a known language", "use one of: "+strings.Join(Langs(), ", "))
+		}
+	}
+	if len(p.Workloads) == 0 {
+		add("workloads", "is empty", "add a workload with `skiff add NAME`")
+	}
+	seen := map[string]int{}
+	paths := map[string]int{}
+	for i, w := range p.Workloads {
+		at := fmt.Sprintf("workloads[%d]", i)
+		if why := ValidName(w.Name); why != "" {
+			add(at+".name", why, nameHint)
+		} else if j, dup := seen[w.Name]; dup {
+			add(at+".name", fmt.Sprintf("%q is used by workloads[%d] too", w.Name, j), "give every workload a unique name")
+		} else {
+			seen[w.Name] = i
+		}
+		if !slices.Contains(Kinds(), w.Kind) {
+			add(at+".kind", describeBad(w.Kind), "use one of: "+strings.Join(Kinds(), ", "))
+		}
+		if !slices.Contains(Langs(), w.Lang) {
+			add(at+".lang", describeBad(w.Lang), "use one of: "+strings.Join(Langs(), ", "))
+		}
+		if w.Port < 1 || w.Port > 65535 {
+			add(at+".port", fmt.Sprintf("%d is out of range", w.Port), "use a port from 1 to 65535")
+		}
+		if msg := checkRelPath(w.Path); msg != "" {
+			add(at+".path", msg, "use a folder inside the project, e.g. "+w.Name)
+		} else if j, dup := paths[path.Clean(w.Path)]; dup {
+			add(at+".path", fmt.Sprintf("%q is the folder of workloads[%d] too", w.Path, j), "give every workload its own folder")
+		} else {
+			paths[path.Clean(w.Path)] = i
+		}
+		for k := range w.Env {
+			if !envKey.MatchString(k) {
+				add(at+".env."+k, "is not a valid environment variable name", "use letters, digits and '_', not starting with a digit")
+			}
+		}
+		for k := range w.Config {
+			if !configKey.MatchString(k) {
+				add(at+".config."+k, "is not a valid config key", "use letters, digits, '-', '_' and '.'")
+			}
+		}
+		if w.Replicas != nil && *w.Replicas < 0 {
+			add(at+".replicas", fmt.Sprintf("%d is negative", *w.Replicas), "use 0 or more")
+		}
+		if a := w.Autoscale; a != nil {
+			if a.Min < 1 {
+				add(at+".autoscale.min", fmt.Sprintf("%d is less than 1", a.Min), "set autoscale.min to 1 or more")
+			}
+			if a.Max < a.Min {
+				add(at+".autoscale.max", fmt.Sprintf("%d is less than autoscale.min (%d)", a.Max, a.Min), "set autoscale.max to at least autoscale.min")
+			}
+			if a.CPUPercent < 1 || a.CPUPercent > 100 {
+				add(at+".autoscale.cpuPercent", fmt.Sprintf("%d is out of range", a.CPUPercent), "use a percentage from 1 to 100")
+			}
+		}
+		if w.Health != "" && !strings.HasPrefix(w.Health, "/") {
+			add(at+".health", fmt.Sprintf("%q must start with /", w.Health), "use an HTTP path such as /healthz")
+		}
+	}
+	for i, w := range p.Workloads {
+		for j, d := range w.DependsOn {
+			at := fmt.Sprintf("workloads[%d].dependsOn[%d]", i, j)
+			switch {
+			case d == w.Name:
+				add(at, fmt.Sprintf("%q is the workload itself", d), "remove it")
+			case !contains(p.Workloads, d):
+				add(at, fmt.Sprintf("%q is not a workload of this project", d), "use one of: "+strings.Join(p.WorkloadNames(), ", "))
+			}
+		}
+	}
+	if cycle := p.findCycle(); cycle != nil {
+		add(fmt.Sprintf("workloads[%d].dependsOn", cycle.at), "forms a cycle: "+strings.Join(cycle.names, " -> "), "remove one of these dependencies")
+	}
+	return errs
+}
+
+func describeBad(v string) string {
+	if v == "" {
+		return "is missing"
+	}
+	return fmt.Sprintf("%q is not known", v)
+}
+
+func checkRelPath(p string) string {
+	switch {
+	case p == "" || p == ".":
+		return "must name a folder"
+	case path.IsAbs(p) || strings.HasPrefix(p, `\`) || (len(p) > 1 && p[1] == ':'):
+		return fmt.Sprintf("%q is absolute", p)
+	case strings.Contains(p, `\`):
+		return fmt.Sprintf("%q uses '\\'", p)
+	case path.Clean(p) == ".." || strings.HasPrefix(path.Clean(p), "../"):
+		return fmt.Sprintf("%q leaves the project folder", p)
+	}
+	return ""
+}
+
+func contains(ws []Workload, name string) bool {
+	for _, w := range ws {
+		if w.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+type cycle struct {
+	at    int
+	names []string
+}
+
+// findCycle returns the first dependency cycle, in manifest order.
+func (p *Project) findCycle() *cycle {
+	index := map[string]int{}
+	for i, w := range p.Workloads {
+		if _, dup := index[w.Name]; !dup {
+			index[w.Name] = i
+		}
+	}
+	const (
+		unvisited = iota
+		visiting
+		visited
+	)
+	state := make([]int, len(p.Workloads))
+	var stack []int
+	var found *cycle
+	var visit func(i int) bool
+	visit = func(i int) bool {
+		state[i] = visiting
+		stack = append(stack, i)
+		for _, d := range p.Workloads[i].DependsOn {
+			j, ok := index[d]
+			if !ok || j == i {
+				continue
+			}
+			switch state[j] {
+			case visiting:
+				start := slices.Index(stack, j)
+				names := []string{}
+				for _, k := range stack[start:] {
+					names = append(names, p.Workloads[k].Name)
+				}
+				names = append(names, p.Workloads[j].Name)
+				found = &cycle{at: j, names: names}
+				return true
+			case unvisited:
+				if visit(j) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[i] = visited
+		return false
+	}
+	for i := range p.Workloads {
+		if state[i] == unvisited && visit(i) {
+			return found
+		}
+	}
+	return nil
+}
