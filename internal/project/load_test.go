@@ -150,30 +150,29 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 }
 
-func TestAppendWorkloadKeepsComments(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
+func TestAddWorkloadKeepsComments(t *testing.T) {
 	src := "# my shop\napiVersion: skiff.dev/v1alpha1\nname: shop # the project\nworkloads:\n  - name: orders # first\n    kind: service\n    lang: go\n"
-	os.WriteFile(path, []byte(src), 0o644)
-	if err := AppendWorkload(path, Workload{Name: "pay", Kind: "function", Lang: "node", Template: "http"}); err != nil {
+	data, err := AddWorkload([]byte(src), Workload{Name: "pay", Kind: "function", Lang: "node", Template: "http"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := os.ReadFile(path)
 	for _, want := range []string{"# my shop", "# the project", "# first", "name: pay"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("result lacks %q:\n%s", want, data)
 		}
 	}
-	p, err := Load(path)
+	if strings.Contains(string(data), "template: http") {
+		t.Errorf("default template written out:\n%s", data)
+	}
+	p, err := Parse(data)
 	if err != nil || len(p.Workloads) != 2 {
-		t.Fatalf("Load after append: %v", err)
+		t.Fatalf("Parse after add: %v", err)
 	}
-	// A duplicate is refused and the file is left as it was.
-	before, _ := os.ReadFile(path)
-	if err := AppendWorkload(path, Workload{Name: "pay", Kind: "function", Lang: "node", Path: "pay2"}); err == nil {
-		t.Fatal("want an error for a duplicate name")
+	if _, err := AddWorkload(data, Workload{Name: "pay", Kind: "function", Lang: "node", Path: "pay2"}); err == nil ||
+		!strings.Contains(err.Error(), `"pay" is used by workloads[1] too`) {
+		t.Fatalf("duplicate: error = %v", err)
 	}
-	after, _ := os.ReadFile(path)
-	if string(before) != string(after) {
-		t.Error("a refused append changed the file")
+	if _, err := AddWorkload([]byte("apiVersion: skiff.dev/v1alpha1\nname: a\nworkloads:\n"), Workload{Name: "x", Kind: "service", Lang: "go"}); err != nil {
+		t.Fatalf("empty workloads: %v", err)
 	}
 }

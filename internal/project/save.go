@@ -3,11 +3,8 @@ package project
 import (
 	"bytes"
 	"fmt"
-	"os"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/skiffdev/skiff/internal/fsutil"
 )
 
 // Marshal encodes a new manifest. Fields equal to their defaults are left
@@ -49,25 +46,22 @@ func trimDefaults(w Workload) Workload {
 	return w
 }
 
-// AppendWorkload adds w to the manifest at path, keeping the rest of the file
-// (comments, order, formatting of other entries) as the user wrote it, and
-// validates the result before writing it atomically.
-func AppendWorkload(path string, w Workload) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
+// AddWorkload returns the manifest data with w appended to its workloads,
+// keeping the rest of the file (comments, order, formatting of other
+// entries) as the user wrote it. The result is validated; a duplicate name or
+// a dangling dependency is an error and data is not changed.
+func AddWorkload(data []byte, w Workload) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("%s: %w", path, syntaxErr(err))
+		return nil, syntaxErr(err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: the manifest must be a mapping with apiVersion, name and workloads", path)
+		return nil, fmt.Errorf("the manifest must be a mapping with apiVersion, name and workloads")
 	}
 	root := doc.Content[0]
 	var item yaml.Node
 	if err := item.Encode(trimDefaults(w)); err != nil {
-		return err
+		return nil, err
 	}
 	seq := child(root, "workloads")
 	switch {
@@ -78,22 +72,22 @@ func AppendWorkload(path string, w Workload) error {
 	case seq.Kind == yaml.SequenceNode:
 		seq.Style = 0
 		seq.Content = append(seq.Content, &item)
-	case seq.Kind == yaml.ScalarNode && (seq.Tag == "!!null" || seq.Value == ""):
+	case seq.Kind == yaml.ScalarNode && seq.Tag == "!!null":
 		*seq = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{&item}}
 	default:
-		return fmt.Errorf("%s: workloads must be a list", path)
+		return nil, fmt.Errorf("workloads must be a list")
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
-		return err
+		return nil, err
 	}
 	if err := enc.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := Parse(buf.Bytes()); err != nil {
-		return prefixErr(path, err)
+		return nil, err
 	}
-	return fsutil.WriteFileAtomic(path, buf.Bytes(), 0o644)
+	return buf.Bytes(), nil
 }

@@ -39,6 +39,9 @@ type File struct {
 	Mode fs.FileMode
 	// Link, when set, makes the file a symbolic link to this relative target.
 	Link string
+	// Replace lets Write replace an existing file without force (for a
+	// manifest the command itself has just read and edited).
+	Replace bool
 }
 
 // Render turns a template into files. It fails, writing nothing, on a file

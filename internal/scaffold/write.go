@@ -120,7 +120,7 @@ func checkConflicts(dir string, files []File, force bool) error {
 		if fi.IsDir() {
 			return fmt.Errorf("%s is a folder, but the template has a file there; move it away first", final)
 		}
-		if !force {
+		if !force && !f.Replace {
 			conflicts = append(conflicts, f.Path)
 		}
 	}

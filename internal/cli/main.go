@@ -1,0 +1,60 @@
+// Package cli wires skiff's commands with cobra. It holds no logic of its
+// own beyond parsing flags, asking questions and printing results.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/iostreams"
+	"github.com/skiffdev/skiff/internal/prompt"
+)
+
+// Main runs skiff with args and returns the process exit code.
+func Main(ctx context.Context, args []string, ios *iostreams.IOStreams, getenv func(string) string) int {
+	f := cmdutil.New(ios, getenv)
+	return run(ctx, f, args)
+}
+
+func run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+	root := NewCmdRoot(f)
+	root.SetArgs(args)
+	root.SetIn(f.IOStreams.In)
+	root.SetOut(f.IOStreams.Out)
+	root.SetErr(f.IOStreams.ErrOut)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	if isCobraUsage(err) {
+		err = &cmdutil.UsageError{Err: err}
+	}
+	if errors.Is(err, prompt.ErrInterrupted) {
+		return cmdutil.ExitCancel
+	}
+	var silent *cmdutil.SilentError
+	if !errors.As(err, &silent) {
+		cs := f.IOStreams.ColorScheme()
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s\n", cs.Red("Error:"), err)
+		var usage *cmdutil.UsageError
+		if errors.As(err, &usage) && cmd != nil {
+			fmt.Fprintf(f.IOStreams.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+	}
+	return cmdutil.ExitCode(err)
+}
+
+// isCobraUsage recognises the errors cobra itself returns for a mistyped
+// command line, which are not typed.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command ", "unknown flag", "unknown shorthand flag", "invalid argument ", "flag needs an argument", "required flag", "accepts ", "requires at least", "requires at most", "if any flags in the group"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,99 @@
+package cmdutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/skiffdev/skiff/internal/buildinfo"
+	"github.com/skiffdev/skiff/internal/catalog"
+	"github.com/skiffdev/skiff/internal/iostreams"
+	"github.com/skiffdev/skiff/internal/prompt"
+	"github.com/skiffdev/skiff/internal/tmplrepo"
+	"github.com/skiffdev/skiff/templates"
+)
+
+// GlobalOptions are the persistent flags every command has.
+type GlobalOptions struct {
+	Kubeconfig     string
+	Context        string
+	Namespace      string
+	Output         string
+	NoColor        bool
+	Verbose        bool
+	NonInteractive bool
+}
+
+// Factory hands commands their dependencies, building each on first use.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	Globals   *GlobalOptions
+	BuildInfo buildinfo.Info
+	// Getenv reads the environment (tests pass their own).
+	Getenv func(string) string
+	// WorkDir is the folder commands run in.
+	WorkDir func() (string, error)
+	// Prompter asks questions on the terminal; only call it when
+	// IOStreams.CanPrompt() is true.
+	Prompter func() (prompt.Prompter, error)
+	// ConfigDir is where skiff keeps its own settings.
+	ConfigDir func() (string, error)
+	// TemplateRepos manages the user's template repositories.
+	TemplateRepos func() (*tmplrepo.Manager, error)
+	// Templates lists every template: the embedded ones, then those of the
+	// user's repositories.
+	Templates func() ([]*catalog.Template, error)
+}
+
+// New returns a Factory for a real process.
+func New(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
+	f := &Factory{
+		IOStreams: ios,
+		Globals:   &GlobalOptions{},
+		BuildInfo: buildinfo.Get(),
+		Getenv:    getenv,
+		WorkDir:   os.Getwd,
+	}
+	f.Prompter = func() (prompt.Prompter, error) {
+		return prompt.NewSurvey(ios.In, ios.Out, ios.ErrOut)
+	}
+	f.ConfigDir = func() (string, error) {
+		if d := getenv("SKIFF_CONFIG_DIR"); d != "" {
+			return d, nil
+		}
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the config folder: %w; set SKIFF_CONFIG_DIR", err)
+		}
+		return filepath.Join(d, "skiff"), nil
+	}
+	f.TemplateRepos = sync.OnceValues(func() (*tmplrepo.Manager, error) {
+		d, err := f.ConfigDir()
+		if err != nil {
+			return nil, err
+		}
+		return tmplrepo.New(d), nil
+	})
+	f.Templates = sync.OnceValues(func() ([]*catalog.Template, error) {
+		ts, err := catalog.Discover(catalog.EmbeddedRepo, templates.Scaffold())
+		if err != nil {
+			return nil, fmt.Errorf("embedded templates: %w", err)
+		}
+		m, err := f.TemplateRepos()
+		if err != nil {
+			return nil, err
+		}
+		more, err := m.Templates()
+		if err != nil {
+			return nil, err
+		}
+		return append(ts, more...), nil
+	})
+	return f
+}
+
+// ErrNoPrompt is wrapped by errors for a value that was needed but could
+// not be asked for.
+var ErrNoPrompt = errors.New("cannot prompt")

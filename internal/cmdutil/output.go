@@ -1,0 +1,54 @@
+package cmdutil
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Output formats of -o/--output.
+const (
+	FormatTable = "table"
+	FormatJSON  = "json"
+	FormatYAML  = "yaml"
+)
+
+// Formats lists the valid values of -o/--output.
+func Formats() []string { return []string{FormatTable, FormatJSON, FormatYAML} }
+
+// CheckFormat fails with a usage error for an unknown output format.
+func CheckFormat(f string) error {
+	switch f {
+	case "", FormatTable, FormatJSON, FormatYAML:
+		return nil
+	}
+	return Usagef("unknown output format %q; use -o table, -o json or -o yaml", f)
+}
+
+// Write prints v in format: JSON or YAML of v, or the table written by
+// table, aligned in columns.
+func Write(w io.Writer, format string, v any, table func(w io.Writer) error) error {
+	switch format {
+	case FormatJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case FormatYAML:
+		data, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	case "", FormatTable:
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		if err := table(tw); err != nil {
+			return err
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("unknown output format %q", format)
+}
