@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// up starts the whole cluster and prints the env lines when it is ready.
+// State left by an earlier cluster (a crash, a missed down) is cleaned up
+// first.
+func (c *cluster) up(ctx context.Context) error {
+	begin := time.Now()
+	if c.hasState() {
+		c.logf("found the state of an earlier cluster in %s; taking it down first", c.cfg.StateDir)
+		if err := c.down(ctx); err != nil {
+			return fmt.Errorf("cleaning up the earlier cluster: %w", err)
+		}
+	}
+	if err := os.RemoveAll(c.logDir()); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.cfg.StateDir, 0o755); err != nil {
+		return err
+	}
+	host, err := c.loadHost()
+	if err != nil {
+		return err
+	}
+	if err := c.noteHostState(host); err != nil {
+		return err
+	}
+	bins, err := c.ensureBinaries(ctx)
+	if err != nil {
+		return err
+	}
+	if err := writePKI(c.pkiDir()); err != nil {
+		return fmt.Errorf("writing certificates: %w", err)
+	}
+	if err := c.writeConfigs(bins); err != nil {
+		return fmt.Errorf("writing configs: %w", err)
+	}
+
+	// Host networking: the node address, forwarding, and bridged traffic
+	// through iptables so Services work between pods on the bridge.
+	if err := c.addLoAddr(host); err != nil {
+		return err
+	}
+	if err := c.setSysctl(host, "net.ipv4.ip_forward", "1"); err != nil {
+		return err
+	}
+	if _, err := os.Stat(sysctlPath("net.bridge.bridge-nf-call-iptables")); err == nil {
+		if err := c.setSysctl(host, "net.bridge.bridge-nf-call-iptables", "1"); err != nil {
+			return err
+		}
+	}
+	// Values the kubelet and kube-proxy may set by themselves.
+	if err := c.recordSysctls(host, "vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic",
+		"kernel.panic_on_oops", "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes",
+		"net.ipv4.conf.all.route_localnet", "net.netfilter.nf_conntrack_max",
+		"net.netfilter.nf_conntrack_tcp_timeout_established", "net.netfilter.nf_conntrack_tcp_timeout_close_wait",
+		"net.bridge.bridge-nf-call-ip6tables"); err != nil {
+		return err
+	}
+
+	args := c.componentArgs(bins)
+	startAndWait := func(name string, timeout time.Duration, check func(context.Context) error) error {
+		rec, err := c.start(name, nil, args[name]...)
+		if err != nil {
+			return err
+		}
+		if check == nil {
+			return nil
+		}
+		return c.waitFor(ctx, name, rec, timeout, check)
+	}
+
+	if err := startAndWait("registry", 30*time.Second, httpOK("http://"+registryAddr+"/v2/")); err != nil {
+		return err
+	}
+	for _, img := range []binaryImage{
+		{Ref: pauseImage, Binary: bins.pause},
+		{Ref: corednsImage, Binary: bins.coredns, User: "65532"},
+	} {
+		if err := pushImage(ctx, img); err != nil {
+			return err
+		}
+	}
+	c.logf("pushed the pause and CoreDNS images to %s", registryAddr)
+
+	if err := startAndWait("containerd", 30*time.Second, unixDial(c.containerdSock())); err != nil {
+		return err
+	}
+	if err := startAndWait("etcd", 60*time.Second, httpOK(etcdClientURL+"/health")); err != nil {
+		return err
+	}
+	cs, err := c.client()
+	if err != nil {
+		return err
+	}
+	if err := startAndWait("kube-apiserver", 120*time.Second, func(ctx context.Context) error {
+		_, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, name := range []string{"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"} {
+		if err := startAndWait(name, 0, nil); err != nil {
+			return err
+		}
+	}
+	kubelet, err := c.readRecord("kubelet")
+	if err != nil {
+		return err
+	}
+	if err := c.waitFor(ctx, "the node to be Ready", kubelet, 120*time.Second, func(ctx context.Context) error {
+		return nodeReady(ctx, cs)
+	}); err != nil {
+		return err
+	}
+	c.logf("node %s is Ready", nodeName)
+	if err := deployDNS(ctx, cs); err != nil {
+		return err
+	}
+	if err := c.waitFor(ctx, "CoreDNS to be ready", kubelet, 120*time.Second, func(ctx context.Context) error {
+		return dnsReady(ctx, cs)
+	}); err != nil {
+		return err
+	}
+	if err := c.checkAlive(); err != nil {
+		return err
+	}
+	c.logf("cluster is up in %s; state in %s, logs in %s", time.Since(begin).Round(time.Second), c.cfg.StateDir, c.logDir())
+	return c.printEnv()
+}
+
+// hasState reports whether an earlier cluster left anything to clean up.
+func (c *cluster) hasState() bool {
+	if _, err := os.Stat(c.hostFile()); err == nil {
+		return true
+	}
+	recs, _ := filepath.Glob(filepath.Join(c.pidDir(), "*.json"))
+	return len(recs) > 0
+}
+
+func (c *cluster) client() (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = 10 * time.Second
+	return kubernetes.NewForConfig(cfg)
+}
+
+// componentNames lists the processes up starts, in start order.
+var componentNames = []string{"registry", "containerd", "etcd", "kube-apiserver",
+	"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
+
+// checkAlive fails if a started component has died.
+func (c *cluster) checkAlive() error {
+	var errs []error
+	for _, name := range componentNames {
+		r, err := c.readRecord(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		if !r.alive() {
+			errs = append(errs, fmt.Errorf("%s (pid %d) is not running; last lines of its log:\n%s", name, r.Pid, c.logTail(name, 20)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *cluster) status() error {
+	if err := c.checkAlive(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "all %d components running; state in %s\n", len(componentNames), c.cfg.StateDir)
+	return nil
+}
+
+func httpOK(url string) func(context.Context) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+func unixDial(path string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+}
+
+// printEnv prints the lines a shell evals to point tests at the cluster.
+func (c *cluster) printEnv() error {
+	if _, err := os.Stat(c.kubeconfig()); err != nil {
+		c.logf("warning: %s does not exist; is the cluster up?", c.kubeconfig())
+	}
+	fmt.Fprintf(c.out, "export KUBECONFIG=%s\n", c.kubeconfig())
+	fmt.Fprintf(c.out, "export SKIFF_TEST_REGISTRY=%s\n", registryAddr)
+	return nil
+}
