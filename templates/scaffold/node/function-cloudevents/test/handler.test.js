@@ -1,0 +1,78 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { CloudEvent, HTTP } = require('cloudevents');
+const { createLogger, createServer } = require('../server');
+const { createHandler } = require('../handler');
+
+const logger = createLogger({ stream: { write() {} } });
+const REPLY_TYPE = 'com.example.test.reply';
+
+async function withServer(fn) {
+  const srv = createServer(createHandler({ replyType: REPLY_TYPE, source: '/test-fn', logger }), { logger });
+  const { port } = await srv.listen(0, '127.0.0.1');
+  try {
+    await fn(`http://127.0.0.1:${port}`);
+  } finally {
+    await srv.shutdown(1000);
+  }
+}
+
+const greeting = (name) => new CloudEvent({
+  id: 'evt-1',
+  source: '/test',
+  type: 'com.example.greeting',
+  datacontenttype: 'application/json',
+  data: { name },
+});
+
+async function post(base, message) {
+  const res = await fetch(base, { method: 'POST', headers: message.headers, body: message.body });
+  const headers = Object.fromEntries(res.headers.entries());
+  return { status: res.status, headers, body: await res.text() };
+}
+
+function checkReply(res, name) {
+  assert.equal(res.status, 200, res.body);
+  const reply = HTTP.toEvent({ headers: res.headers, body: res.body });
+  reply.validate();
+  assert.equal(reply.type, REPLY_TYPE);
+  assert.equal(reply.source, '/test-fn');
+  assert.equal(reply.subject, 'evt-1');
+  const data = typeof reply.data === 'string' ? JSON.parse(reply.data) : reply.data;
+  assert.deepEqual(data, { message: `Hello, ${name}!` });
+  return reply;
+}
+
+test('binary mode in, binary mode out', () => withServer(async (base) => {
+  const res = await post(base, HTTP.binary(greeting('Ada')));
+  assert.equal(res.headers['ce-type'], REPLY_TYPE);
+  checkReply(res, 'Ada');
+}));
+
+test('structured mode in, structured mode out', () => withServer(async (base) => {
+  const res = await post(base, HTTP.structured(greeting('Grace')));
+  assert.match(res.headers['content-type'], /^application\/cloudevents\+json/);
+  checkReply(res, 'Grace');
+}));
+
+test('an event without data greets the world', () => withServer(async (base) => {
+  const res = await post(base, {
+    headers: { 'ce-specversion': '1.0', 'ce-id': 'evt-1', 'ce-source': '/test', 'ce-type': 'com.example.greeting' },
+    body: '',
+  });
+  checkReply(res, 'World');
+}));
+
+test('requests that are not valid events are refused', () => withServer(async (base) => {
+  const notEvent = await post(base, { headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });
+  assert.equal(notEvent.status, 400);
+  const noSource = await post(base, { headers: { 'content-type': 'application/cloudevents+json' }, body: '{"specversion":"1.0","id":"1","type":"t"}' });
+  assert.equal(noSource.status, 400);
+  const badData = await post(base, {
+    headers: { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/t', 'ce-type': 't', 'content-type': 'text/plain' },
+    body: 'not json',
+  });
+  assert.equal(badData.status, 422);
+  assert.equal((await fetch(base)).status, 405);
+}));

@@ -1,0 +1,44 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { createLogger, createServer } = require('../server');
+const { createAPI } = require('../api');
+
+const logger = createLogger({ stream: { write() {} } });
+
+async function withServer(fn) {
+  const srv = createServer(createAPI({ name: 'test-svc', logger }), { logger });
+  const { port } = await srv.listen(0, '127.0.0.1');
+  try {
+    await fn(`http://127.0.0.1:${port}`);
+  } finally {
+    await srv.shutdown(1000);
+  }
+}
+
+const postJSON = (url, body) => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+
+test('items can be added, listed, read and removed', () => withServer(async (base) => {
+  assert.deepEqual(await (await fetch(`${base}/items`)).json(), []);
+
+  const created = await postJSON(`${base}/items`, '{"name":"apple"}');
+  assert.equal(created.status, 201);
+  const apple = await created.json();
+  assert.equal(apple.name, 'apple');
+  assert.equal(created.headers.get('location'), `/items/${apple.id}`);
+  await postJSON(`${base}/items`, '{"name":"pear"}');
+
+  const list = await (await fetch(`${base}/items`)).json();
+  assert.deepEqual(list.map((i) => i.name), ['apple', 'pear']);
+  assert.equal((await fetch(`${base}/items/${apple.id}`)).status, 200);
+  assert.equal((await fetch(`${base}/items/${apple.id}`, { method: 'DELETE' })).status, 204);
+  assert.equal((await fetch(`${base}/items/${apple.id}`)).status, 404);
+  assert.deepEqual(await (await fetch(base)).json(), { service: 'test-svc', items: 1 });
+}));
+
+test('bad requests are refused', () => withServer(async (base) => {
+  assert.equal((await postJSON(`${base}/items`, 'nope')).status, 400);
+  assert.equal((await postJSON(`${base}/items`, '{"name":"  "}')).status, 400);
+  assert.equal((await fetch(`${base}/nothing`)).status, 404);
+  assert.equal((await fetch(`${base}/items/42`, { method: 'DELETE' })).status, 404);
+}));
