@@ -17,7 +17,10 @@ type binaries struct {
 	pause, runcWrapper                                            string
 }
 
-var kubeCommands = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
+// kubeCommands lists the binaries built from k8s.io/kubernetes/cmd.
+func kubeCommands() []string {
+	return []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
+}
 
 // ensureBinaries builds what the cache lacks. Each group lives in a dir
 // named after its version and appears there only when complete (built into
@@ -36,14 +39,14 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 			"-X", pkg+".gitTreeState=clean")
 	}
 	var kubePkgs []string
-	for _, cmd := range kubeCommands {
+	for _, cmd := range kubeCommands() {
 		kubePkgs = append(kubePkgs, "k8s.io/kubernetes/cmd/"+cmd)
 	}
 	groups := []struct {
 		dir, module, ldflags string
 		outs, pkgs           []string
 	}{
-		{kubeDir, "tools/kube", strings.Join(ld, " "), kubeCommands, kubePkgs},
+		{kubeDir, "tools/kube", strings.Join(ld, " "), kubeCommands(), kubePkgs},
 		{etcdDir, "tools/kube", "", []string{"etcd"}, []string{"go.etcd.io/etcd/server/v3"}},
 		{dnsDir, "tools/coredns", "", []string{"coredns"}, []string{"."}},
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Image names in the local registry. containerd pulls the pause image as
@@ -298,6 +297,3 @@ func (c *cluster) componentArgs(b *binaries) map[string][]string {
 		)...),
 	}
 }
-
-// describeArgs is for messages.
-func describeArgs(argv []string) string { return strings.Join(argv, " ") }

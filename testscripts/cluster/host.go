@@ -25,10 +25,12 @@ type hostChanges struct {
 
 // pathsOthersCreate are host paths that containerd, the CNI plugins or the
 // kubelet create outside their configured dirs.
-var pathsOthersCreate = []string{
-	"/var/lib/cni", "/run/containerd", "/var/log/pods", "/var/log/containers",
-	"/run/netns", "/var/lib/kubelet", "/etc/cni", "/opt/cni", "/etc/kubernetes",
-	"/var/lib/containerd", "/run/kubernetes",
+func pathsOthersCreate() []string {
+	return []string{
+		"/var/lib/cni", "/run/containerd", "/var/log/pods", "/var/log/containers",
+		"/run/netns", "/var/lib/kubelet", "/etc/cni", "/opt/cni", "/etc/kubernetes",
+		"/var/lib/containerd", "/run/kubernetes",
+	}
 }
 
 func (c *cluster) hostFile() string { return c.state("host.json") }
@@ -62,7 +64,7 @@ func (c *cluster) saveHost(h *hostChanges) error {
 // noteHostState records which of the paths and cgroups others may create
 // are absent now, before anything starts.
 func (c *cluster) noteHostState(h *hostChanges) error {
-	for _, p := range pathsOthersCreate {
+	for _, p := range pathsOthersCreate() {
 		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
 			h.NewPaths = append(h.NewPaths, p)
 		}

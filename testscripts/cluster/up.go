@@ -161,13 +161,15 @@ func (c *cluster) client() (kubernetes.Interface, error) {
 }
 
 // componentNames lists the processes up starts, in start order.
-var componentNames = []string{"registry", "containerd", "etcd", "kube-apiserver",
-	"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
+func componentNames() []string {
+	return []string{"registry", "containerd", "etcd", "kube-apiserver",
+		"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
+}
 
 // checkAlive fails if a started component has died.
 func (c *cluster) checkAlive() error {
 	var errs []error
-	for _, name := range componentNames {
+	for _, name := range componentNames() {
 		r, err := c.readRecord(name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -184,7 +186,7 @@ func (c *cluster) status() error {
 	if err := c.checkAlive(); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "all %d components running; state in %s\n", len(componentNames), c.cfg.StateDir)
+	fmt.Fprintf(c.out, "all %d components running; state in %s\n", len(componentNames()), c.cfg.StateDir)
 	return nil
 }
 
