@@ -1,0 +1,197 @@
+package testscripts
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// TestInitPromptsOnTerminal drives `skiff init` through a real
+// pseudo-terminal: every value the flags left out is asked with a select
+// list or an input, and the answers end up in the generated project.
+func TestInitPromptsOnTerminal(t *testing.T) {
+	bin := buildSkiff(t)
+	work := t.TempDir()
+	cmd := exec.Command(bin, "init", "shop")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "SKIFF_CONFIG_DIR="+filepath.Join(work, ".skiff"), "TERM=xterm", "NO_COLOR=1")
+	term, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	screen := &syncBuffer{}
+	go func() { _, _ = copyAll(screen, term) }()
+
+	const (
+		enter = "\r"
+		down  = "\x1b[B"
+	)
+	steps := []struct{ waitFor, send string }{
+		{"Kind of workload:", enter},       // function (first)
+		{"Language:", down + down + enter}, // go, node, python
+		{"Template:", enter},               // http is preselected
+		{"Name of the function:", "greeter" + enter},
+		{"Greeting the function answers with", "Ahoy" + enter}, // the template's own prompt
+		{"Registry to push images to", "registry.example.com/team" + enter},
+	}
+	for _, s := range steps {
+		screen.waitFor(t, s.waitFor, 20*time.Second)
+		time.Sleep(100 * time.Millisecond) // let survey switch the terminal to raw mode
+		if _, err := term.Write([]byte(s.send)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("skiff init: %v\nscreen:\n%s", err, screen.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("skiff init did not finish\nscreen:\n%s", screen.String())
+	}
+
+	manifest, err := os.ReadFile(filepath.Join(work, "shop", "skiff.yaml"))
+	if err != nil {
+		t.Fatalf("no manifest: %v\nscreen:\n%s", err, screen.String())
+	}
+	for _, want := range []string{"name: shop", "registry: registry.example.com/team", "name: greeter", "kind: function", "lang: python"} {
+		if !strings.Contains(string(manifest), want) {
+			t.Errorf("skiff.yaml lacks %q:\n%s", want, manifest)
+		}
+	}
+	if strings.Contains(string(manifest), "template:") {
+		t.Errorf("the default template was written out:\n%s", manifest)
+	}
+	if _, err := os.Stat(filepath.Join(work, "shop", "greeter", "README.md")); err != nil {
+		t.Errorf("workload files missing: %v", err)
+	}
+	if !strings.Contains(screen.String(), "Created project shop") {
+		t.Errorf("no success message; screen:\n%s", screen.String())
+	}
+}
+
+// TestInitPromptRefusesBadName checks the name prompt rejects an invalid
+// name and asks again.
+func TestInitPromptRefusesBadName(t *testing.T) {
+	bin := buildSkiff(t)
+	work := t.TempDir()
+	cmd := exec.Command(bin, "init", "shop", "--kind", "service", "--lang", "go", "--registry", "r.example.com/x")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "SKIFF_CONFIG_DIR="+filepath.Join(work, ".skiff"), "TERM=xterm", "NO_COLOR=1")
+	term, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	screen := &syncBuffer{}
+	go func() { _, _ = copyAll(screen, term) }()
+
+	screen.waitFor(t, "Name of the service:", 20*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	term.Write([]byte("Bad_Name\r"))
+	screen.waitFor(t, "is not a valid name", 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	// Clear the rejected answer, then give a good one.
+	term.Write([]byte(strings.Repeat("\x7f", len("Bad_Name")) + "api\r"))
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("skiff init: %v\nscreen:\n%s", err, screen.String())
+	}
+	manifest, _ := os.ReadFile(filepath.Join(work, "shop", "skiff.yaml"))
+	if !strings.Contains(string(manifest), "name: api") {
+		t.Fatalf("skiff.yaml:\n%s\nscreen:\n%s", manifest, screen.String())
+	}
+}
+
+var buildOnce struct {
+	sync.Once
+	bin string
+	err error
+}
+
+// buildSkiff compiles the skiff binary once per test run.
+func buildSkiff(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "skiff-bin-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.bin = filepath.Join(dir, "skiff")
+		out, err := exec.Command("go", "build", "-o", buildOnce.bin, "github.com/skiffdev/skiff/cmd/skiff").CombinedOutput()
+		if err != nil {
+			buildOnce.err = err
+			buildOnce.bin = string(out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatalf("building skiff: %v\n%s", buildOnce.err, buildOnce.bin)
+	}
+	return buildOnce.bin
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor waits until s has appeared on the screen since the last wait.
+func (b *syncBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		b.mu.Lock()
+		i := strings.Index(b.buf.String(), s)
+		if i >= 0 {
+			b.buf.Next(i + len(s))
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %q; screen:\n%s", s, b.String())
+}
+
+// copyAll records what the program writes to the terminal and, like a
+// terminal, answers its cursor position requests (ESC [ 6 n).
+func copyAll(dst *syncBuffer, term *os.File) (int64, error) {
+	buf := make([]byte, 4096)
+	var n int64
+	for {
+		k, err := term.Read(buf)
+		if k > 0 {
+			dst.Write(buf[:k])
+			n += int64(k)
+			for range bytes.Count(buf[:k], []byte("\x1b[6n")) {
+				term.Write([]byte("\x1b[1;1R"))
+			}
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
