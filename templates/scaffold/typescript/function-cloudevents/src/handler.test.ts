@@ -1,0 +1,82 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { CloudEvent, HTTP } from 'cloudevents';
+import { createLogger, createServer } from './server';
+import { createHandler } from './handler';
+
+const logger = createLogger({ stream: { write: () => true } });
+const REPLY_TYPE = 'com.example.test.reply';
+
+async function withServer(fn: (base: string) => Promise<void>) {
+  const srv = createServer(createHandler({ replyType: REPLY_TYPE, source: '/test-fn', logger }), { logger });
+  const { port } = await srv.listen(0, '127.0.0.1');
+  try {
+    await fn(`http://127.0.0.1:${port}`);
+  } finally {
+    await srv.shutdown(1000);
+  }
+}
+
+const greeting = (name: string) => new CloudEvent({
+  id: 'evt-1',
+  source: '/test',
+  type: 'com.example.greeting',
+  datacontenttype: 'application/json',
+  data: { name },
+});
+
+interface Sent {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+async function post(base: string, message: { headers: Record<string, unknown>; body: unknown }): Promise<Sent> {
+  const res = await fetch(base, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
+  return { status: res.status, headers: Object.fromEntries(res.headers.entries()), body: await res.text() };
+}
+
+function checkReply(res: Sent, name: string): void {
+  assert.equal(res.status, 200, res.body);
+  const received = HTTP.toEvent<unknown>({ headers: res.headers, body: res.body });
+  assert.ok(!Array.isArray(received));
+  const reply = new CloudEvent<unknown>(received); // validates the reply
+  assert.equal(reply.type, REPLY_TYPE);
+  assert.equal(reply.source, '/test-fn');
+  assert.equal(reply.subject, 'evt-1');
+  const data = typeof reply.data === 'string' ? JSON.parse(reply.data) : reply.data;
+  assert.deepEqual(data, { message: `Hello, ${name}!` });
+}
+
+test('binary mode in, binary mode out', () => withServer(async (base) => {
+  const res = await post(base, HTTP.binary(greeting('Ada')));
+  assert.equal(res.headers['ce-type'], REPLY_TYPE);
+  checkReply(res, 'Ada');
+}));
+
+test('structured mode in, structured mode out', () => withServer(async (base) => {
+  const res = await post(base, HTTP.structured(greeting('Grace')));
+  assert.match(res.headers['content-type'], /^application\/cloudevents\+json/);
+  checkReply(res, 'Grace');
+}));
+
+test('an event without data greets the world', () => withServer(async (base) => {
+  const res = await post(base, {
+    headers: { 'ce-specversion': '1.0', 'ce-id': 'evt-1', 'ce-source': '/test', 'ce-type': 'com.example.greeting' },
+    body: '',
+  });
+  checkReply(res, 'World');
+}));
+
+test('requests that are not valid events are refused', () => withServer(async (base) => {
+  const notEvent = await post(base, { headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });
+  assert.equal(notEvent.status, 400);
+  const noSource = await post(base, { headers: { 'content-type': 'application/cloudevents+json' }, body: '{"specversion":"1.0","id":"1","type":"t"}' });
+  assert.equal(noSource.status, 400);
+  const badData = await post(base, {
+    headers: { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/t', 'ce-type': 't', 'content-type': 'text/plain' },
+    body: 'not json',
+  });
+  assert.equal(badData.status, 422);
+  assert.equal((await fetch(base)).status, 405);
+}));

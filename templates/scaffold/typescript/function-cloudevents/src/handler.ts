@@ -1,0 +1,64 @@
+import { CloudEvent, HTTP } from 'cloudevents';
+import type { App, Logger } from './server';
+import { HttpError, readBody, sendJSON } from './server';
+
+const STRUCTURED = 'application/cloudevents+json';
+
+/** Reply is the data of the events the function answers with. */
+export interface Reply {
+  message: string;
+}
+
+/** handle is the function: it turns the event it receives into the event it replies with. Put your logic here. */
+export function handle(event: CloudEvent<unknown>, { replyType, source }: { replyType: string; source: string }): CloudEvent<Reply> {
+  let data = event.data;
+  if (typeof data === 'string' && data !== '') {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      throw new HttpError(422, 'the event data must be JSON such as {"name":"Ada"}');
+    }
+  }
+  const name = (data as { name?: unknown } | undefined)?.name;
+  const who = typeof name === 'string' && name.trim() ? name.trim() : 'World';
+  return new CloudEvent<Reply>({
+    source,
+    type: replyType,
+    subject: event.id,
+    datacontenttype: 'application/json',
+    data: { message: `Hello, ${who}!` },
+  });
+}
+
+/** createHandler receives a CloudEvent over HTTP in binary or structured mode and answers with the reply event in the same mode. */
+export function createHandler({ replyType, source, logger }: { replyType: string; source: string; logger: Logger }): App {
+  return async (req, res) => {
+    if (req.method !== 'POST') {
+      return sendJSON(res, 405, { error: 'send a CloudEvent with POST' }, { Allow: 'POST' });
+    }
+    const body = await readBody(req);
+    const structured = String(req.headers['content-type'] ?? '').startsWith(STRUCTURED);
+    let event: CloudEvent<unknown>;
+    try {
+      const received = HTTP.toEvent<unknown>({ headers: req.headers, body });
+      if (Array.isArray(received)) throw new Error('batches are not supported; send one event');
+      event = new CloudEvent<unknown>(received); // validates the event
+    } catch (err) {
+      const e = err as { errors?: unknown; message?: string };
+      const detail = e.errors ? JSON.stringify(e.errors) : String(e.message ?? err);
+      return sendJSON(res, 400, { error: `the request is not a valid CloudEvent: ${detail}` });
+    }
+    logger.info('received event', { id: event.id, type: event.type, source: event.source, mode: structured ? 'structured' : 'binary' });
+    let reply: CloudEvent<Reply>;
+    try {
+      reply = handle(event, { replyType, source });
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      logger.warn('rejected event', { id: event.id, error: err.message });
+      return sendJSON(res, err.status, { error: err.message });
+    }
+    const message = structured ? HTTP.structured(reply) : HTTP.binary(reply);
+    res.writeHead(200, message.headers as Record<string, string>);
+    res.end(message.body as string);
+  };
+}
