@@ -35,8 +35,10 @@ type Manifest struct {
 	Description string `json:"description" yaml:"description"`
 	// Port is the port the generated code listens on (default 8080).
 	Port int `json:"port,omitempty" yaml:"port,omitempty"`
-	// Health is the HTTP path the generated code answers health checks on.
-	Health  string   `json:"health,omitempty" yaml:"health,omitempty"`
+	// Health is the HTTP path the generated code answers liveness checks on.
+	Health string `json:"health,omitempty" yaml:"health,omitempty"`
+	// Ready is the HTTP path the generated code answers readiness checks on.
+	Ready   string   `json:"ready,omitempty" yaml:"ready,omitempty"`
 	Prompts []Prompt `json:"prompts,omitempty" yaml:"prompts,omitempty"`
 }
 
@@ -116,7 +118,10 @@ func readTemplate(repo string, fsys fs.FS, dir string) (*Template, error) {
 		m.Port = project.DefaultPort
 	}
 	if m.Health == "" {
-		m.Health = "/healthz"
+		m.Health = project.DefaultHealth
+	}
+	if m.Ready == "" {
+		m.Ready = project.DefaultReady
 	}
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("template %s: %s: %w", repo, file, err)

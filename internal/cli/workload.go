@@ -226,7 +226,7 @@ func renderWorkload(c *chosen, projectName, dir string) ([]scaffold.File, error)
 // workloadOf is the manifest entry of a chosen template.
 func workloadOf(c *chosen, dir string) project.Workload {
 	w := project.Workload{Name: c.Name, Kind: c.Template.Kind, Lang: c.Template.Lang,
-		Template: templateRef(c.Template), Path: dir, Port: c.Port, Health: c.Template.Health}
+		Template: templateRef(c.Template), Path: dir, Port: c.Port, Health: c.Template.Health, Ready: c.Template.Ready}
 	if w.Port == project.DefaultPort {
 		w.Port = 0
 	}

@@ -32,6 +32,8 @@ const (
 	DefaultTemplate = "http"
 	DefaultPort     = 8080
 	DefaultReplicas = 1
+	DefaultHealth   = "/healthz"
+	DefaultReady    = "/readyz"
 )
 
 // Kinds returns the workload kinds, sorted.
@@ -81,8 +83,10 @@ type Workload struct {
 	Autoscale *Autoscale        `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
 	// Base overrides the base image for this workload only.
 	Base string `json:"base,omitempty" yaml:"base,omitempty"`
-	// Health is the HTTP path of the liveness and readiness probes.
+	// Health is the HTTP path of the liveness probe.
 	Health string `json:"health,omitempty" yaml:"health,omitempty"`
+	// Ready is the HTTP path of the readiness probe.
+	Ready string `json:"ready,omitempty" yaml:"ready,omitempty"`
 }
 
 // Autoscale configures a HorizontalPodAutoscaler.
@@ -135,7 +139,10 @@ func (p *Project) ApplyDefaults() {
 			w.Replicas = &r
 		}
 		if w.Health == "" {
-			w.Health = "/healthz"
+			w.Health = DefaultHealth
+		}
+		if w.Ready == "" {
+			w.Ready = DefaultReady
 		}
 		if w.Autoscale != nil && w.Autoscale.CPUPercent == 0 {
 			w.Autoscale.CPUPercent = 80

@@ -40,8 +40,11 @@ func trimDefaults(w Workload) Workload {
 	if w.Replicas != nil && *w.Replicas == DefaultReplicas {
 		w.Replicas = nil
 	}
-	if w.Health == "/healthz" {
+	if w.Health == DefaultHealth {
 		w.Health = ""
+	}
+	if w.Ready == DefaultReady {
+		w.Ready = ""
 	}
 	return w
 }

@@ -151,8 +151,10 @@ func (p *Project) Validate() ValidationErrors {
 				add(at+".autoscale.cpuPercent", fmt.Sprintf("%d is out of range", a.CPUPercent), "use a percentage from 1 to 100")
 			}
 		}
-		if w.Health != "" && !strings.HasPrefix(w.Health, "/") {
-			add(at+".health", fmt.Sprintf("%q must start with /", w.Health), "use an HTTP path such as /healthz")
+		for field, v := range map[string]string{"health": w.Health, "ready": w.Ready} {
+			if v != "" && !strings.HasPrefix(v, "/") {
+				add(at+"."+field, fmt.Sprintf("%q must start with /", v), "use an HTTP path such as /healthz")
+			}
 		}
 	}
 	for i, w := range p.Workloads {

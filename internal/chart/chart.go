@@ -1,0 +1,186 @@
+// Package chart turns a workload into a Helm chart and its values, and
+// renders it exactly as an install would.
+package chart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	kubefake "helm.sh/helm/v3/pkg/kube/fake"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/templates"
+)
+
+// OwnChartDir is the folder in a workload that, when present, replaces the
+// base chart entirely.
+const OwnChartDir = "chart"
+
+// ReleaseName is the Helm release of a workload: <project>-<workload>.
+func ReleaseName(p *project.Project, w *project.Workload) string {
+	return p.Name + "-" + w.Name
+}
+
+// ServiceURL is the in-cluster URL of a workload, as given to the workloads
+// that depend on it.
+func ServiceURL(w *project.Workload, namespace string) string {
+	return fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", w.Name, namespace, w.Port)
+}
+
+// Load returns the chart of a workload: the workload's own chart/ folder when
+// it has one, else skiff's base chart. own reports which.
+func Load(projectRoot string, w *project.Workload) (c *chart.Chart, own bool, err error) {
+	dir := filepath.Join(projectRoot, filepath.FromSlash(w.Path), OwnChartDir)
+	if fi, err := os.Stat(filepath.Join(dir, "Chart.yaml")); err == nil && !fi.IsDir() {
+		c, err := loader.LoadDir(dir)
+		if err != nil {
+			return nil, true, fmt.Errorf("loading the chart of %s from %s: %w", w.Name, dir, err)
+		}
+		return c, true, nil
+	}
+	c, err = LoadBase()
+	return c, false, err
+}
+
+// LoadBase loads skiff's embedded base chart.
+func LoadBase() (*chart.Chart, error) {
+	files, err := BaseFiles()
+	if err != nil {
+		return nil, err
+	}
+	return loader.LoadFiles(files)
+}
+
+// BaseFiles returns the files of the base chart as Helm's loader takes them.
+func BaseFiles() ([]*loader.BufferedFile, error) {
+	var files []*loader.BufferedFile
+	fsys := templates.Chart()
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, &loader.BufferedFile{Name: path.Clean(p), Data: data})
+		return nil
+	})
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	return files, err
+}
+
+// WriteBase writes the base chart into dir (for linting and for users who
+// want to start their own chart/ from it).
+func WriteBase(dir string) error {
+	files, err := BaseFiles()
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Values are the chart values skiff derives from the manifest for a
+// workload deployed in namespace with image (a reference by digest).
+func Values(p *project.Project, w *project.Workload, namespace, image string) map[string]any {
+	urls := map[string]any{}
+	for _, d := range w.DependsOn {
+		if dep, ok := p.Workload(d); ok {
+			urls[project.EnvName(d)+"_URL"] = ServiceURL(dep, namespace)
+		}
+	}
+	replicas := project.DefaultReplicas
+	if w.Replicas != nil {
+		replicas = *w.Replicas
+	}
+	v := map[string]any{
+		"project":  p.Name,
+		"workload": w.Name,
+		"kind":     w.Kind,
+		"image":    map[string]any{"ref": image},
+		"port":     w.Port,
+		"replicas": replicas,
+		"env":      stringMap(w.Env),
+		"urls":     urls,
+		"config":   stringMap(w.Config),
+		"probes":   map[string]any{"liveness": w.Health, "readiness": w.Ready},
+	}
+	if a := w.Autoscale; a != nil {
+		v["autoscale"] = map[string]any{"enabled": true, "min": a.Min, "max": a.Max, "cpuPercent": a.CPUPercent}
+	}
+	return v
+}
+
+func stringMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Merge lays overrides (from -f and --set) over skiff's values.
+func Merge(base, overrides map[string]any) map[string]any {
+	return chartutil.CoalesceTables(overrides, base)
+}
+
+// KubeVersion is the Kubernetes version offline rendering assumes.
+const KubeVersion = "v1.37.0"
+
+// Render renders c with values as `helm upgrade --install` would apply it
+// to release in namespace, without a cluster: the manifests in Helm's
+// install order, as one multi-document YAML.
+func Render(ctx context.Context, c *chart.Chart, values map[string]any, release, namespace string) (string, error) {
+	cfg := &action.Configuration{
+		Releases:     storage.Init(driver.NewMemory()),
+		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
+		Capabilities: chartutil.DefaultCapabilities,
+		Log:          func(string, ...any) {},
+	}
+	install := action.NewInstall(cfg)
+	install.ReleaseName = release
+	install.Namespace = namespace
+	install.DryRun = true
+	install.ClientOnly = true
+	install.IncludeCRDs = true
+	install.DisableOpenAPIValidation = true
+	kv, err := chartutil.ParseKubeVersion(KubeVersion)
+	if err != nil {
+		return "", err
+	}
+	install.KubeVersion = kv
+	rel, err := install.RunWithContext(ctx, c, values)
+	if err != nil {
+		return "", renderErr(release, err)
+	}
+	return rel.Manifest, nil
+}
+
+func renderErr(release string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("rendering the chart of %s: %w", release, err)
+}

@@ -1,0 +1,205 @@
+package chart
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/lint/support"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+const manifest = `apiVersion: skiff.dev/v1alpha1
+name: shop
+workloads:
+  - name: orders
+    kind: service
+    lang: go
+    dependsOn: [payments]
+    env: {LOG_LEVEL: debug}
+    config: {GREETING: hello}
+    replicas: 2
+  - name: payments
+    kind: function
+    lang: node
+    port: 9090
+    autoscale: {min: 2, max: 4}
+`
+
+const image = "127.0.0.1:5000/shop/orders@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func renderWorkload(t *testing.T, name string, overrides map[string]any) map[string]string {
+	t.Helper()
+	p, err := project.Parse([]byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := p.Workload(name)
+	c, err := LoadBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := Merge(Values(p, w, "shop", image), overrides)
+	out, err := Render(context.Background(), c, vals, ReleaseName(p, w), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]string{}
+	for _, doc := range strings.Split(out, "\n---\n") {
+		var meta struct {
+			Kind string `json:"kind"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatalf("invalid YAML: %v\n%s", err, doc)
+		}
+		if meta.Kind != "" {
+			docs[meta.Kind] = doc
+		}
+	}
+	return docs
+}
+
+func TestRenderService(t *testing.T) {
+	docs := renderWorkload(t, "orders", nil)
+	for _, kind := range []string{"Deployment", "Service", "ServiceAccount", "ConfigMap", "PodDisruptionBudget"} {
+		if _, ok := docs[kind]; !ok {
+			t.Errorf("no %s rendered", kind)
+		}
+	}
+	if _, ok := docs["HorizontalPodAutoscaler"]; ok {
+		t.Error("an HPA without autoscale")
+	}
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict([]byte(docs["Deployment"]), &d); err != nil {
+		t.Fatal(err)
+	}
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicas = %d", *d.Spec.Replicas)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Image != image {
+		t.Errorf("image = %q", c.Image)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if env["PAYMENTS_URL"] != "http://payments.shop.svc.cluster.local:9090" || env["LOG_LEVEL"] != "debug" || env["PORT"] != "8080" {
+		t.Errorf("env = %v", env)
+	}
+	labels := d.Spec.Template.Labels
+	if labels["app.kubernetes.io/part-of"] != "shop" || labels["app.kubernetes.io/name"] != "orders" || labels["app.kubernetes.io/instance"] != "shop-orders" {
+		t.Errorf("labels = %v", labels)
+	}
+	if d.Spec.Template.Annotations["checksum/config"] == "" {
+		t.Error("no config checksum annotation")
+	}
+	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Error("probes not on the health endpoints")
+	}
+	assertRestricted(t, d.Spec.Template.Spec)
+}
+
+// assertRestricted checks the Pod Security Standards "restricted" profile.
+func assertRestricted(t *testing.T, spec corev1.PodSpec) {
+	t.Helper()
+	psc := spec.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context not restricted: %+v", psc)
+	}
+	for _, c := range spec.Containers {
+		sc := c.SecurityContext
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+			t.Errorf("container %s security context not restricted: %+v", c.Name, sc)
+		}
+	}
+	tmp := false
+	for _, v := range spec.Volumes {
+		tmp = tmp || (v.Name == "tmp" && v.EmptyDir != nil)
+	}
+	if !tmp {
+		t.Error("no emptyDir for /tmp")
+	}
+}
+
+func TestRenderAutoscaledFunction(t *testing.T) {
+	docs := renderWorkload(t, "payments", nil)
+	if _, ok := docs["HorizontalPodAutoscaler"]; !ok {
+		t.Error("no HPA with autoscale")
+	}
+	if _, ok := docs["PodDisruptionBudget"]; !ok {
+		t.Error("no PDB with autoscale.min > 1")
+	}
+	var d appsv1.Deployment
+	yaml.Unmarshal([]byte(docs["Deployment"]), &d)
+	if d.Spec.Replicas != nil {
+		t.Error("replicas set on an autoscaled Deployment")
+	}
+}
+
+func TestRenderOverrides(t *testing.T) {
+	docs := renderWorkload(t, "orders", map[string]any{"replicas": 1, "env": map[string]any{"EXTRA": "1"}})
+	if _, ok := docs["PodDisruptionBudget"]; ok {
+		t.Error("PDB with replicas overridden to 1")
+	}
+	if !strings.Contains(docs["Deployment"], "EXTRA") || !strings.Contains(docs["Deployment"], "LOG_LEVEL") {
+		t.Error("overrides did not merge with skiff's values")
+	}
+}
+
+func TestConfigChangeRollsPods(t *testing.T) {
+	a := renderWorkload(t, "orders", nil)["Deployment"]
+	b := renderWorkload(t, "orders", map[string]any{"config": map[string]any{"GREETING": "bye"}})["Deployment"]
+	sum := func(s string) string {
+		i := strings.Index(s, "checksum/config:")
+		return s[i : i+60]
+	}
+	if sum(a) == sum(b) {
+		t.Error("a config change kept the checksum annotation")
+	}
+}
+
+func TestRenderNeedsImage(t *testing.T) {
+	p, _ := project.Parse([]byte(manifest))
+	w, _ := p.Workload("orders")
+	c, _ := LoadBase()
+	_, err := Render(context.Background(), c, Values(p, w, "shop", ""), "shop-orders", "shop")
+	if err == nil || !strings.Contains(err.Error(), "image.ref is required") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBaseChartLints runs Helm's own lint on the base chart with the values
+// of a real workload.
+func TestBaseChartLints(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteBase(dir); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := project.Parse([]byte(manifest))
+	for _, name := range []string{"orders", "payments"} {
+		w, _ := p.Workload(name)
+		lint := action.NewLint()
+		lint.Strict = true
+		lint.Namespace = "shop"
+		res := lint.Run([]string{dir}, Values(p, w, "shop", image))
+		for _, m := range res.Messages {
+			if m.Severity >= support.WarningSev {
+				t.Errorf("%s: lint: %s", name, m)
+			}
+		}
+		if len(res.Messages) == 0 {
+			t.Errorf("%s: lint reported nothing at all; did it run?", name)
+		}
+		for _, err := range res.Errors {
+			t.Errorf("%s: lint error: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,18 @@
+{{/* Labels every object of the workload carries. */}}
+{{- define "skiff.labels" -}}
+{{ include "skiff.selector" . }}
+app.kubernetes.io/component: {{ .Values.kind | quote }}
+app.kubernetes.io/part-of: {{ required "project is required" .Values.project | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
+{{- end -}}
+
+{{/* Labels that select the workload's pods. */}}
+{{- define "skiff.selector" -}}
+app.kubernetes.io/name: {{ include "skiff.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+{{- end -}}
+
+{{- define "skiff.name" -}}
+{{ required "workload is required" .Values.workload }}
+{{- end -}}
