@@ -48,7 +48,9 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion(cmdutil.Formats()...))
 
 	root.AddGroup(&cobra.Group{ID: "create", Title: "Create:"})
+	root.AddGroup(&cobra.Group{ID: "ship", Title: "Build and ship:"})
 	root.AddCommand(
+		NewCmdBuild(f, nil),
 		NewCmdInit(f, nil),
 		NewCmdAdd(f, nil),
 		NewCmdTemplates(f),

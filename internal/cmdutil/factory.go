@@ -40,6 +40,8 @@ type Factory struct {
 	Prompter func() (prompt.Prompter, error)
 	// ConfigDir is where skiff keeps its own settings.
 	ConfigDir func() (string, error)
+	// CacheDir is where skiff keeps its build cache and local image store.
+	CacheDir func() (string, error)
 	// TemplateRepos manages the user's template repositories.
 	TemplateRepos func() (*tmplrepo.Manager, error)
 	// Templates lists every template: the embedded ones, then those of the
@@ -66,6 +68,16 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
 		d, err := os.UserConfigDir()
 		if err != nil {
 			return "", fmt.Errorf("finding the config folder: %w; set SKIFF_CONFIG_DIR", err)
+		}
+		return filepath.Join(d, "skiff"), nil
+	}
+	f.CacheDir = func() (string, error) {
+		if d := getenv("SKIFF_CACHE_DIR"); d != "" {
+			return d, nil
+		}
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the cache folder: %w; set SKIFF_CACHE_DIR", err)
 		}
 		return filepath.Join(d, "skiff"), nil
 	}

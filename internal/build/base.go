@@ -1,0 +1,220 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// Default CA bundle and time zone database of the host (Debian paths).
+const (
+	DefaultHostCerts    = "/etc/ssl/certs/ca-certificates.crt"
+	DefaultHostZoneinfo = "/usr/share/zoneinfo"
+)
+
+// DefaultBase returns the base image used for a language when neither the
+// command line nor skiff.yaml names one. Short names resolve like
+// Docker's: on Docker Hub, in the library namespace.
+func DefaultBase(lang string) string {
+	switch lang {
+	case project.LangNode, project.LangTypeScript:
+		return "node:20-slim"
+	case project.LangPython:
+		return "python:3.11-slim"
+	}
+	return Scratch
+}
+
+// resolveBase returns the base image of a request, with the layers that
+// make scratch usable for a static binary.
+func (b *Builder) resolveBase(ctx context.Context, req Request) (*Base, error) {
+	if req.Base == Scratch || req.Base == "" {
+		if req.Workload.Lang != project.LangGo {
+			return nil, fmt.Errorf("%s is a %s workload and needs a base image with the %s runtime, not scratch; set --base or build.base.%s in skiff.yaml",
+				req.Workload.Name, req.Workload.Lang, runtimeName(req.Workload.Lang), req.Workload.Lang)
+		}
+		return b.scratchBase(req)
+	}
+	if b.Bases == nil {
+		return nil, errors.New("no base image source configured")
+	}
+	base, err := b.Bases.Base(ctx, req.Base)
+	if err != nil {
+		return nil, err
+	}
+	return base, nil
+}
+
+func runtimeName(lang string) string {
+	if lang == project.LangPython {
+		return "Python"
+	}
+	return "Node.js"
+}
+
+// scratchBase is an empty image with what a static binary needs from the
+// operating system: CA certificates for TLS, the time zone database, an
+// /etc/passwd naming the non-root user, and a writable /tmp. It plays the
+// part of a distroless static image.
+func (b *Builder) scratchBase(req Request) (*Base, error) {
+	certs, zoneinfo := b.HostCerts, b.HostZoneinfo
+	if certs == "" {
+		certs = DefaultHostCerts
+	}
+	if zoneinfo == "" {
+		zoneinfo = DefaultHostZoneinfo
+	}
+	lw := newLayerWriter(req.Epoch)
+	lw.File("/etc/passwd", []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"), 0o644)
+	lw.File("/etc/group", []byte("root:x:0:\nnonroot:x:65532:\n"), 0o644)
+	lw.Dir("/home/nonroot", 0o700, NonRootID, NonRootID)
+	lw.Dir("/tmp", 0o777|fs.ModeSticky, RootID, RootID)
+	if _, err := os.Stat(certs); err == nil {
+		lw.HostFile("/etc/ssl/certs/ca-certificates.crt", certs, 0o644)
+	} else {
+		return nil, fmt.Errorf("the scratch base copies the host's CA certificates from %s, which cannot be read (%v); install the ca-certificates package", certs, err)
+	}
+	if _, err := os.Stat(zoneinfo); err == nil {
+		err := lw.Tree("/usr/share/zoneinfo", zoneinfo, func(rel string, _ fs.DirEntry) bool {
+			return rel == "right" || rel == "localtime"
+		})
+		if err != nil {
+			return nil, fmt.Errorf("copying the time zone database from %s: %w", zoneinfo, err)
+		}
+	} else {
+		return nil, fmt.Errorf("the scratch base copies the host's time zone database from %s, which cannot be read (%v); install the tzdata package", zoneinfo, err)
+	}
+	layer, err := lw.Layer(types.OCILayer)
+	if err != nil {
+		return nil, err
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, History: v1.History{
+		Created: v1.Time{Time: req.Epoch}, CreatedBy: "skiff: scratch with CA certificates, time zones, nonroot user", Comment: "skiff",
+	}})
+	if err != nil {
+		return nil, err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return &Base{Ref: Scratch, Digest: d, Image: img}, nil
+}
+
+// platformImage picks the image of base for platform p.
+func platformImage(base *Base, p v1.Platform) (v1.Image, error) {
+	if base.Index == nil {
+		cf, err := base.Image.ConfigFile()
+		if err != nil {
+			return nil, fmt.Errorf("reading the config of base image %s: %w", base.Ref, err)
+		}
+		if base.Ref == Scratch || cf.OS == "" || (cf.OS == p.OS && cf.Architecture == p.Architecture) {
+			return base.Image, nil
+		}
+		return nil, fmt.Errorf("base image %s is for %s/%s only, not %s; use a multi-platform base or drop the platform", base.Ref, cf.OS, cf.Architecture, p)
+	}
+	im, err := base.Index.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading base index %s: %w", base.Ref, err)
+	}
+	var have []string
+	for _, d := range im.Manifests {
+		if d.Platform == nil {
+			continue
+		}
+		have = append(have, d.Platform.String())
+		if d.Platform.OS == p.OS && d.Platform.Architecture == p.Architecture && (p.Variant == "" || d.Platform.Variant == p.Variant) {
+			img, err := base.Index.Image(d.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("reading the %s image of base %s: %w", p, base.Ref, err)
+			}
+			return img, nil
+		}
+	}
+	return nil, fmt.Errorf("base image %s has no %s image (it has: %s); use another base or drop the platform", base.Ref, p, strings.Join(have, ", "))
+}
+
+// skipSource says which files of a workload folder never go into an image
+// nor into the cache key: version control, dependencies the builder
+// installs itself, caches and virtual environments.
+func skipSource(lang string) func(rel string, d fs.DirEntry) bool {
+	return func(rel string, d fs.DirEntry) bool {
+		name := filepath.Base(rel)
+		switch name {
+		case ".git", ".hg", ".svn", ".DS_Store", ".skiff":
+			return true
+		}
+		switch lang {
+		case project.LangNode:
+			return rel == "node_modules"
+		case project.LangTypeScript:
+			return rel == "node_modules" || rel == "dist"
+		case project.LangPython:
+			return name == "__pycache__" || strings.HasSuffix(name, ".pyc") ||
+				rel == ".venv" || rel == "venv" || rel == pythonDepsDir
+		}
+		return false
+	}
+}
+
+// hashTree hashes the names, kinds, executable bits and contents of the
+// files under dir.
+func hashTree(dir string, skip func(string, fs.DirEntry) bool) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if rel != "." && skip(rel, d) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch {
+		case d.IsDir():
+			fmt.Fprintf(h, "d %s\n", rel)
+		case d.Type()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "l %s %s\n", rel, t)
+		case d.Type().IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "f %s %d %d\n", rel, normMode(info.Mode()), info.Size())
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
+}

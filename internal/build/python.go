@@ -1,0 +1,148 @@
+package build
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// pythonDepsDir is the folder under AppDir that holds the installed
+// dependencies; PYTHONPATH points at it.
+const pythonDepsDir = ".deps"
+
+// pythonBuilder installs requirements.txt with pip --target on the host and
+// adds the dependencies and the sources as layers.
+type pythonBuilder struct {
+	env []string
+}
+
+func (py *pythonBuilder) toolchain(ctx context.Context) (string, error) {
+	v, err := run(ctx, "", py.env, "python3", "-c", "import sys; print(sys.version)")
+	if err != nil {
+		return "", fmt.Errorf("finding Python: %w; install python3 and put it on PATH", err)
+	}
+	pv, _ := run(ctx, "", py.env, "python3", "-m", "pip", "--version")
+	if i := strings.Index(pv, " from "); i > 0 {
+		pv = pv[:i]
+	}
+	return v + pv + envValues(py.env, "PIP_"), nil
+}
+
+// mainCandidates are the files tried, in order, as a Python entry point.
+var mainCandidates = []string{"main.py", "app.py", "server.py", "__main__.py"}
+
+func (py *pythonBuilder) build(ctx context.Context, req Request) (*langOutput, error) {
+	name := req.Workload.Name
+	main := ""
+	for _, c := range mainCandidates {
+		if _, err := os.Stat(filepath.Join(req.Dir, c)); err == nil {
+			main = c
+			break
+		}
+	}
+	if main == "" {
+		return nil, fmt.Errorf("%s has no entry point: add one of %s to %s", name, strings.Join(mainCandidates, ", "), req.Dir)
+	}
+	out := &langOutput{
+		Entrypoint: []string{"python3", path.Join(AppDir, main)},
+		Env: []string{"PYTHONPATH=" + path.Join(AppDir, pythonDepsDir),
+			"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"},
+	}
+	reqs := filepath.Join(req.Dir, "requirements.txt")
+	if hasRequirements(reqs) {
+		tmp, err := os.MkdirTemp("", "skiff-python-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		target := filepath.Join(tmp, "deps")
+		_, err = run(ctx, req.Dir, py.env, "python3", "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
+			"--no-compile", "--no-warn-script-location", "--target", target, "-r", reqs)
+		if err != nil {
+			return nil, fmt.Errorf("installing the requirements of %s failed: %w\nfix requirements.txt (or the package index settings, e.g. PIP_INDEX_URL, PIP_FIND_LINKS) and build again", name, err)
+		}
+		if err := checkNative(target, req.Platforms, func(rel string) bool {
+			return strings.HasSuffix(rel, ".so") || strings.Contains(rel, ".so.")
+		}, "native Python extensions"); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		lw := newLayerWriter(req.Epoch)
+		lw.Dir(AppDir, 0o755, RootID, RootID)
+		err = lw.Tree(path.Join(AppDir, pythonDepsDir), target, func(rel string, _ fs.DirEntry) bool {
+			return filepath.Base(rel) == "__pycache__"
+		})
+		if err != nil {
+			return nil, err
+		}
+		l, err := lw.Layer(types.OCILayer)
+		if err != nil {
+			return nil, err
+		}
+		out.Layers = append(out.Layers, l)
+		out.Packages = pythonPackages(target)
+	}
+	lw := newLayerWriter(req.Epoch)
+	lw.Dir(AppDir, 0o755, RootID, RootID)
+	if err := lw.Tree(AppDir, req.Dir, skipSource(req.Workload.Lang)); err != nil {
+		return nil, err
+	}
+	l, err := lw.Layer(types.OCILayer)
+	if err != nil {
+		return nil, err
+	}
+	out.Layers = append(out.Layers, l)
+	return out, nil
+}
+
+// hasRequirements reports whether a requirements file lists anything.
+func hasRequirements(file string) bool {
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line != "" && !strings.HasPrefix(line, "#") {
+			return true
+		}
+	}
+	return false
+}
+
+// pythonPackages lists the distributions pip installed, from their
+// *.dist-info/METADATA.
+func pythonPackages(dir string) []Package {
+	metas, _ := filepath.Glob(filepath.Join(dir, "*.dist-info", "METADATA"))
+	var pkgs []Package
+	for _, m := range metas {
+		data, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		var n, v string
+		for _, line := range strings.Split(string(data), "\n") {
+			if line == "" {
+				break
+			}
+			if s, ok := strings.CutPrefix(line, "Name: "); ok {
+				n = strings.TrimSpace(s)
+			}
+			if s, ok := strings.CutPrefix(line, "Version: "); ok {
+				v = strings.TrimSpace(s)
+			}
+		}
+		if n != "" {
+			pkgs = append(pkgs, Package{Name: n, Version: v, PURL: "pkg:pypi/" + strings.ToLower(n) + "@" + v})
+		}
+	}
+	return pkgs
+}

@@ -1,0 +1,268 @@
+package publish
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/skiffdev/skiff/internal/build"
+)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ref(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	must(t, err)
+	return r
+}
+
+func artifact(t *testing.T) *build.Artifact {
+	t.Helper()
+	img, err := random.Image(256, 2)
+	must(t, err)
+	return &build.Artifact{Image: img, Platforms: []string{"linux/amd64"}, SBOM: []byte(`{"spdxVersion":"SPDX-2.3"}`)}
+}
+
+// countingHandler counts the requests it serves by method.
+type countingHandler struct {
+	next   http.Handler
+	writes atomic.Int32
+	fail   func(r *http.Request) bool
+}
+
+func (h *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.writes.Add(1)
+	}
+	if h.fail != nil && h.fail(r) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+		return
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+func newRegistry(t *testing.T) (*countingHandler, string, *Registries) {
+	t.Helper()
+	h := &countingHandler{next: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Retries: 2, Backoff: 1})
+	must(t, err)
+	return h, strings.TrimPrefix(srv.URL, "http://"), regs
+}
+
+func TestRegistryPushTagsLastAndSkipsNoOp(t *testing.T) {
+	h, host, regs := newRegistry(t)
+	ctx := context.Background()
+	p := &Registry{Prefix: host + "/team", Client: regs}
+	a := artifact(t)
+	res, err := p.Publish(ctx, a, "hello", "v1")
+	must(t, err)
+	d, _ := a.Digest()
+	if !res.Uploaded || res.Reference != host+"/team/hello:v1@"+d.String() {
+		t.Fatalf("result %+v", res)
+	}
+	desc, err := remote.Head(ref(t, host+"/team/hello:v1"))
+	must(t, err)
+	if desc.Digest != d {
+		t.Fatalf("tag points at %s, want %s", desc.Digest, d)
+	}
+	sbom, err := remote.Image(ref(t, host+"/team/hello:"+SBOMTag(d)))
+	must(t, err)
+	layers, _ := sbom.Layers()
+	if mt, _ := layers[0].MediaType(); len(layers) != 1 || mt != build.SBOMMediaType {
+		t.Fatalf("SBOM image: %d layers, media type %s", len(layers), mt)
+	}
+
+	before := h.writes.Load()
+	res, err = p.Publish(ctx, a, "hello", "v1")
+	must(t, err)
+	if res.Uploaded || h.writes.Load() != before {
+		t.Fatalf("a no-op push wrote %d times (uploaded=%v)", h.writes.Load()-before, res.Uploaded)
+	}
+}
+
+func TestRegistryFailedPushKeepsTheTag(t *testing.T) {
+	h, host, regs := newRegistry(t)
+	ctx := context.Background()
+	p := &Registry{Prefix: host, Client: regs}
+	old := artifact(t)
+	_, err := p.Publish(ctx, old, "hello", "latest")
+	must(t, err)
+	oldDigest, _ := old.Digest()
+
+	h.fail = func(r *http.Request) bool { return r.Method == http.MethodPatch || r.Method == http.MethodPut }
+	_, err = p.Publish(ctx, artifact(t), "hello", "latest")
+	if err == nil || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("got %v, want a 500 error", err)
+	}
+	h.fail = nil
+	desc, err := remote.Head(ref(t, host+"/hello:latest"))
+	must(t, err)
+	if desc.Digest != oldDigest {
+		t.Fatalf("the failed push moved the tag to %s", desc.Digest)
+	}
+}
+
+func TestRegistryRefusedAuthSaysLogIn(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Retries: 1, Backoff: 1})
+	must(t, err)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, err = (&Registry{Prefix: host, Client: regs}).Publish(context.Background(), artifact(t), "hello", "latest")
+	if err == nil || !strings.Contains(err.Error(), "docker login "+host) {
+		t.Fatalf("got %v", err)
+	}
+	_, err = regs.Base(context.Background(), host+"/base:1")
+	if err == nil || !strings.Contains(err.Error(), "refused access") {
+		t.Fatalf("base: got %v", err)
+	}
+}
+
+func TestBaseNotFound(t *testing.T) {
+	_, host, regs := newRegistry(t)
+	_, err := regs.Base(context.Background(), host+"/nothing:1")
+	if err == nil || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), "--base") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestBaseReadsIndex(t *testing.T) {
+	_, host, regs := newRegistry(t)
+	idx, err := random.Index(64, 1, 2)
+	must(t, err)
+	must(t, remote.WriteIndex(ref(t, host+"/base:1"), idx))
+	b, err := regs.Base(context.Background(), host+"/base:1")
+	must(t, err)
+	d, _ := idx.Digest()
+	if b.Index == nil || b.Digest != d {
+		t.Fatalf("got %+v", b)
+	}
+}
+
+func TestPlainHTTPOnlyForLoopbackOrInsecure(t *testing.T) {
+	g := &plainHTTPGuard{next: http.DefaultTransport, insecure: []string{"10.1.1.1:5000"}}
+	req, _ := http.NewRequest(http.MethodGet, "http://10.9.9.9:5000/v2/", nil)
+	if _, err := g.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "--insecure-registry 10.9.9.9:5000") {
+		t.Fatalf("got %v", err)
+	}
+	regs, err := NewRegistries(RegistryOptions{Insecure: []string{"10.1.1.1:5000"}})
+	must(t, err)
+	for ref, scheme := range map[string]string{"127.0.0.1:5999/a": "http", "localhost:1/a": "http", "10.1.1.1:5000/a": "http", "example.com/a": "https"} {
+		r, err := regs.ParseReference(ref)
+		must(t, err)
+		if got := r.Context().Scheme(); got != scheme {
+			t.Errorf("%s: scheme %s, want %s", ref, got, scheme)
+		}
+	}
+}
+
+func TestLayoutReplacesTheTag(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	p := &Layout{Dir: dir}
+	a1, a2 := artifact(t), artifact(t)
+	_, err := p.Publish(context.Background(), a1, "hello", "latest")
+	must(t, err)
+	res, err := p.Publish(context.Background(), a2, "hello", "latest")
+	must(t, err)
+	lp, err := layout.FromPath(dir)
+	must(t, err)
+	idx, err := lp.ImageIndex()
+	must(t, err)
+	im, err := idx.IndexManifest()
+	must(t, err)
+	d2, _ := a2.Digest()
+	names := map[string]v1.Hash{}
+	for _, m := range im.Manifests {
+		names[m.Annotations[RefNameAnnotation]] = m.Digest
+	}
+	if len(names) != 2 || names["hello:latest"] != d2 || res.SBOM == "" {
+		t.Fatalf("index.json names %v, want hello:latest -> %s and its SBOM", names, d2)
+	}
+	if _, ok := names["hello:"+SBOMTag(d2)]; !ok {
+		t.Fatalf("no SBOM entry in %v", names)
+	}
+}
+
+func TestLayoutRefusesAForeignFolder(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644))
+	_, err := (&Layout{Dir: dir}).Publish(context.Background(), artifact(t), "hello", "latest")
+	if err == nil || !strings.Contains(err.Error(), "not an OCI image layout") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTarballWritesADockerArchive(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "img.tar")
+	p := &Tarball{File: file, Prefix: "registry.example/team"}
+	a := artifact(t)
+	res, err := p.Publish(context.Background(), a, "hello", "v1")
+	must(t, err)
+	must(t, p.Close())
+	tag, _ := name.NewTag("registry.example/team/hello:v1")
+	img, err := tarball.ImageFromPath(file, &tag)
+	must(t, err)
+	got, _ := img.Digest()
+	want, _ := a.Digest()
+	if got != want {
+		t.Fatalf("tarball image %s, want %s", got, want)
+	}
+	if data, err := os.ReadFile(res.SBOM); err != nil || !strings.Contains(string(data), "SPDX-2.3") {
+		t.Fatalf("SBOM next to the tarball: %v", err)
+	}
+	idx, err := random.Index(64, 1, 2)
+	must(t, err)
+	if _, err := p.Publish(context.Background(), &build.Artifact{Index: idx}, "multi", "v1"); err == nil {
+		t.Fatal("an index was accepted into a tarball")
+	}
+}
+
+func TestCacheRoundTrip(t *testing.T) {
+	c := &Cache{Dir: t.TempDir()}
+	ctx := context.Background()
+	if a, err := c.Get(ctx, "k"); a != nil || err != nil {
+		t.Fatalf("empty cache: %v %v", a, err)
+	}
+	idx, err := random.Index(64, 1, 2)
+	must(t, err)
+	in := &build.Artifact{Index: idx, Platforms: []string{"linux/amd64", "linux/arm64"}, SBOM: []byte("{}"),
+		Base: build.BaseInfo{Ref: "scratch", Digest: "sha256:00"}}
+	must(t, c.Put(ctx, "k", in))
+	out, err := c.Get(ctx, "k")
+	must(t, err)
+	if out == nil || out.Index == nil || string(out.SBOM) != "{}" || out.Base != in.Base {
+		t.Fatalf("got %+v", out)
+	}
+	dIn, _ := in.Digest()
+	dOut, _ := out.Digest()
+	if dIn != dOut {
+		t.Fatalf("digest %s, want %s", dOut, dIn)
+	}
+}

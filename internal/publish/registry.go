@@ -1,0 +1,255 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/skiffdev/skiff/internal/build"
+)
+
+// RegistryOptions configure access to registries.
+type RegistryOptions struct {
+	// Keychain finds credentials (authn.DefaultKeychain: the docker config
+	// and its credential helpers).
+	Keychain authn.Keychain
+	// Insecure lists hosts ("host" or "host:port") that may be reached over
+	// plain HTTP. Loopback hosts always may.
+	Insecure []string
+	// Transport is the HTTP transport (nil: ggcr's default).
+	Transport http.RoundTripper
+	// Retries is how many times a transient failure is retried (default 3).
+	Retries int
+	// Backoff is the first wait between retries (default 500ms, tripled each time).
+	Backoff time.Duration
+	// UserAgent identifies skiff to registries.
+	UserAgent string
+}
+
+// Registries reads base images from and pushes images to registries,
+// sharing authentication and connections between calls.
+type Registries struct {
+	opts   RegistryOptions
+	pusher *remote.Pusher
+	puller *remote.Puller
+}
+
+// NewRegistries returns a client for registries.
+func NewRegistries(opts RegistryOptions) (*Registries, error) {
+	if opts.Keychain == nil {
+		opts.Keychain = authn.DefaultKeychain
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 3
+	}
+	if opts.Backoff == 0 {
+		opts.Backoff = 500 * time.Millisecond
+	}
+	inner := opts.Transport
+	if inner == nil {
+		inner = remote.DefaultTransport
+	}
+	ro := []remote.Option{
+		remote.WithAuthFromKeychain(opts.Keychain),
+		remote.WithTransport(&plainHTTPGuard{next: inner, insecure: opts.Insecure}),
+		remote.WithRetryBackoff(remote.Backoff{Duration: opts.Backoff, Factor: 3, Jitter: 0.1, Steps: opts.Retries}),
+		remote.WithJobs(4),
+	}
+	if opts.UserAgent != "" {
+		ro = append(ro, remote.WithUserAgent(opts.UserAgent))
+	}
+	pusher, err := remote.NewPusher(ro...)
+	if err != nil {
+		return nil, err
+	}
+	puller, err := remote.NewPuller(ro...)
+	if err != nil {
+		return nil, err
+	}
+	return &Registries{opts: opts, pusher: pusher, puller: puller}, nil
+}
+
+// isLoopback reports whether host (with or without a port) is a loopback
+// name or address.
+func isLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (r *Registries) insecure(host string) bool {
+	if isLoopback(host) {
+		return true
+	}
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	return slices.Contains(r.opts.Insecure, host) || slices.Contains(r.opts.Insecure, h)
+}
+
+// ParseReference parses ref, allowing plain HTTP for the hosts that may use
+// it.
+func (r *Registries) ParseReference(ref string) (name.Reference, error) {
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an image reference: %w", ref, err)
+	}
+	if r.insecure(parsed.Context().RegistryStr()) {
+		return name.ParseReference(ref, name.Insecure)
+	}
+	return parsed, nil
+}
+
+// plainHTTPGuard refuses plain HTTP to hosts that were not allowed it
+// (go-containerregistry otherwise falls back to HTTP for private
+// addresses on its own).
+type plainHTTPGuard struct {
+	next     http.RoundTripper
+	insecure []string
+}
+
+func (g *plainHTTPGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !isLoopback(req.URL.Host) &&
+		!slices.Contains(g.insecure, req.URL.Host) && !slices.Contains(g.insecure, req.URL.Hostname()) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s; pass --insecure-registry %s if that registry has no TLS", req.URL.Host, req.URL.Host)
+	}
+	return g.next.RoundTrip(req)
+}
+
+// Base fetches a base image (or index) by reference; it implements
+// build.BaseSource.
+func (r *Registries) Base(ctx context.Context, ref string) (*build.Base, error) {
+	parsed, err := r.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("base image: %w", err)
+	}
+	desc, err := remote.Get(parsed, remote.WithContext(ctx), remote.Reuse(r.puller))
+	if err != nil {
+		return nil, explain(fmt.Sprintf("reading base image %s", ref), parsed.Context().RegistryStr(), err,
+			"push the base image there, or choose another with --base or build.base in skiff.yaml")
+	}
+	b := &build.Base{Ref: ref, Digest: desc.Digest}
+	if desc.MediaType.IsIndex() {
+		b.Index, err = desc.ImageIndex()
+	} else {
+		b.Image, err = desc.Image()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading base image %s: %w", ref, err)
+	}
+	return b, nil
+}
+
+// explain turns a registry error into a message that says what to do.
+func explain(what, host string, err error, notFoundFix string) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("%s: registry %s refused access (%d %s); log in with `docker login %s` (skiff reads ~/.docker/config.json and its credential helpers)",
+				what, host, terr.StatusCode, http.StatusText(terr.StatusCode), host)
+		case http.StatusNotFound:
+			return fmt.Errorf("%s: not found in %s; %s", what, host, notFoundFix)
+		}
+		if terr.StatusCode >= 500 {
+			return fmt.Errorf("%s: registry %s failed (%d %s) and kept failing after retries; try again later or check the registry's logs: %w",
+				what, host, terr.StatusCode, http.StatusText(terr.StatusCode), err)
+		}
+	}
+	var nerr net.Error
+	var operr *net.OpError
+	if errors.As(err, &nerr) || errors.As(err, &operr) {
+		return fmt.Errorf("%s: cannot reach registry %s: %w; check the address and that the registry runs", what, host, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Registry publishes to a registry under a name prefix such as
+// "registry.example.com/team".
+type Registry struct {
+	Prefix string
+	Client *Registries
+}
+
+// Publish pushes everything by digest first (the layers, the platform
+// manifests, the SBOM) and moves the tag last, so a failed push leaves the
+// tag where it was. Nothing is uploaded when the tag already points at the
+// artifact.
+func (p *Registry) Publish(ctx context.Context, a *build.Artifact, imageName, tag string) (*Result, error) {
+	r := p.Client
+	ref := ImageName(p.Prefix, imageName) + ":" + tag
+	parsed, err := r.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	tagRef, ok := parsed.(name.Tag)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a tag reference", ref)
+	}
+	host := tagRef.RegistryStr()
+	d, err := a.Digest()
+	if err != nil {
+		return nil, err
+	}
+	repo := tagRef.Context()
+	res := &Result{Reference: ref + "@" + d.String(), Digest: d.String()}
+	pushErr := func(err error) error {
+		return explain("pushing "+ref, host, err, "check the registry address and that the repository may be created")
+	}
+	var sbomTag name.Tag
+	if a.SBOM != nil {
+		sbomTag = repo.Tag(SBOMTag(d))
+		res.SBOM = sbomTag.String()
+	}
+
+	// The fast path: the tag (and SBOM) already point at this artifact.
+	if desc, err := remote.Head(tagRef, remote.WithContext(ctx), remote.Reuse(r.puller)); err == nil && desc.Digest == d {
+		if a.SBOM == nil {
+			return res, nil
+		}
+		if _, err := remote.Head(sbomTag, remote.WithContext(ctx), remote.Reuse(r.puller)); err == nil {
+			return res, nil
+		}
+	}
+	res.Uploaded = true
+	t := a.Taggable().(remote.Taggable)
+	if _, err := remote.Head(repo.Digest(d.String()), remote.WithContext(ctx), remote.Reuse(r.puller)); err != nil {
+		if err := r.pusher.Push(ctx, repo.Digest(d.String()), t); err != nil {
+			return nil, pushErr(err)
+		}
+	}
+	if a.SBOM != nil {
+		img, err := sbomImage(a.SBOM)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.pusher.Push(ctx, sbomTag, img); err != nil {
+			return nil, pushErr(err)
+		}
+	}
+	if err := r.pusher.Put(ctx, tagRef, t); err != nil {
+		return nil, pushErr(err)
+	}
+	return res, nil
+}
+
+// Close does nothing: every push is complete when Publish returns.
+func (p *Registry) Close() error { return nil }
