@@ -1,0 +1,272 @@
+// Package deploy runs the Helm release lifecycle of workloads in-process
+// with the Helm SDK: install or upgrade and wait for readiness, roll back on
+// failure, history, rollback and uninstall.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/skiffdev/skiff/internal/kube"
+)
+
+// MaxHistory is how many revisions of a release Helm keeps.
+const MaxHistory = 10
+
+// Deployer runs Helm actions.
+type Deployer struct {
+	// Config returns the Helm configuration for a namespace.
+	Config func(namespace string) (*action.Configuration, error)
+	// Diagnose explains why a release's pods are not ready; nil skips
+	// diagnosis (and failing fast).
+	Diagnose func(ctx context.Context, namespace, release string) []kube.PodProblem
+	// PollInterval is how often pods are checked for fatal problems while
+	// waiting (default 2s).
+	PollInterval time.Duration
+	// FatalAfter is how long a fatal problem (CrashLoopBackOff,
+	// ImagePullBackOff, ...) must last before waiting stops early (default 20s).
+	FatalAfter time.Duration
+}
+
+// Release is one workload to deploy.
+type Release struct {
+	Name      string
+	Namespace string
+	Chart     *chart.Chart
+	Values    map[string]any
+	Timeout   time.Duration
+	// Description is recorded in the release history.
+	Description string
+}
+
+// Result is a deployed release.
+type Result struct {
+	Release   string `json:"release"`
+	Namespace string `json:"namespace"`
+	Revision  int    `json:"revision"`
+	Status    string `json:"status"`
+	Installed bool   `json:"installed"` // first revision
+	Notes     string `json:"notes,omitempty"`
+}
+
+// FailedError says a release did not become ready and what skiff did
+// about it.
+type FailedError struct {
+	Release   string
+	Namespace string
+	Revision  int
+	Err       error // Helm's error
+	Problems  []kube.PodProblem
+	// RolledBackTo is the revision whose content runs again (Helm records
+	// the rollback as a new revision); 0 when the failed release was a
+	// first install and has been removed.
+	RolledBackTo int
+	// RollbackErr is set when the rollback itself failed.
+	RollbackErr error
+}
+
+func (e *FailedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "release %s (revision %d) did not become ready: %v", e.Release, e.Revision, e.Err)
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(strings.ReplaceAll(p.String(), "\n", "\n  "))
+	}
+	switch {
+	case e.RollbackErr != nil:
+		fmt.Fprintf(&b, "\nrolling back failed too: %v; run `skiff rollback` to retry", e.RollbackErr)
+	case e.RolledBackTo > 0:
+		fmt.Fprintf(&b, "\nrolled back to revision %d, which is running again", e.RolledBackTo)
+	default:
+		b.WriteString("\nthe failed first install was removed")
+	}
+	return b.String()
+}
+
+func (e *FailedError) Unwrap() error { return e.Err }
+
+// PendingError says a release is stuck in a pending state.
+type PendingError struct {
+	Release   string
+	Namespace string
+	Status    release.Status
+	Revision  int
+	Workload  string
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("release %s in namespace %s is stuck in %s (revision %d): another deploy is running, or one was interrupted; "+
+		"if none is running, run `skiff rollback %s` to return to the last good revision", e.Release, e.Namespace, e.Status, e.Revision, e.Workload)
+}
+
+// Deploy installs or upgrades r and waits until it is ready. On failure it
+// diagnoses the pods, rolls back to the previous deployed revision (or
+// removes a failed first install) and returns a *FailedError.
+func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Result, error) {
+	cfg, err := d.Config(r.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	hist, err := history(cfg, r.Name)
+	if err != nil {
+		return nil, err
+	}
+	var lastDeployed *release.Release
+	for _, h := range hist {
+		if h.Info.Status.IsPending() && h.Version == hist[len(hist)-1].Version {
+			return nil, &PendingError{Release: r.Name, Namespace: r.Namespace, Status: h.Info.Status, Revision: h.Version, Workload: workload}
+		}
+		if h.Info.Status == release.StatusDeployed {
+			lastDeployed = h
+		}
+	}
+	if len(hist) > 0 && lastDeployed == nil {
+		// Only failed revisions: Helm cannot upgrade those; start over.
+		un := action.NewUninstall(cfg)
+		un.Wait = true
+		un.Timeout = r.Timeout
+		if _, err := un.Run(r.Name); err != nil {
+			return nil, fmt.Errorf("removing the failed release %s before installing it again: %w", r.Name, err)
+		}
+		hist = nil
+	}
+
+	waitCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := d.watchFatal(waitCtx, cancel, r)
+	var rel *release.Release
+	install := len(hist) == 0
+	if install {
+		in := action.NewInstall(cfg)
+		in.ReleaseName = r.Name
+		in.Namespace = r.Namespace
+		in.Wait = true
+		in.Timeout = r.Timeout
+		in.Description = r.Description
+		rel, err = in.RunWithContext(waitCtx, r.Chart, r.Values)
+	} else {
+		up := action.NewUpgrade(cfg)
+		up.Namespace = r.Namespace
+		up.Wait = true
+		up.Timeout = r.Timeout
+		up.MaxHistory = MaxHistory
+		up.Description = r.Description
+		rel, err = up.RunWithContext(waitCtx, r.Name, r.Chart, r.Values)
+	}
+	stop()
+	if err == nil {
+		return &Result{Release: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Status: rel.Info.Status.String(), Installed: install, Notes: rel.Info.Notes}, nil
+	}
+	if cause := context.Cause(waitCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	return nil, d.recover(context.WithoutCancel(ctx), cfg, r, rel, install, lastDeployed, err)
+}
+
+// recover diagnoses a failed release and rolls it back.
+func (d *Deployer) recover(ctx context.Context, cfg *action.Configuration, r Release, rel *release.Release, install bool, lastDeployed *release.Release, cause error) error {
+	fe := &FailedError{Release: r.Name, Namespace: r.Namespace, Err: cause}
+	if rel != nil {
+		fe.Revision = rel.Version
+	} else if lastDeployed != nil {
+		fe.Revision = lastDeployed.Version + 1
+	} else {
+		fe.Revision = 1
+	}
+	if d.Diagnose != nil {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		fe.Problems = d.Diagnose(dctx, r.Namespace, r.Name)
+		cancel()
+	}
+	if install {
+		un := action.NewUninstall(cfg)
+		un.Wait = true
+		un.Timeout = r.Timeout
+		if _, err := un.Run(r.Name); err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+			fe.RollbackErr = err
+		}
+		return fe
+	}
+	rb := action.NewRollback(cfg)
+	rb.Version = lastDeployed.Version
+	rb.Wait = true
+	rb.Timeout = r.Timeout
+	rb.MaxHistory = MaxHistory
+	rb.CleanupOnFail = true
+	if err := rb.Run(r.Name); err != nil {
+		fe.RollbackErr = err
+		return fe
+	}
+	fe.RolledBackTo = lastDeployed.Version
+	return fe
+}
+
+// watchFatal polls the release's pods while Helm waits and cancels the wait
+// once a problem that does not heal by itself has lasted FatalAfter.
+func (d *Deployer) watchFatal(ctx context.Context, cancel context.CancelCauseFunc, r Release) (stop func()) {
+	if d.Diagnose == nil {
+		return func() {}
+	}
+	interval, after := d.PollInterval, d.FatalAfter
+	if interval == 0 {
+		interval = 2 * time.Second
+	}
+	if after == 0 {
+		after = 20 * time.Second
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		var since time.Time
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			problems := d.Diagnose(ctx, r.Namespace, r.Name)
+			fatal := len(problems) > 0
+			for _, p := range problems {
+				fatal = fatal && p.Fatal()
+			}
+			switch {
+			case !fatal:
+				since = time.Time{}
+			case since.IsZero():
+				since = time.Now()
+			case time.Since(since) >= after:
+				cancel(fmt.Errorf("%s for %s", problems[0].Reason, after.Round(time.Second)))
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func history(cfg *action.Configuration, name string) ([]*release.Release, error) {
+	h := action.NewHistory(cfg)
+	h.Max = 256
+	rels, err := h.Run(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the history of %s: %w", name, err)
+	}
+	sort.Slice(rels, func(i, j int) bool { return rels[i].Version < rels[j].Version })
+	return rels, nil
+}

@@ -1,0 +1,153 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+)
+
+// Revision is one entry of a release's history.
+type Revision struct {
+	Revision    int       `json:"revision"`
+	Updated     time.Time `json:"updated"`
+	Status      string    `json:"status"`
+	Chart       string    `json:"chart"`
+	Image       string    `json:"image,omitempty"`
+	Description string    `json:"description"`
+}
+
+// NotFoundError says a workload has no release.
+type NotFoundError struct{ Release, Namespace string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("release %s is not deployed in namespace %s; run `skiff deploy` first", e.Release, e.Namespace)
+}
+
+// History returns the revisions of a release, oldest first.
+func (d *Deployer) History(name, namespace string) ([]Revision, error) {
+	cfg, err := d.Config(namespace)
+	if err != nil {
+		return nil, err
+	}
+	rels, err := history(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(rels) == 0 {
+		return nil, &NotFoundError{Release: name, Namespace: namespace}
+	}
+	out := make([]Revision, len(rels))
+	for i, r := range rels {
+		out[i] = Revision{Revision: r.Version, Updated: r.Info.LastDeployed.Time, Status: r.Info.Status.String(),
+			Chart: r.Chart.Metadata.Name + "-" + r.Chart.Metadata.Version, Image: ImageOf(r), Description: r.Info.Description}
+	}
+	return out, nil
+}
+
+// Get returns the latest revision of a release.
+func (d *Deployer) Get(name, namespace string) (*release.Release, error) {
+	cfg, err := d.Config(namespace)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := action.NewGet(cfg).Run(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, &NotFoundError{Release: name, Namespace: namespace}
+	}
+	return rel, err
+}
+
+// Rollback returns a release to revision (0: the one before the current)
+// and waits until it is ready.
+func (d *Deployer) Rollback(name, namespace string, revision int, timeout time.Duration) (int, error) {
+	cfg, err := d.Config(namespace)
+	if err != nil {
+		return 0, err
+	}
+	rels, err := history(cfg, name)
+	if err != nil {
+		return 0, err
+	}
+	if len(rels) == 0 {
+		return 0, &NotFoundError{Release: name, Namespace: namespace}
+	}
+	current := rels[len(rels)-1]
+	if revision == 0 {
+		for i := len(rels) - 2; i >= 0; i-- {
+			if rels[i].Info.Status == release.StatusDeployed || rels[i].Info.Status == release.StatusSuperseded {
+				revision = rels[i].Version
+				break
+			}
+		}
+		if revision == 0 {
+			return 0, fmt.Errorf("release %s has no earlier revision to roll back to", name)
+		}
+	}
+	found := false
+	for _, r := range rels {
+		found = found || r.Version == revision
+	}
+	if !found {
+		return 0, fmt.Errorf("release %s has no revision %d; `skiff history` lists them (%d to %d)", name, revision, rels[0].Version, current.Version)
+	}
+	rb := action.NewRollback(cfg)
+	rb.Version = revision
+	rb.Wait = true
+	rb.Timeout = timeout
+	rb.MaxHistory = MaxHistory
+	rb.CleanupOnFail = true
+	if err := rb.Run(name); err != nil {
+		return 0, fmt.Errorf("rolling %s back to revision %d: %w", name, revision, err)
+	}
+	rel, err := action.NewGet(cfg).Run(name)
+	if err != nil {
+		return 0, err
+	}
+	return rel.Version, nil
+}
+
+// Uninstall removes a release and everything it created, waiting until
+// the objects are gone.
+func (d *Deployer) Uninstall(name, namespace string, timeout time.Duration) error {
+	cfg, err := d.Config(namespace)
+	if err != nil {
+		return err
+	}
+	un := action.NewUninstall(cfg)
+	un.Wait = true
+	un.Timeout = timeout
+	un.DeletionPropagation = "foreground"
+	if _, err := un.Run(name); err != nil {
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			return &NotFoundError{Release: name, Namespace: namespace}
+		}
+		return fmt.Errorf("uninstalling %s: %w", name, err)
+	}
+	return nil
+}
+
+// List returns the latest revision of every release in namespace.
+func (d *Deployer) List(namespace string) ([]*release.Release, error) {
+	cfg, err := d.Config(namespace)
+	if err != nil {
+		return nil, err
+	}
+	l := action.NewList(cfg)
+	l.All = true
+	l.StateMask = action.ListAll
+	return l.Run()
+}
+
+// ImageOf is the image a release deploys (the value skiff set).
+func ImageOf(r *release.Release) string {
+	if img, ok := r.Config["image"].(map[string]any); ok {
+		if ref, ok := img["ref"].(string); ok {
+			return ref
+		}
+	}
+	return ""
+}

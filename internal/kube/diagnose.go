@@ -1,0 +1,143 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// PodProblem is why one container of a pod is not ready.
+type PodProblem struct {
+	Pod       string   `json:"pod"`
+	Container string   `json:"container"`
+	Reason    string   `json:"reason"`            // e.g. CrashLoopBackOff, ImagePullBackOff, Unschedulable
+	Message   string   `json:"message,omitempty"` // Kubernetes' message
+	Image     string   `json:"image,omitempty"`
+	ExitCode  *int32   `json:"exitCode,omitempty"`
+	Restarts  int32    `json:"restarts"`
+	Logs      []string `json:"logs,omitempty"` // last lines of the (previous) container
+}
+
+func (p PodProblem) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "pod %s: %s", p.Pod, p.Reason)
+	switch {
+	case strings.Contains(p.Reason, "ImagePull") || p.Reason == "ErrImagePull" || p.Reason == "InvalidImageName":
+		fmt.Fprintf(&b, " for image %s", p.Image)
+	case p.ExitCode != nil:
+		fmt.Fprintf(&b, " (exit code %d, %d restarts)", *p.ExitCode, p.Restarts)
+	}
+	if p.Message != "" {
+		fmt.Fprintf(&b, ": %s", firstLine(p.Message))
+	}
+	if len(p.Logs) > 0 {
+		b.WriteString("\n  last log lines:")
+		for _, l := range p.Logs {
+			b.WriteString("\n    ")
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// fatalReasons are waiting reasons that do not heal by themselves.
+var fatalReasons = map[string]bool{
+	"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true, "InvalidImageName": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
+}
+
+// Fatal reports whether the problem will not go away by waiting.
+func (p PodProblem) Fatal() bool {
+	return fatalReasons[p.Reason] || (p.Reason == "Error" && p.Restarts >= 2)
+}
+
+// Diagnose lists what keeps the pods matching selector in ns from being
+// ready, with the last logLines lines of crashed containers.
+func Diagnose(ctx context.Context, cs kubernetes.Interface, ns, selector string, logLines int64) ([]PodProblem, error) {
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(pods.Items, func(i, j int) bool {
+		return pods.Items[j].CreationTimestamp.Before(&pods.Items[i].CreationTimestamp)
+	})
+	var out []PodProblem
+	for _, pod := range pods.Items {
+		if pod.DeletionTimestamp != nil {
+			continue
+		}
+		for _, cond := range pod.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse {
+				out = append(out, PodProblem{Pod: pod.Name, Reason: orDefault(cond.Reason, "Unschedulable"), Message: cond.Message})
+			}
+		}
+		for _, st := range pod.Status.ContainerStatuses {
+			if st.Ready {
+				continue
+			}
+			p := PodProblem{Pod: pod.Name, Container: st.Name, Image: st.Image, Restarts: st.RestartCount}
+			switch {
+			case st.State.Waiting != nil:
+				p.Reason, p.Message = st.State.Waiting.Reason, st.State.Waiting.Message
+				if t := st.LastTerminationState.Terminated; t != nil {
+					p.ExitCode = &t.ExitCode
+				}
+			case st.State.Terminated != nil:
+				p.Reason, p.Message = orDefault(st.State.Terminated.Reason, "Terminated"), st.State.Terminated.Message
+				p.ExitCode = &st.State.Terminated.ExitCode
+			case st.State.Running != nil:
+				p.Reason = "NotReady"
+				p.Message = "the container runs but its readiness probe fails"
+			}
+			if p.Reason == "" {
+				continue
+			}
+			if p.ExitCode != nil || p.Reason == "NotReady" {
+				p.Logs = tail(ctx, cs, ns, pod.Name, st.Name, st.RestartCount > 0 && st.State.Running == nil, logLines)
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func tail(ctx context.Context, cs kubernetes.Interface, ns, pod, container string, previous bool, lines int64) []string {
+	if lines <= 0 {
+		return nil
+	}
+	rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Previous: previous, TailLines: &lines}).Stream(ctx)
+	if err != nil && previous {
+		rc, err = cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: &lines}).Stream(ctx)
+	}
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 64<<10))
+	if err != nil {
+		return nil
+	}
+	text := strings.TrimRight(string(data), "\n")
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}

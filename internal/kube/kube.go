@@ -1,0 +1,166 @@
+// Package kube connects to Kubernetes the way kubectl does (kubeconfig,
+// context, namespace) and answers the questions skiff asks of a cluster:
+// is it reachable, what is wrong with these pods, what did they log.
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// ReachTimeout bounds how long skiff waits to learn that a cluster cannot
+// be reached.
+const ReachTimeout = 10 * time.Second
+
+// Options select the cluster as kubectl's flags do.
+type Options struct {
+	Kubeconfig string // path; empty means KUBECONFIG or ~/.kube/config
+	Context    string // kubeconfig context; empty means the current one
+}
+
+// Client talks to one cluster.
+type Client struct {
+	// Getter builds clients for Helm and others (the kubectl flag set).
+	Getter *genericclioptions.ConfigFlags
+	// REST is the client configuration.
+	REST *rest.Config
+	// Clientset is the typed client.
+	Clientset kubernetes.Interface
+	// ContextName is the kubeconfig context in use.
+	ContextName string
+	// DefaultNamespace is the context's namespace ("default" when unset).
+	DefaultNamespace string
+
+	opts Options
+}
+
+// FlagsFor returns kubectl-style flags for this cluster with namespace as
+// the default namespace of objects that name none.
+func (c *Client) FlagsFor(namespace string) *genericclioptions.ConfigFlags {
+	flags := genericclioptions.NewConfigFlags(true)
+	if c.opts.Kubeconfig != "" {
+		flags.KubeConfig = &c.opts.Kubeconfig
+	}
+	if c.opts.Context != "" {
+		flags.Context = &c.opts.Context
+	}
+	flags.Namespace = &namespace
+	return flags
+}
+
+// New loads the kubeconfig and builds the clients. It does not contact the
+// cluster; call Ping for that.
+func New(opts Options) (*Client, error) {
+	flags := genericclioptions.NewConfigFlags(true)
+	if opts.Kubeconfig != "" {
+		flags.KubeConfig = &opts.Kubeconfig
+	}
+	if opts.Context != "" {
+		flags.Context = &opts.Context
+	}
+	loader := flags.ToRawKubeConfigLoader()
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("reading the kubeconfig: %w; check --kubeconfig or KUBECONFIG", err)
+	}
+	ctxName := raw.CurrentContext
+	if opts.Context != "" {
+		if _, ok := raw.Contexts[opts.Context]; !ok {
+			return nil, fmt.Errorf("the kubeconfig has no context %q; `kubectl config get-contexts` lists them", opts.Context)
+		}
+		ctxName = opts.Context
+	}
+	cfg, err := loader.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no usable cluster in the kubeconfig: %w; check --kubeconfig, KUBECONFIG or --context", err)
+	}
+	ns, _, err := loader.Namespace()
+	if err != nil || ns == "" {
+		ns = metav1.NamespaceDefault
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Getter: flags, REST: cfg, Clientset: cs, ContextName: ctxName, DefaultNamespace: ns, opts: opts}, nil
+}
+
+// UnreachableError says the cluster did not answer.
+type UnreachableError struct {
+	Host    string
+	Context string
+	Err     error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the cluster at %s (context %q): %v; check that it runs, or choose another with --context or --kubeconfig",
+		e.Host, e.Context, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Ping checks that the API server answers within ReachTimeout.
+func (c *Client) Ping(ctx context.Context) error {
+	cfg := rest.CopyConfig(c.REST)
+	cfg.Timeout = ReachTimeout
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, ReachTimeout)
+	defer cancel()
+	_, err = cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	if err == nil {
+		return nil
+	}
+	var ne net.Error
+	var ue *url.Error
+	if errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) {
+		return &UnreachableError{Host: c.REST.Host, Context: c.ContextName, Err: simplify(err)}
+	}
+	if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+		return fmt.Errorf("the cluster at %s refused skiff's credentials (context %q): %w", c.REST.Host, c.ContextName, err)
+	}
+	return &UnreachableError{Host: c.REST.Host, Context: c.ContextName, Err: simplify(err)}
+}
+
+func simplify(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// EnsureNamespace creates namespace ns when it does not exist.
+func (c *Client) EnsureNamespace(ctx context.Context, ns string) (created bool, err error) {
+	_, err = c.Clientset.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err == nil {
+		return false, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("looking up namespace %s: %w", ns, err)
+	}
+	_, err = c.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:   ns,
+		Labels: map[string]string{"app.kubernetes.io/managed-by": "skiff"},
+	}}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	return true, nil
+}
