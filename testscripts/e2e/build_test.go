@@ -110,14 +110,19 @@ func (e *env) testGoMultiPlatform(t *testing.T) {
 }
 
 func (e *env) testReproducible(t *testing.T) {
-	dir := e.newProject(t, "function", "go", "repro", e.registry+"/e2e")
+	src := e.newProject(t, "function", "go", "repro", e.registry+"/e2e")
 	gitEnv := []string{"GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@skiff.invalid", "GIT_COMMITTER_NAME=e2e",
 		"GIT_COMMITTER_EMAIL=e2e@skiff.invalid", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1"}
-	mustRun(t, dir, gitEnv, "git", "init", "-q")
-	mustRun(t, dir, gitEnv, "git", "add", "-A")
-	mustRun(t, dir, gitEnv, "git", "commit", "-q", "-m", "first")
-	other := filepath.Join(t.TempDir(), "checkout")
-	mustRun(t, "", gitEnv, "git", "clone", "-q", dir, other)
+	mustRun(t, src, gitEnv, "git", "init", "-q")
+	mustRun(t, src, gitEnv, "git", "add", "-A")
+	mustRun(t, src, gitEnv, "git", "commit", "-q", "-m", "first")
+	// Two checkouts of one upstream, in different folders.
+	upstream := filepath.Join(t.TempDir(), "upstream.git")
+	mustRun(t, "", gitEnv, "git", "clone", "-q", "--bare", src, upstream)
+	dir := filepath.Join(t.TempDir(), "a", "checkout")
+	other := filepath.Join(t.TempDir(), "b", "elsewhere")
+	mustRun(t, "", gitEnv, "git", "clone", "-q", upstream, dir)
+	mustRun(t, "", gitEnv, "git", "clone", "-q", upstream, other)
 
 	first := e.skiffBuild(t, dir, cacheEnv(t), "--push", "--platform", "linux/amd64,linux/arm64")
 	again := e.skiffBuild(t, dir, cacheEnv(t), "--push", "--no-cache", "--platform", "linux/amd64,linux/arm64")
