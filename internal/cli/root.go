@@ -49,8 +49,13 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 
 	root.AddGroup(&cobra.Group{ID: "create", Title: "Create:"})
 	root.AddGroup(&cobra.Group{ID: "ship", Title: "Build and ship:"})
+	root.AddGroup(&cobra.Group{ID: "observe", Title: "Observe:"})
 	root.AddCommand(
 		NewCmdBuild(f, nil),
+		NewCmdHistory(f),
+		NewCmdRollback(f),
+		NewCmdDelete(f),
+		NewCmdStatus(f),
 		NewCmdInit(f, nil),
 		NewCmdAdd(f, nil),
 		NewCmdTemplates(f),

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// DefaultTimeout bounds how long skiff waits for a release to be ready.
+const DefaultTimeout = 5 * time.Minute
+
+// projectContext is the project a release command works on.
+type projectContext struct {
+	root      string
+	project   *project.Project
+	workloads []project.Workload // selected, in dependency order
+	namespace string
+}
+
+// loadProjectContext loads skiff.yaml around the working folder and selects
+// the named workloads (all when none), in dependency order.
+func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, error) {
+	wd, err := f.WorkDir()
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := project.Find(wd)
+	if err != nil {
+		return nil, err
+	}
+	p, err := project.Load(manifest)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if _, ok := p.Workload(n); !ok {
+			return nil, cmdutil.Usagef("the project has no workload %q; it has: %s", n, strings.Join(p.WorkloadNames(), ", "))
+		}
+	}
+	pc := &projectContext{root: filepath.Dir(manifest), project: p, namespace: p.Namespace}
+	if ns := f.Globals.Namespace; ns != "" {
+		if why := project.ValidName(ns); why != "" {
+			return nil, cmdutil.Usagef("--namespace %s; use a DNS-1123 label", why)
+		}
+		pc.namespace = ns
+	}
+	for _, w := range p.Order() {
+		if len(names) == 0 || slices.Contains(names, w.Name) {
+			pc.workloads = append(pc.workloads, w)
+		}
+	}
+	return pc, nil
+}
+
+func (pc *projectContext) release(w *project.Workload) string {
+	return pc.project.Name + "-" + w.Name
+}
+
+// connect loads the kubeconfig, checks the cluster answers, and returns a
+// Deployer for it.
+func connect(ctx context.Context, f *cmdutil.Factory) (*kube.Client, *deploy.Deployer, error) {
+	kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: f.Globals.Context})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := kc.Ping(ctx); err != nil {
+		return nil, nil, err
+	}
+	var logf func(string, ...any)
+	if f.Globals.Verbose {
+		logf = func(format string, args ...any) {
+			fmt.Fprintf(f.IOStreams.ErrOut, "helm: "+format+"\n", args...)
+		}
+	}
+	return kc, deploy.ForCluster(kc, logf), nil
+}
+
+func addTimeoutFlag(cmd *cobra.Command, d *time.Duration) {
+	cmd.Flags().DurationVar(d, "timeout", DefaultTimeout, "how long to wait for the workload to be ready")
+}
+
+func checkTimeout(d time.Duration) error {
+	if d <= 0 {
+		return cmdutil.Usagef("--timeout %s must be positive, e.g. --timeout 2m", d)
+	}
+	return nil
+}

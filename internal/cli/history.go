@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+)
+
+// NewCmdHistory builds `skiff history`.
+func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "history WORKLOAD",
+		GroupID: "ship",
+		Short:   "Show the release history of a workload",
+		Args:    exactArgs(1, "the workload"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pc, err := loadProjectContext(f, args)
+			if err != nil {
+				return err
+			}
+			_, d, err := connect(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			w := pc.workloads[0]
+			revs, err := d.History(pc.release(&w), pc.namespace)
+			if err != nil {
+				return err
+			}
+			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, revs, func(out io.Writer) error {
+				fmt.Fprintln(out, "REVISION\tUPDATED\tSTATUS\tIMAGE\tDESCRIPTION")
+				for _, r := range revs {
+					fmt.Fprintf(out, "%d\t%s\t%s\t%s\t%s\n", r.Revision, r.Updated.Local().Format(time.DateTime), r.Status, shortImage(r.Image), r.Description)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}
+
+// shortImage shortens repo@sha256:abcdef... to repo@sha256:abcdef123456.
+func shortImage(ref string) string {
+	const keep = len("@sha256:") + 12
+	for i := 0; i+len("@sha256:") <= len(ref); i++ {
+		if ref[i:i+len("@sha256:")] == "@sha256:" && len(ref) > i+keep {
+			return ref[:i+keep]
+		}
+	}
+	return ref
+}
+
+// NewCmdRollback builds `skiff rollback`.
+func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:     "rollback WORKLOAD [REVISION]",
+		GroupID: "ship",
+		Short:   "Roll a workload back to an earlier revision",
+		Long: heredoc.Doc(`
+			Roll WORKLOAD back to REVISION (default: the revision before the current one)
+			and wait until it is ready. Helm records the rollback as a new revision;
+			` + "`skiff history`" + ` lists them.
+		`),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return cmdutil.Usagef("skiff rollback takes the workload and, optionally, a revision; got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkTimeout(timeout); err != nil {
+				return err
+			}
+			revision := 0
+			if len(args) == 2 {
+				n, err := strconv.Atoi(args[1])
+				if err != nil || n < 1 {
+					return cmdutil.Usagef("REVISION %q must be a revision number from `skiff history %s`", args[1], args[0])
+				}
+				revision = n
+			}
+			return rollbackRun(cmd.Context(), f, args[0], revision, timeout)
+		},
+	}
+	addTimeoutFlag(cmd, &timeout)
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}
+
+func rollbackRun(ctx context.Context, f *cmdutil.Factory, workload string, revision int, timeout time.Duration) error {
+	pc, err := loadProjectContext(f, []string{workload})
+	if err != nil {
+		return err
+	}
+	_, d, err := connect(ctx, f)
+	if err != nil {
+		return err
+	}
+	w := pc.workloads[0]
+	rel := pc.release(&w)
+	fmt.Fprintf(f.IOStreams.ErrOut, "Rolling %s back...\n", rel)
+	now, err := d.Rollback(rel, pc.namespace, revision, timeout)
+	if err != nil {
+		return err
+	}
+	target := "the previous revision"
+	if revision > 0 {
+		target = fmt.Sprintf("revision %d", revision)
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s rolled back to %s (now revision %d)\n", f.IOStreams.ColorScheme().SuccessIcon(), w.Name, target, now)
+	return nil
+}
+
+// NewCmdDelete builds `skiff delete`.
+func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
+	var all bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:     "delete [WORKLOAD...]",
+		GroupID: "ship",
+		Short:   "Uninstall workloads from the cluster",
+		Long: heredoc.Doc(`
+			Uninstall the named workloads (or every workload of the project with --all):
+			their Helm release and every object it created, waiting until they are gone.
+			The namespace and skiff.yaml stay.
+		`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkTimeout(timeout); err != nil {
+				return err
+			}
+			if len(args) == 0 && !all {
+				return cmdutil.Usagef("name the workloads to delete, or use --all for every workload of the project")
+			}
+			if len(args) > 0 && all {
+				return cmdutil.Usagef("use either workload names or --all, not both")
+			}
+			pc, err := loadProjectContext(f, args)
+			if err != nil {
+				return err
+			}
+			_, d, err := connect(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			cs := f.IOStreams.ColorScheme()
+			// Dependents first: the reverse of the deploy order.
+			for i := len(pc.workloads) - 1; i >= 0; i-- {
+				w := pc.workloads[i]
+				err := d.Uninstall(pc.release(&w), pc.namespace, timeout)
+				if isNotFound(err) && all {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted %s from namespace %s\n", cs.SuccessIcon(), w.Name, pc.namespace)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "delete every workload of the project")
+	addTimeoutFlag(cmd, &timeout)
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/deploy"
+)
+
+// NewCmdStatus builds `skiff status`.
+func NewCmdStatus(f *cmdutil.Factory) *cobra.Command {
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:     "status [WORKLOAD...]",
+		GroupID: "observe",
+		Short:   "Show what runs of each workload; fail when not healthy",
+		Long: heredoc.Doc(`
+			Show every workload of the project (or the named ones): release status and
+			revision, image, ready/desired pods, restarts and endpoint.
+
+			The exit code is 0 only when every workload is deployed and ready, so
+			` + "`skiff status`" + ` works as a CI gate; --wait waits (up to --timeout) for that.
+		`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkTimeout(timeout); err != nil {
+				return err
+			}
+			return statusRun(cmd.Context(), f, args, wait, timeout)
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every workload is healthy")
+	addTimeoutFlag(cmd, &timeout)
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}
+
+func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait bool, timeout time.Duration) error {
+	pc, err := loadProjectContext(f, names)
+	if err != nil {
+		return err
+	}
+	kc, d, err := connect(ctx, f)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		var all []*deploy.WorkloadStatus
+		healthy := true
+		for _, w := range pc.workloads {
+			st, err := d.StatusOf(ctx, kc.Clientset, pc.release(&w), pc.namespace, w.Name, w.Kind, chart.ServiceURL(&w, pc.namespace))
+			if err != nil {
+				return err
+			}
+			all = append(all, st)
+			healthy = healthy && st.Healthy()
+		}
+		if healthy || !wait || time.Now().After(deadline) {
+			if err := printStatus(f, all); err != nil {
+				return err
+			}
+			if !healthy {
+				return &cmdutil.SilentError{Code: cmdutil.ExitFailure}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func printStatus(f *cmdutil.Factory, all []*deploy.WorkloadStatus) error {
+	err := cmdutil.Write(f.IOStreams.Out, f.Globals.Output, all, func(out io.Writer) error {
+		fmt.Fprintln(out, "WORKLOAD\tKIND\tSTATE\tREVISION\tREADY\tRESTARTS\tIMAGE\tENDPOINT")
+		for _, s := range all {
+			rev := "-"
+			if s.Revision > 0 {
+				rev = fmt.Sprint(s.Revision)
+			}
+			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s\n", s.Workload, s.Kind, s.State, rev, s.Ready, s.Desired, s.Restarts, shortImage(s.Image), s.Endpoint)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if f.Globals.Output == "" || f.Globals.Output == cmdutil.FormatTable {
+		for _, s := range all {
+			for _, p := range s.Problems {
+				fmt.Fprintf(f.IOStreams.ErrOut, "%s: %s\n", s.Workload, strings.ReplaceAll(p.String(), "\n", "\n  "))
+			}
+		}
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var nf *deploy.NotFoundError
+	return errors.As(err, &nf)
+}
