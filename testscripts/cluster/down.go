@@ -135,7 +135,7 @@ func (c *cluster) removeStateKeepingLogs() error {
 	}
 	var errs []error
 	for _, e := range entries {
-		if e.Name() == "logs" {
+		if e.Name() == "logs" || e.Name() == "logs-previous" {
 			continue
 		}
 		if err := os.RemoveAll(c.state(e.Name())); err != nil {

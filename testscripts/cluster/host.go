@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // hostChanges records every change up makes to the machine outside the
@@ -238,8 +239,8 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// removeCgroupTree kills what is left in a cgroup tree and removes its
-// dirs, children first.
+// removeCgroupTree kills what is left in a cgroup tree, waits for it to
+// go, and removes the tree's dirs, children first.
 func removeCgroupTree(root string) error {
 	if _, err := os.Stat(root); err != nil {
 		return nil
@@ -252,27 +253,51 @@ func removeCgroupTree(root string) error {
 		return nil
 	})
 	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		busy := false
+		for _, d := range dirs {
+			if killCgroupProcs(d) {
+				busy = true
+			}
+		}
+		if !busy || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	var errs []error
 	for _, d := range dirs {
-		killCgroupProcs(d)
-		if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
+		var err error
+		for {
+			err = syscall.Rmdir(d)
+			if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
 			errs = append(errs, fmt.Errorf("rmdir %s: %w", d, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func killCgroupProcs(dir string) {
+// killCgroupProcs SIGKILLs the processes in one cgroup dir and reports
+// whether there were any.
+func killCgroupProcs(dir string) bool {
 	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
-		return
+		return false
 	}
-	for _, f := range strings.Fields(string(data)) {
+	pids := strings.Fields(string(data))
+	for _, f := range pids {
 		var pid int
 		if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	return len(pids) > 0
 }
 
 // cleanIptables removes the chains whose names the cluster's components use

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -25,7 +26,15 @@ func (c *cluster) up(ctx context.Context) error {
 			return fmt.Errorf("cleaning up the earlier cluster: %w", err)
 		}
 	}
-	if err := os.RemoveAll(c.logDir()); err != nil {
+	if err := portsFree(); err != nil {
+		return err
+	}
+	// Keep the last cluster's logs one more round, for a crash post-mortem.
+	prev := c.state("logs-previous")
+	if err := os.RemoveAll(prev); err != nil {
+		return err
+	}
+	if err := os.Rename(c.logDir(), prev); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	if err := os.MkdirAll(c.cfg.StateDir, 0o755); err != nil {
@@ -140,6 +149,29 @@ func (c *cluster) up(ctx context.Context) error {
 	}
 	c.logf("cluster is up in %s; state in %s, logs in %s", time.Since(begin).Round(time.Second), c.cfg.StateDir, c.logDir())
 	return c.printEnv()
+}
+
+// portsFree fails if another process already listens on an address the
+// cluster needs (a second cluster, a stray registry on port 5000): the
+// readiness checks would otherwise talk to it. It only tries to listen, so
+// it sends no traffic.
+func portsFree() error {
+	addrs := []string{registryAddr, "127.0.0.1:23790", "127.0.0.1:23800",
+		nodeIP + ":" + apiPort, nodeIP + ":10250", "127.0.0.1:10248", "127.0.0.1:10249",
+		"127.0.0.1:10256", "127.0.0.1:10257", "127.0.0.1:10259"}
+	var errs []error
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err == nil {
+			l.Close()
+			continue
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			errs = append(errs, fmt.Errorf("%s is already in use by another process (see `ss -ltnp`)", a))
+		}
+		// EADDRNOTAVAIL: the node address is not on lo yet, so it is free.
+	}
+	return errors.Join(errs...)
 }
 
 // hasState reports whether an earlier cluster left anything to clean up.

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestSplitRule(t *testing.T) {
+	tests := []struct {
+		line string
+		want []string
+	}{
+		{`-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
+			[]string{"-A", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"}},
+		{`-N CNI-HOSTPORT-DNAT`, []string{"-N", "CNI-HOSTPORT-DNAT"}},
+		{`-A X -m comment --comment "say \"hi\"" -j ACCEPT`,
+			[]string{"-A", "X", "-m", "comment", "--comment", `say "hi"`, "-j", "ACCEPT"}},
+		{`-A X --comment "" -j Y`, []string{"-A", "X", "--comment", "", "-j", "Y"}},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		if got := splitRule(tt.line); !slices.Equal(got, tt.want) {
+			t.Errorf("splitRule(%q) = %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	if got := unescapeMount(`/var/lib/a\040b`); got != "/var/lib/a b" {
+		t.Errorf("got %q", got)
+	}
+	if got := unescapeMount("/plain"); got != "/plain" {
+		t.Errorf("got %q", got)
+	}
+}
