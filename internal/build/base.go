@@ -42,10 +42,9 @@ func DefaultBase(lang string) string {
 // resolveBase returns the base image of a request, with the layers that
 // make scratch usable for a static binary.
 func (b *Builder) resolveBase(ctx context.Context, req Request) (*Base, error) {
-	if req.Base == Scratch || req.Base == "" {
-		if req.Workload.Lang != project.LangGo {
-			return nil, fmt.Errorf("%s is a %s workload and needs a base image with the %s runtime, not scratch; set --base or build.base.%s in skiff.yaml",
-				req.Workload.Name, req.Workload.Lang, runtimeName(req.Workload.Lang), req.Workload.Lang)
+	if isScratch(req.Base) {
+		if err := checkScratch(req); err != nil {
+			return nil, err
 		}
 		return b.scratchBase(req)
 	}
@@ -57,6 +56,55 @@ func (b *Builder) resolveBase(ctx context.Context, req Request) (*Base, error) {
 		return nil, err
 	}
 	return base, nil
+}
+
+func isScratch(ref string) bool { return ref == Scratch || ref == "" }
+
+func checkScratch(req Request) error {
+	if req.Workload.Lang != project.LangGo {
+		return fmt.Errorf("%s is a %s workload and needs a base image with the %s runtime, not scratch; set --base or build.base.%s in skiff.yaml",
+			req.Workload.Name, req.Workload.Lang, runtimeName(req.Workload.Lang), req.Workload.Lang)
+	}
+	return nil
+}
+
+func (b *Builder) hostPaths() (certs, zoneinfo string) {
+	certs, zoneinfo = b.HostCerts, b.HostZoneinfo
+	if certs == "" {
+		certs = DefaultHostCerts
+	}
+	if zoneinfo == "" {
+		zoneinfo = DefaultHostZoneinfo
+	}
+	return certs, zoneinfo
+}
+
+// scratchFingerprint identifies the scratch base cheaply, from the names,
+// sizes and times of the host files it is made of, for the cache key.
+func (b *Builder) scratchFingerprint(req Request) (string, error) {
+	if err := checkScratch(req); err != nil {
+		return "", err
+	}
+	certs, zoneinfo := b.hostPaths()
+	h := sha256.New()
+	fmt.Fprintf(h, "scratch v1 %d\n", req.Epoch.Unix())
+	for _, root := range []string{certs, zoneinfo} {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s %v %d %d\n", p, info.Mode(), info.Size(), info.ModTime().UnixNano())
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("reading %s for the scratch base: %w", root, err)
+		}
+	}
+	return "scratch:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func runtimeName(lang string) string {
@@ -71,13 +119,7 @@ func runtimeName(lang string) string {
 // /etc/passwd naming the non-root user, and a writable /tmp. It plays the
 // part of a distroless static image.
 func (b *Builder) scratchBase(req Request) (*Base, error) {
-	certs, zoneinfo := b.HostCerts, b.HostZoneinfo
-	if certs == "" {
-		certs = DefaultHostCerts
-	}
-	if zoneinfo == "" {
-		zoneinfo = DefaultHostZoneinfo
-	}
+	certs, zoneinfo := b.hostPaths()
 	lw := newLayerWriter(req.Epoch)
 	lw.File("/etc/passwd", []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"), 0o644)
 	lw.File("/etc/group", []byte("root:x:0:\nnonroot:x:65532:\n"), 0o644)

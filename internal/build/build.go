@@ -179,13 +179,23 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := b.resolveBase(ctx, req)
-	if err != nil {
-		return nil, err
+	// A scratch base is made from host files: fingerprint them for the
+	// cache key and build it only when the image must be built.
+	var base *Base
+	baseID := ""
+	if isScratch(req.Base) {
+		if baseID, err = b.scratchFingerprint(req); err != nil {
+			return nil, err
+		}
+	} else {
+		if base, err = b.resolveBase(ctx, req); err != nil {
+			return nil, err
+		}
+		baseID = base.Digest.String()
 	}
 	key := ""
 	if b.Cache != nil {
-		key, err = b.key(ctx, req, lb, base)
+		key, err = b.key(ctx, req, lb, baseID)
 		if err != nil {
 			return nil, err
 		}
@@ -197,6 +207,11 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 			a.Reused = true
 			a.Key = key
 			return a, nil
+		}
+	}
+	if base == nil {
+		if base, err = b.resolveBase(ctx, req); err != nil {
+			return nil, err
 		}
 	}
 	out, err := lb.build(ctx, req)
@@ -222,7 +237,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 }
 
 // key hashes every input of a build.
-func (b *Builder) key(ctx context.Context, req Request, lb langBuilder, base *Base) (string, error) {
+func (b *Builder) key(ctx context.Context, req Request, lb langBuilder, baseID string) (string, error) {
 	tc, err := lb.toolchain(ctx)
 	if err != nil {
 		return "", err
@@ -247,7 +262,7 @@ func (b *Builder) key(ctx context.Context, req Request, lb langBuilder, base *Ba
 		SBOM      bool
 		Epoch     int64
 		Labels    map[string]string
-	}{2, b.Version, req.Project, req.Workload, tc, src, base.Digest.String(), plats, req.SBOM, req.Epoch.Unix(), req.Labels}
+	}{2, b.Version, req.Project, req.Workload, tc, src, baseID, plats, req.SBOM, req.Epoch.Unix(), req.Labels}
 	data, err := json.Marshal(in)
 	if err != nil {
 		return "", err
