@@ -238,9 +238,26 @@ func buildRun(ctx context.Context, opts *BuildOptions) error {
 	if err != nil {
 		return err
 	}
-	cacheDir, err := f.CacheDir()
+	results, err := runBuilds(ctx, opts, plan)
 	if err != nil {
 		return err
+	}
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, results, func(w io.Writer) error {
+		fmt.Fprintln(w, "WORKLOAD\tSTATUS\tPLATFORMS\tREFERENCE")
+		for _, r := range results {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Workload, r.Status, strings.Join(r.Platforms, ","), r.Reference)
+		}
+		return nil
+	})
+}
+
+// runBuilds builds and publishes the planned workloads, printing progress
+// to stderr, and returns what it made. deploy uses it too.
+func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan) ([]buildResult, error) {
+	f := opts.Factory
+	cacheDir, err := f.CacheDir()
+	if err != nil {
+		return nil, err
 	}
 	info := f.BuildInfo
 	regs, err := publish.NewRegistries(publish.RegistryOptions{
@@ -248,7 +265,7 @@ func buildRun(ctx context.Context, opts *BuildOptions) error {
 		UserAgent: "skiff/" + info.Version,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b := &build.Builder{Bases: regs, Version: info.Version}
 	if !opts.NoCache {
@@ -275,7 +292,7 @@ func buildRun(ctx context.Context, opts *BuildOptions) error {
 		dir := filepath.Join(plan.root, filepath.FromSlash(w.Path))
 		prov, err := build.SourceProvenance(ctx, dir, f.Getenv, "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		req := build.Request{
 			Project: plan.project.Name, Workload: w, Dir: dir,
@@ -285,11 +302,11 @@ func buildRun(ctx context.Context, opts *BuildOptions) error {
 		fmt.Fprintf(errOut, "Building %s (%s, %s) on %s\n", cs.Bold(w.Name), w.Lang, platformList(plan.platforms), req.Base)
 		a, err := b.Build(ctx, req)
 		if err != nil {
-			return fmt.Errorf("building %s: %w", w.Name, err)
+			return nil, fmt.Errorf("building %s: %w", w.Name, err)
 		}
 		res, err := pub.Publish(ctx, a, nameOf(w.Name), opts.Tag)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		status := "built"
 		if a.Reused {
@@ -308,15 +325,9 @@ func buildRun(ctx context.Context, opts *BuildOptions) error {
 		fmt.Fprintf(errOut, "%s %s %s: %s\n", cs.SuccessIcon(), w.Name, what, res.Reference)
 	}
 	if err := pub.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, results, func(w io.Writer) error {
-		fmt.Fprintln(w, "WORKLOAD\tSTATUS\tPLATFORMS\tREFERENCE")
-		for _, r := range results {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Workload, r.Status, strings.Join(r.Platforms, ","), r.Reference)
-		}
-		return nil
-	})
+	return results, nil
 }
 
 func platformList(ps []v1.Platform) string {

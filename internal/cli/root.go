@@ -52,6 +52,8 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 	root.AddGroup(&cobra.Group{ID: "observe", Title: "Observe:"})
 	root.AddCommand(
 		NewCmdBuild(f, nil),
+		NewCmdDeploy(f),
+		NewCmdRender(f),
 		NewCmdHistory(f),
 		NewCmdRollback(f),
 		NewCmdDelete(f),

@@ -1,0 +1,268 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/cli/values"
+	"helm.sh/helm/v3/pkg/getter"
+
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/publish"
+)
+
+// DeployOptions are the inputs of `skiff deploy`.
+type DeployOptions struct {
+	Factory *cmdutil.Factory
+
+	Workloads []string
+	NoBuild   bool
+	Images    []string // REF, or WORKLOAD=REF
+	Values    chartValues
+	Timeout   time.Duration
+	Insecure  []string
+}
+
+// chartValues are the user's chart overrides, as Helm's flags take them.
+type chartValues struct {
+	Files   []string
+	Set     []string
+	SetStr  []string
+	SetFile []string
+}
+
+func (v *chartValues) addFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&v.Files, "values", "f", nil, "chart values from a YAML file (repeatable)")
+	fl.StringArrayVar(&v.Set, "set", nil, "set a chart value: KEY=VALUE, e.g. --set replicas=3 (repeatable)")
+	fl.StringArrayVar(&v.SetStr, "set-string", nil, "set a chart value as a string: KEY=VALUE (repeatable)")
+	fl.StringArrayVar(&v.SetFile, "set-file", nil, "set a chart value from a file: KEY=PATH (repeatable)")
+}
+
+// overrides reads the values the user gave, relative to the working folder.
+func (v *chartValues) overrides() (map[string]any, error) {
+	opts := values.Options{ValueFiles: v.Files, Values: v.Set, StringValues: v.SetStr, FileValues: v.SetFile}
+	m, err := opts.MergeValues(getter.Providers{})
+	if err != nil {
+		return nil, cmdutil.Usagef("chart values: %v", err)
+	}
+	return m, nil
+}
+
+// NewCmdDeploy builds `skiff deploy`.
+func NewCmdDeploy(f *cmdutil.Factory) *cobra.Command {
+	opts := &DeployOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:     "deploy [WORKLOAD...]",
+		GroupID: "ship",
+		Short:   "Build, push and deploy workloads to Kubernetes, waiting until ready",
+		Long: heredoc.Doc(`
+			Deploy the named workloads (default: all of the project) to the namespace of
+			skiff.yaml (or -n): build and push each image to the project's registry,
+			then install or upgrade each workload's Helm release <project>-<workload>,
+			in dependency order, and wait until its pods are ready.
+
+			Images are deployed by digest. When a workload does not become ready within
+			--timeout (or a pod is stuck in CrashLoopBackOff or ImagePullBackOff), skiff
+			shows why, rolls the release back to its last good revision (or removes a
+			failed first install) and exits with code 1.
+
+			The chart is skiff's base chart, or the workload's own chart/ folder when it
+			has one; -f and --set override its values.
+		`),
+		Example: heredoc.Doc(`
+			skiff deploy
+			skiff deploy orders --timeout 2m
+			skiff deploy orders --image registry.example.com/team/orders@sha256:...
+			skiff deploy --no-build --set replicas=3
+		`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Workloads = args
+			if err := checkTimeout(opts.Timeout); err != nil {
+				return err
+			}
+			return deployRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.NoBuild, "no-build", false, "deploy the image already deployed (e.g. after a config change)")
+	fl.StringArrayVar(&opts.Images, "image", nil, "deploy this image instead of building: REF for one workload, or WORKLOAD=REF (repeatable)")
+	fl.StringArrayVar(&opts.Insecure, "insecure-registry", nil, "allow plain HTTP to this registry host (loopback hosts always are)")
+	opts.Values.addFlags(cmd)
+	addTimeoutFlag(cmd, &opts.Timeout)
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}
+
+// deployResult is one line of deploy's summary.
+type deployResult struct {
+	Workload  string `json:"workload"`
+	Release   string `json:"release"`
+	Namespace string `json:"namespace"`
+	Revision  int    `json:"revision"`
+	Image     string `json:"image"`
+	Ready     string `json:"ready"`
+	Endpoint  string `json:"endpoint"`
+}
+
+func deployRun(ctx context.Context, opts *DeployOptions) error {
+	f := opts.Factory
+	pc, err := loadProjectContext(f, opts.Workloads)
+	if err != nil {
+		return err
+	}
+	overrides, err := opts.Values.overrides()
+	if err != nil {
+		return err
+	}
+	given, err := parseImages(opts.Images, pc)
+	if err != nil {
+		return err
+	}
+	kc, d, err := connect(ctx, f)
+	if err != nil {
+		return err
+	}
+	images, err := resolveImages(ctx, opts, pc, given, d)
+	if err != nil {
+		return err
+	}
+	if created, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
+		return err
+	} else if created {
+		fmt.Fprintf(f.IOStreams.ErrOut, "Created namespace %s\n", pc.namespace)
+	}
+
+	cs := f.IOStreams.ColorScheme()
+	var results []deployResult
+	for _, w := range pc.workloads {
+		c, own, err := chart.Load(pc.root, &w)
+		if err != nil {
+			return err
+		}
+		vals := releaseValues(pc, &w, images[w.Name], overrides)
+		rel := pc.release(&w)
+		which := "base chart"
+		if own {
+			which = "its own chart"
+		}
+		fmt.Fprintf(f.IOStreams.ErrOut, "Deploying %s (%s) to %s with %s...\n", cs.Bold(w.Name), shortImage(images[w.Name]), pc.namespace, which)
+		start := time.Now()
+		res, err := d.Deploy(ctx, deploy.Release{Name: rel, Namespace: pc.namespace, Chart: c, Values: vals,
+			Timeout: opts.Timeout, Description: "skiff deploy " + images[w.Name]}, w.Name)
+		if err != nil {
+			fmt.Fprintf(f.IOStreams.ErrOut, "%s %s failed after %s\n", cs.FailureIcon(), w.Name, time.Since(start).Round(time.Second))
+			return err
+		}
+		st, err := d.StatusOf(ctx, kc.Clientset, rel, pc.namespace, w.Name, w.Kind, chart.ServiceURL(&w, pc.namespace))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s ready: revision %d, %d/%d pods, in %s\n", cs.SuccessIcon(), w.Name, res.Revision, st.Ready, st.Desired, time.Since(start).Round(time.Second))
+		results = append(results, deployResult{Workload: w.Name, Release: rel, Namespace: pc.namespace, Revision: res.Revision,
+			Image: images[w.Name], Ready: fmt.Sprintf("%d/%d", st.Ready, st.Desired), Endpoint: st.Endpoint})
+	}
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, results, func(out io.Writer) error {
+		fmt.Fprintln(out, "WORKLOAD\tRELEASE\tREVISION\tREADY\tIMAGE\tENDPOINT")
+		for _, r := range results {
+			fmt.Fprintf(out, "%s\t%s\t%d\t%s\t%s\t%s\n", r.Workload, r.Release, r.Revision, r.Ready, shortImage(r.Image), r.Endpoint)
+		}
+		return nil
+	})
+}
+
+// releaseValues are the chart values of a workload: skiff's, then the
+// user's overrides.
+func releaseValues(pc *projectContext, w *project.Workload, image string, overrides map[string]any) map[string]any {
+	vals := chart.Values(pc.project, w, pc.namespace, image)
+	vals["secretName"] = secretName(w.Name)
+	return chart.Merge(vals, overrides)
+}
+
+// secretName is the Secret `skiff secret` manages for a workload.
+func secretName(workload string) string { return workload + "-secrets" }
+
+// parseImages reads --image values: one bare REF for a single workload, or
+// WORKLOAD=REF. Every reference must be by digest.
+func parseImages(flags []string, pc *projectContext) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range flags {
+		name, ref, ok := strings.Cut(v, "=")
+		if !ok {
+			if len(pc.workloads) != 1 {
+				return nil, cmdutil.Usagef("--image %s: name the workload (--image WORKLOAD=REF) when deploying more than one", v)
+			}
+			name, ref = pc.workloads[0].Name, v
+		}
+		if _, ok := pc.project.Workload(name); !ok {
+			return nil, cmdutil.Usagef("--image %s: the project has no workload %q", v, name)
+		}
+		if !strings.Contains(ref, "@sha256:") {
+			return nil, cmdutil.Usagef("--image %s: deploy by digest (REPO@sha256:...), never a floating tag", ref)
+		}
+		out[name] = ref
+	}
+	return out, nil
+}
+
+// resolveImages returns the image of each workload: given with --image,
+// the deployed one with --no-build, else built and pushed now.
+func resolveImages(ctx context.Context, opts *DeployOptions, pc *projectContext, given map[string]string, d *deploy.Deployer) (map[string]string, error) {
+	images := map[string]string{}
+	var toBuild []string
+	for _, w := range pc.workloads {
+		switch {
+		case given[w.Name] != "":
+			images[w.Name] = given[w.Name]
+		case opts.NoBuild:
+			rel, err := d.Get(pc.release(&w), pc.namespace)
+			if err != nil || deploy.ImageOf(rel) == "" {
+				return nil, fmt.Errorf("--no-build: %s has no deployed image to reuse; deploy it once without --no-build, or pass --image", w.Name)
+			}
+			images[w.Name] = deploy.ImageOf(rel)
+		default:
+			toBuild = append(toBuild, w.Name)
+		}
+	}
+	if len(toBuild) == 0 {
+		return images, nil
+	}
+	if pc.project.Registry == "" {
+		return nil, cmdutil.Usagef("skiff.yaml names no registry the cluster can pull from; add `registry: HOST/PATH`, or pass --image")
+	}
+	return images, buildImages(ctx, opts.Factory, pc, toBuild, true, opts.Insecure, images)
+}
+
+// buildImages builds the named workloads (pushing them when push is set)
+// and records each one's reference by digest in images.
+func buildImages(ctx context.Context, f *cmdutil.Factory, pc *projectContext, names []string, push bool, insecure []string, images map[string]string) error {
+	bopts := &BuildOptions{Factory: f, Workloads: names, Push: push, SBOM: "spdx", Tag: "latest", Insecure: insecure}
+	wd, err := f.WorkDir()
+	if err != nil {
+		return err
+	}
+	plan, err := planBuild(bopts, wd)
+	if err != nil {
+		return err
+	}
+	results, err := runBuilds(ctx, bopts, plan)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		repo := publish.ImageName(pc.project.Registry, r.Workload)
+		if pc.project.Registry == "" {
+			repo = pc.project.Name + "/" + r.Workload
+		}
+		images[r.Workload] = repo + "@" + r.Digest
+	}
+	return nil
+}

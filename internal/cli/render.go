@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/scaffold"
+)
+
+// RenderOptions are the inputs of `skiff render`.
+type RenderOptions struct {
+	Factory *cmdutil.Factory
+
+	Workloads []string
+	Images    []string
+	Values    chartValues
+	OutputDir string
+	Force     bool
+}
+
+// NewCmdRender builds `skiff render`.
+func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
+	opts := &RenderOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:     "render [WORKLOAD...]",
+		GroupID: "ship",
+		Short:   "Print the Kubernetes YAML a deploy would apply",
+		Long: heredoc.Doc(`
+			Render each workload's chart with the values skiff deploy would use and print
+			the manifests, in Helm's install order, as multi-document YAML; with
+			--output-dir, write one file per workload (WORKLOAD.yaml) for GitOps.
+
+			No cluster is needed. The image is built (from the build cache when nothing
+			changed) to learn its digest, unless --image gives it.
+		`),
+		Example: heredoc.Doc(`
+			skiff render > all.yaml
+			skiff render orders --set replicas=3
+			skiff render --output-dir deploy/ --force
+		`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Workloads = args
+			return renderRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringArrayVar(&opts.Images, "image", nil, "use this image instead of building: REF for one workload, or WORKLOAD=REF (repeatable)")
+	cmd.Flags().StringVar(&opts.OutputDir, "output-dir", "", "write WORKLOAD.yaml files into this folder instead of stdout")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "overwrite files in --output-dir")
+	opts.Values.addFlags(cmd)
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}
+
+func renderRun(ctx context.Context, opts *RenderOptions) error {
+	f := opts.Factory
+	pc, err := loadProjectContext(f, opts.Workloads)
+	if err != nil {
+		return err
+	}
+	overrides, err := opts.Values.overrides()
+	if err != nil {
+		return err
+	}
+	images, err := parseImages(opts.Images, pc)
+	if err != nil {
+		return err
+	}
+	var toBuild []string
+	for _, w := range pc.workloads {
+		if images[w.Name] == "" {
+			toBuild = append(toBuild, w.Name)
+		}
+	}
+	if len(toBuild) > 0 {
+		if err := buildImages(ctx, f, pc, toBuild, false, nil, images); err != nil {
+			return err
+		}
+	}
+	var files []scaffold.File
+	var all bytes.Buffer
+	for _, w := range pc.workloads {
+		c, _, err := chart.Load(pc.root, &w)
+		if err != nil {
+			return err
+		}
+		out, err := chart.Render(ctx, c, releaseValues(pc, &w, images[w.Name], overrides), pc.release(&w), pc.namespace)
+		if err != nil {
+			return err
+		}
+		doc := fmt.Sprintf("# skiff render: workload %s, release %s, namespace %s\n%s", w.Name, pc.release(&w), pc.namespace,
+			strings.TrimPrefix(out, "---\n"))
+		files = append(files, scaffold.File{Path: w.Name + ".yaml", Data: []byte(doc), Mode: 0o644})
+		if all.Len() > 0 {
+			all.WriteString("---\n")
+		}
+		all.WriteString(doc)
+	}
+	if opts.OutputDir == "" {
+		_, err := f.IOStreams.Out.Write(all.Bytes())
+		return err
+	}
+	dir := opts.OutputDir
+	if !filepath.IsAbs(dir) {
+		wd, err := f.WorkDir()
+		if err != nil {
+			return err
+		}
+		dir = filepath.Join(wd, dir)
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return cmdutil.Usagef("--output-dir %s is a file", opts.OutputDir)
+	}
+	if err := scaffold.Write(dir, files, opts.Force); err != nil {
+		return err
+	}
+	for _, fl := range files {
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s Wrote %s\n", f.IOStreams.ColorScheme().SuccessIcon(), filepath.Join(opts.OutputDir, fl.Path))
+	}
+	return nil
+}
