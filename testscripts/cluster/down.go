@@ -23,6 +23,13 @@ import (
 // undoes every host change up recorded. The logs dir is kept for
 // inspection; the rest of the state dir is removed.
 func (c *cluster) down(ctx context.Context) error {
+	if err := c.checkStateDir(); err != nil {
+		return err
+	}
+	if !c.hasState() {
+		c.logf("no cluster recorded in %s; nothing to stop", c.cfg.StateDir)
+		return c.removeStateKeepingLogs()
+	}
 	host, err := c.loadHost()
 	if err != nil {
 		return err
@@ -122,6 +129,15 @@ func (c *cluster) killShims() {
 			}
 		}
 	}
+}
+
+// checkStateDir refuses a state dir whose removal would be a disaster.
+func (c *cluster) checkStateDir() error {
+	d := filepath.Clean(c.cfg.StateDir)
+	if !filepath.IsAbs(d) || strings.Count(d, "/") < 2 {
+		return fmt.Errorf("state dir %q must be an absolute path at least two levels deep, such as /var/lib/skiff-cluster", c.cfg.StateDir)
+	}
+	return nil
 }
 
 // removeStateKeepingLogs empties the state dir except for logs/.

@@ -18,7 +18,10 @@ import (
 // state dir, as it makes it, so down (or the next up, after a crash) can
 // undo exactly those.
 type hostChanges struct {
-	LoAddrAdded bool              `json:"loAddrAdded"`
+	LoAddrAdded bool `json:"loAddrAdded"`
+	// OwnIptables is true when no KUBE-*/CNI-* chains existed before up:
+	// then all such chains are the cluster's, and down removes them.
+	OwnIptables bool              `json:"ownIptables"`
 	Sysctls     map[string]string `json:"sysctls"`    // key -> value before up
 	NewPaths    []string          `json:"newPaths"`   // paths that did not exist before up
 	NewCgroups  []string          `json:"newCgroups"` // cgroup dirs that did not exist before up
@@ -70,6 +73,7 @@ func (c *cluster) noteHostState(h *hostChanges) error {
 			h.NewPaths = append(h.NewPaths, p)
 		}
 	}
+	h.OwnIptables = len(clusterChains()) == 0
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, root := range roots {
 		for _, name := range []string{"kubepods", "kubepods.slice"} {
@@ -160,8 +164,12 @@ func (c *cluster) undoHost(h *hostChanges) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := cleanIptables(); err != nil {
-		errs = append(errs, err)
+	if h.OwnIptables {
+		if err := cleanIptables(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if left := clusterChains(); len(left) > 0 {
+		c.logf("warning: KUBE-*/CNI-* iptables chains existed before up, so down leaves them all: %v", left)
 	}
 	if h.LoAddrAdded {
 		if err := runQuiet("ip", "addr", "del", nodeIP+"/32", "dev", "lo"); err != nil && !strings.Contains(err.Error(), "Cannot assign") {
@@ -300,6 +308,31 @@ func killCgroupProcs(dir string) bool {
 	return len(pids) > 0
 }
 
+// isClusterChain tells the chain names the cluster's components use.
+func isClusterChain(name string) bool {
+	return strings.HasPrefix(name, "KUBE-") || strings.HasPrefix(name, "CNI-")
+}
+
+// clusterChains lists the KUBE-*/CNI-* chains present now, as
+// "binary/table/chain".
+func clusterChains() []string {
+	var found []string
+	for _, bin := range []string{"iptables", "ip6tables"} {
+		for _, table := range []string{"filter", "nat", "mangle", "raw"} {
+			out, err := exec.Command(bin, "-w", "-t", table, "-S").Output()
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(out), "\n") {
+				if args := splitRule(line); len(args) == 2 && args[0] == "-N" && isClusterChain(args[1]) {
+					found = append(found, bin+"/"+table+"/"+args[1])
+				}
+			}
+		}
+	}
+	return found
+}
+
 // cleanIptables removes the chains whose names the cluster's components use
 // (KUBE-* from kube-proxy and the kubelet, CNI-* from the CNI plugins) and
 // the rules that jump to them, in IPv4 and IPv6.
@@ -320,9 +353,7 @@ func cleanIptables() error {
 				if len(args) < 2 {
 					continue
 				}
-				ours := func(name string) bool {
-					return strings.HasPrefix(name, "KUBE-") || strings.HasPrefix(name, "CNI-")
-				}
+				ours := isClusterChain
 				switch args[0] {
 				case "-N":
 					if ours(args[1]) {

@@ -20,6 +20,9 @@ import (
 // first.
 func (c *cluster) up(ctx context.Context) error {
 	begin := time.Now()
+	if err := c.checkStateDir(); err != nil {
+		return err
+	}
 	if c.hasState() {
 		c.logf("found the state of an earlier cluster in %s; taking it down first", c.cfg.StateDir)
 		if err := c.down(ctx); err != nil {
