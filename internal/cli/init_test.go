@@ -79,6 +79,8 @@ func (p *fakePrompter) Input(message, def string, validate func(string) error) (
 	return a, err
 }
 
+func (p *fakePrompter) Password(message string) (string, error) { return p.answer(message) }
+
 func TestInitRunAsksWhatFlagsLeftOut(t *testing.T) {
 	f, dir := testFactory(t, true)
 	fp := &fakePrompter{t: t, answers: map[string]string{

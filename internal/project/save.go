@@ -3,6 +3,7 @@ package project
 import (
 	"bytes"
 	"fmt"
+	"sort"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -79,6 +80,85 @@ func AddWorkload(data []byte, w Workload) ([]byte, error) {
 		*seq = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{&item}}
 	default:
 		return nil, fmt.Errorf("workloads must be a list")
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	if _, err := Parse(buf.Bytes()); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// SetConfig returns the manifest data with the runtime config of workload
+// changed: keys in set are added or replaced, keys in unset removed. The
+// rest of the file stays as written; the result is validated.
+func SetConfig(data []byte, workload string, set map[string]string, unset []string) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, syntaxErr(err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("the manifest must be a mapping with apiVersion, name and workloads")
+	}
+	seq := child(doc.Content[0], "workloads")
+	var w *yaml.Node
+	if seq != nil && seq.Kind == yaml.SequenceNode {
+		for _, item := range seq.Content {
+			if n := child(item, "name"); n != nil && n.Value == workload && item.Kind == yaml.MappingNode {
+				w = item
+			}
+		}
+	}
+	if w == nil {
+		return nil, fmt.Errorf("the project has no workload %q", workload)
+	}
+	cfg := child(w, "config")
+	if cfg == nil {
+		if len(set) == 0 {
+			return data, nil
+		}
+		cfg = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		w.Content = append(w.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "config"}, cfg)
+	}
+	if cfg.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config of workload %s must be a mapping", workload)
+	}
+	cfg.Style = 0
+	for _, k := range unset {
+		for i := 0; i+1 < len(cfg.Content); i += 2 {
+			if cfg.Content[i].Value == k {
+				cfg.Content = append(cfg.Content[:i], cfg.Content[i+2:]...)
+				break
+			}
+		}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if v := child(cfg, k); v != nil {
+			*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: set[k]}
+			continue
+		}
+		cfg.Content = append(cfg.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: set[k]})
+	}
+	if len(cfg.Content) == 0 {
+		for i := 0; i+1 < len(w.Content); i += 2 {
+			if w.Content[i].Value == "config" {
+				w.Content = append(w.Content[:i], w.Content[i+2:]...)
+				break
+			}
+		}
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

@@ -21,6 +21,8 @@ type Prompter interface {
 	// Input asks for free text; def is used when the answer is empty.
 	// validate, when not nil, is called on the answer and its error shown.
 	Input(message, def string, validate func(string) error) (string, error)
+	// Password asks for a secret without echoing it.
+	Password(message string) (string, error)
 }
 
 // Survey prompts on the terminal behind in and out.
@@ -80,4 +82,11 @@ func wrap(err error) error {
 		return fmt.Errorf("prompt: %w", err)
 	}
 	return nil
+}
+
+// Password implements Prompter.
+func (s *Survey) Password(message string) (string, error) {
+	var answer string
+	err := survey.AskOne(&survey.Password{Message: message}, &answer, s.opts())
+	return answer, wrap(err)
 }

@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/fsutil"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// pickWorkload returns the --workload flag's workload, or the project's only
+// one.
+func pickWorkload(pc *projectContext, flag string) (*project.Workload, error) {
+	if flag == "" {
+		if len(pc.project.Workloads) == 1 {
+			return &pc.project.Workloads[0], nil
+		}
+		return nil, cmdutil.Usagef("--workload is required: the project has %s", strings.Join(pc.project.WorkloadNames(), ", "))
+	}
+	w, ok := pc.project.Workload(flag)
+	if !ok {
+		return nil, cmdutil.Usagef("--workload %q: the project has no such workload; it has: %s", flag, strings.Join(pc.project.WorkloadNames(), ", "))
+	}
+	return w, nil
+}
+
+// NewCmdConfig builds `skiff config`.
+func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
+	var workload string
+	var apply bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:     "config <command>",
+		GroupID: "ship",
+		Short:   "Runtime configuration of a workload",
+		Long: heredoc.Doc(`
+			Runtime configuration is kept in skiff.yaml (workloads[].config) and given to
+			the workload as environment variables from a ConfigMap. set and unset edit
+			skiff.yaml; with --apply they also update the deployed workload (the same
+			image, new configuration) and wait until its pods have rolled.
+		`),
+	}
+	cmd.PersistentFlags().StringVarP(&workload, "workload", "w", "", "the workload (needed when the project has several)")
+	_ = cmd.RegisterFlagCompletionFunc("workload", workloadCompletion(f))
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List a workload's configuration",
+		Args:  exactArgs(0, "none"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pc, err := loadProjectContext(f, nil)
+			if err != nil {
+				return err
+			}
+			w, err := pickWorkload(pc, workload)
+			if err != nil {
+				return err
+			}
+			keys := make([]string, 0, len(w.Config))
+			for k := range w.Config {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, w.Config, func(out io.Writer) error {
+				fmt.Fprintln(out, "KEY\tVALUE")
+				for _, k := range keys {
+					fmt.Fprintf(out, "%s\t%s\n", k, w.Config[k])
+				}
+				return nil
+			})
+		},
+	}
+	get := &cobra.Command{
+		Use:   "get KEY",
+		Short: "Print one configuration value",
+		Args:  exactArgs(1, "the key"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pc, err := loadProjectContext(f, nil)
+			if err != nil {
+				return err
+			}
+			w, err := pickWorkload(pc, workload)
+			if err != nil {
+				return err
+			}
+			v, ok := w.Config[args[0]]
+			if !ok {
+				return fmt.Errorf("%s has no configuration key %s; `skiff config list -w %s` shows them", w.Name, args[0], w.Name)
+			}
+			fmt.Fprintln(f.IOStreams.Out, v)
+			return nil
+		},
+	}
+	set := &cobra.Command{
+		Use:   "set KEY=VALUE...",
+		Short: "Set configuration values",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmdutil.Usagef("skiff config set needs at least one KEY=VALUE")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			values := map[string]string{}
+			for _, kv := range args {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return cmdutil.Usagef("%q must be KEY=VALUE", kv)
+				}
+				values[k] = v
+			}
+			return editConfig(cmd.Context(), f, workload, values, nil, apply, timeout)
+		},
+	}
+	unset := &cobra.Command{
+		Use:   "unset KEY...",
+		Short: "Remove configuration values",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmdutil.Usagef("skiff config unset needs at least one KEY")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return editConfig(cmd.Context(), f, workload, nil, args, apply, timeout)
+		},
+	}
+	for _, c := range []*cobra.Command{set, unset} {
+		c.Flags().BoolVar(&apply, "apply", false, "also update the deployed workload and wait for its pods to roll")
+		addTimeoutFlag(c, &timeout)
+	}
+	cmd.AddCommand(list, get, set, unset)
+	return cmd
+}
+
+func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set map[string]string, unset []string, apply bool, timeout time.Duration) error {
+	if err := checkTimeout(timeout); err != nil {
+		return err
+	}
+	pc, err := loadProjectContext(f, nil)
+	if err != nil {
+		return err
+	}
+	w, err := pickWorkload(pc, workload)
+	if err != nil {
+		return err
+	}
+	for _, k := range unset {
+		if _, ok := w.Config[k]; !ok {
+			return fmt.Errorf("%s has no configuration key %s; nothing was changed", w.Name, k)
+		}
+	}
+	path := pc.root + string(os.PathSeparator) + project.FileName
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	data, err := project.SetConfig(old, w.Name, set, unset)
+	if err != nil {
+		return &cmdutil.UsageError{Err: err}
+	}
+	if err := fsutil.WriteFileAtomic(path, data, 0o644); err != nil {
+		return err
+	}
+	cs := f.IOStreams.ColorScheme()
+	fmt.Fprintf(f.IOStreams.ErrOut, "%s Updated the configuration of %s in %s\n", cs.SuccessIcon(), w.Name, project.FileName)
+	if !apply {
+		fmt.Fprintf(f.IOStreams.ErrOut, "It takes effect at the next `skiff deploy %s` (or use --apply).\n", w.Name)
+		return nil
+	}
+	return deployRun(ctx, &DeployOptions{Factory: f, Workloads: []string{w.Name}, NoBuild: true, Timeout: timeout})
+}

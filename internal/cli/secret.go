@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/kube"
+)
+
+// maxSecretSize is Kubernetes' limit for the data of one Secret.
+const maxSecretSize = 1 << 20
+
+var secretKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+
+// NewCmdSecret builds `skiff secret`.
+func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
+	var workload, fromFile string
+	var noRestart bool
+	cmd := &cobra.Command{
+		Use:     "secret <command>",
+		GroupID: "ship",
+		Short:   "Secrets of a workload, kept only in the cluster",
+		Long: heredoc.Doc(`
+			Secrets live in a Kubernetes Secret named WORKLOAD-secrets in the project's
+			namespace, and reach the workload as environment variables. Values are read
+			from stdin, from --from-file, or asked for without echo on a terminal; they
+			are never written to disk, printed, or put in Helm values. Changing a secret
+			restarts the workload's pods so they see it.
+		`),
+		Example: heredoc.Doc(`
+			printf %s "$TOKEN" | skiff secret set API_TOKEN -w orders
+			skiff secret set TLS_KEY --from-file key.pem -w orders
+			skiff secret list -w orders
+			skiff secret unset API_TOKEN -w orders
+		`),
+	}
+	cmd.PersistentFlags().StringVarP(&workload, "workload", "w", "", "the workload (needed when the project has several)")
+	cmd.PersistentFlags().BoolVar(&noRestart, "no-restart", false, "do not restart the workload's pods")
+	_ = cmd.RegisterFlagCompletionFunc("workload", workloadCompletion(f))
+
+	set := &cobra.Command{
+		Use:   "set KEY",
+		Short: "Set a secret from stdin or a file",
+		Args:  exactArgs(1, "the key"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !secretKey.MatchString(args[0]) {
+				return cmdutil.Usagef("secret key %q: use letters, digits, '-', '_' and '.'", args[0])
+			}
+			value, err := readSecret(f, fromFile, args[0])
+			if err != nil {
+				return err
+			}
+			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, kc *kube.Client, ns, name string) error {
+				return kc.SetSecretKeys(ctx, ns, name, map[string]string{"app.kubernetes.io/managed-by": "skiff"}, map[string][]byte{args[0]: value})
+			}, "Set secret "+args[0])
+		},
+	}
+	set.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file")
+	unset := &cobra.Command{
+		Use:   "unset KEY...",
+		Short: "Remove secrets",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmdutil.Usagef("skiff secret unset needs at least one KEY")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, kc *kube.Client, ns, name string) error {
+				missing, err := kc.UnsetSecretKeys(ctx, ns, name, args)
+				if err == nil && len(missing) > 0 {
+					return fmt.Errorf("no secret %v to remove; `skiff secret list` shows them", missing)
+				}
+				return err
+			}, "Removed")
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the keys of a workload's secrets (never their values)",
+		Args:  exactArgs(0, "none"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pc, err := loadProjectContext(f, nil)
+			if err != nil {
+				return err
+			}
+			w, err := pickWorkload(pc, workload)
+			if err != nil {
+				return err
+			}
+			kc, _, err := connect(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			keys, err := kc.SecretKeys(cmd.Context(), pc.namespace, secretName(w.Name))
+			if err != nil {
+				return err
+			}
+			if keys == nil {
+				keys = []string{}
+			}
+			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, keys, func(out io.Writer) error {
+				fmt.Fprintln(out, "KEY")
+				for _, k := range keys {
+					fmt.Fprintln(out, k)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(set, unset, list)
+	return cmd
+}
+
+func readSecret(f *cmdutil.Factory, file, key string) ([]byte, error) {
+	if file != "" {
+		fi, err := os.Stat(file)
+		if err != nil {
+			return nil, cmdutil.Usagef("--from-file: %v", err)
+		}
+		if fi.Size() > maxSecretSize {
+			return nil, cmdutil.Usagef("--from-file %s is larger than a Secret may be (1 MiB)", file)
+		}
+		return os.ReadFile(file)
+	}
+	if f.IOStreams.CanPrompt() {
+		p, err := f.Prompter()
+		if err != nil {
+			return nil, err
+		}
+		v, err := p.Password("Value of " + key + ":")
+		return []byte(v), err
+	}
+	data, err := io.ReadAll(io.LimitReader(f.IOStreams.In, maxSecretSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSecretSize {
+		return nil, cmdutil.Usagef("the value on stdin is larger than a Secret may be (1 MiB)")
+	}
+	if len(data) == 0 {
+		return nil, cmdutil.Usagef("no value on stdin; pipe it in (printf %%s \"$VALUE\" | skiff secret set %s) or use --from-file", key)
+	}
+	// One trailing newline comes from `echo`; drop it, keep the rest.
+	return bytes.TrimSuffix(data, []byte("\n")), nil
+}
+
+func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, restart bool,
+	change func(ctx context.Context, kc *kube.Client, ns, name string) error, what string) error {
+	pc, err := loadProjectContext(f, nil)
+	if err != nil {
+		return err
+	}
+	w, err := pickWorkload(pc, workload)
+	if err != nil {
+		return err
+	}
+	kc, _, err := connect(ctx, f)
+	if err != nil {
+		return err
+	}
+	if _, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
+		return err
+	}
+	if err := change(ctx, kc, pc.namespace, secretName(w.Name)); err != nil {
+		return err
+	}
+	cs := f.IOStreams.ColorScheme()
+	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s for %s (Secret %s/%s)\n", cs.SuccessIcon(), what, w.Name, pc.namespace, secretName(w.Name))
+	if !restart {
+		return nil
+	}
+	restarted, err := kc.RestartDeployment(ctx, pc.namespace, w.Name)
+	if err != nil {
+		return err
+	}
+	if restarted {
+		fmt.Fprintf(f.IOStreams.ErrOut, "Restarting %s's pods; `skiff status --wait %s` waits for them\n", w.Name, w.Name)
+	}
+	return nil
+}
