@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -49,7 +50,12 @@ func SourceProvenance(ctx context.Context, dir string, getenv func(string) strin
 		if tag := git("describe", "--tags", "--exact-match", "HEAD"); tag != "" {
 			version = tag
 		}
-		if src := git("remote", "get-url", "origin"); src != "" && !strings.Contains(src, "@") {
+		if src := git("remote", "get-url", "origin"); src != "" {
+			// Never publish credentials embedded in an https URL.
+			if u, err := url.Parse(src); err == nil && u.Scheme != "" && u.User != nil {
+				u.User = nil
+				src = u.String()
+			}
 			p.Labels[LabelSource] = src
 		}
 	}
