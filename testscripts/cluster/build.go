@@ -63,12 +63,16 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			return nil, err
 		}
-		for i, pkg := range g.pkgs {
-			args := []string{"-n", "10", "go", "build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w " + g.ldflags),
-				"-o", filepath.Join(tmp, g.outs[i]), pkg}
-			if err := c.goBuild(ctx, filepath.Join(c.cfg.SrcDir, g.module), args); err != nil {
-				return nil, fmt.Errorf("building %s: %w", pkg, err)
-			}
+		// One go build for several commands (named after their dirs)
+		// shares the compile work and links in parallel.
+		out := filepath.Join(tmp, g.outs[0])
+		if len(g.pkgs) > 1 {
+			out = tmp + string(filepath.Separator)
+		}
+		args := append([]string{"-n", "10", "go", "build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w " + g.ldflags),
+			"-o", out}, g.pkgs...)
+		if err := c.goBuild(ctx, filepath.Join(c.cfg.SrcDir, g.module), args); err != nil {
+			return nil, fmt.Errorf("building %s: %w", strings.Join(g.pkgs, " "), err)
 		}
 		if err := os.RemoveAll(g.dir); err != nil {
 			return nil, err
