@@ -159,23 +159,36 @@ func (r *run) watch(ctx context.Context, t Target) error {
 			sleep(ctx, r.s.retry())
 			continue
 		}
-		for ev := range w.ResultChan() {
-			pod, ok := ev.Object.(*corev1.Pod)
+		r.follow(ctx, t.Workload, w)
+		w.Stop()
+	}
+	return nil
+}
+
+// follow handles pod events until the watch ends or ctx does.
+func (r *run) follow(ctx context.Context, workload string, w watch.Interface) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.ResultChan():
 			if !ok {
+				return
+			}
+			pod, isPod := ev.Object.(*corev1.Pod)
+			if !isPod {
 				continue
 			}
 			switch ev.Type {
 			case watch.Added, watch.Modified:
 				if pod.DeletionTimestamp == nil {
-					r.startPod(ctx, t.Workload, pod)
+					r.startPod(ctx, workload, pod)
 				}
 			case watch.Deleted:
 				r.stopPod(pod.Name)
 			}
 		}
-		w.Stop()
 	}
-	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
