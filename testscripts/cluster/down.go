@@ -64,6 +64,9 @@ func (c *cluster) down(ctx context.Context) error {
 	if err := c.undoHost(host); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.keepPodLogs(); err != nil {
+		c.logf("warning: keeping the pods' logs: %v", err)
+	}
 	if err := c.removeStateKeepingLogs(); err != nil {
 		errs = append(errs, err)
 	}
@@ -129,6 +132,37 @@ func (c *cluster) killShims() {
 			}
 		}
 	}
+}
+
+// keepPodLogs copies the containers' log files into logs/pods/, so they
+// outlive the cluster like the components' logs.
+func (c *cluster) keepPodLogs() error {
+	src := c.state("kubelet", "pod-logs")
+	dst := filepath.Join(c.logDir(), "pods")
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
 }
 
 // checkStateDir refuses a state dir whose removal would be a disaster.
