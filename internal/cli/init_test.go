@@ -135,3 +135,16 @@ func TestApplyEnv(t *testing.T) {
 		t.Errorf("globals = %+v; env fills in, flags win", g)
 	}
 }
+
+func TestPodColorIsStable(t *testing.T) {
+	if podColor("web-1") != podColor("web-1") {
+		t.Fatal("a pod's color changed")
+	}
+	seen := map[string]bool{}
+	for _, p := range []string{"a-1", "a-2", "a-3", "b-1", "b-2", "c-9"} {
+		seen[podColor(p)] = true
+	}
+	if len(seen) < 2 {
+		t.Error("every pod got the same color")
+	}
+}

@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/logs"
+)
+
+// LogsOptions are the inputs of `skiff logs`.
+type LogsOptions struct {
+	Factory *cmdutil.Factory
+
+	Workloads  []string
+	Follow     bool
+	Since      time.Duration
+	Tail       int64
+	Container  string
+	Previous   bool
+	MaxStreams int
+}
+
+// NewCmdLogs builds `skiff logs`.
+func NewCmdLogs(f *cmdutil.Factory) *cobra.Command {
+	opts := &LogsOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:     "logs [WORKLOAD...]",
+		GroupID: "observe",
+		Short:   "Print or follow the logs of every pod of workloads",
+		Long: heredoc.Doc(`
+			Print the logs of every pod of the named workloads (default: all of the
+			project), each line prefixed with its pod, in a color of its own on a
+			terminal. With --follow, new pods of a rollout are picked up, deleted ones
+			dropped, and a dropped stream reconnects without repeating lines.
+
+			-o json prints one JSON object per line: time, workload, pod, container,
+			message.
+		`),
+		Example: heredoc.Doc(`
+			skiff logs orders --tail 20
+			skiff logs -f
+			skiff logs orders --previous      # the crashed container's last run
+			skiff logs -f -o json | jq .message
+		`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Workloads = args
+			if opts.MaxStreams < 1 {
+				return cmdutil.Usagef("--max-streams %d must be at least 1", opts.MaxStreams)
+			}
+			if opts.Since < 0 {
+				return cmdutil.Usagef("--since %s must not be negative", opts.Since)
+			}
+			if f.Globals.Output == cmdutil.FormatYAML {
+				return cmdutil.Usagef("skiff logs prints lines or JSON: use -o json or no -o")
+			}
+			return logsRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&opts.Follow, "follow", "f", false, "keep streaming new lines")
+	fl.DurationVar(&opts.Since, "since", 0, "only lines newer than this, e.g. 5m")
+	fl.Int64Var(&opts.Tail, "tail", -1, "start with the last N lines of each container (-1: all)")
+	fl.StringVarP(&opts.Container, "container", "c", "", "only this container of each pod")
+	fl.BoolVarP(&opts.Previous, "previous", "p", false, "the previous instance of each container (after a crash)")
+	fl.IntVar(&opts.MaxStreams, "max-streams", 32, "most log streams open at once")
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}
+
+func logsRun(ctx context.Context, opts *LogsOptions) error {
+	f := opts.Factory
+	pc, err := loadProjectContext(f, opts.Workloads)
+	if err != nil {
+		return err
+	}
+	kc, _, err := connect(ctx, f)
+	if err != nil {
+		return err
+	}
+	var targets []logs.Target
+	for _, w := range pc.workloads {
+		targets = append(targets, logs.Target{Workload: w.Name, Selector: "app.kubernetes.io/instance=" + pc.release(&w)})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := make(chan logs.Line, 256)
+	done := make(chan error, 1)
+	go func() {
+		done <- logs.New(kc.Clientset).Stream(ctx, logs.Options{
+			Namespace: pc.namespace, Targets: targets, Container: opts.Container, Since: opts.Since,
+			Tail: opts.Tail, Follow: opts.Follow, Previous: opts.Previous, MaxStreams: opts.MaxStreams,
+			Notice: func(s string) { fmt.Fprintln(f.IOStreams.ErrOut, "skiff logs:", s) },
+		}, lines)
+		close(lines)
+	}()
+	// The only writer of the output.
+	out := f.IOStreams.Out
+	enc := json.NewEncoder(out)
+	color := f.IOStreams.ColorEnabled()
+	multiWorkload := len(pc.workloads) > 1
+	for l := range lines {
+		if f.Globals.Output == cmdutil.FormatJSON {
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+			continue
+		}
+		prefix := l.Pod
+		if opts.Container == "" && l.Container != l.Workload {
+			prefix += "/" + l.Container
+		}
+		if multiWorkload {
+			prefix = l.Workload + " " + prefix
+		}
+		if color {
+			prefix = podColor(l.Pod) + prefix + "\x1b[0m"
+		}
+		if _, err := fmt.Fprintf(out, "%s %s\n", prefix, l.Message); err != nil {
+			return err
+		}
+	}
+	if err := <-done; err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// podColor picks a stable ANSI color for a pod name.
+func podColor(pod string) string {
+	palette := []string{"\x1b[36m", "\x1b[33m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[93m", "\x1b[92m", "\x1b[95m", "\x1b[94m"}
+	h := fnv.New32a()
+	h.Write([]byte(pod))
+	return palette[h.Sum32()%uint32(len(palette))]
+}
