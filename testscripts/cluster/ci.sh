@@ -8,7 +8,7 @@
 #   ci.sh smoke     run the smoke e2e test against the running cluster
 #   ci.sh e2e ARGS  run `go test -tags e2e ARGS` in the env of the running cluster,
 #                   from the current directory
-#   ci.sh logs      print the last lines of every component's log (LINES=0 for all)
+#   ci.sh logs      print the last lines of every component's log (SKIFF_LOG_LINES=0 for all)
 #   ci.sh down      stop the cluster and undo its changes to the machine
 #   ci.sh all       install, up, smoke, print logs on failure, and always down
 #
@@ -61,7 +61,7 @@ cmd_smoke() {
 }
 
 cmd_logs() {
-	cluster -lines "${LINES:-300}" logs
+	cluster -lines "${SKIFF_LOG_LINES:-300}" logs
 }
 
 cmd_all() {
