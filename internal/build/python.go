@@ -40,15 +40,9 @@ var mainCandidates = []string{"main.py", "app.py", "server.py", "__main__.py"}
 
 func (py *pythonBuilder) build(ctx context.Context, req Request) (*langOutput, error) {
 	name := req.Workload.Name
-	main := ""
-	for _, c := range mainCandidates {
-		if _, err := os.Stat(filepath.Join(req.Dir, c)); err == nil {
-			main = c
-			break
-		}
-	}
-	if main == "" {
-		return nil, fmt.Errorf("%s has no entry point: add one of %s to %s", name, strings.Join(mainCandidates, ", "), req.Dir)
+	main, err := PythonMain(req.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s has %w", name, err)
 	}
 	out := &langOutput{
 		Entrypoint: []string{"python3", path.Join(AppDir, main)},

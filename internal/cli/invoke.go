@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/invoke"
+)
+
+// InvokeOptions are the inputs of `skiff invoke`.
+type InvokeOptions struct {
+	Factory *cmdutil.Factory
+
+	Workload   string
+	Method     string
+	Path       string
+	Data       string
+	Headers    []string
+	CloudEvent bool
+	Type       string
+	Source     string
+	Structured bool
+	Local      bool
+	Port       int
+	Timeout    time.Duration
+}
+
+// NewCmdInvoke builds `skiff invoke`.
+func NewCmdInvoke(f *cmdutil.Factory) *cobra.Command {
+	opts := &InvokeOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:     "invoke [WORKLOAD]",
+		GroupID: "observe",
+		Short:   "Send an HTTP request or a CloudEvent to a workload",
+		Long: heredoc.Doc(`
+			Send a request to a deployed workload through an automatic port-forward to
+			one of its ready pods, or with --local to the instance ` + "`skiff run`" + ` started
+			on this machine. The body of the answer goes to stdout, the status (and with
+			-v the headers) to stderr; the exit code is 1 when the status is not 2xx.
+
+			With --cloudevent, a CloudEvent is POSTed in binary mode (ce-* headers), or
+			in structured mode with --structured.
+		`),
+		Example: heredoc.Doc(`
+			skiff invoke hello --path '/?name=Ada'
+			skiff invoke orders -X POST --path /items -d '{"name":"tea"}'
+			skiff invoke thumbs --cloudevent --type com.example.upload --data '{"file":"a.png"}'
+			skiff invoke hello --local
+		`),
+		Args: maxArgs(1, "the workload"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Workload = args[0]
+			}
+			if !opts.CloudEvent && (cmd.Flags().Changed("type") || opts.Structured) {
+				return cmdutil.Usagef("--type and --structured are for CloudEvents: add --cloudevent")
+			}
+			if opts.CloudEvent && opts.Type == "" {
+				return cmdutil.Usagef("--cloudevent needs --type, e.g. --type com.example.ping")
+			}
+			if err := checkTimeout(opts.Timeout); err != nil {
+				return err
+			}
+			return invokeRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Method, "method", "X", "", "HTTP method (default GET, or POST with --data)")
+	fl.StringVar(&opts.Path, "path", "/", "path and query of the request")
+	fl.StringVarP(&opts.Data, "data", "d", "", "request body; @FILE reads a file, @- stdin")
+	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
+	fl.BoolVar(&opts.CloudEvent, "cloudevent", false, "send a CloudEvent")
+	fl.StringVar(&opts.Type, "type", "", "CloudEvent type")
+	fl.StringVar(&opts.Source, "source", "skiff/invoke", "CloudEvent source")
+	fl.BoolVar(&opts.Structured, "structured", false, "send the CloudEvent in structured mode")
+	fl.BoolVar(&opts.Local, "local", false, "send to the local `skiff run` instance")
+	fl.IntVar(&opts.Port, "port", 0, "with --local: the port (default: the workload's)")
+	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long to wait for the answer")
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}
+
+func (o *InvokeOptions) request() (invoke.Request, error) {
+	body := []byte(o.Data)
+	if strings.HasPrefix(o.Data, "@") {
+		var err error
+		if o.Data == "@-" {
+			body, err = io.ReadAll(io.LimitReader(o.Factory.IOStreams.In, invoke.MaxBody))
+		} else {
+			body, err = os.ReadFile(o.Data[1:])
+		}
+		if err != nil {
+			return invoke.Request{}, cmdutil.Usagef("--data %s: %v", o.Data, err)
+		}
+	}
+	headers := http.Header{}
+	for _, h := range o.Headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return invoke.Request{}, cmdutil.Usagef("--header %q must be 'Name: value'", h)
+		}
+		headers.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if o.CloudEvent {
+		req, err := invoke.CloudEvent{Type: o.Type, Source: o.Source, Data: body, Structured: o.Structured,
+			ContentType: headers.Get("Content-Type")}.Request(o.Path)
+		if err != nil {
+			return req, cmdutil.Usagef("%v", err)
+		}
+		for k, vs := range headers {
+			if !strings.EqualFold(k, "Content-Type") {
+				req.Headers[k] = vs
+			}
+		}
+		return req, nil
+	}
+	return invoke.Request{Method: strings.ToUpper(o.Method), Path: o.Path, Headers: headers, Body: body}, nil
+}
+
+func invokeRun(ctx context.Context, opts *InvokeOptions) error {
+	f := opts.Factory
+	var names []string
+	if opts.Workload != "" {
+		names = []string{opts.Workload}
+	}
+	pc, err := loadProjectContext(f, names)
+	if err != nil {
+		return err
+	}
+	w, err := pickWorkload(pc, opts.Workload)
+	if err != nil {
+		return cmdutil.Usagef("name the workload to invoke: %s", strings.Join(pc.project.WorkloadNames(), ", "))
+	}
+	req, err := opts.request()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var base, via string
+	if opts.Local {
+		port := opts.Port
+		if port == 0 {
+			port = w.Port
+		}
+		base, via = fmt.Sprintf("http://127.0.0.1:%d", port), "local"
+	} else {
+		kc, _, err := connect(ctx, f)
+		if err != nil {
+			return err
+		}
+		pod, err := kc.ReadyPod(ctx, pc.namespace, "app.kubernetes.io/instance="+pc.release(w))
+		if err != nil {
+			return err
+		}
+		fw, err := kc.ForwardPort(ctx, pc.namespace, pod.Name, w.Port)
+		if err != nil {
+			return err
+		}
+		defer fw.Close()
+		base, via = "http://"+fw.Addr, "pod "+pod.Name
+	}
+	resp, err := invoke.Do(ctx, &http.Client{}, base, req)
+	if err != nil {
+		if opts.Local {
+			return fmt.Errorf("no answer from %s at %s: %w; is `skiff run %s` running?", w.Name, base, err, w.Name)
+		}
+		return fmt.Errorf("no answer from %s (%s): %w", w.Name, via, err)
+	}
+	errOut := f.IOStreams.ErrOut
+	if f.Globals.Output == cmdutil.FormatJSON || f.Globals.Output == cmdutil.FormatYAML {
+		out := struct {
+			*invoke.Response
+			Body string `json:"body"`
+		}{resp, string(resp.Body)}
+		if err := cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, nil); err != nil {
+			return err
+		}
+	} else {
+		cs := f.IOStreams.ColorScheme()
+		status := cs.Green(resp.Status)
+		if !resp.OK() {
+			status = cs.Red(resp.Status)
+		}
+		fmt.Fprintf(errOut, "%s from %s (%s) in %s\n", status, w.Name, via, resp.Duration.Round(time.Millisecond))
+		if f.Globals.Verbose {
+			keys := make([]string, 0, len(resp.Headers))
+			for k := range resp.Headers {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(errOut, "%s: %s\n", k, strings.Join(resp.Headers[k], ", "))
+			}
+		}
+		f.IOStreams.Out.Write(resp.Body)
+		if len(resp.Body) > 0 && resp.Body[len(resp.Body)-1] != '\n' && f.IOStreams.IsStdoutTTY() {
+			fmt.Fprintln(f.IOStreams.Out)
+		}
+	}
+	if !resp.OK() {
+		return &cmdutil.SilentError{Code: cmdutil.ExitFailure}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+// Package hostrun runs a workload on the host, without containers: the
+// language's own toolchain, the manifest's environment, and the URLs of
+// the workloads it depends on pointing at local instances.
+package hostrun
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// StopTimeout is how long a workload has to exit after SIGTERM.
+const StopTimeout = 10 * time.Second
+
+// Plan is how to run one workload.
+type Plan struct {
+	// Prepare are commands run first, in order (install, compile).
+	Prepare [][]string
+	// Command runs the workload.
+	Command []string
+	// Dir is the workload's folder.
+	Dir string
+	// Env is added to the process environment.
+	Env []string
+	// Port is where the workload listens.
+	Port int
+	// Missing lists dependencies with no local instance listening.
+	Missing []string
+}
+
+// NewPlan plans running w (of project p rooted at root) on port.
+// binDir receives compiled programs.
+func NewPlan(p *project.Project, w *project.Workload, root, binDir string, port int) (*Plan, error) {
+	dir := filepath.Join(root, filepath.FromSlash(w.Path))
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("the folder of %s, %s, does not exist; check its path in skiff.yaml", w.Name, dir)
+	}
+	pl := &Plan{Dir: dir, Port: port}
+	switch w.Lang {
+	case project.LangGo:
+		bin := filepath.Join(binDir, w.Name)
+		pl.Prepare = [][]string{{"go", "build", "-o", bin, "."}}
+		pl.Command = []string{bin}
+	case project.LangNode, project.LangTypeScript:
+		main, err := build.NodeMain(dir)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+			pl.Prepare = append(pl.Prepare, npmInstall(dir))
+		}
+		if w.Lang == project.LangTypeScript {
+			pl.Prepare = append(pl.Prepare, []string{"npm", "run", "build"})
+		}
+		pl.Command = []string{"node", main}
+	case project.LangPython:
+		main, err := build.PythonMain(dir)
+		if err != nil {
+			return nil, err
+		}
+		pl.Command = []string{"python3", main}
+		pl.Env = append(pl.Env, "PYTHONUNBUFFERED=1")
+	default:
+		return nil, fmt.Errorf("skiff run does not know how to run %s workloads", w.Lang)
+	}
+	pl.Env = append(pl.Env, Env(p, w, port)...)
+	for _, d := range w.DependsOn {
+		dep, _ := p.Workload(d)
+		if dep != nil && !listening(dep.Port) {
+			pl.Missing = append(pl.Missing, d)
+		}
+	}
+	return pl, nil
+}
+
+func npmInstall(dir string) []string {
+	if _, err := os.Stat(filepath.Join(dir, "package-lock.json")); err == nil {
+		return []string{"npm", "ci"}
+	}
+	return []string{"npm", "install"}
+}
+
+// Env is the environment of a workload run locally: its manifest env and
+// config, PORT, and <DEP>_URL of each dependency on localhost.
+func Env(p *project.Project, w *project.Workload, port int) []string {
+	var env []string
+	keys := func(m map[string]string) []string {
+		out := make([]string, 0, len(m))
+		for k := range m {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, k := range keys(w.Config) {
+		env = append(env, k+"="+w.Config[k])
+	}
+	for _, k := range keys(w.Env) {
+		env = append(env, k+"="+w.Env[k])
+	}
+	for _, d := range w.DependsOn {
+		if dep, ok := p.Workload(d); ok {
+			env = append(env, fmt.Sprintf("%s_URL=http://127.0.0.1:%d", project.EnvName(d), dep.Port))
+		}
+	}
+	return append(env, "PORT="+strconv.Itoa(port), "SKIFF_WORKLOAD="+w.Name)
+}
+
+func listening(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Run runs the plan's preparation, then the workload, until it exits or
+// ctx ends; then the workload gets SIGTERM and StopTimeout to exit.
+func (pl *Plan) Run(ctx context.Context, stdout, stderr io.Writer, progress func(string)) error {
+	env := append(os.Environ(), pl.Env...)
+	for _, args := range pl.Prepare {
+		progress("$ " + join(args))
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = pl.Dir, env, stderr, stderr
+		if err := cmd.Run(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s failed: %w", join(args), err)
+		}
+	}
+	cmd := exec.Command(pl.Command[0], pl.Command[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = pl.Dir, env, stdout, stderr
+	// Its own process group: a terminal's Ctrl-C reaches skiff, which then
+	// stops the workload the way Kubernetes would (SIGTERM, then SIGKILL).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", join(pl.Command), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%s exited: %w", join(pl.Command), err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	progress("stopping (SIGTERM)...")
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); ok && !ee.Success() {
+			return fmt.Errorf("%s exited with %v after SIGTERM", join(pl.Command), ee)
+		}
+		return nil
+	case <-time.After(StopTimeout):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", join(pl.Command), StopTimeout)
+	}
+}
+
+func join(args []string) string { return strings.Join(args, " ") }

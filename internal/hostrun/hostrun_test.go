@@ -1,0 +1,138 @@
+package hostrun
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/catalog"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/scaffold"
+	"github.com/skiffdev/skiff/templates"
+)
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+const manifest = `apiVersion: skiff.dev/v1alpha1
+name: shop
+workloads:
+  - name: api
+    kind: function
+    lang: python
+    env: {GREETING: Ahoy}
+    config: {LOG_LEVEL: debug}
+    dependsOn: [pay]
+  - name: pay
+    kind: service
+    lang: go
+    port: 9999
+`
+
+func TestEnv(t *testing.T) {
+	p, err := project.Parse([]byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := p.Workload("api")
+	env := Env(p, w, 8081)
+	for _, want := range []string{"GREETING=Ahoy", "LOG_LEVEL=debug", "PAY_URL=http://127.0.0.1:9999", "PORT=8081"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("env %v lacks %s", env, want)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestRunPython generates the Python function, runs it on the host, calls
+// it, and stops it with SIGTERM: it must exit cleanly.
+func TestRunPython(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed")
+	}
+	root := t.TempDir()
+	ts, err := catalog.Discover(catalog.EmbeddedRepo, templates.Scaffold())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := catalog.Filter(ts, catalog.Query{Lang: "python", Kind: "function", Name: "http"})[0]
+	files, err := scaffold.Render(tmpl, scaffold.Data{Name: "api", Project: "shop", Port: 8080, Values: map[string]string{"greeting": "Hello"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := scaffold.Write(filepath.Join(root, "api"), files, false); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := project.Parse([]byte(manifest))
+	w, _ := p.Workload("api")
+	port := freePort(t)
+	plan, err := NewPlan(p, w, root, t.TempDir(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Missing) != 1 || plan.Missing[0] != "pay" {
+		t.Errorf("missing = %v, want pay (nothing listens on 9999)", plan.Missing)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuf
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx, &out, &errOut, func(string) {}) }()
+	var body string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/?name=Ada", port))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(body, "Ahoy, Ada!") {
+		t.Errorf("answer %q; want the manifest's GREETING; stderr:\n%s", body, errOut.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("stopping: %v\nstderr:\n%s", err, errOut.String())
+		}
+	case <-time.After(StopTimeout + 5*time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if !strings.Contains(out.String()+errOut.String(), `"level"`) {
+		t.Errorf("no JSON log lines seen:\n%s\n%s", out.String(), errOut.String())
+	}
+}
+
+func TestMissingFolder(t *testing.T) {
+	p, _ := project.Parse([]byte(manifest))
+	w, _ := p.Workload("pay")
+	if _, err := NewPlan(p, w, t.TempDir(), t.TempDir(), 1); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("err = %v", err)
+	}
+}
