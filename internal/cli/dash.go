@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/tui"
+)
+
+// DashOptions are the inputs of `skiff dash`.
+type DashOptions struct {
+	Workloads []string
+	LogLines  int
+	Timeout   time.Duration
+}
+
+// NewCmdDash builds `skiff dash`. runF replaces dashRun in tests.
+func NewCmdDash(f *cmdutil.Factory, runF func(context.Context, *DashOptions) error) *cobra.Command {
+	opts := &DashOptions{}
+	cmd := &cobra.Command{
+		Use:     "dash [WORKLOAD...]",
+		GroupID: "observe",
+		Short:   "Open the interactive dashboard: status, logs, events and actions",
+		Long: heredoc.Doc(`
+			Open a terminal dashboard of the project's workloads (or the named ones):
+			their state, revision, ready pods, restarts, image and endpoint, updated
+			live from the cluster; the live logs, recent events and release history
+			of the selected one; and actions on it: roll back to a revision, restart,
+			delete, port-forward and invoke.
+
+			Press ? in the dashboard for its keys; docs/dash.md lists them too.
+			skiff dash needs a terminal: in scripts use ` + "`skiff status`" + ` and ` + "`skiff logs`" + `.
+		`),
+		Example: heredoc.Doc(`
+			skiff dash
+			skiff dash orders payments --log-lines 20000
+		`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Workloads = args
+			if opts.LogLines < 100 {
+				return cmdutil.Usagef("--log-lines %d is too few; keep at least 100 lines per workload", opts.LogLines)
+			}
+			if err := checkTimeout(opts.Timeout); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return dashRun(cmd.Context(), f, opts)
+		},
+	}
+	cmd.Flags().IntVar(&opts.LogLines, "log-lines", tui.DefaultLogLines, "log lines kept in memory per workload")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", DefaultTimeout, "how long a rollback or delete waits for the workload")
+	cmd.ValidArgsFunction = workloadCompletion(f)
+	return cmd
+}
+
+func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
+	ios := f.IOStreams
+	if !ios.IsStdoutTTY() {
+		return errors.New("skiff dash needs a terminal; use `skiff status` and `skiff logs` in scripts")
+	}
+	pc, err := loadProjectContext(f, opts.Workloads)
+	if err != nil {
+		return err
+	}
+	kc, d, err := connect(ctx, f)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var workloads []tui.Workload
+	var cws []tui.ClusterWorkload
+	releases := map[string]string{}
+	for _, w := range pc.workloads {
+		workloads = append(workloads, tui.Workload{Name: w.Name, Kind: w.Kind})
+		cws = append(cws, tui.ClusterWorkload{Name: w.Name, Kind: w.Kind, Release: pc.release(&w), Port: w.Port,
+			Endpoint: chart.ServiceURL(&w, pc.namespace)})
+		releases[w.Name] = pc.release(&w)
+	}
+	backend := tui.NewCluster(tui.ClusterConfig{Client: kc, Deployer: d, Namespace: pc.namespace, Workloads: cws, Timeout: opts.Timeout})
+	defer backend.Close()
+
+	renderer := lipgloss.NewRenderer(ios.Out)
+	if !ios.ColorEnabled() {
+		renderer.SetColorProfile(termenv.Ascii)
+	}
+	m := tui.New(ctx, backend, tui.Options{
+		Project: pc.project.Name, Namespace: pc.namespace, Context: kc.ContextName,
+		Workloads: workloads, Releases: releases, LogLines: opts.LogLines, Renderer: renderer,
+	})
+
+	// client-go reports watch retries through klog on stderr, which would
+	// scribble over the dashboard; the dashboard shows them instead.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
+	defer klog.LogToStderr(true)
+
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(ios.In), tea.WithOutput(ios.Out))
+	if _, err := p.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("running the dashboard: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/tui"
+)
+
+func TestNewCmdDashFlags(t *testing.T) {
+	f, _ := testFactory(t, true)
+	var got *DashOptions
+	cmd := NewCmdDash(f, func(_ context.Context, o *DashOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"orders", "payments", "--log-lines", "20000", "--timeout", "1m"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got.Workloads, ",") != "orders,payments" || got.LogLines != 20000 || got.Timeout != time.Minute {
+		t.Errorf("options = %+v", got)
+	}
+	cmd = NewCmdDash(f, func(_ context.Context, o *DashOptions) error { got = o; return nil })
+	cmd.SetArgs(nil)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.LogLines != tui.DefaultLogLines || got.Timeout != DefaultTimeout {
+		t.Errorf("defaults = %+v", got)
+	}
+	cmd = NewCmdDash(f, func(context.Context, *DashOptions) error { t.Error("ran with --log-lines 10"); return nil })
+	cmd.SetArgs([]string{"--log-lines", "10"})
+	if err := cmd.Execute(); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Errorf("--log-lines 10: err %v, want a usage error", err)
+	}
+}
+
+func TestDashNeedsATerminal(t *testing.T) {
+	f, _ := testFactory(t, false)
+	code := run(context.Background(), f, []string{"dash"})
+	errOut := f.IOStreams.ErrOut.(*bytes.Buffer).String()
+	if code != cmdutil.ExitFailure {
+		t.Errorf("exit code %d, want %d", code, cmdutil.ExitFailure)
+	}
+	if !strings.Contains(errOut, "skiff dash needs a terminal; use `skiff status` and `skiff logs` in scripts") {
+		t.Errorf("stderr = %q", errOut)
+	}
+	if out := f.IOStreams.Out.(*bytes.Buffer).String(); out != "" {
+		t.Errorf("wrote to stdout without a terminal: %q", out)
+	}
+}
+
+func TestDashUnreachableCluster(t *testing.T) {
+	f, dir := testFactory(t, true)
+	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte(buildManifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	// Port 1 on loopback refuses connections.
+	const kc = `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`
+	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code := run(context.Background(), f, []string{"dash", "--kubeconfig", kubeconfig})
+	errOut := f.IOStreams.ErrOut.(*bytes.Buffer).String()
+	if code != cmdutil.ExitFailure || !strings.Contains(errOut, "cannot reach the cluster at https://127.0.0.1:1") {
+		t.Errorf("exit code %d, stderr %q; want 1 and the unreachable cluster named", code, errOut)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %s to give up", d)
+	}
+}

@@ -1,0 +1,80 @@
+// Package tui is skiff's terminal dashboard (`skiff dash`): a bubbletea
+// program showing the workloads of a project, the live logs, events and
+// release history of the selected one, and actions on it.
+//
+// The model never does I/O itself: every side effect is a tea.Cmd that
+// calls the Backend and returns a message. The real Backend (cluster.go)
+// talks to Kubernetes and Helm; tests use a fake.
+package tui
+
+import (
+	"context"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/logs"
+)
+
+// Backend is everything the dashboard asks of the outside world.
+//
+// Statuses and Logs are subscriptions: they return a channel the backend
+// writes to until ctx ends, then closes. Every other method is one call.
+type Backend interface {
+	// Statuses sends the status of every workload, in the order of
+	// Options.Workloads, each time something about them changes.
+	Statuses(ctx context.Context) (<-chan StatusUpdate, error)
+	// Logs follows the log lines of every pod of a workload.
+	Logs(ctx context.Context, workload string) (<-chan logs.Line, error)
+	// Events returns the recent Kubernetes events of the workload's
+	// Deployment, ReplicaSets and pods, oldest first.
+	Events(ctx context.Context, workload string) ([]Event, error)
+	// History returns the release history of the workload, oldest first.
+	History(ctx context.Context, workload string) ([]deploy.Revision, error)
+	// Rollback rolls the workload back to revision and returns the new
+	// revision number Helm recorded.
+	Rollback(ctx context.Context, workload string, revision int) (int, error)
+	// Restart restarts the pods of the workload.
+	Restart(ctx context.Context, workload string) error
+	// Delete uninstalls the workload's release.
+	Delete(ctx context.Context, workload string) error
+	// StartPortForward forwards a local port to the workload's port and
+	// returns the local address.
+	StartPortForward(ctx context.Context, workload string) (addr string, err error)
+	// StopPortForward stops the workload's port-forward.
+	StopPortForward(ctx context.Context, workload string) error
+	// Invoke sends GET / to the workload (through its port-forward, or a
+	// temporary one) and returns the response.
+	Invoke(ctx context.Context, workload string) (*Response, error)
+}
+
+// StatusUpdate is one message of the Statuses subscription: either the
+// statuses of every workload or the error that kept them from being read.
+type StatusUpdate struct {
+	Statuses []deploy.WorkloadStatus
+	Err      error
+}
+
+// Event is a Kubernetes event about a workload.
+type Event struct {
+	Time    time.Time
+	Type    string // Normal or Warning
+	Reason  string
+	Object  string // kind/name, e.g. pod/orders-7d9f-abcde
+	Message string
+	Count   int32
+}
+
+// Response is what Invoke got back.
+type Response struct {
+	URL      string
+	Status   string // e.g. "200 OK"
+	Code     int
+	Body     string
+	Duration time.Duration
+}
+
+// Workload is a workload the dashboard shows before its first status.
+type Workload struct {
+	Name string
+	Kind string
+}

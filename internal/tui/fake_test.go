@@ -1,0 +1,116 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/logs"
+)
+
+// fakeBackend records what the dashboard asked and answers from its
+// fields.
+type fakeBackend struct {
+	mu       sync.Mutex
+	calls    []string
+	statuses chan StatusUpdate
+	logs     map[string]chan logs.Line
+	events   map[string][]Event
+	history  map[string][]deploy.Revision
+	addr     string
+	resp     *Response
+	fail     error // returned by actions when set
+}
+
+func newFakeBackend() *fakeBackend {
+	return &fakeBackend{
+		statuses: make(chan StatusUpdate, 10),
+		logs:     map[string]chan logs.Line{},
+		events:   map[string][]Event{},
+		history:  map[string][]deploy.Revision{},
+		addr:     "127.0.0.1:40123",
+	}
+}
+
+func (f *fakeBackend) record(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeBackend) seen() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeBackend) logChan(w string) chan logs.Line {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logs[w] == nil {
+		f.logs[w] = make(chan logs.Line, 100)
+	}
+	return f.logs[w]
+}
+
+func (f *fakeBackend) Statuses(context.Context) (<-chan StatusUpdate, error) {
+	f.record("Statuses")
+	return f.statuses, nil
+}
+
+func (f *fakeBackend) Logs(_ context.Context, w string) (<-chan logs.Line, error) {
+	f.record("Logs(%s)", w)
+	return f.logChan(w), nil
+}
+
+func (f *fakeBackend) Events(_ context.Context, w string) ([]Event, error) {
+	f.record("Events(%s)", w)
+	return f.events[w], nil
+}
+
+func (f *fakeBackend) History(_ context.Context, w string) ([]deploy.Revision, error) {
+	f.record("History(%s)", w)
+	h, ok := f.history[w]
+	if !ok {
+		return nil, &deploy.NotFoundError{Release: "shop-" + w, Namespace: "shop"}
+	}
+	return h, nil
+}
+
+func (f *fakeBackend) Rollback(_ context.Context, w string, rev int) (int, error) {
+	f.record("Rollback(%s, %d)", w, rev)
+	if f.fail != nil {
+		return 0, f.fail
+	}
+	return len(f.history[w]) + 1, nil
+}
+
+func (f *fakeBackend) Restart(_ context.Context, w string) error {
+	f.record("Restart(%s)", w)
+	return f.fail
+}
+
+func (f *fakeBackend) Delete(_ context.Context, w string) error {
+	f.record("Delete(%s)", w)
+	return f.fail
+}
+
+func (f *fakeBackend) StartPortForward(_ context.Context, w string) (string, error) {
+	f.record("StartPortForward(%s)", w)
+	return f.addr, f.fail
+}
+
+func (f *fakeBackend) StopPortForward(_ context.Context, w string) error {
+	f.record("StopPortForward(%s)", w)
+	return f.fail
+}
+
+func (f *fakeBackend) Invoke(_ context.Context, w string) (*Response, error) {
+	f.record("Invoke(%s)", w)
+	if f.resp == nil {
+		return nil, errors.New("no ready pod")
+	}
+	return f.resp, nil
+}

@@ -1,0 +1,632 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/logs"
+)
+
+// Options configure the dashboard.
+type Options struct {
+	// Project, Namespace and Context are shown in the title.
+	Project, Namespace, Context string
+	// Workloads are shown in this order.
+	Workloads []Workload
+	// Releases maps a workload to its Helm release (for the delete
+	// confirmation); may be nil.
+	Releases map[string]string
+	// LogLines is how many log lines are kept per workload
+	// (DefaultLogLines when 0).
+	LogLines int
+	// Renderer draws the colors; nil draws none.
+	Renderer *lipgloss.Renderer
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Location is the time zone of the times shown (time.Local when nil).
+	Location *time.Location
+}
+
+type tab int
+
+const (
+	tabLogs tab = iota
+	tabEvents
+	tabHistory
+	tabCount
+)
+
+func (t tab) String() string { return [...]string{"Logs", "Events", "History"}[t] }
+
+// maxBatch bounds the log lines handled in one Update, so the screen keeps
+// refreshing under a flood.
+const maxBatch = 2000
+
+// refreshEvery re-renders ages and reloads the events shown.
+const refreshEvery = 10 * time.Second
+
+// Messages. Subscriptions carry their channel so the model can wait for
+// the next value.
+type (
+	statusSubMsg struct {
+		ch  <-chan StatusUpdate
+		err error
+	}
+	statusMsg struct {
+		StatusUpdate
+		ch <-chan StatusUpdate
+	}
+	logSubMsg struct {
+		workload string
+		ch       <-chan logs.Line
+		err      error
+	}
+	logBatchMsg struct {
+		workload string
+		lines    []logs.Line
+		ch       <-chan logs.Line // nil once the stream ended
+	}
+	eventsMsg struct {
+		workload string
+		events   []Event
+		err      error
+	}
+	historyMsg struct {
+		workload string
+		revs     []deploy.Revision
+		err      error
+	}
+	actionDoneMsg struct {
+		action
+		now int // new revision after a rollback
+		err error
+	}
+	forwardMsg struct {
+		workload string
+		addr     string // empty when stopped
+		err      error
+	}
+	invokeMsg struct {
+		workload string
+		resp     *Response
+		err      error
+	}
+	tickMsg time.Time
+)
+
+type loaded[T any] struct {
+	items   []T
+	err     error
+	loading bool
+	at      time.Time
+}
+
+// Model is the dashboard.
+type Model struct {
+	ctx  context.Context
+	b    Backend
+	opts Options
+	st   *styles
+	keys keyMap
+	now  func() time.Time
+
+	width, height int
+
+	names    []string
+	kinds    map[string]string
+	status   map[string]deploy.WorkloadStatus
+	statErr  error
+	sel      int
+	tab      tab
+	logs     map[string]*logView
+	events   map[string]*loaded[Event]
+	history  map[string]*loaded[deploy.Revision]
+	forwards map[string]string
+	busy     map[string]string
+
+	flash    string
+	flashBad bool
+	flashAt  time.Time
+
+	filtering bool
+	filter    textinput.Model
+	overlay   overlay
+	wrap      bool
+}
+
+// New returns the dashboard model. ctx bounds every call to the backend.
+func New(ctx context.Context, b Backend, opts Options) *Model {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	ti := textinput.New()
+	ti.Prompt = "/"
+	ti.Placeholder = "filter logs"
+	ti.CharLimit = 200
+	m := &Model{
+		ctx: ctx, b: b, opts: opts, st: newStyles(opts.Renderer), keys: newKeyMap(), now: opts.Now,
+		width: 80, height: 24,
+		kinds: map[string]string{}, status: map[string]deploy.WorkloadStatus{},
+		logs: map[string]*logView{}, events: map[string]*loaded[Event]{}, history: map[string]*loaded[deploy.Revision]{},
+		forwards: map[string]string{}, busy: map[string]string{},
+		filter: ti,
+	}
+	for _, w := range opts.Workloads {
+		m.names = append(m.names, w.Name)
+		m.kinds[w.Name] = w.Kind
+		m.logs[w.Name] = newLogView(opts.LogLines)
+	}
+	return m
+}
+
+// Init starts the subscriptions.
+func (m *Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.subscribeStatuses(), m.tick()}
+	for _, n := range m.names {
+		cmds = append(cmds, m.subscribeLogs(n))
+	}
+	return tea.Batch(cmds...)
+}
+
+// selected is the name of the selected workload ("" when none).
+func (m *Model) selected() string {
+	if m.sel < 0 || m.sel >= len(m.names) {
+		return ""
+	}
+	return m.names[m.sel]
+}
+
+// Update handles a message.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.filter.Width = max(10, msg.Width-20)
+		return m, nil
+	case tea.KeyMsg:
+		return m, m.handleKey(msg)
+
+	case statusSubMsg:
+		if msg.err != nil {
+			m.statErr = msg.err
+			return m, nil
+		}
+		return m, waitStatus(msg.ch)
+	case statusMsg:
+		return m, m.onStatus(msg)
+	case logSubMsg:
+		if msg.err != nil {
+			m.setFlash(true, "following the logs of %s: %v", msg.workload, msg.err)
+			return m, nil
+		}
+		return m, waitLogs(msg.workload, msg.ch)
+	case logBatchMsg:
+		if v := m.logs[msg.workload]; v != nil {
+			v.add(msg.lines)
+		}
+		if msg.ch == nil {
+			return m, nil
+		}
+		return m, waitLogs(msg.workload, msg.ch)
+	case eventsMsg:
+		m.events[msg.workload] = &loaded[Event]{items: msg.events, err: msg.err, at: m.now()}
+		return m, nil
+	case historyMsg:
+		m.history[msg.workload] = &loaded[deploy.Revision]{items: msg.revs, err: msg.err, at: m.now()}
+		if p, ok := m.overlay.(*picker); ok && p.workload == msg.workload {
+			p.setHistory(msg.revs, msg.err)
+		}
+		return m, nil
+
+	case pickedMsg:
+		m.overlay = &confirm{action{kind: actRollback, workload: msg.workload, revision: msg.revision}}
+		return m, nil
+	case confirmedMsg:
+		return m, m.run(msg.action)
+	case actionDoneMsg:
+		return m, m.onActionDone(msg)
+	case forwardMsg:
+		delete(m.busy, msg.workload)
+		switch {
+		case msg.err != nil:
+			m.setFlash(true, "port-forward to %s: %v", msg.workload, msg.err)
+		case msg.addr == "":
+			delete(m.forwards, msg.workload)
+			m.setFlash(false, "stopped the port-forward to %s", msg.workload)
+		default:
+			m.forwards[msg.workload] = msg.addr
+			m.setFlash(false, "%s is forwarded to http://%s", msg.workload, msg.addr)
+		}
+		return m, nil
+	case invokeMsg:
+		delete(m.busy, msg.workload)
+		m.overlay = &responseBox{workload: msg.workload, resp: msg.resp, err: msg.err}
+		return m, nil
+	case tickMsg:
+		if !m.flashBad && m.flash != "" && m.now().Sub(m.flashAt) > refreshEvery {
+			m.flash = ""
+		}
+		cmd := m.tick()
+		if m.tab == tabEvents && m.overlay == nil {
+			cmd = tea.Batch(cmd, m.loadEvents(m.selected()))
+		}
+		return m, cmd
+	}
+	return m, nil
+}
+
+func (m *Model) setFlash(bad bool, format string, args ...any) {
+	m.flash, m.flashBad, m.flashAt = fmt.Sprintf(format, args...), bad, m.now()
+}
+
+func (m *Model) onStatus(msg statusMsg) tea.Cmd {
+	next := waitStatus(msg.ch)
+	if msg.Err != nil {
+		m.statErr = msg.Err
+		return next
+	}
+	m.statErr = nil
+	var cmds []tea.Cmd
+	for _, s := range msg.Statuses {
+		old, seen := m.status[s.Workload]
+		m.status[s.Workload] = s
+		if _, ok := m.kinds[s.Workload]; !ok {
+			m.names = append(m.names, s.Workload)
+			m.logs[s.Workload] = newLogView(m.opts.LogLines)
+			cmds = append(cmds, m.subscribeLogs(s.Workload))
+		}
+		m.kinds[s.Workload] = s.Kind
+		changed := !seen || old.Revision != s.Revision || old.State != s.State || old.Ready != s.Ready || old.Restarts != s.Restarts
+		if changed && s.Workload == m.selected() {
+			cmds = append(cmds, m.loadTab())
+		} else if changed {
+			// Reloaded when next shown.
+			delete(m.events, s.Workload)
+			if !seen || old.Revision != s.Revision {
+				delete(m.history, s.Workload)
+			}
+		}
+	}
+	return tea.Batch(append(cmds, next)...)
+}
+
+func (m *Model) onActionDone(msg actionDoneMsg) tea.Cmd {
+	delete(m.busy, msg.workload)
+	if msg.err != nil {
+		m.setFlash(true, "%s", msg.err)
+		return nil
+	}
+	switch msg.kind {
+	case actRollback:
+		m.setFlash(false, "✓ %s rolled back to revision %d (now revision %d)", msg.workload, msg.revision, msg.now)
+	case actRestart:
+		m.setFlash(false, "✓ restarting the pods of %s", msg.workload)
+	case actDelete:
+		m.setFlash(false, "✓ deleted %s", msg.workload)
+		delete(m.forwards, msg.workload)
+	}
+	delete(m.history, msg.workload)
+	delete(m.events, msg.workload)
+	if msg.workload == m.selected() {
+		return m.loadTab()
+	}
+	return nil
+}
+
+func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if msg.Type == tea.KeyCtrlC {
+		return tea.Quit
+	}
+	if m.overlay != nil {
+		var cmd tea.Cmd
+		m.overlay, cmd = m.overlay.update(msg)
+		return cmd
+	}
+	if m.filtering {
+		return m.handleFilterKey(msg)
+	}
+	k := m.keys
+	name := m.selected()
+	v := m.logs[name]
+	switch {
+	case key.Matches(msg, k.Quit):
+		return tea.Quit
+	case key.Matches(msg, k.Help):
+		m.overlay = &helpBox{keys: m.keys}
+	case key.Matches(msg, k.Up):
+		return m.selectWorkload(m.sel - 1)
+	case key.Matches(msg, k.Down):
+		return m.selectWorkload(m.sel + 1)
+	case key.Matches(msg, k.NextTab):
+		return m.showTab((m.tab + 1) % tabCount)
+	case key.Matches(msg, k.PrevTab):
+		return m.showTab((m.tab + tabCount - 1) % tabCount)
+	case key.Matches(msg, k.LogsTab):
+		return m.showTab(tabLogs)
+	case key.Matches(msg, k.EventsTab):
+		return m.showTab(tabEvents)
+	case key.Matches(msg, k.HistoryTab):
+		return m.showTab(tabHistory)
+	case key.Matches(msg, k.Refresh):
+		delete(m.events, name)
+		delete(m.history, name)
+		return m.loadTab()
+
+	case key.Matches(msg, k.Filter):
+		m.tab = tabLogs
+		m.filtering = true
+		m.filter.SetValue(m.currentFilter())
+		m.filter.CursorEnd()
+		return m.filter.Focus()
+	case key.Matches(msg, k.Wrap):
+		m.wrap = !m.wrap
+		for _, lv := range m.logs {
+			lv.wrap = m.wrap
+		}
+	case v == nil:
+	case key.Matches(msg, k.Pause):
+		if v.follow {
+			v.pause()
+		} else {
+			v.resume()
+		}
+	case key.Matches(msg, k.End):
+		v.resume()
+	case key.Matches(msg, k.Top):
+		v.top()
+	case key.Matches(msg, k.PageUp):
+		v.scroll(-max(1, m.logHeight()-1))
+	case key.Matches(msg, k.PageDown):
+		v.scroll(max(1, m.logHeight()-1))
+
+	case key.Matches(msg, k.Rollback):
+		if m.busy[name] != "" {
+			return nil
+		}
+		p := newPicker(name, m.status[name].Revision, m.opts.Location)
+		m.overlay = p
+		return m.loadHistory(name)
+	case key.Matches(msg, k.Restart):
+		if m.busy[name] == "" {
+			m.overlay = &confirm{action{kind: actRestart, workload: name}}
+		}
+	case key.Matches(msg, k.Delete):
+		if m.busy[name] == "" {
+			m.overlay = &confirm{action{kind: actDelete, workload: name, release: m.release(name)}}
+		}
+	case key.Matches(msg, k.Forward):
+		return m.toggleForward(name)
+	case key.Matches(msg, k.Invoke):
+		if m.busy[name] != "" {
+			return nil
+		}
+		m.busy[name] = "invoking…"
+		m.setFlash(false, "invoking %s…", name)
+		return m.invoke(name)
+	}
+	return nil
+}
+
+func (m *Model) release(name string) string {
+	if r := m.opts.Releases[name]; r != "" {
+		return r
+	}
+	if s, ok := m.status[name]; ok && s.Release != "" {
+		return s.Release
+	}
+	return m.opts.Project + "-" + name
+}
+
+func (m *Model) currentFilter() string {
+	if v := m.logs[m.selected()]; v != nil {
+		return v.filter
+	}
+	return ""
+}
+
+// handleFilterKey edits the log filter: it applies as typed, enter keeps
+// it, esc clears it.
+func (m *Model) handleFilterKey(msg tea.KeyMsg) tea.Cmd {
+	switch msg.Type {
+	case tea.KeyEnter:
+		m.filtering = false
+		m.filter.Blur()
+		return nil
+	case tea.KeyEsc:
+		m.filtering = false
+		m.filter.Blur()
+		m.filter.SetValue("")
+		m.applyFilter("")
+		return nil
+	}
+	var cmd tea.Cmd
+	m.filter, cmd = m.filter.Update(msg)
+	m.applyFilter(m.filter.Value())
+	return cmd
+}
+
+func (m *Model) applyFilter(f string) {
+	for _, v := range m.logs {
+		v.filter = f
+	}
+}
+
+func (m *Model) selectWorkload(i int) tea.Cmd {
+	if len(m.names) == 0 {
+		return nil
+	}
+	i = max(0, min(len(m.names)-1, i))
+	if i == m.sel {
+		return nil
+	}
+	m.sel = i
+	return m.loadTab()
+}
+
+func (m *Model) showTab(t tab) tea.Cmd {
+	m.tab = t
+	return m.loadTab()
+}
+
+// loadTab loads what the shown pane of the selected workload needs and is
+// missing.
+func (m *Model) loadTab() tea.Cmd {
+	name := m.selected()
+	switch m.tab {
+	case tabEvents:
+		return m.loadEvents(name)
+	case tabHistory:
+		if _, ok := m.history[name]; !ok {
+			return m.loadHistory(name)
+		}
+	}
+	return nil
+}
+
+func (m *Model) logHeight() int {
+	_, _, body := m.layout()
+	return body
+}
+
+// Commands: each calls the backend once and returns a message.
+
+func (m *Model) subscribeStatuses() tea.Cmd {
+	return func() tea.Msg {
+		ch, err := m.b.Statuses(m.ctx)
+		return statusSubMsg{ch: ch, err: err}
+	}
+}
+
+func waitStatus(ch <-chan StatusUpdate) tea.Cmd {
+	return func() tea.Msg {
+		u, ok := <-ch
+		if !ok {
+			return nil
+		}
+		return statusMsg{StatusUpdate: u, ch: ch}
+	}
+}
+
+func (m *Model) subscribeLogs(name string) tea.Cmd {
+	return func() tea.Msg {
+		ch, err := m.b.Logs(m.ctx, name)
+		return logSubMsg{workload: name, ch: ch, err: err}
+	}
+}
+
+// waitLogs waits for a log line, then takes every line already waiting
+// (up to maxBatch) so a flood of lines costs one Update and one render.
+func waitLogs(name string, ch <-chan logs.Line) tea.Cmd {
+	return func() tea.Msg {
+		l, ok := <-ch
+		if !ok {
+			return nil
+		}
+		batch := []logs.Line{l}
+		for len(batch) < maxBatch {
+			select {
+			case l, ok := <-ch:
+				if !ok {
+					return logBatchMsg{workload: name, lines: batch}
+				}
+				batch = append(batch, l)
+			default:
+				return logBatchMsg{workload: name, lines: batch, ch: ch}
+			}
+		}
+		return logBatchMsg{workload: name, lines: batch, ch: ch}
+	}
+}
+
+func (m *Model) tick() tea.Cmd {
+	return tea.Tick(refreshEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
+}
+
+func (m *Model) loadEvents(name string) tea.Cmd {
+	if name == "" {
+		return nil
+	}
+	if e := m.events[name]; e != nil && e.loading {
+		return nil
+	}
+	if e := m.events[name]; e != nil {
+		e.loading = true
+	} else {
+		m.events[name] = &loaded[Event]{loading: true}
+	}
+	return func() tea.Msg {
+		ev, err := m.b.Events(m.ctx, name)
+		return eventsMsg{workload: name, events: ev, err: err}
+	}
+}
+
+func (m *Model) loadHistory(name string) tea.Cmd {
+	if name == "" {
+		return nil
+	}
+	if h := m.history[name]; h != nil && h.loading {
+		return nil
+	}
+	if h := m.history[name]; h != nil {
+		h.loading = true
+	} else {
+		m.history[name] = &loaded[deploy.Revision]{loading: true}
+	}
+	return func() tea.Msg {
+		revs, err := m.b.History(m.ctx, name)
+		return historyMsg{workload: name, revs: revs, err: err}
+	}
+}
+
+func (m *Model) run(a action) tea.Cmd {
+	m.busy[a.workload] = a.progress()
+	m.setFlash(false, "%s", a.progress())
+	return func() tea.Msg {
+		var err error
+		var now int
+		switch a.kind {
+		case actRollback:
+			now, err = m.b.Rollback(m.ctx, a.workload, a.revision)
+		case actRestart:
+			err = m.b.Restart(m.ctx, a.workload)
+		case actDelete:
+			err = m.b.Delete(m.ctx, a.workload)
+		}
+		return actionDoneMsg{action: a, now: now, err: err}
+	}
+}
+
+func (m *Model) toggleForward(name string) tea.Cmd {
+	if name == "" || m.busy[name] != "" {
+		return nil
+	}
+	if _, on := m.forwards[name]; on {
+		m.busy[name] = "stopping the port-forward…"
+		return func() tea.Msg {
+			return forwardMsg{workload: name, err: m.b.StopPortForward(m.ctx, name)}
+		}
+	}
+	m.busy[name] = "starting a port-forward…"
+	m.setFlash(false, "starting a port-forward to %s…", name)
+	return func() tea.Msg {
+		addr, err := m.b.StartPortForward(m.ctx, name)
+		return forwardMsg{workload: name, addr: addr, err: err}
+	}
+}
+
+func (m *Model) invoke(name string) tea.Cmd {
+	return func() tea.Msg {
+		resp, err := m.b.Invoke(m.ctx, name)
+		return invokeMsg{workload: name, resp: resp, err: err}
+	}
+}
