@@ -141,9 +141,25 @@ func stringMap(m map[string]string) map[string]any {
 	return out
 }
 
-// Merge lays overrides (from -f and --set) over skiff's values.
+// Merge lays overrides (from -f and --set) over skiff's values. Neither
+// argument is changed.
 func Merge(base, overrides map[string]any) map[string]any {
-	return chartutil.CoalesceTables(overrides, base)
+	return chartutil.CoalesceTables(deepCopy(overrides), deepCopy(base))
+}
+
+func deepCopy(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		switch v := v.(type) {
+		case map[string]any:
+			out[k] = deepCopy(v)
+		case []any:
+			out[k] = append([]any(nil), v...)
+		default:
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // KubeVersion is the Kubernetes version offline rendering assumes.

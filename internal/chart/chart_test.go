@@ -154,6 +154,21 @@ func TestRenderOverrides(t *testing.T) {
 	}
 }
 
+func TestMergeLeavesItsArgumentsAlone(t *testing.T) {
+	overrides := map[string]any{"env": map[string]any{"A": "1"}}
+	a := Merge(map[string]any{"workload": "a", "env": map[string]any{"B": "2"}}, overrides)
+	b := Merge(map[string]any{"workload": "b"}, overrides)
+	if a["workload"] != "a" || b["workload"] != "b" {
+		t.Errorf("merged workloads: %v, %v", a["workload"], b["workload"])
+	}
+	if _, leaked := b["env"].(map[string]any)["B"]; leaked {
+		t.Error("values of one merge leaked into the next")
+	}
+	if len(overrides) != 1 || len(overrides["env"].(map[string]any)) != 1 {
+		t.Errorf("Merge changed the overrides: %v", overrides)
+	}
+}
+
 func TestConfigChangeRollsPods(t *testing.T) {
 	a := renderWorkload(t, "orders", nil)["Deployment"]
 	b := renderWorkload(t, "orders", map[string]any{"config": map[string]any{"GREETING": "bye"}})["Deployment"]

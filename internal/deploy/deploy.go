@@ -249,7 +249,7 @@ func (d *Deployer) watchFatal(ctx context.Context, cancel context.CancelCauseFun
 			case since.IsZero():
 				since = time.Now()
 			case time.Since(since) >= after:
-				cancel(fmt.Errorf("%s for %s", problems[0].Reason, after.Round(time.Second)))
+				cancel(fmt.Errorf("stopped waiting: %s for %s, which does not heal by itself", problems[0].Reason, after.Round(time.Second)))
 				return
 			}
 		}

@@ -87,11 +87,13 @@ func Diagnose(ctx context.Context, cs kubernetes.Interface, ns, selector string,
 				continue
 			}
 			p := PodProblem{Pod: pod.Name, Container: st.Name, Image: st.Image, Restarts: st.RestartCount}
+			previous := false // whose logs tell why: the current or the previous instance
 			switch {
 			case st.State.Waiting != nil:
 				p.Reason, p.Message = st.State.Waiting.Reason, st.State.Waiting.Message
 				if t := st.LastTerminationState.Terminated; t != nil {
 					p.ExitCode = &t.ExitCode
+					previous = true
 				}
 			case st.State.Terminated != nil:
 				p.Reason, p.Message = orDefault(st.State.Terminated.Reason, "Terminated"), st.State.Terminated.Message
@@ -103,8 +105,13 @@ func Diagnose(ctx context.Context, cs kubernetes.Interface, ns, selector string,
 			if p.Reason == "" {
 				continue
 			}
+			// Between two back-offs a crash-looping container shows as
+			// Terminated (reason Error): call it what it is.
+			if p.ExitCode != nil && st.RestartCount >= 2 && (p.Reason == "Error" || p.Reason == "Terminated" || p.Reason == "Completed") {
+				p.Reason = "CrashLoopBackOff"
+			}
 			if p.ExitCode != nil || p.Reason == "NotReady" {
-				p.Logs = tail(ctx, cs, ns, pod.Name, st.Name, st.RestartCount > 0 && st.State.Running == nil, logLines)
+				p.Logs = tail(ctx, cs, ns, pod.Name, st.Name, previous, logLines)
 			}
 			out = append(out, p)
 		}
@@ -119,14 +126,23 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// tail returns the last lines of a container's log: of its previous
+// instance when previous is set, falling back to the other one when that
+// has none.
 func tail(ctx context.Context, cs kubernetes.Interface, ns, pod, container string, previous bool, lines int64) []string {
 	if lines <= 0 {
 		return nil
 	}
-	rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Previous: previous, TailLines: &lines}).Stream(ctx)
-	if err != nil && previous {
-		rc, err = cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: &lines}).Stream(ctx)
+	for _, prev := range []bool{previous, !previous} {
+		if out := readLog(ctx, cs, ns, pod, container, prev, lines); len(out) > 0 {
+			return out
+		}
 	}
+	return nil
+}
+
+func readLog(ctx context.Context, cs kubernetes.Interface, ns, pod, container string, previous bool, lines int64) []string {
+	rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Previous: previous, TailLines: &lines}).Stream(ctx)
 	if err != nil {
 		return nil
 	}
@@ -136,7 +152,9 @@ func tail(ctx context.Context, cs kubernetes.Interface, ns, pod, container strin
 		return nil
 	}
 	text := strings.TrimRight(string(data), "\n")
-	if text == "" {
+	// The kubelet answers this, with a success status, when the instance's
+	// log is gone.
+	if text == "" || strings.HasPrefix(text, "unable to retrieve container logs") {
 		return nil
 	}
 	return strings.Split(text, "\n")
