@@ -412,7 +412,7 @@ func (m *Model) footer() string {
 	case m.overlay != nil:
 		return m.hint("esc", "close")
 	case m.tab == tabLogs:
-		hints = []key.Binding{k.Up, k.NextTab, k.Filter, k.Pause, k.Wrap, k.End, k.Rollback, k.Restart, k.Delete, k.Forward, k.Invoke}
+		hints = []key.Binding{k.Up, k.NextTab, k.Filter, k.Pause, k.Rollback, k.Restart, k.Delete, k.Forward, k.Invoke, k.Wrap, k.End}
 	default:
 		hints = []key.Binding{k.Up, k.NextTab, k.Rollback, k.Restart, k.Delete, k.Forward, k.Invoke, k.Refresh}
 	}
