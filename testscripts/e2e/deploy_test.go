@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,6 +152,34 @@ func httpGet(u string) (string, error) {
 	return string(b), err
 }
 
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func replaceInFile(t *testing.T, file, old, new string) {
 	t.Helper()
 	b, err := os.ReadFile(file)
@@ -248,6 +277,37 @@ func TestDeployLifecycle(t *testing.T) {
 		t.Fatalf("revision 1 answered %q", body)
 	}
 
+	// invoke goes through its own port-forward; a non-2xx answer exits 1.
+	if out := c.mustSkiff(t, root, "invoke", "hello", "--path", "/?name=Bo"); !strings.Contains(out, "Bo!") {
+		t.Errorf("invoke printed %q", out)
+	}
+	if _, errOut, code := c.skiffIn(t, root, "invoke", "hello", "-X", "DELETE", "--path", "/"); code != 1 || !strings.Contains(errOut, "405") {
+		t.Errorf("invoke of a 405: exit %d, %s", code, errOut)
+	}
+	// logs prints what the pod wrote, as JSON lines with the pod's name.
+	firstPod := ""
+	for _, line := range strings.Split(strings.TrimSpace(c.mustSkiff(t, root, "logs", "hello", "-o", "json")), "\n") {
+		var l struct{ Pod, Workload, Message string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("logs -o json printed %q: %v", line, err)
+		}
+		if strings.Contains(l.Message, "listening") && l.Workload == "hello" {
+			firstPod = l.Pod
+		}
+	}
+	if firstPod == "" {
+		t.Fatal("skiff logs did not show the pod's start-up line")
+	}
+	// Follow the logs across the next rollout: the new pod's lines arrive.
+	follow := exec.Command(c.skiff, "logs", "hello", "-f", "-o", "json")
+	follow.Dir, follow.Env = root, append(os.Environ(), c.env...)
+	followOut := &lockedBuffer{}
+	follow.Stdout = followOut
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+
 	// 2. edit the code, deploy: revision 2 answers the new text.
 	main := filepath.Join(root, "hello", "main.go")
 	replaceInFile(t, main, `Greeting: "Hello"`, `Greeting: "Howdy"`)
@@ -255,6 +315,17 @@ func TestDeployLifecycle(t *testing.T) {
 	if body := c.call(t, ns, "shop-hello", "/?name=Ada", 8080); !strings.Contains(body, "Howdy, Ada!") {
 		t.Fatalf("revision 2 answered %q", body)
 	}
+	waitFor(t, 30*time.Second, "the new pod's logs in `skiff logs -f`", func() bool {
+		for _, line := range strings.Split(followOut.String(), "\n") {
+			var l struct{ Pod, Message string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Pod != firstPod && strings.Contains(l.Message, "listening") {
+				return true
+			}
+		}
+		return false
+	})
+	follow.Process.Kill()
+	follow.Wait()
 
 	// 3. rollback: revision 1's text again.
 	c.mustSkiff(t, root, "rollback", "hello", "1", "--timeout", "3m")
