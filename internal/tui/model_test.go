@@ -232,7 +232,12 @@ func TestNavigation(t *testing.T) {
 	if m.selected() != "payments" {
 		t.Errorf("up twice from web: selected %q, want payments", m.selected())
 	}
-	press(t, m, "tab")
+	// Keys that arrive together in one message count one by one.
+	send(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jk3")})
+	if m.selected() != "payments" || m.tab != tabHistory {
+		t.Errorf("keys \"jk3\" in one message: selected %q, pane %s; want payments, History", m.selected(), m.tab)
+	}
+	press(t, m, "1", "tab")
 	if m.tab != tabEvents {
 		t.Errorf("tab: pane %s, want Events", m.tab)
 	}
