@@ -102,6 +102,10 @@ func WriteBase(dir string) error {
 	return nil
 }
 
+// SecretName is the Secret `skiff secret` manages for a workload; the
+// chart passes its keys to the workload as environment variables.
+func SecretName(workload string) string { return workload + "-secrets" }
+
 // Values are the chart values skiff derives from the manifest for a
 // workload deployed in namespace with image (a reference by digest).
 func Values(p *project.Project, w *project.Workload, namespace, image string) map[string]any {
@@ -116,16 +120,17 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 		replicas = *w.Replicas
 	}
 	v := map[string]any{
-		"project":  p.Name,
-		"workload": w.Name,
-		"kind":     w.Kind,
-		"image":    map[string]any{"ref": image},
-		"port":     w.Port,
-		"replicas": replicas,
-		"env":      stringMap(w.Env),
-		"urls":     urls,
-		"config":   stringMap(w.Config),
-		"probes":   map[string]any{"liveness": w.Health, "readiness": w.Ready},
+		"project":    p.Name,
+		"workload":   w.Name,
+		"kind":       w.Kind,
+		"image":      map[string]any{"ref": image},
+		"port":       w.Port,
+		"replicas":   replicas,
+		"env":        stringMap(w.Env),
+		"urls":       urls,
+		"config":     stringMap(w.Config),
+		"probes":     map[string]any{"liveness": w.Health, "readiness": w.Ready},
+		"secretName": SecretName(w.Name),
 	}
 	if a := w.Autoscale; a != nil {
 		v["autoscale"] = map[string]any{"enabled": true, "min": a.Min, "max": a.Max, "cpuPercent": a.CPUPercent}

@@ -182,13 +182,8 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 // releaseValues are the chart values of a workload: skiff's, then the
 // user's overrides.
 func releaseValues(pc *projectContext, w *project.Workload, image string, overrides map[string]any) map[string]any {
-	vals := chart.Values(pc.project, w, pc.namespace, image)
-	vals["secretName"] = secretName(w.Name)
-	return chart.Merge(vals, overrides)
+	return chart.Merge(chart.Values(pc.project, w, pc.namespace, image), overrides)
 }
-
-// secretName is the Secret `skiff secret` manages for a workload.
-func secretName(workload string) string { return workload + "-secrets" }
 
 // parseImages reads --image values: one bare REF for a single workload, or
 // WORKLOAD=REF. Every reference must be by digest.

@@ -11,6 +11,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/kube"
 )
@@ -100,7 +101,7 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			keys, err := kc.SecretKeys(cmd.Context(), pc.namespace, secretName(w.Name))
+			keys, err := kc.SecretKeys(cmd.Context(), pc.namespace, chart.SecretName(w.Name))
 			if err != nil {
 				return err
 			}
@@ -170,11 +171,11 @@ func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, rest
 	if _, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
 		return err
 	}
-	if err := change(ctx, kc, pc.namespace, secretName(w.Name)); err != nil {
+	if err := change(ctx, kc, pc.namespace, chart.SecretName(w.Name)); err != nil {
 		return err
 	}
 	cs := f.IOStreams.ColorScheme()
-	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s for %s (Secret %s/%s)\n", cs.SuccessIcon(), what, w.Name, pc.namespace, secretName(w.Name))
+	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s for %s (Secret %s/%s)\n", cs.SuccessIcon(), what, w.Name, pc.namespace, chart.SecretName(w.Name))
 	if !restart {
 		return nil
 	}
