@@ -210,7 +210,9 @@ func printNextSteps(w io.Writer, dir, workload string) {
 	if dir != "" && dir != "." {
 		fmt.Fprintf(w, "  cd %s\n", dir)
 	}
-	fmt.Fprintf(w, "  cat %s/README.md    # how to run and test %s\n", workload, workload)
+	fmt.Fprintf(w, "  skiff run %s      # run it on this machine\n", workload)
+	fmt.Fprintf(w, "  skiff build %s    # build its image\n", workload)
+	fmt.Fprintf(w, "  skiff deploy %s   # deploy it to Kubernetes (set registry: in skiff.yaml)\n", workload)
 	fmt.Fprintln(w, "  skiff add NAME       # add another function or service")
 }
 
