@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,13 @@ import (
 // when SKIFF_TUI_DEMO is set, for TestTmuxDashboard.
 func TestMain(m *testing.M) {
 	if os.Getenv("SKIFF_TUI_DEMO") == "1" {
-		os.Exit(runDemo())
+		code := runDemo()
+		// tmux does not always record a dead pane's exit status: leave it
+		// in a file for the test.
+		if f := os.Getenv("SKIFF_TUI_DEMO_EXIT"); f != "" {
+			_ = os.WriteFile(f, []byte(fmt.Sprint(code)), 0o644)
+		}
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -65,8 +72,9 @@ func TestTmuxDashboard(t *testing.T) {
 		}
 		return string(out)
 	}
+	exitFile := filepath.Join(t.TempDir(), "exit")
 	tmux("-f", "/dev/null", "new-session", "-d", "-s", "dash", "-x", "80", "-y", "24",
-		"env", "SKIFF_TUI_DEMO=1", "TERM=xterm-256color", exe)
+		"env", "SKIFF_TUI_DEMO=1", "SKIFF_TUI_DEMO_EXIT="+exitFile, "TERM=xterm-256color", exe)
 	t.Cleanup(func() { _ = exec.Command("tmux", "-L", sock, "kill-server").Run() })
 	tmux("set-option", "-t", "dash", "remain-on-exit", "on")
 
@@ -103,11 +111,26 @@ func TestTmuxDashboard(t *testing.T) {
 	tmux("send-keys", "-t", "dash", "?")
 	waitFor("skiff dash keys")
 	tmux("send-keys", "-t", "dash", "Escape")
+	// Wait for the help to close: an Escape followed at once by q reads
+	// as alt+q.
+	for deadline := time.Now().Add(10 * time.Second); strings.Contains(screen(), "skiff dash keys"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("Escape did not close the help:\n%s", screen())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	tmux("send-keys", "-t", "dash", "q")
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(tmux("list-panes", "-t", "dash", "-F", "#{pane_dead} #{pane_dead_status}"), "1 0") {
+	for {
+		code, err := os.ReadFile(exitFile)
+		if err == nil && strings.Contains(tmux("list-panes", "-t", "dash", "-F", "#{pane_dead}"), "1") {
+			if string(code) != "0" {
+				t.Fatalf("the dashboard exited with %s after q", code)
+			}
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("q did not end the dashboard with status 0:\n%s", screen())
+			t.Fatalf("q did not end the dashboard:\n%s", screen())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -100,7 +100,7 @@ func (m *Model) titleLine() string {
 type columns struct{ name, kind, state, rev, ready, rst, image, age, endpoint int }
 
 func (m *Model) columns() columns {
-	c := columns{name: 8, kind: 9, state: 14, rev: 4, ready: 6, rst: 4, image: 13, age: 5}
+	c := columns{name: len("WORKLOAD") + 1, kind: 9, state: 14, rev: 4, ready: 6, rst: 4, image: 13, age: 5}
 	if m.width < 100 {
 		c.image = 8
 	}

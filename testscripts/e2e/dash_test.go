@@ -1,0 +1,115 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDash runs `skiff dash` in a real terminal (tmux) against the test
+// cluster: the deployed workload shows Ready, a log line written by a
+// request appears, and a rollback from the dashboard changes the revision.
+func TestDash(t *testing.T) {
+	c := needCluster(t)
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is not installed (apt-get install tmux)")
+	}
+	ns := c.restrictedNamespace(t, "e2e-dash")
+	root := filepath.Join(t.TempDir(), "shop")
+	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", "go", "--name", "hello",
+		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
+	// Debug logs make the function log every request it answers.
+	c.mustSkiff(t, root, "config", "set", "LOG_LEVEL=debug")
+	c.mustSkiff(t, root, "deploy", "--timeout", "3m")
+	firstImage := c.status(t, root)["hello"].Image
+	replaceInFile(t, filepath.Join(root, "hello", "main.go"), `Greeting: "Hello"`, `Greeting: "Howdy"`)
+	c.mustSkiff(t, root, "deploy", "--timeout", "3m")
+	if st := c.status(t, root)["hello"]; st.Revision != 2 || st.Image == firstImage {
+		t.Fatalf("before the dashboard: %+v", st)
+	}
+
+	sock := fmt.Sprintf("skiff-e2e-%d", os.Getpid())
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	var env []string
+	for _, kv := range c.env {
+		env = append(env, "-e", kv)
+	}
+	tmux(append(append([]string{"new-session", "-d", "-s", "dash", "-x", "120", "-y", "35", "-c", root}, env...),
+		c.skiff, "dash")...)
+	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	screen := func() string { return tmux("capture-pane", "-p", "-t", "dash") }
+	waitScreen := func(what string, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			s := screen()
+			if ok(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; the screen:\n%s", what, s)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+
+	row := func(s string) string {
+		for _, l := range strings.Split(s, "\n") {
+			if strings.Contains(l, "hello") && strings.Contains(l, "function") {
+				return l
+			}
+		}
+		return ""
+	}
+	s := waitScreen("hello Ready at revision 2", func(s string) bool {
+		r := row(s)
+		return strings.Contains(r, "Ready") && strings.Contains(r, " 2 ")
+	})
+	t.Logf("dashboard:\n%s", s)
+
+	// A request writes a log line; it shows in the logs pane (wrapped, so
+	// the end of the long JSON line is on screen too).
+	tmux("send-keys", "-t", "dash", "w")
+	c.mustSkiff(t, root, "invoke", "hello", "--path", "/?name=DashProbe")
+	waitScreen("the request's log line", func(s string) bool {
+		return strings.Contains(strings.Join(strings.Fields(s), ""), `"name":"DashProbe"`)
+	})
+
+	// Roll back from the dashboard: r opens the picker on the previous
+	// revision, enter chooses it, y confirms.
+	tmux("send-keys", "-t", "dash", "r")
+	waitScreen("the revision picker", func(s string) bool { return strings.Contains(s, "Roll hello back to") })
+	tmux("send-keys", "-t", "dash", "Enter")
+	waitScreen("the confirmation", func(s string) bool { return strings.Contains(s, "back to revision 1?") })
+	tmux("send-keys", "-t", "dash", "y")
+	s = waitScreen("revision 3 (the rollback) Ready", func(s string) bool {
+		r := row(s)
+		return strings.Contains(r, "Ready") && strings.Contains(r, " 3 ")
+	})
+	t.Logf("after the rollback:\n%s", s)
+	if st := c.status(t, root)["hello"]; st.Revision != 3 || st.Image != firstImage {
+		t.Errorf("after the dashboard's rollback: %+v, want revision 3 running %s", st, firstImage)
+	}
+
+	tmux("send-keys", "-t", "dash", "q")
+	deadline := time.Now().Add(10 * time.Second)
+	for exec.Command("tmux", "-L", sock, "has-session", "-t", "dash").Run() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("q did not end the dashboard:\n%s", screen())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
