@@ -78,7 +78,7 @@ func (g *goBuilder) build(ctx context.Context, req Request) (*langOutput, error)
 		if err != nil {
 			return nil, fmt.Errorf("reading the build info of %s: %w", req.Workload.Name, err)
 		}
-		out.Packages = goPackages(info)
+		out.Packages = GoPackages(info)
 	}
 	return out, nil
 }
@@ -95,7 +95,9 @@ func (g *goBuilder) compile(ctx context.Context, req Request, p v1.Platform, fil
 	return nil
 }
 
-func goPackages(info *buildinfo.BuildInfo) []Package {
+// GoPackages lists the Go modules (and the standard library) a binary was
+// built from, as its build info records them.
+func GoPackages(info *buildinfo.BuildInfo) []Package {
 	var pkgs []Package
 	add := func(path, version string) {
 		if path == "" {
