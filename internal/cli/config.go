@@ -17,6 +17,20 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 )
 
+// loadWorkload loads the project and picks the --workload flag's workload
+// (or the project's only one).
+func loadWorkload(f *cmdutil.Factory, flag string) (*projectContext, *project.Workload, error) {
+	pc, err := loadProjectContext(f, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := pickWorkload(pc, flag)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pc, w, nil
+}
+
 // pickWorkload returns the --workload flag's workload, or the project's only
 // one.
 func pickWorkload(pc *projectContext, flag string) (*project.Workload, error) {
@@ -57,11 +71,7 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 		Short: "List a workload's configuration",
 		Args:  exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pc, err := loadProjectContext(f, nil)
-			if err != nil {
-				return err
-			}
-			w, err := pickWorkload(pc, workload)
+			_, w, err := loadWorkload(f, workload)
 			if err != nil {
 				return err
 			}
@@ -84,11 +94,7 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 		Short: "Print one configuration value",
 		Args:  exactArgs(1, "the key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pc, err := loadProjectContext(f, nil)
-			if err != nil {
-				return err
-			}
-			w, err := pickWorkload(pc, workload)
+			_, w, err := loadWorkload(f, workload)
 			if err != nil {
 				return err
 			}
@@ -146,11 +152,7 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	if err := checkTimeout(timeout); err != nil {
 		return err
 	}
-	pc, err := loadProjectContext(f, nil)
-	if err != nil {
-		return err
-	}
-	w, err := pickWorkload(pc, workload)
+	pc, w, err := loadWorkload(f, workload)
 	if err != nil {
 		return err
 	}

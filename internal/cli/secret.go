@@ -89,11 +89,7 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 		Short: "List the keys of a workload's secrets (never their values)",
 		Args:  exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pc, err := loadProjectContext(f, nil)
-			if err != nil {
-				return err
-			}
-			w, err := pickWorkload(pc, workload)
+			pc, w, err := loadWorkload(f, workload)
 			if err != nil {
 				return err
 			}
@@ -156,11 +152,7 @@ func readSecret(f *cmdutil.Factory, file, key string) ([]byte, error) {
 
 func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, restart bool,
 	change func(ctx context.Context, kc *kube.Client, ns, name string) error, what string) error {
-	pc, err := loadProjectContext(f, nil)
-	if err != nil {
-		return err
-	}
-	w, err := pickWorkload(pc, workload)
+	pc, w, err := loadWorkload(f, workload)
 	if err != nil {
 		return err
 	}

@@ -19,16 +19,46 @@ func Marshal(p *Project) ([]byte, error) {
 	if out.Namespace == out.Name {
 		out.Namespace = ""
 	}
+	return encode(&out)
+}
+
+// encode writes v as YAML indented by two spaces, as skiff writes manifests.
+func encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(&out); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// parseDoc reads a manifest as a YAML tree, to edit it keeping comments.
+func parseDoc(data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, syntaxErr(err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("the manifest must be a mapping with apiVersion, name and workloads")
+	}
+	return &doc, nil
+}
+
+// encodeValid encodes an edited manifest tree and checks the result is a
+// valid manifest.
+func encodeValid(doc *yaml.Node) ([]byte, error) {
+	data, err := encode(doc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Parse(data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 func trimDefaults(w Workload) Workload {
@@ -55,12 +85,9 @@ func trimDefaults(w Workload) Workload {
 // entries) as the user wrote it. The result is validated; a duplicate name or
 // a dangling dependency is an error and data is not changed.
 func AddWorkload(data []byte, w Workload) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, syntaxErr(err)
-	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("the manifest must be a mapping with apiVersion, name and workloads")
+	doc, err := parseDoc(data)
+	if err != nil {
+		return nil, err
 	}
 	root := doc.Content[0]
 	var item yaml.Node
@@ -81,31 +108,16 @@ func AddWorkload(data []byte, w Workload) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("workloads must be a list")
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	if _, err := Parse(buf.Bytes()); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return encodeValid(doc)
 }
 
 // SetConfig returns the manifest data with the runtime config of workload
 // changed: keys in set are added or replaced, keys in unset removed. The
 // rest of the file stays as written; the result is validated.
 func SetConfig(data []byte, workload string, set map[string]string, unset []string) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, syntaxErr(err)
-	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("the manifest must be a mapping with apiVersion, name and workloads")
+	doc, err := parseDoc(data)
+	if err != nil {
+		return nil, err
 	}
 	seq := child(doc.Content[0], "workloads")
 	var w *yaml.Node
@@ -160,17 +172,5 @@ func SetConfig(data []byte, workload string, set map[string]string, unset []stri
 			}
 		}
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	if _, err := Parse(buf.Bytes()); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return encodeValid(doc)
 }
