@@ -156,8 +156,10 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 		}
 		fmt.Fprintf(f.IOStreams.ErrOut, "Deploying %s (%s) to %s with %s...\n", cs.Bold(w.Name), shortImage(images[w.Name]), pc.namespace, which)
 		start := time.Now()
+		stop := f.IOStreams.StartProgress("waiting for " + w.Name + " to be ready")
 		res, err := d.Deploy(ctx, deploy.Release{Name: rel, Namespace: pc.namespace, Chart: c, Values: vals,
 			Timeout: opts.Timeout, Description: "skiff deploy " + images[w.Name]}, w.Name)
+		stop()
 		if err != nil {
 			fmt.Fprintf(f.IOStreams.ErrOut, "%s %s failed after %s\n", cs.FailureIcon(), w.Name, time.Since(start).Round(time.Second))
 			return err
@@ -169,6 +171,10 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s ready: revision %d, %d/%d pods, in %s\n", cs.SuccessIcon(), w.Name, res.Revision, st.Ready, st.Desired, time.Since(start).Round(time.Second))
 		results = append(results, deployResult{Workload: w.Name, Release: rel, Namespace: pc.namespace, Revision: res.Revision,
 			Image: images[w.Name], Ready: fmt.Sprintf("%d/%d", st.Ready, st.Desired), Endpoint: st.Endpoint})
+	}
+	if len(results) > 0 {
+		fmt.Fprintf(f.IOStreams.ErrOut, "Reach it from here with `skiff invoke %s`, follow it with `skiff logs -f %s`; in the cluster at its endpoint below.\n",
+			results[0].Workload, results[0].Workload)
 	}
 	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, results, func(out io.Writer) error {
 		fmt.Fprintln(out, "WORKLOAD\tRELEASE\tREVISION\tREADY\tIMAGE\tENDPOINT")

@@ -108,7 +108,9 @@ func rollbackRun(ctx context.Context, f *cmdutil.Factory, workload string, revis
 	w := pc.workloads[0]
 	rel := pc.release(&w)
 	fmt.Fprintf(f.IOStreams.ErrOut, "Rolling %s back...\n", rel)
+	stop := f.IOStreams.StartProgress("waiting for " + w.Name + " to be ready")
 	now, err := d.Rollback(rel, pc.namespace, revision, timeout)
+	stop()
 	if err != nil {
 		return err
 	}
