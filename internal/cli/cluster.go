@@ -67,20 +67,25 @@ func (pc *projectContext) release(w *project.Workload) string {
 }
 
 // connect loads the kubeconfig, checks the cluster answers, and returns a
-// Deployer for it.
+// Deployer for it; with -v, Helm's log goes to stderr.
 func connect(ctx context.Context, f *cmdutil.Factory) (*kube.Client, *deploy.Deployer, error) {
+	var logf func(string, ...any)
+	if f.Globals.Verbose {
+		logf = func(format string, args ...any) {
+			fmt.Fprintf(f.IOStreams.ErrOut, "helm: "+format+"\n", args...)
+		}
+	}
+	return connectWith(ctx, f, logf)
+}
+
+// connectWith is connect with Helm's log going to logf (nil: nowhere).
+func connectWith(ctx context.Context, f *cmdutil.Factory, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
 	kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: f.Globals.Context})
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := kc.Ping(ctx); err != nil {
 		return nil, nil, err
-	}
-	var logf func(string, ...any)
-	if f.Globals.Verbose {
-		logf = func(format string, args ...any) {
-			fmt.Fprintf(f.IOStreams.ErrOut, "helm: "+format+"\n", args...)
-		}
 	}
 	return kc, deploy.ForCluster(kc, logf), nil
 }

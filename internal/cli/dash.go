@@ -76,7 +76,7 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	if err != nil {
 		return err
 	}
-	kc, d, err := connect(ctx, f)
+	kc, d, err := connectWith(ctx, f, nil) // Helm may not write over the screen
 	if err != nil {
 		return err
 	}
