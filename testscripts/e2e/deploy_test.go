@@ -437,22 +437,50 @@ func TestDeployLifecycle(t *testing.T) {
 	}
 }
 
-// TestDeployNode deploys a Node.js function on a base image made from the
-// host's node and reaches it.
+// TestDeployNode and TestDeployPython tell the story for the interpreted
+// languages on base images made from the host's node and python3: deploy,
+// call, change the code, deploy, roll back, change the config with
+// --apply, delete.
 func TestDeployNode(t *testing.T) {
+	testInterpreted(t, "node", "index.js", `process.env.GREETING || "Hello"`, `process.env.GREETING || "Howdy"`,
+		func(b bases) string { return b.Node })
+}
+
+func TestDeployPython(t *testing.T) {
+	testInterpreted(t, "python", "main.py", `os.environ.get("GREETING") or "Hello"`, `os.environ.get("GREETING") or "Howdy"`,
+		func(b bases) string { return b.Python })
+}
+
+func testInterpreted(t *testing.T, lang, file, old, new string, base func(bases) string) {
 	c := needCluster(t)
-	ns := c.restrictedNamespace(t, "e2e-node")
+	ns := c.restrictedNamespace(t, "e2e-"+lang)
 	b := pushBases(t, c.registry)
 	root := filepath.Join(t.TempDir(), "web")
-	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", "node", "--name", "greeter",
+	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", lang, "--name", "greeter",
 		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
 	manifest := filepath.Join(root, "skiff.yaml")
 	data, _ := os.ReadFile(manifest)
-	data = []byte(strings.Replace(string(data), "workloads:", "build:\n  base:\n    node: "+b.Node+"\nworkloads:", 1))
-	os.WriteFile(manifest, data, 0o644)
+	data = []byte(strings.Replace(string(data), "workloads:", "build:\n  base:\n    "+lang+": "+base(b)+"\nworkloads:", 1))
+	if err := os.WriteFile(manifest, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	answer := func(want string) {
+		t.Helper()
+		if body := c.call(t, ns, "web-greeter", "/?name=Ada", 8080); !strings.Contains(body, want+", Ada!") {
+			t.Fatalf("%s function answered %q, want %q", lang, body, want)
+		}
+	}
 	c.mustSkiff(t, root, "deploy", "--timeout", "3m")
-	if body := c.call(t, ns, "web-greeter", "/?name=Ada", 8080); !strings.Contains(body, "Ada") {
-		t.Fatalf("node function answered %q", body)
+	answer("Hello")
+	replaceInFile(t, filepath.Join(root, "greeter", file), old, new)
+	c.mustSkiff(t, root, "deploy", "--timeout", "3m")
+	answer("Howdy")
+	c.mustSkiff(t, root, "rollback", "greeter", "--timeout", "3m")
+	answer("Hello")
+	c.mustSkiff(t, root, "config", "set", "GREETING=Bonjour", "--apply", "--timeout", "3m")
+	answer("Bonjour")
+	if st := c.status(t, root)["greeter"]; st.Revision != 4 || st.State != "Ready" {
+		t.Errorf("status at the end: %+v", st)
 	}
 	c.mustSkiff(t, root, "delete", "--all")
 }
