@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
@@ -196,7 +197,19 @@ func Render(ctx context.Context, c *chart.Chart, values map[string]any, release,
 	if err != nil {
 		return "", renderErr(release, err)
 	}
-	return rel.Manifest, nil
+	// Hooks are applied by deploy too, but Helm keeps them apart from the
+	// manifest: add them, as `helm template` does.
+	var b strings.Builder
+	b.WriteString(rel.Manifest)
+	for _, h := range rel.Hooks {
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", h.Path, h.Manifest)
+	}
+	return b.String(), nil
+}
+
+// Selector is the label selector of a release's pods.
+func Selector(release string) string {
+	return "app.kubernetes.io/instance=" + release
 }
 
 func renderErr(release string, err error) error {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
+	helmchart "helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -99,8 +100,11 @@ func TestRenderService(t *testing.T) {
 	if d.Spec.Template.Annotations["checksum/config"] == "" {
 		t.Error("no config checksum annotation")
 	}
-	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.StartupProbe.HTTPGet.Path != "/healthz" {
 		t.Error("probes not on the health endpoints")
+	}
+	if c.StartupProbe.FailureThreshold*c.StartupProbe.PeriodSeconds < 30 || c.LivenessProbe.FailureThreshold <= c.ReadinessProbe.FailureThreshold {
+		t.Errorf("a slow starter would be killed: startup %+v liveness %+v", c.StartupProbe, c.LivenessProbe)
 	}
 	assertRestricted(t, d.Spec.Template.Spec)
 }
@@ -178,6 +182,25 @@ func TestConfigChangeRollsPods(t *testing.T) {
 	}
 	if sum(a) == sum(b) {
 		t.Error("a config change kept the checksum annotation")
+	}
+}
+
+func TestRenderIncludesHooks(t *testing.T) {
+	c, err := LoadBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Templates = append(c.Templates, &helmchart.File{Name: "templates/migrate.yaml", Data: []byte(
+		"apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    helm.sh/hook: pre-install\n" +
+			"spec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: x}]\n")})
+	p, _ := project.Parse([]byte(manifest))
+	w, _ := p.Workload("orders")
+	out, err := Render(context.Background(), c, Values(p, w, "shop", image), "shop-orders", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "# Source: skiff-workload/templates/migrate.yaml") || !strings.Contains(out, "name: migrate") {
+		t.Errorf("the hook is missing from the render:\n%s", out)
 	}
 }
 

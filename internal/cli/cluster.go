@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
@@ -63,7 +64,7 @@ func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, er
 }
 
 func (pc *projectContext) release(w *project.Workload) string {
-	return pc.project.Name + "-" + w.Name
+	return chart.ReleaseName(pc.project, w)
 }
 
 // connect loads the kubeconfig, checks the cluster answers, and returns a

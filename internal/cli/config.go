@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/fsutil"
 	"github.com/skiffdev/skiff/internal/project"
 )
@@ -161,7 +164,7 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 			return fmt.Errorf("%s has no configuration key %s; nothing was changed", w.Name, k)
 		}
 	}
-	path := pc.root + string(os.PathSeparator) + project.FileName
+	path := filepath.Join(pc.root, project.FileName)
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -179,5 +182,34 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 		fmt.Fprintf(f.IOStreams.ErrOut, "It takes effect at the next `skiff deploy %s` (or use --apply).\n", w.Name)
 		return nil
 	}
-	return deployRun(ctx, &DeployOptions{Factory: f, Workloads: []string{w.Name}, NoBuild: true, Timeout: timeout})
+	// Redeploy what runs (its image and all its values, including earlier
+	// --set overrides), with only the configuration replaced.
+	cfg := map[string]any{}
+	for k, v := range w.Config {
+		cfg[k] = v
+	}
+	for _, k := range unset {
+		delete(cfg, k)
+	}
+	for k, v := range set {
+		cfg[k] = v
+	}
+	kc, d, err := connect(ctx, f)
+	if err != nil {
+		return err
+	}
+	rel, err := d.LastGoodRelease(pc.release(w), pc.namespace)
+	if isNotFound(err) {
+		return fmt.Errorf("%s is not deployed yet; the new configuration takes effect at its first `skiff deploy`", w.Name)
+	}
+	if err != nil {
+		return err
+	}
+	vals := chart.Merge(rel.Config, nil)
+	vals["config"] = cfg
+	res, err := deployOne(ctx, f, kc, d, pc, w, deploy.ImageOf(rel), vals, timeout)
+	if err != nil {
+		return err
+	}
+	return printDeployed(f, []deployResult{*res})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
 )
@@ -140,38 +141,57 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	} else if created {
 		fmt.Fprintf(f.IOStreams.ErrOut, "Created namespace %s\n", pc.namespace)
 	}
-
-	cs := f.IOStreams.ColorScheme()
 	var results []deployResult
 	for _, w := range pc.workloads {
-		c, own, err := chart.Load(pc.root, &w)
+		res, err := deployOne(ctx, f, kc, d, pc, &w, images[w.Name], releaseValues(pc, &w, images[w.Name], overrides), opts.Timeout)
 		if err != nil {
 			return err
 		}
-		vals := releaseValues(pc, &w, images[w.Name], overrides)
-		rel := pc.release(&w)
-		which := "base chart"
-		if own {
-			which = "its own chart"
-		}
-		fmt.Fprintf(f.IOStreams.ErrOut, "Deploying %s (%s) to %s with %s...\n", cs.Bold(w.Name), shortImage(images[w.Name]), pc.namespace, which)
-		start := time.Now()
-		stop := f.IOStreams.StartProgress("waiting for " + w.Name + " to be ready")
-		res, err := d.Deploy(ctx, deploy.Release{Name: rel, Namespace: pc.namespace, Chart: c, Values: vals,
-			Timeout: opts.Timeout, Description: "skiff deploy " + images[w.Name]}, w.Name)
-		stop()
-		if err != nil {
-			fmt.Fprintf(f.IOStreams.ErrOut, "%s %s failed after %s\n", cs.FailureIcon(), w.Name, time.Since(start).Round(time.Second))
-			return err
-		}
-		st, err := d.StatusOf(ctx, kc.Clientset, rel, pc.namespace, w.Name, w.Kind, chart.ServiceURL(&w, pc.namespace))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s ready: revision %d, %d/%d pods, in %s\n", cs.SuccessIcon(), w.Name, res.Revision, st.Ready, st.Desired, time.Since(start).Round(time.Second))
-		results = append(results, deployResult{Workload: w.Name, Release: rel, Namespace: pc.namespace, Revision: res.Revision,
-			Image: images[w.Name], Ready: fmt.Sprintf("%d/%d", st.Ready, st.Desired), Endpoint: st.Endpoint})
+		results = append(results, *res)
 	}
+	return printDeployed(f, results)
+}
+
+// deployOne deploys one workload with vals, waiting until it is ready,
+// and prints its progress on stderr.
+func deployOne(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, d *deploy.Deployer, pc *projectContext,
+	w *project.Workload, image string, vals map[string]any, timeout time.Duration) (*deployResult, error) {
+	cs := f.IOStreams.ColorScheme()
+	c, own, err := chart.Load(pc.root, w)
+	if err != nil {
+		return nil, err
+	}
+	rel := pc.release(w)
+	which := "base chart"
+	if own {
+		which = "its own chart"
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "Deploying %s (%s) to %s with %s...\n", cs.Bold(w.Name), shortImage(image), pc.namespace, which)
+	interrupted := context.AfterFunc(ctx, func() {
+		fmt.Fprintln(f.IOStreams.ErrOut, "Interrupted: rolling "+w.Name+" back (Ctrl-C again to quit now and leave it pending)")
+	})
+	defer interrupted()
+	start := time.Now()
+	stop := f.IOStreams.StartProgress("waiting for " + w.Name + " to be ready")
+	res, err := d.Deploy(ctx, deploy.Release{Name: rel, Namespace: pc.namespace, Chart: c, Values: vals,
+		Timeout: timeout, Description: "skiff deploy " + image}, w.Name)
+	stop()
+	if err != nil {
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s failed after %s\n", cs.FailureIcon(), w.Name, time.Since(start).Round(time.Second))
+		return nil, err
+	}
+	st, err := d.StatusOf(ctx, kc.Clientset, rel, pc.namespace, w.Name, w.Kind, chart.ServiceURL(w, pc.namespace))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s ready: revision %d, %d/%d pods, in %s\n", cs.SuccessIcon(), w.Name, res.Revision, st.Ready, st.Desired, time.Since(start).Round(time.Second))
+	return &deployResult{Workload: w.Name, Release: rel, Namespace: pc.namespace, Revision: res.Revision,
+		Image: image, Ready: fmt.Sprintf("%d/%d", st.Ready, st.Desired), Endpoint: st.Endpoint}, nil
+}
+
+// printDeployed prints deploy's summary: a hint on stderr, the table (or
+// JSON) on stdout.
+func printDeployed(f *cmdutil.Factory, results []deployResult) error {
 	if len(results) > 0 {
 		fmt.Fprintf(f.IOStreams.ErrOut, "Reach it from here with `skiff invoke %s`, follow it with `skiff logs -f %s`; in the cluster at its endpoint below.\n",
 			results[0].Workload, results[0].Workload)
@@ -224,9 +244,12 @@ func resolveImages(ctx context.Context, opts *DeployOptions, pc *projectContext,
 		case given[w.Name] != "":
 			images[w.Name] = given[w.Name]
 		case opts.NoBuild:
-			rel, err := d.Get(pc.release(&w), pc.namespace)
-			if err != nil || deploy.ImageOf(rel) == "" {
+			rel, err := d.LastGoodRelease(pc.release(&w), pc.namespace)
+			if isNotFound(err) || (err == nil && deploy.ImageOf(rel) == "") {
 				return nil, fmt.Errorf("--no-build: %s has no deployed image to reuse; deploy it once without --no-build, or pass --image", w.Name)
+			}
+			if err != nil {
+				return nil, err
 			}
 			images[w.Name] = deploy.ImageOf(rel)
 		default:

@@ -10,6 +10,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 )
 
@@ -124,7 +125,7 @@ func rollbackRun(ctx context.Context, f *cmdutil.Factory, workload string, revis
 
 // NewCmdDelete builds `skiff delete`.
 func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
-	var all bool
+	var all, keepSecrets bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:     "delete [WORKLOAD...]",
@@ -132,7 +133,8 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 		Short:   "Uninstall workloads from the cluster",
 		Long: heredoc.Doc(`
 			Uninstall the named workloads (or every workload of the project with --all):
-			their Helm release and every object it created, waiting until they are gone.
+			their Helm release and every object it created, waiting until they are gone,
+			and the Secret of their ` + "`skiff secret`" + ` values (unless --keep-secrets).
 			The namespace and skiff.yaml stay.
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -149,7 +151,7 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, d, err := connect(cmd.Context(), f)
+			kc, d, err := connect(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
@@ -158,18 +160,27 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 			for i := len(pc.workloads) - 1; i >= 0; i-- {
 				w := pc.workloads[i]
 				err := d.Uninstall(pc.release(&w), pc.namespace, timeout)
-				if isNotFound(err) && all {
+				switch {
+				case isNotFound(err) && all:
+				case err != nil:
+					return err
+				default:
+					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted %s from namespace %s\n", cs.SuccessIcon(), w.Name, pc.namespace)
+				}
+				if keepSecrets {
 					continue
 				}
-				if err != nil {
+				if gone, err := kc.DeleteSecret(cmd.Context(), pc.namespace, chart.SecretName(w.Name)); err != nil {
 					return err
+				} else if gone {
+					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted the secrets of %s\n", cs.SuccessIcon(), w.Name)
 				}
-				fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted %s from namespace %s\n", cs.SuccessIcon(), w.Name, pc.namespace)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "delete every workload of the project")
+	cmd.Flags().BoolVar(&keepSecrets, "keep-secrets", false, "keep the Secret of `skiff secret` values")
 	addTimeoutFlag(cmd, &timeout)
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd

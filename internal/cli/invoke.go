@@ -13,6 +13,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/invoke"
 )
@@ -159,7 +160,7 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 		if err != nil {
 			return err
 		}
-		pod, err := kc.ReadyPod(ctx, pc.namespace, "app.kubernetes.io/instance="+pc.release(w))
+		pod, err := kc.ReadyPod(ctx, pc.namespace, chart.Selector(pc.release(w)))
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/logs"
 )
@@ -86,7 +87,7 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 	}
 	var targets []logs.Target
 	for _, w := range pc.workloads {
-		targets = append(targets, logs.Target{Workload: w.Name, Selector: "app.kubernetes.io/instance=" + pc.release(&w)})
+		targets = append(targets, logs.Target{Workload: w.Name, Selector: chart.Selector(pc.release(&w))})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/hostrun"
+	"github.com/skiffdev/skiff/internal/project"
 )
 
 // NewCmdRun builds `skiff run`.
@@ -71,7 +72,7 @@ func runRun(ctx context.Context, f *cmdutil.Factory, args []string, port int) er
 	cs := f.IOStreams.ColorScheme()
 	for _, d := range plan.Missing {
 		fmt.Fprintf(errOut, "%s %s is not running locally; start it with `skiff run %s` for %s_URL to answer\n",
-			cs.Yellow("!"), d, d, strings.ToUpper(strings.ReplaceAll(d, "-", "_")))
+			cs.Yellow("!"), d, d, project.EnvName(d))
 	}
 	fmt.Fprintf(errOut, "Running %s (%s) on http://127.0.0.1:%d — Ctrl-C stops it\n", cs.Bold(w.Name), w.Lang, port)
 	err = plan.Run(ctx, f.IOStreams.Out, errOut, func(s string) { fmt.Fprintln(errOut, s) })

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
@@ -14,12 +13,11 @@ import (
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
 )
 
 // maxSecretSize is Kubernetes' limit for the data of one Secret.
 const maxSecretSize = 1 << 20
-
-var secretKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 
 // NewCmdSecret builds `skiff secret`.
 func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
@@ -52,7 +50,7 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 		Short: "Set a secret from stdin or a file",
 		Args:  exactArgs(1, "the key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !secretKey.MatchString(args[0]) {
+			if !project.ValidConfigKey(args[0]) {
 				return cmdutil.Usagef("secret key %q: use letters, digits, '-', '_' and '.'", args[0])
 			}
 			value, err := readSecret(f, fromFile, args[0])

@@ -5,6 +5,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/kube"
 )
 
@@ -23,7 +24,7 @@ func ForCluster(kc *kube.Client, logf func(string, ...any)) *Deployer {
 			return cfg, nil
 		},
 		Diagnose: func(ctx context.Context, namespace, release string) []kube.PodProblem {
-			problems, _ := kube.Diagnose(ctx, kc.Clientset, namespace, "app.kubernetes.io/instance="+release, 10)
+			problems, _ := kube.Diagnose(ctx, kc.Clientset, namespace, chart.Selector(release), 10)
 			return problems
 		},
 	}

@@ -76,7 +76,11 @@ type FailedError struct {
 
 func (e *FailedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "release %s (revision %d) did not become ready: %v", e.Release, e.Revision, e.Err)
+	if errors.Is(e.Err, ErrInterrupted) {
+		fmt.Fprintf(&b, "deploying release %s (revision %d) was interrupted", e.Release, e.Revision)
+	} else {
+		fmt.Fprintf(&b, "release %s (revision %d) did not become ready: %v", e.Release, e.Revision, e.Err)
+	}
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(strings.ReplaceAll(p.String(), "\n", "\n  "))
@@ -104,13 +108,34 @@ type PendingError struct {
 }
 
 func (e *PendingError) Error() string {
-	return fmt.Sprintf("release %s in namespace %s is stuck in %s (revision %d): another deploy is running, or one was interrupted; "+
-		"if none is running, run `skiff rollback %s` to return to the last good revision", e.Release, e.Namespace, e.Status, e.Revision, e.Workload)
+	fix := fmt.Sprintf("run `skiff rollback %s` to return to the last good revision", e.Workload)
+	if e.Status == release.StatusPendingInstall {
+		fix = fmt.Sprintf("run `skiff delete %s` to remove the half-installed release, then deploy again", e.Workload)
+	}
+	return fmt.Sprintf("release %s in namespace %s is stuck in %s (revision %d): another deploy is running, or one was interrupted; if none is running, %s",
+		e.Release, e.Namespace, e.Status, e.Revision, fix)
+}
+
+// good reports whether a revision ran successfully at some point.
+func good(r *release.Release) bool {
+	return r.Info.Status == release.StatusDeployed || r.Info.Status == release.StatusSuperseded
+}
+
+// LastGood returns the newest revision of a release that ran successfully
+// (deployed, or superseded by a later one), or nil.
+func LastGood(hist []*release.Release) *release.Release {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if good(hist[i]) {
+			return hist[i]
+		}
+	}
+	return nil
 }
 
 // Deploy installs or upgrades r and waits until it is ready. On failure it
-// diagnoses the pods, rolls back to the previous deployed revision (or
-// removes a failed first install) and returns a *FailedError.
+// diagnoses the pods, rolls back to the last revision that ran (or removes
+// a failed first install) and returns a *FailedError. When ctx ends (the
+// user interrupted), it rolls back the same way and says so.
 func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Result, error) {
 	cfg, err := d.Config(r.Namespace)
 	if err != nil {
@@ -120,17 +145,14 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 	if err != nil {
 		return nil, err
 	}
-	var lastDeployed *release.Release
-	for _, h := range hist {
-		if h.Info.Status.IsPending() && h.Version == hist[len(hist)-1].Version {
-			return nil, &PendingError{Release: r.Name, Namespace: r.Namespace, Status: h.Info.Status, Revision: h.Version, Workload: workload}
-		}
-		if h.Info.Status == release.StatusDeployed {
-			lastDeployed = h
-		}
+	if n := len(hist); n > 0 && hist[n-1].Info.Status.IsPending() {
+		last := hist[n-1]
+		return nil, &PendingError{Release: r.Name, Namespace: r.Namespace, Status: last.Info.Status, Revision: last.Version, Workload: workload}
 	}
-	if len(hist) > 0 && lastDeployed == nil {
-		// Only failed revisions: Helm cannot upgrade those; start over.
+	lastGood := LastGood(hist)
+	if len(hist) > 0 && lastGood == nil {
+		// No revision ever ran (failed installs only): start over. A release
+		// that ran once is upgraded instead, whatever its last status.
 		un := action.NewUninstall(cfg)
 		un.Wait = true
 		un.Timeout = r.Timeout
@@ -166,19 +188,25 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 	if err == nil {
 		return &Result{Release: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Status: rel.Info.Status.String(), Installed: install, Notes: rel.Info.Notes}, nil
 	}
-	if cause := context.Cause(waitCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+	switch cause := context.Cause(waitCtx); {
+	case ctx.Err() != nil:
+		err = ErrInterrupted
+	case cause != nil && !errors.Is(cause, context.Canceled):
 		err = cause
 	}
-	return nil, d.recover(context.WithoutCancel(ctx), cfg, r, rel, install, lastDeployed, err)
+	return nil, d.recover(context.WithoutCancel(ctx), cfg, r, rel, install, lastGood, err)
 }
 
+// ErrInterrupted is the cause of a deploy the user interrupted.
+var ErrInterrupted = fmt.Errorf("interrupted: %w", context.Canceled)
+
 // recover diagnoses a failed release and rolls it back.
-func (d *Deployer) recover(ctx context.Context, cfg *action.Configuration, r Release, rel *release.Release, install bool, lastDeployed *release.Release, cause error) error {
+func (d *Deployer) recover(ctx context.Context, cfg *action.Configuration, r Release, rel *release.Release, install bool, lastGood *release.Release, cause error) error {
 	fe := &FailedError{Release: r.Name, Namespace: r.Namespace, Err: cause}
 	if rel != nil {
 		fe.Revision = rel.Version
-	} else if lastDeployed != nil {
-		fe.Revision = lastDeployed.Version + 1
+	} else if lastGood != nil {
+		fe.Revision = lastGood.Version + 1
 	} else {
 		fe.Revision = 1
 	}
@@ -197,7 +225,7 @@ func (d *Deployer) recover(ctx context.Context, cfg *action.Configuration, r Rel
 		return fe
 	}
 	rb := action.NewRollback(cfg)
-	rb.Version = lastDeployed.Version
+	rb.Version = lastGood.Version
 	rb.Wait = true
 	rb.Timeout = r.Timeout
 	rb.MaxHistory = MaxHistory
@@ -206,7 +234,7 @@ func (d *Deployer) recover(ctx context.Context, cfg *action.Configuration, r Rel
 		fe.RollbackErr = err
 		return fe
 	}
-	fe.RolledBackTo = lastDeployed.Version
+	fe.RolledBackTo = lastGood.Version
 	return fe
 }
 

@@ -186,3 +186,55 @@ func TestUninstall(t *testing.T) {
 		t.Errorf("second uninstall: %v", err)
 	}
 }
+
+func TestPendingInstallAdvisesDelete(t *testing.T) {
+	f := newFixture(t)
+	r := release1(t, "img@sha256:1")
+	if _, err := f.d.Deploy(context.Background(), r, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := f.cfg.Releases.Last("shop-orders")
+	rel.Info.Status = release.StatusPendingInstall
+	f.cfg.Releases.Update(rel)
+	_, err := f.d.Deploy(context.Background(), r, "orders")
+	if err == nil || !strings.Contains(err.Error(), "run `skiff delete orders`") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A release that ran once is upgraded, not reinstalled, even when its
+// last revisions failed (e.g. a rollback refused by the API server).
+func TestReleaseThatRanIsNeverReinstalled(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, img := range []string{"img@sha256:1", "img@sha256:2"} {
+		if _, err := f.d.Deploy(ctx, release1(t, img), "orders"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rel, _ := f.cfg.Releases.Last("shop-orders")
+	rel.Info.Status = release.StatusFailed // revision 2 failed, revision 1 superseded
+	f.cfg.Releases.Update(rel)
+	res, err := f.d.Deploy(ctx, release1(t, "img@sha256:3"), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Installed || res.Revision != 3 {
+		t.Errorf("deploy after failed revisions = %+v; want an upgrade to revision 3", res)
+	}
+}
+
+func TestInterruptedDeployRollsBack(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.Deploy(context.Background(), release1(t, "img@sha256:good"), "orders"); err != nil {
+		t.Fatal(err)
+	}
+	f.kube.WaitDuration = 2 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	_, err := f.d.Deploy(ctx, release1(t, "img@sha256:new"), "orders")
+	var fe *FailedError
+	if !errors.As(err, &fe) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "was interrupted") || fe.RolledBackTo != 1 {
+		t.Fatalf("err = %v", err)
+	}
+}

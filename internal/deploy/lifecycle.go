@@ -61,6 +61,24 @@ func (d *Deployer) Get(name, namespace string) (*release.Release, error) {
 	return rel, err
 }
 
+// LastGoodRelease returns the newest revision of a release that ran
+// successfully: what a redeploy of the same image and values should start
+// from, rather than a failed revision after it.
+func (d *Deployer) LastGoodRelease(name, namespace string) (*release.Release, error) {
+	cfg, err := d.Config(namespace)
+	if err != nil {
+		return nil, err
+	}
+	rels, err := history(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	if r := LastGood(rels); r != nil {
+		return r, nil
+	}
+	return nil, &NotFoundError{Release: name, Namespace: namespace}
+}
+
 // Rollback returns a release to revision (0: the one before the current)
 // and waits until it is ready.
 func (d *Deployer) Rollback(name, namespace string, revision int, timeout time.Duration) (int, error) {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/kube"
 )
 
@@ -73,7 +74,7 @@ func (d *Deployer) StatusOf(ctx context.Context, cs kubernetes.Interface, releas
 		st.Desired = *dep.Spec.Replicas
 	}
 	st.Ready = dep.Status.ReadyReplicas
-	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + releaseName})
+	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: chart.Selector(releaseName)})
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func (d *Deployer) StatusOf(ctx context.Context, cs kubernetes.Interface, releas
 	case st.Ready == st.Desired && rolledOut:
 		st.State = StateReady
 	default:
-		st.Problems, _ = kube.Diagnose(ctx, cs, namespace, "app.kubernetes.io/instance="+releaseName, 5)
+		st.Problems, _ = kube.Diagnose(ctx, cs, namespace, chart.Selector(releaseName), 5)
 		st.State = StateProgressing
 		for _, p := range st.Problems {
 			if p.Fatal() {

@@ -164,7 +164,7 @@ func (pl *Plan) Run(ctx context.Context, stdout, stderr io.Writer, progress func
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); ok && !ee.Success() {
+		if ee, ok := err.(*exec.ExitError); ok && !ee.Success() && !killedBy(ee, syscall.SIGTERM) {
 			return fmt.Errorf("%s exited with %v after SIGTERM", join(pl.Command), ee)
 		}
 		return nil
@@ -173,6 +173,13 @@ func (pl *Plan) Run(ctx context.Context, stdout, stderr io.Writer, progress func
 		<-done
 		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", join(pl.Command), StopTimeout)
 	}
+}
+
+// killedBy reports whether a process ended by signal sig: for a program
+// without a SIGTERM handler, the normal way to stop.
+func killedBy(ee *exec.ExitError, sig syscall.Signal) bool {
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
 }
 
 func join(args []string) string { return strings.Join(args, " ") }

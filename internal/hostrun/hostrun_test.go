@@ -136,3 +136,16 @@ func TestMissingFolder(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A program without a SIGTERM handler dies of it: that is a clean stop.
+func TestStopProgramWithoutHandler(t *testing.T) {
+	pl := &Plan{Command: []string{"sleep", "100"}, Dir: t.TempDir()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pl.Run(ctx, io.Discard, io.Discard, func(string) {}) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want a clean stop", err)
+	}
+}

@@ -84,6 +84,18 @@ func (c *Client) SecretKeys(ctx context.Context, ns, name string) ([]string, err
 	return keys, nil
 }
 
+// DeleteSecret deletes Secret name in ns; a missing one is not an error.
+func (c *Client) DeleteSecret(ctx context.Context, ns, name string) (bool, error) {
+	err := c.Clientset.CoreV1().Secrets(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("deleting Secret %s/%s: %w", ns, name, err)
+	}
+	return true, nil
+}
+
 // RestartDeployment rolls the pods of a Deployment, as `kubectl rollout
 // restart` does. It is a no-op when the Deployment does not exist.
 func (c *Client) RestartDeployment(ctx context.Context, ns, name string) (bool, error) {

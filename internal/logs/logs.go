@@ -85,6 +85,9 @@ func (s *Streamer) Stream(ctx context.Context, opts Options, out chan<- Line) er
 		opts.Notice = func(string) {}
 	}
 	r := &run{s: s, opts: opts, out: out, tails: map[string]context.CancelFunc{}}
+	if opts.Since > 0 {
+		r.since = time.Now().Add(-opts.Since)
+	}
 	if !opts.Follow {
 		return r.once(ctx)
 	}
@@ -118,6 +121,10 @@ type run struct {
 	opts Options
 	out  chan<- Line
 
+	// since is --since as an absolute time, computed once, so a reopened
+	// stream starts where the first one did.
+	since time.Time
+
 	mu      sync.Mutex
 	tails   map[string]context.CancelFunc // pod/container -> cancel
 	skipped map[string]bool
@@ -142,11 +149,22 @@ func (r *run) once(ctx context.Context) error {
 // watch follows the pods of one target, starting and stopping tails.
 func (r *run) watch(ctx context.Context, t Target) error {
 	pods := r.s.Clientset.CoreV1().Pods(r.opts.Namespace)
+	listed := false
 	for ctx.Err() == nil {
 		list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: t.Selector})
 		if err != nil {
-			return fmt.Errorf("listing the pods of %s: %w", t.Workload, err)
+			if !listed {
+				return fmt.Errorf("listing the pods of %s: %w", t.Workload, err)
+			}
+			// The watch expired and the re-list failed: keep trying, the
+			// streams already open go on meanwhile.
+			if ctx.Err() == nil {
+				r.opts.Notice(fmt.Sprintf("listing the pods of %s: %v; retrying", t.Workload, err))
+			}
+			sleep(ctx, r.s.retry())
+			continue
 		}
+		listed = true
 		for i := range list.Items {
 			r.startPod(ctx, t.Workload, &list.Items[i])
 		}
@@ -271,16 +289,17 @@ func (r *run) tail(ctx context.Context, workload, pod, container string) {
 	first := true
 	for ctx.Err() == nil {
 		opts := &corev1.PodLogOptions{Container: container, Follow: r.opts.Follow, Timestamps: true, Previous: r.opts.Previous}
-		if first {
+		if last.IsZero() {
+			// Nothing received yet (the first open, or a retry before any
+			// line): start as the user asked.
 			if r.opts.Tail >= 0 {
 				n := r.opts.Tail
 				opts.TailLines = &n
 			}
-			if r.opts.Since > 0 {
-				secs := int64((r.opts.Since + time.Second - 1) / time.Second)
-				opts.SinceSeconds = &secs
+			if !r.since.IsZero() {
+				opts.SinceTime = &metav1.Time{Time: r.since}
 			}
-		} else if !last.IsZero() {
+		} else {
 			opts.SinceTime = &metav1.Time{Time: last}
 		}
 		rc, err := r.s.open(ctx, r.opts.Namespace, pod, opts)

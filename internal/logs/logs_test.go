@@ -187,7 +187,7 @@ func TestOnceWithTailAndContainer(t *testing.T) {
 		t.Errorf("lines = %v", got)
 	}
 	o := sc.opts["web-1/app"][0]
-	if *o.TailLines != 10 || *o.SinceSeconds != 90 || o.Follow {
+	if *o.TailLines != 10 || o.SinceTime == nil || time.Since(o.SinceTime.Time) < 89*time.Second || o.Follow {
 		t.Errorf("options = %+v", o)
 	}
 }
@@ -199,5 +199,24 @@ func TestSplit(t *testing.T) {
 	}
 	if tm, msg := split("no timestamp here"); !tm.IsZero() || msg != "no timestamp here" {
 		t.Errorf("split = %v %q", tm, msg)
+	}
+}
+
+// A stream that fails before sending any line is reopened with the
+// user's --tail and --since, not from the start of the log.
+func TestRetryBeforeAnyLineKeepsTailAndSince(t *testing.T) {
+	cs := fake.NewSimpleClientset(runningPod("web-1", "app"))
+	sc := &script{calls: map[string]int{}, opts: map[string][]*corev1.PodLogOptions{}, chunk: map[string][]string{
+		"web-1/app": {"", ts(9, 0) + " after the retry\n"}, // the first stream ends empty
+	}}
+	s := &Streamer{Clientset: cs, open: sc.open, Retry: time.Millisecond}
+	collectLines(t, s, Options{Namespace: "ns", Targets: []Target{{Workload: "web", Selector: "app=web"}}, Follow: true,
+		Tail: 5, Since: time.Minute}, 1)
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for i, o := range sc.opts["web-1/app"][:2] {
+		if o.TailLines == nil || *o.TailLines != 5 || o.SinceTime == nil {
+			t.Errorf("open %d: tail %v since %v", i, o.TailLines, o.SinceTime)
+		}
 	}
 }

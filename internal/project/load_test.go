@@ -84,6 +84,10 @@ func TestParseErrors(t *testing.T) {
 			[]string{"autoscale.max 2 is less than autoscale.min (3)"}},
 		{"env key", "apiVersion: skiff.dev/v1alpha1\nname: a\nworkloads:\n- {name: x, kind: service, lang: go, env: {1BAD: v}}",
 			[]string{"env.1BAD is not a valid environment variable name"}},
+		{"digit first", "apiVersion: skiff.dev/v1alpha1\nname: a\nworkloads:\n- {name: 1api, kind: service, lang: go}",
+			[]string{`workloads[0].name "1api" starts with a digit`, "Service"}},
+		{"release too long", "apiVersion: skiff.dev/v1alpha1\nname: a-rather-long-project-name\nworkloads:\n- {name: and-a-rather-long-workload-name, kind: service, lang: go}",
+			[]string{"release name a-rather-long-project-name-and-a-rather-long-workload-name 58 characters long, more than Helm's 53"}},
 		{"two problems", "apiVersion: skiff.dev/v1alpha1\nname: A\nworkloads:\n- {name: x, kind: job, lang: go}",
 			[]string{"2 problems", "name \"A\"", "kind \"job\""}},
 	}
@@ -174,5 +178,24 @@ func TestAddWorkloadKeepsComments(t *testing.T) {
 	}
 	if _, err := AddWorkload([]byte("apiVersion: skiff.dev/v1alpha1\nname: a\nworkloads:\n"), Workload{Name: "x", Kind: "service", Lang: "go"}); err != nil {
 		t.Fatalf("empty workloads: %v", err)
+	}
+}
+
+func TestSetConfigKeepsComments(t *testing.T) {
+	src := "apiVersion: skiff.dev/v1alpha1\nname: shop\nworkloads:\n  - name: orders # first\n    kind: service\n    lang: go\n    config:\n      LOG_LEVEL: info # debug when tracing\n      OLD: x\n"
+	data, err := SetConfig([]byte(src), "orders", map[string]string{"LOG_LEVEL": "debug", "NEW": "1"}, []string{"OLD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"LOG_LEVEL: debug # debug when tracing", "# first", `NEW: "1"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("result lacks %q:\n%s", want, data)
+		}
+	}
+	if strings.Contains(string(data), "OLD") {
+		t.Errorf("OLD was not removed:\n%s", data)
+	}
+	if _, err := SetConfig([]byte(src), "nope", map[string]string{"A": "1"}, nil); err == nil {
+		t.Error("SetConfig of a missing workload succeeded")
 	}
 }

@@ -158,7 +158,8 @@ func SetConfig(data []byte, workload string, set map[string]string, unset []stri
 	sort.Strings(keys)
 	for _, k := range keys {
 		if v := child(cfg, k); v != nil {
-			*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: set[k]}
+			// Change the value in place: its comments stay.
+			v.Kind, v.Tag, v.Value, v.Style, v.Content, v.Alias = yaml.ScalarNode, "!!str", set[k], 0, nil, nil
 			continue
 		}
 		cfg.Content = append(cfg.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k},

@@ -60,6 +60,9 @@ var (
 	configKey    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 )
 
+// ValidConfigKey reports whether k may be a key of a ConfigMap or Secret.
+func ValidConfigKey(k string) bool { return configKey.MatchString(k) }
+
 // ValidName reports why name is not a DNS-1123 label, or "" when it is.
 func ValidName(name string) string {
 	switch {
@@ -72,6 +75,9 @@ func ValidName(name string) string {
 	}
 	return ""
 }
+
+// MaxReleaseName is Helm's limit for a release name (<project>-<workload>).
+const MaxReleaseName = 53
 
 const nameHint = "use lowercase letters, digits and '-', starting and ending with a letter or digit (DNS-1123 label)"
 
@@ -106,6 +112,11 @@ func (p *Project) Validate() ValidationErrors {
 		at := fmt.Sprintf("workloads[%d]", i)
 		if why := ValidName(w.Name); why != "" {
 			add(at+".name", why, nameHint)
+		} else if w.Name[0] < 'a' || w.Name[0] > 'z' {
+			add(at+".name", fmt.Sprintf("%q starts with a digit", w.Name), "start it with a letter: it names the workload's Kubernetes Service")
+		} else if n := len(p.Name) + 1 + len(w.Name); n > MaxReleaseName {
+			add(at+".name", fmt.Sprintf("%q makes the release name %s-%s %d characters long, more than Helm's %d", w.Name, p.Name, w.Name, n, MaxReleaseName),
+				"shorten the workload's or the project's name")
 		} else if j, dup := seen[w.Name]; dup {
 			add(at+".name", fmt.Sprintf("%q is used by workloads[%d] too", w.Name, j), "give every workload a unique name")
 		} else {

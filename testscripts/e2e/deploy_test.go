@@ -422,13 +422,14 @@ func TestDeployLifecycle(t *testing.T) {
 		svcs, _ := c.kc.Clientset.CoreV1().Services(ns).List(ctx, sel)
 		cms, _ := c.kc.Clientset.CoreV1().ConfigMaps(ns).List(ctx, sel)
 		rels, _ := c.kc.Clientset.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
-		left := len(pods.Items) + len(deps.Items) + len(svcs.Items) + len(cms.Items) + len(rels.Items)
+		secrets, _ := c.kc.Clientset.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=skiff"})
+		left := len(pods.Items) + len(deps.Items) + len(svcs.Items) + len(cms.Items) + len(rels.Items) + len(secrets.Items)
 		if left == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after delete: %d pods, %d deployments, %d services, %d configmaps, %d release records left",
-				len(pods.Items), len(deps.Items), len(svcs.Items), len(cms.Items), len(rels.Items))
+			t.Fatalf("after delete: %d pods, %d deployments, %d services, %d configmaps, %d release records, %d secrets left",
+				len(pods.Items), len(deps.Items), len(svcs.Items), len(cms.Items), len(rels.Items), len(secrets.Items))
 		}
 		time.Sleep(2 * time.Second)
 	}
