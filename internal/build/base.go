@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -190,73 +189,4 @@ func platformImage(base *Base, p v1.Platform) (v1.Image, error) {
 		}
 	}
 	return nil, fmt.Errorf("base image %s has no %s image (it has: %s); use another base or drop the platform", base.Ref, p, strings.Join(have, ", "))
-}
-
-// skipSource says which files of a workload folder never go into an image
-// nor into the cache key: version control, dependencies the builder
-// installs itself, caches and virtual environments.
-func skipSource(lang string) func(rel string, d fs.DirEntry) bool {
-	return func(rel string, d fs.DirEntry) bool {
-		name := filepath.Base(rel)
-		switch name {
-		case ".git", ".hg", ".svn", ".DS_Store", ".skiff":
-			return true
-		}
-		switch lang {
-		case project.LangNode:
-			return rel == "node_modules"
-		case project.LangTypeScript:
-			return rel == "node_modules" || rel == "dist"
-		case project.LangPython:
-			return name == "__pycache__" || strings.HasSuffix(name, ".pyc") ||
-				rel == ".venv" || rel == "venv" || rel == pythonDepsDir
-		}
-		return false
-	}
-}
-
-// hashTree hashes the names, kinds, executable bits and contents of the
-// files under dir.
-func hashTree(dir string, skip func(string, fs.DirEntry) bool) (string, error) {
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		if rel != "." && skip(rel, d) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch {
-		case d.IsDir():
-			fmt.Fprintf(h, "d %s\n", rel)
-		case d.Type()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "l %s %s\n", rel, t)
-		case d.Type().IsRegular():
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "f %s %d %d\n", rel, normMode(info.Mode()), info.Size())
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil)), err
 }

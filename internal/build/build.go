@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -131,8 +132,12 @@ type langBuilder interface {
 	// toolchain describes the tools (and their settings) used, for the
 	// cache key.
 	toolchain(ctx context.Context) (string, error)
-	// build runs the toolchain and returns what to add to the base.
-	build(ctx context.Context, req Request) (*langOutput, error)
+	// inputs lists what the build reads outside the workload folder, for
+	// the cache key.
+	inputs(ctx context.Context, req Request) ([]input, error)
+	// build runs the toolchain and returns what to add to the base; src
+	// says which files of the workload folder are sources.
+	build(ctx context.Context, req Request, src *sourceFilter) (*langOutput, error)
 }
 
 // langOutput is the result of a language builder.
@@ -172,10 +177,20 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	if len(req.Platforms) == 0 {
 		return nil, fmt.Errorf("no platform to build %s for; pass --platform linux/amd64", req.Workload.Name)
 	}
-	if fi, err := os.Stat(req.Dir); err != nil || !fi.IsDir() {
+	// A workload folder may be a symlink: walk the folder it points at.
+	dir, err := filepath.EvalSymlinks(req.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("the sources of %s are not at %s (%v); fix the workload's path in skiff.yaml", req.Workload.Name, req.Dir, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("the sources of %s are not at %s; fix the workload's path in skiff.yaml", req.Workload.Name, req.Dir)
 	}
+	req.Dir = dir
 	lb, err := b.lang(req.Workload.Lang)
+	if err != nil {
+		return nil, err
+	}
+	src, err := loadSourceFilter(req.Dir, req.Workload.Lang)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +210,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	}
 	key := ""
 	if b.Cache != nil {
-		key, err = b.key(ctx, req, lb, baseID)
+		key, err = b.key(ctx, req, lb, src, baseID)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +229,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 			return nil, err
 		}
 	}
-	out, err := lb.build(ctx, req)
+	out, err := lb.build(ctx, req, src)
 	if err != nil {
 		return nil, err
 	}
@@ -236,15 +251,24 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	return a, nil
 }
 
-// key hashes every input of a build.
-func (b *Builder) key(ctx context.Context, req Request, lb langBuilder, baseID string) (string, error) {
+// key hashes every input of a build: the workload folder's sources as the
+// build sees them, and what the build reads outside it.
+func (b *Builder) key(ctx context.Context, req Request, lb langBuilder, filter *sourceFilter, baseID string) (string, error) {
 	tc, err := lb.toolchain(ctx)
 	if err != nil {
 		return "", err
 	}
-	src, err := hashTree(req.Dir, skipSource(req.Workload.Lang))
+	src, err := hashTree(req.Dir, filter.build)
 	if err != nil {
 		return "", fmt.Errorf("reading the sources of %s: %w", req.Workload.Name, err)
+	}
+	ins, err := lb.inputs(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	outside, err := hashInputs(req.Dir, ins)
+	if err != nil {
+		return "", fmt.Errorf("reading what %s is built from outside its folder: %w", req.Workload.Name, err)
 	}
 	plats := make([]string, len(req.Platforms))
 	for i, p := range req.Platforms {
@@ -257,12 +281,13 @@ func (b *Builder) key(ctx context.Context, req Request, lb langBuilder, baseID s
 		Workload  project.Workload
 		Toolchain string
 		Sources   string
+		Outside   string
 		Base      string
 		Platforms []string
 		SBOM      bool
 		Epoch     int64
 		Labels    map[string]string
-	}{2, b.Version, req.Project, req.Workload, tc, src, baseID, plats, req.SBOM, req.Epoch.Unix(), req.Labels}
+	}{3, b.Version, req.Project, req.Workload, tc, src, outside, baseID, plats, req.SBOM, req.Epoch.Unix(), req.Labels}
 	data, err := json.Marshal(in)
 	if err != nil {
 		return "", err

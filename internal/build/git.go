@@ -30,7 +30,8 @@ type Provenance struct {
 // SourceProvenance finds the epoch and labels of the sources in dir: the
 // epoch from SOURCE_DATE_EPOCH, else the time of the git commit, else the
 // Unix epoch; the labels from git (remote URL, commit, exact tag) when dir
-// is in a git work tree. version is used when no git tag names the commit.
+// is in a git work tree, the revision ending in "-dirty" when the work tree
+// has changes or untracked files. version is used when no git tag names the commit.
 func SourceProvenance(ctx context.Context, dir string, getenv func(string) string, version string) (Provenance, error) {
 	p := Provenance{Epoch: time.Unix(0, 0).UTC(), Labels: map[string]string{}}
 	git := func(args ...string) string {
@@ -43,6 +44,10 @@ func SourceProvenance(ctx context.Context, dir string, getenv func(string) strin
 		return strings.TrimSpace(string(out))
 	}
 	if rev := git("rev-parse", "--verify", "-q", "HEAD"); rev != "" {
+		// Changed or untracked files: the image is not HEAD's.
+		if git("status", "--porcelain") != "" {
+			rev += "-dirty"
+		}
 		p.Labels[LabelRevision] = rev
 		if ct, err := strconv.ParseInt(git("log", "-1", "--format=%ct"), 10, 64); err == nil {
 			p.Epoch = time.Unix(ct, 0).UTC()

@@ -10,10 +10,10 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // goBuilder cross-compiles a static binary per platform on the host.
@@ -29,29 +29,26 @@ func (g *goBuilder) toolchain(ctx context.Context) (string, error) {
 	return out + envValues(g.env, "GOFLAGS=", "GOEXPERIMENT="), nil
 }
 
-func (g *goBuilder) build(ctx context.Context, req Request) (*langOutput, error) {
+func (g *goBuilder) inputs(ctx context.Context, req Request) ([]input, error) {
+	return goInputs(ctx, req.Dir, g.env)
+}
+
+func (g *goBuilder) build(ctx context.Context, req Request, _ *sourceFilter) (*langOutput, error) {
 	tmp, err := os.MkdirTemp("", "skiff-go-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	out := &langOutput{PlatformLayers: map[string][]v1.Layer{}}
 	bin := path.Join(AppDir, req.Workload.Name)
-	out.Entrypoint = []string{bin}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs = make([]error, len(req.Platforms))
-		bins = make([]string, len(req.Platforms))
-	)
+	layers := make([][]v1.Layer, len(req.Platforms))
+	bins := make([]string, len(req.Platforms))
+	// The first platform that fails cancels the others.
+	eg, ctx := errgroup.WithContext(ctx)
 	for i, p := range req.Platforms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		eg.Go(func() error {
 			file := filepath.Join(tmp, strings.ReplaceAll(p.String(), "/", "-"), req.Workload.Name)
 			if err := g.compile(ctx, req, p, file); err != nil {
-				errs[i] = err
-				return
+				return err
 			}
 			bins[i] = file
 			lw := newLayerWriter(req.Epoch)
@@ -59,19 +56,18 @@ func (g *goBuilder) build(ctx context.Context, req Request) (*langOutput, error)
 			lw.HostFile(bin, file, 0o755)
 			l, err := lw.Layer(types.OCILayer)
 			if err != nil {
-				errs[i] = err
-				return
+				return err
 			}
-			mu.Lock()
-			out.PlatformLayers[p.String()] = []v1.Layer{l}
-			mu.Unlock()
-		}()
+			layers[i] = []v1.Layer{l}
+			return nil
+		})
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	out := &langOutput{Entrypoint: []string{bin}, PlatformLayers: map[string][]v1.Layer{}}
+	for i, p := range req.Platforms {
+		out.PlatformLayers[p.String()] = layers[i]
 	}
 	if req.SBOM {
 		info, err := buildinfo.ReadFile(bins[0])

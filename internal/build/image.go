@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // AppDir is the working folder of every image skiff builds, where the
@@ -21,22 +21,18 @@ const AppDir = "/app"
 // and returns an image (one platform) or an index (several).
 func assemble(ctx context.Context, req Request, base *Base, out *langOutput) (*Artifact, error) {
 	imgs := make([]v1.Image, len(req.Platforms))
-	errs := make([]error, len(req.Platforms))
-	var wg sync.WaitGroup
+	eg, ctx := errgroup.WithContext(ctx)
 	for i, p := range req.Platforms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			imgs[i], errs[i] = platformBuild(req, base, out, p)
-		}()
+		eg.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			img, err := platformBuild(req, base, out, p)
+			imgs[i] = img
+			return err
+		})
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
 	a := &Artifact{Base: BaseInfo{Ref: base.Ref, Digest: base.Digest.String()}}

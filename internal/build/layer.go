@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -59,9 +58,10 @@ func (w *layerWriter) HostFile(p, src string, mode fs.FileMode) {
 	w.add(&entry{Path: p, Src: src, Mode: normMode(mode)})
 }
 
-// Dir adds a folder.
+// Dir adds a folder. The setuid, setgid and sticky bits of mode are kept
+// (a sticky /tmp).
 func (w *layerWriter) Dir(p string, mode fs.FileMode, uid, gid int) {
-	w.add(&entry{Path: p, Mode: fs.ModeDir | mode.Perm(), UID: uid, GID: gid})
+	w.add(&entry{Path: p, Mode: fs.ModeDir | mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), UID: uid, GID: gid})
 }
 
 // Symlink adds a symbolic link.
@@ -77,23 +77,9 @@ func (w *layerWriter) add(e *entry) {
 // Tree adds the folder src of the host at dst, skipping what skip says.
 // Owners become root and modes are normalised: folders 0755, files 0644 or
 // 0755 when the host file is executable. Special files are refused.
-func (w *layerWriter) Tree(dst, src string, skip func(rel string, d fs.DirEntry) bool) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
+func (w *layerWriter) Tree(dst, src string, skip skipFunc) error {
+	return walkSource(src, skip, func(p, rel string, d fs.DirEntry) error {
 		if rel == "." {
-			return nil
-		}
-		if skip != nil && skip(rel, d) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
 			return nil
 		}
 		target := path.Join(dst, rel)
@@ -106,14 +92,12 @@ func (w *layerWriter) Tree(dst, src string, skip func(rel string, d fs.DirEntry)
 				return err
 			}
 			w.Symlink(target, link)
-		case t.IsRegular():
+		default:
 			info, err := d.Info()
 			if err != nil {
 				return err
 			}
 			w.HostFile(target, p, info.Mode())
-		default:
-			return fmt.Errorf("%s is a special file (%s) that cannot go into an image; remove it or move it out of the workload folder", p, t)
 		}
 		return nil
 	})
@@ -124,6 +108,22 @@ func normMode(m fs.FileMode) fs.FileMode {
 		return 0o755
 	}
 	return 0o644
+}
+
+// tarMode is the Unix mode of a tar header: the permissions and the
+// setuid (04000), setgid (02000) and sticky (01000) bits.
+func tarMode(m fs.FileMode) int64 {
+	mode := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	return mode
 }
 
 // Empty reports whether nothing was added.
@@ -149,7 +149,7 @@ func (w *layerWriter) Tar(out io.Writer) error {
 		e := w.entries[p]
 		hdr := &tar.Header{
 			Name:    strings.TrimPrefix(p, "/"),
-			Mode:    int64(e.Mode.Perm()),
+			Mode:    tarMode(e.Mode),
 			Uid:     e.UID,
 			Gid:     e.GID,
 			ModTime: w.epoch,

@@ -38,39 +38,58 @@ func (n *nodeBuilder) toolchain(ctx context.Context) (string, error) {
 	return nv + mv + envValues(n.env, "npm_config_", "NPM_CONFIG_"), nil
 }
 
+// inputs: npm reads the lockfile and package.json, both in the folder.
+func (n *nodeBuilder) inputs(context.Context, Request) ([]input, error) { return nil, nil }
+
 type packageJSON struct {
-	Main            string            `json:"main"`
 	Dependencies    map[string]string `json:"dependencies"`
 	DevDependencies map[string]string `json:"devDependencies"`
 	Scripts         map[string]string `json:"scripts"`
 }
 
+// packageLock is package-lock.json (and node_modules/.package-lock.json):
+// "packages" from lockfileVersion 2 on, "dependencies" in version 1.
 type packageLock struct {
-	Packages map[string]struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
-		Dev     bool   `json:"dev"`
-		Link    bool   `json:"link"`
-	} `json:"packages"`
+	LockfileVersion int                      `json:"lockfileVersion"`
+	Packages        map[string]lockPackage   `json:"packages"`
+	Dependencies    map[string]lockPackageV1 `json:"dependencies"`
 }
 
-func (n *nodeBuilder) build(ctx context.Context, req Request) (*langOutput, error) {
-	name := req.Workload.Name
-	data, err := os.ReadFile(filepath.Join(req.Dir, "package.json"))
+type lockPackage struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Dev     bool   `json:"dev"`
+	Link    bool   `json:"link"`
+}
+
+type lockPackageV1 struct {
+	Version      string                   `json:"version"`
+	Dev          bool                     `json:"dev"`
+	Dependencies map[string]lockPackageV1 `json:"dependencies"`
+}
+
+func readJSON(file string, v any, fix string) error {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("%s has no readable package.json (%v); a %s workload needs one", req.Dir, err, req.Workload.Lang)
+		return err
 	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w; %s", file, err, fix)
+	}
+	return nil
+}
+
+func (n *nodeBuilder) build(ctx context.Context, req Request, src *sourceFilter) (*langOutput, error) {
+	name := req.Workload.Name
 	var pkg packageJSON
-	if err := json.Unmarshal(data, &pkg); err != nil {
-		return nil, fmt.Errorf("%s/package.json: %w; fix the JSON", req.Dir, err)
+	if err := readJSON(filepath.Join(req.Dir, "package.json"), &pkg, "fix the JSON"); err != nil {
+		return nil, fmt.Errorf("%s has no readable package.json (%w); a %s workload needs one", req.Dir, err, req.Workload.Lang)
 	}
 	var lock *packageLock
-	if data, err := os.ReadFile(filepath.Join(req.Dir, "package-lock.json")); err == nil {
-		lock = &packageLock{}
-		if err := json.Unmarshal(data, lock); err != nil {
-			return nil, fmt.Errorf("%s/package-lock.json: %w; run `npm install` to rewrite it", req.Dir, err)
-		}
-	} else if len(pkg.Dependencies) > 0 || (n.typescript && len(pkg.DevDependencies) > 0) {
+	if err := readJSON(filepath.Join(req.Dir, "package-lock.json"), &lock, "run `npm install` to rewrite it"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if lock == nil && (len(pkg.Dependencies) > 0 || (n.typescript && len(pkg.DevDependencies) > 0)) {
 		return nil, fmt.Errorf("%s has dependencies but no package-lock.json; run `npm install` in %s and commit the lockfile, so builds are reproducible", name, req.Dir)
 	}
 
@@ -80,7 +99,8 @@ func (n *nodeBuilder) build(ctx context.Context, req Request) (*langOutput, erro
 	}
 	defer os.RemoveAll(tmp)
 	work := filepath.Join(tmp, "app")
-	if err := copyTree(work, req.Dir, skipSource(req.Workload.Lang)); err != nil {
+	// The copy keeps the workload's .npmrc for npm; the layers do not.
+	if err := copyTree(work, req.Dir, src.build); err != nil {
 		return nil, fmt.Errorf("copying the sources of %s: %w", name, err)
 	}
 	npm := func(args ...string) error {
@@ -102,7 +122,7 @@ func (n *nodeBuilder) build(ctx context.Context, req Request) (*langOutput, erro
 		if err := npm("prune", "--omit=dev"); err != nil {
 			return nil, err
 		}
-	} else if lock != nil && len(lock.Packages) > 1 {
+	} else if len(pkg.Dependencies) > 0 {
 		if err := npm("ci", "--omit=dev"); err != nil {
 			return nil, err
 		}
@@ -125,9 +145,14 @@ func (n *nodeBuilder) build(ctx context.Context, req Request) (*langOutput, erro
 		}
 		out.Layers = append(out.Layers, l)
 	}
+	// The copy was filtered already; what the build wrote stays, but never
+	// node_modules (its own layer) nor a secret such as .npmrc.
 	lw := newLayerWriter(req.Epoch)
 	lw.Dir(AppDir, 0o755, RootID, RootID)
-	if err := lw.Tree(AppDir, work, func(rel string, _ fs.DirEntry) bool { return rel == "node_modules" }); err != nil {
+	err = lw.Tree(AppDir, work, func(rel string, d fs.DirEntry) bool {
+		return rel == "node_modules" || (!d.IsDir() && isSecret(path.Base(rel)))
+	})
+	if err != nil {
 		return nil, err
 	}
 	l, err := lw.Layer(types.OCILayer)
@@ -136,27 +161,60 @@ func (n *nodeBuilder) build(ctx context.Context, req Request) (*langOutput, erro
 	}
 	out.Layers = append(out.Layers, l)
 
-	main := pkg.Main
-	if main == "" {
-		main = "index.js"
+	main, err := NodeMain(work)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if _, err := os.Stat(filepath.Join(work, filepath.FromSlash(main))); err != nil {
 		return nil, fmt.Errorf("%s: the entry point %s (package.json \"main\") does not exist after the build; fix \"main\" in package.json", name, main)
 	}
 	out.Entrypoint = []string{"node", path.Join(AppDir, main)}
-	if lock != nil {
-		for p, e := range lock.Packages {
-			if p == "" || e.Dev || e.Link || !strings.Contains(p, "node_modules/") {
-				continue
-			}
-			pn := e.Name
-			if pn == "" {
-				pn = p[strings.LastIndex(p, "node_modules/")+len("node_modules/"):]
-			}
-			out.Packages = append(out.Packages, Package{Name: pn, Version: e.Version, PURL: "pkg:npm/" + strings.ReplaceAll(pn, "@", "%40") + "@" + e.Version})
-		}
+	if out.Packages, err = npmPackages(mods, lock); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return out, nil
+}
+
+// npmPackages lists the packages npm installed, from the hidden lockfile
+// it writes into node_modules, else from the lockfile's v1 "dependencies".
+func npmPackages(mods string, lock *packageLock) ([]Package, error) {
+	var pkgs []Package
+	add := func(name, version string) {
+		pkgs = append(pkgs, Package{Name: name, Version: version, PURL: "pkg:npm/" + strings.ReplaceAll(name, "@", "%40") + "@" + version})
+	}
+	var hidden *packageLock
+	if err := readJSON(filepath.Join(mods, ".package-lock.json"), &hidden, "remove node_modules and build again"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	switch {
+	case hidden != nil:
+		lock = hidden
+	case lock == nil:
+		return nil, nil
+	}
+	for p, e := range lock.Packages {
+		if p == "" || e.Dev || e.Link || !strings.Contains(p, "node_modules/") {
+			continue
+		}
+		pn := e.Name
+		if pn == "" {
+			pn = p[strings.LastIndex(p, "node_modules/")+len("node_modules/"):]
+		}
+		add(pn, e.Version)
+	}
+	if len(lock.Packages) == 0 {
+		var walk func(deps map[string]lockPackageV1)
+		walk = func(deps map[string]lockPackageV1) {
+			for n, d := range deps {
+				if !d.Dev {
+					add(n, d.Version)
+					walk(d.Dependencies)
+				}
+			}
+		}
+		walk(lock.Dependencies)
+	}
+	return pkgs, nil
 }
 
 // hostPlatform is the platform the host's toolchains build for.
@@ -176,13 +234,9 @@ func checkNative(dir string, plats []v1.Platform, isNative func(rel string) bool
 		return nil
 	}
 	var found []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if !d.IsDir() && isNative(filepath.ToSlash(rel)) {
-			found = append(found, filepath.ToSlash(rel))
+	err := walkSource(dir, nil, func(_, rel string, d fs.DirEntry) error {
+		if !d.IsDir() && isNative(rel) {
+			found = append(found, rel)
 		}
 		return nil
 	})
@@ -198,42 +252,4 @@ func checkNative(dir string, plats []v1.Platform, isNative func(rel string) bool
 	}
 	return fmt.Errorf("the dependencies include %s built for %s (%s), which cannot run on %s; build those platforms on a host of that platform, or drop them from --platform",
 		what, hostPlatform(), strings.Join(found, ", "), strings.Join(foreign, ", "))
-}
-
-// copyTree copies the regular files, folders and symlinks of src to dst.
-func copyTree(dst, src string, skip func(string, fs.DirEntry) bool) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if rel != "." && skip != nil && skip(filepath.ToSlash(rel), d) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		target := filepath.Join(dst, rel)
-		switch t := d.Type(); {
-		case t.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case t&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case t.IsRegular():
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(target, data, info.Mode().Perm())
-		}
-		return errors.New(p + " is a special file that cannot go into an image; move it out of the workload folder")
-	})
 }

@@ -3,6 +3,7 @@ package build
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -35,10 +36,14 @@ func (py *pythonBuilder) toolchain(ctx context.Context) (string, error) {
 	return v + pv + envValues(py.env, "PIP_"), nil
 }
 
+func (py *pythonBuilder) inputs(_ context.Context, req Request) ([]input, error) {
+	return pythonInputs(req.Dir, py.env)
+}
+
 // mainCandidates are the files tried, in order, as a Python entry point.
 var mainCandidates = []string{"main.py", "app.py", "server.py", "__main__.py"}
 
-func (py *pythonBuilder) build(ctx context.Context, req Request) (*langOutput, error) {
+func (py *pythonBuilder) build(ctx context.Context, req Request, src *sourceFilter) (*langOutput, error) {
 	name := req.Workload.Name
 	main, err := PythonMain(req.Dir)
 	if err != nil {
@@ -62,6 +67,9 @@ func (py *pythonBuilder) build(ctx context.Context, req Request) (*langOutput, e
 		if err != nil {
 			return nil, fmt.Errorf("installing the requirements of %s failed: %w\nfix requirements.txt (or the package index settings, e.g. PIP_INDEX_URL, PIP_FIND_LINKS) and build again", name, err)
 		}
+		if err := dropDirectURLs(target); err != nil {
+			return nil, fmt.Errorf("cleaning the dependencies of %s: %w", name, err)
+		}
 		if err := checkNative(target, req.Platforms, func(rel string) bool {
 			return strings.HasSuffix(rel, ".so") || strings.Contains(rel, ".so.")
 		}, "native Python extensions"); err != nil {
@@ -84,7 +92,7 @@ func (py *pythonBuilder) build(ctx context.Context, req Request) (*langOutput, e
 	}
 	lw := newLayerWriter(req.Epoch)
 	lw.Dir(AppDir, 0o755, RootID, RootID)
-	if err := lw.Tree(AppDir, req.Dir, skipSource(req.Workload.Lang)); err != nil {
+	if err := lw.Tree(AppDir, req.Dir, src.image); err != nil {
 		return nil, err
 	}
 	l, err := lw.Layer(types.OCILayer)
@@ -93,6 +101,42 @@ func (py *pythonBuilder) build(ctx context.Context, req Request) (*langOutput, e
 	}
 	out.Layers = append(out.Layers, l)
 	return out, nil
+}
+
+// dropDirectURLs removes the direct_url.json that pip writes into the
+// *.dist-info of a distribution installed from a path or URL: it holds the
+// absolute file:// URL of the checkout, which would make the digest depend
+// on the folder the sources are in. Its line in RECORD goes too.
+func dropDirectURLs(target string) error {
+	files, err := filepath.Glob(filepath.Join(target, "*.dist-info", "direct_url.json"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+		info := filepath.Dir(f)
+		record := filepath.Join(info, "RECORD")
+		data, err := os.ReadFile(record)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		entry := filepath.Base(info) + "/direct_url.json,"
+		var keep []string
+		for _, line := range strings.SplitAfter(string(data), "\n") {
+			if !strings.HasPrefix(line, entry) {
+				keep = append(keep, line)
+			}
+		}
+		if err := os.WriteFile(record, []byte(strings.Join(keep, "")), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hasRequirements reports whether a requirements file lists anything.

@@ -243,9 +243,9 @@ func buildRun(ctx context.Context, opts *BuildOptions) error {
 		return err
 	}
 	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, results, func(w io.Writer) error {
-		fmt.Fprintln(w, "WORKLOAD\tSTATUS\tPLATFORMS\tREFERENCE")
+		fmt.Fprintln(w, "WORKLOAD\tSTATUS\tPLATFORMS\tREFERENCE\tDIGEST")
 		for _, r := range results {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Workload, r.Status, strings.Join(r.Platforms, ","), r.Reference)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Workload, r.Status, strings.Join(r.Platforms, ","), r.Reference, r.Digest)
 		}
 		return nil
 	})
@@ -319,15 +319,27 @@ func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan) ([]buil
 		if a.Reused {
 			what = "unchanged, reused"
 		}
-		if plan.destKind == "registry" && !res.Uploaded {
-			what += ", registry already up to date"
+		if !res.Uploaded {
+			what += ", " + destName(plan.destKind) + " already up to date"
 		}
-		fmt.Fprintf(errOut, "%s %s %s: %s\n", cs.SuccessIcon(), w.Name, what, res.Reference)
+		fmt.Fprintf(errOut, "%s %s %s: %s (%s)\n", cs.SuccessIcon(), w.Name, what, res.Reference, res.Digest)
 	}
 	if err := pub.Close(); err != nil {
 		return nil, err
 	}
 	return results, nil
+}
+
+func destName(kind string) string {
+	switch kind {
+	case "registry":
+		return "registry"
+	case "tar":
+		return "tarball"
+	case "oci":
+		return "layout"
+	}
+	return "local store"
 }
 
 func platformList(ps []v1.Platform) string {

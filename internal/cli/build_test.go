@@ -137,15 +137,15 @@ func TestBuildRunToOCILayout(t *testing.T) {
 		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 			t.Fatalf("-o json printed %q: %v", out, err)
 		}
-		if len(res) != 1 || res[0].Status != want || !strings.HasPrefix(res[0].Reference, "oci:"+filepath.Join(dir, "out")+":hello:latest@sha256:") ||
-			res[0].Base != "scratch" || res[0].SBOM == "" {
+		if len(res) != 1 || res[0].Status != want || res[0].Reference != "oci:"+filepath.Join(dir, "out")+":hello:latest" ||
+			!strings.HasPrefix(res[0].Digest, "sha256:") || res[0].Uploaded != (i == 0) || res[0].Base != "scratch" || res[0].SBOM == "" {
 			t.Fatalf("build %d: result %+v", i, res)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out", "index.json")); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(errOut.String(), "hello unchanged, reused") {
+	if !strings.Contains(errOut.String(), "hello unchanged, reused, layout already up to date") {
 		t.Errorf("stderr %q does not say the build was reused", errOut)
 	}
 }

@@ -63,9 +63,22 @@ func (p *Layout) Publish(_ context.Context, a *build.Artifact, imageName, tag st
 		return nil, err
 	}
 	refName := imageName + ":" + tag
-	res := &Result{Reference: "oci:" + p.Dir + ":" + refName + "@" + d.String(), Digest: d.String(), Uploaded: true}
+	// skopeo and the containers tools read "oci:DIR:REFNAME"; the digest
+	// is its own field.
+	res := &Result{Reference: "oci:" + p.Dir + ":" + refName, Digest: d.String()}
+	sbomRef := imageName + ":" + SBOMTag(d)
+	old, had := refDigest(lp, refName)
+	if had && old == d {
+		if _, ok := refDigest(lp, sbomRef); a.SBOM == nil || ok {
+			if a.SBOM != nil {
+				res.SBOM = "oci:" + p.Dir + ":" + sbomRef
+			}
+			return res, nil
+		}
+	}
+	res.Uploaded = true
 	// The SBOM of the image this one replaces goes with it.
-	if old, ok := refDigest(lp, refName); ok && old != d {
+	if had && old != d {
 		if err := lp.RemoveDescriptors(match.Annotation(RefNameAnnotation, imageName+":"+SBOMTag(old))); err != nil {
 			return nil, fmt.Errorf("updating %s: %w", p.Dir, writeFix(err))
 		}
@@ -78,7 +91,6 @@ func (p *Layout) Publish(_ context.Context, a *build.Artifact, imageName, tag st
 		if err != nil {
 			return nil, err
 		}
-		sbomRef := imageName + ":" + SBOMTag(d)
 		if err := replace(lp, img, nil, sbomRef); err != nil {
 			return nil, fmt.Errorf("writing the SBOM of %s into %s: %w", refName, p.Dir, writeFix(err))
 		}

@@ -28,7 +28,10 @@ type Interface interface {
 
 // Result says where an artifact went.
 type Result struct {
-	// Reference is the full reference, by tag and digest.
+	// Reference is where the artifact went, in the syntax of skopeo and the
+	// containers tools: REGISTRY/NAME:TAG@DIGEST for a registry,
+	// oci:DIR:NAME:TAG for a layout, docker-archive:FILE:NAME:TAG for a
+	// tarball.
 	Reference string `json:"reference"`
 	// Digest is the manifest digest.
 	Digest string `json:"digest"`

@@ -68,7 +68,7 @@ func newRegistry(t *testing.T) (*countingHandler, string, *Registries) {
 	h := &countingHandler{next: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Retries: 2, Backoff: 1})
+	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Attempts: 2, Backoff: 1})
 	must(t, err)
 	return h, strings.TrimPrefix(srv.URL, "http://"), regs
 }
@@ -132,7 +132,7 @@ func TestRegistryRefusedAuthSaysLogIn(t *testing.T) {
 		http.Error(w, "no", http.StatusUnauthorized)
 	}))
 	defer srv.Close()
-	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Retries: 1, Backoff: 1})
+	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Attempts: 1, Backoff: 1})
 	must(t, err)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	_, err = (&Registry{Prefix: host, Client: regs}).Publish(context.Background(), artifact(t), "hello", "latest")

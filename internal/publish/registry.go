@@ -28,8 +28,9 @@ type RegistryOptions struct {
 	Insecure []string
 	// Transport is the HTTP transport (nil: ggcr's default).
 	Transport http.RoundTripper
-	// Retries is how many times a transient failure is retried (default 3).
-	Retries int
+	// Attempts is how many times a request is tried in all when it fails
+	// transiently (default 3: the first try and 2 retries).
+	Attempts int
 	// Backoff is the first wait between retries (default 500ms, tripled each time).
 	Backoff time.Duration
 	// UserAgent identifies skiff to registries.
@@ -49,8 +50,8 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 	if opts.Keychain == nil {
 		opts.Keychain = authn.DefaultKeychain
 	}
-	if opts.Retries == 0 {
-		opts.Retries = 3
+	if opts.Attempts == 0 {
+		opts.Attempts = 3
 	}
 	if opts.Backoff == 0 {
 		opts.Backoff = 500 * time.Millisecond
@@ -62,7 +63,7 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 	ro := []remote.Option{
 		remote.WithAuthFromKeychain(opts.Keychain),
 		remote.WithTransport(&plainHTTPGuard{next: inner, insecure: opts.Insecure}),
-		remote.WithRetryBackoff(remote.Backoff{Duration: opts.Backoff, Factor: 3, Jitter: 0.1, Steps: opts.Retries}),
+		remote.WithRetryBackoff(remote.Backoff{Duration: opts.Backoff, Factor: 3, Jitter: 0.1, Steps: opts.Attempts}),
 		remote.WithJobs(4),
 	}
 	if opts.UserAgent != "" {

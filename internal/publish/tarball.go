@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -16,19 +17,27 @@ import (
 )
 
 // Tarball publishes into a tarball in the format of `docker save`, which
-// `docker load` and skopeo (docker-archive:FILE) read. Every artifact
-// published goes into the one file, written by Close. A tarball holds
-// single-platform images only. Each SBOM is written next to the file as
-// FILE-NAME.spdx.json.
+// `docker load` and skopeo (docker-archive:FILE:NAME:TAG) read. Every
+// artifact published goes into the one file, written by Close. A tarball
+// holds single-platform images only. Each SBOM is written next to the
+// file, also by Close, as SBOMFile says.
 type Tarball struct {
 	File string
 	// Prefix is put before image names in the tags (the project's registry).
 	Prefix string
 
-	refs map[name.Reference]v1.Image
+	refs  map[name.Reference]v1.Image
+	sboms map[string][]byte // file name -> document
 }
 
-// Publish adds a to the tarball and writes its SBOM.
+// SBOMFile is where the SBOM of the image named imageName goes next to
+// the tarball file: FILE without its extension, "-", the image name with
+// '/' replaced by '-', ".spdx.json" (app.tar, orders: app-orders.spdx.json).
+func SBOMFile(file, imageName string) string {
+	return strings.TrimSuffix(file, filepath.Ext(file)) + "-" + strings.ReplaceAll(imageName, "/", "-") + ".spdx.json"
+}
+
+// Publish adds a to the tarball; Close writes it.
 func (p *Tarball) Publish(_ context.Context, a *build.Artifact, imageName, tag string) (*Result, error) {
 	if a.Index != nil {
 		return nil, fmt.Errorf("a tarball holds one platform, and %s was built for %s; use --dest oci:DIR for several platforms, or one --platform",
@@ -41,25 +50,63 @@ func (p *Tarball) Publish(_ context.Context, a *build.Artifact, imageName, tag s
 	}
 	if p.refs == nil {
 		p.refs = map[name.Reference]v1.Image{}
+		p.sboms = map[string][]byte{}
 	}
 	p.refs[t] = a.Image
 	d, err := a.Digest()
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Reference: "tar:" + p.File + ":" + ref + "@" + d.String(), Digest: d.String(), Uploaded: true}
+	// skopeo reads "docker-archive:FILE:NAME:TAG"; the digest is its own
+	// field.
+	res := &Result{Reference: "docker-archive:" + p.File + ":" + ref, Digest: d.String(), Uploaded: !p.has(t, a.Image)}
 	if a.SBOM != nil {
-		f := strings.TrimSuffix(p.File, filepath.Ext(p.File)) + "-" + strings.ReplaceAll(imageName, "/", "-") + ".spdx.json"
-		if err := os.WriteFile(f, a.SBOM, 0o644); err != nil {
-			return nil, fmt.Errorf("writing the SBOM of %s: %w", imageName, writeFix(err))
-		}
+		f := SBOMFile(p.File, imageName)
+		p.sboms[f] = a.SBOM
 		res.SBOM = f
 	}
 	return res, nil
 }
 
+// has reports whether the tarball already on disk holds img under tag t.
+// A docker-archive keeps no manifest, so the config and the layers are
+// compared.
+func (p *Tarball) has(t name.Tag, img v1.Image) bool {
+	old, err := tarball.ImageFromPath(p.File, &t)
+	if err != nil {
+		return false
+	}
+	digests := func(img v1.Image) ([]v1.Hash, error) {
+		cfg, err := img.ConfigName()
+		if err != nil {
+			return nil, err
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			return nil, err
+		}
+		out := []v1.Hash{cfg}
+		for _, l := range layers {
+			d, err := l.Digest()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d)
+		}
+		return out, nil
+	}
+	have, err := digests(old)
+	if err != nil {
+		return false
+	}
+	want, err := digests(img)
+	return err == nil && slices.Equal(have, want)
+}
+
 // Close writes the tarball, through a temporary file renamed into place
-// so a failure leaves no partial file.
+// so a failure leaves no partial file, then the SBOM files. The entries of
+// the images' blobs are in go-containerregistry's order, which is not
+// fixed when the tarball holds several images (manifest.json is sorted).
 func (p *Tarball) Close() error {
 	if len(p.refs) == 0 {
 		return nil
@@ -82,6 +129,16 @@ func (p *Tarball) Close() error {
 	if err := os.Rename(tmp.Name(), p.File); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("writing %s: %w", p.File, writeFix(err))
+	}
+	files := make([]string, 0, len(p.sboms))
+	for f := range p.sboms {
+		files = append(files, f)
+	}
+	slices.Sort(files)
+	for _, f := range files {
+		if err := os.WriteFile(f, p.sboms[f], 0o644); err != nil {
+			return fmt.Errorf("writing the SBOM %s: %w", f, writeFix(err))
+		}
 	}
 	return nil
 }

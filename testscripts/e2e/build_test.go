@@ -85,6 +85,30 @@ func (e *env) testGo(t *testing.T) {
 	if res[0].Status != "reused" || res[0].Uploaded {
 		t.Fatalf("no-op rebuild: %+v", res[0])
 	}
+
+	// The tarball's reference is one skopeo reads as it is printed.
+	file := filepath.Join(t.TempDir(), "hello.tar")
+	res = e.skiffBuild(t, dir, cache, "--dest", "tar:"+file)
+	if want := "docker-archive:" + file + ":" + e.registry + "/e2e/hello:latest"; res[0].Reference != want || !res[0].Uploaded {
+		t.Fatalf("tarball result %+v, want reference %s", res[0], want)
+	}
+	cfg := mustRun(t, "", nil, "skopeo", "inspect", "--config", res[0].Reference)
+	if !strings.Contains(cfg, `"/app/hello"`) {
+		t.Fatalf("skopeo inspect %s:\n%s", res[0].Reference, cfg)
+	}
+	if _, err := os.Stat(res[0].SBOM); err != nil {
+		t.Fatalf("the SBOM next to the tarball: %v", err)
+	}
+	if res = e.skiffBuild(t, dir, cache, "--dest", "tar:"+file); res[0].Uploaded {
+		t.Errorf("the tarball already held the image: %+v", res[0])
+	}
+}
+
+// skopeoRawDigest returns the digest of the manifest skopeo reads at a
+// transport reference (oci:DIR:NAME), as skiff printed it.
+func skopeoRawDigest(t *testing.T, ref string) string {
+	t.Helper()
+	return digestOf([]byte(mustRun(t, "", nil, "skopeo", "inspect", "--raw", ref)))
 }
 
 func (e *env) testGoMultiPlatform(t *testing.T) {
@@ -129,6 +153,13 @@ func (e *env) testReproducible(t *testing.T) {
 	clone := e.skiffBuild(t, other, cacheEnv(t), "--dest", "oci:"+filepath.Join(t.TempDir(), "out"), "--platform", "linux/amd64,linux/arm64")
 	if first[0].Digest != again[0].Digest || first[0].Digest != clone[0].Digest {
 		t.Fatalf("digests differ: first %s, rebuilt %s, other checkout %s", first[0].Digest, again[0].Digest, clone[0].Digest)
+	}
+	// The layout's reference is one skopeo reads as it is printed.
+	if !strings.HasPrefix(clone[0].Reference, "oci:") || strings.Contains(clone[0].Reference, "@") {
+		t.Fatalf("layout reference %s, want oci:DIR:NAME:TAG", clone[0].Reference)
+	}
+	if got := skopeoRawDigest(t, clone[0].Reference); got != clone[0].Digest {
+		t.Fatalf("skopeo reads %s as %s, skiff reported %s", clone[0].Reference, got, clone[0].Digest)
 	}
 	if again[0].Uploaded {
 		t.Error("the identical rebuild uploaded again")
@@ -195,19 +226,42 @@ func (e *env) testPython(t *testing.T) {
 	if !strings.Contains(doc.String(), `"spdxVersion": "SPDX-2.3"`) || !strings.Contains(doc.String(), "pkg:pypi/greetlib@1.0") {
 		t.Fatalf("the SBOM does not list greetlib:\n%s", doc.String())
 	}
+
+	t.Run("reproducible-local-wheel", func(t *testing.T) {
+		// A wheel named by path in requirements.txt: pip records its
+		// absolute file:// URL, which must not reach the image.
+		var digests []string
+		for i := 0; i < 2; i++ {
+			dir := e.newProject(t, "function", "python", "py", e.registry+"/e2e")
+			fn := filepath.Join(dir, "py")
+			must(t, os.MkdirAll(filepath.Join(fn, "wheels"), 0o755))
+			writeWheel(t, filepath.Join(fn, "wheels", "greetlib-1.0-py3-none-any.whl"))
+			must(t, os.WriteFile(filepath.Join(fn, "requirements.txt"), []byte("./wheels/greetlib-1.0-py3-none-any.whl\n"), 0o644))
+			out := filepath.Join(t.TempDir(), "out")
+			res := e.skiffBuild(t, dir, append(cacheEnv(t), "PIP_NO_INDEX=1"), "--dest", "oci:"+out, "--base", e.bases.Python)
+			if got := skopeoRawDigest(t, res[0].Reference); got != res[0].Digest {
+				t.Fatalf("skopeo reads %s as %s, skiff reported %s", res[0].Reference, got, res[0].Digest)
+			}
+			digests = append(digests, res[0].Digest)
+		}
+		if digests[0] != digests[1] {
+			t.Fatalf("the same Python sources in two folders give %s and %s", digests[0], digests[1])
+		}
+	})
 }
 
-// writeWheel writes a minimal pure-Python wheel.
+// writeWheel writes a minimal pure-Python wheel, the same bytes every time.
 func writeWheel(t *testing.T, file string) {
 	f, err := os.Create(file)
 	must(t, err)
 	zw := zip.NewWriter(f)
-	for n, data := range map[string]string{
-		"greetlib/__init__.py":            "GREETING = 'Hello'\n",
-		"greetlib-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: greetlib\nVersion: 1.0\n",
-		"greetlib-1.0.dist-info/WHEEL":    "Wheel-Version: 1.0\nGenerator: e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-		"greetlib-1.0.dist-info/RECORD":   "",
+	for _, e := range [][2]string{
+		{"greetlib/__init__.py", "GREETING = 'Hello'\n"},
+		{"greetlib-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: greetlib\nVersion: 1.0\n"},
+		{"greetlib-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+		{"greetlib-1.0.dist-info/RECORD", ""},
 	} {
+		n, data := e[0], e[1]
 		w, err := zw.Create(n)
 		must(t, err)
 		_, err = w.Write([]byte(data))
