@@ -40,6 +40,10 @@ type Manifest struct {
 	// Ready is the HTTP path the generated code answers readiness checks on.
 	Ready   string   `json:"ready,omitempty" yaml:"ready,omitempty"`
 	Prompts []Prompt `json:"prompts,omitempty" yaml:"prompts,omitempty"`
+	// Include lists folders of the repository (slash paths from its root)
+	// whose files every workload of this template gets too; the
+	// template's own files win over included ones of the same name.
+	Include []string `json:"include,omitempty" yaml:"include,omitempty"`
 }
 
 // Prompt is a value a template asks for, available to its files as
@@ -125,6 +129,16 @@ func readTemplate(repo string, fsys fs.FS, dir string) (*Template, error) {
 	}
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("template %s: %s: %w", repo, file, err)
+	}
+	for i, inc := range m.Include {
+		clean := path.Clean(inc)
+		if inc == "" || path.IsAbs(inc) || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(inc, `\`) {
+			return nil, fmt.Errorf("template %s: %s: include[%d] %q must be a folder of the repository, as a path from its root without '..'", repo, file, i, inc)
+		}
+		if fi, err := fs.Stat(fsys, clean); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("template %s: %s: include[%d] %q is not a folder of the repository", repo, file, i, inc)
+		}
+		m.Include[i] = clean
 	}
 	return &Template{Manifest: m, Repo: repo, Dir: dir, FS: fsys}, nil
 }

@@ -44,10 +44,32 @@ type File struct {
 	Replace bool
 }
 
-// Render turns a template into files. It fails, writing nothing, on a file
-// or link that would land outside the target folder.
+// Render turns a template into files: those of the folders it includes,
+// then its own (which win over an included file of the same name). It
+// fails, writing nothing, on a file or link that would land outside the
+// target folder.
 func Render(t *catalog.Template, data Data) ([]File, error) {
-	root, err := fs.Sub(t.FS, t.Dir)
+	byPath := map[string]File{}
+	for _, dir := range append(append([]string(nil), t.Include...), t.Dir) {
+		files, err := renderDir(t, dir, data)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			byPath[f.Path] = f
+		}
+	}
+	files := make([]File, 0, len(byPath))
+	for _, f := range byPath {
+		files = append(files, f)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
+}
+
+// renderDir renders the files of one folder of the template's repository.
+func renderDir(t *catalog.Template, dir string, data Data) ([]File, error) {
+	root, err := fs.Sub(t.FS, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -61,10 +83,10 @@ func Render(t *catalog.Template, data Data) ([]File, error) {
 		}
 		out, err := renderPath(p, data)
 		if err != nil {
-			return fmt.Errorf("template %s: file name %s: %w", t.ID(), p, err)
+			return fmt.Errorf("template %s: file name %s: %w", t.ID(), path.Join(dir, p), err)
 		}
 		if d.Type()&fs.ModeSymlink != 0 {
-			f, err := renderLink(t.FS, path.Join(t.Dir, p), out)
+			f, err := renderLink(t.FS, path.Join(dir, p), out)
 			if err != nil {
 				return fmt.Errorf("template %s: %w", t.ID(), err)
 			}
@@ -72,7 +94,7 @@ func Render(t *catalog.Template, data Data) ([]File, error) {
 			return nil
 		}
 		if !d.Type().IsRegular() {
-			return fmt.Errorf("template %s: %s is not a regular file", t.ID(), p)
+			return fmt.Errorf("template %s: %s is not a regular file", t.ID(), path.Join(dir, p))
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -101,7 +123,7 @@ func Render(t *catalog.Template, data Data) ([]File, error) {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	for i := 1; i < len(files); i++ {
 		if files[i].Path == files[i-1].Path {
-			return nil, fmt.Errorf("template %s: two files render to %s", t.ID(), files[i].Path)
+			return nil, fmt.Errorf("template %s: two files of %s render to %s", t.ID(), dir, files[i].Path)
 		}
 	}
 	return files, nil

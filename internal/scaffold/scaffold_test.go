@@ -129,3 +129,33 @@ func TestWriteReplace(t *testing.T) {
 		t.Errorf("content = %q", b)
 	}
 }
+
+func TestRenderIncludes(t *testing.T) {
+	fsys := fstest.MapFS{
+		"_shared/server.py":      {Data: []byte("shared server")},
+		"_shared/README.md.tmpl": {Data: []byte("shared readme of {{.Name}}")},
+		"t/README.md.tmpl":       {Data: []byte("own readme of {{.Name}}")},
+		"t/template.yaml":        {Data: []byte("name: t\nkind: function\nlang: python\ninclude: [_shared]\n")},
+	}
+	ts, err := catalog.Discover("r", fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Render(ts[0], Data{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range files {
+		got[f.Path] = string(f.Data)
+	}
+	if len(got) != 2 || got["server.py"] != "shared server" || got["README.md"] != "own readme of x" {
+		t.Errorf("files = %v; want the shared server.py and the template's own README", got)
+	}
+	for _, bad := range []string{"../x", "/abs", "missing"} {
+		fsys["t/template.yaml"] = &fstest.MapFile{Data: []byte("name: t\nkind: function\nlang: python\ninclude: [" + bad + "]\n")}
+		if _, err := catalog.Discover("r", fsys); err == nil || !strings.Contains(err.Error(), "include[0]") {
+			t.Errorf("include %q: err = %v", bad, err)
+		}
+	}
+}
