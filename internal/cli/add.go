@@ -57,15 +57,11 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Workload.Kind, "kind", "", "kind of workload: function or service")
-	fl.StringVar(&opts.Workload.Lang, "lang", "", "language: go, node, typescript or python")
-	fl.StringVar(&opts.Workload.Template, "template", "", "template name, or REPO/NAME for a template repository's (default http)")
-	fl.StringArrayVar(&opts.Workload.Vars, "var", nil, "answer a template's prompt: KEY=VALUE (repeatable)")
+	opts.Workload.addFlags(cmd)
 	fl.StringVar(&opts.Path, "path", "", "folder of the workload, relative to the project (default: NAME)")
 	fl.IntVar(&opts.Port, "port", 0, "port the workload listens on (default: the template's)")
 	fl.StringSliceVar(&opts.DependsOn, "depends-on", nil, "workloads this one calls (injects NAME_URL variables)")
 	fl.BoolVar(&opts.Force, "force", false, "overwrite existing files")
-	registerWorkloadCompletions(cmd)
 	return cmd
 }
 

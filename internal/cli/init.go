@@ -72,17 +72,23 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *InitOptions) err
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Workload.Kind, "kind", "", "kind of workload: function or service")
-	fl.StringVar(&opts.Workload.Lang, "lang", "", "language: go, node, typescript or python")
-	fl.StringVar(&opts.Workload.Template, "template", "", "template name, or REPO/NAME for a template repository's (default http)")
+	opts.Workload.addFlags(cmd)
 	fl.StringVar(&opts.Workload.Name, "name", "", "name of the first workload (default: the folder's name)")
-	fl.StringArrayVar(&opts.Workload.Vars, "var", nil, "answer a template's prompt: KEY=VALUE (repeatable)")
 	fl.StringVar(&opts.Project, "project", "", "name of the project (default: the folder's name)")
 	fl.StringVar(&opts.Registry, "registry", "", "registry to push images to, e.g. registry.example.com/team (default: a local OCI layout)")
 	fl.BoolVar(&opts.Force, "force", false, "overwrite existing files")
 	fl.BoolVar(&opts.List, "list", false, "list the available templates and exit")
-	registerWorkloadCompletions(cmd)
 	return cmd
+}
+
+// addFlags adds the flags of a workload choice (all but its name) to cmd.
+func (c *workloadChoice) addFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&c.Kind, "kind", "", "kind of workload: function or service")
+	fl.StringVar(&c.Lang, "lang", "", "language: go, node, typescript or python")
+	fl.StringVar(&c.Template, "template", "", "template name, or REPO/NAME for a template repository's (default http)")
+	fl.StringArrayVar(&c.Vars, "var", nil, "answer a template's prompt: KEY=VALUE (repeatable)")
+	registerWorkloadCompletions(cmd)
 }
 
 func registerWorkloadCompletions(cmd *cobra.Command) {
