@@ -28,7 +28,7 @@ type input struct {
 // vcsOnly leaves version control and caches out of a hash.
 func vcsOnly(rel string, _ fs.DirEntry) bool {
 	switch path.Base(rel) {
-	case ".git", ".hg", ".svn", ".skiff", "__pycache__", "node_modules":
+	case ".git", ".hg", ".svn", ".skiff", "__pycache__", "node_modules", ".venv", "venv":
 		return true
 	}
 	return false

@@ -133,12 +133,16 @@ func (f *sourceFilter) image(rel string, d fs.DirEntry) bool {
 	return f.base(rel, d) || (!d.IsDir() && isSecret(path.Base(rel)))
 }
 
-// build says what stays out of the folder a toolchain builds in (Node.js
-// builds in a copy): as image, but the workload's own .npmrc stays so npm
-// reads its registry settings. The cache key hashes this set, so a changed
-// .npmrc rebuilds.
+// build says what stays out of what a toolchain reads, which the cache key
+// hashes. Node.js builds in a copy made with it: as image, but the
+// workload's own .npmrc stays so npm reads its registry settings (and a
+// changed .npmrc rebuilds). Go compiles in the folder itself and may embed
+// any file of it, so only base applies; its image holds the binary alone.
 func (f *sourceFilter) build(rel string, d fs.DirEntry) bool {
-	if rel == ".npmrc" && (f.lang == project.LangNode || f.lang == project.LangTypeScript) {
+	switch {
+	case f.lang == project.LangGo:
+		return f.base(rel, d)
+	case rel == ".npmrc" && (f.lang == project.LangNode || f.lang == project.LangTypeScript):
 		return f.base(rel, d)
 	}
 	return f.image(rel, d)
