@@ -114,17 +114,27 @@ type deployResult struct {
 	Endpoint  string `json:"endpoint"`
 }
 
+// releaseInputs reads what deploy and render share: the selected
+// workloads, the user's chart overrides and the --image references.
+func releaseInputs(f *cmdutil.Factory, names []string, values chartValues, imageFlags []string) (*projectContext, map[string]any, map[string]string, error) {
+	pc, err := loadProjectContext(f, names)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	overrides, err := values.overrides()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	images, err := parseImages(imageFlags, pc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pc, overrides, images, nil
+}
+
 func deployRun(ctx context.Context, opts *DeployOptions) error {
 	f := opts.Factory
-	pc, err := loadProjectContext(f, opts.Workloads)
-	if err != nil {
-		return err
-	}
-	overrides, err := opts.Values.overrides()
-	if err != nil {
-		return err
-	}
-	given, err := parseImages(opts.Images, pc)
+	pc, overrides, given, err := releaseInputs(f, opts.Workloads, opts.Values, opts.Images)
 	if err != nil {
 		return err
 	}

@@ -62,15 +62,7 @@ func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
 
 func renderRun(ctx context.Context, opts *RenderOptions) error {
 	f := opts.Factory
-	pc, err := loadProjectContext(f, opts.Workloads)
-	if err != nil {
-		return err
-	}
-	overrides, err := opts.Values.overrides()
-	if err != nil {
-		return err
-	}
-	images, err := parseImages(opts.Images, pc)
+	pc, overrides, images, err := releaseInputs(f, opts.Workloads, opts.Values, opts.Images)
 	if err != nil {
 		return err
 	}
