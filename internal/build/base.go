@@ -19,12 +19,6 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 )
 
-// Default CA bundle and time zone database of the host (Debian paths).
-const (
-	DefaultHostCerts    = "/etc/ssl/certs/ca-certificates.crt"
-	DefaultHostZoneinfo = "/usr/share/zoneinfo"
-)
-
 // DefaultBase returns the base image used for a language when neither the
 // command line nor skiff.yaml names one. Short names resolve like
 // Docker's: on Docker Hub, in the library namespace.
@@ -45,7 +39,7 @@ func (b *Builder) resolveBase(ctx context.Context, req Request) (*Base, error) {
 		if err := checkScratch(req); err != nil {
 			return nil, err
 		}
-		return b.scratchBase(req)
+		return b.scratchBase(ctx, req)
 	}
 	if b.Bases == nil {
 		return nil, errors.New("no base image source configured")
@@ -67,27 +61,26 @@ func checkScratch(req Request) error {
 	return nil
 }
 
-func (b *Builder) hostPaths() (certs, zoneinfo string) {
-	certs, zoneinfo = b.HostCerts, b.HostZoneinfo
-	if certs == "" {
-		certs = DefaultHostCerts
-	}
-	if zoneinfo == "" {
-		zoneinfo = DefaultHostZoneinfo
-	}
-	return certs, zoneinfo
-}
-
-// scratchFingerprint identifies the scratch base cheaply, from the names,
-// sizes and times of the host files it is made of, for the cache key.
-func (b *Builder) scratchFingerprint(req Request) (string, error) {
+// scratchFingerprint identifies the scratch base cheaply for the cache
+// key: from the embedded bundle and the toolchain's zoneinfo.zip, or, when
+// host files replace them, from their names, sizes and times.
+func (b *Builder) scratchFingerprint(ctx context.Context, req Request) (string, error) {
 	if err := checkScratch(req); err != nil {
 		return "", err
 	}
-	certs, zoneinfo := b.hostPaths()
 	h := sha256.New()
-	fmt.Fprintf(h, "scratch v1 %d\n", req.Epoch.Unix())
-	for _, root := range []string{certs, zoneinfo} {
+	fmt.Fprintf(h, "scratch v2 %d\n", req.Epoch.Unix())
+	if b.HostCerts == "" && b.HostZoneinfo == "" {
+		id, err := osFilesID(ctx, b.env())
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintln(h, id)
+	}
+	for _, root := range []string{b.HostCerts, b.HostZoneinfo} {
+		if root == "" {
+			continue
+		}
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -117,19 +110,21 @@ func runtimeName(lang string) string {
 // operating system: CA certificates for TLS, the time zone database, an
 // /etc/passwd naming the non-root user, and a writable /tmp. It plays the
 // part of a distroless static image.
-func (b *Builder) scratchBase(req Request) (*Base, error) {
-	certs, zoneinfo := b.hostPaths()
+func (b *Builder) scratchBase(ctx context.Context, req Request) (*Base, error) {
 	lw := newLayerWriter(req.Epoch)
 	lw.File("/etc/passwd", []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"), 0o644)
 	lw.File("/etc/group", []byte("root:x:0:\nnonroot:x:65532:\n"), 0o644)
 	lw.Dir("/home/nonroot", 0o700, NonRootID, NonRootID)
 	lw.Dir("/tmp", 0o777|fs.ModeSticky, RootID, RootID)
-	if _, err := os.Stat(certs); err == nil {
+	if certs := b.HostCerts; certs != "" {
+		if _, err := os.Stat(certs); err != nil {
+			return nil, fmt.Errorf("the scratch base's CA certificates %s cannot be read: %w", certs, err)
+		}
 		lw.HostFile("/etc/ssl/certs/ca-certificates.crt", certs, 0o644)
 	} else {
-		return nil, fmt.Errorf("the scratch base copies the host's CA certificates from %s, which cannot be read (%v); install the ca-certificates package", certs, err)
+		lw.File("/etc/ssl/certs/ca-certificates.crt", caBundle(), 0o644)
 	}
-	if _, err := os.Stat(zoneinfo); err == nil {
+	if zoneinfo := b.HostZoneinfo; zoneinfo != "" {
 		err := lw.Tree("/usr/share/zoneinfo", zoneinfo, func(rel string, _ fs.DirEntry) bool {
 			return rel == "right" || rel == "localtime"
 		})
@@ -137,7 +132,13 @@ func (b *Builder) scratchBase(req Request) (*Base, error) {
 			return nil, fmt.Errorf("copying the time zone database from %s: %w", zoneinfo, err)
 		}
 	} else {
-		return nil, fmt.Errorf("the scratch base copies the host's time zone database from %s, which cannot be read (%v); install the tzdata package", zoneinfo, err)
+		zones, _, err := goZoneinfo(ctx, b.env())
+		if err != nil {
+			return nil, err
+		}
+		for _, z := range zones {
+			lw.File("/usr/share/zoneinfo/"+z.name, z.data, 0o644)
+		}
 	}
 	layer, err := lw.Layer(types.OCILayer)
 	if err != nil {

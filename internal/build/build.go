@@ -122,8 +122,10 @@ type Builder struct {
 	Env []string
 	// Version is skiff's version, recorded in the SBOM and the cache key.
 	Version string
-	// HostCerts and HostZoneinfo are the CA bundle and time zone database
-	// copied into a scratch base (defaults: the Debian paths).
+	// HostCerts and HostZoneinfo, when set, are a CA bundle file and a time
+	// zone database folder of this machine copied into a scratch base
+	// instead of the embedded CA bundle and the Go toolchain's zoneinfo.zip
+	// (which make it the same on every machine).
 	HostCerts, HostZoneinfo string
 }
 
@@ -199,7 +201,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	var base *Base
 	baseID := ""
 	if isScratch(req.Base) {
-		if baseID, err = b.scratchFingerprint(req); err != nil {
+		if baseID, err = b.scratchFingerprint(ctx, req); err != nil {
 			return nil, err
 		}
 	} else {
