@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -51,10 +52,8 @@ func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
 // shortImage shortens repo@sha256:abcdef... to repo@sha256:abcdef123456.
 func shortImage(ref string) string {
 	const keep = len("@sha256:") + 12
-	for i := 0; i+len("@sha256:") <= len(ref); i++ {
-		if ref[i:i+len("@sha256:")] == "@sha256:" && len(ref) > i+keep {
-			return ref[:i+keep]
-		}
+	if i := strings.Index(ref, "@sha256:"); i >= 0 && len(ref) > i+keep {
+		return ref[:i+keep]
 	}
 	return ref
 }

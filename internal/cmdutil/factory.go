@@ -1,7 +1,6 @@
 package cmdutil
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,7 +104,3 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
 	})
 	return f
 }
-
-// ErrNoPrompt is wrapped by errors for a value that was needed but could
-// not be asked for.
-var ErrNoPrompt = errors.New("cannot prompt")
