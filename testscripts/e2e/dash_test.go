@@ -91,7 +91,11 @@ func TestDash(t *testing.T) {
 	// Roll back from the dashboard: r opens the picker on the previous
 	// revision, enter chooses it, y confirms.
 	tmux("send-keys", "-t", "dash", "r")
-	waitScreen("the revision picker", func(s string) bool { return strings.Contains(s, "Roll hello back to") })
+	// The picker opens at once and lists the revisions when the history
+	// arrives; enter means nothing before that.
+	waitScreen("the revision picker with the history", func(s string) bool {
+		return strings.Contains(s, "Roll hello back to") && strings.Contains(s, "(current)")
+	})
 	tmux("send-keys", "-t", "dash", "Enter")
 	waitScreen("the confirmation", func(s string) bool { return strings.Contains(s, "back to revision 1?") })
 	tmux("send-keys", "-t", "dash", "y")
