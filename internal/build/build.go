@@ -67,6 +67,8 @@ type Artifact struct {
 	Key string
 	// Reused is true when the artifact came from the cache.
 	Reused bool
+	// Name is the image name of the workload, "project/workload".
+	Name string
 }
 
 // BaseInfo records which base image an artifact was built on.
@@ -118,6 +120,8 @@ type Builder struct {
 	Bases BaseSource
 	// Cache, when set, skips builds whose inputs did not change.
 	Cache Cache
+	// Rebuild builds even when Cache has the result, and stores the new one.
+	Rebuild bool
 	// Env is the environment the toolchains run with (nil: the process's).
 	Env []string
 	// Version is skiff's version, recorded in the SBOM and the cache key.
@@ -216,13 +220,16 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 		if err != nil {
 			return nil, err
 		}
-		a, err := b.Cache.Get(ctx, key)
-		if err != nil {
-			return nil, err
+		var a *Artifact
+		if !b.Rebuild {
+			if a, err = b.Cache.Get(ctx, key); err != nil {
+				return nil, err
+			}
 		}
 		if a != nil {
 			a.Reused = true
 			a.Key = key
+			a.Name = req.Project + "/" + req.Workload.Name
 			return a, nil
 		}
 	}
@@ -240,6 +247,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 		return nil, err
 	}
 	a.Key = key
+	a.Name = req.Project + "/" + req.Workload.Name
 	if req.SBOM {
 		if a.SBOM, err = sbom(req, a, out.Packages, b.Version); err != nil {
 			return nil, err
@@ -280,7 +288,7 @@ func (b *Builder) key(ctx context.Context, req Request, lb langBuilder, filter *
 		Format    int
 		Skiff     string
 		Project   string
-		Workload  project.Workload
+		Workload  imageFields
 		Toolchain string
 		Sources   string
 		Outside   string
@@ -289,13 +297,28 @@ func (b *Builder) key(ctx context.Context, req Request, lb langBuilder, filter *
 		SBOM      bool
 		Epoch     int64
 		Labels    map[string]string
-	}{3, b.Version, req.Project, req.Workload, tc, src, outside, baseID, plats, req.SBOM, req.Epoch.Unix(), req.Labels}
+	}{4, b.Version, req.Project, imageFieldsOf(req.Workload), tc, src, outside, baseID, plats, req.SBOM, req.Epoch.Unix(), req.Labels}
 	data, err := json.Marshal(in)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// imageFields are the fields of a workload that go into its image. The
+// others (env, config, replicas, resources, dependsOn, probes...) are
+// given to the workload by its chart: changing them redeploys the same
+// image.
+type imageFields struct {
+	Name string
+	Lang string
+	Path string
+	Port int
+}
+
+func imageFieldsOf(w project.Workload) imageFields {
+	return imageFields{Name: w.Name, Lang: w.Lang, Path: w.Path, Port: w.Port}
 }
 
 // envValues returns the values of the variables whose names start with

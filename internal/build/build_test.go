@@ -241,6 +241,29 @@ func TestCacheSkipsUnchangedBuilds(t *testing.T) {
 	if a3.Reused || a3.Key == a1.Key {
 		t.Fatal("a changed source was not rebuilt")
 	}
+
+	// What the chart gives the workload does not rebuild its image...
+	chartOnly := req
+	three := 3
+	chartOnly.Workload.Env = map[string]string{"LOG_LEVEL": "debug"}
+	chartOnly.Workload.Config = map[string]string{"GREETING": "hi"}
+	chartOnly.Workload.Replicas = &three
+	chartOnly.Workload.DependsOn = []string{"payments"}
+	chartOnly.Workload.Autoscale = &project.Autoscale{Min: 1, Max: 3}
+	chartOnly.Workload.Health = "/live"
+	a4, err := b.Build(ctx, chartOnly)
+	must(t, err)
+	if !a4.Reused || a4.Key != a3.Key {
+		t.Errorf("env/config/replicas/dependsOn/autoscale/probes rebuilt the image: reused=%v", a4.Reused)
+	}
+	// ...what the image contains does.
+	newPort := req
+	newPort.Workload.Port = 9191
+	a5, err := b.Build(ctx, newPort)
+	must(t, err)
+	if a5.Reused || a5.Key == a3.Key {
+		t.Error("a new port (in the image config) was not rebuilt")
+	}
 }
 
 // fakeBases serves base images from memory.

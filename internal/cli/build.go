@@ -98,7 +98,7 @@ func NewCmdBuild(f *cmdutil.Factory, runF func(context.Context, *BuildOptions) e
 	fl.StringVar(&opts.SBOM, "sbom", "spdx", "SBOM format: spdx or none")
 	fl.StringArrayVar(&opts.Insecure, "insecure-registry", nil, "registry host allowed over plain HTTP (repeatable; loopback always is)")
 	fl.StringVar(&opts.Tag, "tag", "latest", "tag of the images")
-	fl.BoolVar(&opts.NoCache, "no-cache", false, "build even when nothing changed")
+	fl.BoolVar(&opts.NoCache, "no-cache", false, "build even when nothing changed (the new image is cached)")
 	_ = cmd.RegisterFlagCompletionFunc("sbom", fixedCompletion("spdx", "none"))
 	_ = cmd.RegisterFlagCompletionFunc("platform", fixedCompletion("linux/amd64", "linux/arm64", "linux/arm/v7"))
 	return cmd
@@ -267,10 +267,8 @@ func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan) ([]buil
 	if err != nil {
 		return nil, err
 	}
-	b := &build.Builder{Bases: regs, Version: info.Version}
-	if !opts.NoCache {
-		b.Cache = &publish.Cache{Dir: cacheDir}
-	}
+	b := &build.Builder{Bases: regs, Version: info.Version, Rebuild: opts.NoCache,
+		Cache: &publish.Cache{Dir: cacheDir, Repaired: repairedNotice(f)}}
 	var pub publish.Interface
 	nameOf := func(w string) string { return w }
 	switch plan.destKind {
@@ -281,7 +279,7 @@ func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan) ([]buil
 	case "tar":
 		pub = &publish.Tarball{File: plan.destPath, Prefix: plan.project.Registry}
 	default:
-		pub = &publish.Layout{Dir: publish.DefaultStoreDir(cacheDir)}
+		pub = &publish.Layout{Dir: publish.DefaultStoreDir(cacheDir), Repaired: repairedNotice(f)}
 		nameOf = func(w string) string { return plan.project.Name + "/" + w }
 	}
 

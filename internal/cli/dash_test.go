@@ -41,9 +41,9 @@ func TestNewCmdDashFlags(t *testing.T) {
 }
 
 func TestDashNeedsATerminal(t *testing.T) {
-	f, _ := testFactory(t, false)
+	f, _, errBuf := testFactoryBuffers(t, false)
 	code := run(context.Background(), f, []string{"dash"})
-	errOut := f.IOStreams.ErrOut.(*bytes.Buffer).String()
+	errOut := errBuf.String()
 	if code != cmdutil.ExitFailure {
 		t.Errorf("exit code %d, want %d", code, cmdutil.ExitFailure)
 	}
@@ -56,7 +56,7 @@ func TestDashNeedsATerminal(t *testing.T) {
 }
 
 func TestDashUnreachableCluster(t *testing.T) {
-	f, dir := testFactory(t, true)
+	f, dir, errBuf := testFactoryBuffers(t, true)
 	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte(buildManifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ current-context: x
 	}
 	start := time.Now()
 	code := run(context.Background(), f, []string{"dash", "--kubeconfig", kubeconfig})
-	errOut := f.IOStreams.ErrOut.(*bytes.Buffer).String()
+	errOut := errBuf.String()
 	if code != cmdutil.ExitFailure || !strings.Contains(errOut, "cannot reach the cluster at https://127.0.0.1:1") {
 		t.Errorf("exit code %d, stderr %q; want 1 and the unreachable cluster named", code, errOut)
 	}

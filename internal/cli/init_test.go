@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -15,13 +16,20 @@ import (
 
 func testFactory(t *testing.T, tty bool) (*cmdutil.Factory, string) {
 	t.Helper()
-	ios, _, _, _ := iostreams.Test()
+	f, dir, _ := testFactoryBuffers(t, tty)
+	return f, dir
+}
+
+// testFactoryBuffers is testFactory, with the buffer behind stderr.
+func testFactoryBuffers(t *testing.T, tty bool) (*cmdutil.Factory, string, *bytes.Buffer) {
+	t.Helper()
+	ios, _, _, errOut := iostreams.Test()
 	ios.SetTTY(tty)
 	dir := t.TempDir()
-	env := map[string]string{"SKIFF_CONFIG_DIR": filepath.Join(dir, ".skiff")}
+	env := map[string]string{"SKIFF_CONFIG_DIR": filepath.Join(dir, ".skiff"), "SKIFF_CACHE_DIR": filepath.Join(dir, ".cache")}
 	f := cmdutil.New(ios, func(k string) string { return env[k] })
 	f.WorkDir = func() (string, error) { return dir, nil }
-	return f, dir
+	return f, dir, errOut
 }
 
 func TestNewCmdInitFlags(t *testing.T) {

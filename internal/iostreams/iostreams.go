@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/mattn/go-isatty"
 )
@@ -32,7 +33,7 @@ func System() *IOStreams {
 	s := &IOStreams{
 		In:        os.Stdin,
 		Out:       os.Stdout,
-		ErrOut:    os.Stderr,
+		ErrOut:    &syncWriter{w: os.Stderr},
 		stdinTTY:  isTerminal(os.Stdin),
 		stdoutTTY: isTerminal(os.Stdout),
 		stderrTTY: isTerminal(os.Stderr),
@@ -47,7 +48,20 @@ func System() *IOStreams {
 // behind them.
 func Test() (s *IOStreams, in, out, errOut *bytes.Buffer) {
 	in, out, errOut = &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
-	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
+	return &IOStreams{In: in, Out: out, ErrOut: &syncWriter{w: errOut}}, in, out, errOut
+}
+
+// syncWriter serialises writes: the spinner, progress lines, an interrupt
+// notice and Helm's log may all write ErrOut at once.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 func isTerminal(f *os.File) bool {
@@ -113,3 +127,6 @@ func (c ColorScheme) SuccessIcon() string { return c.Green("✓") }
 
 // FailureIcon is a cross, colored when enabled.
 func (c ColorScheme) FailureIcon() string { return c.Red("✗") }
+
+// WarningIcon marks a message about something skiff fixed or worked around.
+func (c ColorScheme) WarningIcon() string { return c.Yellow("!") }

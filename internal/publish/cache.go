@@ -10,23 +10,38 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/match"
 
 	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/fsutil"
 )
 
-// cacheAnnotation marks the manifests the cache keeps in the layout.
-const cacheAnnotation = "dev.skiff.cache.key"
+// Annotations of the manifests the cache keeps in the layout: the build
+// key, the image name of the workload ("project/workload") and when it was
+// stored (RFC 3339), which `skiff cache prune` keeps the newest of.
+const (
+	cacheAnnotation         = "dev.skiff.cache.key"
+	cacheWorkloadAnnotation = "dev.skiff.cache.workload"
+	cacheStoredAnnotation   = "dev.skiff.cache.stored"
+)
 
 // Cache keeps built artifacts in an OCI layout (the local store) and
 // remembers which build key produced which digest, so an unchanged
-// workload is not built again. It implements build.Cache.
+// workload is not built again. It implements build.Cache. Several skiff
+// processes may share one cache folder.
 type Cache struct {
 	// Dir is the cache folder: the layout is Dir/oci, the keys Dir/keys.
 	Dir string
+	// Repaired is told when the store's index.json was damaged and has
+	// been rebuilt from its blobs (nil: not told).
+	Repaired func(dir string, recovered int)
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
 type cacheEntry struct {
@@ -39,8 +54,49 @@ type cacheEntry struct {
 
 func (c *Cache) keyFile(key string) string { return filepath.Join(c.Dir, "keys", key+".json") }
 
-// Get returns the artifact built with key, or nil.
-func (c *Cache) Get(_ context.Context, key string) (*build.Artifact, error) {
+// keys reads every key file: the entry of each build key.
+func (c *Cache) keys() (map[string]cacheEntry, error) {
+	dir := filepath.Join(c.Dir, "keys")
+	files, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]cacheEntry{}
+	for _, f := range files {
+		key, ok := strings.CutSuffix(f.Name(), ".json")
+		if !ok {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		var e cacheEntry
+		if err == nil && json.Unmarshal(data, &e) == nil {
+			out[key] = e
+		}
+	}
+	return out, nil
+}
+
+// store opens the cache's layout handle (unlocked) with its hooks.
+func (c *Cache) store(dir string) *store {
+	return &store{dir: dir, lp: layout.Path(dir), repaired: c.Repaired, hints: func() map[v1.Hash]map[string]string {
+		keys, _ := c.keys()
+		out := map[v1.Hash]map[string]string{}
+		for key, e := range keys {
+			if h, err := v1.NewHash(e.Digest); err == nil {
+				out[h] = map[string]string{cacheAnnotation: key}
+			}
+		}
+		return out
+	}}
+}
+
+// Get returns the artifact built with key, or nil. A key whose image is no
+// longer in the store (pruned) is a miss; a damaged store is repaired or
+// reported, never taken for a miss.
+func (c *Cache) Get(ctx context.Context, key string) (*build.Artifact, error) {
 	data, err := os.ReadFile(c.keyFile(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -50,33 +106,32 @@ func (c *Cache) Get(_ context.Context, key string) (*build.Artifact, error) {
 	}
 	var e cacheEntry
 	if json.Unmarshal(data, &e) != nil {
-		return nil, nil // a damaged entry is a miss
-	}
-	lp, err := layout.FromPath(DefaultStoreDir(c.Dir))
-	if err != nil {
-		return nil, nil
+		return nil, nil // key files are written whole: this one is not skiff's
 	}
 	h, err := v1.NewHash(e.Digest)
 	if err != nil {
 		return nil, nil
 	}
+	dir := DefaultStoreDir(c.Dir)
+	im, err := c.readIndex(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(im.Manifests, func(d v1.Descriptor) bool { return d.Digest == h }) {
+		return nil, nil
+	}
+	lp := layout.Path(dir)
 	a := &build.Artifact{Platforms: e.Platforms, Base: e.Base}
 	if e.Index {
 		root, err := lp.ImageIndex()
 		if err != nil {
-			return nil, nil
+			return nil, err
 		}
-		idx, err := root.ImageIndex(h)
-		if err != nil {
-			return nil, nil
+		if a.Index, err = root.ImageIndex(h); err != nil {
+			return nil, fmt.Errorf("reading %s from the build cache: %w", e.Digest, err)
 		}
-		a.Index = idx
-	} else {
-		img, err := lp.Image(h)
-		if err != nil {
-			return nil, nil
-		}
-		a.Image = img
+	} else if a.Image, err = lp.Image(h); err != nil {
+		return nil, fmt.Errorf("reading %s from the build cache: %w", e.Digest, err)
 	}
 	if e.SBOM != "" {
 		sh, err := v1.NewHash(e.SBOM)
@@ -85,38 +140,75 @@ func (c *Cache) Get(_ context.Context, key string) (*build.Artifact, error) {
 		}
 		rc, err := lp.Blob(sh)
 		if err != nil {
-			return nil, nil
+			return nil, nil // pruned: build again
 		}
 		a.SBOM, err = io.ReadAll(rc)
 		rc.Close()
 		if err != nil {
-			return nil, nil
+			return nil, err
 		}
 	}
 	return a, nil
 }
 
+// readIndex reads the store's index under a shared lock, repairing it
+// under an exclusive one when it is damaged.
+func (c *Cache) readIndex(ctx context.Context, dir string) (*v1.IndexManifest, error) {
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, fs.ErrNotExist) {
+		return &v1.IndexManifest{}, nil
+	}
+	unlock, err := lock(ctx, dir, false)
+	if err != nil {
+		return nil, err
+	}
+	im, err := c.store(dir).index(false)
+	unlock()
+	var damaged *StoreDamagedError
+	if !errors.As(err, &damaged) {
+		return im, err
+	}
+	s, unlock, err := c.openStore(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.index(true)
+}
+
+// openStore is openStore with the cache's hooks.
+func (c *Cache) openStore(ctx context.Context, dir string) (*store, func(), error) {
+	s, unlock, err := openStore(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs := c.store(dir)
+	s.repaired, s.hints = cs.repaired, cs.hints
+	return s, unlock, nil
+}
+
 // Put stores a under key.
-func (c *Cache) Put(_ context.Context, key string, a *build.Artifact) error {
+func (c *Cache) Put(ctx context.Context, key string, a *build.Artifact) error {
 	fail := func(err error) error {
 		return fmt.Errorf("writing the build cache in %s: %w; set SKIFF_CACHE_DIR to a writable folder", c.Dir, err)
 	}
-	lp, err := openLayout(DefaultStoreDir(c.Dir))
+	s, unlock, err := c.openStore(ctx, DefaultStoreDir(c.Dir))
 	if err != nil {
 		return fail(err)
 	}
+	defer unlock()
 	d, err := a.Digest()
 	if err != nil {
 		return err
 	}
-	m := match.Annotation(cacheAnnotation, key)
-	opt := layout.WithAnnotations(map[string]string{cacheAnnotation: key})
-	if a.Index != nil {
-		err = lp.ReplaceIndex(a.Index, m, opt)
-	} else {
-		err = lp.ReplaceImage(a.Image, m, opt)
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
 	}
-	if err != nil {
+	ann := map[string]string{cacheAnnotation: key, cacheStoredAnnotation: now().UTC().Format(time.RFC3339Nano)}
+	if a.Name != "" {
+		ann[cacheWorkloadAnnotation] = a.Name
+	}
+	if err := s.put(a.Image, a.Index, ann, func(m v1.Descriptor) bool { return m.Annotations[cacheAnnotation] == key }); err != nil {
 		return fail(err)
 	}
 	e := cacheEntry{Digest: d.String(), Index: a.Index != nil, Platforms: a.Platforms, Base: a.Base}
@@ -125,7 +217,7 @@ func (c *Cache) Put(_ context.Context, key string, a *build.Artifact) error {
 		if err != nil {
 			return err
 		}
-		if err := lp.WriteBlob(sh, io.NopCloser(bytes.NewReader(a.SBOM))); err != nil {
+		if err := s.writeBlob(sh, io.NopCloser(bytes.NewReader(a.SBOM))); err != nil {
 			return fail(err)
 		}
 		e.SBOM = sh.String()
@@ -137,7 +229,7 @@ func (c *Cache) Put(_ context.Context, key string, a *build.Artifact) error {
 	if err := os.MkdirAll(filepath.Dir(c.keyFile(key)), 0o755); err != nil {
 		return fail(err)
 	}
-	if err := os.WriteFile(c.keyFile(key), data, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(c.keyFile(key), data, 0o644); err != nil {
 		return fail(err)
 	}
 	return nil

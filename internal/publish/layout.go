@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/match"
 
 	"github.com/skiffdev/skiff/internal/build"
 )
@@ -25,24 +21,9 @@ const RefNameAnnotation = "org.opencontainers.image.ref.name"
 // one of that name) and its SBOM under "NAME:sha256-<hex>.sbom".
 type Layout struct {
 	Dir string
-}
-
-// openLayout opens the layout at dir, creating it when missing.
-func openLayout(dir string) (layout.Path, error) {
-	if p, err := layout.FromPath(dir); err == nil {
-		return p, nil
-	}
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return "", fmt.Errorf("%s is not empty and not an OCI image layout (no index.json); choose an empty or new folder", dir)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating the OCI layout %s: %w", dir, writeFix(err))
-	}
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return "", fmt.Errorf("creating the OCI layout %s: %w", dir, writeFix(err))
-	}
-	return p, nil
+	// Repaired is told when the layout's index.json was damaged and has
+	// been rebuilt from its blobs (nil: not told).
+	Repaired func(dir string, recovered int)
 }
 
 func writeFix(err error) error {
@@ -52,12 +33,15 @@ func writeFix(err error) error {
 	return err
 }
 
-// Publish writes a into the layout.
-func (p *Layout) Publish(_ context.Context, a *build.Artifact, imageName, tag string) (*Result, error) {
-	lp, err := openLayout(p.Dir)
+// Publish writes a into the layout. Concurrent publishers, in this process
+// or others, take turns on the layout's lock.
+func (p *Layout) Publish(ctx context.Context, a *build.Artifact, imageName, tag string) (*Result, error) {
+	s, unlock, err := openStore(ctx, p.Dir)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s.repaired = p.Repaired
 	d, err := a.Digest()
 	if err != nil {
 		return nil, err
@@ -67,9 +51,13 @@ func (p *Layout) Publish(_ context.Context, a *build.Artifact, imageName, tag st
 	// is its own field.
 	res := &Result{Reference: "oci:" + p.Dir + ":" + refName, Digest: d.String()}
 	sbomRef := imageName + ":" + SBOMTag(d)
-	old, had := refDigest(lp, refName)
+	im, err := s.index(true)
+	if err != nil {
+		return nil, err
+	}
+	old, had := refDigest(im, refName)
 	if had && old == d {
-		if _, ok := refDigest(lp, sbomRef); a.SBOM == nil || ok {
+		if _, ok := refDigest(im, sbomRef); a.SBOM == nil || ok {
 			if a.SBOM != nil {
 				res.SBOM = "oci:" + p.Dir + ":" + sbomRef
 			}
@@ -78,12 +66,14 @@ func (p *Layout) Publish(_ context.Context, a *build.Artifact, imageName, tag st
 	}
 	res.Uploaded = true
 	// The SBOM of the image this one replaces goes with it.
+	oldSBOM := ""
 	if had && old != d {
-		if err := lp.RemoveDescriptors(match.Annotation(RefNameAnnotation, imageName+":"+SBOMTag(old))); err != nil {
-			return nil, fmt.Errorf("updating %s: %w", p.Dir, writeFix(err))
-		}
+		oldSBOM = imageName + ":" + SBOMTag(old)
 	}
-	if err := replace(lp, a.Image, a.Index, refName); err != nil {
+	if err := s.put(a.Image, a.Index, map[string]string{RefNameAnnotation: refName}, func(m v1.Descriptor) bool {
+		n := m.Annotations[RefNameAnnotation]
+		return n == refName || (oldSBOM != "" && n == oldSBOM)
+	}); err != nil {
 		return nil, fmt.Errorf("writing %s into %s: %w", refName, p.Dir, writeFix(err))
 	}
 	if a.SBOM != nil {
@@ -91,7 +81,9 @@ func (p *Layout) Publish(_ context.Context, a *build.Artifact, imageName, tag st
 		if err != nil {
 			return nil, err
 		}
-		if err := replace(lp, img, nil, sbomRef); err != nil {
+		if err := s.put(img, nil, map[string]string{RefNameAnnotation: sbomRef}, func(m v1.Descriptor) bool {
+			return m.Annotations[RefNameAnnotation] == sbomRef
+		}); err != nil {
 			return nil, fmt.Errorf("writing the SBOM of %s into %s: %w", refName, p.Dir, writeFix(err))
 		}
 		res.SBOM = "oci:" + p.Dir + ":" + sbomRef
@@ -99,33 +91,14 @@ func (p *Layout) Publish(_ context.Context, a *build.Artifact, imageName, tag st
 	return res, nil
 }
 
-// refDigest returns the digest recorded under refName in the layout.
-func refDigest(lp layout.Path, refName string) (v1.Hash, bool) {
-	idx, err := lp.ImageIndex()
-	if err != nil {
-		return v1.Hash{}, false
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return v1.Hash{}, false
-	}
+// refDigest returns the digest recorded under refName in the index.
+func refDigest(im *v1.IndexManifest, refName string) (v1.Hash, bool) {
 	for _, m := range im.Manifests {
 		if m.Annotations[RefNameAnnotation] == refName {
 			return m.Digest, true
 		}
 	}
 	return v1.Hash{}, false
-}
-
-// replace records img or idx in the layout under refName, dropping what
-// had that name before.
-func replace(lp layout.Path, img v1.Image, idx v1.ImageIndex, refName string) error {
-	m := match.Annotation(RefNameAnnotation, refName)
-	opt := layout.WithAnnotations(map[string]string{RefNameAnnotation: refName})
-	if idx != nil {
-		return lp.ReplaceIndex(idx, m, opt)
-	}
-	return lp.ReplaceImage(img, m, opt)
 }
 
 // Close does nothing.

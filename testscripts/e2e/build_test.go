@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"archive/zip"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -30,6 +32,7 @@ func TestBuild(t *testing.T) {
 	t.Run("typescript", func(t *testing.T) { e.testRuntime(t, "typescript", e.bases.Node, nil) })
 	t.Run("python", e.testPython)
 	t.Run("bad-inputs", e.testBadInputs)
+	t.Run("concurrent-store", e.testConcurrentStore)
 }
 
 // cacheEnv gives each test its own cache folder.
@@ -350,4 +353,64 @@ func (e *env) testBadInputs(t *testing.T) {
 		defer run(t, "", nil, "umount", ro)
 		fails(t, dir, cache, "read-only file system; choose a writable folder", "--dest", "oci:"+filepath.Join(ro, "out"))
 	})
+}
+
+// testConcurrentStore is four `skiff build WORKLOAD --no-cache` processes
+// at once on one project and one cache folder, ten rounds: every build
+// succeeds, the store stays one valid index that skopeo reads, and a later
+// build reuses what they stored.
+func (e *env) testConcurrentStore(t *testing.T) {
+	dir := e.newProject(t, "function", "go", "w0", "")
+	names := []string{"w0", "w1", "w2", "w3"}
+	for _, n := range names[1:] {
+		mustRun(t, dir, nil, e.skiff, "add", n, "--kind", "function", "--lang", "go", "--non-interactive")
+	}
+	cache := cacheEnv(t)
+	cacheDir := strings.TrimPrefix(cache[0], "SKIFF_CACHE_DIR=")
+	const rounds = 10
+	failed := 0
+	for r := range rounds {
+		type outcome struct {
+			name, stderr string
+			code         int
+		}
+		done := make(chan outcome, len(names))
+		for _, n := range names {
+			go func() {
+				_, errOut, code := run(t, dir, cache, e.skiff, "build", n, "--no-cache", "--sbom", "none")
+				done <- outcome{n, errOut, code}
+			}()
+		}
+		for range names {
+			o := <-done
+			if o.code != 0 {
+				failed++
+				t.Errorf("round %d: skiff build %s exited %d:\n%s", r, o.name, o.code, o.stderr)
+			}
+		}
+	}
+	t.Logf("%d of %d concurrent builds succeeded", len(names)*rounds-failed, len(names)*rounds)
+	data, err := os.ReadFile(filepath.Join(cacheDir, "oci", "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index struct {
+		Manifests []json.RawMessage `json:"manifests"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&index); err != nil || dec.More() {
+		t.Fatalf("index.json is not one JSON document (%v):\n%s", err, data)
+	}
+	for _, n := range names {
+		ref := "oci:" + filepath.Join(cacheDir, "oci") + ":proj/" + n + ":latest"
+		if d := skopeoRawDigest(t, ref); d == "" {
+			t.Errorf("skopeo cannot read %s", ref)
+		}
+	}
+	res := e.skiffBuild(t, dir, cache, "--sbom", "none")
+	for _, r := range res {
+		if r.Status != "reused" {
+			t.Errorf("after the concurrent builds, %s was %s, want reused", r.Workload, r.Status)
+		}
+	}
 }
