@@ -53,10 +53,17 @@ func (b *Builder) resolveBase(ctx context.Context, req Request) (*Base, error) {
 
 func isScratch(ref string) bool { return ref == Scratch || ref == "" }
 
+// NeedsRuntimeError says a workload cannot run on an empty base.
+type NeedsRuntimeError struct{ Workload, Lang string }
+
+func (e *NeedsRuntimeError) Error() string {
+	return fmt.Sprintf("%s is a %s workload and needs a base image with the %s runtime, not scratch; set build.base.%s in skiff.yaml",
+		e.Workload, e.Lang, runtimeName(e.Lang), e.Lang)
+}
+
 func checkScratch(req Request) error {
 	if req.Workload.Lang != project.LangGo {
-		return fmt.Errorf("%s is a %s workload and needs a base image with the %s runtime, not scratch; set --base or build.base.%s in skiff.yaml",
-			req.Workload.Name, req.Workload.Lang, runtimeName(req.Workload.Lang), req.Workload.Lang)
+		return &NeedsRuntimeError{Workload: req.Workload.Name, Lang: req.Workload.Lang}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -27,6 +28,9 @@ import (
 
 // Scratch is the base reference of an empty base image.
 const Scratch = "scratch"
+
+// ErrNoPlatform says a build request names no platform.
+var ErrNoPlatform = errors.New("a build needs at least one platform")
 
 // Interface builds images; Builder is the real one.
 type Interface interface {
@@ -181,7 +185,7 @@ func (b *Builder) lang(l string) (langBuilder, error) {
 // none of its inputs changed.
 func (b *Builder) Build(ctx context.Context, req Request) (*Artifact, error) {
 	if len(req.Platforms) == 0 {
-		return nil, fmt.Errorf("no platform to build %s for; pass --platform linux/amd64", req.Workload.Name)
+		return nil, fmt.Errorf("no platform to build %s for: %w", req.Workload.Name, ErrNoPlatform)
 	}
 	// A workload folder may be a symlink: walk the folder it points at.
 	dir, err := filepath.EvalSymlinks(req.Dir)

@@ -3,6 +3,7 @@
 package chart
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,7 +109,9 @@ func WriteBase(dir string) error {
 func SecretName(workload string) string { return workload + "-secrets" }
 
 // Values are the chart values skiff derives from the manifest for a
-// workload deployed in namespace with image (a reference by digest).
+// workload deployed in namespace with image (a reference by digest): its
+// fields, then the values of the project's environment (p.Values) over
+// them.
 func Values(p *project.Project, w *project.Workload, namespace, image string) map[string]any {
 	urls := map[string]any{}
 	for _, d := range w.DependsOn {
@@ -136,7 +139,23 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 	if a := w.Autoscale; a != nil {
 		v["autoscale"] = map[string]any{"enabled": true, "min": a.Min, "max": a.Max, "cpuPercent": a.CPUPercent}
 	}
-	return v
+	if r := w.Resources; r != nil {
+		requests := map[string]any{}
+		if r.CPU != "" {
+			requests["cpu"] = r.CPU
+		}
+		if r.Memory != "" {
+			requests["memory"] = r.Memory
+		}
+		res := map[string]any{"requests": requests}
+		// Without memoryLimit, the limit is the request: never below it.
+		if limit := cmp.Or(r.MemoryLimit, r.Memory); limit != "" {
+			res["limits"] = map[string]any{"memory": limit}
+		}
+		v["resources"] = res
+	}
+	// The environment's values for every workload come over skiff's.
+	return Merge(v, p.Values)
 }
 
 func stringMap(m map[string]string) map[string]any {

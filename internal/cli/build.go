@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
 )
@@ -32,20 +34,7 @@ type BuildOptions struct {
 	Insecure  []string
 	Tag       string
 	NoCache   bool
-}
-
-// buildResult is what `skiff build` reports per workload.
-type buildResult struct {
-	Workload  string   `json:"workload"`
-	Reference string   `json:"reference"`
-	Digest    string   `json:"digest"`
-	Platforms []string `json:"platforms"`
-	// Status is "built" or "reused" (from the build cache).
-	Status     string `json:"status"`
-	Uploaded   bool   `json:"uploaded"`
-	Base       string `json:"base"`
-	BaseDigest string `json:"baseDigest"`
-	SBOM       string `json:"sbom,omitempty"`
+	Jobs      int
 }
 
 // NewCmdBuild builds `skiff build`. runF replaces buildRun in tests.
@@ -98,6 +87,7 @@ func NewCmdBuild(f *cmdutil.Factory, runF func(context.Context, *BuildOptions) e
 	fl.StringVar(&opts.SBOM, "sbom", "spdx", "SBOM format: spdx or none")
 	fl.StringArrayVar(&opts.Insecure, "insecure-registry", nil, "registry host allowed over plain HTTP (repeatable; loopback always is)")
 	fl.StringVar(&opts.Tag, "tag", "latest", "tag of the images")
+	fl.IntVar(&opts.Jobs, "jobs", 0, "workloads built at once (default: the number of CPUs)")
 	fl.BoolVar(&opts.NoCache, "no-cache", false, "build even when nothing changed (the new image is cached)")
 	_ = cmd.RegisterFlagCompletionFunc("sbom", fixedCompletion("spdx", "none"))
 	_ = cmd.RegisterFlagCompletionFunc("platform", fixedCompletion("linux/amd64", "linux/arm64", "linux/arm/v7"))
@@ -107,15 +97,7 @@ func NewCmdBuild(f *cmdutil.Factory, runF func(context.Context, *BuildOptions) e
 // workloadCompletion completes the names of the project's workloads.
 func workloadCompletion(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		wd, err := f.WorkDir()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		path, err := project.Find(wd)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		p, err := project.Load(path)
+		_, p, err := loadProject(f)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -129,65 +111,75 @@ func workloadCompletion(f *cmdutil.Factory) func(*cobra.Command, []string, strin
 	}
 }
 
+// envCompletion completes the names of the project's environments.
+func envCompletion(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		wd, err := f.WorkDir()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		path, err := project.Find(wd)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		p, err := project.Load(path)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return p.EnvironmentNames(), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
 // buildPlan is the validated command line.
 type buildPlan struct {
-	project   *project.Project
-	root      string
-	workloads []project.Workload
+	pc        *projectContext
 	platforms []v1.Platform
-	destKind  string // local, registry, oci, tar
+	destKind  string // pipeline.DestLocal, DestRegistry, DestLayout, DestTarball
 	destPath  string
 }
 
-func planBuild(opts *BuildOptions, wd string) (*buildPlan, error) {
+func planBuild(opts *BuildOptions) (*buildPlan, error) {
 	if opts.SBOM != "spdx" && opts.SBOM != "none" {
 		return nil, cmdutil.Usagef("--sbom %q is not a format; use --sbom spdx or --sbom none", opts.SBOM)
 	}
 	if opts.Tag == "" || strings.ContainsAny(opts.Tag, ":/@ ") || len(opts.Tag) > 128 {
 		return nil, cmdutil.Usagef("--tag %q is not a valid tag; use letters, digits, '.', '_' and '-'", opts.Tag)
 	}
-	plan := &buildPlan{destKind: "local"}
+	if opts.Jobs < 0 {
+		return nil, cmdutil.Usagef("--jobs %d: use 1 or more, or 0 for the number of CPUs", opts.Jobs)
+	}
+	plan := &buildPlan{destKind: pipeline.DestLocal}
 	if opts.Dest != "" {
 		kind, path, err := publish.ParseDest(opts.Dest)
 		if err != nil {
 			return nil, &cmdutil.UsageError{Err: err}
 		}
-		if opts.Push && kind != "registry" {
+		if opts.Push && kind != pipeline.DestRegistry {
 			return nil, cmdutil.Usagef("--push and --dest %s both say where images go; use one", opts.Dest)
 		}
 		plan.destKind, plan.destPath = kind, path
 	}
 	if opts.Push {
-		plan.destKind = "registry"
+		plan.destKind = pipeline.DestRegistry
 	}
-	manifest, err := project.Find(wd)
+	wd, err := opts.Factory.WorkDir()
 	if err != nil {
 		return nil, err
 	}
-	p, err := project.Load(manifest)
+	pc, err := loadProjectContext(opts.Factory, opts.Workloads)
 	if err != nil {
 		return nil, err
 	}
-	plan.project, plan.root = p, filepath.Dir(manifest)
-	if plan.destKind == "registry" && p.Registry == "" {
-		return nil, cmdutil.Usagef("%s names no registry to push to; add `registry: HOST/PATH` to it, or use --dest oci:DIR", manifest)
+	plan.pc = pc
+	p := pc.project
+	if plan.destKind == pipeline.DestRegistry && p.Registry == "" {
+		return nil, cmdutil.Usagef("%s names no registry to push to%s; add `registry: HOST/PATH` to it, or use --dest oci:DIR",
+			filepath.Join(pc.root, project.FileName), envSuffix(p))
 	}
 	if plan.destPath != "" && !filepath.IsAbs(plan.destPath) {
 		plan.destPath = filepath.Join(wd, plan.destPath)
 	}
-	if len(opts.Workloads) == 0 {
-		plan.workloads = p.Workloads
-	}
-	for _, n := range opts.Workloads {
-		w, ok := p.Workload(n)
-		if !ok {
-			return nil, cmdutil.Usagef("the project has no workload %q; it has: %s", n, strings.Join(p.WorkloadNames(), ", "))
-		}
-		if !slices.ContainsFunc(plan.workloads, func(o project.Workload) bool { return o.Name == n }) {
-			plan.workloads = append(plan.workloads, *w)
-		}
-	}
-	if len(plan.workloads) == 0 {
+	if len(pc.workloads) == 0 {
 		return nil, cmdutil.Usagef("the project has no workloads to build; add one with `skiff add`")
 	}
 	plats := opts.Platforms
@@ -214,31 +206,21 @@ func planBuild(opts *BuildOptions, wd string) (*buildPlan, error) {
 	return plan, nil
 }
 
-// baseFor picks a workload's base image: the flag, else the workload's,
-// else the project's for its language, else the language default.
-func baseFor(flag string, p *project.Project, w project.Workload) string {
-	switch {
-	case flag != "":
-		return flag
-	case w.Base != "":
-		return w.Base
-	case p.Build.Base[w.Lang] != "":
-		return p.Build.Base[w.Lang]
+// envSuffix names the environment of a resolved project in a message.
+func envSuffix(p *project.Project) string {
+	if p.Env == "" {
+		return ""
 	}
-	return build.DefaultBase(w.Lang)
+	return " for environment " + p.Env
 }
 
 func buildRun(ctx context.Context, opts *BuildOptions) error {
 	f := opts.Factory
-	wd, err := f.WorkDir()
+	plan, err := planBuild(opts)
 	if err != nil {
 		return err
 	}
-	plan, err := planBuild(opts, wd)
-	if err != nil {
-		return err
-	}
-	results, err := runBuilds(ctx, opts, plan)
+	results, err := runBuilds(ctx, opts, plan, plan.pc.workloads)
 	if err != nil {
 		return err
 	}
@@ -251,10 +233,20 @@ func buildRun(ctx context.Context, opts *BuildOptions) error {
 	})
 }
 
-// runBuilds builds and publishes the planned workloads, printing progress
-// to stderr, and returns what it made. deploy uses it too.
-func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan) ([]buildResult, error) {
+// runBuilds builds and publishes ws through the pipeline, its progress on
+// stderr. deploy and render use it too.
+func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan, ws []project.Workload) ([]pipeline.Image, error) {
 	f := opts.Factory
+	b, err := newBuilds(f, opts, plan)
+	if err != nil {
+		return nil, err
+	}
+	images, err := plan.pc.pipeline(f).Build(ctx, *b, ws)
+	return images, adviseBuild(err)
+}
+
+// newBuilds makes the builder and publisher of a plan.
+func newBuilds(f *cmdutil.Factory, opts *BuildOptions, plan *buildPlan) (*pipeline.Builds, error) {
 	cacheDir, err := f.CacheDir()
 	if err != nil {
 		return nil, err
@@ -267,83 +259,50 @@ func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan) ([]buil
 	if err != nil {
 		return nil, err
 	}
-	b := &build.Builder{Bases: regs, Version: info.Version, Rebuild: opts.NoCache,
-		Cache: &publish.Cache{Dir: cacheDir, Repaired: repairedNotice(f)}}
+	p := plan.pc.project
 	var pub publish.Interface
-	nameOf := func(w string) string { return w }
 	switch plan.destKind {
-	case "registry":
-		pub = &publish.Registry{Prefix: plan.project.Registry, Client: regs}
-	case "oci":
-		pub = &publish.Layout{Dir: plan.destPath}
-	case "tar":
-		pub = &publish.Tarball{File: plan.destPath, Prefix: plan.project.Registry}
+	case pipeline.DestRegistry:
+		pub = &publish.Registry{Prefix: p.Registry, Client: regs}
+	case pipeline.DestLayout:
+		pub = &publish.Layout{Dir: plan.destPath, Repaired: repairedNotice(f)}
+	case pipeline.DestTarball:
+		pub = &publish.Tarball{File: plan.destPath, Prefix: p.Registry}
 	default:
 		pub = &publish.Layout{Dir: publish.DefaultStoreDir(cacheDir), Repaired: repairedNotice(f)}
-		nameOf = func(w string) string { return plan.project.Name + "/" + w }
 	}
+	return &pipeline.Builds{
+		Builder: &build.Builder{Bases: regs, Version: info.Version, Rebuild: opts.NoCache,
+			Cache: &publish.Cache{Dir: cacheDir, Repaired: repairedNotice(f)}},
+		Publisher: pub, Dest: plan.destKind, Tag: opts.Tag, Platforms: plan.platforms,
+		Base: opts.Base, SBOM: opts.SBOM == "spdx", Getenv: f.Getenv, Jobs: opts.Jobs,
+	}, nil
+}
 
-	cs := f.IOStreams.ColorScheme()
-	errOut := f.IOStreams.ErrOut
-	var results []buildResult
-	for _, w := range plan.workloads {
-		dir := filepath.Join(plan.root, filepath.FromSlash(w.Path))
-		prov, err := build.SourceProvenance(ctx, dir, f.Getenv, "")
-		if err != nil {
-			return nil, err
-		}
-		req := build.Request{
-			Project: plan.project.Name, Workload: w, Dir: dir,
-			Base: baseFor(opts.Base, plan.project, w), Platforms: plan.platforms,
-			SBOM: opts.SBOM == "spdx", Epoch: prov.Epoch, Labels: prov.Labels,
-		}
-		fmt.Fprintf(errOut, "Building %s (%s, %s) on %s\n", cs.Bold(w.Name), w.Lang, platformList(plan.platforms), req.Base)
-		a, err := b.Build(ctx, req)
-		if err != nil {
-			return nil, fmt.Errorf("building %s: %w", w.Name, err)
-		}
-		res, err := pub.Publish(ctx, a, nameOf(w.Name), opts.Tag)
-		if err != nil {
-			return nil, err
-		}
-		status := "built"
-		if a.Reused {
-			status = "reused"
-		}
-		r := buildResult{Workload: w.Name, Reference: res.Reference, Digest: res.Digest, Platforms: a.Platforms,
-			Status: status, Uploaded: res.Uploaded, Base: a.Base.Ref, BaseDigest: a.Base.Digest, SBOM: res.SBOM}
-		results = append(results, r)
-		what := "built"
-		if a.Reused {
-			what = "unchanged, reused"
-		}
-		if !res.Uploaded {
-			what += ", " + destName(plan.destKind) + " already up to date"
-		}
-		fmt.Fprintf(errOut, "%s %s %s: %s (%s)\n", cs.SuccessIcon(), w.Name, what, res.Reference, res.Digest)
+// adviseBuild adds to the pipeline's errors the flags that fix them.
+func adviseBuild(err error) error {
+	var tarball *publish.TarballPlatformsError
+	var plain *publish.PlainHTTPError
+	var runtime *build.NeedsRuntimeError
+	switch {
+	case errors.As(err, &tarball):
+		return fmt.Errorf("%w; use --dest oci:DIR for several platforms, or one --platform", err)
+	case errors.As(err, &plain):
+		return fmt.Errorf("%w; pass --insecure-registry %s if that registry has no TLS", err, plain.Host)
+	case errors.As(err, &runtime):
+		return fmt.Errorf("%w (or pass --base)", err)
 	}
-	if err := pub.Close(); err != nil {
-		return nil, err
-	}
-	return results, nil
+	return err
 }
 
 func destName(kind string) string {
 	switch kind {
-	case "registry":
+	case pipeline.DestRegistry:
 		return "registry"
-	case "tar":
+	case pipeline.DestTarball:
 		return "tarball"
-	case "oci":
+	case pipeline.DestLayout:
 		return "layout"
 	}
 	return "local store"
-}
-
-func platformList(ps []v1.Platform) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ",")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/iostreams"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -52,7 +53,7 @@ workloads:
 `
 
 func TestPlanBuildUsageErrors(t *testing.T) {
-	dir := t.TempDir()
+	f, dir := testFactory(t, false)
 	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte(buildManifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -68,19 +69,21 @@ func TestPlanBuildUsageErrors(t *testing.T) {
 		{BuildOptions{SBOM: "spdx", Tag: "latest", Workloads: []string{"nope"}}, "it has: hello, web"},
 		{BuildOptions{SBOM: "spdx", Tag: "latest", Platforms: []string{"amd64"}}, "not a platform"},
 		{BuildOptions{SBOM: "spdx", Tag: "latest", Platforms: []string{"windows/amd64"}}, "Linux images only"},
+		{BuildOptions{SBOM: "spdx", Tag: "latest", Jobs: -1}, "--jobs -1"},
 	} {
-		_, err := planBuild(&tc.opts, dir)
+		tc.opts.Factory = f
+		_, err := planBuild(&tc.opts)
 		var usage *cmdutil.UsageError
 		if !errors.As(err, &usage) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got %v, want a usage error with %q", tc.opts, err, tc.want)
 		}
 	}
-	plan, err := planBuild(&BuildOptions{SBOM: "spdx", Tag: "latest", Workloads: []string{"web", "web"}, Dest: "oci:out",
-		Platforms: []string{"linux/arm64", "linux/arm64"}}, dir)
+	plan, err := planBuild(&BuildOptions{Factory: f, SBOM: "spdx", Tag: "latest", Workloads: []string{"web", "web"}, Dest: "oci:out",
+		Platforms: []string{"linux/arm64", "linux/arm64"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.workloads) != 1 || len(plan.platforms) != 1 || plan.destKind != "oci" || plan.destPath != filepath.Join(dir, "out") {
+	if len(plan.pc.workloads) != 1 || len(plan.platforms) != 1 || plan.destKind != "oci" || plan.destPath != filepath.Join(dir, "out") {
 		t.Errorf("plan = %+v", plan)
 	}
 }
@@ -98,8 +101,8 @@ func TestBaseFor(t *testing.T) {
 		{"", project.Workload{Lang: "python", Base: "mine:1"}, "mine:1"},
 		{"scratch", project.Workload{Lang: "python", Base: "mine:1"}, "scratch"},
 	} {
-		if got := baseFor(tc.flag, p, tc.w); got != tc.want {
-			t.Errorf("baseFor(%q, %+v) = %s, want %s", tc.flag, tc.w, got, tc.want)
+		if got := pipeline.BaseFor(tc.flag, p, tc.w); got != tc.want {
+			t.Errorf("BaseFor(%q, %+v) = %s, want %s", tc.flag, tc.w, got, tc.want)
 		}
 	}
 }
@@ -133,7 +136,7 @@ func TestBuildRunToOCILayout(t *testing.T) {
 		if err := buildRun(context.Background(), opts); err != nil {
 			t.Fatalf("build %d: %v\n%s", i, err, errOut)
 		}
-		var res []buildResult
+		var res []pipeline.Image
 		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 			t.Fatalf("-o json printed %q: %v", out, err)
 		}
@@ -145,7 +148,23 @@ func TestBuildRunToOCILayout(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "out", "index.json")); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(errOut.String(), "hello unchanged, reused, layout already up to date") {
-		t.Errorf("stderr %q does not say the build was reused", errOut)
+	// With -o json, progress is one JSON event per line on stderr.
+	var events []pipeline.Event
+	for _, line := range strings.Split(strings.TrimSpace(errOut.String()), "\n") {
+		var ev pipeline.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("stderr line %q is not a JSON event: %v", line, err)
+		}
+		events = append(events, ev)
+	}
+	kinds := []string{}
+	for _, ev := range events {
+		kinds = append(kinds, string(ev.Kind))
+	}
+	if got := strings.Join(kinds, " "); got != "build-started built published build-started reused published" {
+		t.Errorf("events = %s", got)
+	}
+	if last := events[len(events)-1]; last.Workload != "hello" || last.Uploaded || last.Destination != "oci" || last.Digest == "" {
+		t.Errorf("last event %+v; want hello published, nothing uploaded", last)
 	}
 }

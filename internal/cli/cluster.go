@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -14,32 +15,60 @@ import (
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
 // DefaultTimeout bounds how long skiff waits for a release to be ready.
 const DefaultTimeout = 5 * time.Minute
 
-// projectContext is the project a release command works on.
+// projectContext is the project a command works on, resolved for the
+// selected environment.
 type projectContext struct {
 	root      string
-	project   *project.Project
+	project   *project.Project // resolved for --env, with -n applied
 	workloads []project.Workload // selected, in dependency order
 	namespace string
 }
 
-// loadProjectContext loads skiff.yaml around the working folder and selects
-// the named workloads (all when none), in dependency order.
-func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, error) {
+// loadProject finds skiff.yaml around the working folder, loads it and
+// resolves it for the --env environment and --namespace: the one place
+// where what every later step reads (registry, namespace, context,
+// platforms, values, the workloads' fields) is decided.
+func loadProject(f *cmdutil.Factory) (root string, p *project.Project, err error) {
 	wd, err := f.WorkDir()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	manifest, err := project.Find(wd)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	p, err := project.Load(manifest)
+	top, err := project.Load(manifest)
+	if err != nil {
+		return "", nil, err
+	}
+	p, err = top.ForEnv(f.Globals.Env)
+	var unknown *project.UnknownEnvError
+	if errors.As(err, &unknown) {
+		return "", nil, cmdutil.Usagef("--env %s: %v", f.Globals.Env, err)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if ns := f.Globals.Namespace; ns != "" {
+		if why := project.ValidName(ns); why != "" {
+			return "", nil, cmdutil.Usagef("--namespace %s; use a DNS-1123 label", why)
+		}
+		p.Namespace = ns
+	}
+	return filepath.Dir(manifest), p, nil
+}
+
+// loadProjectContext loads the project and selects the named workloads
+// (all when none), in dependency order.
+func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, error) {
+	root, p, err := loadProject(f)
 	if err != nil {
 		return nil, err
 	}
@@ -48,13 +77,7 @@ func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, er
 			return nil, cmdutil.Usagef("the project has no workload %q; it has: %s", n, strings.Join(p.WorkloadNames(), ", "))
 		}
 	}
-	pc := &projectContext{root: filepath.Dir(manifest), project: p, namespace: p.Namespace}
-	if ns := f.Globals.Namespace; ns != "" {
-		if why := project.ValidName(ns); why != "" {
-			return nil, cmdutil.Usagef("--namespace %s; use a DNS-1123 label", why)
-		}
-		pc.namespace = ns
-	}
+	pc := &projectContext{root: root, project: p, namespace: p.Namespace}
 	for _, w := range p.Order() {
 		if len(names) == 0 || slices.Contains(names, w.Name) {
 			pc.workloads = append(pc.workloads, w)
@@ -67,21 +90,32 @@ func (pc *projectContext) release(w *project.Workload) string {
 	return chart.ReleaseName(pc.project, w)
 }
 
+// pipeline is the engine for the project, reporting its events to the
+// terminal.
+func (pc *projectContext) pipeline(f *cmdutil.Factory) *pipeline.Pipeline {
+	return &pipeline.Pipeline{Project: pc.project, Root: pc.root, Events: newProgress(f).event}
+}
+
 // connect loads the kubeconfig, checks the cluster answers, and returns a
-// Deployer for it; with -v, Helm's log goes to stderr.
-func connect(ctx context.Context, f *cmdutil.Factory) (*kube.Client, *deploy.Deployer, error) {
+// Deployer for it; with -v, Helm's log goes to stderr. The context is
+// --context, else the environment's, else the kubeconfig's current one.
+func connect(ctx context.Context, f *cmdutil.Factory, pc *projectContext) (*kube.Client, *deploy.Deployer, error) {
 	var logf func(string, ...any)
 	if f.Globals.Verbose {
 		logf = func(format string, args ...any) {
 			fmt.Fprintf(f.IOStreams.ErrOut, "helm: "+format+"\n", args...)
 		}
 	}
-	return connectWith(ctx, f, logf)
+	return connectWith(ctx, f, pc, logf)
 }
 
 // connectWith is connect with Helm's log going to logf (nil: nowhere).
-func connectWith(ctx context.Context, f *cmdutil.Factory, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
-	kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: f.Globals.Context})
+func connectWith(ctx context.Context, f *cmdutil.Factory, pc *projectContext, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
+	kctx := f.Globals.Context
+	if kctx == "" && pc != nil {
+		kctx = pc.project.Context
+	}
+	kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: kctx})
 	if err != nil {
 		return nil, nil, err
 	}

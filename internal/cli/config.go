@@ -17,6 +17,7 @@ import (
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/fsutil"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -194,7 +195,7 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	for k, v := range set {
 		cfg[k] = v
 	}
-	kc, d, err := connect(ctx, f)
+	kc, d, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
 	}
@@ -207,9 +208,9 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	}
 	vals := chart.Merge(rel.Config, nil)
 	vals["config"] = cfg
-	res, err := deployOne(ctx, f, kc, d, pc, w, deploy.ImageOf(rel), vals, timeout)
+	res, err := pc.pipeline(f).DeployValues(ctx, releases(kc, d, pc, nil, timeout), w, deploy.ImageOf(rel), vals)
 	if err != nil {
 		return err
 	}
-	return printDeployed(f, []deployResult{*res})
+	return printDeployed(f, []pipeline.Deployment{*res})
 }

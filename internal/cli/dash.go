@@ -76,7 +76,7 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	if err != nil {
 		return err
 	}
-	kc, d, err := connectWith(ctx, f, nil) // Helm may not write over the screen
+	kc, d, err := connectWith(ctx, f, pc, nil) // Helm may not write over the screen
 	if err != nil {
 		return err
 	}

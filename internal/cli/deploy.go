@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -16,8 +17,8 @@ import (
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/publish"
 )
 
 // DeployOptions are the inputs of `skiff deploy`.
@@ -103,17 +104,6 @@ func NewCmdDeploy(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
-// deployResult is one line of deploy's summary.
-type deployResult struct {
-	Workload  string `json:"workload"`
-	Release   string `json:"release"`
-	Namespace string `json:"namespace"`
-	Revision  int    `json:"revision"`
-	Image     string `json:"image"`
-	Ready     string `json:"ready"`
-	Endpoint  string `json:"endpoint"`
-}
-
 // releaseInputs reads what deploy and render share: the selected
 // workloads, the user's chart overrides and the --image references.
 func releaseInputs(f *cmdutil.Factory, names []string, values chartValues, imageFlags []string) (*projectContext, map[string]any, map[string]string, error) {
@@ -138,70 +128,54 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err != nil {
 		return err
 	}
-	kc, d, err := connect(ctx, f)
+	kc, d, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
 	}
-	images, err := resolveImages(ctx, opts, pc, given, d)
+	pl := pc.pipeline(f)
+	images, toBuild, err := pl.Plan(d, pc.workloads, given, opts.NoBuild)
+	var none *pipeline.NoDeployedImageError
+	if errors.As(err, &none) {
+		return fmt.Errorf("--no-build: %s has no deployed image to reuse; deploy it once without --no-build, or pass --image", none.Workload)
+	}
 	if err != nil {
 		return err
+	}
+	if len(toBuild) > 0 {
+		if pc.project.Registry == "" {
+			return cmdutil.Usagef("skiff.yaml names no registry the cluster can pull from%s; add `registry: HOST/PATH`, or pass --image", envSuffix(pc.project))
+		}
+		if err := buildImages(ctx, f, pc, toBuild, true, opts.Insecure, images); err != nil {
+			return err
+		}
 	}
 	if created, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
 		return err
 	} else if created {
 		fmt.Fprintf(f.IOStreams.ErrOut, "Created namespace %s\n", pc.namespace)
 	}
-	var results []deployResult
-	for _, w := range pc.workloads {
-		res, err := deployOne(ctx, f, kc, d, pc, &w, images[w.Name], releaseValues(pc, &w, images[w.Name], overrides), opts.Timeout)
-		if err != nil {
-			return err
-		}
-		results = append(results, *res)
+	results, err := pl.Deploy(ctx, releases(kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
+	if err != nil {
+		return err
 	}
 	return printDeployed(f, results)
 }
 
-// deployOne deploys one workload with vals, waiting until it is ready,
-// and prints its progress on stderr.
-func deployOne(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, d *deploy.Deployer, pc *projectContext,
-	w *project.Workload, image string, vals map[string]any, timeout time.Duration) (*deployResult, error) {
-	cs := f.IOStreams.ColorScheme()
-	c, own, err := chart.Load(pc.root, w)
-	if err != nil {
-		return nil, err
-	}
-	rel := pc.release(w)
-	which := "base chart"
-	if own {
-		which = "its own chart"
-	}
-	fmt.Fprintf(f.IOStreams.ErrOut, "Deploying %s (%s) to %s with %s...\n", cs.Bold(w.Name), shortImage(image), pc.namespace, which)
-	interrupted := context.AfterFunc(ctx, func() {
-		fmt.Fprintln(f.IOStreams.ErrOut, "Interrupted: rolling "+w.Name+" back (Ctrl-C again to quit now and leave it pending)")
-	})
-	defer interrupted()
-	start := time.Now()
-	stop := f.IOStreams.StartProgress("waiting for " + w.Name + " to be ready")
-	res, err := d.Deploy(ctx, deploy.Release{Name: rel, Namespace: pc.namespace, Chart: c, Values: vals,
-		Timeout: timeout, Description: "skiff deploy " + image}, w.Name)
-	stop()
-	if err != nil {
-		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s failed after %s\n", cs.FailureIcon(), w.Name, time.Since(start).Round(time.Second))
-		return nil, err
-	}
-	st, err := d.StatusOf(ctx, kc.Clientset, rel, pc.namespace, w.Name, w.Kind, chart.ServiceURL(w, pc.namespace))
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s ready: revision %d, %d/%d pods, in %s\n", cs.SuccessIcon(), w.Name, res.Revision, st.Ready, st.Desired, time.Since(start).Round(time.Second))
-	return &deployResult{Workload: w.Name, Release: rel, Namespace: pc.namespace, Revision: res.Revision,
-		Image: image, Ready: fmt.Sprintf("%d/%d", st.Ready, st.Desired), Endpoint: st.Endpoint}, nil
+// releases is how the pipeline deploys to the cluster of kc.
+func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
+	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout,
+		Readiness: func(ctx context.Context, w *project.Workload, rel string) (*pipeline.Readiness, error) {
+			st, err := d.StatusOf(ctx, kc.Clientset, rel, pc.namespace, w.Name, w.Kind, chart.ServiceURL(w, pc.namespace))
+			if err != nil {
+				return nil, err
+			}
+			return &pipeline.Readiness{Ready: st.Ready, Desired: st.Desired, Endpoint: st.Endpoint}, nil
+		}}
 }
 
 // printDeployed prints deploy's summary: a hint on stderr, the table (or
 // JSON) on stdout.
-func printDeployed(f *cmdutil.Factory, results []deployResult) error {
+func printDeployed(f *cmdutil.Factory, results []pipeline.Deployment) error {
 	if len(results) > 0 {
 		fmt.Fprintf(f.IOStreams.ErrOut, "Reach it from here with `skiff invoke %s`, follow it with `skiff logs -f %s`; in the cluster at its endpoint below.\n",
 			results[0].Workload, results[0].Workload)
@@ -213,12 +187,6 @@ func printDeployed(f *cmdutil.Factory, results []deployResult) error {
 		}
 		return nil
 	})
-}
-
-// releaseValues are the chart values of a workload: skiff's, then the
-// user's overrides.
-func releaseValues(pc *projectContext, w *project.Workload, image string, overrides map[string]any) map[string]any {
-	return chart.Merge(chart.Values(pc.project, w, pc.namespace, image), overrides)
 }
 
 // parseImages reads --image values: one bare REF for a single workload, or
@@ -244,59 +212,25 @@ func parseImages(flags []string, pc *projectContext) (map[string]string, error) 
 	return out, nil
 }
 
-// resolveImages returns the image of each workload: given with --image,
-// the deployed one with --no-build, else built and pushed now.
-func resolveImages(ctx context.Context, opts *DeployOptions, pc *projectContext, given map[string]string, d *deploy.Deployer) (map[string]string, error) {
-	images := map[string]string{}
-	var toBuild []string
-	for _, w := range pc.workloads {
-		switch {
-		case given[w.Name] != "":
-			images[w.Name] = given[w.Name]
-		case opts.NoBuild:
-			rel, err := d.LastGoodRelease(pc.release(&w), pc.namespace)
-			if isNotFound(err) || (err == nil && deploy.ImageOf(rel) == "") {
-				return nil, fmt.Errorf("--no-build: %s has no deployed image to reuse; deploy it once without --no-build, or pass --image", w.Name)
-			}
-			if err != nil {
-				return nil, err
-			}
-			images[w.Name] = deploy.ImageOf(rel)
-		default:
-			toBuild = append(toBuild, w.Name)
-		}
-	}
-	if len(toBuild) == 0 {
-		return images, nil
-	}
-	if pc.project.Registry == "" {
-		return nil, cmdutil.Usagef("skiff.yaml names no registry the cluster can pull from; add `registry: HOST/PATH`, or pass --image")
-	}
-	return images, buildImages(ctx, opts.Factory, pc, toBuild, true, opts.Insecure, images)
-}
-
 // buildImages builds the named workloads (pushing them when push is set)
 // and records each one's reference by digest in images.
-func buildImages(ctx context.Context, f *cmdutil.Factory, pc *projectContext, names []string, push bool, insecure []string, images map[string]string) error {
+func buildImages(ctx context.Context, f *cmdutil.Factory, pc *projectContext, ws []project.Workload, push bool, insecure []string, images map[string]string) error {
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = w.Name
+	}
 	bopts := &BuildOptions{Factory: f, Workloads: names, Push: push, SBOM: "spdx", Tag: "latest", Insecure: insecure}
-	wd, err := f.WorkDir()
+	plan, err := planBuild(bopts)
 	if err != nil {
 		return err
 	}
-	plan, err := planBuild(bopts, wd)
-	if err != nil {
-		return err
-	}
-	results, err := runBuilds(ctx, bopts, plan)
+	plan.pc = pc
+	results, err := runBuilds(ctx, bopts, plan, ws)
 	if err != nil {
 		return err
 	}
 	for _, r := range results {
-		repo := publish.ImageName(pc.project.Registry, r.Workload)
-		if pc.project.Registry == "" {
-			repo = pc.project.Name + "/" + r.Workload
-		}
-		images[r.Workload] = repo + "@" + r.Digest
+		images[r.Workload] = r.Pull
 	}
 	return nil
 }

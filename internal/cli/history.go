@@ -27,7 +27,7 @@ func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, d, err := connect(cmd.Context(), f)
+			_, d, err := connect(cmd.Context(), f, pc)
 			if err != nil {
 				return err
 			}
@@ -101,7 +101,7 @@ func rollbackRun(ctx context.Context, f *cmdutil.Factory, workload string, revis
 	if err != nil {
 		return err
 	}
-	_, d, err := connect(ctx, f)
+	_, d, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kc, d, err := connect(cmd.Context(), f)
+			kc, d, err := connect(cmd.Context(), f, pc)
 			if err != nil {
 				return err
 			}

@@ -156,7 +156,7 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 		}
 		base, via = fmt.Sprintf("http://127.0.0.1:%d", port), "local"
 	} else {
-		kc, _, err := connect(ctx, f)
+		kc, _, err := connect(ctx, f, pc)
 		if err != nil {
 			return err
 		}

@@ -81,7 +81,7 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 	if err != nil {
 		return err
 	}
-	kc, _, err := connect(ctx, f)
+	kc, _, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
 	}

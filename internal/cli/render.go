@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/scaffold"
 )
 
@@ -66,10 +65,10 @@ func renderRun(ctx context.Context, opts *RenderOptions) error {
 	if err != nil {
 		return err
 	}
-	var toBuild []string
+	var toBuild []project.Workload
 	for _, w := range pc.workloads {
 		if images[w.Name] == "" {
-			toBuild = append(toBuild, w.Name)
+			toBuild = append(toBuild, w)
 		}
 	}
 	if len(toBuild) > 0 {
@@ -77,24 +76,18 @@ func renderRun(ctx context.Context, opts *RenderOptions) error {
 			return err
 		}
 	}
+	rendered, err := pc.pipeline(f).Render(ctx, pc.workloads, images, overrides)
+	if err != nil {
+		return err
+	}
 	var files []scaffold.File
 	var all bytes.Buffer
-	for _, w := range pc.workloads {
-		c, _, err := chart.Load(pc.root, &w)
-		if err != nil {
-			return err
-		}
-		out, err := chart.Render(ctx, c, releaseValues(pc, &w, images[w.Name], overrides), pc.release(&w), pc.namespace)
-		if err != nil {
-			return err
-		}
-		doc := fmt.Sprintf("# skiff render: workload %s, release %s, namespace %s\n%s", w.Name, pc.release(&w), pc.namespace,
-			strings.TrimPrefix(out, "---\n"))
-		files = append(files, scaffold.File{Path: w.Name + ".yaml", Data: []byte(doc), Mode: 0o644})
+	for _, r := range rendered {
+		files = append(files, scaffold.File{Path: r.Workload + ".yaml", Data: []byte(r.YAML), Mode: 0o644})
 		if all.Len() > 0 {
 			all.WriteString("---\n")
 		}
-		all.WriteString(doc)
+		all.WriteString(r.YAML)
 	}
 	if opts.OutputDir == "" {
 		_, err := f.IOStreams.Out.Write(all.Bytes())

@@ -41,11 +41,13 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 	pf.StringVar(&g.Kubeconfig, "kubeconfig", "", "path to the kubeconfig file")
 	pf.StringVar(&g.Context, "context", "", "kubeconfig context to use")
 	pf.StringVarP(&g.Namespace, "namespace", "n", "", "Kubernetes namespace (default: the project's)")
+	pf.StringVarP(&g.Env, "env", "e", "", "environment of skiff.yaml to use (default: its top level)")
 	pf.StringVarP(&g.Output, "output", "o", "", "output format: table, json or yaml")
 	pf.BoolVar(&g.NoColor, "no-color", false, "never color the output (also NO_COLOR)")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print more about what happens")
 	pf.BoolVar(&g.NonInteractive, "non-interactive", false, "never prompt; fail on a missing value instead")
 	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion(cmdutil.Formats()...))
+	_ = root.RegisterFlagCompletionFunc("env", envCompletion(f))
 
 	root.AddGroup(&cobra.Group{ID: "create", Title: "Create:"})
 	root.AddGroup(&cobra.Group{ID: "ship", Title: "Build and ship:"})
@@ -99,7 +101,7 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 
 func isGlobal(name string) bool {
 	switch name {
-	case "kubeconfig", "context", "namespace", "output", "no-color", "verbose", "non-interactive":
+	case "kubeconfig", "context", "namespace", "env", "output", "no-color", "verbose", "non-interactive":
 		return true
 	}
 	return false

@@ -91,7 +91,7 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kc, _, err := connect(cmd.Context(), f)
+			kc, _, err := connect(cmd.Context(), f, pc)
 			if err != nil {
 				return err
 			}
@@ -154,7 +154,7 @@ func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, rest
 	if err != nil {
 		return err
 	}
-	kc, _, err := connect(ctx, f)
+	kc, _, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 	if err != nil {
 		return err
 	}
-	kc, d, err := connect(ctx, f)
+	kc, d, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
 	}
@@ -62,6 +62,7 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 			if err != nil {
 				return err
 			}
+			st.Environment = pc.project.Env
 			all = append(all, st)
 			healthy = healthy && st.Healthy()
 		}

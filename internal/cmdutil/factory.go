@@ -19,6 +19,7 @@ type GlobalOptions struct {
 	Kubeconfig     string
 	Context        string
 	Namespace      string
+	Env            string
 	Output         string
 	NoColor        bool
 	Verbose        bool

@@ -26,20 +26,22 @@ const (
 
 // WorkloadStatus is what runs of one workload.
 type WorkloadStatus struct {
-	Workload  string            `json:"workload"`
-	Kind      string            `json:"kind"`
-	Release   string            `json:"release"`
-	Namespace string            `json:"namespace"`
-	Revision  int               `json:"revision,omitempty"`
-	Status    string            `json:"releaseStatus,omitempty"` // Helm's
-	State     string            `json:"state"`                   // skiff's summary
-	Image     string            `json:"image,omitempty"`
-	Ready     int32             `json:"ready"`
-	Desired   int32             `json:"desired"`
-	Restarts  int32             `json:"restarts"`
-	Endpoint  string            `json:"endpoint,omitempty"`
-	Updated   time.Time         `json:"updated,omitempty"`
-	Problems  []kube.PodProblem `json:"problems,omitempty"`
+	Workload  string `json:"workload"`
+	Kind      string `json:"kind"`
+	Release   string `json:"release"`
+	Namespace string `json:"namespace"`
+	// Environment is the environment of skiff.yaml the status is of.
+	Environment string            `json:"environment,omitempty"`
+	Revision    int               `json:"revision,omitempty"`
+	Status      string            `json:"releaseStatus,omitempty"` // Helm's
+	State       string            `json:"state"`                   // skiff's summary
+	Image       string            `json:"image,omitempty"`
+	Ready       int32             `json:"ready"`
+	Desired     int32             `json:"desired"`
+	Restarts    int32             `json:"restarts"`
+	Endpoint    string            `json:"endpoint,omitempty"`
+	Updated     time.Time         `json:"updated,omitempty"`
+	Problems    []kube.PodProblem `json:"problems,omitempty"`
 }
 
 // Healthy reports whether the workload is deployed and all its pods ready.

@@ -34,6 +34,8 @@ const (
 	DefaultReplicas = 1
 	DefaultHealth   = "/healthz"
 	DefaultReady    = "/readyz"
+
+	defaultCPUPercent = 80
 )
 
 // Kinds returns the workload kinds, sorted.
@@ -57,6 +59,16 @@ type Project struct {
 	Build Build `json:"build,omitempty" yaml:"build,omitempty"`
 	// Workloads are the functions and services of the project.
 	Workloads []Workload `json:"workloads" yaml:"workloads"`
+	// Environments are the places the project is deployed to, by name.
+	Environments map[string]Environment `json:"environments,omitempty" yaml:"environments,omitempty"`
+
+	// Set by ForEnv, never read from or written to skiff.yaml:
+	// Env is the environment the project was resolved for ("": none).
+	Env string `json:"-" yaml:"-"`
+	// Context is the environment's kubeconfig context ("": the current one).
+	Context string `json:"-" yaml:"-"`
+	// Values are the environment's chart values for every workload.
+	Values map[string]any `json:"-" yaml:"-"`
 }
 
 // Build holds build settings that apply to every workload unless a workload
@@ -81,6 +93,7 @@ type Workload struct {
 	DependsOn []string          `json:"dependsOn,omitempty" yaml:"dependsOn,omitempty"`
 	Replicas  *int              `json:"replicas,omitempty" yaml:"replicas,omitempty"`
 	Autoscale *Autoscale        `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
+	Resources *Resources        `json:"resources,omitempty" yaml:"resources,omitempty"`
 	// Base overrides the base image for this workload only.
 	Base string `json:"base,omitempty" yaml:"base,omitempty"`
 	// Health is the HTTP path of the liveness probe.
@@ -145,7 +158,7 @@ func (p *Project) ApplyDefaults() {
 			w.Ready = DefaultReady
 		}
 		if w.Autoscale != nil && w.Autoscale.CPUPercent == 0 {
-			w.Autoscale.CPUPercent = 80
+			w.Autoscale.CPUPercent = defaultCPUPercent
 		}
 	}
 }

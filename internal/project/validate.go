@@ -2,6 +2,7 @@ package project
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -98,6 +99,9 @@ func (p *Project) Validate() ValidationErrors {
 	if strings.Contains(p.Registry, "://") {
 		add("registry", fmt.Sprintf("%q must not have a scheme", p.Registry), "write the registry as host[:port]/path, e.g. registry.example.com/team")
 	}
+	for i, pl := range p.Build.Platforms {
+		checkPlatform(fmt.Sprintf("build.platforms[%d]", i), pl, add)
+	}
 	for lang := range p.Build.Base {
 		if !slices.Contains(Langs(), lang) {
 			add("build.base."+lang, "is not a known language", "use one of: "+strings.Join(Langs(), ", "))
@@ -138,30 +142,12 @@ func (p *Project) Validate() ValidationErrors {
 		} else {
 			paths[path.Clean(w.Path)] = i
 		}
-		for k := range w.Env {
-			if !envKey.MatchString(k) {
-				add(at+".env."+k, "is not a valid environment variable name", "use letters, digits and '_', not starting with a digit")
-			}
-		}
-		for k := range w.Config {
-			if !configKey.MatchString(k) {
-				add(at+".config."+k, "is not a valid config key", "use letters, digits, '-', '_' and '.'")
-			}
-		}
+		checkMaps(at, w.Env, w.Config, add)
 		if w.Replicas != nil && *w.Replicas < 0 {
 			add(at+".replicas", fmt.Sprintf("%d is negative", *w.Replicas), "use 0 or more")
 		}
-		if a := w.Autoscale; a != nil {
-			if a.Min < 1 {
-				add(at+".autoscale.min", fmt.Sprintf("%d is less than 1", a.Min), "set autoscale.min to 1 or more")
-			}
-			if a.Max < a.Min {
-				add(at+".autoscale.max", fmt.Sprintf("%d is less than autoscale.min (%d)", a.Max, a.Min), "set autoscale.max to at least autoscale.min")
-			}
-			if a.CPUPercent < 1 || a.CPUPercent > 100 {
-				add(at+".autoscale.cpuPercent", fmt.Sprintf("%d is out of range", a.CPUPercent), "use a percentage from 1 to 100")
-			}
-		}
+		checkAutoscale(at+".autoscale", w.Autoscale, add)
+		checkResources(at+".resources", w.Resources, add)
 		for field, v := range map[string]string{"health": w.Health, "ready": w.Ready} {
 			if v != "" && !strings.HasPrefix(v, "/") {
 				add(at+"."+field, fmt.Sprintf("%q must start with /", v), "use an HTTP path such as /healthz")
@@ -182,7 +168,37 @@ func (p *Project) Validate() ValidationErrors {
 	if cycle := p.findCycle(); cycle != nil {
 		add(fmt.Sprintf("workloads[%d].dependsOn", cycle.at), "forms a cycle: "+strings.Join(cycle.names, " -> "), "remove one of these dependencies")
 	}
+	p.validateEnvironments(add)
 	return errs
+}
+
+// checkMaps checks the keys of a workload's env and config.
+func checkMaps(at string, env, config map[string]string, add func(path, msg, hint string)) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if !envKey.MatchString(k) {
+			add(at+".env."+k, "is not a valid environment variable name", "use letters, digits and '_', not starting with a digit")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(config)) {
+		if !configKey.MatchString(k) {
+			add(at+".config."+k, "is not a valid config key", "use letters, digits, '-', '_' and '.'")
+		}
+	}
+}
+
+func checkAutoscale(at string, a *Autoscale, add func(path, msg, hint string)) {
+	if a == nil {
+		return
+	}
+	if a.Min < 1 {
+		add(at+".min", fmt.Sprintf("%d is less than 1", a.Min), "set autoscale.min to 1 or more")
+	}
+	if a.Max < a.Min {
+		add(at+".max", fmt.Sprintf("%d is less than autoscale.min (%d)", a.Max, a.Min), "set autoscale.max to at least autoscale.min")
+	}
+	if a.CPUPercent < 1 || a.CPUPercent > 100 {
+		add(at+".cpuPercent", fmt.Sprintf("%d is out of range", a.CPUPercent), "use a percentage from 1 to 100")
+	}
 }
 
 func describeBad(v string) string {

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -148,7 +149,7 @@ func TestRegistryRefusedAuthSaysLogIn(t *testing.T) {
 func TestBaseNotFound(t *testing.T) {
 	_, host, regs := newRegistry(t)
 	_, err := regs.Base(context.Background(), host+"/nothing:1")
-	if err == nil || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), "--base") {
+	if err == nil || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), "build.base") {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -169,8 +170,9 @@ func TestBaseReadsIndex(t *testing.T) {
 func TestPlainHTTPOnlyForLoopbackOrInsecure(t *testing.T) {
 	g := &plainHTTPGuard{next: http.DefaultTransport, insecure: []string{"10.1.1.1:5000"}}
 	req, _ := http.NewRequest(http.MethodGet, "http://10.9.9.9:5000/v2/", nil)
-	if _, err := g.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "--insecure-registry 10.9.9.9:5000") {
-		t.Fatalf("got %v", err)
+	var plain *PlainHTTPError
+	if _, err := g.RoundTrip(req); !errors.As(err, &plain) || plain.Host != "10.9.9.9:5000" {
+		t.Fatalf("got %v, want a PlainHTTPError for 10.9.9.9:5000", err)
 	}
 	regs, err := NewRegistries(RegistryOptions{Insecure: []string{"10.1.1.1:5000"}})
 	must(t, err)

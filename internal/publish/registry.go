@@ -119,6 +119,14 @@ func (r *Registries) ParseReference(ref string) (name.Reference, error) {
 	return parsed, nil
 }
 
+// PlainHTTPError says a registry would be reached over plain HTTP, which
+// was not allowed for its host.
+type PlainHTTPError struct{ Host string }
+
+func (e *PlainHTTPError) Error() string {
+	return fmt.Sprintf("refusing plain HTTP to %s, which was not allowed as an insecure registry", e.Host)
+}
+
 // plainHTTPGuard refuses plain HTTP to hosts that were not allowed it
 // (go-containerregistry otherwise falls back to HTTP for private
 // addresses on its own).
@@ -130,7 +138,7 @@ type plainHTTPGuard struct {
 func (g *plainHTTPGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !isLoopback(req.URL.Host) &&
 		!slices.Contains(g.insecure, req.URL.Host) && !slices.Contains(g.insecure, req.URL.Hostname()) {
-		return nil, fmt.Errorf("refusing plain HTTP to %s; pass --insecure-registry %s if that registry has no TLS", req.URL.Host, req.URL.Host)
+		return nil, &PlainHTTPError{Host: req.URL.Host}
 	}
 	return g.next.RoundTrip(req)
 }
@@ -145,7 +153,7 @@ func (r *Registries) Base(ctx context.Context, ref string) (*build.Base, error) 
 	desc, err := remote.Get(parsed, remote.WithContext(ctx), remote.Reuse(r.puller))
 	if err != nil {
 		return nil, explain(fmt.Sprintf("reading base image %s", ref), parsed.Context().RegistryStr(), err,
-			"push the base image there, or choose another with --base or build.base in skiff.yaml")
+			"push the base image there, or choose another base (build.base in skiff.yaml)")
 	}
 	b := &build.Base{Ref: ref, Digest: desc.Digest}
 	if desc.MediaType.IsIndex() {

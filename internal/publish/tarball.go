@@ -37,11 +37,20 @@ func SBOMFile(file, imageName string) string {
 	return strings.TrimSuffix(file, filepath.Ext(file)) + "-" + strings.ReplaceAll(imageName, "/", "-") + ".spdx.json"
 }
 
+// TarballPlatformsError says a multi-platform image was given to a tarball.
+type TarballPlatformsError struct {
+	Image     string
+	Platforms []string
+}
+
+func (e *TarballPlatformsError) Error() string {
+	return fmt.Sprintf("a tarball holds one platform, and %s was built for %s", e.Image, strings.Join(e.Platforms, ", "))
+}
+
 // Publish adds a to the tarball; Close writes it.
 func (p *Tarball) Publish(_ context.Context, a *build.Artifact, imageName, tag string) (*Result, error) {
 	if a.Index != nil {
-		return nil, fmt.Errorf("a tarball holds one platform, and %s was built for %s; use --dest oci:DIR for several platforms, or one --platform",
-			imageName, strings.Join(a.Platforms, ", "))
+		return nil, &TarballPlatformsError{Image: imageName, Platforms: a.Platforms}
 	}
 	ref := ImageName(p.Prefix, imageName) + ":" + tag
 	t, err := name.NewTag(ref)

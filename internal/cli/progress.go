@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/pipeline"
+)
+
+// progress renders the pipeline's events on stderr: a line per step (and
+// a spinner while a deploy waits) for people, or one JSON object per line
+// with -o json or -o yaml, for editors and CI.
+type progress struct {
+	f        *cmdutil.Factory
+	stopSpin func()
+	// reused are the workloads whose image came from the build cache.
+	reused map[string]bool
+}
+
+func newProgress(f *cmdutil.Factory) *progress { return &progress{f: f, reused: map[string]bool{}} }
+
+func (p *progress) event(ev pipeline.Event) {
+	errOut := p.f.IOStreams.ErrOut
+	if o := p.f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
+		data, err := json.Marshal(ev)
+		if err == nil {
+			fmt.Fprintf(errOut, "%s\n", data)
+		}
+		return
+	}
+	cs := p.f.IOStreams.ColorScheme()
+	switch ev.Kind {
+	case pipeline.BuildStarted:
+		fmt.Fprintf(errOut, "Building %s (%s, %s) on %s\n", cs.Bold(ev.Workload), ev.Lang, strings.Join(ev.Platforms, ","), ev.Base)
+	case pipeline.Published:
+		what := "built"
+		if p.reused[ev.Workload] {
+			what = "unchanged, reused"
+		}
+		if !ev.Uploaded {
+			what += ", " + destName(ev.Destination) + " already up to date"
+		}
+		fmt.Fprintf(errOut, "%s %s %s: %s (%s)\n", cs.SuccessIcon(), ev.Workload, what, ev.Reference, ev.Digest)
+	case pipeline.Reused:
+		p.reused[ev.Workload] = true
+	case pipeline.DeployStarted:
+		which := "base chart"
+		if ev.OwnChart {
+			which = "its own chart"
+		}
+		env := ""
+		if ev.Environment != "" {
+			env = " (environment " + ev.Environment + ")"
+		}
+		fmt.Fprintf(errOut, "Deploying %s (%s) to %s%s with %s...\n", cs.Bold(ev.Workload), shortImage(ev.Image), ev.Namespace, env, which)
+		p.stopSpin = p.f.IOStreams.StartProgress("waiting for " + ev.Workload + " to be ready")
+	case pipeline.Interrupted:
+		p.spinDone()
+		fmt.Fprintln(errOut, "Interrupted: rolling "+ev.Workload+" back (Ctrl-C again to quit now and leave it pending)")
+	case pipeline.Deployed:
+		p.spinDone()
+		fmt.Fprintf(errOut, "%s %s ready: revision %d, %s pods, in %s\n", cs.SuccessIcon(), ev.Workload, ev.Revision, ev.Ready, ev.Duration.Round(time.Second))
+	case pipeline.Failed:
+		p.spinDone()
+		if ev.Release != "" {
+			fmt.Fprintf(errOut, "%s %s failed after %s\n", cs.FailureIcon(), ev.Workload, ev.Duration.Round(time.Second))
+		}
+	}
+}
+
+func (p *progress) spinDone() {
+	if p.stopSpin != nil {
+		p.stopSpin()
+		p.stopSpin = nil
+	}
+}

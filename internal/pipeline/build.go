@@ -1,0 +1,223 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/publish"
+)
+
+// Destinations of images.
+const (
+	DestLocal    = "local"    // the local OCI store in the cache folder
+	DestRegistry = "registry" // the project's registry
+	DestLayout   = "oci"      // an OCI layout folder
+	DestTarball  = "tar"      // a tarball
+)
+
+// Builds says how the images of a project are built and where they go.
+type Builds struct {
+	// Builder builds one workload's image.
+	Builder build.Interface
+	// Publisher stores built images.
+	Publisher publish.Interface
+	// Dest is the kind of Publisher (DestLocal, ...), for events and for
+	// the references deploy uses.
+	Dest string
+	// Tag is the tag images are published under.
+	Tag string
+	// Platforms to build for.
+	Platforms []v1.Platform
+	// Base, when set, is the base of every workload; else each workload's.
+	Base string
+	// SBOM asks for an SPDX document with each image.
+	SBOM bool
+	// Getenv reads SOURCE_DATE_EPOCH and the like (nil: none set).
+	Getenv func(string) string
+	// Jobs bounds the builds that run at once (0: the number of CPUs).
+	Jobs int
+}
+
+// Image is a built and published workload image.
+type Image struct {
+	Workload  string   `json:"workload"`
+	Reference string   `json:"reference"`
+	Digest    string   `json:"digest"`
+	Platforms []string `json:"platforms"`
+	// Status is "built" or "reused" (from the build cache).
+	Status     string `json:"status"`
+	Uploaded   bool   `json:"uploaded"`
+	Base       string `json:"base"`
+	BaseDigest string `json:"baseDigest"`
+	SBOM       string `json:"sbom,omitempty"`
+	// Pull is the reference by digest a cluster pulls (deploy and render).
+	Pull string `json:"-"`
+}
+
+// Pipeline runs the steps for one project, resolved for its environment.
+type Pipeline struct {
+	Project *project.Project
+	// Root is the project's folder.
+	Root string
+	// Events receives every step, one at a time (nil: nowhere).
+	Events func(Event)
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+
+	em     emitter
+	initEm sync.Once
+}
+
+func (p *Pipeline) emit(ev Event) {
+	p.initEm.Do(func() { p.em = emitter{sink: p.Events, now: p.Now} })
+	p.em.emit(ev)
+}
+
+func (p *Pipeline) since(t time.Time) time.Duration {
+	if p.Now != nil {
+		return p.Now().Sub(t)
+	}
+	return time.Since(t)
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// BaseFor picks a workload's base image: the override, else the
+// workload's, else the project's for its language, else the language
+// default.
+func BaseFor(override string, p *project.Project, w project.Workload) string {
+	switch {
+	case override != "":
+		return override
+	case w.Base != "":
+		return w.Base
+	case p.Build.Base[w.Lang] != "":
+		return p.Build.Base[w.Lang]
+	}
+	return build.DefaultBase(w.Lang)
+}
+
+// ImageName is the name a workload's image is published under in dest:
+// project/workload in the local store, the workload's name elsewhere (a
+// registry or tarball adds the project's registry as prefix).
+func ImageName(p *project.Project, dest, workload string) string {
+	if dest == DestLocal {
+		return p.Name + "/" + workload
+	}
+	return workload
+}
+
+// PullRef is the reference by digest of a workload's image as a cluster
+// pulls it: REGISTRY/WORKLOAD@DIGEST, or PROJECT/WORKLOAD@DIGEST without a
+// registry (render with the local store).
+func PullRef(p *project.Project, workload, digest string) string {
+	if p.Registry == "" {
+		return p.Name + "/" + workload + "@" + digest
+	}
+	return publish.ImageName(p.Registry, workload) + "@" + digest
+}
+
+// Build builds and publishes the images of ws, Jobs at a time, and returns
+// them in the order of ws. The first failure stops the builds still
+// running and is returned.
+func (p *Pipeline) Build(ctx context.Context, b Builds, ws []project.Workload) ([]Image, error) {
+	jobs := b.Jobs
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
+	out := make([]Image, len(ws))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	var publishMu sync.Mutex // publishers are not safe for concurrent use
+	for i, w := range ws {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err // an earlier build failed: start no more
+			}
+			img, err := p.buildOne(gctx, b, w, &publishMu)
+			if err != nil {
+				if gctx.Err() == nil || ctx.Err() != nil {
+					p.emit(Event{Kind: Failed, Workload: w.Name, Err: err})
+				}
+				return err
+			}
+			out[i] = *img
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		_ = b.Publisher.Close()
+		return nil, err
+	}
+	if err := b.Publisher.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (p *Pipeline) buildOne(ctx context.Context, b Builds, w project.Workload, publishMu *sync.Mutex) (*Image, error) {
+	start := p.now()
+	dir := filepath.Join(p.Root, filepath.FromSlash(w.Path))
+	getenv := b.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	prov, err := build.SourceProvenance(ctx, dir, getenv, "")
+	if err != nil {
+		return nil, err
+	}
+	req := build.Request{
+		Project: p.Project.Name, Workload: w, Dir: dir,
+		Base: BaseFor(b.Base, p.Project, w), Platforms: b.Platforms,
+		SBOM: b.SBOM, Epoch: prov.Epoch, Labels: prov.Labels,
+	}
+	p.emit(Event{Kind: BuildStarted, Workload: w.Name, Lang: w.Lang, Base: req.Base, Platforms: platformStrings(b.Platforms)})
+	a, err := b.Builder.Build(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("building %s: %w", w.Name, err)
+	}
+	kind := Built
+	if a.Reused {
+		kind = Reused
+	}
+	p.emit(Event{Kind: kind, Workload: w.Name, Duration: p.since(start), Platforms: a.Platforms, Base: a.Base.Ref})
+
+	pubStart := p.now()
+	publishMu.Lock()
+	res, err := b.Publisher.Publish(ctx, a, ImageName(p.Project, b.Dest, w.Name), b.Tag)
+	publishMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	p.emit(Event{Kind: Published, Workload: w.Name, Duration: p.since(pubStart), Reference: res.Reference,
+		Digest: res.Digest, Destination: b.Dest, Uploaded: res.Uploaded})
+	status := "built"
+	if a.Reused {
+		status = "reused"
+	}
+	pull := PullRef(p.Project, w.Name, res.Digest)
+	return &Image{Workload: w.Name, Reference: res.Reference, Digest: res.Digest, Platforms: a.Platforms,
+		Status: status, Uploaded: res.Uploaded, Base: a.Base.Ref, BaseDigest: a.Base.Digest, SBOM: res.SBOM, Pull: pull}, nil
+}
+
+func platformStrings(ps []v1.Platform) []string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return s
+}
