@@ -17,16 +17,17 @@ import (
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // DefaultTimeout bounds how long skiff waits for a release to be ready.
-const DefaultTimeout = 5 * time.Minute
+const DefaultTimeout = deploy.DefaultTimeout
 
 // projectContext is the project a command works on, resolved for the
 // selected environment.
 type projectContext struct {
 	root      string
-	project   *project.Project // resolved for --env, with -n applied
+	project   *project.Project   // resolved for --env, with -n applied
 	workloads []project.Workload // selected, in dependency order
 	namespace string
 }
@@ -88,6 +89,11 @@ func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, er
 
 func (pc *projectContext) release(w *project.Workload) string {
 	return chart.ReleaseName(pc.project, w)
+}
+
+// targets says how the project's workloads run on the cluster of kc.
+func (pc *projectContext) targets(kc *kube.Client) *target.Cluster {
+	return &target.Cluster{Clientset: kc.Clientset, Namespace: pc.namespace, Project: pc.project, Root: pc.root}
 }
 
 // pipeline is the engine for the project, reporting its events to the

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/tui"
 )
@@ -84,15 +83,13 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var workloads []tui.Workload
-	var cws []tui.ClusterWorkload
 	releases := map[string]string{}
-	for _, w := range pc.workloads {
+	targets := pc.targets(kc).All(pc.workloads)
+	for i, w := range pc.workloads {
 		workloads = append(workloads, tui.Workload{Name: w.Name, Kind: w.Kind})
-		cws = append(cws, tui.ClusterWorkload{Name: w.Name, Kind: w.Kind, Release: pc.release(&w), Port: w.Port,
-			Endpoint: chart.ServiceURL(&w, pc.namespace)})
-		releases[w.Name] = pc.release(&w)
+		releases[w.Name] = targets[i].Release()
 	}
-	backend := tui.NewCluster(tui.ClusterConfig{Client: kc, Deployer: d, Namespace: pc.namespace, Workloads: cws, Timeout: opts.Timeout})
+	backend := tui.NewCluster(tui.ClusterConfig{Client: kc, Deployer: d, Namespace: pc.namespace, Targets: targets, Timeout: opts.Timeout})
 	defer backend.Close()
 
 	renderer := lipgloss.NewRenderer(ios.Out)

@@ -13,12 +13,12 @@ import (
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // DeployOptions are the inputs of `skiff deploy`.
@@ -164,8 +164,8 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 // releases is how the pipeline deploys to the cluster of kc.
 func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
 	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout,
-		Readiness: func(ctx context.Context, w *project.Workload, rel string) (*pipeline.Readiness, error) {
-			st, err := d.StatusOf(ctx, kc.Clientset, rel, pc.namespace, w.Name, w.Kind, chart.ServiceURL(w, pc.namespace))
+		Readiness: func(ctx context.Context, w *project.Workload, _ string) (*pipeline.Readiness, error) {
+			st, err := target.Read(ctx, d, pc.targets(kc).For(w), pc.namespace)
 			if err != nil {
 				return nil, err
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/deploy"
 )
 
 // NewCmdHistory builds `skiff history`.
@@ -51,9 +51,8 @@ func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
 
 // shortImage shortens repo@sha256:abcdef... to repo@sha256:abcdef123456.
 func shortImage(ref string) string {
-	const keep = len("@sha256:") + 12
-	if i := strings.Index(ref, "@sha256:"); i >= 0 && len(ref) > i+keep {
-		return ref[:i+keep]
+	if repo, short, ok := deploy.ShortDigest(ref); ok {
+		return repo + "@sha256:" + short
 	}
 	return ref
 }

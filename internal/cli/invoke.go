@@ -13,9 +13,9 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/invoke"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // InvokeOptions are the inputs of `skiff invoke`.
@@ -160,16 +160,12 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 		if err != nil {
 			return err
 		}
-		pod, err := kc.ReadyPod(ctx, pc.namespace, chart.Selector(pc.release(w)))
-		if err != nil {
-			return err
-		}
-		fw, err := kc.ForwardPort(ctx, pc.namespace, pod.Name, w.Port)
+		fw, err := target.Forward(ctx, kc, pc.namespace, pc.targets(kc).For(w))
 		if err != nil {
 			return err
 		}
 		defer fw.Close()
-		base, via = "http://"+fw.Addr, "pod "+pod.Name
+		base, via = "http://"+fw.Addr, "pod "+fw.Pod
 	}
 	resp, err := invoke.Do(ctx, &http.Client{}, base, req)
 	if err != nil {

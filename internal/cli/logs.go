@@ -10,7 +10,6 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/logs"
 )
@@ -86,8 +85,8 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 		return err
 	}
 	var targets []logs.Target
-	for _, w := range pc.workloads {
-		targets = append(targets, logs.Target{Workload: w.Name, Selector: chart.Selector(pc.release(&w))})
+	for _, t := range pc.targets(kc).All(pc.workloads) {
+		targets = append(targets, logs.Target{Workload: t.Workload(), Selector: t.Selector()})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

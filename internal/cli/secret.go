@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // maxSecretSize is Kubernetes' limit for the data of one Secret.
@@ -169,12 +171,13 @@ func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, rest
 	if !restart {
 		return nil
 	}
-	restarted, err := kc.RestartDeployment(ctx, pc.namespace, w.Name)
-	if err != nil {
+	var notRunning *target.NotRunningError
+	switch err := pc.targets(kc).For(w).Restart(ctx); {
+	case errors.As(err, &notRunning):
+		return nil // nothing runs yet: the next deploy reads the Secret
+	case err != nil:
 		return err
 	}
-	if restarted {
-		fmt.Fprintf(f.IOStreams.ErrOut, "Restarting %s's pods; `skiff status --wait %s` waits for them\n", w.Name, w.Name)
-	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "Restarting %s's pods; `skiff status --wait %s` waits for them\n", w.Name, w.Name)
 	return nil
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // NewCmdStatus builds `skiff status`.
@@ -53,16 +53,16 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 	if err != nil {
 		return err
 	}
+	targets := pc.targets(kc).All(pc.workloads)
 	deadline := time.Now().Add(timeout)
 	for {
-		var all []*deploy.WorkloadStatus
+		var all []*target.Status
 		healthy := true
-		for _, w := range pc.workloads {
-			st, err := d.StatusOf(ctx, kc.Clientset, pc.release(&w), pc.namespace, w.Name, w.Kind, chart.ServiceURL(&w, pc.namespace))
+		for _, t := range targets {
+			st, err := target.Read(ctx, d, t, pc.namespace)
 			if err != nil {
 				return err
 			}
-			st.Environment = pc.project.Env
 			all = append(all, st)
 			healthy = healthy && st.Healthy()
 		}
@@ -83,7 +83,7 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 	}
 }
 
-func printStatus(f *cmdutil.Factory, all []*deploy.WorkloadStatus) error {
+func printStatus(f *cmdutil.Factory, all []*target.Status) error {
 	err := cmdutil.Write(f.IOStreams.Out, f.Globals.Output, all, func(out io.Writer) error {
 		fmt.Fprintln(out, "WORKLOAD\tKIND\tSTATE\tREVISION\tREADY\tRESTARTS\tIMAGE\tENDPOINT")
 		for _, s := range all {

@@ -22,6 +22,9 @@ import (
 // MaxHistory is how many revisions of a release Helm keeps.
 const MaxHistory = 10
 
+// DefaultTimeout bounds how long a release may take to be ready (or gone).
+const DefaultTimeout = 5 * time.Minute
+
 // Deployer runs Helm actions.
 type Deployer struct {
 	// Config returns the Helm configuration for a namespace.

@@ -3,6 +3,7 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -95,15 +96,11 @@ func (d *Deployer) Rollback(name, namespace string, revision int, timeout time.D
 	}
 	current := rels[len(rels)-1]
 	if revision == 0 {
-		for i := len(rels) - 2; i >= 0; i-- {
-			if rels[i].Info.Status == release.StatusDeployed || rels[i].Info.Status == release.StatusSuperseded {
-				revision = rels[i].Version
-				break
-			}
-		}
-		if revision == 0 {
+		prev := LastGood(rels[:len(rels)-1])
+		if prev == nil {
 			return 0, fmt.Errorf("release %s has no earlier revision to roll back to", name)
 		}
+		revision = prev.Version
 	}
 	found := false
 	for _, r := range rels {
@@ -148,16 +145,16 @@ func (d *Deployer) Uninstall(name, namespace string, timeout time.Duration) erro
 	return nil
 }
 
-// List returns the latest revision of every release in namespace.
-func (d *Deployer) List(namespace string) ([]*release.Release, error) {
-	cfg, err := d.Config(namespace)
-	if err != nil {
-		return nil, err
+// ShortDigest splits an image reference by digest into what comes before
+// "@sha256:" and the digest's first 12 hex digits; ok is false when ref
+// has no digest.
+func ShortDigest(ref string) (repo, short string, ok bool) {
+	i := strings.Index(ref, "@sha256:")
+	if i < 0 {
+		return ref, "", false
 	}
-	l := action.NewList(cfg)
-	l.All = true
-	l.StateMask = action.ListAll
-	return l.Run()
+	d := ref[i+len("@sha256:"):]
+	return ref[:i], d[:min(12, len(d))], true
 }
 
 // ImageOf is the image a release deploys (the value skiff set).

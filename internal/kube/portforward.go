@@ -6,31 +6,9 @@ import (
 	"io"
 	"net/http"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 )
-
-// ReadyPod returns a running, ready pod matching selector in ns.
-func (c *Client) ReadyPod(ctx context.Context, ns, selector string) (*corev1.Pod, error) {
-	pods, err := c.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
-		return nil, err
-	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-			continue
-		}
-		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-				return p, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("no ready pod matches %s in namespace %s; `skiff status` shows why", selector, ns)
-}
 
 // Forward is a running port-forward.
 type Forward struct {

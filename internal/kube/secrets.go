@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -92,20 +90,6 @@ func (c *Client) DeleteSecret(ctx context.Context, ns, name string) (bool, error
 	}
 	if err != nil {
 		return false, fmt.Errorf("deleting Secret %s/%s: %w", ns, name, err)
-	}
-	return true, nil
-}
-
-// RestartDeployment rolls the pods of a Deployment, as `kubectl rollout
-// restart` does. It is a no-op when the Deployment does not exist.
-func (c *Client) RestartDeployment(ctx context.Context, ns, name string) (bool, error) {
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"skiff.dev/restartedAt":%q}}}}}`, time.Now().UTC().Format(time.RFC3339Nano))
-	_, err := c.Clientset.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("restarting %s: %w", name, err)
 	}
 	return true, nil
 }

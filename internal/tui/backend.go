@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // Backend is everything the dashboard asks of the outside world.
@@ -50,7 +51,7 @@ type Backend interface {
 // StatusUpdate is one message of the Statuses subscription: either the
 // statuses of every workload or the error that kept them from being read.
 type StatusUpdate struct {
-	Statuses []deploy.WorkloadStatus
+	Statuses []target.Status
 	Err      error
 }
 

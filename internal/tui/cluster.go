@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -17,27 +16,19 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/invoke"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/target"
 )
-
-// ClusterWorkload is a workload of the project as the cluster backend
-// finds it: its Deployment and Service are named after it, its pods carry
-// app.kubernetes.io/instance=Release.
-type ClusterWorkload struct {
-	Name     string
-	Kind     string
-	Release  string
-	Port     int
-	Endpoint string // in-cluster URL
-}
 
 // ClusterConfig configures the real Backend.
 type ClusterConfig struct {
 	Client    *kube.Client
 	Deployer  *deploy.Deployer
 	Namespace string
-	Workloads []ClusterWorkload
+	// Targets are the workloads shown, as they run on the cluster.
+	Targets []target.Target
 	// Timeout bounds a rollback or a delete (waiting for ready / gone).
 	Timeout time.Duration
 	// Debounce is how long statuses wait for changes to settle before
@@ -72,7 +63,7 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 		cfg.LogTail = 200
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Minute
+		cfg.Timeout = deploy.DefaultTimeout
 	}
 	return &Cluster{cfg: cfg, http: &http.Client{Timeout: 10 * time.Second}, forwards: map[string]*kube.Forward{}}
 }
@@ -89,16 +80,14 @@ func (c *Cluster) Close() error {
 	return errors.Join(errs...)
 }
 
-func (c *Cluster) workload(name string) (ClusterWorkload, error) {
-	for _, w := range c.cfg.Workloads {
-		if w.Name == name {
-			return w, nil
+func (c *Cluster) workload(name string) (target.Target, error) {
+	for _, t := range c.cfg.Targets {
+		if t.Workload() == name {
+			return t, nil
 		}
 	}
-	return ClusterWorkload{}, fmt.Errorf("the project has no workload %q", name)
+	return nil, fmt.Errorf("the project has no workload %q", name)
 }
-
-func selector(w ClusterWorkload) string { return "app.kubernetes.io/instance=" + w.Release }
 
 // Statuses watches (through informers) the Deployments, pods and Helm
 // release records of the project's workloads and sends every status again
@@ -106,9 +95,9 @@ func selector(w ClusterWorkload) string { return "app.kubernetes.io/instance=" +
 // cfg.Debounce.
 func (c *Cluster) Statuses(ctx context.Context) (<-chan StatusUpdate, error) {
 	cs := c.cfg.Client.Clientset
-	releases := make([]string, len(c.cfg.Workloads))
-	for i, w := range c.cfg.Workloads {
-		releases[i] = w.Release
+	releases := make([]string, len(c.cfg.Targets))
+	for i, t := range c.cfg.Targets {
+		releases[i] = t.Release()
 	}
 	changed := make(chan struct{}, 1)
 	poke := func() {
@@ -199,10 +188,10 @@ func (c *Cluster) Statuses(ctx context.Context) (<-chan StatusUpdate, error) {
 
 func (c *Cluster) readStatuses(ctx context.Context) StatusUpdate {
 	var u StatusUpdate
-	for _, w := range c.cfg.Workloads {
-		st, err := c.cfg.Deployer.StatusOf(ctx, c.cfg.Client.Clientset, w.Release, c.cfg.Namespace, w.Name, w.Kind, w.Endpoint)
+	for _, t := range c.cfg.Targets {
+		st, err := target.Read(ctx, c.cfg.Deployer, t, c.cfg.Namespace)
 		if err != nil {
-			return StatusUpdate{Err: fmt.Errorf("reading the status of %s: %w", w.Name, err)}
+			return StatusUpdate{Err: fmt.Errorf("reading the status of %s: %w", t.Workload(), err)}
 		}
 		u.Statuses = append(u.Statuses, *st)
 	}
@@ -226,7 +215,7 @@ func (c *Cluster) Logs(ctx context.Context, name string) (<-chan logs.Line, erro
 		defer close(out)
 		err := logs.New(c.cfg.Client.Clientset).Stream(ctx, logs.Options{
 			Namespace: c.cfg.Namespace,
-			Targets:   []logs.Target{{Workload: name, Selector: selector(w)}},
+			Targets:   []logs.Target{{Workload: name, Selector: w.Selector()}},
 			Follow:    true,
 			Tail:      c.cfg.LogTail,
 			Notice:    notice,
@@ -303,7 +292,7 @@ func (c *Cluster) History(_ context.Context, name string) ([]deploy.Revision, er
 	if err != nil {
 		return nil, err
 	}
-	return c.cfg.Deployer.History(w.Release, c.cfg.Namespace)
+	return c.cfg.Deployer.History(w.Release(), c.cfg.Namespace)
 }
 
 // Rollback rolls the release back and waits until it is ready.
@@ -312,19 +301,16 @@ func (c *Cluster) Rollback(_ context.Context, name string, revision int) (int, e
 	if err != nil {
 		return 0, err
 	}
-	return c.cfg.Deployer.Rollback(w.Release, c.cfg.Namespace, revision, c.cfg.Timeout)
+	return c.cfg.Deployer.Rollback(w.Release(), c.cfg.Namespace, revision, c.cfg.Timeout)
 }
 
-// Restart rolls the pods of the workload's Deployment.
+// Restart rolls the pods of the workload.
 func (c *Cluster) Restart(ctx context.Context, name string) error {
-	ok, err := c.cfg.Client.RestartDeployment(ctx, c.cfg.Namespace, name)
+	w, err := c.workload(name)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("there is no Deployment %s in namespace %s to restart; run `skiff deploy %s` first", name, c.cfg.Namespace, name)
-	}
-	return nil
+	return w.Restart(ctx)
 }
 
 // Delete uninstalls the workload's release and stops its port-forward.
@@ -334,7 +320,7 @@ func (c *Cluster) Delete(ctx context.Context, name string) error {
 		return err
 	}
 	_ = c.StopPortForward(ctx, name)
-	return c.cfg.Deployer.Uninstall(w.Release, c.cfg.Namespace, c.cfg.Timeout)
+	return c.cfg.Deployer.Uninstall(w.Release(), c.cfg.Namespace, c.cfg.Timeout)
 }
 
 // StartPortForward forwards a free loopback port to the workload's port on
@@ -346,7 +332,11 @@ func (c *Cluster) StartPortForward(ctx context.Context, name string) (string, er
 		return f.Addr, nil
 	}
 	c.mu.Unlock()
-	f, err := c.forward(ctx, name)
+	w, err := c.workload(name)
+	if err != nil {
+		return "", err
+	}
+	f, err := target.Forward(ctx, c.cfg.Client, c.cfg.Namespace, w)
 	if err != nil {
 		return "", err
 	}
@@ -358,18 +348,6 @@ func (c *Cluster) StartPortForward(ctx context.Context, name string) (string, er
 	}
 	c.forwards[name] = f
 	return f.Addr, nil
-}
-
-func (c *Cluster) forward(ctx context.Context, name string) (*kube.Forward, error) {
-	w, err := c.workload(name)
-	if err != nil {
-		return nil, err
-	}
-	pod, err := c.cfg.Client.ReadyPod(ctx, c.cfg.Namespace, selector(w))
-	if err != nil {
-		return nil, err
-	}
-	return c.cfg.Client.ForwardPort(ctx, c.cfg.Namespace, pod.Name, w.Port)
 }
 
 // StopPortForward stops the workload's port-forward, if any.
@@ -387,37 +365,28 @@ func (c *Cluster) StopPortForward(_ context.Context, name string) error {
 	return nil
 }
 
-// maxBody bounds the response body Invoke keeps.
-const maxBody = 64 << 10
-
 // Invoke sends GET / through the workload's port-forward, or through a
-// temporary one.
+// temporary one, as `skiff invoke` does.
 func (c *Cluster) Invoke(ctx context.Context, name string) (*Response, error) {
+	w, err := c.workload(name)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	f := c.forwards[name]
 	c.mu.Unlock()
 	if f == nil {
-		tmp, err := c.forward(ctx, name)
+		tmp, err := target.Forward(ctx, c.cfg.Client, c.cfg.Namespace, w)
 		if err != nil {
 			return nil, err
 		}
 		defer tmp.Close()
 		f = tmp
 	}
-	url := "http://" + f.Addr + "/"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	resp, err := c.http.Do(req)
+	base := "http://" + f.Addr
+	resp, err := invoke.Do(ctx, c.http, base, invoke.Request{Method: http.MethodGet, Path: "/"})
 	if err != nil {
 		return nil, fmt.Errorf("GET / on %s (through %s): %w", name, f.Addr, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return nil, fmt.Errorf("reading the response of %s: %w", name, err)
-	}
-	return &Response{URL: url, Status: resp.Status, Code: resp.StatusCode, Body: string(body), Duration: time.Since(start)}, nil
+	return &Response{URL: base + "/", Status: resp.Status, Code: resp.StatusCode, Body: string(resp.Body), Duration: resp.Duration}, nil
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // newTestCluster is the cluster backend on a fake clientset and Helm's
@@ -57,9 +59,10 @@ func newTestCluster(t *testing.T, objs ...any) (*Cluster, *fake.Clientset) {
 		t.Fatal(err)
 	}
 	d := &deploy.Deployer{Config: func(string) (*helmaction.Configuration, error) { return cfg, nil }}
+	tc := &target.Cluster{Clientset: cs, Namespace: "shop", Project: &project.Project{Name: "shop"}}
 	c := NewCluster(ClusterConfig{
 		Client: &kube.Client{Clientset: cs}, Deployer: d, Namespace: "shop", Debounce: 10 * time.Millisecond,
-		Workloads: []ClusterWorkload{{Name: "orders", Kind: "service", Release: "shop-orders", Port: 8080, Endpoint: "http://orders.shop.svc.cluster.local:8080"}},
+		Targets: []target.Target{tc.For(&project.Workload{Name: "orders", Kind: "service", Port: 8080})},
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c, cs
@@ -97,7 +100,7 @@ func TestClusterStatusesFollowTheWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := next(t, ch)
-	if len(u.Statuses) != 1 || u.Statuses[0].State != deploy.StateProgressing || u.Statuses[0].Ready != 1 || u.Statuses[0].Revision != 1 {
+	if len(u.Statuses) != 1 || u.Statuses[0].State != target.StateProgressing || u.Statuses[0].Ready != 1 || u.Statuses[0].Revision != 1 {
 		t.Fatalf("first status = %+v, want orders Progressing 1/2 at revision 1", u.Statuses)
 	}
 	if _, err := cs.AppsV1().Deployments("shop").UpdateStatus(ctx, ordersDeployment(2), metav1.UpdateOptions{}); err != nil {
@@ -107,7 +110,7 @@ func TestClusterStatusesFollowTheWatch(t *testing.T) {
 	for {
 		select {
 		case u := <-ch:
-			if u.Err == nil && u.Statuses[0].State == deploy.StateReady {
+			if u.Err == nil && u.Statuses[0].State == target.StateReady {
 				cancel()
 				for range ch { // closed once ctx ends
 				}
@@ -156,8 +159,8 @@ func TestClusterActions(t *testing.T) {
 	if err != nil || len(revs) != 1 || revs[0].Revision != 1 {
 		t.Errorf("history = %+v, %v; want revision 1", revs, err)
 	}
-	if _, err := c.StartPortForward(context.Background(), "orders"); err == nil || !strings.Contains(err.Error(), "no ready pod") {
-		t.Errorf("port-forward without a ready pod: %v, want no ready pod", err)
+	if _, err := c.StartPortForward(context.Background(), "orders"); err == nil || !strings.Contains(err.Error(), "orders has no pods in namespace shop") {
+		t.Errorf("port-forward without a pod: %v, want no pods", err)
 	}
 	if _, err := c.Invoke(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), `no workload "nope"`) {
 		t.Errorf("invoke of an unknown workload: %v", err)

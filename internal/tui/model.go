@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // Options configure the dashboard.
@@ -121,7 +122,7 @@ type Model struct {
 
 	names    []string
 	kinds    map[string]string
-	status   map[string]deploy.WorkloadStatus
+	status   map[string]target.Status
 	statErr  error
 	sel      int
 	tab      tab
@@ -156,7 +157,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 	m := &Model{
 		ctx: ctx, b: b, opts: opts, st: newStyles(opts.Renderer), keys: newKeyMap(), now: opts.Now,
 		width: 80, height: 24,
-		kinds: map[string]string{}, status: map[string]deploy.WorkloadStatus{},
+		kinds: map[string]string{}, status: map[string]target.Status{},
 		logs: map[string]*logView{}, events: map[string]*loaded[Event]{}, history: map[string]*loaded[deploy.Revision]{},
 		forwards: map[string]string{}, busy: map[string]string{},
 		filter: ti,
@@ -430,10 +431,7 @@ func (m *Model) release(name string) string {
 	if r := m.opts.Releases[name]; r != "" {
 		return r
 	}
-	if s, ok := m.status[name]; ok && s.Release != "" {
-		return s.Release
-	}
-	return m.opts.Project + "-" + name
+	return m.status[name].Release
 }
 
 func (m *Model) currentFilter() string {

@@ -19,6 +19,7 @@ import (
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden frames in testdata")
@@ -27,17 +28,17 @@ var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 const digest = "sha256:3f9a2c1b7d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4"
 
-func fixtureStatuses() []deploy.WorkloadStatus {
+func fixtureStatuses() []target.Status {
 	exit := int32(1)
-	return []deploy.WorkloadStatus{
-		{Workload: "orders", Kind: "service", Release: "shop-orders", Namespace: "shop", Revision: 3, Status: "deployed", State: deploy.StateReady,
+	return []target.Status{
+		{Workload: "orders", Kind: "service", Release: "shop-orders", Namespace: "shop", Revision: 3, Status: "deployed", State: target.StateReady,
 			Image: "ghcr.io/acme/orders@" + digest, Ready: 2, Desired: 2, Endpoint: "http://orders.shop.svc.cluster.local:8080", Updated: now.Add(-5 * time.Minute)},
-		{Workload: "payments", Kind: "service", Release: "shop-payments", Namespace: "shop", Revision: 7, Status: "deployed", State: deploy.StateProgressing,
+		{Workload: "payments", Kind: "service", Release: "shop-payments", Namespace: "shop", Revision: 7, Status: "deployed", State: target.StateProgressing,
 			Image: "ghcr.io/acme/payments:v2", Ready: 1, Desired: 2, Restarts: 1, Endpoint: "http://payments.shop.svc.cluster.local:9090", Updated: now.Add(-90 * time.Second)},
-		{Workload: "thumbnail", Kind: "function", Release: "shop-thumbnail", Namespace: "shop", Revision: 2, Status: "deployed", State: deploy.StateDegraded,
+		{Workload: "thumbnail", Kind: "function", Release: "shop-thumbnail", Namespace: "shop", Revision: 2, Status: "deployed", State: target.StateDegraded,
 			Image: "ghcr.io/acme/thumbnail@" + digest, Ready: 0, Desired: 1, Restarts: 4, Endpoint: "http://thumbnail.shop.svc.cluster.local:8080", Updated: now.Add(-3 * time.Hour),
 			Problems: []kube.PodProblem{{Pod: "thumbnail-5d8c7b9f4-q7rtz", Container: "thumbnail", Reason: "CrashLoopBackOff", ExitCode: &exit, Restarts: 4, Logs: []string{"panic: boom"}}}},
-		{Workload: "web", Kind: "service", Release: "shop-web", Namespace: "shop", State: deploy.StateNotDeployed},
+		{Workload: "web", Kind: "service", Release: "shop-web", Namespace: "shop", State: target.StateNotDeployed},
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // styles are the dashboard's colors. Built on a renderer without colors
@@ -58,13 +58,13 @@ func (s *styles) pod(name string) lipgloss.Style {
 // state renders a workload state with its symbol and color.
 func (s *styles) state(state string) string {
 	switch state {
-	case deploy.StateReady:
+	case target.StateReady:
 		return s.ok.Render("● " + state)
-	case deploy.StateProgressing:
+	case target.StateProgressing:
 		return s.warn.Render("◐ " + state)
-	case deploy.StateDegraded:
+	case target.StateDegraded:
 		return s.bad.Render("▲ " + state)
-	case deploy.StateFailed:
+	case target.StateFailed:
 		return s.bad.Render("✗ " + state)
 	case "":
 		return s.dim.Render("… loading")

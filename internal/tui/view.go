@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // layout splits the height: title, table header, listRows workload rows,
@@ -159,7 +160,7 @@ func (m *Model) tableLines(rows, start int) []string {
 			if s.Revision > 0 {
 				rev = fmt.Sprint(s.Revision)
 			}
-			if s.State != deploy.StateNotDeployed {
+			if s.State != target.StateNotDeployed {
 				ready = fmt.Sprintf("%d/%d", s.Ready, s.Desired)
 				rst = fmt.Sprint(s.Restarts)
 				image = shortDigest(s.Image)[:min(len(shortDigest(s.Image)), max(0, c.image-1))]
@@ -182,9 +183,8 @@ func (m *Model) tableLines(rows, start int) []string {
 // shortDigest returns the first 12 hex digits of an image's digest, or
 // its tag when it has no digest.
 func shortDigest(ref string) string {
-	if i := strings.Index(ref, "@sha256:"); i >= 0 {
-		d := ref[i+len("@sha256:"):]
-		return d[:min(12, len(d))]
+	if _, short, ok := deploy.ShortDigest(ref); ok {
+		return short
 	}
 	if i := strings.LastIndexByte(ref, '/'); i >= 0 {
 		ref = ref[i+1:]

@@ -20,6 +20,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiffdev/skiff/internal/kube"
 )
@@ -118,7 +119,7 @@ func (c *cluster) call(t *testing.T, ns, release, path string, port int) string 
 	defer cancel()
 	var lastErr error
 	for ctx.Err() == nil {
-		pod, err := c.kc.ReadyPod(ctx, ns, "app.kubernetes.io/instance="+release)
+		pod, err := readyPod(ctx, c.kc.Clientset, ns, "app.kubernetes.io/instance="+release)
 		if err == nil {
 			var fw *kube.Forward
 			fw, err = c.kc.ForwardPort(ctx, ns, pod.Name, port)
@@ -484,4 +485,25 @@ func testInterpreted(t *testing.T, lang, file, old, new string, base func(bases)
 		t.Errorf("status at the end: %+v", st)
 	}
 	c.mustSkiff(t, root, "delete", "--all")
+}
+
+// readyPod returns a running, ready pod matching selector, as the test
+// sees it (not through skiff's code).
+func readyPod(ctx context.Context, cs kubernetes.Interface, ns, selector string) (*corev1.Pod, error) {
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return p, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("no ready pod matches %s in %s", selector, ns)
 }

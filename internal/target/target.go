@@ -1,0 +1,251 @@
+// Package target is the one place that knows how a deployed workload runs
+// on the cluster: which objects hold its pods, how to tell its state
+// (including Idle, deliberately at zero pods), which pod to talk to, how to
+// restart it and where other workloads reach it. Status, logs, invoke,
+// secret, the dashboard and deploy's summary all ask a Target instead of
+// assuming "a Deployment and a Service named after the workload".
+//
+// A workload deployed with skiff's base chart is a Deployment target; one
+// with its own chart/ is a Chart target, whose objects are read from its
+// release. Scale-to-zero and event-driven workloads are further kinds.
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// States of a workload.
+const (
+	StateReady       = "Ready"
+	StateProgressing = "Progressing"
+	StateDegraded    = "Degraded"
+	StateFailed      = "Failed"
+	StateNotDeployed = "NotDeployed"
+	// StateIdle is a deployed workload deliberately at zero pods.
+	StateIdle = "Idle"
+)
+
+// Status is what runs of one workload.
+type Status struct {
+	Workload  string `json:"workload"`
+	Kind      string `json:"kind"`
+	Release   string `json:"release"`
+	Namespace string `json:"namespace"`
+	// Environment is the environment of skiff.yaml the status is of.
+	Environment string            `json:"environment,omitempty"`
+	Revision    int               `json:"revision,omitempty"`
+	Status      string            `json:"releaseStatus,omitempty"` // Helm's
+	State       string            `json:"state"`                   // skiff's summary
+	Image       string            `json:"image,omitempty"`
+	Ready       int32             `json:"ready"`
+	Desired     int32             `json:"desired"`
+	Restarts    int32             `json:"restarts"`
+	Endpoint    string            `json:"endpoint,omitempty"`
+	Updated     time.Time         `json:"updated,omitempty"`
+	Problems    []kube.PodProblem `json:"problems,omitempty"`
+}
+
+// Healthy reports whether the workload runs as it should: all its pods
+// ready, or idle on purpose.
+func (s *Status) Healthy() bool { return s.State == StateReady || s.State == StateIdle }
+
+// Target is how one workload runs.
+type Target interface {
+	// Workload is the workload's name.
+	Workload() string
+	// Release is its Helm release.
+	Release() string
+	// Selector is the label selector of its pods.
+	Selector() string
+	// Port is the container port requests go to.
+	Port() int
+	// Endpoint is the in-cluster URL other workloads reach it at.
+	Endpoint() string
+	// Status reads what runs of release rel (nil: not deployed).
+	Status(ctx context.Context, rel *release.Release) (*Status, error)
+	// ReadyPod returns one of its running, ready pods.
+	ReadyPod(ctx context.Context) (*corev1.Pod, error)
+	// Restart rolls its pods; it fails when nothing of it is deployed.
+	Restart(ctx context.Context) error
+}
+
+// Cluster is where targets run.
+type Cluster struct {
+	Clientset kubernetes.Interface
+	Namespace string
+	// Project is the project (resolved for its environment).
+	Project *project.Project
+	// Root is the project's folder (to find a workload's own chart).
+	Root string
+}
+
+// For returns the target of a workload.
+func (c *Cluster) For(w *project.Workload) Target {
+	base := base{c: c, w: *w, release: chart.ReleaseName(c.Project, w)}
+	if hasOwnChart(c.Root, w) {
+		return &Chart{base: base}
+	}
+	return &Deployment{base: base}
+}
+
+// All returns the targets of ws.
+func (c *Cluster) All(ws []project.Workload) []Target {
+	out := make([]Target, len(ws))
+	for i := range ws {
+		out[i] = c.For(&ws[i])
+	}
+	return out
+}
+
+func hasOwnChart(root string, w *project.Workload) bool {
+	if root == "" {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(w.Path), chart.OwnChartDir, "Chart.yaml"))
+	return err == nil && !fi.IsDir()
+}
+
+// NotRunningError says nothing of a workload runs to act on.
+type NotRunningError struct{ Msg string }
+
+func (e *NotRunningError) Error() string { return e.Msg }
+
+// Forward forwards a free loopback port to t's port on one of its ready
+// pods, and returns the forward and the pod.
+func Forward(ctx context.Context, kc *kube.Client, namespace string, t Target) (*kube.Forward, error) {
+	pod, err := t.ReadyPod(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kc.ForwardPort(ctx, namespace, pod.Name, t.Port())
+}
+
+// Releases reads Helm releases; *deploy.Deployer is the real one.
+type Releases interface {
+	Get(name, namespace string) (*release.Release, error)
+}
+
+// Read reads the status of t: its release from r, what runs from the
+// cluster.
+func Read(ctx context.Context, r Releases, t Target, namespace string) (*Status, error) {
+	rel, err := r.Get(t.Release(), namespace)
+	var nf *deploy.NotFoundError
+	if errors.As(err, &nf) {
+		rel, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t.Status(ctx, rel)
+}
+
+// base is what every target shares: a workload of a project, its release.
+type base struct {
+	c       *Cluster
+	w       project.Workload
+	release string
+}
+
+func (b *base) Workload() string { return b.w.Name }
+func (b *base) Release() string  { return b.release }
+func (b *base) Port() int        { return b.w.Port }
+
+// Selector: every chart skiff deploys labels its pods with the release
+// (Helm's convention, app.kubernetes.io/instance).
+func (b *base) Selector() string { return chart.Selector(b.release) }
+
+func (b *base) Endpoint() string { return chart.ServiceURL(&b.w, b.c.Namespace) }
+
+// newStatus fills in what the release says.
+func (b *base) newStatus(rel *release.Release) *Status {
+	st := &Status{Workload: b.w.Name, Kind: b.w.Kind, Release: b.release, Namespace: b.c.Namespace,
+		Environment: b.c.Project.Env, State: StateNotDeployed}
+	if rel == nil {
+		return st
+	}
+	st.Revision, st.Status, st.Image = rel.Version, rel.Info.Status.String(), deploy.ImageOf(rel)
+	st.Updated = rel.Info.LastDeployed.Time
+	st.Endpoint = b.Endpoint()
+	return st
+}
+
+// ReadyPod returns a running, ready pod of the target.
+func (b *base) ReadyPod(ctx context.Context) (*corev1.Pod, error) {
+	pods, err := b.c.Clientset.CoreV1().Pods(b.c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: b.Selector()})
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods.Items {
+		if p := &pods.Items[i]; podReady(p) {
+			return p, nil
+		}
+	}
+	if len(pods.Items) == 0 {
+		return nil, fmt.Errorf("%s has no pods in namespace %s; `skiff status %s` shows why", b.w.Name, b.c.Namespace, b.w.Name)
+	}
+	return nil, fmt.Errorf("no pod of %s is ready in namespace %s; `skiff status %s` shows why", b.w.Name, b.c.Namespace, b.w.Name)
+}
+
+func podReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// restarts counts the container restarts of the target's pods.
+func (b *base) restarts(ctx context.Context, selector string) (int32, error) {
+	pods, err := b.c.Clientset.CoreV1().Pods(b.c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return 0, err
+	}
+	var n int32
+	for _, p := range pods.Items {
+		for _, c := range p.Status.ContainerStatuses {
+			n += c.RestartCount
+		}
+	}
+	return n, nil
+}
+
+// summarize sets st.State from the release and the pod counts.
+func (b *base) summarize(ctx context.Context, st *Status, rel *release.Release, rolledOut bool, selector string) {
+	switch {
+	case rel.Info.Status == release.StatusFailed:
+		st.State = StateFailed
+	case rel.Info.Status.IsPending():
+		st.State = StateProgressing
+	case st.Desired == 0 && st.Ready == 0 && rolledOut:
+		st.State = StateIdle
+	case st.Ready == st.Desired && rolledOut:
+		st.State = StateReady
+	default:
+		st.Problems, _ = kube.Diagnose(ctx, b.c.Clientset, b.c.Namespace, selector, 5)
+		st.State = StateProgressing
+		for _, p := range st.Problems {
+			if p.Fatal() {
+				st.State = StateDegraded
+			}
+		}
+	}
+}
