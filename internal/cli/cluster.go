@@ -121,14 +121,7 @@ func connectWith(ctx context.Context, f *cmdutil.Factory, pc *projectContext, lo
 	if kctx == "" && pc != nil {
 		kctx = pc.project.Context
 	}
-	kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: kctx})
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := kc.Ping(ctx); err != nil {
-		return nil, nil, err
-	}
-	return kc, deploy.ForCluster(kc, logf), nil
+	return f.Cluster(ctx, kctx, logf)
 }
 
 func addTimeoutFlag(cmd *cobra.Command, d *time.Duration) {

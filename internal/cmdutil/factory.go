@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +9,9 @@ import (
 
 	"github.com/skiffdev/skiff/internal/buildinfo"
 	"github.com/skiffdev/skiff/internal/catalog"
+	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/iostreams"
+	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/prompt"
 	"github.com/skiffdev/skiff/internal/tmplrepo"
 	"github.com/skiffdev/skiff/templates"
@@ -47,6 +50,11 @@ type Factory struct {
 	// Templates lists every template: the embedded ones, then those of the
 	// user's repositories.
 	Templates func() ([]*catalog.Template, error)
+	// Cluster connects to the cluster of a kubeconfig context ("": the
+	// current one) of Globals.Kubeconfig, checks that it answers, and
+	// returns a client and a Helm deployer for it; logf receives Helm's
+	// log (nil: nowhere). Tests pass fakes.
+	Cluster func(ctx context.Context, kubeContext string, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error)
 }
 
 // New returns a Factory for a real process.
@@ -80,6 +88,16 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
 			return "", fmt.Errorf("finding the cache folder: %w; set SKIFF_CACHE_DIR", err)
 		}
 		return filepath.Join(d, "skiff"), nil
+	}
+	f.Cluster = func(ctx context.Context, kubeContext string, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
+		kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: kubeContext})
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := kc.Ping(ctx); err != nil {
+			return nil, nil, err
+		}
+		return kc, deploy.ForCluster(kc, logf), nil
 	}
 	f.TemplateRepos = sync.OnceValues(func() (*tmplrepo.Manager, error) {
 		d, err := f.ConfigDir()
