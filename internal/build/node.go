@@ -250,6 +250,6 @@ func checkNative(dir string, plats []v1.Platform, isNative func(rel string) bool
 	if len(found) > 3 {
 		found = append(found[:3], "...")
 	}
-	return fmt.Errorf("the dependencies include %s built for %s (%s), which cannot run on %s; build those platforms on a host of that platform, or drop them from --platform",
+	return fmt.Errorf("the dependencies include %s built for %s (%s), which cannot run on %s; build those platforms on a host of that platform, or leave them out of the platforms built",
 		what, hostPlatform(), strings.Join(found, ", "), strings.Join(foreign, ", "))
 }

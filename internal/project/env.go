@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -151,12 +150,7 @@ func mergeStrings(base, over map[string]string) map[string]string {
 
 // validateEnvironments checks the environments of a defaulted project.
 func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
-	names := make([]string, 0, len(p.Environments))
-	for n := range p.Environments {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(p.Environments)) {
 		e := p.Environments[n]
 		at := "environments." + n
 		if why := ValidName(n); why != "" {
@@ -173,12 +167,7 @@ func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
 		for i, pl := range e.Platforms {
 			checkPlatform(fmt.Sprintf("%s.platforms[%d]", at, i), pl, add)
 		}
-		wnames := make([]string, 0, len(e.Workloads))
-		for w := range e.Workloads {
-			wnames = append(wnames, w)
-		}
-		sort.Strings(wnames)
-		for _, wn := range wnames {
+		for _, wn := range slices.Sorted(maps.Keys(e.Workloads)) {
 			o := e.Workloads[wn]
 			wat := at + ".workloads." + wn
 			if _, ok := p.Workload(wn); !ok {

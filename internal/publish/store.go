@@ -275,25 +275,17 @@ func (s *store) reachable(descs []v1.Descriptor) map[v1.Hash]bool {
 // put writes an image or index and records it in index.json under the
 // annotations, replacing every entry for which drop is true.
 func (s *store) put(img v1.Image, idx v1.ImageIndex, annotations map[string]string, drop func(v1.Descriptor) bool) error {
-	var desc v1.Descriptor
+	var what describable = img
+	write := func() error { return s.lp.WriteImage(img) }
 	if idx != nil {
-		if err := s.lp.WriteIndex(idx); err != nil {
-			return err
-		}
-		d, err := descriptorOf(idx)
-		if err != nil {
-			return err
-		}
-		desc = d
-	} else {
-		if err := s.lp.WriteImage(img); err != nil {
-			return err
-		}
-		d, err := descriptorOf(img)
-		if err != nil {
-			return err
-		}
-		desc = d
+		what, write = idx, func() error { return s.lp.WriteIndex(idx) }
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	desc, err := descriptorOf(what)
+	if err != nil {
+		return err
 	}
 	desc.Annotations = annotations
 	im, err := s.index(true)
