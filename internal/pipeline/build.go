@@ -142,13 +142,12 @@ func (p *Pipeline) Build(ctx context.Context, b Builds, ws []project.Workload) (
 	out := make([]Image, len(ws))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
-	var publishMu sync.Mutex // publishers are not safe for concurrent use
 	for i, w := range ws {
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err // an earlier build failed: start no more
 			}
-			img, err := p.buildOne(gctx, b, w, &publishMu)
+			img, err := p.buildOne(gctx, b, w)
 			if err != nil {
 				if gctx.Err() == nil || ctx.Err() != nil {
 					p.emit(Event{Kind: Failed, Workload: w.Name, Err: err})
@@ -169,7 +168,7 @@ func (p *Pipeline) Build(ctx context.Context, b Builds, ws []project.Workload) (
 	return out, nil
 }
 
-func (p *Pipeline) buildOne(ctx context.Context, b Builds, w project.Workload, publishMu *sync.Mutex) (*Image, error) {
+func (p *Pipeline) buildOne(ctx context.Context, b Builds, w project.Workload) (*Image, error) {
 	start := p.now()
 	dir := filepath.Join(p.Root, filepath.FromSlash(w.Path))
 	getenv := b.Getenv
@@ -197,9 +196,7 @@ func (p *Pipeline) buildOne(ctx context.Context, b Builds, w project.Workload, p
 	p.emit(Event{Kind: kind, Workload: w.Name, Duration: p.since(start), Platforms: a.Platforms, Base: a.Base.Ref})
 
 	pubStart := p.now()
-	publishMu.Lock()
 	res, err := b.Publisher.Publish(ctx, a, ImageName(p.Project, b.Dest, w.Name), b.Tag)
-	publishMu.Unlock()
 	if err != nil {
 		return nil, err
 	}

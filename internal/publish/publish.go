@@ -17,7 +17,8 @@ import (
 	"github.com/skiffdev/skiff/internal/build"
 )
 
-// Interface stores built artifacts.
+// Interface stores built artifacts. Publish may be called from several
+// goroutines at once.
 type Interface interface {
 	// Publish stores a under the image name (a repository path such as
 	// "shop/orders") and tag, and returns where it went.

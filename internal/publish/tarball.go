@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,6 +27,7 @@ type Tarball struct {
 	// Prefix is put before image names in the tags (the project's registry).
 	Prefix string
 
+	mu    sync.Mutex // Publish may be called from several goroutines
 	refs  map[name.Reference]v1.Image
 	sboms map[string][]byte // file name -> document
 }
@@ -52,6 +54,8 @@ func (p *Tarball) Publish(_ context.Context, a *build.Artifact, imageName, tag s
 	if a.Index != nil {
 		return nil, &TarballPlatformsError{Image: imageName, Platforms: a.Platforms}
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	ref := ImageName(p.Prefix, imageName) + ":" + tag
 	t, err := name.NewTag(ref)
 	if err != nil {
@@ -117,6 +121,8 @@ func (p *Tarball) has(t name.Tag, img v1.Image) bool {
 // the images' blobs are in go-containerregistry's order, which is not
 // fixed when the tarball holds several images (manifest.json is sorted).
 func (p *Tarball) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if len(p.refs) == 0 {
 		return nil
 	}
