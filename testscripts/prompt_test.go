@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,9 @@ func TestInitPromptsOnTerminal(t *testing.T) {
 	}
 	for _, s := range steps {
 		screen.waitFor(t, s.waitFor, 20*time.Second)
-		time.Sleep(100 * time.Millisecond) // let survey switch the terminal to raw mode
+		// survey draws a prompt, then switches the terminal to raw mode:
+		// keys sent before would be echoed and held until a newline.
+		waitRaw(t, term, screen, 10*time.Second)
 		if _, err := term.Write([]byte(s.send)); err != nil {
 			t.Fatal(err)
 		}
@@ -98,14 +101,27 @@ func TestInitPromptRefusesBadName(t *testing.T) {
 	go func() { _, _ = copyAll(screen, term) }()
 
 	screen.waitFor(t, "Name of the service:", 20*time.Second)
-	time.Sleep(100 * time.Millisecond)
-	term.Write([]byte("Bad_Name\r"))
+	waitRaw(t, term, screen, 10*time.Second)
+	if _, err := term.Write([]byte("Bad_Name\r")); err != nil {
+		t.Fatal(err)
+	}
 	screen.waitFor(t, "is not a valid name", 10*time.Second)
-	time.Sleep(100 * time.Millisecond)
+	// survey asks again: a new prompt, in raw mode again.
+	waitRaw(t, term, screen, 10*time.Second)
 	// Clear the rejected answer, then give a good one.
-	term.Write([]byte(strings.Repeat("\x7f", len("Bad_Name")) + "api\r"))
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("skiff init: %v\nscreen:\n%s", err, screen.String())
+	if _, err := term.Write([]byte(strings.Repeat("\x7f", len("Bad_Name")) + "api\r")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("skiff init: %v\nscreen:\n%s", err, screen.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("skiff init did not finish\nscreen:\n%s", screen.String())
 	}
 	manifest, _ := os.ReadFile(filepath.Join(work, "shop", "skiff.yaml"))
 	if !strings.Contains(string(manifest), "name: api") {
@@ -141,15 +157,40 @@ func buildSkiff(t *testing.T) string {
 	return buildOnce.bin
 }
 
+// syncBuffer is the screen: what the program wrote to the terminal.
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// wrote holds a value when something was written since the last
+	// receive.
+	wrote chan struct{}
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.notifyLocked()
 	return b.buf.Write(p)
+}
+
+// written returns the channel that gets a value after a write.
+func (b *syncBuffer) written() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.wrote == nil {
+		b.wrote = make(chan struct{}, 1)
+	}
+	return b.wrote
+}
+
+func (b *syncBuffer) notifyLocked() {
+	if b.wrote == nil {
+		b.wrote = make(chan struct{}, 1)
+	}
+	select {
+	case b.wrote <- struct{}{}:
+	default:
+	}
 }
 
 func (b *syncBuffer) String() string {
@@ -158,11 +199,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// waitFor waits until s has appeared on the screen since the last wait.
+// waitFor waits until s has appeared on the screen since the last wait,
+// looking again after each write to the screen.
 func (b *syncBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	deadline := time.After(timeout)
+	wrote := b.written()
+	for {
 		b.mu.Lock()
 		i := strings.Index(b.buf.String(), s)
 		if i >= 0 {
@@ -171,9 +214,43 @@ func (b *syncBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
 			return
 		}
 		b.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-wrote:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %q; screen:\n%s", s, b.String())
+		}
 	}
-	t.Fatalf("timed out waiting for %q; screen:\n%s", s, b.String())
+}
+
+// waitRaw waits until the program put the terminal in raw mode (no
+// canonical line editing, no echo), as survey does once it has drawn a
+// prompt and reads the answer key by key. The terminal's mode is not an
+// event anything tells of: it is read with stty, which on the terminal's
+// master side reports the mode of the side the program uses, again every
+// 10ms until the deadline.
+func waitRaw(t *testing.T, term *os.File, screen *syncBuffer, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	var mode []string
+	for {
+		stty := exec.Command("stty", "-a")
+		stty.Stdin = term
+		out, err := stty.Output()
+		if err != nil {
+			t.Fatalf("reading the terminal's mode with stty -a: %v", err)
+		}
+		mode = strings.Fields(string(out))
+		if slices.Contains(mode, "-icanon") && slices.Contains(mode, "-echo") {
+			return
+		}
+		select {
+		case <-poll.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting for the terminal to be in raw mode (stty: %s); screen:\n%s", strings.Join(mode, " "), screen.String())
+		}
+	}
 }
 
 // copyAll records what the program writes to the terminal and, like a

@@ -102,10 +102,12 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	})
 
 	// client-go reports watch retries through klog on stderr, which would
-	// scribble over the dashboard; the dashboard shows them instead.
+	// scribble over the dashboard; the dashboard shows them instead. klog's
+	// settings are global: all of them, outputs included, are put back as
+	// they were when the dashboard ends.
+	defer klog.CaptureState().Restore()
 	klog.SetOutput(io.Discard)
 	klog.LogToStderr(false)
-	defer klog.LogToStderr(true)
 
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(ios.In), tea.WithOutput(ios.Out))
 	if _, err := p.Run(); err != nil {

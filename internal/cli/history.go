@@ -178,8 +178,8 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "delete every workload of the project")
-	cmd.Flags().BoolVar(&keepSecrets, "keep-secrets", false, "keep the Secret of `skiff secret` values")
-	addTimeoutFlag(cmd, &timeout)
+	cmd.Flags().BoolVar(&keepSecrets, "keep-secrets", false, "keep the Secret that holds the values set with skiff secret")
+	cmd.Flags().DurationVar(&timeout, "timeout", DefaultTimeout, "how long to wait for the workload to be gone")
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }

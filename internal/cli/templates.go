@@ -126,8 +126,12 @@ func newCmdTemplatesAdd(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			cs := f.IOStreams.ColorScheme()
-			fmt.Fprintf(f.IOStreams.ErrOut, "%s Added template repository %s at %s with %d templates\n",
-				cs.SuccessIcon(), cs.Bold(repo.Name), shortCommit(repo.Commit), len(ts))
+			noun := "templates"
+			if len(ts) == 1 {
+				noun = "template"
+			}
+			fmt.Fprintf(f.IOStreams.ErrOut, "%s Added template repository %s at %s with %d %s\n",
+				cs.SuccessIcon(), cs.Bold(repo.Name), shortCommit(repo.Commit), len(ts), noun)
 			return nil
 		},
 	}

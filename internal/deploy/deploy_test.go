@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,9 +31,21 @@ type fixture struct {
 type waitFails struct {
 	kubefake.FailingKubeClient
 	n int
+	// waiting, when set, is closed by the first wait, which then blocks
+	// until hold is closed: resources that never get ready.
+	waiting, hold chan struct{}
+	once          sync.Once
 }
 
 func (w *waitFails) Wait(resources helmkube.ResourceList, timeout time.Duration) error {
+	first := false
+	if w.waiting != nil {
+		w.once.Do(func() { first = true; close(w.waiting) })
+	}
+	if first {
+		<-w.hold
+		return errors.New("timed out waiting for the condition")
+	}
 	if w.n > 0 {
 		w.n--
 		return errors.New("timed out waiting for the condition")
@@ -229,10 +242,26 @@ func TestInterruptedDeployRollsBack(t *testing.T) {
 	if _, err := f.d.Deploy(context.Background(), release1(t, "img@sha256:good"), "orders"); err != nil {
 		t.Fatal(err)
 	}
-	f.kube.WaitDuration = 2 * time.Second
+	// Helm waits for the upgrade's resources, which never get ready, and
+	// the user interrupts. Helm's upgrade goroutine goes on waiting (its
+	// wait knows no context): it is let go only once the test is done.
+	f.kube.waiting, f.kube.hold = make(chan struct{}), make(chan struct{})
+	defer close(f.kube.hold)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	defer cancel()
+	go func() {
+		select {
+		case <-f.kube.waiting:
+			cancel()
+		case <-time.After(10 * time.Second):
+		}
+	}()
 	_, err := f.d.Deploy(ctx, release1(t, "img@sha256:new"), "orders")
+	select {
+	case <-f.kube.waiting:
+	default:
+		t.Fatal("the upgrade returned without waiting for its resources")
+	}
 	var fe *FailedError
 	if !errors.As(err, &fe) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "was interrupted") || fe.RolledBackTo != 1 {
 		t.Fatalf("err = %v", err)

@@ -21,7 +21,10 @@ import (
 	"github.com/skiffdev/skiff/templates"
 )
 
+// freePort returns a port nothing listens on: one the kernel picked for a
+// listener that is closed again.
 func freePort(t *testing.T) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +33,13 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-const manifest = `apiVersion: skiff.dev/v1alpha1
+// manifest is a project whose workload api depends on pay, listening on
+// payPort.
+func manifest(payPort int) []byte {
+	return []byte(fmt.Sprintf(manifestFormat, payPort))
+}
+
+const manifestFormat = `apiVersion: skiff.dev/v1alpha1
 name: shop
 workloads:
   - name: api
@@ -42,11 +51,11 @@ workloads:
   - name: pay
     kind: service
     lang: go
-    port: 9999
+    port: %d
 `
 
 func TestEnv(t *testing.T) {
-	p, err := project.Parse([]byte(manifest))
+	p, err := project.Parse(manifest(9999))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,31 +95,49 @@ func TestRunPython(t *testing.T) {
 	if err := scaffold.Write(filepath.Join(root, "api"), files, false); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := project.Parse([]byte(manifest))
+	payPort := freePort(t)
+	p, err := project.Parse(manifest(payPort))
+	if err != nil {
+		t.Fatal(err)
+	}
 	w, _ := p.Workload("api")
 	port := freePort(t)
+	for port == payPort {
+		port = freePort(t)
+	}
 	plan, err := NewPlan(p, w, root, t.TempDir(), port)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(plan.Missing) != 1 || plan.Missing[0] != "pay" {
-		t.Errorf("missing = %v, want pay (nothing listens on 9999)", plan.Missing)
+		t.Errorf("missing = %v, want pay (nothing listens on %d)", plan.Missing, payPort)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var out, errOut syncBuf
 	done := make(chan error, 1)
 	go func() { done <- plan.Run(ctx, &out, &errOut, func(string) {}) }()
+	// Call the function until it answers, for as long as it runs.
+	client := &http.Client{Timeout: 5 * time.Second}
 	var body string
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/?name=Ada", port))
+	deadline := time.After(20 * time.Second)
+	retry := time.NewTicker(100 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/?name=Ada", port))
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			body = string(b)
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("the function exited before answering: %v\nstderr:\n%s", err, errOut.String())
+		case <-deadline:
+			t.Fatalf("the function did not answer on port %d within 20s: %v\nstderr:\n%s", port, err, errOut.String())
+		case <-retry.C:
+		}
 	}
 	if !strings.Contains(body, "Ahoy, Ada!") {
 		t.Errorf("answer %q; want the manifest's GREETING; stderr:\n%s", body, errOut.String())
@@ -130,22 +157,50 @@ func TestRunPython(t *testing.T) {
 }
 
 func TestMissingFolder(t *testing.T) {
-	p, _ := project.Parse([]byte(manifest))
+	p, err := project.Parse(manifest(9999))
+	if err != nil {
+		t.Fatal(err)
+	}
 	w, _ := p.Workload("pay")
 	if _, err := NewPlan(p, w, t.TempDir(), t.TempDir(), 1); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("err = %v", err)
 	}
 }
 
+// firstWrite closes written at its first write.
+type firstWrite struct {
+	once    sync.Once
+	written chan struct{}
+}
+
+func (w *firstWrite) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.written) })
+	return len(p), nil
+}
+
 // A program without a SIGTERM handler dies of it: that is a clean stop.
 func TestStopProgramWithoutHandler(t *testing.T) {
-	pl := &Plan{Command: []string{"sleep", "100"}, Dir: t.TempDir()}
+	// The shell says it runs, then becomes sleep, which has no handler.
+	pl := &Plan{Command: []string{"sh", "-c", "echo running; exec sleep 100"}, Dir: t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	running := &firstWrite{written: make(chan struct{})}
 	done := make(chan error, 1)
-	go func() { done <- pl.Run(ctx, io.Discard, io.Discard, func(string) {}) }()
-	time.Sleep(200 * time.Millisecond)
+	go func() { done <- pl.Run(ctx, running, io.Discard, func(string) {}) }()
+	select {
+	case <-running.written:
+	case err := <-done:
+		t.Fatalf("Run returned before the program ran: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the program to start")
+	}
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v, want a clean stop", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want a clean stop", err)
+		}
+	case <-time.After(StopTimeout + 5*time.Second):
+		t.Fatal("Run did not return after cancel")
 	}
 }

@@ -1,6 +1,7 @@
 package iostreams
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,25 @@ func TestColorAndPrompt(t *testing.T) {
 	}
 }
 
+// frames counts the spinner frames written through it and closes second
+// when the second one starts.
+type frames struct {
+	w      io.Writer
+	n      int
+	second chan struct{}
+}
+
+func (f *frames) Write(p []byte) (int, error) {
+	// Only the spinner's goroutine writes, so n needs no lock.
+	if strings.HasPrefix(string(p), "\r\x1b[K") && len(p) > len("\r\x1b[K") {
+		f.n++
+		if f.n == 2 {
+			close(f.second)
+		}
+	}
+	return f.w.Write(p)
+}
+
 func TestProgress(t *testing.T) {
 	s, _, _, errOut := Test()
 	s.StartProgress("deploying")()
@@ -32,12 +52,20 @@ func TestProgress(t *testing.T) {
 		t.Errorf("a spinner without a terminal: %q", errOut.String())
 	}
 	s.SetTTY(true)
+	f := &frames{w: s.ErrOut, second: make(chan struct{})}
+	s.ErrOut = f
 	stop := s.StartProgress("deploying")
-	time.Sleep(150 * time.Millisecond)
+	// The spinner turns: wait for its second frame.
+	select {
+	case <-f.second:
+	case <-time.After(10 * time.Second):
+		stop()
+		t.Fatalf("timed out waiting for the spinner's second frame: %q", errOut.String())
+	}
 	stop()
 	stop()
 	out := errOut.String()
-	if !strings.Contains(out, "deploying (0s)") || !strings.HasSuffix(out, "\r\x1b[K") {
+	if !strings.Contains(out, "⠋ deploying (0s)") || !strings.Contains(out, "\r\x1b[K⠙ deploying (") || !strings.HasSuffix(out, "\r\x1b[K") {
 		t.Errorf("spinner output %q", out)
 	}
 }

@@ -11,8 +11,26 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
+
+// waitFor is how long a test waits for something that should happen at once.
+const waitFor = 10 * time.Second
+
+// recv returns the next value of ch, failing the test, naming what was
+// awaited, when none comes within waitFor.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitFor):
+		t.Fatalf("timed out after %s waiting for %s", waitFor, what)
+		panic("unreachable")
+	}
+}
 
 func runningPod(name string, containers ...string) *corev1.Pod {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"app": "web"}},
@@ -32,6 +50,39 @@ type script struct {
 	calls map[string]int
 	chunk map[string][]string
 	opts  map[string][]*corev1.PodLogOptions
+	held  map[string]*heldStream
+}
+
+// heldStream is the first stream of a pod/container that outlived its
+// chunks: opened is closed when it is opened, ended when its context ends
+// (the streamer closed it).
+type heldStream struct {
+	opened, ended chan struct{}
+}
+
+// hold returns the held stream of key, created on first use.
+func (s *script) hold(key string) *heldStream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.holdLocked(key)
+}
+
+func (s *script) holdLocked(key string) *heldStream {
+	if s.held == nil {
+		s.held = map[string]*heldStream{}
+	}
+	h := s.held[key]
+	if h == nil {
+		h = &heldStream{opened: make(chan struct{}), ended: make(chan struct{})}
+		s.held[key] = h
+	}
+	return h
+}
+
+func (s *script) callCount(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[key]
 }
 
 func (s *script) open(ctx context.Context, _ string, pod string, o *corev1.PodLogOptions) (io.ReadCloser, error) {
@@ -41,13 +92,41 @@ func (s *script) open(ctx context.Context, _ string, pod string, o *corev1.PodLo
 	s.calls[key]++
 	s.opts[key] = append(s.opts[key], o)
 	chunks := s.chunk[key]
+	var h *heldStream
+	if n == len(chunks) {
+		h = s.holdLocked(key)
+	}
 	s.mu.Unlock()
 	if n < len(chunks) {
 		return io.NopCloser(strings.NewReader(chunks[n])), nil
 	}
 	pr, pw := io.Pipe()
-	go func() { <-ctx.Done(); pw.Close() }()
+	if h != nil {
+		close(h.opened)
+	}
+	go func() {
+		<-ctx.Done()
+		pw.Close()
+		if h != nil {
+			close(h.ended)
+		}
+	}()
 	return pr, nil
+}
+
+// watchStarted returns a channel closed once the pods of cs are watched:
+// the fake clientset only tells a watch about changes made after it began.
+func watchStarted(cs *fake.Clientset) <-chan struct{} {
+	started := make(chan struct{})
+	var once sync.Once
+	cs.PrependWatchReactor("pods", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		w, err := cs.Tracker().Watch(a.GetResource(), a.GetNamespace())
+		if err == nil {
+			once.Do(func() { close(started) })
+		}
+		return true, w, err
+	})
+	return started
 }
 
 func ts(sec, nsec int) string {
@@ -77,7 +156,9 @@ func collectLines(t *testing.T, s *Streamer, opts Options, want int) []Line {
 	case <-time.After(200 * time.Millisecond):
 	}
 	cancel()
-	<-done
+	if err := recv(t, done, "Stream to return after cancel"); err != nil {
+		t.Fatal(err)
+	}
 	return lines
 }
 
@@ -112,31 +193,64 @@ func TestReconnectDoesNotRepeatLines(t *testing.T) {
 
 func TestNewPodsAreFollowedAndDeletedDropped(t *testing.T) {
 	cs := fake.NewSimpleClientset(runningPod("web-1", "app"))
+	watching := watchStarted(cs)
 	sc := &script{calls: map[string]int{}, opts: map[string][]*corev1.PodLogOptions{}, chunk: map[string][]string{
 		"web-1/app": {ts(1, 0) + " from one\n"},
 		"web-2/app": {ts(5, 0) + " from two\n"},
 	}}
 	s := &Streamer{Clientset: cs, open: sc.open, Retry: time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// No deadline of its own: every wait below has one, and the streams
+	// must not end because the context did.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := make(chan Line, 10)
 	done := make(chan error, 1)
 	go func() {
 		done <- s.Stream(ctx, Options{Namespace: "ns", Targets: []Target{{Workload: "web", Selector: "app=web"}}, Follow: true, Tail: -1}, out)
 	}()
-	if l := <-out; l.Message != "from one" {
+	if l := recv(t, out, "the line of web-1"); l.Message != "from one" {
 		t.Fatalf("first line %+v", l)
 	}
+	// web-1 sent its chunk and is followed on a stream that stays open.
+	web1 := sc.hold("web-1/app")
+	recv(t, web1.opened, "web-1's log stream to be followed after its first chunk")
+	recv(t, watching, "the pods to be watched")
+
 	// A rollout: a new pod appears, the old one goes.
-	cs.CoreV1().Pods("ns").Create(ctx, runningPod("web-2", "app"), metav1.CreateOptions{})
-	if l := <-out; l.Message != "from two" || l.Pod != "web-2" {
+	if _, err := cs.CoreV1().Pods("ns").Create(ctx, runningPod("web-2", "app"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if l := recv(t, out, "the line of the new pod web-2"); l.Message != "from two" || l.Pod != "web-2" {
 		t.Fatalf("second line %+v", l)
 	}
-	cs.CoreV1().Pods("ns").Delete(ctx, "web-1", metav1.DeleteOptions{})
-	time.Sleep(100 * time.Millisecond)
-	cancel()
-	if err := <-done; err != nil {
+	web2 := sc.hold("web-2/app")
+	recv(t, web2.opened, "web-2's log stream to be followed after its first chunk")
+	opensOfWeb1 := sc.callCount("web-1/app")
+
+	if err := cs.CoreV1().Pods("ns").Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	// The stream of the deleted pod ends, while the streamer still runs...
+	recv(t, web1.ended, "the log stream of the deleted pod web-1 to be closed")
+	// ...and only that one.
+	select {
+	case <-web2.ended:
+		t.Fatal("deleting web-1 closed the stream of web-2 too")
+	default:
+	}
+
+	cancel()
+	if err := recv(t, done, "Stream to return after cancel"); err != nil {
+		t.Fatal(err)
+	}
+	// Stream has returned, so every line it sent is in out: none may come
+	// after the deletion, and web-1 was not reopened.
+	close(out)
+	for l := range out {
+		t.Errorf("unexpected line after web-1 was deleted: %+v", l)
+	}
+	if n := sc.callCount("web-1/app"); n != opensOfWeb1 {
+		t.Errorf("the log of the deleted pod web-1 was opened %d times, %d before the deletion", n, opensOfWeb1)
 	}
 }
 

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/bubbles/cursor"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"github.com/skiffdev/skiff/internal/deploy"
@@ -84,39 +86,60 @@ func newTestModel(t *testing.T) (*Model, *fakeBackend) {
 	}
 	m := New(context.Background(), fb, Options{Project: "shop", Namespace: "shop", Context: "kind-skiff", Workloads: ws,
 		Now: func() time.Time { return now }, Location: time.UTC})
+	// The filter input's blinking cursor is a timer command per key
+	// (cursor.BlinkMsg after 530ms) that run would wait for. The model
+	// never hands BlinkMsg back to the input, so its cursor never blinks:
+	// a static cursor draws the same frames and returns no timers.
+	if cmd := m.filter.Cursor.SetMode(cursor.CursorStatic); cmd != nil {
+		t.Fatal("a static cursor returned a command")
+	}
 	send(t, m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	send(t, m, statusMsg{StatusUpdate: StatusUpdate{Statuses: fixtureStatuses()}})
 	send(t, m, logBatchMsg{workload: "orders", lines: logLines("orders", 30, now.Add(-time.Minute))})
 	return m, fb
 }
 
+// cmdTimeout bounds a command run by a test: the fake backend answers at
+// once, so a command still running then is blocked for good.
+const cmdTimeout = 10 * time.Second
+
 // send updates the model with msg and runs the command it returns, the way
-// the program would, feeding their messages back. Subscription commands
-// (waiting on channels) are not run: the tests send those messages.
+// the program would, feeding their messages back.
+//
+// Subscription commands are not run: they are what the model returns for
+// the messages of its subscriptions (model.go: statusSubMsg and statusMsg
+// lead to waitStatus, logSubMsg and logBatchMsg to waitLogs, each blocking
+// on a channel of the fake backend, which only the test fills) and for a
+// tickMsg (the next tick, refreshEvery away). The tests send those
+// messages themselves.
 func send(t *testing.T, m *Model, msg tea.Msg) {
 	t.Helper()
 	_, cmd := m.Update(msg)
-	switch msg.(type) {
-	case statusMsg, logBatchMsg, statusSubMsg, logSubMsg:
+	if isSubscription(msg) {
 		return
 	}
 	run(t, m, cmd)
 }
 
+// isSubscription reports whether msg is one whose command waits on a
+// subscription (see send).
+func isSubscription(msg tea.Msg) bool {
+	switch msg.(type) {
+	case statusSubMsg, statusMsg, logSubMsg, logBatchMsg, tickMsg:
+		return true
+	}
+	return false
+}
+
+// run runs cmd to completion and sends its message (each message of a
+// batch) to the model. Every command reaching run calls the fake backend
+// or returns a message at once: one that blocks fails the test.
 func run(t *testing.T, m *Model, cmd tea.Cmd) {
 	t.Helper()
 	if cmd == nil {
 		return
 	}
-	done := make(chan tea.Msg, 1)
-	go func() { done <- cmd() }()
-	var msg tea.Msg
-	select {
-	case msg = <-done:
-	case <-time.After(100 * time.Millisecond):
-		return // a subscription or a tick: not part of this step
-	}
-	switch msg := msg.(type) {
+	switch msg := result(t, cmd, "a command of the model").(type) {
 	case nil:
 	case tea.BatchMsg:
 		for _, c := range msg {
@@ -126,6 +149,36 @@ func run(t *testing.T, m *Model, cmd tea.Cmd) {
 	default:
 		send(t, m, msg)
 	}
+}
+
+// result runs cmd and returns its message, failing the test (naming what
+// the command was) when it does not return within cmdTimeout.
+func result(t *testing.T, cmd tea.Cmd, what string) tea.Msg {
+	t.Helper()
+	done := make(chan tea.Msg, 1)
+	go func() { done <- cmd() }()
+	select {
+	case msg := <-done:
+		return msg
+	case <-time.After(cmdTimeout):
+		t.Fatalf("%s did not return within %s: a subscription or a timer run as a one-shot command?", what, cmdTimeout)
+		return nil
+	}
+}
+
+// quits reports whether cmd is tea.Quit, alone or in a batch.
+func quits(t *testing.T, cmd tea.Cmd) bool {
+	t.Helper()
+	if cmd == nil {
+		return false
+	}
+	switch msg := result(t, cmd, "the command of a key").(type) {
+	case tea.QuitMsg:
+		return true
+	case tea.BatchMsg:
+		return slices.ContainsFunc(msg, func(c tea.Cmd) bool { return quits(t, c) })
+	}
+	return false
 }
 
 func keyMsg(k string) tea.KeyMsg {
@@ -284,7 +337,13 @@ func TestFilter(t *testing.T) {
 	if m.filtering || m.logs["orders"].filter != "ERROR" {
 		t.Errorf("enter should keep the filter and leave the input: filtering=%v filter=%q", m.filtering, m.logs["orders"].filter)
 	}
-	press(t, m, "q") // not typed into the filter any more: quits
+	// Not typed into the filter any more: q quits.
+	if _, cmd := m.Update(keyMsg("q")); !quits(t, cmd) {
+		t.Errorf("q after the filter was kept does not quit")
+	}
+	if m.filtering || m.filter.Value() != "ERROR" || m.logs["orders"].filter != "ERROR" {
+		t.Errorf("q after enter went to the filter: filtering=%v input=%q filter=%q", m.filtering, m.filter.Value(), m.logs["orders"].filter)
+	}
 	press(t, m, "/", "esc")
 	if m.logs["orders"].filter != "" || !strings.Contains(m.View(), "GET /orders") {
 		t.Errorf("esc should clear the filter; filter=%q", m.logs["orders"].filter)
@@ -425,22 +484,46 @@ func TestSubscriptions(t *testing.T) {
 	fb.statuses <- StatusUpdate{Statuses: fixtureStatuses()[:1]}
 	fb.logChan("orders") <- logs.Line{Time: now, Pod: "orders-1-abcde", Message: "listening on :8080"}
 	fb.logChan("orders") <- logs.Line{Time: now, Pod: "orders-1-abcde", Message: "ready"}
-	// Run Init's commands, and the waits they lead to, once each.
-	msgs := []tea.Msg{}
-	for _, c := range m.Init()().(tea.BatchMsg) {
-		done := make(chan tea.Msg, 1)
-		go func() { done <- c() }()
+	// Run Init's commands at once and take the messages of the
+	// subscriptions they start: statusSubMsg and one logSubMsg per
+	// workload. The tick among them is due only in refreshEvery: it is
+	// left running.
+	cmds, ok := result(t, m.Init(), "Init").(tea.BatchMsg)
+	if !ok {
+		t.Fatal("Init returns no batch of commands")
+	}
+	results := make(chan tea.Msg, len(cmds))
+	for _, c := range cmds {
+		go func() { results <- c() }()
+	}
+	var subs []tea.Msg
+	gotStatus, gotLogs := false, false
+	deadline := time.After(cmdTimeout)
+	for !gotStatus || !gotLogs {
 		select {
-		case msg := <-done:
-			msgs = append(msgs, msg)
-		case <-time.After(100 * time.Millisecond): // the tick
+		case msg := <-results:
+			switch msg := msg.(type) {
+			case statusSubMsg:
+				gotStatus = true
+			case logSubMsg:
+				gotLogs = gotLogs || msg.workload == "orders"
+			case tickMsg:
+				continue
+			default:
+				t.Fatalf("an Init command returned %T, want a subscription or the tick", msg)
+			}
+			subs = append(subs, msg)
+		case <-deadline:
+			t.Fatalf("Init's subscriptions did not answer within %s (status %v, logs %v)", cmdTimeout, gotStatus, gotLogs)
 		}
 	}
-	for _, msg := range msgs {
+	// Each subscription leads to a wait on its channel, which holds values.
+	for _, msg := range subs {
 		_, wait := m.Update(msg)
-		if wait != nil {
-			m.Update(wait())
+		if wait == nil {
+			t.Fatalf("%T led to no wait", msg)
 		}
+		m.Update(result(t, wait, fmt.Sprintf("the wait after %T", msg)))
 	}
 	v := m.View()
 	if !strings.Contains(v, "● Ready") || !strings.Contains(v, "listening on :8080") || !strings.Contains(v, "ready") {
@@ -500,10 +583,31 @@ func TestColors(t *testing.T) {
 	r := lipgloss.NewRenderer(&bytes.Buffer{})
 	r.SetColorProfile(termenv.ANSI)
 	m.st = newStyles(r)
-	v := m.View()
-	for state, code := range map[string]string{"Ready": "\x1b[32m", "Progressing": "\x1b[33m", "Degraded": "\x1b[1;31m"} {
-		if !strings.Contains(v, code+"● "+state) && !strings.Contains(v, code) {
-			t.Errorf("no color %q for %s", code, state)
+	lines := strings.Split(m.View(), "\n")
+	// The STATE cell of each workload's row is its symbol and state in the
+	// state's color, and only that cell has that color in the row.
+	for workload, want := range map[string]struct{ code, cell string }{
+		"orders":    {"\x1b[32m", "● Ready"},
+		"payments":  {"\x1b[33m", "◐ Progressing"},
+		"thumbnail": {"\x1b[1;31m", "▲ Degraded"},
+		"web":       {"\x1b[90m", "○ NotDeployed"},
+	} {
+		var rows []string
+		for _, l := range lines {
+			if strings.HasPrefix(strings.TrimLeft(ansi.Strip(l), "▸ "), workload+" ") {
+				rows = append(rows, l)
+			}
+		}
+		if len(rows) != 1 {
+			t.Errorf("%d rows for %s in the workload list, want 1: %q", len(rows), workload, rows)
+			continue
+		}
+		row := rows[0]
+		if !strings.Contains(row, want.code+want.cell+"\x1b[0m") {
+			t.Errorf("the state of %s is not drawn as %q in color %q: %q", workload, want.cell, want.code, row)
+		}
+		if n := strings.Count(row, want.code); n != 1 {
+			t.Errorf("color %q appears %d times in the row of %s, want only on its state: %q", want.code, n, workload, row)
 		}
 	}
 }

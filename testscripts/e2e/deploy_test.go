@@ -418,12 +418,24 @@ func TestDeployLifecycle(t *testing.T) {
 	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=shop"}
 	deadline = time.Now().Add(2 * time.Minute)
 	for {
-		pods, _ := c.kc.Clientset.CoreV1().Pods(ns).List(ctx, sel)
-		deps, _ := c.kc.Clientset.AppsV1().Deployments(ns).List(ctx, sel)
-		svcs, _ := c.kc.Clientset.CoreV1().Services(ns).List(ctx, sel)
-		cms, _ := c.kc.Clientset.CoreV1().ConfigMaps(ns).List(ctx, sel)
-		rels, _ := c.kc.Clientset.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
-		secrets, _ := c.kc.Clientset.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=skiff"})
+		listed := func(what string, err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("after delete: listing the %s of namespace %s: %v", what, ns, err)
+			}
+		}
+		pods, err := c.kc.Clientset.CoreV1().Pods(ns).List(ctx, sel)
+		listed("pods", err)
+		deps, err := c.kc.Clientset.AppsV1().Deployments(ns).List(ctx, sel)
+		listed("deployments", err)
+		svcs, err := c.kc.Clientset.CoreV1().Services(ns).List(ctx, sel)
+		listed("services", err)
+		cms, err := c.kc.Clientset.CoreV1().ConfigMaps(ns).List(ctx, sel)
+		listed("configmaps", err)
+		rels, err := c.kc.Clientset.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+		listed("Helm release records", err)
+		secrets, err := c.kc.Clientset.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=skiff"})
+		listed("skiff secrets", err)
 		left := len(pods.Items) + len(deps.Items) + len(svcs.Items) + len(cms.Items) + len(rels.Items) + len(secrets.Items)
 		if left == 0 {
 			break
