@@ -138,7 +138,9 @@ type buildPlan struct {
 	destPath  string
 }
 
-func planBuild(opts *BuildOptions) (*buildPlan, error) {
+// planBuild validates the build flags against the project; pc is the
+// project when the caller has loaded it already (nil: load it).
+func planBuild(opts *BuildOptions, pc *projectContext) (*buildPlan, error) {
 	if opts.SBOM != "spdx" && opts.SBOM != "none" {
 		return nil, cmdutil.Usagef("--sbom %q is not a format; use --sbom spdx or --sbom none", opts.SBOM)
 	}
@@ -166,9 +168,10 @@ func planBuild(opts *BuildOptions) (*buildPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := loadProjectContext(opts.Factory, opts.Workloads)
-	if err != nil {
-		return nil, err
+	if pc == nil {
+		if pc, err = loadProjectContext(opts.Factory, opts.Workloads); err != nil {
+			return nil, err
+		}
 	}
 	plan.pc = pc
 	p := pc.project
@@ -216,7 +219,7 @@ func envSuffix(p *project.Project) string {
 
 func buildRun(ctx context.Context, opts *BuildOptions) error {
 	f := opts.Factory
-	plan, err := planBuild(opts)
+	plan, err := planBuild(opts, nil)
 	if err != nil {
 		return err
 	}

@@ -72,14 +72,14 @@ func TestPlanBuildUsageErrors(t *testing.T) {
 		{BuildOptions{SBOM: "spdx", Tag: "latest", Jobs: -1}, "--jobs -1"},
 	} {
 		tc.opts.Factory = f
-		_, err := planBuild(&tc.opts)
+		_, err := planBuild(&tc.opts, nil)
 		var usage *cmdutil.UsageError
 		if !errors.As(err, &usage) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got %v, want a usage error with %q", tc.opts, err, tc.want)
 		}
 	}
 	plan, err := planBuild(&BuildOptions{Factory: f, SBOM: "spdx", Tag: "latest", Workloads: []string{"web", "web"}, Dest: "oci:out",
-		Platforms: []string{"linux/arm64", "linux/arm64"}})
+		Platforms: []string{"linux/arm64", "linux/arm64"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

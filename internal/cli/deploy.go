@@ -220,11 +220,10 @@ func buildImages(ctx context.Context, f *cmdutil.Factory, pc *projectContext, ws
 		names[i] = w.Name
 	}
 	bopts := &BuildOptions{Factory: f, Workloads: names, Push: push, SBOM: "spdx", Tag: "latest", Insecure: insecure}
-	plan, err := planBuild(bopts)
+	plan, err := planBuild(bopts, pc)
 	if err != nil {
 		return err
 	}
-	plan.pc = pc
 	results, err := runBuilds(ctx, bopts, plan, ws)
 	if err != nil {
 		return err
