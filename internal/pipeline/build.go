@@ -159,7 +159,7 @@ func (p *Pipeline) Build(ctx context.Context, b Builds, ws []project.Workload) (
 		})
 	}
 	if err := g.Wait(); err != nil {
-		_ = b.Publisher.Close()
+		// Not Close: a tarball would be written with part of the images.
 		return nil, err
 	}
 	if err := b.Publisher.Close(); err != nil {

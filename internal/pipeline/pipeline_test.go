@@ -174,7 +174,8 @@ func TestBuildStopsAtTheFirstFailure(t *testing.T) {
 	pl := &Pipeline{Project: p, Root: t.TempDir(), Events: ev.add}
 	b := &gateBuilder{arrived: make(chan string, 4), release: make(chan struct{}), fail: "c"}
 	close(b.release)
-	_, err := pl.Build(context.Background(), Builds{Builder: b, Publisher: &memPublisher{}, Dest: DestLocal,
+	pub := &memPublisher{}
+	_, err := pl.Build(context.Background(), Builds{Builder: b, Publisher: pub, Dest: DestLocal,
 		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}}, Jobs: 1}, p.Order())
 	if err == nil || !strings.Contains(err.Error(), "building c: compile error") {
 		t.Fatalf("err = %v, want c's compile error", err)
@@ -186,6 +187,9 @@ func TestBuildStopsAtTheFirstFailure(t *testing.T) {
 		if got := ev.of(w); got != "" {
 			t.Errorf("%s was built after c failed (jobs 1): %s", w, got)
 		}
+	}
+	if pub.closed {
+		t.Error("the publisher was closed after a failure (a tarball would be written half)")
 	}
 }
 
