@@ -272,3 +272,43 @@ func copyTree(dst, src string, skip skipFunc) error {
 		}
 	})
 }
+
+// Inputs says which files of a workload folder its build reads: what the
+// build cache key hashes, and what `skiff dev` watches.
+type Inputs struct {
+	f   *sourceFilter
+	git []ignorePattern
+}
+
+// LoadInputs reads the .skiffignore (and, for watching, the .gitignore) of
+// a workload folder.
+func LoadInputs(dir, lang string) (*Inputs, error) {
+	f, err := loadSourceFilter(dir, lang)
+	if err != nil {
+		return nil, err
+	}
+	in := &Inputs{f: f}
+	if data, err := os.ReadFile(filepath.Join(dir, ".gitignore")); err == nil {
+		in.git, _ = parseIgnore(data) // git's syntax is wider; what parses is used
+	}
+	return in, nil
+}
+
+// Skip reports whether rel (slash-separated, relative to the workload
+// folder) is not an input of the build, or is ignored by git.
+func (in *Inputs) Skip(rel string, isDir bool) bool {
+	return in.f.build(rel, dirEntry(isDir)) || ignored(in.git, rel, isDir)
+}
+
+// dirEntry is an fs.DirEntry that knows only whether it is a folder.
+type dirEntry bool
+
+func (d dirEntry) Name() string               { return "" }
+func (d dirEntry) IsDir() bool                { return bool(d) }
+func (d dirEntry) Info() (fs.FileInfo, error) { return nil, fs.ErrInvalid }
+func (d dirEntry) Type() fs.FileMode {
+	if d {
+		return fs.ModeDir
+	}
+	return 0
+}

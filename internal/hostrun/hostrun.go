@@ -85,6 +85,28 @@ func NewPlan(p *project.Project, w *project.Workload, root, binDir string, port 
 	return pl, nil
 }
 
+// CheckSyntax adds to the plan's preparation a syntax check of the
+// workload's own sources where the language has no compile step (Node.js
+// and Python), so that `skiff dev` finds a syntax error before it stops
+// the version that runs. Go and TypeScript are compiled already.
+func (pl *Plan) CheckSyntax(lang string) error {
+	switch lang {
+	case project.LangNode:
+		files, err := filepath.Glob(filepath.Join(pl.Dir, "*.js"))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			pl.Prepare = append(pl.Prepare, []string{"node", "--check", filepath.Base(f)})
+		}
+	case project.LangPython:
+		// Parse (never write .pyc files into the user's folder).
+		const parse = "import ast, glob, sys\nfor f in sorted(glob.glob('*.py')):\n    ast.parse(open(f, encoding='utf-8').read(), f)\n"
+		pl.Prepare = append(pl.Prepare, []string{"python3", "-c", parse})
+	}
+	return nil
+}
+
 func npmInstall(dir string) []string {
 	if _, err := os.Stat(filepath.Join(dir, "package-lock.json")); err == nil {
 		return []string{"npm", "ci"}
@@ -130,6 +152,25 @@ func listening(port int) bool {
 // Run runs the plan's preparation, then the workload, until it exits or
 // ctx ends; then the workload gets SIGTERM and StopTimeout to exit.
 func (pl *Plan) Run(ctx context.Context, stdout, stderr io.Writer, progress func(string)) error {
+	if err := pl.Build(ctx, stderr, progress); err != nil {
+		return err
+	}
+	p, err := pl.Start(stdout, stderr)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.Exited():
+		return p.Err()
+	case <-ctx.Done():
+	}
+	progress("stopping (SIGTERM)...")
+	return p.Stop()
+}
+
+// Build runs the plan's preparation commands (install, compile), their
+// output to stderr.
+func (pl *Plan) Build(ctx context.Context, stderr io.Writer, progress func(string)) error {
 	env := append(os.Environ(), pl.Env...)
 	for _, args := range pl.Prepare {
 		progress("$ " + join(args))
@@ -142,36 +183,65 @@ func (pl *Plan) Run(ctx context.Context, stdout, stderr io.Writer, progress func
 			return fmt.Errorf("%s failed: %w", join(args), err)
 		}
 	}
+	return nil
+}
+
+// Process is a running workload.
+type Process struct {
+	cmd     *exec.Cmd
+	command string
+	exited  chan struct{}
+	err     error
+}
+
+// Start starts the workload (prepared already) in its own process group:
+// a terminal's Ctrl-C reaches skiff, which then stops the workload the way
+// Kubernetes would (SIGTERM, then SIGKILL).
+func (pl *Plan) Start(stdout, stderr io.Writer) (*Process, error) {
 	cmd := exec.Command(pl.Command[0], pl.Command[1:]...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = pl.Dir, env, stdout, stderr
-	// Its own process group: a terminal's Ctrl-C reaches skiff, which then
-	// stops the workload the way Kubernetes would (SIGTERM, then SIGKILL).
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = pl.Dir, append(os.Environ(), pl.Env...), stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", join(pl.Command), err)
+		return nil, fmt.Errorf("starting %s: %w", join(pl.Command), err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	p := &Process{cmd: cmd, command: join(pl.Command), exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// Exited is closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// Err says how the process exited; call it once Exited is closed.
+func (p *Process) Err() error {
+	if p.err != nil {
+		return fmt.Errorf("%s exited: %w", p.command, p.err)
+	}
+	return nil
+}
+
+// Stop sends SIGTERM to the process group and waits StopTimeout for it to
+// exit, then kills it. Exiting because of the SIGTERM is a clean stop.
+func (p *Process) Stop() error {
 	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("%s exited: %w", join(pl.Command), err)
-		}
+	case <-p.exited:
 		return nil
-	case <-ctx.Done():
+	default:
 	}
-	progress("stopping (SIGTERM)...")
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); ok && !ee.Success() && !killedBy(ee, syscall.SIGTERM) {
-			return fmt.Errorf("%s exited with %v after SIGTERM", join(pl.Command), ee)
+	case <-p.exited:
+		if ee, ok := p.err.(*exec.ExitError); ok && !ee.Success() && !killedBy(ee, syscall.SIGTERM) {
+			return fmt.Errorf("%s exited with %v after SIGTERM", p.command, ee)
 		}
 		return nil
 	case <-time.After(StopTimeout):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", join(pl.Command), StopTimeout)
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", p.command, StopTimeout)
 	}
 }
 

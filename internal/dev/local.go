@@ -1,0 +1,244 @@
+package dev
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/hostrun"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// DefaultReadyTimeout bounds how long a new version has to answer its
+// readiness path.
+const DefaultReadyTimeout = 30 * time.Second
+
+// readyPoll is how often the readiness path is asked while a new version
+// starts.
+const readyPoll = 25 * time.Millisecond
+
+// Local runs workloads on this machine (as `skiff run` does) and replaces
+// a workload's process with a new one when its cycle builds.
+type Local struct {
+	// Project is the project; SetProject replaces it (skiff.yaml changed).
+	Project *project.Project
+	Root    string
+	// Logs receives every line the workloads print, prefixed by the
+	// workload's name (one writer shared by all: it must serialise writes).
+	Logs io.Writer
+	// Events receives the loop's events, one at a time.
+	Events func(Event)
+	// BinDir holds the programs built (one folder per build).
+	BinDir string
+	// ReadyTimeout bounds the wait for readiness (0: DefaultReadyTimeout).
+	ReadyTimeout time.Duration
+
+	mu     sync.Mutex
+	emitMu sync.Mutex
+	logMu  sync.Mutex
+	procs  map[string]*hostrun.Process
+	builds int
+	client *http.Client
+}
+
+func (l *Local) emit(ev Event) {
+	if l.Events == nil {
+		return
+	}
+	l.emitMu.Lock()
+	defer l.emitMu.Unlock()
+	ev.Time = time.Now()
+	if ev.Duration > 0 {
+		ev.Seconds = ev.Duration.Round(time.Millisecond).Seconds()
+	}
+	l.Events(ev)
+}
+
+// logs is Logs with one line written at a time.
+func (l *Local) logs() io.Writer {
+	w := l.Logs
+	if w == nil {
+		w = os.Stderr
+	}
+	return &lockedWriter{mu: &l.logMu, w: w}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (lw *lockedWriter) Write(p []byte) (int, error) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return lw.w.Write(p)
+}
+
+// SetProject replaces the project (after skiff.yaml changed).
+func (l *Local) SetProject(p *project.Project) {
+	l.mu.Lock()
+	l.Project = p
+	l.mu.Unlock()
+}
+
+// URL is where a workload answers on this machine.
+func URL(w *project.Workload) string { return "http://127.0.0.1:" + strconv.Itoa(w.Port) }
+
+// Cycle builds a workload; when that works, it stops the process that ran
+// and starts the new one, and waits until it answers its readiness path.
+// When the build fails, the process that ran keeps serving.
+func (l *Local) Cycle(ctx context.Context, name string) {
+	start := time.Now()
+	l.mu.Lock()
+	p := l.Project
+	l.builds++
+	bin := filepath.Join(l.BinDir, strconv.Itoa(l.builds))
+	if l.client == nil {
+		l.client = &http.Client{Timeout: time.Second}
+	}
+	l.mu.Unlock()
+	w, ok := p.Workload(name)
+	if !ok {
+		l.emit(Event{Kind: Failed, Workload: name, Error: name + " is no longer in skiff.yaml"})
+		return
+	}
+	l.emit(Event{Kind: CycleStarted, Workload: name})
+	plan, err := hostrun.NewPlan(p, w, l.Root, bin, w.Port)
+	if err != nil {
+		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		return
+	}
+	if err := plan.CheckSyntax(w.Lang); err != nil {
+		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		return
+	}
+	var out bytes.Buffer
+	if err := plan.Build(ctx, &out, func(string) {}); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error() + "; the previous version keeps running", Output: out.String(), Duration: time.Since(start)})
+		return
+	}
+	l.mu.Lock()
+	old := l.procs[name]
+	delete(l.procs, name) // replaced: its exit is not news
+	l.mu.Unlock()
+	if old != nil {
+		_ = old.Stop()
+	}
+	logs, closeLogs := prefixed(l.logs(), name)
+	proc, err := plan.Start(logs, logs)
+	if err != nil {
+		closeLogs()
+		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		return
+	}
+	l.mu.Lock()
+	if l.procs == nil {
+		l.procs = map[string]*hostrun.Process{}
+	}
+	l.procs[name] = proc
+	l.mu.Unlock()
+	if err := l.waitReady(ctx, w, proc); err != nil {
+		go func() { <-proc.Exited(); closeLogs() }()
+		if ctx.Err() == nil {
+			l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		}
+		return
+	}
+	l.emit(Event{Kind: Ready, Workload: name, URL: URL(w), Duration: time.Since(start)})
+	go func() {
+		<-proc.Exited()
+		closeLogs()
+		l.mu.Lock()
+		current := l.procs[name] == proc
+		l.mu.Unlock()
+		if current && ctx.Err() == nil {
+			msg := "exited"
+			if err := proc.Err(); err != nil {
+				msg = err.Error()
+			}
+			l.emit(Event{Kind: Exited, Workload: name, Error: msg + "; the next change starts it again"})
+		}
+	}()
+}
+
+// waitReady asks the workload's readiness path until it answers 2xx, the
+// process exits, or ReadyTimeout passes.
+func (l *Local) waitReady(ctx context.Context, w *project.Workload, proc *hostrun.Process) error {
+	timeout := l.ReadyTimeout
+	if timeout <= 0 {
+		timeout = DefaultReadyTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(readyPoll)
+	defer tick.Stop()
+	u := URL(w) + w.Ready
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := l.client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-proc.Exited():
+			if err := proc.Err(); err != nil {
+				return fmt.Errorf("%w before it was ready", err)
+			}
+			return fmt.Errorf("%s exited before it was ready", w.Name)
+		case <-deadline.C:
+			return fmt.Errorf("%s did not answer %s within %s", w.Name, u, timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// Stop stops every workload's process.
+func (l *Local) Stop() {
+	l.mu.Lock()
+	procs := l.procs
+	l.procs = nil
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for name, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.Stop()
+			l.emit(Event{Kind: Stopped, Workload: name})
+		}()
+	}
+	wg.Wait()
+}
+
+// prefixed writes each line to w as "name | line"; close it once the
+// process has exited.
+func prefixed(w io.Writer, name string) (io.Writer, func()) {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			_, _ = w.Write([]byte(name + " | " + sc.Text() + "\n")) // one write a line
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	return pw, func() { _ = pw.Close() }
+}

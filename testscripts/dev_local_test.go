@@ -1,0 +1,274 @@
+package testscripts
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// devEvent is one JSON line of `skiff dev -o json` on stderr.
+type devEvent struct {
+	Event    string `json:"event"`
+	Workload string `json:"workload"`
+	URL      string `json:"url"`
+	Error    string `json:"error"`
+	Output   string `json:"output"`
+}
+
+// TestDevLocal is the story of `skiff dev --local` for each language: the
+// function answers; an edit is served after the next "ready"; a syntax or
+// compile error is reported in full while the previous version keeps
+// answering; the fix is served; an edit of one workload rebuilds only that
+// one; Ctrl-C stops everything with exit code 0.
+func TestDevLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	bin := buildSkiff(t)
+	for _, tc := range []struct {
+		lang, main, broken string
+		tool               string
+	}{
+		{"go", "main.go", "handler.go", "go"},
+		{"node", "index.js", "handler.js", "node"},
+		{"python", "main.py", "handler.py", "python3"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			if _, err := exec.LookPath(tc.tool); err != nil {
+				t.Skipf("%s is not installed", tc.tool)
+			}
+			testDevLocal(t, bin, tc.lang, tc.main, tc.broken)
+		})
+	}
+}
+
+func testDevLocal(t *testing.T, bin, lang, mainFile, brokenFile string) {
+	work := t.TempDir()
+	env := append(os.Environ(), "SKIFF_CONFIG_DIR="+filepath.Join(work, ".skiff"), "NO_COLOR=1")
+	proj := filepath.Join(work, "shop")
+	for _, args := range [][]string{
+		{"init", proj, "--kind", "function", "--lang", lang, "--name", "hello", "--non-interactive"},
+		{"add", "other", "--kind", "function", "--lang", lang, "--non-interactive"},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir, cmd.Env = proj, env
+		if args[0] == "init" {
+			cmd.Dir = work
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("skiff %s: %v\n%s", args[0], err, out)
+		}
+	}
+	helloPort, otherPort := freePort(t), freePort(t)
+	setPorts(t, filepath.Join(proj, "skiff.yaml"), map[string]int{"hello": helloPort, "other": otherPort})
+
+	dev := exec.Command(bin, "dev", "--local", "-o", "json")
+	dev.Dir, dev.Env = proj, env
+	stderr, err := dev.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuilder{b: &strings.Builder{}}
+	dev.Stdout = logs
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Process.Kill()
+	events := make(chan devEvent, 64)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var ev devEvent
+			if json.Unmarshal(sc.Bytes(), &ev) == nil {
+				events <- ev
+			}
+		}
+	}()
+	// await returns the first event not awaited yet of kind for workload
+	// (events of other workloads stay for their own await), failing on a
+	// failure of it unless that is what is awaited.
+	var seen, pending []devEvent
+	await := func(kind, workload string) devEvent {
+		t.Helper()
+		deadline := time.After(90 * time.Second)
+		for {
+			idx := -1
+			for i, ev := range pending {
+				if ev.Workload == workload {
+					idx = i
+					break
+				}
+			}
+			if idx >= 0 {
+				ev := pending[idx]
+				pending = append(pending[:idx:idx], pending[idx+1:]...)
+				if ev.Event == kind {
+					return ev
+				}
+				if ev.Event == "failed" {
+					t.Fatalf("%s failed while waiting for %s: %s\n%s", workload, kind, ev.Error, ev.Output)
+				}
+				continue
+			}
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("skiff dev ended while waiting for %s of %s; events %+v", kind, workload, seen)
+				}
+				seen = append(seen, ev)
+				pending = append(pending, ev)
+			case <-deadline:
+				t.Fatalf("no %s event of %s within 90s; events %+v", kind, workload, seen)
+			}
+		}
+	}
+	hello := fmt.Sprintf("http://127.0.0.1:%d/?name=Ada", helloPort)
+	await("ready", "hello")
+	await("ready", "other")
+	if got := get(t, hello); !strings.Contains(got, "Hello, Ada!") {
+		t.Fatalf("first answer %q", got)
+	}
+
+	// An edit of hello: served after its next ready; other is not rebuilt.
+	src := filepath.Join(proj, "hello", mainFile)
+	replaceIn(t, src, `"Hello"`, `"Howdy"`)
+	await("cycle-started", "hello")
+	await("ready", "hello")
+	if got := get(t, hello); !strings.Contains(got, "Howdy, Ada!") {
+		t.Fatalf("after the edit %q", got)
+	}
+	for _, ev := range pending {
+		if ev.Workload == "other" && ev.Event == "cycle-started" {
+			t.Errorf("an edit of hello cycled other too")
+		}
+	}
+
+	// A syntax error: reported with the tool's output; the old version answers.
+	broken := filepath.Join(proj, "hello", brokenFile)
+	good, err := os.ReadFile(broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(broken, append(append([]byte{}, good...), []byte("\n)))this is not code(((\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev := await("failed", "hello")
+	if !strings.Contains(ev.Error, "the previous version keeps running") || ev.Output == "" {
+		t.Errorf("failure event %+v; want the error and the tool's output", ev)
+	}
+	if got := get(t, hello); !strings.Contains(got, "Howdy, Ada!") {
+		t.Fatalf("during the compile error %q; want the previous version", got)
+	}
+	// The fix is served.
+	if err := os.WriteFile(broken, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	replaceIn(t, src, `"Howdy"`, `"Salut"`)
+	await("ready", "hello")
+	if got := get(t, hello); !strings.Contains(got, "Salut, Ada!") {
+		t.Fatalf("after the fix %q", got)
+	}
+	if !strings.Contains(logs.String(), "hello | ") {
+		t.Errorf("stdout has no log line of hello:\n%s", logs.String())
+	}
+
+	// Ctrl-C: everything stops, exit code 0.
+	if err := dev.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range events { // drain until stderr closes
+		}
+		done <- dev.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("skiff dev after SIGINT: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("skiff dev did not stop within 30s of SIGINT")
+	}
+	if _, err := http.Get(hello); err == nil {
+		t.Error("hello still answers after skiff dev stopped")
+	}
+}
+
+// get returns the body of a GET, or "" when it fails.
+func get(t *testing.T, u string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func replaceIn(t *testing.T, file, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s has no %s", file, old)
+	}
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(data), old, new)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setPorts gives workloads their ports in skiff.yaml.
+func setPorts(t *testing.T, manifest string, ports map[string]int) {
+	t.Helper()
+	data, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		out = append(out, line)
+		for name, port := range ports {
+			if strings.TrimSpace(line) == "- name: "+name {
+				out = append(out, fmt.Sprintf("    port: %d", port))
+			}
+		}
+	}
+	if err := os.WriteFile(manifest, []byte(strings.Join(out, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuilder is a strings.Builder safe for the writes of a process's
+// output goroutine and the test's reads.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
