@@ -116,6 +116,7 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
 	}
+	plan.ForDev(w.Lang)
 	if err := plan.CheckSyntax(w.Lang); err != nil {
 		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return

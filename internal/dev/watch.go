@@ -22,7 +22,7 @@ import (
 
 // DefaultDebounce is how long the watcher waits for a burst of saves (an
 // editor's "save all", a git checkout) to end before it reports them.
-const DefaultDebounce = 150 * time.Millisecond
+const DefaultDebounce = 50 * time.Millisecond
 
 // Source is a folder the watcher watches for one workload.
 type Source struct {
