@@ -242,6 +242,15 @@ func TestDeployToAnEnvironment(t *testing.T) {
 	if code != 0 || fc.contexts[len(fc.contexts)-1] != "other" {
 		t.Errorf("status --context other: exit %d, contexts %v\n%s", code, fc.contexts, stderr)
 	}
+	// config set would edit the top level, not prod's override: refused.
+	code, _, stderr = runCLI(t, f, errOut, "config", "set", "GREETING=x", "-e", "prod")
+	if code != cmdutil.ExitUsage || !strings.Contains(stderr, "edit environments.prod.workloads.<workload>.config") {
+		t.Errorf("config set -e prod: exit %d\n%s", code, stderr)
+	}
+	code, out, _ = runCLI(t, f, errOut, "config", "list", "-e", "prod", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"GREETING": "hello"`) {
+		t.Errorf("config list -e prod: exit %d: %s", code, out)
+	}
 	code, _, stderr = runCLI(t, f, errOut, "status", "-e", "nope")
 	if code != cmdutil.ExitUsage || !strings.Contains(stderr, "it has: prod") {
 		t.Errorf("status -e nope: exit %d\n%s", code, stderr)

@@ -156,6 +156,10 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	if err := checkTimeout(timeout); err != nil {
 		return err
 	}
+	if env := f.Globals.Env; env != "" {
+		return cmdutil.Usagef("config set and unset edit the top level of skiff.yaml, which every environment starts from; "+
+			"to change a value for %s only, edit environments.%s.workloads.<workload>.config in skiff.yaml, then run skiff deploy -e %s", env, env, env)
+	}
 	pc, w, err := loadWorkload(f, workload)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ type Local struct {
 	emitMu sync.Mutex
 	logMu  sync.Mutex
 	procs  map[string]*hostrun.Process
+	bins   map[string]string // the folder of the program each runs
 	builds int
 	client *http.Client
 }
@@ -132,9 +133,17 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	l.mu.Lock()
 	old := l.procs[name]
 	delete(l.procs, name) // replaced: its exit is not news
+	oldBin := l.bins[name]
+	if l.bins == nil {
+		l.bins = map[string]string{}
+	}
+	l.bins[name] = bin
 	l.mu.Unlock()
 	if old != nil {
 		_ = old.Stop()
+	}
+	if oldBin != "" {
+		_ = os.RemoveAll(oldBin) // the program that ran
 	}
 	logs, closeLogs := prefixed(l.logs(), name)
 	proc, err := plan.Start(logs, logs)

@@ -98,7 +98,14 @@ func (w *Watcher) loop(ctx context.Context, events <-chan fsnotify.Event, errs <
 			if !ok {
 				return nil
 			}
-			return fmt.Errorf("watching files: %w", err)
+			if !errors.Is(err, fsnotify.ErrEventOverflow) {
+				return fmt.Errorf("watching files: %w", err)
+			}
+			// Too many changes at once (a large checkout): rebuild them all.
+			for _, s := range w.Sources {
+				pending[s.Workload] = true
+			}
+			quiet = after(debounce)
 		case ev, ok := <-events:
 			if !ok {
 				return nil

@@ -97,7 +97,12 @@ func (pl *Plan) CheckSyntax(lang string) error {
 		if err != nil {
 			return err
 		}
-		if len(files) > 0 {
+		if isESM(pl.Dir) {
+			// ES modules: node --check follows the package's type.
+			for _, f := range files {
+				pl.Prepare = append(pl.Prepare, []string{"node", "--check", filepath.Base(f)})
+			}
+		} else if len(files) > 0 {
 			// One node for every file: each compiled as a CommonJS module body.
 			const check = "const fs = require('fs'), vm = require('vm');\n" +
 				"for (const f of process.argv.slice(1)) vm.compileFunction(fs.readFileSync(f, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename: f });\n"
@@ -113,6 +118,18 @@ func (pl *Plan) CheckSyntax(lang string) error {
 		pl.Prepare = append(pl.Prepare, []string{"python3", "-c", parse})
 	}
 	return nil
+}
+
+// isESM reports whether the package's .js files are ES modules.
+func isESM(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil {
+		return false
+	}
+	var pkg struct {
+		Type string `json:"type"`
+	}
+	return json.Unmarshal(data, &pkg) == nil && pkg.Type == "module"
 }
 
 // hasDependencies reports whether a package.json declares packages to

@@ -139,6 +139,7 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 	if r.Readiness != nil {
 		st, err := r.Readiness(ctx, w, rel)
 		if err != nil {
+			p.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Duration: p.since(start), Err: err})
 			return nil, err
 		}
 		d.Ready, d.Endpoint = fmt.Sprintf("%d/%d", st.Ready, st.Desired), st.Endpoint

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,6 +30,10 @@ const (
 	cacheWorkloadAnnotation = "dev.skiff.cache.workload"
 	cacheStoredAnnotation   = "dev.skiff.cache.stored"
 )
+
+// storedFormat stamps cache entries: fixed width, so that the text order
+// is the time order.
+const storedFormat = "2006-01-02T15:04:05.000000000Z"
 
 // Cache keeps built artifacts in an OCI layout (the local store) and
 // remembers which build key produced which digest, so an unchanged
@@ -113,12 +118,8 @@ func (c *Cache) Get(ctx context.Context, key string) (*build.Artifact, error) {
 		return nil, nil
 	}
 	dir := DefaultStoreDir(c.Dir)
-	im, err := c.readIndex(ctx, dir)
-	if err != nil {
+	if found, err := c.touch(ctx, dir, key, h); err != nil || !found {
 		return nil, err
-	}
-	if !slices.ContainsFunc(im.Manifests, func(d v1.Descriptor) bool { return d.Digest == h }) {
-		return nil, nil
 	}
 	lp := layout.Path(dir)
 	a := &build.Artifact{Platforms: e.Platforms, Base: e.Base}
@@ -128,10 +129,10 @@ func (c *Cache) Get(ctx context.Context, key string) (*build.Artifact, error) {
 			return nil, err
 		}
 		if a.Index, err = root.ImageIndex(h); err != nil {
-			return nil, fmt.Errorf("reading %s from the build cache: %w", e.Digest, err)
+			return nil, nil // its blobs are gone: build it again
 		}
 	} else if a.Image, err = lp.Image(h); err != nil {
-		return nil, fmt.Errorf("reading %s from the build cache: %w", e.Digest, err)
+		return nil, nil
 	}
 	if e.SBOM != "" {
 		sh, err := v1.NewHash(e.SBOM)
@@ -149,6 +150,36 @@ func (c *Cache) Get(ctx context.Context, key string) (*build.Artifact, error) {
 		}
 	}
 	return a, nil
+}
+
+// touch finds the store's entry of a build key and marks it used now, so
+// that a prune running after this keeps it for the build that uses it.
+func (c *Cache) touch(ctx context.Context, dir, key string, h v1.Hash) (bool, error) {
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	s, unlock, err := c.openStore(ctx, dir)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	im, err := s.index(true)
+	if err != nil {
+		return false, err
+	}
+	i := slices.IndexFunc(im.Manifests, func(d v1.Descriptor) bool { return d.Digest == h && d.Annotations[cacheAnnotation] == key })
+	if i < 0 {
+		// A rebuilt index may hold the image without its key.
+		return slices.ContainsFunc(im.Manifests, func(d v1.Descriptor) bool { return d.Digest == h }), nil
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	ann := maps.Clone(im.Manifests[i].Annotations)
+	ann[cacheStoredAnnotation] = now().UTC().Format(storedFormat)
+	im.Manifests[i].Annotations = ann
+	return true, s.writeIndex(im)
 }
 
 // readIndex reads the store's index under a shared lock, repairing it
@@ -204,7 +235,7 @@ func (c *Cache) Put(ctx context.Context, key string, a *build.Artifact) error {
 	if c.Now != nil {
 		now = c.Now
 	}
-	ann := map[string]string{cacheAnnotation: key, cacheStoredAnnotation: now().UTC().Format(time.RFC3339Nano)}
+	ann := map[string]string{cacheAnnotation: key, cacheStoredAnnotation: now().UTC().Format(storedFormat)}
 	if a.Name != "" {
 		ann[cacheWorkloadAnnotation] = a.Name
 	}

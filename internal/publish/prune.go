@@ -77,7 +77,8 @@ type PruneResult struct {
 	KeptImages    int   `json:"keptImages"`
 }
 
-// Prune forgets all but the newest Keep cached images of each workload and
+// Prune forgets all but the newest Keep cached images of each workload
+// (those used by a build count as new) and
 // removes every blob no kept image (or its SBOM) needs. Named images
 // (NAME:TAG) are always kept. It holds the store's lock throughout, so it
 // may run beside builds.
@@ -119,7 +120,9 @@ func (c *Cache) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, err
 		switch {
 		case name != "" && strings.HasSuffix(name, ".sbom"):
 			sboms = append(sboms, entry{i, m})
-		case name != "" || protected[m.Digest]:
+		case name != "" || protected[m.Digest] || m.Annotations[cacheWorkloadAnnotation] == "":
+			// Named, protected, or of no known workload (a rebuilt index,
+			// an older skiff): kept; prune cannot tell what it belongs to.
 			keepPos[i] = true
 		default:
 			w := m.Annotations[cacheWorkloadAnnotation]

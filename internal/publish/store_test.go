@@ -283,3 +283,30 @@ func TestPruneKeepsProtectedDigests(t *testing.T) {
 		t.Error("an old unprotected image was kept")
 	}
 }
+
+// A build that reused an old image (an older branch checked out) keeps it
+// through a prune that runs after: the use counts as new.
+func TestPruneKeepsWhatABuildJustUsed(t *testing.T) {
+	cacheDir := t.TempDir()
+	ctx := context.Background()
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cache := &Cache{Dir: cacheDir, Now: func() time.Time { clock = clock.Add(time.Minute); return clock }}
+	for i := range 4 {
+		a := artifact(t)
+		a.Name = "p/w"
+		must(t, cache.Put(ctx, fmt.Sprint("k", i), a))
+	}
+	if a, err := cache.Get(ctx, "k0"); err != nil || a == nil {
+		t.Fatalf("Get(k0) = %v, %v", a, err)
+	}
+	_, err := cache.Prune(ctx, PruneOptions{Keep: 2})
+	must(t, err)
+	for key, kept := range map[string]bool{"k0": true, "k3": true, "k1": false, "k2": false} {
+		a, err := cache.Get(ctx, key)
+		must(t, err)
+		if (a != nil) != kept {
+			t.Errorf("after prune, %s cached = %v, want %v", key, a != nil, kept)
+		}
+	}
+	checkStore(t, DefaultStoreDir(cacheDir))
+}
