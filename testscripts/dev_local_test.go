@@ -160,9 +160,7 @@ func testDevLocal(t *testing.T, bin, lang, mainFile, brokenFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(broken, append(append([]byte{}, good...), []byte("\n)))this is not code(((\n")...), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	save(t, broken, append(append([]byte{}, good...), []byte("\n)))this is not code(((\n")...))
 	ev := await("failed", "hello")
 	if !strings.Contains(ev.Error, "the previous version keeps running") || ev.Output == "" {
 		t.Errorf("failure event %+v; want the error and the tool's output", ev)
@@ -171,9 +169,7 @@ func testDevLocal(t *testing.T, bin, lang, mainFile, brokenFile string) {
 		t.Fatalf("during the compile error %q; want the previous version", got)
 	}
 	// The fix is served.
-	if err := os.WriteFile(broken, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	save(t, broken, good)
 	replaceIn(t, src, `"Howdy"`, `"Salut"`)
 	await("ready", "hello")
 	if got := get(t, hello); !strings.Contains(got, "Salut, Ada!") {
@@ -228,7 +224,18 @@ func replaceIn(t *testing.T, file, old, new string) {
 	if !strings.Contains(string(data), old) {
 		t.Fatalf("%s has no %s", file, old)
 	}
-	if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(data), old, new)), 0o644); err != nil {
+	save(t, file, []byte(strings.ReplaceAll(string(data), old, new)))
+}
+
+// save writes a file as editors do: a temporary file renamed over it, so
+// no cycle ever sees half of it.
+func save(t *testing.T, file string, data []byte) {
+	t.Helper()
+	tmp := file + ".tmp~"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/skiffdev/skiff/internal/build"
@@ -254,7 +253,7 @@ type Process struct {
 func (pl *Plan) Start(stdout, stderr io.Writer) (*Process, error) {
 	cmd := exec.Command(pl.Command[0], pl.Command[1:]...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = pl.Dir, append(os.Environ(), pl.Env...), stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", join(pl.Command), err)
 	}
@@ -285,25 +284,19 @@ func (p *Process) Stop() error {
 		return nil
 	default:
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	_ = terminate(p.cmd.Process)
 	select {
 	case <-p.exited:
-		if ee, ok := p.err.(*exec.ExitError); ok && !ee.Success() && !killedBy(ee, syscall.SIGTERM) {
+		if ee, ok := p.err.(*exec.ExitError); ok && !ee.Success() && !terminated(ee) {
 			return fmt.Errorf("%s exited with %v after SIGTERM", p.command, ee)
 		}
 		return nil
 	case <-time.After(StopTimeout):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = kill(p.cmd.Process)
 		<-p.exited
 		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", p.command, StopTimeout)
 	}
 }
 
-// killedBy reports whether a process ended by signal sig: for a program
-// without a SIGTERM handler, the normal way to stop.
-func killedBy(ee *exec.ExitError, sig syscall.Signal) bool {
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == sig
-}
 
 func join(args []string) string { return strings.Join(args, " ") }

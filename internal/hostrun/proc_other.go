@@ -1,0 +1,7 @@
+//go:build !linux && !windows
+
+package hostrun
+
+import "syscall"
+
+func setParentDeathSignal(*syscall.SysProcAttr) {}
