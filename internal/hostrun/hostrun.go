@@ -298,5 +298,4 @@ func (p *Process) Stop() error {
 	}
 }
 
-
 func join(args []string) string { return strings.Join(args, " ") }
