@@ -91,9 +91,10 @@ func (pc *projectContext) release(w *project.Workload) string {
 	return chart.ReleaseName(pc.project, w)
 }
 
-// targets says how the project's workloads run on the cluster of kc.
-func (pc *projectContext) targets(kc *kube.Client) *target.Cluster {
-	return &target.Cluster{Clientset: kc.Clientset, Namespace: pc.namespace, Project: pc.project, Root: pc.root}
+// targets says how the project's workloads run on the cluster of kc,
+// whose releases d reads.
+func (pc *projectContext) targets(kc *kube.Client, d *deploy.Deployer) *target.Cluster {
+	return &target.Cluster{Clientset: kc.Clientset, Namespace: pc.namespace, Project: pc.project, Root: pc.root, Releases: d}
 }
 
 // pipeline is the engine for the project, reporting its events to the

@@ -84,7 +84,7 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	defer cancel()
 	var workloads []tui.Workload
 	releases := map[string]string{}
-	targets := pc.targets(kc).All(pc.workloads)
+	targets := pc.targets(kc, d).All(pc.workloads)
 	for i, w := range pc.workloads {
 		workloads = append(workloads, tui.Workload{Name: w.Name, Kind: w.Kind})
 		releases[w.Name] = targets[i].Release()

@@ -156,11 +156,11 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 		}
 		base, via = fmt.Sprintf("http://127.0.0.1:%d", port), "local"
 	} else {
-		kc, _, err := connect(ctx, f, pc)
+		kc, d, err := connect(ctx, f, pc)
 		if err != nil {
 			return err
 		}
-		fw, err := target.Forward(ctx, kc, pc.namespace, pc.targets(kc).For(w))
+		fw, err := target.Forward(ctx, kc, pc.namespace, pc.targets(kc, d).For(w))
 		if err != nil {
 			return err
 		}

@@ -80,12 +80,12 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 	if err != nil {
 		return err
 	}
-	kc, _, err := connect(ctx, f, pc)
+	kc, d, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
 	}
 	var targets []logs.Target
-	for _, t := range pc.targets(kc).All(pc.workloads) {
+	for _, t := range pc.targets(kc, d).All(pc.workloads) {
 		targets = append(targets, logs.Target{Workload: t.Workload(), Selector: t.Selector()})
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -156,7 +156,7 @@ func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, rest
 	if err != nil {
 		return err
 	}
-	kc, _, err := connect(ctx, f, pc)
+	kc, d, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, rest
 		return nil
 	}
 	var notRunning *target.NotRunningError
-	switch err := pc.targets(kc).For(w).Restart(ctx); {
+	switch err := pc.targets(kc, d).For(w).Restart(ctx); {
 	case errors.As(err, &notRunning):
 		return nil // nothing runs yet: the next deploy reads the Secret
 	case err != nil:

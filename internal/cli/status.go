@@ -53,7 +53,7 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 	if err != nil {
 		return err
 	}
-	targets := pc.targets(kc).All(pc.workloads)
+	targets := pc.targets(kc, d).All(pc.workloads)
 	deadline := time.Now().Add(timeout)
 	for {
 		var all []*target.Status

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/skiffdev/skiff/internal/deploy"
 )
 
 // Deployment is a workload of skiff's base chart: a Deployment and a
@@ -144,17 +146,36 @@ func (c *Chart) Status(ctx context.Context, rel *release.Release) (*Status, erro
 	return st, nil
 }
 
-// Restart rolls every Deployment of the release.
+// Restart rolls every Deployment of the release: those its manifest
+// holds, else (releases not readable) those labelled with the release.
 func (c *Chart) Restart(ctx context.Context) error {
-	rel, err := c.c.Clientset.AppsV1().Deployments(c.c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: c.Selector()})
-	if err != nil {
-		return err
+	var names []string
+	if c.c.Releases != nil {
+		rel, err := c.c.Releases.Get(c.release, c.c.Namespace)
+		var nf *deploy.NotFoundError
+		if errors.As(err, &nf) {
+			return &NotRunningError{Msg: fmt.Sprintf("%s is not deployed in namespace %s; run `skiff deploy %s` first", c.w.Name, c.c.Namespace, c.w.Name)}
+		}
+		if err != nil {
+			return err
+		}
+		if names, err = deployments(rel.Manifest); err != nil {
+			return fmt.Errorf("reading the manifest of %s: %w", c.release, err)
+		}
+	} else {
+		list, err := c.c.Clientset.AppsV1().Deployments(c.c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: c.Selector()})
+		if err != nil {
+			return err
+		}
+		for _, d := range list.Items {
+			names = append(names, d.Name)
+		}
 	}
-	if len(rel.Items) == 0 {
-		return &NotRunningError{Msg: fmt.Sprintf("%s has no Deployment labelled %s in namespace %s to restart", c.w.Name, c.Selector(), c.c.Namespace)}
+	if len(names) == 0 {
+		return &NotRunningError{Msg: fmt.Sprintf("%s has no Deployment in namespace %s to restart", c.w.Name, c.c.Namespace)}
 	}
-	for _, d := range rel.Items {
-		if err := restartDeployment(ctx, &c.base, d.Name); err != nil {
+	for _, n := range names {
+		if err := restartDeployment(ctx, &c.base, n); err != nil {
 			return err
 		}
 	}

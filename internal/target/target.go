@@ -92,6 +92,9 @@ type Cluster struct {
 	Project *project.Project
 	// Root is the project's folder (to find a workload's own chart).
 	Root string
+	// Releases reads the workloads' releases (what an own chart holds);
+	// nil: not read.
+	Releases Releases
 }
 
 // For returns the target of a workload.

@@ -233,3 +233,32 @@ func TestReadGetsTheReleaseFirst(t *testing.T) {
 		t.Errorf("Read = %+v, %v", st, err)
 	}
 }
+
+// An own chart's Deployments need not carry the release label: restart
+// reads their names from the release, as status does.
+func TestOwnChartRestartFollowsTheRelease(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "orders", "chart"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "orders", "chart", "Chart.yaml"), []byte("apiVersion: v2\nname: own\nversion: 1.0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unlabelled := dep("api", 1, 1)
+	unlabelled.Labels = nil
+	ctx := context.Background()
+	c, cs := cluster(t, root, unlabelled)
+	c.Releases = fakeReleases{deployed("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n")}
+	if err := c.For(orders).Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := cs.AppsV1().Deployments("shop").Get(ctx, "api", metav1.GetOptions{})
+	if d.Spec.Template.Annotations["skiff.dev/restartedAt"] == "" {
+		t.Error("the release's unlabelled Deployment was not restarted")
+	}
+	c.Releases = fakeReleases{}
+	var notRunning *NotRunningError
+	if err := c.For(orders).Restart(ctx); !errors.As(err, &notRunning) {
+		t.Errorf("restart without a release: %v, want NotRunningError", err)
+	}
+}
