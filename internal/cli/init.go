@@ -216,7 +216,7 @@ func printNextSteps(w io.Writer, dir, workload string) {
 	if dir != "" && dir != "." {
 		fmt.Fprintf(w, "  cd %s\n", dir)
 	}
-	fmt.Fprintf(w, "  skiff run %s      # run it on this machine\n", workload)
+	fmt.Fprintf(w, "  skiff dev --local    # run it on this machine, rebuilt on every save\n")
 	fmt.Fprintf(w, "  skiff build %s    # build its image\n", workload)
 	fmt.Fprintf(w, "  skiff deploy %s   # deploy it to Kubernetes (set registry: in skiff.yaml)\n", workload)
 	fmt.Fprintln(w, "  skiff add NAME       # add another function or service")
