@@ -35,16 +35,26 @@ func TestInitPromptsOnTerminal(t *testing.T) {
 		enter = "\r"
 		down  = "\x1b[B"
 	)
-	steps := []struct{ waitFor, send string }{
-		{"Kind of workload:", enter},       // function (first)
-		{"Language:", down + down + enter}, // go, node, python
-		{"Template:", enter},               // http is preselected
-		{"Name of the function:", "greeter" + enter},
-		{"Greeting the function answers with", "Ahoy" + enter}, // the template's own prompt
-		{"Registry to push images to", "registry.example.com/team" + enter},
+	// An input prompt asks the terminal twice where its cursor is (copyAll
+	// answers) before it reads keys: keys sent earlier would be read as the
+	// answer, so the test waits for both questions. Select lists do not ask.
+	steps := []struct {
+		waitFor, send string
+		input         bool
+	}{
+		{"Kind of workload:", enter, false},       // function (first)
+		{"Language:", down + down + enter, false}, // go, node, python
+		{"Template:", enter, false},               // http is preselected
+		{"Name of the function:", "greeter" + enter, true},
+		{"Greeting the function answers with", "Ahoy" + enter, true}, // the template's own prompt
+		{"Registry to push images to", "registry.example.com/team" + enter, true},
 	}
 	for _, s := range steps {
 		screen.waitFor(t, s.waitFor, 20*time.Second)
+		if s.input {
+			screen.waitFor(t, "\x1b[6n", 10*time.Second)
+			screen.waitFor(t, "\x1b[6n", 10*time.Second)
+		}
 		// survey draws a prompt, then switches the terminal to raw mode:
 		// keys sent before would be echoed and held until a newline.
 		waitRaw(t, term, screen, 10*time.Second)
@@ -101,12 +111,18 @@ func TestInitPromptRefusesBadName(t *testing.T) {
 	go func() { _, _ = copyAll(screen, term) }()
 
 	screen.waitFor(t, "Name of the service:", 20*time.Second)
+	screen.waitFor(t, "\x1b[6n", 10*time.Second) // see TestInitPromptsOnTerminal
+	screen.waitFor(t, "\x1b[6n", 10*time.Second)
 	waitRaw(t, term, screen, 10*time.Second)
 	if _, err := term.Write([]byte("Bad_Name\r")); err != nil {
 		t.Fatal(err)
 	}
 	screen.waitFor(t, "is not a valid name", 10*time.Second)
-	// survey asks again: a new prompt, in raw mode again.
+	// survey asks again: it draws the prompt and asks the terminal twice
+	// where its cursor is (answered by copyAll) before it reads keys; keys
+	// sent earlier would be read as the answer.
+	screen.waitFor(t, "\x1b[6n", 10*time.Second)
+	screen.waitFor(t, "\x1b[6n", 10*time.Second)
 	waitRaw(t, term, screen, 10*time.Second)
 	// Clear the rejected answer, then give a good one.
 	if _, err := term.Write([]byte(strings.Repeat("\x7f", len("Bad_Name")) + "api\r")); err != nil {
@@ -261,11 +277,14 @@ func copyAll(dst *syncBuffer, term *os.File) (int64, error) {
 	for {
 		k, err := term.Read(buf)
 		if k > 0 {
-			dst.Write(buf[:k])
-			n += int64(k)
+			// Answer survey's cursor queries as a terminal would, before
+			// the screen shows them: a test that waits for a query on the
+			// screen knows its answer is already on the way.
 			for range bytes.Count(buf[:k], []byte("\x1b[6n")) {
 				term.Write([]byte("\x1b[1;1R"))
 			}
+			dst.Write(buf[:k])
+			n += int64(k)
 		}
 		if err != nil {
 			return n, err
