@@ -164,7 +164,7 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 // releases is how the pipeline deploys to the cluster of kc.
 func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
 	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout,
-		Readiness: func(ctx context.Context, w *project.Workload, _ string) (*pipeline.Readiness, error) {
+		Readiness: func(ctx context.Context, w *project.Workload) (*pipeline.Readiness, error) {
 			st, err := target.Read(ctx, d, pc.targets(kc, d).For(w), pc.namespace)
 			if err != nil {
 				return nil, err

@@ -35,7 +35,7 @@ type Releases struct {
 	// Timeout bounds the wait for each release to be ready.
 	Timeout time.Duration
 	// Readiness reads a deployed workload's pods (nil: not reported).
-	Readiness func(ctx context.Context, w *project.Workload, release string) (*Readiness, error)
+	Readiness func(ctx context.Context, w *project.Workload) (*Readiness, error)
 }
 
 // Deployment is one deployed release.
@@ -137,7 +137,7 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 	}
 	d := &Deployment{Workload: w.Name, Environment: p.Project.Env, Release: rel, Namespace: ns, Revision: res.Revision, Image: image}
 	if r.Readiness != nil {
-		st, err := r.Readiness(ctx, w, rel)
+		st, err := r.Readiness(ctx, w)
 		if err != nil {
 			p.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Duration: p.since(start), Err: err})
 			return nil, err
