@@ -4,17 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/logs"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // DevOptions are the inputs of `skiff dev`.
@@ -22,7 +30,14 @@ type DevOptions struct {
 	Factory   *cmdutil.Factory
 	Workloads []string
 	Local     bool
+	Keep      bool
+	Timeout   time.Duration
+	Insecure  []string
 }
+
+// DefaultDevTimeout bounds how long a new version has to get ready on the
+// cluster before dev gives up on it (and deploy rolls it back).
+const DefaultDevTimeout = 90 * time.Second
 
 // NewCmdDev builds `skiff dev`. runF replaces devRun in tests.
 func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error) *cobra.Command {
@@ -36,29 +51,48 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 			current: watch their sources (what their build reads: .skiffignore and
 			.gitignore are honoured; .git, node_modules, virtualenvs and build outputs
 			are not watched) and skiff.yaml; when a burst of saves settles, rebuild
-			only the workloads whose files changed, restart them and wait until they
-			answer their readiness path. A skiff.yaml edit restarts every workload.
+			only the workloads whose files changed and replace what runs of them.
+			A compile error, a failed npm or pip step, or a skiff.yaml that does not
+			load is shown in full, the version that ran before keeps serving, and
+			the next save tries again.
+
+			On the cluster (the default), dev deploys through the same pipeline as
+			skiff deploy, in the namespace of skiff.yaml (or -n, or --env): build,
+			push to the project's registry, upgrade the release and wait until its
+			new pods are ready, with probes asked every second. A skiff.yaml edit that
+			changes no image (env, config, replicas) redeploys without a rebuild. The
+			logs of every pod of the watched workloads stream on stdout through each
+			rollout, and each workload answers on a stable local port printed at
+			start (its container port plus 10000 when free), forwarded to its newest
+			ready pod. A version that crashes or never gets ready is shown with why,
+			and rolled back by deploy: the previous pods keep serving.
+
+			Ctrl-C stops watching and leaves the cluster as dev found it: releases
+			dev installed are uninstalled, releases that existed are rolled back to
+			the revision they had (--keep leaves them as they are). A second Ctrl-C
+			quits at once and says what it left.
 
 			With --local the workloads run on this machine, as skiff run runs them:
 			Go is built with go build, TypeScript with npm run build, Node.js and
-			Python restart. A compile error is shown in full and the version that ran
-			before keeps serving; the next save tries again. Each workload answers on
-			its port, printed at start; their logs go to stdout, prefixed by the
-			workload's name; the loop's events to stderr (one JSON object a line with
-			-o json). Ctrl-C stops them all.
+			Python restart. Each answers on its own port.
 
-			The same loop on the cluster (build, push, upgrade, logs and port-forwards
-			that follow rollouts) is not in this version: use --local, or skiff deploy.
+			The loop's events go to stderr, one a line (one JSON object a line with
+			-o json, as are the logs on stdout).
 		`),
 		Example: heredoc.Doc(`
+			skiff dev
+			skiff dev orders payments -e staging
+			skiff dev --keep
 			skiff dev --local
-			skiff dev --local orders payments
 			skiff dev --local -o json
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workloads = args
-			if !opts.Local {
-				return cmdutil.Usagef("skiff dev runs on this machine only in this version: use skiff dev --local (on the cluster, skiff deploy)")
+			if err := checkTimeout(opts.Timeout); err != nil {
+				return err
+			}
+			if opts.Local && opts.Keep {
+				return cmdutil.Usagef("--keep is for the cluster: with --local, Ctrl-C stops the workloads")
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -66,7 +100,11 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 			return devRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Local, "local", false, "run the workloads on this machine, without a cluster")
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Local, "local", false, "run the workloads on this machine, without a cluster")
+	fl.BoolVar(&opts.Keep, "keep", false, "on Ctrl-C, leave the releases as dev deployed them")
+	fl.DurationVar(&opts.Timeout, "timeout", DefaultDevTimeout, "how long a new version may take to be ready on the cluster")
+	fl.StringArrayVar(&opts.Insecure, "insecure-registry", nil, "allow plain HTTP to this registry host (loopback hosts always are)")
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
@@ -77,6 +115,25 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 	if err != nil {
 		return err
 	}
+	names := make([]string, len(pc.workloads))
+	for i, w := range pc.workloads {
+		names[i] = w.Name
+	}
+	events := &dev.Emitter{Sink: devPrinter(f)}
+	s := &dev.Session{
+		Project:   pc.project,
+		Root:      pc.root,
+		Manifest:  filepath.Join(pc.root, project.FileName),
+		Workloads: names,
+		Load: func() (*project.Project, error) {
+			_, p, err := loadProject(f)
+			return p, err
+		},
+		Events: events,
+	}
+	if !opts.Local {
+		return devCluster(ctx, opts, pc, s)
+	}
 	if err := checkPorts(pc.workloads); err != nil {
 		return err
 	}
@@ -85,21 +142,173 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	names := make([]string, len(pc.workloads))
-	for i, w := range pc.workloads {
-		names[i] = w.Name
-	}
-	s := &dev.Session{
-		Manifest:  filepath.Join(pc.root, project.FileName),
-		Workloads: names,
-		Load: func() (*project.Project, error) {
-			_, p, err := loadProject(f)
-			return p, err
-		},
-		Local: &dev.Local{Project: pc.project, Root: pc.root, Logs: f.IOStreams.Out, BinDir: bin, Events: devPrinter(f)},
-	}
+	s.Runner = &dev.Local{Project: pc.project, Root: pc.root, Logs: f.IOStreams.Out, BinDir: bin, Events: events}
 	fmt.Fprintf(f.IOStreams.ErrOut, "Watching %s — Ctrl-C stops\n", strings.Join(names, ", "))
 	return s.Run(ctx)
+}
+
+// devCluster is the loop on the cluster: forwards and logs for the whole
+// session, a deploy per cycle, and the cluster restored at the end.
+func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *dev.Session) error {
+	f := opts.Factory
+	if pc.project.Registry == "" {
+		return cmdutil.Usagef("skiff.yaml names no registry the cluster can pull from%s; add `registry: HOST/PATH`, or use skiff dev --local", envSuffix(pc.project))
+	}
+	// The first interrupt ends ctx; catch the second one here, to cut the
+	// restore short rather than leave releases half-done unannounced.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	kc, d, err := connect(ctx, f, pc)
+	if err != nil {
+		return err
+	}
+	d.Wait = func(ctx context.Context, rel *release.Release) error {
+		return target.WaitRolledOut(ctx, kc.Clientset, rel)
+	}
+	bopts := &BuildOptions{Factory: f, Workloads: s.Workloads, Push: true, SBOM: "none", Tag: "dev", Insecure: opts.Insecure}
+	plan, err := planBuild(bopts, pc)
+	if err != nil {
+		return err
+	}
+	builds, err := newBuilds(f, bopts, plan)
+	if err != nil {
+		return err
+	}
+	if created, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
+		return err
+	} else if created {
+		fmt.Fprintf(f.IOStreams.ErrOut, "Created namespace %s\n", pc.namespace)
+	}
+
+	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: d,
+		Releases: releases(kc, d, pc, dev.ChartSettings(), opts.Timeout),
+		URLs:     map[string]string{}, Events: s.Events}
+	if err := cl.Snapshot(s.Workloads); err != nil {
+		return err
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	forwards, err := devForwards(runCtx, kc, pc, cl.URLs)
+	if err != nil {
+		return err
+	}
+	logsDone := devLogs(runCtx, f, kc, pc)
+	s.Runner = cl
+	fmt.Fprintf(f.IOStreams.ErrOut, "Watching %s in namespace %s — Ctrl-C stops and restores the cluster\n", strings.Join(s.Workloads, ", "), pc.namespace)
+	runErr := s.Run(runCtx)
+	stopRun()
+	<-forwards
+	<-logsDone
+
+	restoreCtx, cancelRestore := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRestore()
+	go func() {
+		n := 0
+		for range sigs {
+			if n++; n >= 2 || (n == 1 && ctx.Err() == nil) {
+				cancelRestore()
+				return
+			}
+		}
+	}()
+	if !opts.Keep {
+		fmt.Fprintln(f.IOStreams.ErrOut, "Restoring the cluster as dev found it (Ctrl-C again quits at once)")
+	}
+	left := cl.Restore(restoreCtx, opts.Keep, opts.Timeout)
+	if runErr != nil {
+		return runErr
+	}
+	if left > 0 && !opts.Keep {
+		return fmt.Errorf("%d release(s) left as dev deployed them, named above; `skiff history` and `skiff rollback`, or `skiff delete`, put them back", left)
+	}
+	return nil
+}
+
+// devForwards starts a forward per workload on a stable loopback port and
+// records its URL; the channel closes once they have all stopped.
+func devForwards(ctx context.Context, kc *kube.Client, pc *projectContext, urls map[string]string) (<-chan struct{}, error) {
+	targets := pc.targets(kc, nil)
+	var lns []net.Listener
+	for _, w := range pc.workloads {
+		ln, err := listenStable(w.Port)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
+		urls[w.Name] = "http://" + ln.Addr().String()
+	}
+	done := make(chan struct{})
+	remaining := len(lns)
+	if remaining == 0 {
+		close(done)
+		return done, nil
+	}
+	finished := make(chan struct{}, remaining)
+	for i, w := range pc.workloads {
+		fw := &target.Forwarder{Clientset: kc.Clientset, Namespace: pc.namespace, Target: targets.For(&w),
+			Open: func(ctx context.Context, pod string, port int) (target.Tunnel, error) {
+				return kc.ForwardPort(ctx, pc.namespace, pod, port)
+			}}
+		go func() {
+			_ = fw.Run(ctx, lns[i])
+			finished <- struct{}{}
+		}()
+	}
+	go func() {
+		for range remaining {
+			<-finished
+		}
+		close(done)
+	}()
+	return done, nil
+}
+
+// listenStable listens on 127.0.0.1 at the workload's port plus 10000 (a
+// port the user can keep in a browser tab), or the next free one.
+func listenStable(port int) (net.Listener, error) {
+	first := port + 10000
+	if first > 65535-20 {
+		first = 18080
+	}
+	var lastErr error
+	for p := first; p < first+20; p++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err == nil {
+			return ln, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("no free local port from %d to %d for a port-forward: %w", first, first+19, lastErr)
+}
+
+// devLogs follows the logs of every pod of the workloads, from now on,
+// through each rollout; the channel closes when it has stopped.
+func devLogs(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *projectContext) <-chan struct{} {
+	var ts []logs.Target
+	for _, t := range pc.targets(kc, nil).All(pc.workloads) {
+		ts = append(ts, logs.Target{Workload: t.Workload(), Selector: t.Selector()})
+	}
+	lines := make(chan logs.Line, 256)
+	done := make(chan struct{})
+	go func() {
+		_ = logs.New(kc.Clientset).Stream(ctx, logs.Options{Namespace: pc.namespace, Targets: ts, Follow: true,
+			Since: time.Second, Tail: -1,
+			Notice: func(s string) { fmt.Fprintln(f.IOStreams.ErrOut, "skiff dev: logs:", s) }}, lines)
+		close(lines)
+	}()
+	go func() {
+		defer close(done)
+		if err := printLogs(f, lines, "", len(pc.workloads) > 1); err != nil {
+			for range lines { // stdout is gone: drain
+			}
+		}
+	}()
+	return done
 }
 
 // checkPorts refuses two workloads on one port: on this machine, each
@@ -133,7 +342,13 @@ func devPrinter(f *cmdutil.Factory) func(dev.Event) {
 		case dev.CycleStarted:
 			fmt.Fprintf(errOut, "Building %s...\n", ev.Workload)
 		case dev.Ready:
-			fmt.Fprintf(errOut, "%s %s ready in %s at %s\n", cs.SuccessIcon(), ev.Workload, ev.Duration.Round(time.Millisecond), ev.URL)
+			rev := ""
+			if ev.Revision > 0 {
+				rev = fmt.Sprintf(" (revision %d)", ev.Revision)
+			}
+			fmt.Fprintf(errOut, "%s %s ready in %s at %s%s\n", cs.SuccessIcon(), ev.Workload, ev.Duration.Round(time.Millisecond), ev.URL, rev)
+		case dev.Unchanged:
+			fmt.Fprintf(errOut, "%s %s unchanged, still at %s\n", cs.SuccessIcon(), ev.Workload, ev.URL)
 		case dev.Failed:
 			fmt.Fprintf(errOut, "%s %s: %s\n", cs.FailureIcon(), ev.Workload, ev.Error)
 			if out := strings.TrimRight(ev.Output, "\n"); out != "" {
@@ -145,6 +360,16 @@ func devPrinter(f *cmdutil.Factory) func(dev.Event) {
 			fmt.Fprintf(errOut, "%s %s\n", cs.FailureIcon(), ev.Error)
 		case dev.Stopped:
 			fmt.Fprintf(errOut, "Stopped %s\n", ev.Workload)
+		case dev.Restored:
+			fmt.Fprintf(errOut, "%s %s: back to revision %d\n", cs.SuccessIcon(), ev.Release, ev.Revision)
+		case dev.Removed:
+			fmt.Fprintf(errOut, "%s %s: uninstalled (dev installed it)\n", cs.SuccessIcon(), ev.Release)
+		case dev.Left:
+			name := ev.Release
+			if name == "" {
+				name = ev.Workload
+			}
+			fmt.Fprintf(errOut, "%s %s left as dev deployed it: %s\n", cs.WarningIcon(), name, ev.Error)
 		}
 	}
 }

@@ -100,11 +100,22 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 		}, lines)
 		close(lines)
 	}()
-	// The only writer of the output.
+	if err := printLogs(f, lines, opts.Container, len(pc.workloads) > 1); err != nil {
+		return err
+	}
+	if err := <-done; err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// printLogs writes log lines as they come, until lines closes: each with
+// its pod (its workload too when there are several), in a color of its
+// pod's, or as JSON lines with -o json. It is the only writer of stdout.
+func printLogs(f *cmdutil.Factory, lines <-chan logs.Line, container string, multiWorkload bool) error {
 	out := f.IOStreams.Out
 	enc := json.NewEncoder(out)
 	color := f.IOStreams.ColorEnabled()
-	multiWorkload := len(pc.workloads) > 1
 	for l := range lines {
 		if f.Globals.Output == cmdutil.FormatJSON {
 			if err := enc.Encode(l); err != nil {
@@ -113,7 +124,7 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 			continue
 		}
 		prefix := l.Pod
-		if opts.Container == "" && l.Container != l.Workload {
+		if container == "" && l.Container != l.Workload {
 			prefix += "/" + l.Container
 		}
 		if multiWorkload {
@@ -125,9 +136,6 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 		if _, err := fmt.Fprintf(out, "%s %s\n", prefix, l.Message); err != nil {
 			return err
 		}
-	}
-	if err := <-done; err != nil && ctx.Err() == nil {
-		return err
 	}
 	return nil
 }

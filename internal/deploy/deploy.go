@@ -38,6 +38,10 @@ type Deployer struct {
 	// FatalAfter is how long a fatal problem (CrashLoopBackOff,
 	// ImagePullBackOff, ...) must last before waiting stops early (default 20s).
 	FatalAfter time.Duration
+	// Wait, when set, replaces Helm's wait for readiness (which looks every
+	// 2 s): it is called once the release is applied and returns when it is
+	// ready, or an error. The release's timeout bounds its ctx.
+	Wait func(ctx context.Context, rel *release.Release) error
 }
 
 // Release is one workload to deploy.
@@ -174,18 +178,21 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 		in := action.NewInstall(cfg)
 		in.ReleaseName = r.Name
 		in.Namespace = r.Namespace
-		in.Wait = true
+		in.Wait = d.Wait == nil
 		in.Timeout = r.Timeout
 		in.Description = r.Description
 		rel, err = in.RunWithContext(waitCtx, r.Chart, r.Values)
 	} else {
 		up := action.NewUpgrade(cfg)
 		up.Namespace = r.Namespace
-		up.Wait = true
+		up.Wait = d.Wait == nil
 		up.Timeout = r.Timeout
 		up.MaxHistory = MaxHistory
 		up.Description = r.Description
 		rel, err = up.RunWithContext(waitCtx, r.Name, r.Chart, r.Values)
+	}
+	if err == nil && d.Wait != nil {
+		err = d.wait(waitCtx, rel, r.Timeout)
 	}
 	stop()
 	if err == nil {
@@ -198,6 +205,16 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 		err = cause
 	}
 	return nil, d.recover(context.WithoutCancel(ctx), cfg, r, rel, install, lastGood, err)
+}
+
+// wait runs d.Wait within timeout.
+func (d *Deployer) wait(ctx context.Context, rel *release.Release, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not ready within %s", timeout))
+	defer cancel()
+	return d.Wait(ctx, rel)
 }
 
 // ErrInterrupted is the cause of a deploy the user interrupted.

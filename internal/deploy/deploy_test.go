@@ -267,3 +267,41 @@ func TestInterruptedDeployRollsBack(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestOwnWaitReplacesHelms(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.kube.n = 10 // Helm's wait would fail: it must not be asked
+	var waited []int
+	f.d.Wait = func(_ context.Context, rel *release.Release) error {
+		waited = append(waited, rel.Version)
+		if !strings.Contains(rel.Manifest, "kind: Deployment") {
+			t.Errorf("the wait got no manifest to watch:\n%s", rel.Manifest)
+		}
+		return nil
+	}
+	if _, err := f.d.Deploy(ctx, release1(t, "img@sha256:1"), "orders"); err != nil {
+		t.Fatal(err)
+	}
+	// A wait that fails rolls the upgrade back, naming why.
+	f.d.Wait = func(ctx context.Context, rel *release.Release) error {
+		waited = append(waited, rel.Version)
+		<-ctx.Done()
+		return context.Cause(ctx)
+	}
+	r := release1(t, "img@sha256:2")
+	r.Timeout = 50 * time.Millisecond
+	f.kube.n = 0
+	_, err := f.d.Deploy(ctx, r, "orders")
+	var fe *FailedError
+	if !errors.As(err, &fe) || fe.RolledBackTo != 1 || !strings.Contains(err.Error(), "not ready within 50ms") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(waited) != 2 || waited[0] != 1 || waited[1] != 2 {
+		t.Errorf("waited for revisions %v", waited)
+	}
+	rel, _ := f.d.Get("shop-orders", "shop")
+	if ImageOf(rel) != "img@sha256:1" {
+		t.Errorf("after the failed wait the image is %q", ImageOf(rel))
+	}
+}

@@ -80,6 +80,18 @@ func (d *Deployer) LastGoodRelease(name, namespace string) (*release.Release, er
 	return nil, &NotFoundError{Release: name, Namespace: namespace}
 }
 
+// NoRevisionError says a release's history has no such revision (Helm
+// keeps the last MaxHistory).
+type NoRevisionError struct {
+	Release     string
+	Revision    int
+	First, Last int
+}
+
+func (e *NoRevisionError) Error() string {
+	return fmt.Sprintf("release %s has no revision %d; `skiff history` lists them (%d to %d)", e.Release, e.Revision, e.First, e.Last)
+}
+
 // Rollback returns a release to revision (0: the one before the current)
 // and waits until it is ready.
 func (d *Deployer) Rollback(name, namespace string, revision int, timeout time.Duration) (int, error) {
@@ -107,7 +119,7 @@ func (d *Deployer) Rollback(name, namespace string, revision int, timeout time.D
 		found = found || r.Version == revision
 	}
 	if !found {
-		return 0, fmt.Errorf("release %s has no revision %d; `skiff history` lists them (%d to %d)", name, revision, rels[0].Version, current.Version)
+		return 0, &NoRevisionError{Release: name, Revision: revision, First: rels[0].Version, Last: current.Version}
 	}
 	rb := action.NewRollback(cfg)
 	rb.Version = revision

@@ -34,33 +34,19 @@ type Local struct {
 	// Logs receives every line the workloads print, prefixed by the
 	// workload's name (one writer shared by all: it must serialise writes).
 	Logs io.Writer
-	// Events receives the loop's events, one at a time.
-	Events func(Event)
+	// Events receives the loop's events.
+	Events *Emitter
 	// BinDir holds the programs built (one folder per build).
 	BinDir string
 	// ReadyTimeout bounds the wait for readiness (0: DefaultReadyTimeout).
 	ReadyTimeout time.Duration
 
 	mu     sync.Mutex
-	emitMu sync.Mutex
 	logMu  sync.Mutex
 	procs  map[string]*hostrun.Process
 	bins   map[string]string // the folder of the program each runs
 	builds int
 	client *http.Client
-}
-
-func (l *Local) emit(ev Event) {
-	if l.Events == nil {
-		return
-	}
-	l.emitMu.Lock()
-	defer l.emitMu.Unlock()
-	ev.Time = time.Now()
-	if ev.Duration > 0 {
-		ev.Seconds = ev.Duration.Round(time.Millisecond).Seconds()
-	}
-	l.Events(ev)
 }
 
 // logs is Logs with one line written at a time.
@@ -93,6 +79,17 @@ func (l *Local) SetProject(p *project.Project) {
 // URL is where a workload answers on this machine.
 func URL(w *project.Workload) string { return "http://127.0.0.1:" + strconv.Itoa(w.Port) }
 
+// URL is where the named workload answers.
+func (l *Local) URL(name string) string {
+	l.mu.Lock()
+	w, ok := l.Project.Workload(name)
+	l.mu.Unlock()
+	if !ok {
+		return ""
+	}
+	return URL(w)
+}
+
 // Cycle builds a workload; when that works, it stops the process that ran
 // and starts the new one, and waits until it answers its readiness path.
 // When the build fails, the process that ran keeps serving.
@@ -108,18 +105,18 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	l.mu.Unlock()
 	w, ok := p.Workload(name)
 	if !ok {
-		l.emit(Event{Kind: Failed, Workload: name, Error: name + " is no longer in skiff.yaml"})
+		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: name + " is no longer in skiff.yaml"})
 		return
 	}
-	l.emit(Event{Kind: CycleStarted, Workload: name})
+	l.Events.Emit(Event{Kind: CycleStarted, Workload: name})
 	plan, err := hostrun.NewPlan(p, w, l.Root, bin, w.Port)
 	if err != nil {
-		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
 	}
 	plan.ForDev(w.Lang)
 	if err := plan.CheckSyntax(w.Lang); err != nil {
-		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
 	}
 	var out bytes.Buffer
@@ -127,7 +124,7 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 		if ctx.Err() != nil {
 			return
 		}
-		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error() + "; the previous version keeps running", Output: out.String(), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error() + "; the previous version keeps running", Output: out.String(), Duration: time.Since(start)})
 		return
 	}
 	l.mu.Lock()
@@ -149,7 +146,7 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	proc, err := plan.Start(logs, logs)
 	if err != nil {
 		closeLogs()
-		l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
 	}
 	l.mu.Lock()
@@ -161,11 +158,11 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	if err := l.waitReady(ctx, w, proc); err != nil {
 		go func() { <-proc.Exited(); closeLogs() }()
 		if ctx.Err() == nil {
-			l.emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+			l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		}
 		return
 	}
-	l.emit(Event{Kind: Ready, Workload: name, URL: URL(w), Duration: time.Since(start)})
+	l.Events.Emit(Event{Kind: Ready, Workload: name, URL: URL(w), Duration: time.Since(start)})
 	go func() {
 		<-proc.Exited()
 		closeLogs()
@@ -177,7 +174,7 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 			if err := proc.Err(); err != nil {
 				msg = err.Error()
 			}
-			l.emit(Event{Kind: Exited, Workload: name, Error: msg + "; the next change starts it again"})
+			l.Events.Emit(Event{Kind: Exited, Workload: name, Error: msg + "; the next change starts it again"})
 		}
 	}()
 }
@@ -232,7 +229,7 @@ func (l *Local) Stop() {
 		go func() {
 			defer wg.Done()
 			_ = p.Stop()
-			l.emit(Event{Kind: Stopped, Workload: name})
+			l.Events.Emit(Event{Kind: Stopped, Workload: name})
 		}()
 	}
 	wg.Wait()

@@ -3,43 +3,7 @@ package dev
 import (
 	"context"
 	"sync"
-	"time"
 )
-
-// Kind is what happened in the loop.
-type Kind string
-
-// The kinds of events.
-const (
-	// Watching: the loop is up; URL is where the workload answers.
-	Watching Kind = "watching"
-	// CycleStarted: the workload is being rebuilt.
-	CycleStarted Kind = "cycle-started"
-	// Ready: the new version answers its readiness path.
-	Ready Kind = "ready"
-	// Failed: the cycle failed (Error, and Output of the failed step); what
-	// ran before keeps running when it could.
-	Failed Kind = "failed"
-	// Exited: the workload's process ended by itself.
-	Exited Kind = "exited"
-	// ManifestError: skiff.yaml does not load; the loop keeps what it has.
-	ManifestError Kind = "manifest-error"
-	// Stopped: the loop stopped the workload.
-	Stopped Kind = "stopped"
-)
-
-// Event is one step of the loop.
-type Event struct {
-	Time     time.Time     `json:"time"`
-	Kind     Kind          `json:"event"`
-	Workload string        `json:"workload,omitempty"`
-	URL      string        `json:"url,omitempty"`
-	Duration time.Duration `json:"-"`
-	Seconds  float64       `json:"seconds,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	// Output is what the failed step printed (a compiler's errors).
-	Output string `json:"output,omitempty"`
-}
 
 // Cycles runs cycles of workloads: never two of one workload at once, and
 // a request that arrives while its cycle runs queues exactly one more

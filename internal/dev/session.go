@@ -9,29 +9,47 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 )
 
-// Session is `skiff dev --local`: start the workloads, then rebuild and
-// restart each one whose inputs change, and every one when skiff.yaml
-// changes, until ctx ends; then stop them all.
+// Runner runs the cycles of one place the workloads run: this machine
+// (*Local) or the cluster (*Cluster).
+type Runner interface {
+	// Cycle rebuilds one workload and replaces what runs of it, keeping
+	// what ran when that fails. Cycles never overlap for one workload.
+	Cycle(ctx context.Context, workload string)
+	// SetProject replaces the project (skiff.yaml changed).
+	SetProject(p *project.Project)
+	// URL is where the workload answers on this machine.
+	URL(workload string) string
+	// Stop ends what Cycle started that must not outlive the loop.
+	Stop()
+}
+
+// Session is `skiff dev`: run the workloads, then run a cycle of each one
+// whose inputs change, and of every one when skiff.yaml changes, until ctx
+// ends; then stop what must stop.
 type Session struct {
+	// Project is the project as loaded at start; Root its folder.
+	Project *project.Project
+	Root    string
 	// Manifest is the path of skiff.yaml.
 	Manifest string
 	// Workloads are the names of the workloads run.
 	Workloads []string
 	// Load reads skiff.yaml again, resolved as at start.
 	Load func() (*project.Project, error)
-	// Local runs the workloads.
-	Local *Local
+	// Runner runs the cycles.
+	Runner Runner
+	// Events receives the loop's events.
+	Events *Emitter
 	// Debounce is the watcher's quiet time (0: DefaultDebounce).
 	Debounce time.Duration
 }
 
 // Run runs the session until ctx ends or watching fails.
 func (s *Session) Run(ctx context.Context) error {
-	p := s.Local.Project
 	w := &Watcher{Manifest: s.Manifest, Debounce: s.Debounce}
 	for _, n := range s.Workloads {
-		wl, _ := p.Workload(n)
-		dir := filepath.Join(s.Local.Root, filepath.FromSlash(wl.Path))
+		wl, _ := s.Project.Workload(n)
+		dir := filepath.Join(s.Root, filepath.FromSlash(wl.Path))
 		in, err := build.LoadInputs(dir, wl.Lang)
 		if err != nil {
 			return err
@@ -40,18 +58,17 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cycles := &Cycles{Run: s.Local.Cycle}
+	cycles := &Cycles{Run: s.Runner.Cycle}
 	defer func() {
 		cancel()
 		cycles.Wait()
-		s.Local.Stop()
+		s.Runner.Stop()
 	}()
 	changes := make(chan Change)
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- w.Run(ctx, changes) }()
 	for _, n := range s.Workloads {
-		wl, _ := p.Workload(n)
-		s.Local.emit(Event{Kind: Watching, Workload: n, URL: URL(wl)})
+		s.Events.Emit(Event{Kind: Watching, Workload: n, URL: s.Runner.URL(n)})
 		cycles.Request(ctx, n)
 	}
 	for {
@@ -65,11 +82,13 @@ func (s *Session) Run(ctx context.Context) error {
 			if c.Manifest {
 				np, err := s.Load()
 				if err != nil {
-					s.Local.emit(Event{Kind: ManifestError, Error: err.Error() + "; still running what was loaded before"})
+					s.Events.Emit(Event{Kind: ManifestError, Error: err.Error() + "; still running what was loaded before"})
 					continue
 				}
-				s.Local.SetProject(np)
-				names = s.Workloads // env, config, ports may have changed: restart all
+				s.Runner.SetProject(np)
+				// env, config, ports may have changed: a cycle of each (on the
+				// cluster, one whose image and settings are the same is a no-op).
+				names = s.Workloads
 			}
 			for _, n := range names {
 				cycles.Request(ctx, n)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
@@ -15,16 +16,23 @@ type Forward struct {
 	// Addr is the local address, 127.0.0.1:PORT.
 	Addr string
 	// Pod is the pod the traffic goes to.
-	Pod  string
-	stop chan struct{}
-	done chan error
+	Pod      string
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	err      error // set before done closes
 }
 
 // Close stops the forward.
 func (f *Forward) Close() error {
-	close(f.stop)
-	return <-f.done
+	f.stopOnce.Do(func() { close(f.stop) })
+	<-f.done
+	return f.err
 }
+
+// Done is closed when the forward has ended, closed or lost (its pod went
+// away, the connection to the API server broke).
+func (f *Forward) Done() <-chan struct{} { return f.done }
 
 // ForwardPort forwards a free loopback port to port of pod in ns, as
 // `kubectl port-forward` does.
@@ -40,20 +48,27 @@ func (c *Client) ForwardPort(ctx context.Context, ns, pod string, port int) (*Fo
 	if err != nil {
 		return nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- pf.ForwardPorts() }()
+	f := &Forward{Pod: pod, stop: stop, done: make(chan struct{})}
+	go func() {
+		f.err = pf.ForwardPorts()
+		close(f.done)
+	}()
 	select {
 	case <-ready:
-	case err := <-done:
-		return nil, fmt.Errorf("port-forward to %s/%s:%d: %w", ns, pod, port, err)
+	case <-f.done:
+		return nil, fmt.Errorf("port-forward to %s/%s:%d: %w", ns, pod, port, f.err)
 	case <-ctx.Done():
-		close(stop)
+		_ = f.Close()
 		return nil, ctx.Err()
 	}
 	ports, err := pf.GetPorts()
 	if err != nil || len(ports) == 0 {
-		close(stop)
+		_ = f.Close()
 		return nil, fmt.Errorf("port-forward to %s/%s:%d: no local port", ns, pod, port)
 	}
-	return &Forward{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0].Local), Pod: pod, stop: stop, done: done}, nil
+	f.Addr = fmt.Sprintf("127.0.0.1:%d", ports[0].Local)
+	return f, nil
 }
+
+// LocalAddr is Addr, the local end of the forward.
+func (f *Forward) LocalAddr() string { return f.Addr }

@@ -1,0 +1,273 @@
+package dev
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// ChartSettings are the chart values dev deploys with over skiff's: probes
+// asked every second and a short drain, so a new version serves as soon
+// as it can. skiff deploy and render never use them; leaving dev restores
+// the release as it was.
+func ChartSettings() map[string]any {
+	return map[string]any{
+		"probes":                        map[string]any{"periodSeconds": 1},
+		"terminationGracePeriodSeconds": 2,
+	}
+}
+
+// History reads and restores releases; *deploy.Deployer is the real one.
+type History interface {
+	Get(name, namespace string) (*release.Release, error)
+	Rollback(name, namespace string, revision int, timeout time.Duration) (int, error)
+	Uninstall(name, namespace string, timeout time.Duration) error
+}
+
+// Cluster runs the loop's cycles on a cluster, through the same pipeline
+// as skiff deploy: build and push the image, upgrade the release with
+// ChartSettings over the user's values, and wait until it is ready. A
+// release that does not get ready is rolled back by deploy, so what ran
+// keeps serving.
+type Cluster struct {
+	Project *project.Project
+	Root    string
+	// Builds builds and pushes the images.
+	Builds pipeline.Builds
+	// Releases deploys them; its Overrides should hold ChartSettings.
+	Releases pipeline.Releases
+	// History restores the releases on the way out.
+	History History
+	// URLs are where the workloads answer on this machine (their forwards).
+	URLs map[string]string
+	// Events receives the loop's events.
+	Events *Emitter
+
+	mu       sync.Mutex
+	deployed map[string]string // workload: the image and values that run
+	before   map[string]*release.Release
+	snapped  bool
+}
+
+// SetProject replaces the project.
+func (c *Cluster) SetProject(p *project.Project) {
+	c.mu.Lock()
+	c.Project = p
+	c.mu.Unlock()
+}
+
+// URL is where a workload answers on this machine.
+func (c *Cluster) URL(name string) string { return c.URLs[name] }
+
+// Stop does nothing: what dev deployed stays until Restore.
+func (c *Cluster) Stop() {}
+
+// Snapshot records the release of each workload as it is before the loop
+// changes anything, for Restore.
+func (c *Cluster) Snapshot(workloads []string) error {
+	c.mu.Lock()
+	p := c.Project
+	c.mu.Unlock()
+	before := map[string]*release.Release{}
+	pl := &pipeline.Pipeline{Project: p, Root: c.Root}
+	for _, n := range workloads {
+		w, ok := p.Workload(n)
+		if !ok {
+			return fmt.Errorf("the project has no workload %q", n)
+		}
+		rel, err := c.History.Get(pl.Release(w), p.Namespace)
+		var nf *deploy.NotFoundError
+		switch {
+		case errors.As(err, &nf):
+			rel = nil
+		case err != nil:
+			return err
+		}
+		before[n] = rel
+	}
+	c.mu.Lock()
+	c.before, c.snapped = before, true
+	c.mu.Unlock()
+	return nil
+}
+
+// Cycle builds and pushes one workload's image and, when the image or the
+// release's values changed, upgrades its release and waits until it is
+// ready.
+func (c *Cluster) Cycle(ctx context.Context, name string) {
+	start := time.Now()
+	c.mu.Lock()
+	p := c.Project
+	c.mu.Unlock()
+	w, ok := p.Workload(name)
+	if !ok {
+		c.Events.Emit(Event{Kind: Failed, Workload: name, Error: name + " is no longer in skiff.yaml"})
+		return
+	}
+	c.Events.Emit(Event{Kind: CycleStarted, Workload: name})
+	steps := map[string]float64{}
+	var stepsMu sync.Mutex
+	pl := &pipeline.Pipeline{Project: p, Root: c.Root, Events: func(ev pipeline.Event) {
+		step := map[pipeline.Kind]string{pipeline.Built: "build", pipeline.Reused: "build",
+			pipeline.Published: "push", pipeline.Deployed: "deploy"}[ev.Kind]
+		if step != "" {
+			stepsMu.Lock()
+			steps[step] = ev.Duration.Round(time.Millisecond).Seconds()
+			stepsMu.Unlock()
+		}
+	}}
+	fail := func(err error, output string) {
+		if ctx.Err() != nil {
+			return // interrupted: the deploy rolled back; Restore follows
+		}
+		c.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error() + "; what ran before keeps serving",
+			Output: output, Duration: time.Since(start)})
+	}
+	images, err := pl.Build(ctx, c.Builds, []project.Workload{*w})
+	if err != nil {
+		fail(err, "")
+		return
+	}
+	image := images[0].Pull
+	vals := pl.Values(w, image, c.Releases.Overrides)
+	key, err := fingerprint(image, vals)
+	if err != nil {
+		fail(err, "")
+		return
+	}
+	c.mu.Lock()
+	same := c.deployed[name] == key
+	c.mu.Unlock()
+	if same {
+		c.Events.Emit(Event{Kind: Unchanged, Workload: name, URL: c.URL(name), Duration: time.Since(start), Steps: steps})
+		return
+	}
+	d, err := pl.DeployValues(ctx, c.Releases, w, image, vals)
+	if err != nil {
+		fail(err, "")
+		return
+	}
+	c.mu.Lock()
+	if c.deployed == nil {
+		c.deployed = map[string]string{}
+	}
+	c.deployed[name] = key
+	c.mu.Unlock()
+	c.Events.Emit(Event{Kind: Ready, Workload: name, URL: c.URL(name), Release: d.Release, Revision: d.Revision,
+		Duration: time.Since(start), Steps: steps})
+}
+
+// fingerprint says what a release would run: its image and values.
+func fingerprint(image string, vals map[string]any) (string, error) {
+	data, err := json.Marshal(vals) // map keys sorted: stable
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(append([]byte(image+"\n"), data...))
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Restore leaves the cluster as the loop found it: a release that existed
+// is rolled back to the revision it had (or, when that revision is no
+// longer in its history, upgraded to what it held); one the loop installed
+// is uninstalled. With keep, each release is left as it is. When ctx ends
+// first (a second interrupt), Restore returns at once and says, per
+// release, what it left. It returns the number of releases left changed.
+func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration) int {
+	c.mu.Lock()
+	p, before, snapped := c.Project, c.before, c.snapped
+	c.mu.Unlock()
+	if !snapped {
+		return 0
+	}
+	pl := &pipeline.Pipeline{Project: p, Root: c.Root}
+	left := 0
+	for _, name := range slices.Sorted(maps.Keys(before)) {
+		w, ok := p.Workload(name)
+		if !ok {
+			continue
+		}
+		rel := pl.Release(w)
+		if keep {
+			c.Events.Emit(Event{Kind: Left, Workload: name, Release: rel, Error: "--keep: left as dev deployed it"})
+			left++
+			continue
+		}
+		done := make(chan Event, 1)
+		go func() { done <- c.restoreOne(name, rel, p.Namespace, before[name], timeout) }()
+		select {
+		case ev := <-done:
+			if ev.Kind == Left {
+				left++
+			}
+			if ev.Kind != "" {
+				c.Events.Emit(ev)
+			}
+		case <-ctx.Done():
+			c.Events.Emit(Event{Kind: Left, Workload: name, Release: rel, Error: "interrupted while restoring it"})
+			left++
+		}
+		if ctx.Err() != nil {
+			for _, n := range slices.Sorted(maps.Keys(before)) {
+				if n > name {
+					c.Events.Emit(Event{Kind: Left, Workload: n, Error: "interrupted before restoring it"})
+					left++
+				}
+			}
+			return left
+		}
+	}
+	return left
+}
+
+// restoreOne brings one release back; the event says what it did ("" kind:
+// nothing to do).
+func (c *Cluster) restoreOne(name, rel, ns string, was *release.Release, timeout time.Duration) Event {
+	now, err := c.History.Get(rel, ns)
+	var nf *deploy.NotFoundError
+	if errors.As(err, &nf) {
+		now, err = nil, nil
+	}
+	if err != nil {
+		return Event{Kind: Left, Workload: name, Release: rel, Error: "reading it: " + err.Error()}
+	}
+	switch {
+	case was == nil && now == nil:
+		return Event{}
+	case was == nil:
+		if err := c.History.Uninstall(rel, ns, timeout); err != nil {
+			return Event{Kind: Left, Workload: name, Release: rel, Error: "uninstalling it: " + err.Error()}
+		}
+		return Event{Kind: Removed, Workload: name, Release: rel}
+	case now == nil:
+		return Event{Kind: Left, Workload: name, Release: rel, Error: "it was uninstalled meanwhile"}
+	case now.Version == was.Version:
+		return Event{}
+	}
+	if _, err := c.History.Rollback(rel, ns, was.Version, timeout); err == nil {
+		return Event{Kind: Restored, Workload: name, Release: rel, Revision: was.Version}
+	} else if nr := (*deploy.NoRevisionError)(nil); !errors.As(err, &nr) {
+		return Event{Kind: Left, Workload: name, Release: rel, Error: "rolling it back: " + err.Error()}
+	}
+	// The revision fell out of Helm's history (dev made many): deploy
+	// what it held.
+	_, err = c.Releases.Releaser.Deploy(context.Background(), deploy.Release{Name: rel, Namespace: ns, Chart: was.Chart,
+		Values: was.Config, Timeout: timeout, Description: fmt.Sprintf("skiff dev: back to revision %d", was.Version)}, name)
+	if err != nil {
+		return Event{Kind: Left, Workload: name, Release: rel, Error: "restoring it: " + err.Error()}
+	}
+	return Event{Kind: Restored, Workload: name, Release: rel, Revision: was.Version}
+}

@@ -1,0 +1,82 @@
+package target
+
+import (
+	"context"
+	"fmt"
+
+	"helm.sh/helm/v3/pkg/release"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+)
+
+// WaitRolledOut waits until every Deployment of rel has rolled out: its
+// newest spec observed, all its pods updated and ready, none of the old
+// ones left. It watches rather than polls, so it returns as soon as the
+// last pod is ready (Helm's own wait looks every 2 s). ctx bounds it.
+func WaitRolledOut(ctx context.Context, cs kubernetes.Interface, rel *release.Release) error {
+	names, err := deployments(rel.Manifest)
+	if err != nil {
+		return fmt.Errorf("reading the manifest of %s: %w", rel.Name, err)
+	}
+	for _, name := range names {
+		if err := waitDeployment(ctx, cs, rel.Namespace, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func waitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name string) error {
+	deps := cs.AppsV1().Deployments(ns)
+	opts := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()}
+	for {
+		// Watch, then read: a change in between arrives on the watch.
+		w, err := deps.Watch(ctx, opts)
+		if err != nil {
+			return waitErr(ctx, ns, name, err)
+		}
+		dep, err := deps.Get(ctx, name, metav1.GetOptions{})
+		if err == nil && ready(dep) {
+			w.Stop()
+			return nil
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			w.Stop()
+			return waitErr(ctx, ns, name, err)
+		}
+		ended := false
+		for !ended {
+			select {
+			case <-ctx.Done():
+				w.Stop()
+				return waitErr(ctx, ns, name, ctx.Err())
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					ended = true // the server ended the watch: start another
+					break
+				}
+				if d, isDep := ev.Object.(*appsv1.Deployment); isDep && d.Name == name && ev.Type != watch.Deleted && ready(d) {
+					w.Stop()
+					return nil
+				}
+			}
+		}
+		w.Stop()
+	}
+}
+
+// ready: rolled out, and every pod ready.
+func ready(dep *appsv1.Deployment) bool {
+	return rolledOut(dep) && dep.Status.ReadyReplicas == desired(dep) && dep.Status.AvailableReplicas == desired(dep)
+}
+
+func waitErr(ctx context.Context, ns, name string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("deployment %s/%s is not ready: %w", ns, name, context.Cause(ctx))
+	}
+	return fmt.Errorf("waiting for deployment %s/%s: %w", ns, name, err)
+}

@@ -1,0 +1,207 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/deploy"
+)
+
+// devEvent is a line of `skiff dev -o json` on stderr.
+type devEvent struct {
+	Event    string
+	Workload string
+	URL      string
+	Release  string
+	Revision int
+	Error    string
+	Output   string
+}
+
+// devEvents reads the events printed so far.
+func devEvents(buf *lockedBuffer) []devEvent {
+	var out []devEvent
+	for _, line := range strings.Split(buf.String(), "\n") {
+		var ev devEvent
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event != "" {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// TestDevCluster runs `skiff dev` on a two-workload project on the real
+// cluster: both deploy and answer on their printed local ports; an edit
+// of one redeploys only it and its new text is served through dev's own
+// forward; a compile error is shown and the old text keeps being served;
+// the fix is served; the pods' logs stream through each rollout; SIGINT
+// uninstalls the release dev installed and rolls back the one that was
+// there before.
+func TestDevCluster(t *testing.T) {
+	c := needCluster(t)
+	ns := c.restrictedNamespace(t, "e2e-dev")
+	root := filepath.Join(t.TempDir(), "shop")
+	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", "go", "--name", "front",
+		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
+	c.mustSkiff(t, root, "add", "back", "--kind", "service", "--lang", "go", "--non-interactive")
+	// back exists before dev starts: dev must put it back as it was.
+	c.mustSkiff(t, root, "deploy", "back", "--timeout", "3m")
+	d := deploy.ForCluster(c.kc, nil)
+	before, err := d.Get("shop-back", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(c.skiff, "dev", "-o", "json", "--timeout", "2m")
+	cmd.Dir, cmd.Env = root, append(os.Environ(), c.env...)
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("dev's stderr:\n%s\ndev's stdout:\n%s", stderr, tail(stdout.String(), 40))
+		}
+	}()
+	// count is how many events of kind there are for workload.
+	count := func(kind, workload string) int {
+		n := 0
+		for _, ev := range devEvents(stderr) {
+			if ev.Event == kind && ev.Workload == workload {
+				n++
+			}
+		}
+		return n
+	}
+	failuresExpected := 0
+	waitEvents := func(kind, workload string, n int) devEvent {
+		t.Helper()
+		waitFor(t, 3*time.Minute, kind+" of "+workload, func() bool {
+			if kind != "failed" && count("failed", workload) > failuresExpected {
+				t.Fatalf("dev failed on %s:\n%s", workload, stderr)
+			}
+			return count(kind, workload) >= n
+		})
+		var last devEvent
+		for _, ev := range devEvents(stderr) {
+			if ev.Event == kind && ev.Workload == workload {
+				last = ev
+			}
+		}
+		return last
+	}
+	urls := map[string]string{}
+	for _, w := range []string{"front", "back"} {
+		ev := waitEvents("ready", w, 1)
+		urls[w] = ev.URL
+		if !strings.HasPrefix(ev.URL, "http://127.0.0.1:") {
+			t.Fatalf("%s's ready event has no local URL: %+v", w, ev)
+		}
+	}
+	if urls["front"] == urls["back"] {
+		t.Fatalf("front and back share %s", urls["front"])
+	}
+	get := func(w string) string {
+		t.Helper()
+		body, err := httpGet(urls[w] + "/?name=Ada")
+		if err != nil {
+			t.Fatalf("GET %s through dev's forward: %v", w, err)
+		}
+		return body
+	}
+	if body := get("front"); !strings.Contains(body, "Hello, Ada!") {
+		t.Fatalf("front answered %q", body)
+	}
+	if body := get("back"); body == "" {
+		t.Fatal("back answered nothing")
+	}
+	backCycles := count("cycle-started", "back")
+
+	// An edit of front: only front is rebuilt, and its new text is served
+	// through the same local port.
+	main := filepath.Join(root, "front", "main.go")
+	replaceInFile(t, main, `Greeting: "Hello"`, `Greeting: "Howdy"`)
+	if ev := waitEvents("ready", "front", 2); ev.Revision != 2 {
+		t.Errorf("the edit deployed revision %d, want 2", ev.Revision)
+	}
+	if body := get("front"); !strings.Contains(body, "Howdy, Ada!") {
+		t.Fatalf("after the edit, front answered %q", body)
+	}
+
+	// A compile error: shown in full, and the old text keeps being served.
+	replaceInFile(t, main, `Greeting: "Howdy"`, `Greeting: "Oops" +`)
+	failuresExpected = 1
+	failed := waitEvents("failed", "front", 1)
+	if !strings.Contains(failed.Error+failed.Output, "main.go") {
+		t.Errorf("the compile error does not name the file: %+v", failed)
+	}
+	if body := get("front"); !strings.Contains(body, "Howdy, Ada!") {
+		t.Fatalf("during the compile error, front answered %q", body)
+	}
+	// The fix is served.
+	replaceInFile(t, main, `Greeting: "Oops" +`, `Greeting: "Hiya"`)
+	waitEvents("ready", "front", 3)
+	if body := get("front"); !strings.Contains(body, "Hiya, Ada!") {
+		t.Fatalf("after the fix, front answered %q", body)
+	}
+	if n := count("cycle-started", "back"); n != backCycles {
+		t.Errorf("edits of front ran %d cycles of back", n-backCycles)
+	}
+	// The logs of the pods of each rollout reached stdout.
+	pods := map[string]bool{}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		var l struct{ Workload, Pod, Message string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Workload == "front" && strings.Contains(l.Message, "listening") {
+			pods[l.Pod] = true
+		}
+	}
+	if len(pods) < 3 {
+		t.Errorf("dev's logs show the start of %d pods of front, want one per rollout (3):\n%s", len(pods), tail(stdout.String(), 20))
+	}
+
+	// SIGINT: the cluster as dev found it.
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if code := cmd.ProcessState.ExitCode(); err != nil && code != 130 {
+			t.Fatalf("dev exited with %v", err)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("dev did not exit within 3 minutes of SIGINT")
+	}
+	if _, err := d.Get("shop-front", ns); err == nil {
+		t.Error("the release dev installed is still there")
+	}
+	after, err := d.Get("shop-back", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deploy.ImageOf(after) != deploy.ImageOf(before) || after.Info.Status != before.Info.Status {
+		t.Errorf("back after dev: %s %s, before: %s %s", deploy.ImageOf(after), after.Info.Status, deploy.ImageOf(before), before.Info.Status)
+	}
+	if !reflect.DeepEqual(after.Config, before.Config) {
+		t.Errorf("back's values after dev: %v, before: %v", after.Config, before.Config)
+	}
+	for _, kind := range []string{"removed", "restored"} {
+		if !strings.Contains(stderr.String(), `"event":"`+kind+`"`) {
+			t.Errorf("dev did not say %s:\n%s", kind, stderr)
+		}
+	}
+}
