@@ -190,7 +190,7 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	forwards, err := devForwards(runCtx, kc, pc, cl.URLs)
+	stopForwards, err := devForwards(runCtx, kc, pc, cl.URLs)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	fmt.Fprintf(f.IOStreams.ErrOut, "Watching %s in namespace %s — Ctrl-C stops and restores the cluster\n", strings.Join(s.Workloads, ", "), pc.namespace)
 	runErr := s.Run(runCtx)
 	stopRun()
-	<-forwards
+	stopForwards()
 	<-logsDone
 
 	restoreCtx, cancelRestore := context.WithCancel(context.WithoutCancel(ctx))
@@ -227,45 +227,25 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 }
 
 // devForwards starts a forward per workload on a stable loopback port and
-// records its URL; the channel closes once they have all stopped.
-func devForwards(ctx context.Context, kc *kube.Client, pc *projectContext, urls map[string]string) (<-chan struct{}, error) {
+// records its URL; stop closes them all.
+func devForwards(ctx context.Context, kc *kube.Client, pc *projectContext, urls map[string]string) (stop func(), err error) {
 	targets := pc.targets(kc, nil)
-	var lns []net.Listener
+	var fws []*target.Following
+	stop = func() {
+		for _, f := range fws {
+			_ = f.Close()
+		}
+	}
 	for _, w := range pc.workloads {
 		ln, err := listenStable(w.Port)
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
+			stop()
 			return nil, err
 		}
-		lns = append(lns, ln)
+		fws = append(fws, target.Follow(ctx, kc, pc.namespace, targets.For(&w), ln))
 		urls[w.Name] = "http://" + ln.Addr().String()
 	}
-	done := make(chan struct{})
-	remaining := len(lns)
-	if remaining == 0 {
-		close(done)
-		return done, nil
-	}
-	finished := make(chan struct{}, remaining)
-	for i, w := range pc.workloads {
-		fw := &target.Forwarder{Clientset: kc.Clientset, Namespace: pc.namespace, Target: targets.For(&w),
-			Open: func(ctx context.Context, pod string, port int) (target.Tunnel, error) {
-				return kc.ForwardPort(ctx, pc.namespace, pod, port)
-			}}
-		go func() {
-			_ = fw.Run(ctx, lns[i])
-			finished <- struct{}{}
-		}()
-	}
-	go func() {
-		for range remaining {
-			<-finished
-		}
-		close(done)
-	}()
-	return done, nil
+	return stop, nil
 }
 
 // listenStable listens on 127.0.0.1 at the workload's port plus 10000 (a

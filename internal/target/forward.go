@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiffdev/skiff/internal/kube"
 )
 
 // DefaultForwardWait bounds how long a connection to a Forwarder waits
@@ -336,4 +338,31 @@ func NewestReady(pods map[string]*corev1.Pod) string {
 		return ""
 	}
 	return best.Name
+}
+
+// Following is a Forwarder serving a local listener.
+type Following struct {
+	// Addr is the local address, 127.0.0.1:PORT.
+	Addr   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Close stops serving and closes the tunnels.
+func (f *Following) Close() error {
+	f.cancel()
+	return <-f.done
+}
+
+// Follow serves ln with a Forwarder for t, reaching its pods through kc's
+// port-forwards, until Close or ctx ends.
+func Follow(ctx context.Context, kc *kube.Client, namespace string, t Target, ln net.Listener) *Following {
+	ctx, cancel := context.WithCancel(ctx)
+	fw := &Forwarder{Clientset: kc.Clientset, Namespace: namespace, Target: t,
+		Open: func(ctx context.Context, pod string, port int) (Tunnel, error) {
+			return kc.ForwardPort(ctx, namespace, pod, port)
+		}}
+	f := &Following{Addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { f.done <- fw.Run(ctx, ln) }()
+	return f
 }

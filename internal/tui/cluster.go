@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -48,7 +49,7 @@ type Cluster struct {
 	http *http.Client
 
 	mu       sync.Mutex
-	forwards map[string]*kube.Forward
+	forwards map[string]*target.Following
 }
 
 // NewCluster returns the real backend. Close it to stop its port-forwards.
@@ -65,7 +66,7 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = deploy.DefaultTimeout
 	}
-	return &Cluster{cfg: cfg, http: &http.Client{Timeout: 10 * time.Second}, forwards: map[string]*kube.Forward{}}
+	return &Cluster{cfg: cfg, http: &http.Client{Timeout: 10 * time.Second}, forwards: map[string]*target.Following{}}
 }
 
 // Close stops every port-forward.
@@ -324,7 +325,7 @@ func (c *Cluster) Delete(ctx context.Context, name string) error {
 }
 
 // StartPortForward forwards a free loopback port to the workload's port on
-// one of its ready pods.
+// its newest ready pod, following it through rollouts.
 func (c *Cluster) StartPortForward(ctx context.Context, name string) (string, error) {
 	c.mu.Lock()
 	if f := c.forwards[name]; f != nil {
@@ -336,10 +337,15 @@ func (c *Cluster) StartPortForward(ctx context.Context, name string) (string, er
 	if err != nil {
 		return "", err
 	}
-	f, err := target.Forward(ctx, c.cfg.Client, c.cfg.Namespace, w)
+	if _, err := w.ReadyPod(ctx); err != nil {
+		return "", err // say now why nothing answers
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
+	// Not ctx: the forward lives until StopPortForward or Close.
+	f := target.Follow(context.WithoutCancel(ctx), c.cfg.Client, c.cfg.Namespace, w, ln)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.forwards[name]; old != nil { // started twice at once
@@ -373,20 +379,23 @@ func (c *Cluster) Invoke(ctx context.Context, name string) (*Response, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	f := c.forwards[name]
+	var addr string
+	if f := c.forwards[name]; f != nil {
+		addr = f.Addr
+	}
 	c.mu.Unlock()
-	if f == nil {
+	if addr == "" {
 		tmp, err := target.Forward(ctx, c.cfg.Client, c.cfg.Namespace, w)
 		if err != nil {
 			return nil, err
 		}
 		defer tmp.Close()
-		f = tmp
+		addr = tmp.Addr
 	}
-	base := "http://" + f.Addr
+	base := "http://" + addr
 	resp, err := invoke.Do(ctx, c.http, base, invoke.Request{Method: http.MethodGet, Path: "/"})
 	if err != nil {
-		return nil, fmt.Errorf("GET / on %s (through %s): %w", name, f.Addr, err)
+		return nil, fmt.Errorf("GET / on %s (through %s): %w", name, addr, err)
 	}
 	return &Response{URL: base + "/", Status: resp.Status, Code: resp.StatusCode, Body: string(resp.Body), Duration: resp.Duration}, nil
 }
