@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/release"
+	"k8s.io/klog/v2"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/dev"
@@ -160,6 +162,14 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
+	if !f.Globals.Verbose {
+		// client-go reports, through klog on stderr, each connection that
+		// reached a pod as it stopped during a rollout: noise in the loop's
+		// output (the next connection goes to the new pod). -v keeps them.
+		defer klog.CaptureState().Restore()
+		klog.SetOutput(io.Discard)
+		klog.LogToStderr(false)
+	}
 	kc, d, err := connect(ctx, f, pc)
 	if err != nil {
 		return err
