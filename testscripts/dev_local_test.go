@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 // devEvent is one JSON line of `skiff dev -o json` on stderr.
@@ -283,4 +285,66 @@ func (s *syncBuilder) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+// TestDevPanelOnTerminal runs `skiff dev --local` on a terminal: the panel
+// shows the workload ready at its URL below the logs, an edit is rebuilt,
+// and Ctrl-C (a key, the terminal being raw) stops it with exit code 0.
+func TestDevPanelOnTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go is not installed")
+	}
+	bin := buildSkiff(t)
+	work := t.TempDir()
+	env := append(os.Environ(), "SKIFF_CONFIG_DIR="+filepath.Join(work, ".skiff"), "NO_COLOR=1", "TERM=xterm")
+	proj := filepath.Join(work, "shop")
+	initCmd := exec.Command(bin, "init", proj, "--kind", "function", "--lang", "go", "--name", "hello", "--non-interactive")
+	initCmd.Env = env
+	if out, err := initCmd.CombinedOutput(); err != nil {
+		t.Fatalf("skiff init: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	setPorts(t, filepath.Join(proj, "skiff.yaml"), map[string]int{"hello": port})
+
+	cmd := exec.Command(bin, "dev", "--local")
+	cmd.Dir, cmd.Env = proj, env
+	term, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	screen := &syncBuffer{}
+	go func() { _, _ = copyAll(screen, term) }()
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	// The panel's line: icon, name, state, time, URL.
+	screen.waitFor(t, "hello  ready", 2*time.Minute)
+	screen.waitFor(t, url, 10*time.Second)
+	if body := get(t, url+"/?name=Ada"); !strings.Contains(body, "Hello, Ada!") {
+		t.Fatalf("answered %q", body)
+	}
+	replaceIn(t, filepath.Join(proj, "hello", "main.go"), `Greeting: "Hello"`, `Greeting: "Howdy"`)
+	screen.waitFor(t, "hello  building", time.Minute)
+	screen.waitFor(t, "hello  ready", time.Minute)
+	if body := get(t, url+"/?name=Ada"); !strings.Contains(body, "Howdy, Ada!") {
+		t.Fatalf("after the edit, answered %q", body)
+	}
+	waitRaw(t, term, screen, 10*time.Second) // Ctrl-C is a key only in raw mode
+	if _, err := term.Write([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("skiff dev after Ctrl-C: %v\nscreen:\n%s", err, screen)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("skiff dev did not stop on Ctrl-C\nscreen:\n%s", screen)
+	}
+	screen.waitFor(t, "hello  stopped", 10*time.Second)
 }

@@ -58,6 +58,7 @@ func TestInitPromptsOnTerminal(t *testing.T) {
 		// survey draws a prompt, then switches the terminal to raw mode:
 		// keys sent before would be echoed and held until a newline.
 		waitRaw(t, term, screen, 10*time.Second)
+		screen.quiet(t, 150*time.Millisecond, 10*time.Second)
 		if _, err := term.Write([]byte(s.send)); err != nil {
 			t.Fatal(err)
 		}
@@ -114,6 +115,7 @@ func TestInitPromptRefusesBadName(t *testing.T) {
 	screen.waitFor(t, "\x1b[6n", 10*time.Second) // see TestInitPromptsOnTerminal
 	screen.waitFor(t, "\x1b[6n", 10*time.Second)
 	waitRaw(t, term, screen, 10*time.Second)
+	screen.quiet(t, 150*time.Millisecond, 10*time.Second)
 	if _, err := term.Write([]byte("Bad_Name\r")); err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +126,7 @@ func TestInitPromptRefusesBadName(t *testing.T) {
 	screen.waitFor(t, "\x1b[6n", 10*time.Second)
 	screen.waitFor(t, "\x1b[6n", 10*time.Second)
 	waitRaw(t, term, screen, 10*time.Second)
+	screen.quiet(t, 150*time.Millisecond, 10*time.Second)
 	// Clear the rejected answer, then give a good one.
 	if _, err := term.Write([]byte(strings.Repeat("\x7f", len("Bad_Name")) + "api\r")); err != nil {
 		t.Fatal(err)
@@ -234,6 +237,25 @@ func (b *syncBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
 		case <-wrote:
 		case <-deadline:
 			t.Fatalf("timed out waiting for %q; screen:\n%s", s, b.String())
+		}
+	}
+}
+
+// quiet waits until nothing has been written to the screen for d: survey
+// asks the terminal where its cursor is a varying number of times as it
+// draws (copyAll answers each at once); keys sent while it waits for an
+// answer are read as part of that answer and lost.
+func (b *syncBuffer) quiet(t *testing.T, d, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	wrote := b.written()
+	for {
+		select {
+		case <-wrote:
+		case <-time.After(d):
+			return
+		case <-deadline:
+			t.Fatalf("the screen did not settle within %s; screen:\n%s", timeout, b.String())
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,6 +36,7 @@ type DevOptions struct {
 	Keep      bool
 	Timeout   time.Duration
 	Insecure  []string
+	NoTUI     bool
 }
 
 // DefaultDevTimeout bounds how long a new version has to get ready on the
@@ -78,8 +80,11 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 			Go is built with go build, TypeScript with npm run build, Node.js and
 			Python restart. Each answers on its own port.
 
-			The loop's events go to stderr, one a line (one JSON object a line with
-			-o json, as are the logs on stdout).
+			On a terminal, a line per workload (its state, how long its last cycle
+			took, where it answers) stays below the logs and messages, which scroll
+			above it. Without a terminal, or with --no-tui, the logs go to stdout and
+			the loop's events to stderr, one a line (one JSON object a line with
+			-o json, as are the logs).
 		`),
 		Example: heredoc.Doc(`
 			skiff dev
@@ -107,6 +112,7 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 	fl.BoolVar(&opts.Keep, "keep", false, "on Ctrl-C, leave the releases as dev deployed them")
 	fl.DurationVar(&opts.Timeout, "timeout", DefaultDevTimeout, "how long a new version may take to be ready on the cluster")
 	fl.StringArrayVar(&opts.Insecure, "insecure-registry", nil, "allow plain HTTP to this registry host (loopback hosts always are)")
+	fl.BoolVar(&opts.NoTUI, "no-tui", false, "plain lines, one event a line, even on a terminal")
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
@@ -121,7 +127,13 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 	for i, w := range pc.workloads {
 		names[i] = w.Name
 	}
-	events := &dev.Emitter{Sink: devPrinter(f)}
+	ctx, stopSession := context.WithCancel(ctx)
+	defer stopSession()
+	intr := catchInterrupts(stopSession)
+	defer intr.close()
+	out := newDevOutput(f, opts.NoTUI, names, intr.interrupt)
+	defer out.stop()
+	events := &dev.Emitter{Sink: out.event}
 	s := &dev.Session{
 		Project:   pc.project,
 		Root:      pc.root,
@@ -134,7 +146,7 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 		Events: events,
 	}
 	if !opts.Local {
-		return devCluster(ctx, opts, pc, s)
+		return devCluster(ctx, opts, pc, s, out, intr)
 	}
 	if err := checkPorts(pc.workloads); err != nil {
 		return err
@@ -144,24 +156,18 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	s.Runner = &dev.Local{Project: pc.project, Root: pc.root, Logs: f.IOStreams.Out, BinDir: bin, Events: events}
-	fmt.Fprintf(f.IOStreams.ErrOut, "Watching %s — Ctrl-C stops\n", strings.Join(names, ", "))
+	s.Runner = &dev.Local{Project: pc.project, Root: pc.root, Logs: out.logs, BinDir: bin, Events: events}
+	fmt.Fprintf(out.messages, "Watching %s — Ctrl-C stops\n", strings.Join(names, ", "))
 	return s.Run(ctx)
 }
 
 // devCluster is the loop on the cluster: forwards and logs for the whole
 // session, a deploy per cycle, and the cluster restored at the end.
-func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *dev.Session) error {
+func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *dev.Session, out *devOutput, intr *interrupts) error {
 	f := opts.Factory
 	if pc.project.Registry == "" {
 		return cmdutil.Usagef("skiff.yaml names no registry the cluster can pull from%s; add `registry: HOST/PATH`, or use skiff dev --local", envSuffix(pc.project))
 	}
-	// The first interrupt ends ctx; catch the second one here, to cut the
-	// restore short rather than leave releases half-done unannounced.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
 	if !f.Globals.Verbose {
 		// client-go reports, through klog on stderr, each connection that
 		// reached a pod as it stopped during a rollout: noise in the loop's
@@ -189,7 +195,7 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if created, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
 		return err
 	} else if created {
-		fmt.Fprintf(f.IOStreams.ErrOut, "Created namespace %s\n", pc.namespace)
+		fmt.Fprintf(out.messages, "Created namespace %s\n", pc.namespace)
 	}
 
 	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: d,
@@ -204,29 +210,19 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if err != nil {
 		return err
 	}
-	logsDone := devLogs(runCtx, f, kc, pc)
+	logsDone := devLogs(runCtx, f, kc, pc, out)
 	s.Runner = cl
-	fmt.Fprintf(f.IOStreams.ErrOut, "Watching %s in namespace %s — Ctrl-C stops and restores the cluster\n", strings.Join(s.Workloads, ", "), pc.namespace)
+	fmt.Fprintf(out.messages, "Watching %s in namespace %s — Ctrl-C stops and restores the cluster\n", strings.Join(s.Workloads, ", "), pc.namespace)
 	runErr := s.Run(runCtx)
 	stopRun()
 	stopForwards()
 	<-logsDone
 
-	restoreCtx, cancelRestore := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRestore()
-	go func() {
-		n := 0
-		for range sigs {
-			if n++; n >= 2 || (n == 1 && ctx.Err() == nil) {
-				cancelRestore()
-				return
-			}
-		}
-	}()
+	intr.sessionOver()
 	if !opts.Keep {
-		fmt.Fprintln(f.IOStreams.ErrOut, "Restoring the cluster as dev found it (Ctrl-C again quits at once)")
+		fmt.Fprintln(out.messages, "Restoring the cluster as dev found it (Ctrl-C again quits at once)")
 	}
-	left := cl.Restore(restoreCtx, opts.Keep, opts.Timeout)
+	left := cl.Restore(intr.restore, opts.Keep, opts.Timeout)
 	if runErr != nil {
 		return runErr
 	}
@@ -234,6 +230,68 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 		return fmt.Errorf("%d release(s) left as dev deployed them, named above; `skiff history` and `skiff rollback`, or `skiff delete`, put them back", left)
 	}
 	return nil
+}
+
+// interrupts counts Ctrl-Cs (signals, or keys of the panel): the first
+// ends the session, the next one (or the first, once the session is over)
+// cuts the restore short, so dev quits at once and says what it left.
+type interrupts struct {
+	// restore ends on the interrupt that cuts the restore short.
+	restore context.Context
+	cut     context.CancelFunc
+	sigs    chan os.Signal
+	keys    chan struct{}
+	over    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+func catchInterrupts(stopSession func()) *interrupts {
+	i := &interrupts{sigs: make(chan os.Signal, 2), keys: make(chan struct{}, 2),
+		over: make(chan struct{}), done: make(chan struct{})}
+	i.restore, i.cut = context.WithCancel(context.Background())
+	signal.Notify(i.sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		first := true
+		for {
+			select {
+			case <-i.done:
+				return
+			case <-i.sigs:
+			case <-i.keys:
+			}
+			select {
+			case <-i.over:
+				first = false
+			default:
+			}
+			if first {
+				stopSession()
+				first = false
+				continue
+			}
+			i.cut()
+			return
+		}
+	}()
+	return i
+}
+
+// interrupt is a Ctrl-C that did not arrive as a signal.
+func (i *interrupts) interrupt() {
+	select {
+	case i.keys <- struct{}{}:
+	default:
+	}
+}
+
+// sessionOver says the next interrupt cuts the restore.
+func (i *interrupts) sessionOver() { i.once.Do(func() { close(i.over) }) }
+
+func (i *interrupts) close() {
+	signal.Stop(i.sigs)
+	i.cut()
+	close(i.done)
 }
 
 // devForwards starts a forward per workload on a stable loopback port and
@@ -278,7 +336,7 @@ func listenStable(port int) (net.Listener, error) {
 
 // devLogs follows the logs of every pod of the workloads, from now on,
 // through each rollout; the channel closes when it has stopped.
-func devLogs(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *projectContext) <-chan struct{} {
+func devLogs(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *projectContext, out *devOutput) <-chan struct{} {
 	var ts []logs.Target
 	for _, t := range pc.targets(kc, nil).All(pc.workloads) {
 		ts = append(ts, logs.Target{Workload: t.Workload(), Selector: t.Selector()})
@@ -288,12 +346,12 @@ func devLogs(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *proje
 	go func() {
 		_ = logs.New(kc.Clientset).Stream(ctx, logs.Options{Namespace: pc.namespace, Targets: ts, Follow: true,
 			Since: time.Second, Tail: -1,
-			Notice: func(s string) { fmt.Fprintln(f.IOStreams.ErrOut, "skiff dev: logs:", s) }}, lines)
+			Notice: func(s string) { fmt.Fprintln(out.messages, "skiff dev: logs:", s) }}, lines)
 		close(lines)
 	}()
 	go func() {
 		defer close(done)
-		if err := printLogs(f, lines, "", len(pc.workloads) > 1); err != nil {
+		if err := printLogs(f, out.logs, lines, "", len(pc.workloads) > 1); err != nil {
 			for range lines { // stdout is gone: drain
 			}
 		}
@@ -314,10 +372,9 @@ func checkPorts(ws []project.Workload) error {
 	return nil
 }
 
-// devPrinter renders the loop's events on stderr: a line each, or JSON
+// devPrinter renders the loop's events on errOut: a line each, or JSON
 // lines with -o json.
-func devPrinter(f *cmdutil.Factory) func(dev.Event) {
-	errOut := f.IOStreams.ErrOut
+func devPrinter(f *cmdutil.Factory, errOut io.Writer) func(dev.Event) {
 	cs := f.IOStreams.ColorScheme()
 	return func(ev dev.Event) {
 		if o := f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -100,7 +101,7 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 		}, lines)
 		close(lines)
 	}()
-	if err := printLogs(f, lines, opts.Container, len(pc.workloads) > 1); err != nil {
+	if err := printLogs(f, f.IOStreams.Out, lines, opts.Container, len(pc.workloads) > 1); err != nil {
 		return err
 	}
 	if err := <-done; err != nil && ctx.Err() == nil {
@@ -111,9 +112,8 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 
 // printLogs writes log lines as they come, until lines closes: each with
 // its pod (its workload too when there are several), in a color of its
-// pod's, or as JSON lines with -o json. It is the only writer of stdout.
-func printLogs(f *cmdutil.Factory, lines <-chan logs.Line, container string, multiWorkload bool) error {
-	out := f.IOStreams.Out
+// pod's, or as JSON lines with -o json. It is the only writer of out.
+func printLogs(f *cmdutil.Factory, out io.Writer, lines <-chan logs.Line, container string, multiWorkload bool) error {
 	enc := json.NewEncoder(out)
 	color := f.IOStreams.ColorEnabled()
 	for l := range lines {

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"bytes"
+	"io"
+	"sync"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/tui"
+)
+
+// devOutput is where `skiff dev` writes: the workloads' logs, the loop's
+// messages and events. Plain, logs go to stdout and the rest to stderr; on
+// a terminal (both of them, table output, no --no-tui) everything prints
+// above tui.DevStatus, the panel of the workloads' states.
+type devOutput struct {
+	logs, messages io.Writer
+	// event renders one of the loop's events.
+	event func(dev.Event)
+	// stop ends the panel (it leaves its last state on the terminal).
+	stop func()
+}
+
+func newDevOutput(f *cmdutil.Factory, noTUI bool, workloads []string, interrupt func()) *devOutput {
+	ios := f.IOStreams
+	if noTUI || !ios.CanPrompt() || (f.Globals.Output != "" && f.Globals.Output != cmdutil.FormatTable) || !ios.IsStdoutTTY() || !ios.IsStderrTTY() {
+		return &devOutput{logs: ios.Out, messages: ios.ErrOut, event: devPrinter(f, ios.ErrOut), stop: func() {}}
+	}
+	panel := tui.NewDevStatus(workloads, lipgloss.NewRenderer(ios.Out))
+	// The terminal is raw while the panel runs (typed keys would scribble
+	// over it), so Ctrl-C arrives as a key: the panel passes it on.
+	panel.Interrupt = interrupt
+	p := tea.NewProgram(panel, tea.WithInput(ios.In), tea.WithOutput(ios.Out), tea.WithoutSignalHandler())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = p.Run()
+	}()
+	w := &printAbove{p: p, width: panel.Width}
+	printEvent := devPrinter(f, w)
+	var once sync.Once
+	return &devOutput{logs: w, messages: w,
+		event: func(ev dev.Event) {
+			printEvent(ev)
+			p.Send(tui.DevEventMsg(ev))
+		},
+		stop: func() {
+			once.Do(func() {
+				w.flush()
+				p.Quit()
+				<-done
+			})
+		}}
+}
+
+// printAbove writes whole lines above a bubbletea program's view, each
+// wrapped to the terminal's width: a line the terminal wrapped itself
+// would throw off the program's count of the lines it drew.
+type printAbove struct {
+	p     *tea.Program
+	width func() int
+	mu    sync.Mutex
+	buf   []byte
+}
+
+func (w *printAbove) println(line string) {
+	if n := w.width(); n > 1 {
+		line = ansi.Hardwrap(line, n-1, true)
+	}
+	w.p.Println(line)
+}
+
+func (w *printAbove) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		w.println(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+func (w *printAbove) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.println(string(w.buf))
+		w.buf = nil
+	}
+}

@@ -1,0 +1,65 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/skiffdev/skiff/internal/dev"
+)
+
+func TestDevStatusFollowsTheLoop(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	m := NewDevStatus([]string{"front", "payments"}, nil)
+	m.now = func() time.Time { return now }
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	send := func(ev dev.Event) { m.Update(DevEventMsg(ev)) }
+	line := func(name string) string {
+		t.Helper()
+		for _, l := range strings.Split(m.View(), "\n") {
+			if strings.Contains(l, name) {
+				return l
+			}
+		}
+		t.Fatalf("no line for %s in:\n%s", name, m.View())
+		return ""
+	}
+
+	send(dev.Event{Kind: dev.Watching, Workload: "front", URL: "http://127.0.0.1:18080"})
+	if l := line("front"); !strings.Contains(l, "starting") || !strings.Contains(l, "http://127.0.0.1:18080") {
+		t.Errorf("watching: %q", l)
+	}
+	send(dev.Event{Kind: dev.CycleStarted, Workload: "front"})
+	now = now.Add(1500 * time.Millisecond)
+	if l := line("front"); !strings.Contains(l, "building") || !strings.Contains(l, "1.5s") {
+		t.Errorf("building: %q", l)
+	}
+	send(dev.Event{Kind: dev.Ready, Workload: "front", Duration: 1234 * time.Millisecond})
+	if l := line("front"); !strings.Contains(l, "✓") || !strings.Contains(l, "ready") || !strings.Contains(l, "1.23s") {
+		t.Errorf("ready: %q", l)
+	}
+	send(dev.Event{Kind: dev.CycleStarted, Workload: "payments"})
+	send(dev.Event{Kind: dev.Failed, Workload: "payments", Error: "go build of payments failed:\n./main.go:3: syntax error", Duration: time.Second})
+	if l := line("payments"); !strings.Contains(l, "✗") || !strings.Contains(l, "failed") || !strings.Contains(l, "go build of payments failed:") || strings.Contains(l, "syntax") {
+		t.Errorf("failed: %q (want the error's first line)", l)
+	}
+	// Every line fits the terminal.
+	m.Update(tea.WindowSizeMsg{Width: 30, Height: 30})
+	for _, l := range strings.Split(m.View(), "\n") {
+		if w := ansi.StringWidth(l); w > 30 {
+			t.Errorf("%d cells wide: %q", w, l)
+		}
+	}
+	if m.Width() != 30 {
+		t.Errorf("Width() = %d", m.Width())
+	}
+	// Ctrl-C is passed on, not acted on.
+	interrupted := 0
+	m.Interrupt = func() { interrupted++ }
+	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyCtrlC}); cmd != nil || interrupted != 1 {
+		t.Errorf("ctrl-c: cmd %v, interrupted %d", cmd, interrupted)
+	}
+}
