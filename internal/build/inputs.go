@@ -299,3 +299,37 @@ func splitOption(line string) (opt, arg string) {
 	}
 	return line, ""
 }
+
+// Outside is a folder or file outside a workload's folder that its build
+// reads, as the build cache key counts it.
+type Outside struct {
+	// Path is absolute.
+	Path string
+	// Skip reports whether rel (slash-separated, relative to Path) is left
+	// out (nil: nothing is).
+	Skip func(rel string, isDir bool) bool
+}
+
+// OutsideInputs lists what the build of the workload in dir (of language
+// lang) reads outside that folder: for Go, the module root above it,
+// go.work and the modules it uses, and every folder a replace directive
+// points at; for the other languages nothing (see docs/build.md).
+func (b *Builder) OutsideInputs(ctx context.Context, dir, lang string) ([]Outside, error) {
+	lb, err := b.lang(lang)
+	if err != nil {
+		return nil, err
+	}
+	ins, err := lb.inputs(ctx, Request{Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Outside, len(ins))
+	for i, in := range ins {
+		skip := in.Skip
+		if skip == nil {
+			skip = vcsOnly
+		}
+		out[i] = Outside{Path: in.Path, Skip: func(rel string, isDir bool) bool { return skip(rel, dirEntry(isDir)) }}
+	}
+	return out, nil
+}

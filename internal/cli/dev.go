@@ -20,6 +20,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"k8s.io/klog/v2"
 
+	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/dev"
 	"github.com/skiffdev/skiff/internal/kube"
@@ -144,6 +145,8 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 			return p, err
 		},
 		Events: events,
+		// A change under a Go replace folder cycles every workload built from it.
+		Outside: (&build.Builder{}).OutsideInputs,
 	}
 	if !opts.Local {
 		return devCluster(ctx, opts, pc, s, out, intr)

@@ -64,7 +64,7 @@ func TestWatcherCoalescesABurstAndSkipsWhatTheBuildDoesNotRead(t *testing.T) {
 	}
 	clock := newFakeClock()
 	w := &Watcher{
-		Sources:  []Source{{Workload: "a", Dir: filepath.Join(root, "a"), Inputs: inA}, {Workload: "b", Dir: filepath.Join(root, "b")}},
+		Sources:  []Source{{Workload: "a", Dir: filepath.Join(root, "a"), Skip: inA.Skip}, {Workload: "b", Dir: filepath.Join(root, "b")}},
 		Manifest: filepath.Join(root, "skiff.yaml"),
 		After:    clock.After,
 	}
@@ -158,5 +158,51 @@ func TestCyclesOneAtATimeAndOneMoreQueued(t *testing.T) {
 	defer mu.Unlock()
 	if runs["a"] != 2 || runs["b"] != 1 || maxRunning != 1 {
 		t.Errorf("runs %v, at most %d of one workload at once; want a twice, b once, one at a time", runs, maxRunning)
+	}
+}
+
+func TestAChangeOutsideAWorkloadCyclesEveryWorkloadThatBuildsFromIt(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel, data string) {
+		t.Helper()
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("shared/go.mod", "module example.com/shared\n\ngo 1.22\n")
+	write("shared/greet.go", "package shared\n")
+	for _, w := range []string{"a", "b"} {
+		write(w+"/go.mod", "module example.com/"+w+"\n\ngo 1.22\n\nrequire example.com/shared v0.0.0\n\nreplace example.com/shared => ../shared\n")
+		write(w+"/main.go", "package main\n")
+	}
+	write("c/go.mod", "module example.com/c\n\ngo 1.22\n")
+	var sources []Source
+	for _, w := range []string{"a", "b", "c"} {
+		dir := filepath.Join(root, w)
+		sources = append(sources, Source{Workload: w, Dir: dir})
+		outside, err := (&build.Builder{}).OutsideInputs(context.Background(), dir, "go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range outside {
+			sources = append(sources, outsideSource(w, o))
+		}
+	}
+	w := &Watcher{Sources: sources}
+	for path, want := range map[string]string{
+		"shared/greet.go":      "a b",
+		"shared/.git/index":    "",
+		"a/main.go":            "a",
+		"c/main.go":            "c",
+		"unrelated/readme.txt": "",
+	} {
+		got, _ := w.classify(filepath.Join(root, filepath.FromSlash(path)))
+		if strings.Join(got, " ") != want {
+			t.Errorf("a change of %s cycles %q, want %q", path, got, want)
+		}
 	}
 }

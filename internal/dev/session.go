@@ -2,6 +2,7 @@ package dev
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -42,6 +43,19 @@ type Session struct {
 	Events *Emitter
 	// Debounce is the watcher's quiet time (0: DefaultDebounce).
 	Debounce time.Duration
+	// Outside lists what a workload's build reads outside its folder (Go
+	// replace folders, a module root above it), watched too (nil: none).
+	Outside func(ctx context.Context, dir, lang string) ([]build.Outside, error)
+}
+
+// outsideSource watches an input outside the workload's folder: a folder,
+// or a file (go.work) through its folder.
+func outsideSource(workload string, o build.Outside) Source {
+	if fi, err := os.Stat(o.Path); err == nil && !fi.IsDir() {
+		base := filepath.Base(o.Path)
+		return Source{Workload: workload, Dir: filepath.Dir(o.Path), Skip: func(rel string, _ bool) bool { return rel != base }}
+	}
+	return Source{Workload: workload, Dir: o.Path, Skip: o.Skip}
 }
 
 // Run runs the session until ctx ends or watching fails.
@@ -54,7 +68,17 @@ func (s *Session) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		w.Sources = append(w.Sources, Source{Workload: n, Dir: dir, Inputs: in})
+		w.Sources = append(w.Sources, Source{Workload: n, Dir: dir, Skip: in.Skip})
+		if s.Outside == nil {
+			continue
+		}
+		outside, err := s.Outside(ctx, dir, wl.Lang)
+		if err != nil {
+			return err
+		}
+		for _, o := range outside {
+			w.Sources = append(w.Sources, outsideSource(n, o))
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

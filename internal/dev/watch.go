@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-
-	"github.com/skiffdev/skiff/internal/build"
 )
 
 // DefaultDebounce is how long the watcher waits for a burst of saves (an
@@ -28,8 +26,9 @@ const DefaultDebounce = 50 * time.Millisecond
 type Source struct {
 	Workload string
 	Dir      string
-	// Inputs says which files are inputs of its build (nil: all).
-	Inputs *build.Inputs
+	// Skip says which files and folders under Dir (rel is slash-separated)
+	// are not inputs of its build (nil: all are).
+	Skip func(rel string, isDir bool) bool
 }
 
 // Change is a settled burst of changes.
@@ -152,7 +151,7 @@ func (w *Watcher) classify(path string) (workloads []string, manifest bool) {
 		if !ok || rel == "" {
 			continue
 		}
-		if s.Inputs != nil && skipped(s.Inputs, rel, path) {
+		if s.Skip != nil && skipped(s.Skip, rel, path) {
 			continue
 		}
 		workloads = append(workloads, s.Workload)
@@ -161,10 +160,10 @@ func (w *Watcher) classify(path string) (workloads []string, manifest bool) {
 }
 
 // skipped reports whether rel or one of its parent folders is not an input.
-func skipped(in *build.Inputs, rel, path string) bool {
+func skipped(skip func(string, bool) bool, rel, path string) bool {
 	parts := strings.Split(rel, "/")
 	for i := 1; i < len(parts); i++ {
-		if in.Skip(strings.Join(parts[:i], "/"), true) {
+		if skip(strings.Join(parts[:i], "/"), true) {
 			return true
 		}
 	}
@@ -172,7 +171,7 @@ func skipped(in *build.Inputs, rel, path string) bool {
 	if fi, err := os.Stat(path); err == nil {
 		isDir = fi.IsDir()
 	}
-	return in.Skip(rel, isDir)
+	return skip(rel, isDir)
 }
 
 func (w *Watcher) relTo(s Source, path string) (string, bool) {
@@ -198,7 +197,7 @@ func (w *Watcher) addTree(fw *fsnotify.Watcher, s Source, dir string) error {
 		if !d.IsDir() {
 			return nil
 		}
-		if rel, _ := w.relTo(s, p); rel != "" && s.Inputs != nil && s.Inputs.Skip(rel, true) {
+		if rel, _ := w.relTo(s, p); rel != "" && s.Skip != nil && s.Skip(rel, true) {
 			return filepath.SkipDir
 		}
 		if err := fw.Add(p); err != nil {
