@@ -57,6 +57,55 @@ type Forwarder struct {
 type tunnel struct {
 	pod string
 	t   Tunnel
+
+	mu      sync.Mutex
+	retired bool
+	// waiting are the connections through the tunnel that have had no
+	// byte back yet, each with its upstream end.
+	waiting map[net.Conn]net.Conn
+}
+
+// wait registers a connection that has had no answer yet; false when the
+// tunnel is retired already.
+func (t *tunnel) wait(conn, up net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.retired {
+		return false
+	}
+	if t.waiting == nil {
+		t.waiting = map[net.Conn]net.Conn{}
+	}
+	t.waiting[conn] = up
+	return true
+}
+
+func (t *tunnel) answered(conn net.Conn) {
+	t.mu.Lock()
+	delete(t.waiting, conn)
+	t.mu.Unlock()
+}
+
+// retire closes the tunnel without waiting, and the connections through it
+// that had no answer yet: a pod that is going away may never answer them
+// (a port-forward stream to it can hang for 30 s), and their callers
+// should try again, which reaches the current pod. Connections being
+// answered go on until the pod ends them.
+func (t *tunnel) retire() {
+	t.mu.Lock()
+	if t.retired {
+		t.mu.Unlock()
+		return
+	}
+	t.retired = true
+	waiting := t.waiting
+	t.waiting = nil
+	t.mu.Unlock()
+	for conn, up := range waiting {
+		_ = conn.Close()
+		_ = up.Close()
+	}
+	go func() { _ = t.t.Close() }() // may wait on streams to the pod that went away
 }
 
 // Run serves ln until ctx ends, then closes ln and every tunnel.
@@ -84,7 +133,7 @@ func (f *Forwarder) Run(ctx context.Context, ln net.Listener) error {
 		f.cur, f.old = nil, nil
 		f.mu.Unlock()
 		for _, t := range all {
-			_ = t.t.Close()
+			t.retire()
 		}
 	}()
 	wg.Add(1)
@@ -195,7 +244,7 @@ func (f *Forwarder) update(ctx context.Context) {
 	f.old = keep
 	f.mu.Unlock()
 	for _, t := range stale {
-		_ = t.t.Close()
+		t.retire()
 	}
 	if best == "" || (cur != nil && cur.pod == best) {
 		if cur == nil {
@@ -274,7 +323,7 @@ func (f *Forwarder) lost(t *tunnel) {
 		f.cur = nil
 	}
 	f.mu.Unlock()
-	_ = t.t.Close()
+	t.retire()
 	select {
 	case f.kick <- struct{}{}:
 	default:
@@ -291,6 +340,7 @@ func (f *Forwarder) serve(ctx context.Context, conn net.Conn) {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var up net.Conn
+	var via *tunnel
 	for up == nil {
 		t, err := f.current(wctx)
 		if err != nil {
@@ -303,17 +353,44 @@ func (f *Forwarder) serve(ctx context.Context, conn net.Conn) {
 		if err != nil {
 			f.lost(t)
 			up = nil
+			continue
 		}
+		if !t.wait(conn, up) { // retired meanwhile: take the next
+			_ = up.Close()
+			up = nil
+			continue
+		}
+		via = t
 	}
 	defer up.Close()
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(up, conn); closeWrite(up); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(conn, up); closeWrite(conn); done <- struct{}{} }()
+	go func() {
+		_, _ = io.Copy(conn, &firstByte{r: up, seen: func() { via.answered(conn) }})
+		closeWrite(conn)
+		done <- struct{}{}
+	}()
 	select {
 	case <-ctx.Done():
 	case <-done:
 		<-done
 	}
+	via.answered(conn)
+}
+
+// firstByte calls seen once, when the first bytes have been read.
+type firstByte struct {
+	r    io.Reader
+	seen func()
+	once sync.Once
+}
+
+func (b *firstByte) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.once.Do(b.seen)
+	}
+	return n, err
 }
 
 func closeWrite(c net.Conn) {

@@ -2,11 +2,13 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -174,5 +176,53 @@ func TestNewestReady(t *testing.T) {
 		if got := NewestReady(tc.pods); got != tc.want {
 			t.Errorf("NewestReady(%v) = %q, want %q", tc.pods, got, tc.want)
 		}
+	}
+}
+
+func TestForwarderDropsUnansweredConnectionsOfAPodGoingAway(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c, cs := cluster(t, t.TempDir(), readyPodAt("orders-a", t0))
+	pods := &podServers{t: t, servers: map[string]*httptest.Server{}, opened: map[string]int{}}
+	// a accepts connections and never answers: a pod that stopped serving.
+	hang := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	hang.Start()
+	t.Cleanup(func() { hang.CloseClientConnections(); hang.Close() })
+	pods.servers["orders-a"] = hang
+	pods.add("orders-b")
+	moved := make(chan string, 10)
+	f := &Forwarder{Clientset: cs, Namespace: "shop", Target: c.For(orders), Open: pods.open, Wait: 10 * time.Second,
+		Moved: func(p string) { moved <- p }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.Run(ctx, ln)
+	<-moved // a
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The rollout: b ready, a going away.
+	if _, err := cs.CoreV1().Pods("shop").Create(ctx, readyPodAt("orders-b", t0.Add(time.Minute)), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-moved; got != "orders-b" {
+		t.Fatalf("moved to %q", got)
+	}
+	a, _ := cs.CoreV1().Pods("shop").Get(ctx, "orders-a", metav1.GetOptions{})
+	a.DeletionTimestamp = &metav1.Time{Time: t0.Add(2 * time.Minute)}
+	if _, err := cs.CoreV1().Pods("shop").Update(ctx, a, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The connection that waited on a is closed, not left hanging.
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the unanswered connection: read %d, %v", n, err)
 	}
 }

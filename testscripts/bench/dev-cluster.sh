@@ -3,8 +3,11 @@
 # Go function's greeting to the first HTTP 200 with the new text through
 # dev's own port-forward, p50 and p90 over EDITS edits, with where the
 # time went (median of the build, push and deploy steps dev reports in its
-# ready events). Beside it, what a user does without dev: the same edit,
-# then `skiff deploy` (with Helm's wait), timed until deploy exits.
+# ready events). Beside it, what a user does without dev: the same edit
+# of a copy of the project, then `skiff deploy` (with Helm's wait) and
+# `skiff invoke` (a new port-forward), timed until invoke shows the new
+# text. The two alternate edit by edit, so both see the same load on the
+# machine.
 #
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   EDITS=20 testscripts/bench/dev-cluster.sh        # from the repository root
@@ -34,44 +37,43 @@ stats() { # name, then milliseconds on stdin
 
 proj=$work/bench
 "$skiff" init "$proj" --kind function --lang go --name hello --registry "$SKIFF_TEST_REGISTRY/bench" --non-interactive >/dev/null 2>&1
-main=$proj/hello/main.go
+cp -r "$proj" "$work/plain"
+main=$proj/hello/main.go plain=$work/plain/hello/main.go
+(cd "$work/plain" && "$skiff" deploy -n bench-deploy --timeout 3m >/dev/null 2>&1)
 cd "$proj"
 
 echo "| scenario | edits | p50 | p90 |"
 echo "|---|---|---|---|"
 "$skiff" dev -n bench-dev -o json >"$work/dev.out" 2>"$work/dev.err" &
 devpid=$!
-for _ in $(seq 1200); do grep -q '"event":"ready"' "$work/dev.err" && break; sleep 0.1; done
+for _ in $(seq 1200); do grep -qs '"event":"ready"' "$work/dev.err" && break; sleep 0.1; done
 url=$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     e = json.loads(l) if l.startswith("{") else {}
     if e.get("event") == "watching": print(e["url"]); break' "$work/dev.err")
 prev=Hello
 : >"$work/dev.ms"
+: >"$work/deploy.ms"
 for i in $(seq "$EDITS"); do
   next=Edit$i
   t0=$(now)
   sed -i "s/\"$prev\"/\"$next\"/g" "$main"
   until curl -fs "$url/?name=Ada" 2>/dev/null | grep -q "$next, Ada"; do :; done
   echo $(( ($(now) - t0) / 1000000 )) >>"$work/dev.ms"
-  prev=$next
   # The cycle's ready event comes once the old pod is gone: wait for it, so
   # the next edit starts from a settled release.
   for _ in $(seq 600); do [ "$(grep -c '"event":"ready"' "$work/dev.err")" -gt "$i" ] && break; sleep 0.05; done
-done
-stats "skiff dev, go: edit to new answer through dev's forward" <"$work/dev.ms"
-kill -INT "$devpid"; wait "$devpid" || true; devpid=""
 
-: >"$work/deploy.ms"
-for i in $(seq "$EDITS"); do
-  next=Deploy$i
   t0=$(now)
-  sed -i "s/\"$prev\"/\"$next\"/g" "$main"
-  "$skiff" deploy -n bench-deploy --timeout 3m >/dev/null 2>&1
+  sed -i "s/\"$prev\"/\"$next\"/g" "$plain"
+  (cd "$work/plain" && "$skiff" deploy -n bench-deploy --timeout 3m >/dev/null 2>&1 &&
+    until "$skiff" invoke hello -n bench-deploy --path "/?name=Ada" 2>/dev/null | grep -q "$next, Ada"; do :; done)
   echo $(( ($(now) - t0) / 1000000 )) >>"$work/deploy.ms"
   prev=$next
 done
-stats "edit, then skiff deploy, go: until deploy exits (ready)" <"$work/deploy.ms"
+kill -INT "$devpid"; wait "$devpid" || true; devpid=""
+stats "skiff dev, go: edit to new answer through dev's forward" <"$work/dev.ms"
+stats "edit, then skiff deploy + skiff invoke, go: until invoke shows the new text" <"$work/deploy.ms"
 
 python3 - "$work/dev.err" <<'PY'
 import json, statistics, sys
