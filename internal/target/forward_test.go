@@ -186,7 +186,11 @@ func TestForwarderDropsUnansweredConnectionsOfAPodGoingAway(t *testing.T) {
 	c, cs := cluster(t, t.TempDir(), readyPodAt("orders-a", t0))
 	pods := &podServers{t: t, servers: map[string]*httptest.Server{}, opened: map[string]int{}}
 	// a accepts connections and never answers: a pod that stopped serving.
-	hang := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	arrived := make(chan struct{}, 1)
+	hang := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
 	hang.Start()
 	t.Cleanup(func() { hang.CloseClientConnections(); hang.Close() })
 	pods.servers["orders-a"] = hang
@@ -208,6 +212,7 @@ func TestForwarderDropsUnansweredConnectionsOfAPodGoingAway(t *testing.T) {
 	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
+	<-arrived // the request is at a, which will not answer
 	// The rollout: b ready, a going away.
 	if _, err := cs.CoreV1().Pods("shop").Create(ctx, readyPodAt("orders-b", t0.Add(time.Minute)), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
