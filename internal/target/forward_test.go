@@ -55,6 +55,21 @@ func (s *podServers) open(_ context.Context, pod string, port int) (Tunnel, erro
 	return &fakeTunnel{addr: srv.Listener.Addr().String(), done: make(chan struct{})}, nil
 }
 
+// runForwarder serves f on a free loopback port until ctx ends; moved gets
+// each pod it moves to, done Run's result.
+func runForwarder(ctx context.Context, t *testing.T, f *Forwarder) (addr string, moved chan string, done chan error) {
+	t.Helper()
+	moved, done = make(chan string, 10), make(chan error, 1)
+	f.Wait = 10 * time.Second
+	f.Moved = func(p string) { moved <- p }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- f.Run(ctx, ln) }()
+	return ln.Addr().String(), moved, done
+}
+
 func readyPodAt(name string, created time.Time) *corev1.Pod {
 	p := pod(name, true, 0)
 	p.CreationTimestamp = metav1.NewTime(created)
@@ -69,16 +84,8 @@ func TestForwarderFollowsTheNewestReadyPod(t *testing.T) {
 	pods := &podServers{t: t, servers: map[string]*httptest.Server{}, opened: map[string]int{}}
 	pods.add("orders-a")
 	pods.add("orders-b")
-	moved := make(chan string, 10)
-	f := &Forwarder{Clientset: cs, Namespace: "shop", Target: c.For(orders), Open: pods.open, Wait: 10 * time.Second,
-		Moved: func(p string) { moved <- p }}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx, ln) }()
-	url := "http://" + ln.Addr().String() + "/"
+	addr, moved, done := runForwarder(ctx, t, &Forwarder{Clientset: cs, Namespace: "shop", Target: c.For(orders), Open: pods.open})
+	url := "http://" + addr + "/"
 	get := func() string {
 		t.Helper()
 		// A new connection each time: the forwarder picks the pod per connection.
@@ -195,16 +202,9 @@ func TestForwarderDropsUnansweredConnectionsOfAPodGoingAway(t *testing.T) {
 	t.Cleanup(func() { hang.CloseClientConnections(); hang.Close() })
 	pods.servers["orders-a"] = hang
 	pods.add("orders-b")
-	moved := make(chan string, 10)
-	f := &Forwarder{Clientset: cs, Namespace: "shop", Target: c.For(orders), Open: pods.open, Wait: 10 * time.Second,
-		Moved: func(p string) { moved <- p }}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go f.Run(ctx, ln)
+	addr, moved, _ := runForwarder(ctx, t, &Forwarder{Clientset: cs, Namespace: "shop", Target: c.For(orders), Open: pods.open})
 	<-moved // a
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
