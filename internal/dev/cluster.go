@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,8 +57,19 @@ type Cluster struct {
 	URLs map[string]string
 	// Events receives the loop's events.
 	Events *Emitter
+	// Retry asks for another cycle of a workload (the session sets it);
+	// nil: a workload whose registry or cluster was unreachable waits for
+	// the next save.
+	Retry func(workload string)
+	// Backoff is the first wait before a cycle that could not reach the
+	// registry or the cluster is tried again; it doubles up to a minute
+	// (0: DefaultBackoff).
+	Backoff time.Duration
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// down holds, per workload that could not reach the registry or the
+	// cluster, the wait before its next try.
+	down     map[string]time.Duration
 	deployed map[string]string // workload: the image and values that run
 	before   map[string]*release.Release
 	snapped  bool
@@ -66,6 +79,13 @@ type Cluster struct {
 func (c *Cluster) SetProject(p *project.Project) {
 	c.mu.Lock()
 	c.Project = p
+	c.mu.Unlock()
+}
+
+// SetRetry sets Retry (the session's way to ask for a cycle).
+func (c *Cluster) SetRetry(retry func(string)) {
+	c.mu.Lock()
+	c.Retry = retry
 	c.mu.Unlock()
 }
 
@@ -133,6 +153,11 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 		if ctx.Err() != nil {
 			return // interrupted: the deploy rolled back; Restore follows
 		}
+		if Unreachable(err) {
+			c.unreachable(ctx, name, err, start)
+			return
+		}
+		c.reachable(name)
 		c.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error() + "; what ran before keeps serving",
 			Output: output, Duration: time.Since(start)})
 	}
@@ -151,6 +176,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	c.mu.Lock()
 	same := c.deployed[name] == key
 	c.mu.Unlock()
+	c.reachable(name)
 	if same {
 		c.Events.Emit(Event{Kind: Unchanged, Workload: name, URL: c.URL(name), Duration: time.Since(start), Steps: steps})
 		return
@@ -160,6 +186,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 		fail(err, "")
 		return
 	}
+	c.reachable(name)
 	c.mu.Lock()
 	if c.deployed == nil {
 		c.deployed = map[string]string{}
@@ -168,6 +195,71 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	c.mu.Unlock()
 	c.Events.Emit(Event{Kind: Ready, Workload: name, URL: c.URL(name), Release: d.Release, Revision: d.Revision,
 		Duration: time.Since(start), Steps: steps})
+}
+
+// DefaultBackoff is the first wait before dev tries again a workload whose
+// registry or cluster it could not reach.
+const DefaultBackoff = 2 * time.Second
+
+// maxBackoff bounds the wait between tries.
+const maxBackoff = time.Minute
+
+// Unreachable reports whether err says the registry or the cluster could
+// not be reached (refused, timed out, no such host), rather than that it
+// answered no.
+func Unreachable(err error) bool {
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	// Helm and client-go flatten some errors into text.
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "network is unreachable", "connection reset by peer"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// unreachable says so the first time (what ran keeps running), and tries
+// the workload again after a backoff that doubles.
+func (c *Cluster) unreachable(ctx context.Context, name string, err error, start time.Time) {
+	c.mu.Lock()
+	if c.down == nil {
+		c.down = map[string]time.Duration{}
+	}
+	wait, already := c.down[name]
+	switch {
+	case !already:
+		wait = c.Backoff
+		if wait <= 0 {
+			wait = DefaultBackoff
+		}
+	case wait < maxBackoff:
+		wait = min(2*wait, maxBackoff)
+	}
+	c.down[name] = wait
+	retry := c.Retry
+	c.mu.Unlock()
+	if !already {
+		msg := err.Error() + "; what ran before keeps serving"
+		if retry != nil {
+			msg += "; trying again from " + wait.String() + " on, and on every save"
+		}
+		c.Events.Emit(Event{Kind: Failed, Workload: name, Error: msg, Duration: time.Since(start)})
+	}
+	if retry != nil {
+		t := time.AfterFunc(wait, func() { retry(name) })
+		context.AfterFunc(ctx, func() { t.Stop() })
+	}
+}
+
+// reachable ends a workload's backoff: the registry and cluster answer.
+func (c *Cluster) reachable(name string) {
+	c.mu.Lock()
+	delete(c.down, name)
+	c.mu.Unlock()
 }
 
 // fingerprint says what a release would run: its image and values.

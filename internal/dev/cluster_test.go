@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,3 +289,59 @@ func TestRestoreKeepsOrIsCutShort(t *testing.T) {
 }
 
 func cfgWithLabel(v string) v1.Config { return v1.Config{Labels: map[string]string{"v": v}} }
+
+// flakyPublisher cannot reach its registry the first failures times.
+type flakyPublisher struct {
+	nopPublisher
+	failures int
+}
+
+func (p *flakyPublisher) Publish(ctx context.Context, a *build.Artifact, name, tag string) (*publish.Result, error) {
+	if p.failures > 0 {
+		p.failures--
+		return nil, fmt.Errorf("pushing %s: %w", name, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
+	}
+	return p.nopPublisher.Publish(ctx, a, name, tag)
+}
+
+func TestAnUnreachableRegistryIsSaidOnceAndTriedAgain(t *testing.T) {
+	h := &fakeHelm{revs: map[string][]*release.Release{}}
+	c, events := newTestCluster(t, h, &versionBuilder{version: map[string]string{"front": "1"}})
+	pub := &flakyPublisher{failures: 2}
+	c.Builds.Publisher = pub
+	c.Backoff = time.Millisecond
+	retries := make(chan string, 4)
+	c.SetRetry(func(n string) { retries <- n })
+	ctx := context.Background()
+
+	c.Cycle(ctx, "front")
+	if got := kinds(*events); got != "cycle-started front, failed front" || !strings.Contains((*events)[1].Error, "trying again from 1ms on") {
+		t.Fatalf("first failure: %s %+v", got, *events)
+	}
+	<-retries
+	c.Cycle(ctx, "front") // still unreachable: not said again
+	if got := kinds(*events); got != "cycle-started front, failed front, cycle-started front" {
+		t.Fatalf("second failure: %s", got)
+	}
+	if c.down["front"] != 2*time.Millisecond {
+		t.Errorf("backoff after two failures: %s", c.down["front"])
+	}
+	<-retries
+	c.Cycle(ctx, "front")
+	if last := (*events)[len(*events)-1]; last.Kind != Ready {
+		t.Fatalf("once reachable: %s", kinds(*events))
+	}
+	if _, down := c.down["front"]; down {
+		t.Error("the backoff outlived the recovery")
+	}
+	// An answer that is a no (a compile error) is not retried on a timer.
+	c.Cycle(ctx, "nosuch")
+	select {
+	case n := <-retries:
+		t.Errorf("retried %s", n)
+	default:
+	}
+	if !Unreachable(fmt.Errorf("Kubernetes cluster unreachable: Get \"https://x\": dial tcp 127.0.0.1:1: connect: connection refused")) || Unreachable(errors.New("syntax error")) {
+		t.Error("Unreachable misjudges")
+	}
+}

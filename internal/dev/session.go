@@ -83,6 +83,9 @@ func (s *Session) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cycles := &Cycles{Run: s.Runner.Cycle}
+	if r, ok := s.Runner.(interface{ SetRetry(func(string)) }); ok {
+		r.SetRetry(func(workload string) { cycles.Request(ctx, workload) })
+	}
 	defer func() {
 		cancel()
 		cycles.Wait()
