@@ -39,6 +39,87 @@ func devEvents(buf *lockedBuffer) []devEvent {
 	return out
 }
 
+// devProcess is a running `skiff dev -o json`.
+type devProcess struct {
+	cmd            *exec.Cmd
+	stdout, stderr *lockedBuffer
+	exited         chan error
+	// failuresExpected is how many failed events of a workload wait lets
+	// pass before it fails the test.
+	failuresExpected int
+}
+
+// startDev starts `skiff dev -o json` in root; it is killed, and its
+// output shown on failure, when the test ends.
+func (c *cluster) startDev(t *testing.T, root string) *devProcess {
+	t.Helper()
+	p := &devProcess{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	p.cmd = exec.Command(c.skiff, "dev", "-o", "json", "--timeout", "2m")
+	p.cmd.Dir, p.cmd.Env = root, append(os.Environ(), c.env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("dev's stderr:\n%s\ndev's stdout:\n%s", p.stderr, tail(p.stdout.String(), 40))
+		}
+	})
+	return p
+}
+
+// count is how many events of kind there are for workload.
+func (p *devProcess) count(kind, workload string) int {
+	n := 0
+	for _, ev := range devEvents(p.stderr) {
+		if ev.Event == kind && ev.Workload == workload {
+			n++
+		}
+	}
+	return n
+}
+
+// wait waits for the nth event of kind for workload and returns the last
+// such event; a failure beyond failuresExpected fails the test at once.
+func (p *devProcess) wait(t *testing.T, kind, workload string, n int) devEvent {
+	t.Helper()
+	waitFor(t, 3*time.Minute, kind+" of "+workload, func() bool {
+		if kind != "failed" && p.count("failed", workload) > p.failuresExpected {
+			t.Fatalf("dev failed on %s:\n%s", workload, p.stderr)
+		}
+		return p.count(kind, workload) >= n
+	})
+	var last devEvent
+	for _, ev := range devEvents(p.stderr) {
+		if ev.Event == kind && ev.Workload == workload {
+			last = ev
+		}
+	}
+	return last
+}
+
+// interrupt sends SIGINT and waits until dev has restored the cluster and
+// exited (0, or 130).
+func (p *devProcess) interrupt(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if code := p.cmd.ProcessState.ExitCode(); err != nil && code != 130 {
+			t.Fatalf("dev exited with %v", err)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("dev did not exit within 3 minutes of SIGINT")
+	}
+}
+
 // TestDevCluster runs `skiff dev` on a two-workload project on the real
 // cluster: both deploy and answer on their printed local ports; an edit
 // of one redeploys only it and its new text is served through dev's own
@@ -61,50 +142,9 @@ func TestDevCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(c.skiff, "dev", "-o", "json", "--timeout", "2m")
-	cmd.Dir, cmd.Env = root, append(os.Environ(), c.env...)
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("dev's stderr:\n%s\ndev's stdout:\n%s", stderr, tail(stdout.String(), 40))
-		}
-	}()
-	// count is how many events of kind there are for workload.
-	count := func(kind, workload string) int {
-		n := 0
-		for _, ev := range devEvents(stderr) {
-			if ev.Event == kind && ev.Workload == workload {
-				n++
-			}
-		}
-		return n
-	}
-	failuresExpected := 0
-	waitEvents := func(kind, workload string, n int) devEvent {
-		t.Helper()
-		waitFor(t, 3*time.Minute, kind+" of "+workload, func() bool {
-			if kind != "failed" && count("failed", workload) > failuresExpected {
-				t.Fatalf("dev failed on %s:\n%s", workload, stderr)
-			}
-			return count(kind, workload) >= n
-		})
-		var last devEvent
-		for _, ev := range devEvents(stderr) {
-			if ev.Event == kind && ev.Workload == workload {
-				last = ev
-			}
-		}
-		return last
-	}
+	p := c.startDev(t, root)
+	stdout, stderr, count := p.stdout, p.stderr, p.count
+	waitEvents := func(kind, workload string, n int) devEvent { t.Helper(); return p.wait(t, kind, workload, n) }
 	urls := map[string]string{}
 	for _, w := range []string{"front", "back"} {
 		ev := waitEvents("ready", w, 1)
@@ -145,7 +185,7 @@ func TestDevCluster(t *testing.T) {
 
 	// A compile error: shown in full, and the old text keeps being served.
 	replaceInFile(t, main, `Greeting: "Howdy"`, `Greeting: "Oops" +`)
-	failuresExpected = 1
+	p.failuresExpected = 1
 	failed := waitEvents("failed", "front", 1)
 	if !strings.Contains(failed.Error+failed.Output, "main.go") {
 		t.Errorf("the compile error does not name the file: %+v", failed)
@@ -175,17 +215,7 @@ func TestDevCluster(t *testing.T) {
 	}
 
 	// SIGINT: the cluster as dev found it.
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if code := cmd.ProcessState.ExitCode(); err != nil && code != 130 {
-			t.Fatalf("dev exited with %v", err)
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatal("dev did not exit within 3 minutes of SIGINT")
-	}
+	p.interrupt(t)
 	if _, err := d.Get("shop-front", ns); err == nil {
 		t.Error("the release dev installed is still there")
 	}
@@ -203,5 +233,44 @@ func TestDevCluster(t *testing.T) {
 		if !strings.Contains(stderr.String(), `"event":"`+kind+`"`) {
 			t.Errorf("dev did not say %s:\n%s", kind, stderr)
 		}
+	}
+}
+
+// TestDevClusterInterpreted runs `skiff dev` on a Node.js and a Python
+// function (base images made from the host's node and python3): each
+// answers on its local port, an edit is served, SIGINT uninstalls it.
+func TestDevClusterInterpreted(t *testing.T) {
+	c := needCluster(t)
+	b := pushBases(t, c.registry)
+	for _, tc := range []struct{ lang, file, old, new, base string }{
+		{"node", "index.js", `process.env.GREETING || "Hello"`, `process.env.GREETING || "Howdy"`, b.Node},
+		{"python", "main.py", `os.environ.get("GREETING") or "Hello"`, `os.environ.get("GREETING") or "Howdy"`, b.Python},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			ns := c.restrictedNamespace(t, "e2e-dev-"+tc.lang)
+			root := filepath.Join(t.TempDir(), "web")
+			c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", tc.lang, "--name", "greeter",
+				"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
+			manifest := filepath.Join(root, "skiff.yaml")
+			data, _ := os.ReadFile(manifest)
+			data = []byte(strings.Replace(string(data), "workloads:", "build:\n  base:\n    "+tc.lang+": "+tc.base+"\nworkloads:", 1))
+			if err := os.WriteFile(manifest, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := c.startDev(t, root)
+			url := p.wait(t, "ready", "greeter", 1).URL
+			if body, err := httpGet(url + "/?name=Ada"); err != nil || !strings.Contains(body, "Hello, Ada!") {
+				t.Fatalf("answered %q, %v", body, err)
+			}
+			replaceInFile(t, filepath.Join(root, "greeter", tc.file), tc.old, tc.new)
+			p.wait(t, "ready", "greeter", 2)
+			if body, err := httpGet(url + "/?name=Ada"); err != nil || !strings.Contains(body, "Howdy, Ada!") {
+				t.Fatalf("after the edit, answered %q, %v", body, err)
+			}
+			p.interrupt(t)
+			if _, err := deploy.ForCluster(c.kc, nil).Get("web-greeter", ns); err == nil {
+				t.Error("the release dev installed is still there")
+			}
+		})
 	}
 }
