@@ -149,16 +149,24 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 			return err
 		}
 	}
-	if created, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
+	if err := ensureNamespace(ctx, kc, pc, f.IOStreams.ErrOut); err != nil {
 		return err
-	} else if created {
-		fmt.Fprintf(f.IOStreams.ErrOut, "Created namespace %s\n", pc.namespace)
 	}
 	results, err := pl.Deploy(ctx, releases(kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
 	if err != nil {
 		return err
 	}
 	return printDeployed(f, results)
+}
+
+// ensureNamespace creates the project's namespace when it is missing, and
+// says so on w.
+func ensureNamespace(ctx context.Context, kc *kube.Client, pc *projectContext, w io.Writer) error {
+	created, err := kc.EnsureNamespace(ctx, pc.namespace)
+	if created {
+		fmt.Fprintf(w, "Created namespace %s\n", pc.namespace)
+	}
+	return err
 }
 
 // releases is how the pipeline deploys to the cluster of kc.

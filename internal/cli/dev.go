@@ -195,10 +195,8 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if err != nil {
 		return err
 	}
-	if created, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
+	if err := ensureNamespace(ctx, kc, pc, out.messages); err != nil {
 		return err
-	} else if created {
-		fmt.Fprintf(out.messages, "Created namespace %s\n", pc.namespace)
 	}
 
 	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: d,

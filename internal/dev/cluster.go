@@ -70,9 +70,8 @@ type Cluster struct {
 	// down holds, per workload that could not reach the registry or the
 	// cluster, the wait before its next try.
 	down     map[string]time.Duration
-	deployed map[string]string // workload: the image and values that run
-	before   map[string]*release.Release
-	snapped  bool
+	deployed map[string]string           // workload: the image and values that run
+	before   map[string]*release.Release // nil until Snapshot
 }
 
 // SetProject replaces the project.
@@ -119,7 +118,7 @@ func (c *Cluster) Snapshot(workloads []string) error {
 		before[n] = rel
 	}
 	c.mu.Lock()
-	c.before, c.snapped = before, true
+	c.before = before
 	c.mu.Unlock()
 	return nil
 }
@@ -149,7 +148,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 			stepsMu.Unlock()
 		}
 	}}
-	fail := func(err error, output string) {
+	fail := func(err error) {
 		if ctx.Err() != nil {
 			return // interrupted: the deploy rolled back; Restore follows
 		}
@@ -159,18 +158,18 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 		}
 		c.reachable(name)
 		c.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error() + "; what ran before keeps serving",
-			Output: output, Duration: time.Since(start)})
+			Duration: time.Since(start)})
 	}
 	images, err := pl.Build(ctx, c.Builds, []project.Workload{*w})
 	if err != nil {
-		fail(err, "")
+		fail(err)
 		return
 	}
 	image := images[0].Pull
 	vals := pl.Values(w, image, c.Releases.Overrides)
 	key, err := fingerprint(image, vals)
 	if err != nil {
-		fail(err, "")
+		fail(err)
 		return
 	}
 	c.mu.Lock()
@@ -183,7 +182,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	}
 	d, err := pl.DeployValues(ctx, c.Releases, w, image, vals)
 	if err != nil {
-		fail(err, "")
+		fail(err)
 		return
 	}
 	c.reachable(name)
@@ -280,9 +279,9 @@ func fingerprint(image string, vals map[string]any) (string, error) {
 // release, what it left. It returns the number of releases left changed.
 func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration) int {
 	c.mu.Lock()
-	p, before, snapped := c.Project, c.before, c.snapped
+	p, before := c.Project, c.before
 	c.mu.Unlock()
-	if !snapped {
+	if before == nil {
 		return 0
 	}
 	pl := &pipeline.Pipeline{Project: p, Root: c.Root}
