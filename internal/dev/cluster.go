@@ -175,8 +175,8 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	c.mu.Lock()
 	same := c.deployed[name] == key
 	c.mu.Unlock()
-	c.reachable(name)
 	if same {
+		c.reachable(name)
 		c.Events.Emit(Event{Kind: Unchanged, Workload: name, URL: c.URL(name), Duration: time.Since(start), Steps: steps})
 		return
 	}

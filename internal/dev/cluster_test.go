@@ -89,6 +89,8 @@ func (h *fakeHelm) Deploy(_ context.Context, r deploy.Release, _ string) (*deplo
 	img, _ := r.Values["image"].(map[string]any)
 	if ref, _ := img["ref"].(string); strings.Contains(ref, "crash") {
 		return nil, errors.New("CrashLoopBackOff; rolled back")
+	} else if ref == "unreachable" {
+		return nil, errors.New("Kubernetes cluster unreachable: dial tcp 127.0.0.1:6443: connect: connection refused")
 	}
 	rel := h.record(r.Name, r.Values, r.Description)
 	return &deploy.Result{Release: r.Name, Revision: rel.Version}, nil
@@ -340,6 +342,18 @@ func TestAnUnreachableRegistryIsSaidOnceAndTriedAgain(t *testing.T) {
 	case n := <-retries:
 		t.Errorf("retried %s", n)
 	default:
+	}
+	// The cluster unreachable after a good push: said once too.
+	b := c.Builds.Builder.(*versionBuilder)
+	for i, v := range []string{"2", "3"} {
+		b.version["front"] = v
+		c.Releases.Overrides = map[string]any{"image": map[string]any{"ref": "unreachable"}}
+		n := len(*events)
+		c.Cycle(ctx, "front")
+		if failed := kinds((*events)[n:]); failed != []string{"cycle-started front, failed front", "cycle-started front"}[i] {
+			t.Errorf("cluster unreachable, cycle %d: %s", i+1, failed)
+		}
+		<-retries
 	}
 	if !Unreachable(fmt.Errorf("Kubernetes cluster unreachable: Get \"https://x\": dial tcp 127.0.0.1:1: connect: connection refused")) || Unreachable(errors.New("syntax error")) {
 		t.Error("Unreachable misjudges")
