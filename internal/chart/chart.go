@@ -37,9 +37,32 @@ func ReleaseName(p *project.Project, w *project.Workload) string {
 }
 
 // ServiceURL is the in-cluster URL of a workload, as given to the workloads
-// that depend on it.
+// that depend on it. A scaled workload's name leads to the KEDA HTTP
+// add-on's interceptor, so its URL has the interceptor's port.
 func ServiceURL(w *project.Workload, namespace string) string {
-	return fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", w.Name, namespace, w.Port)
+	port := w.Port
+	if w.Scale != nil {
+		port = InterceptorPort
+	}
+	return fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", w.Name, namespace, port)
+}
+
+// Where the KEDA HTTP add-on runs, as its own manifests install it; the
+// base chart's scale.interceptor and scale.scalerAddress values.
+const (
+	InterceptorNamespace = "keda"
+	InterceptorService   = "keda-add-ons-http-interceptor-proxy"
+	InterceptorPort      = 8080
+)
+
+// ScaleTimings are the KEDA settings skiff derives from scale.idle: KEDA
+// scales in (and to zero) after idle without requests, checking every
+// tenth of it (1 s to 30 s), and a new release keeps its first pod for idle
+// too, so the deploy sees it start.
+func ScaleTimings(s *project.Scale) (cooldown, polling int) {
+	cooldown = int(s.IdleDuration().Seconds())
+	polling = min(max(cooldown/10, 1), 30)
+	return cooldown, polling
 }
 
 // Load returns the chart of a workload: the workload's own chart/ folder when
@@ -138,6 +161,14 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 	}
 	if a := w.Autoscale; a != nil {
 		v["autoscale"] = map[string]any{"enabled": true, "min": a.Min, "max": a.Max, "cpuPercent": a.CPUPercent}
+	}
+	if sc := w.Scale; sc != nil {
+		cooldown, polling := ScaleTimings(sc)
+		v["scale"] = map[string]any{
+			"enabled": true, "min": sc.Min, "max": sc.Max,
+			"concurrency": sc.Concurrency, "rps": sc.RPS,
+			"cooldownSeconds": cooldown, "pollingSeconds": polling,
+		}
 	}
 	if r := w.Resources; r != nil {
 		requests := map[string]any{}

@@ -49,6 +49,10 @@ func loadProject(f *cmdutil.Factory) (root string, p *project.Project, err error
 	if err != nil {
 		return "", nil, err
 	}
+	for _, w := range top.Warnings {
+		w.File = manifest
+		fmt.Fprintf(f.IOStreams.ErrOut, "warning: %v\n", w)
+	}
 	p, err = top.ForEnv(f.Globals.Env)
 	var unknown *project.UnknownEnvError
 	if errors.As(err, &unknown) {
@@ -94,7 +98,7 @@ func (pc *projectContext) release(w *project.Workload) string {
 // targets says how the project's workloads run on the cluster of kc,
 // whose releases d reads.
 func (pc *projectContext) targets(kc *kube.Client, d *deploy.Deployer) *target.Cluster {
-	return &target.Cluster{Clientset: kc.Clientset, Namespace: pc.namespace, Project: pc.project, Root: pc.root, Releases: d}
+	return &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: pc.namespace, Project: pc.project, Root: pc.root, Releases: d}
 }
 
 // pipeline is the engine for the project, reporting its events to the

@@ -132,6 +132,10 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err != nil {
 		return err
 	}
+	// Before building or changing anything: the engines scale needs.
+	if err := pc.targets(kc, d).CheckEngines(ctx, pc.workloads); err != nil {
+		return err
+	}
 	pl := pc.pipeline(f)
 	images, toBuild, err := pl.Plan(d, pc.workloads, given, opts.NoBuild)
 	var none *pipeline.NoDeployedImageError

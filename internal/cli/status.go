@@ -91,7 +91,11 @@ func printStatus(f *cmdutil.Factory, all []*target.Status) error {
 			if s.Revision > 0 {
 				rev = fmt.Sprint(s.Revision)
 			}
-			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s\n", s.Workload, s.Kind, s.State, rev, s.Ready, s.Desired, s.Restarts, shortImage(s.Image), s.Endpoint)
+			state := s.State
+			if s.State == target.StateIdle && s.Scaling != "" {
+				state += " (scales on request)"
+			}
+			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s\n", s.Workload, s.Kind, state, rev, s.Ready, s.Desired, s.Restarts, shortImage(s.Image), s.Endpoint)
 		}
 		return nil
 	})

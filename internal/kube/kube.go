@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -37,6 +38,8 @@ type Client struct {
 	REST *rest.Config
 	// Clientset is the typed client.
 	Clientset kubernetes.Interface
+	// Dynamic reads and writes objects of any kind (KEDA's, say).
+	Dynamic dynamic.Interface
 	// ContextName is the kubeconfig context in use.
 	ContextName string
 	// DefaultNamespace is the context's namespace ("default" when unset).
@@ -93,7 +96,11 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Getter: flags, REST: cfg, Clientset: cs, ContextName: ctxName, DefaultNamespace: ns, opts: opts}, nil
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Getter: flags, REST: cfg, Clientset: cs, Dynamic: dyn, ContextName: ctxName, DefaultNamespace: ns, opts: opts}, nil
 }
 
 // UnreachableError says the cluster did not answer.

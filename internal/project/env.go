@@ -32,6 +32,9 @@ type WorkloadOverride struct {
 	Config    map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
 	Resources *Resources        `json:"resources,omitempty" yaml:"resources,omitempty"`
 	Autoscale *Autoscale        `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
+	// Scale replaces the workload's scale, and its autoscale: the two are
+	// alternatives, so an environment that sets one drops the other.
+	Scale *Scale `json:"scale,omitempty" yaml:"scale,omitempty"`
 }
 
 // Resources are a workload's resource requests (and memory limit).
@@ -112,6 +115,13 @@ func (p *Project) ForEnv(name string) (*Project, error) {
 				a.CPUPercent = defaultCPUPercent
 			}
 			w.Autoscale = &a
+			w.Scale = nil
+		}
+		if o.Scale != nil {
+			sc := *o.Scale
+			sc.applyDefaults()
+			w.Scale = &sc
+			w.Autoscale = nil
 		}
 	}
 	return &out, nil
@@ -132,6 +142,10 @@ func (w Workload) clone() Workload {
 	if w.Resources != nil {
 		r := *w.Resources
 		w.Resources = &r
+	}
+	if w.Scale != nil {
+		sc := *w.Scale
+		w.Scale = &sc
 	}
 	return w
 }
@@ -201,6 +215,14 @@ func checkOverride(at string, o WorkloadOverride, add func(path, msg, hint strin
 			a.CPUPercent = defaultCPUPercent
 		}
 		checkAutoscale(at+".autoscale", &a, add)
+	}
+	if o.Autoscale != nil && o.Scale != nil {
+		add(at+".scale", "and autoscale are both set", scaleOrAutoscale)
+	}
+	if o.Scale != nil {
+		sc := *o.Scale
+		sc.applyDefaults()
+		checkScale(at+".scale", &sc, add)
 	}
 	checkResources(at+".resources", o.Resources, add)
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -85,6 +87,7 @@ func Parse(data []byte) (*Project, error) {
 	}
 	errs := p.validateVersion()
 	if errs == nil {
+		p.Warnings = p.warnings()
 		p.ApplyDefaults()
 		errs = p.Validate()
 	}
@@ -94,7 +97,37 @@ func Parse(data []byte) (*Project, error) {
 		}
 		return nil, errs
 	}
+	for _, w := range p.Warnings {
+		w.Line = lineOf(root, w.Path)
+	}
 	return &p, nil
+}
+
+// warnings finds what is odd but not wrong in a manifest before defaults.
+func (p *Project) warnings() []*FieldError {
+	var out []*FieldError
+	ignored := func(path string) {
+		out = append(out, &FieldError{Path: path, Msg: "is ignored: scale lets KEDA set the number of pods", Hint: "remove it, or set scale.min"})
+	}
+	for i, w := range p.Workloads {
+		if w.Scale != nil && w.Replicas != nil {
+			ignored(fmt.Sprintf("workloads[%d].replicas", i))
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(p.Environments)) {
+		e := p.Environments[n]
+		for _, wn := range slices.Sorted(maps.Keys(e.Workloads)) {
+			o := e.Workloads[wn]
+			w, ok := p.Workload(wn)
+			if !ok || o.Replicas == nil || o.Autoscale != nil {
+				continue
+			}
+			if o.Scale != nil || w.Scale != nil {
+				ignored("environments." + n + ".workloads." + wn + ".replicas")
+			}
+		}
+	}
+	return out
 }
 
 func (p *Project) validateVersion() ValidationErrors {

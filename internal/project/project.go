@@ -5,6 +5,7 @@ package project
 import (
 	"sort"
 	"strings"
+	"time"
 )
 
 // FileName is the manifest's name in a project's root folder.
@@ -69,6 +70,8 @@ type Project struct {
 	Context string `json:"-" yaml:"-"`
 	// Values are the environment's chart values for every workload.
 	Values map[string]any `json:"-" yaml:"-"`
+	// Warnings are what Load found odd but not wrong, with file and line.
+	Warnings []*FieldError `json:"-" yaml:"-"`
 }
 
 // Build holds build settings that apply to every workload unless a workload
@@ -93,7 +96,10 @@ type Workload struct {
 	DependsOn []string          `json:"dependsOn,omitempty" yaml:"dependsOn,omitempty"`
 	Replicas  *int              `json:"replicas,omitempty" yaml:"replicas,omitempty"`
 	Autoscale *Autoscale        `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
-	Resources *Resources        `json:"resources,omitempty" yaml:"resources,omitempty"`
+	// Scale hands the replica count to KEDA and its HTTP add-on: the
+	// workload scales on HTTP traffic, down to zero pods.
+	Scale     *Scale     `json:"scale,omitempty" yaml:"scale,omitempty"`
+	Resources *Resources `json:"resources,omitempty" yaml:"resources,omitempty"`
 	// Base overrides the base image for this workload only.
 	Base string `json:"base,omitempty" yaml:"base,omitempty"`
 	// Health is the HTTP path of the liveness probe.
@@ -107,6 +113,47 @@ type Autoscale struct {
 	Min        int `json:"min" yaml:"min"`
 	Max        int `json:"max" yaml:"max"`
 	CPUPercent int `json:"cpuPercent,omitempty" yaml:"cpuPercent,omitempty"`
+}
+
+// Scale is scaling on HTTP traffic through the KEDA HTTP add-on's
+// interceptor, which holds requests while the workload has no pods.
+type Scale struct {
+	// Min is the fewest pods; 0 (the default) lets the workload sit idle.
+	Min int `json:"min" yaml:"min"`
+	// Max is the most pods.
+	Max int `json:"max,omitempty" yaml:"max,omitempty"`
+	// Idle is how long without requests before scaling in, and to zero:
+	// a Go duration such as 30s or 2m.
+	Idle string `json:"idle,omitempty" yaml:"idle,omitempty"`
+	// Concurrency is the target of requests in flight per pod.
+	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	// RPS is the target of requests per second per pod (over a minute).
+	RPS int `json:"rps,omitempty" yaml:"rps,omitempty"`
+}
+
+// Defaults of scale.
+const (
+	DefaultScaleMax         = 10
+	DefaultScaleIdle        = "5m"
+	DefaultScaleConcurrency = 100
+)
+
+// IdleDuration is Idle parsed; the scale must be valid.
+func (s *Scale) IdleDuration() time.Duration {
+	d, _ := time.ParseDuration(s.Idle)
+	return d
+}
+
+func (s *Scale) applyDefaults() {
+	if s.Max == 0 {
+		s.Max = max(DefaultScaleMax, s.Min)
+	}
+	if s.Idle == "" {
+		s.Idle = DefaultScaleIdle
+	}
+	if s.Concurrency == 0 && s.RPS == 0 {
+		s.Concurrency = DefaultScaleConcurrency
+	}
 }
 
 // Workload returns the workload with the given name.
@@ -159,6 +206,9 @@ func (p *Project) ApplyDefaults() {
 		}
 		if w.Autoscale != nil && w.Autoscale.CPUPercent == 0 {
 			w.Autoscale.CPUPercent = defaultCPUPercent
+		}
+		if w.Scale != nil {
+			w.Scale.applyDefaults()
 		}
 	}
 }

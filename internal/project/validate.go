@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // FieldError is one problem with one field of the manifest.
@@ -147,6 +148,10 @@ func (p *Project) Validate() ValidationErrors {
 			add(at+".replicas", fmt.Sprintf("%d is negative", *w.Replicas), "use 0 or more")
 		}
 		checkAutoscale(at+".autoscale", w.Autoscale, add)
+		if w.Autoscale != nil && w.Scale != nil {
+			add(at+".scale", "and autoscale are both set", scaleOrAutoscale)
+		}
+		checkScale(at+".scale", w.Scale, add)
 		checkResources(at+".resources", w.Resources, add)
 		for field, v := range map[string]string{"health": w.Health, "ready": w.Ready} {
 			if v != "" && !strings.HasPrefix(v, "/") {
@@ -163,6 +168,20 @@ func (p *Project) Validate() ValidationErrors {
 			case !contains(p.Workloads, d):
 				add(at, fmt.Sprintf("%q is not a workload of this project", d), "use one of: "+strings.Join(p.WorkloadNames(), ", "))
 			}
+		}
+	}
+	for i, w := range p.Workloads {
+		if w.Scale == nil && !p.scaledInSomeEnv(w.Name) {
+			continue
+		}
+		pods := PodsServiceName(w.Name)
+		if len(pods) > 63 {
+			add(fmt.Sprintf("workloads[%d].name", i), fmt.Sprintf("%q is too long for a scaled workload: its pods' Service %s would be longer than 63 characters", w.Name, pods),
+				"shorten the workload's name")
+		}
+		if j, taken := seen[pods]; taken {
+			add(fmt.Sprintf("workloads[%d].name", j), fmt.Sprintf("%q is the name of the pods' Service of the scaled workload %s", pods, w.Name),
+				"rename one of the two workloads")
 		}
 	}
 	if cycle := p.findCycle(); cycle != nil {
@@ -199,6 +218,53 @@ func checkAutoscale(at string, a *Autoscale, add func(path, msg, hint string)) {
 	if a.CPUPercent < 1 || a.CPUPercent > 100 {
 		add(at+".cpuPercent", fmt.Sprintf("%d is out of range", a.CPUPercent), "use a percentage from 1 to 100")
 	}
+}
+
+const scaleOrAutoscale = "choose one: scale (KEDA, on HTTP traffic, down to zero) or autoscale (the CPU HorizontalPodAutoscaler)"
+
+// checkScale checks a defaulted scale.
+func checkScale(at string, s *Scale, add func(path, msg, hint string)) {
+	if s == nil {
+		return
+	}
+	if s.Min < 0 {
+		add(at+".min", fmt.Sprintf("%d is negative", s.Min), "use 0 to scale to zero, or more")
+	}
+	if s.Max < 1 {
+		add(at+".max", fmt.Sprintf("%d is less than 1", s.Max), "set scale.max to 1 or more")
+	} else if s.Max < s.Min {
+		add(at+".max", fmt.Sprintf("%d is less than scale.min (%d)", s.Max, s.Min), "set scale.max to at least scale.min")
+	}
+	d, err := time.ParseDuration(s.Idle)
+	switch {
+	case err != nil:
+		add(at+".idle", fmt.Sprintf("%q is not a duration", s.Idle), "use a duration such as 30s, 2m or 1h")
+	case d < time.Second || d%time.Second != 0:
+		add(at+".idle", fmt.Sprintf("%q is not a whole number of seconds of at least 1s", s.Idle), "use a duration such as 30s, 2m or 1h")
+	case d > 24*time.Hour:
+		add(at+".idle", fmt.Sprintf("%q is longer than a day", s.Idle), "use at most 24h")
+	}
+	if s.Concurrency < 0 {
+		add(at+".concurrency", fmt.Sprintf("%d is negative", s.Concurrency), "set the requests in flight per pod to 1 or more")
+	}
+	if s.RPS < 0 {
+		add(at+".rps", fmt.Sprintf("%d is negative", s.RPS), "set the requests per second per pod to 1 or more")
+	}
+}
+
+// PodsServiceName is the Service of a scaled workload's own pods: the
+// workload's name goes to the KEDA HTTP add-on's interceptor, which
+// forwards to this one.
+func PodsServiceName(workload string) string { return workload + "-pods" }
+
+// scaledInSomeEnv reports whether an environment sets scale for workload.
+func (p *Project) scaledInSomeEnv(workload string) bool {
+	for _, e := range p.Environments {
+		if o, ok := e.Workloads[workload]; ok && o.Scale != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func describeBad(v string) string {

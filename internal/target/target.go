@@ -21,6 +21,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiffdev/skiff/internal/chart"
@@ -47,17 +48,19 @@ type Status struct {
 	Release   string `json:"release"`
 	Namespace string `json:"namespace"`
 	// Environment is the environment of skiff.yaml the status is of.
-	Environment string            `json:"environment,omitempty"`
-	Revision    int               `json:"revision,omitempty"`
-	Status      string            `json:"releaseStatus,omitempty"` // Helm's
-	State       string            `json:"state"`                   // skiff's summary
-	Image       string            `json:"image,omitempty"`
-	Ready       int32             `json:"ready"`
-	Desired     int32             `json:"desired"`
-	Restarts    int32             `json:"restarts"`
-	Endpoint    string            `json:"endpoint,omitempty"`
-	Updated     time.Time         `json:"updated,omitempty"`
-	Problems    []kube.PodProblem `json:"problems,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	Revision    int    `json:"revision,omitempty"`
+	Status      string `json:"releaseStatus,omitempty"` // Helm's
+	State       string `json:"state"`                   // skiff's summary
+	Image       string `json:"image,omitempty"`
+	Ready       int32  `json:"ready"`
+	Desired     int32  `json:"desired"`
+	Restarts    int32  `json:"restarts"`
+	Endpoint    string `json:"endpoint,omitempty"`
+	// Scaling says how KEDA scales it ("0-5 pods on request"), when it does.
+	Scaling  string            `json:"scaling,omitempty"`
+	Updated  time.Time         `json:"updated,omitempty"`
+	Problems []kube.PodProblem `json:"problems,omitempty"`
 }
 
 // Healthy reports whether the workload runs as it should: all its pods
@@ -87,6 +90,8 @@ type Target interface {
 // Cluster is where targets run.
 type Cluster struct {
 	Clientset kubernetes.Interface
+	// Dynamic reads the serverless engines' objects (nil: not read).
+	Dynamic   dynamic.Interface
 	Namespace string
 	// Project is the project (resolved for its environment).
 	Project *project.Project
@@ -102,6 +107,9 @@ func (c *Cluster) For(w *project.Workload) Target {
 	base := base{c: c, w: *w, release: chart.ReleaseName(c.Project, w)}
 	if hasOwnChart(c.Root, w) {
 		return &Chart{base: base}
+	}
+	if w.Scale != nil {
+		return &Scaled{Deployment{base: base}}
 	}
 	return &Deployment{base: base}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +16,13 @@ type binaries struct {
 	etcd, apiserver, controllerManager, scheduler, kubelet, proxy string
 	coredns                                                       string
 	pause, runcWrapper                                            string
+	keda                                                          kedaBinaries
+}
+
+// kedaBinaries are the serverless engines, run as pods on the cluster.
+type kedaBinaries struct {
+	operator, adapter                  string // KEDA
+	interceptor, scaler, addonOperator string // its HTTP add-on
 }
 
 // kubeCommands lists the binaries built from k8s.io/kubernetes/cmd.
@@ -22,14 +30,23 @@ func kubeCommands() []string {
 	return []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
 }
 
+// buildGroup is a set of binaries built from one tools module in one go
+// build, cached in a dir named after their version.
+type buildGroup struct {
+	dir, module, ldflags string
+	bins                 []binary
+}
+
+// binary is one command of a build group: its package and the file name
+// it gets in the cache (the package's last element unless they differ).
+type binary struct{ out, pkg string }
+
+func (g buildGroup) path(out string) string { return filepath.Join(g.dir, out) }
+
 // ensureBinaries builds what the cache lacks. Each group lives in a dir
 // named after its version and appears there only when complete (built into
 // a temporary dir that is then renamed), so an interrupted build is redone.
 func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
-	kubeDir := filepath.Join(c.cfg.CacheDir, "kubernetes-"+kubeVersion)
-	etcdDir := filepath.Join(c.cfg.CacheDir, "etcd-"+etcdVersion)
-	dnsDir := filepath.Join(c.cfg.CacheDir, "coredns-"+corednsVersion)
-
 	var ld []string
 	for _, pkg := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
 		ld = append(ld,
@@ -38,49 +55,27 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 			"-X", pkg+".gitMinor="+strings.Split(kubeVersion, ".")[1],
 			"-X", pkg+".gitTreeState=clean")
 	}
-	var kubePkgs []string
+	var kubeBins []binary
 	for _, cmd := range kubeCommands() {
-		kubePkgs = append(kubePkgs, "k8s.io/kubernetes/cmd/"+cmd)
+		kubeBins = append(kubeBins, binary{cmd, "k8s.io/kubernetes/cmd/" + cmd})
 	}
-	groups := []struct {
-		dir, module, ldflags string
-		outs, pkgs           []string
-	}{
-		{kubeDir, "tools/kube", strings.Join(ld, " "), kubeCommands(), kubePkgs},
-		{etcdDir, "tools/kube", "", []string{"etcd"}, []string{"go.etcd.io/etcd/server/v3"}},
-		{dnsDir, "tools/coredns", "", []string{"coredns"}, []string{"."}},
-	}
-	for _, g := range groups {
-		if complete(g.dir, g.outs) {
-			continue
-		}
-		start := time.Now()
-		c.logf("building %s into %s (cold build: several minutes)", strings.Join(g.outs, ", "), g.dir)
-		tmp := g.dir + ".tmp"
-		if err := os.RemoveAll(tmp); err != nil {
+	cache := func(name string) string { return filepath.Join(c.cfg.CacheDir, name) }
+	kube := buildGroup{cache("kubernetes-" + kubeVersion), "tools/kube", strings.Join(ld, " "), kubeBins}
+	etcd := buildGroup{cache("etcd-" + etcdVersion), "tools/kube", "", []binary{{"etcd", "go.etcd.io/etcd/server/v3"}}}
+	dns := buildGroup{cache("coredns-" + corednsVersion), "tools/coredns", "", []binary{{"coredns", "."}}}
+	keda := buildGroup{cache("keda-" + kedaVersion), "tools/keda", "", []binary{
+		{"keda", "github.com/kedacore/keda/v2/cmd/operator"},
+		{"keda-adapter", "github.com/kedacore/keda/v2/cmd/adapter"},
+	}}
+	addon := buildGroup{cache("keda-http-add-on-" + httpAddonVersion), "tools/httpaddon", "", []binary{
+		{"interceptor", "github.com/kedacore/http-add-on/interceptor"},
+		{"scaler", "github.com/kedacore/http-add-on/scaler"},
+		{"operator", "github.com/kedacore/http-add-on/operator"},
+	}}
+	for _, g := range []buildGroup{kube, etcd, dns, keda, addon} {
+		if err := c.buildGroup(ctx, g); err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(tmp, 0o755); err != nil {
-			return nil, err
-		}
-		// One go build for several commands (named after their dirs)
-		// shares the compile work and links in parallel.
-		out := filepath.Join(tmp, g.outs[0])
-		if len(g.pkgs) > 1 {
-			out = tmp + string(filepath.Separator)
-		}
-		args := append([]string{"-n", "10", "go", "build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w " + g.ldflags),
-			"-o", out}, g.pkgs...)
-		if err := c.goBuild(ctx, filepath.Join(c.cfg.SrcDir, g.module), args); err != nil {
-			return nil, fmt.Errorf("building %s: %w", strings.Join(g.pkgs, " "), err)
-		}
-		if err := os.RemoveAll(g.dir); err != nil {
-			return nil, err
-		}
-		if err := os.Rename(tmp, g.dir); err != nil {
-			return nil, err
-		}
-		c.logf("built %s in %s", strings.Join(g.outs, ", "), time.Since(start).Round(time.Second))
 	}
 
 	// The small helpers are part of this module and build in seconds.
@@ -97,16 +92,72 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 	}
 
 	return &binaries{
-		etcd:              filepath.Join(etcdDir, "etcd"),
-		apiserver:         filepath.Join(kubeDir, "kube-apiserver"),
-		controllerManager: filepath.Join(kubeDir, "kube-controller-manager"),
-		scheduler:         filepath.Join(kubeDir, "kube-scheduler"),
-		kubelet:           filepath.Join(kubeDir, "kubelet"),
-		proxy:             filepath.Join(kubeDir, "kube-proxy"),
-		coredns:           filepath.Join(dnsDir, "coredns"),
+		etcd:              etcd.path("etcd"),
+		apiserver:         kube.path("kube-apiserver"),
+		controllerManager: kube.path("kube-controller-manager"),
+		scheduler:         kube.path("kube-scheduler"),
+		kubelet:           kube.path("kubelet"),
+		proxy:             kube.path("kube-proxy"),
+		coredns:           dns.path("coredns"),
 		pause:             filepath.Join(helperDir, "pause"),
 		runcWrapper:       filepath.Join(helperDir, "runc-wrapper"),
+		keda: kedaBinaries{
+			operator:      keda.path("keda"),
+			adapter:       keda.path("keda-adapter"),
+			interceptor:   addon.path("interceptor"),
+			scaler:        addon.path("scaler"),
+			addonOperator: addon.path("operator"),
+		},
 	}, nil
+}
+
+// buildGroup builds a group unless the cache holds all of it.
+func (c *cluster) buildGroup(ctx context.Context, g buildGroup) error {
+	var outs, pkgs []string
+	for _, b := range g.bins {
+		outs = append(outs, b.out)
+		pkgs = append(pkgs, b.pkg)
+	}
+	if complete(g.dir, outs) {
+		return nil
+	}
+	start := time.Now()
+	c.logf("building %s into %s (cold build: several minutes)", strings.Join(outs, ", "), g.dir)
+	tmp := g.dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	// One go build for several commands (named after their dirs) shares
+	// the compile work and links in parallel.
+	out := filepath.Join(tmp, outs[0])
+	if len(pkgs) > 1 {
+		out = tmp + string(filepath.Separator)
+	}
+	args := append([]string{"-n", "10", "go", "build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w " + g.ldflags),
+		"-o", out}, pkgs...)
+	if err := c.goBuild(ctx, filepath.Join(c.cfg.SrcDir, g.module), args); err != nil {
+		return fmt.Errorf("building %s: %w", strings.Join(pkgs, " "), err)
+	}
+	if len(pkgs) > 1 {
+		for _, b := range g.bins {
+			if built := path.Base(b.pkg); built != b.out {
+				if err := os.Rename(filepath.Join(tmp, built), filepath.Join(tmp, b.out)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := os.RemoveAll(g.dir); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, g.dir); err != nil {
+		return err
+	}
+	c.logf("built %s in %s", strings.Join(outs, ", "), time.Since(start).Round(time.Second))
+	return nil
 }
 
 func complete(dir string, names []string) bool {

@@ -13,6 +13,10 @@ const (
 	kubeVersion    = "v1.37.2"
 	etcdVersion    = "v3.7.3"
 	corednsVersion = "v1.15.0"
+	// The serverless engines; they must match tools/keda/go.mod and
+	// tools/httpaddon/go.mod.
+	kedaVersion      = "v2.21.0"
+	httpAddonVersion = "v0.15.0"
 )
 
 // Addresses. None is in an RFC 1918 range: pods and services use the

@@ -259,6 +259,17 @@ func (c *cluster) componentArgs(b *binaries) map[string][]string {
 			"allow-privileged", "true",
 			"cert-dir", c.state("kube-apiserver"),
 			"profiling", "false",
+			// The aggregation layer, for extension API servers such as
+			// KEDA's external metrics adapter. The API server runs on the
+			// host, next to the pod bridge: it dials the endpoints directly.
+			"requestheader-client-ca-file", p("front-proxy-ca.crt"),
+			"requestheader-allowed-names", "front-proxy-client",
+			"requestheader-username-headers", "X-Remote-User",
+			"requestheader-group-headers", "X-Remote-Group",
+			"requestheader-extra-headers-prefix", "X-Remote-Extra-",
+			"proxy-client-cert-file", p("front-proxy-client.crt"),
+			"proxy-client-key-file", p("front-proxy-client.key"),
+			"enable-aggregator-routing", "true",
 		)...),
 		"kube-controller-manager": append([]string{b.controllerManager}, flags(
 			"kubeconfig", c.state("controller-manager.kubeconfig"),

@@ -16,9 +16,10 @@ import (
 	"time"
 )
 
-// certSpec describes one leaf certificate signed by the cluster CA.
+// certSpec describes one leaf certificate signed by one of the cluster's CAs.
 type certSpec struct {
 	name   string // file name stem in the pki dir
+	ca     string // the signing CA's stem: "ca" unless set
 	cn     string
 	orgs   []string
 	server bool
@@ -42,8 +43,15 @@ func certSpecs() []certSpec {
 		{name: "controller-manager", cn: "system:kube-controller-manager", client: true},
 		{name: "scheduler", cn: "system:kube-scheduler", client: true},
 		{name: "kube-proxy", cn: "system:kube-proxy", client: true},
+		// The aggregation layer: the API server proves itself to extension
+		// API servers (KEDA's metrics adapter) with this client certificate,
+		// from a CA of its own so no other client can pass as the front proxy.
+		{name: "front-proxy-client", ca: "front-proxy-ca", cn: "front-proxy-client", client: true},
 	}
 }
+
+// caNames lists the CAs writePKI creates.
+func caNames() []string { return []string{"ca", "front-proxy-ca"} }
 
 // writePKI creates a fresh CA, the leaf certificates and the service
 // account signing key in dir.
@@ -51,30 +59,38 @@ func writePKI(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
 	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "skiff-test-cluster-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
+	type authority struct {
+		cert *x509.Certificate
+		key  crypto.Signer
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		return err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return err
-	}
-	if err := writeCertKey(dir, "ca", caDER, caKey); err != nil {
-		return err
+	cas := map[string]authority{}
+	for _, name := range caNames() {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber:          serial(),
+			Subject:               pkix.Name{CommonName: "skiff-test-cluster-" + name},
+			NotBefore:             now.Add(-time.Hour),
+			NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
+			BasicConstraintsValid: true,
+			IsCA:                  true,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			return err
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return err
+		}
+		if err := writeCertKey(dir, name, der, key); err != nil {
+			return err
+		}
+		cas[name] = authority{cert, key}
 	}
 	for _, s := range certSpecs() {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -98,7 +114,11 @@ func writePKI(dir string) error {
 		if s.client {
 			tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
+		ca := cas["ca"]
+		if s.ca != "" {
+			ca = cas[s.ca]
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
 		if err != nil {
 			return fmt.Errorf("signing %s: %w", s.name, err)
 		}

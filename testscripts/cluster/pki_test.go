@@ -59,6 +59,16 @@ func TestWritePKI(t *testing.T) {
 			t.Errorf("%s as a client: %v", name, err)
 		}
 	}
+	// The front proxy's client certificate chains to its own CA only.
+	proxyRoots := x509.NewCertPool()
+	proxyRoots.AddCert(readCert(t, filepath.Join(dir, "front-proxy-ca.crt")))
+	proxy := readCert(t, filepath.Join(dir, "front-proxy-client.crt"))
+	if _, err := proxy.Verify(x509.VerifyOptions{Roots: proxyRoots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("front-proxy-client: %v", err)
+	}
+	if _, err := proxy.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("front-proxy-client verifies against the cluster CA; it must have a CA of its own")
+	}
 	for _, f := range []string{"sa.key", "sa.pub", "ca.key"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)

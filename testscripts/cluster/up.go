@@ -147,6 +147,9 @@ func (c *cluster) up(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := c.installEngines(ctx, bins.keda, kubelet); err != nil {
+		return fmt.Errorf("installing the serverless engines: %w", err)
+	}
 	if err := c.checkAlive(); err != nil {
 		return err
 	}

@@ -16,3 +16,8 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- define "skiff.name" -}}
 {{ required "workload is required" .Values.workload }}
 {{- end -}}
+
+{{/* The Service of a scaled workload's own pods. */}}
+{{- define "skiff.podsService" -}}
+{{ include "skiff.name" . }}-pods
+{{- end -}}

@@ -1,0 +1,151 @@
+package target
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/release"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// The serverless engines' APIs skiff's base chart uses for `scale`.
+var (
+	ScaledObjects     = schema.GroupVersionResource{Group: "keda.sh", Version: "v1alpha1", Resource: "scaledobjects"}
+	InterceptorRoutes = schema.GroupVersionResource{Group: "http.keda.sh", Version: "v1beta1", Resource: "interceptorroutes"}
+)
+
+// Scaled is a workload of skiff's base chart with `scale`: KEDA owns its
+// Deployment's replica count, down to zero, and its Service leads to the
+// KEDA HTTP add-on's interceptor, which holds requests while it wakes.
+type Scaled struct{ Deployment }
+
+// Status reads the Deployment, its pods and its ScaledObject. At zero pods
+// by design it is Idle; a ScaledObject KEDA does not accept makes it
+// Degraded, however many pods run.
+func (s *Scaled) Status(ctx context.Context, rel *release.Release) (*Status, error) {
+	st, err := s.Deployment.Status(ctx, rel)
+	if err != nil || rel == nil {
+		return st, err
+	}
+	sc := s.w.Scale
+	st.Scaling = fmt.Sprintf("%d-%d pods on request", sc.Min, sc.Max)
+	if s.c.Dynamic == nil {
+		return st, nil
+	}
+	so, err := s.c.Dynamic.Resource(ScaledObjects).Namespace(s.c.Namespace).Get(ctx, s.w.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		st.State = StateDegraded
+		st.Problems = append(st.Problems, kube.PodProblem{Reason: "NoScaledObject",
+			Message: fmt.Sprintf("the release has no ScaledObject %s: nothing scales it; deploy it again", s.w.Name)})
+	case err != nil:
+		// Reading KEDA's objects may be forbidden; the pods still tell.
+	default:
+		if ok, msg := condition(so, "Ready"); !ok && msg != "" {
+			st.State = StateDegraded
+			st.Problems = append(st.Problems, kube.PodProblem{Reason: "ScaledObjectNotReady", Message: "KEDA: " + msg})
+		}
+	}
+	return st, nil
+}
+
+// condition returns whether o's condition typ is True, and its message
+// when it is not ("" when the condition is not there yet).
+func condition(o *unstructured.Unstructured, typ string) (bool, string) {
+	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] != typ {
+			continue
+		}
+		if m["status"] == "True" {
+			return true, ""
+		}
+		msg, _ := m["message"].(string)
+		reason, _ := m["reason"].(string)
+		return false, strings.TrimSpace(reason + ": " + msg)
+	}
+	return false, ""
+}
+
+// MissingEngineError says the cluster lacks what scaled workloads need.
+type MissingEngineError struct {
+	Workloads []string // the scaled workloads
+	Missing   []string // what is not there
+}
+
+func (e *MissingEngineError) Error() string {
+	return fmt.Sprintf("`scale:` of %s in skiff.yaml needs KEDA and its HTTP add-on on the cluster, and it lacks %s; "+
+		"install KEDA v2.21+ and the KEDA HTTP add-on v0.15+ (docs/serverless.md says how), or remove `scale:`",
+		strings.Join(e.Workloads, ", "), strings.Join(e.Missing, "; "))
+}
+
+// CheckEngines fails with a *MissingEngineError when a workload of ws
+// scales with KEDA and the cluster lacks KEDA's ScaledObject API, the HTTP
+// add-on's InterceptorRoute API or the add-on's interceptor. It changes
+// nothing, so deploy can run it before it does.
+func (c *Cluster) CheckEngines(ctx context.Context, ws []project.Workload) error {
+	var scaled []string
+	for _, w := range ws {
+		if w.Scale != nil && !hasOwnChart(c.Root, &w) {
+			scaled = append(scaled, w.Name)
+		}
+	}
+	if len(scaled) == 0 {
+		return nil
+	}
+	var missing []string
+	for _, api := range []struct {
+		gvr  schema.GroupVersionResource
+		what string
+	}{
+		{ScaledObjects, "the " + ScaledObjects.GroupVersion().String() + " ScaledObject API (KEDA)"},
+		{InterceptorRoutes, "the " + InterceptorRoutes.GroupVersion().String() + " InterceptorRoute API (the KEDA HTTP add-on)"},
+	} {
+		ok, err := c.serves(api.gvr)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			missing = append(missing, api.what)
+		}
+	}
+	_, err := c.Clientset.CoreV1().Services(chart.InterceptorNamespace).Get(ctx, chart.InterceptorService, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		missing = append(missing, fmt.Sprintf("the add-on's interceptor (Service %s in namespace %s)", chart.InterceptorService, chart.InterceptorNamespace))
+	case apierrors.IsForbidden(err):
+		// Not allowed to look: the APIs being there is what can be known.
+	case err != nil:
+		return fmt.Errorf("looking for the KEDA HTTP add-on's interceptor: %w", err)
+	}
+	if len(missing) > 0 {
+		return &MissingEngineError{Workloads: scaled, Missing: missing}
+	}
+	return nil
+}
+
+// serves reports whether the API server serves resource gvr.
+func (c *Cluster) serves(gvr schema.GroupVersionResource) (bool, error) {
+	list, err := c.Clientset.Discovery().ServerResourcesForGroupVersion(gvr.GroupVersion().String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("asking the cluster for %s: %w", gvr.GroupVersion(), err)
+	}
+	for _, r := range list.APIResources {
+		if r.Name == gvr.Resource {
+			return true, nil
+		}
+	}
+	return false, nil
+}
