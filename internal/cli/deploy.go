@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -177,7 +178,16 @@ func ensureNamespace(ctx context.Context, kc *kube.Client, pc *projectContext, w
 func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
 	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout,
 		Readiness: func(ctx context.Context, w *project.Workload) (*pipeline.Readiness, error) {
-			st, err := target.Read(ctx, d, pc.targets(kc, d).For(w), pc.namespace)
+			t := pc.targets(kc, d).For(w)
+			if r, ok := t.(target.Readier); ok {
+				wctx, cancel := context.WithTimeoutCause(ctx, cmp.Or(timeout, deploy.DefaultTimeout), fmt.Errorf("not ready within %s", cmp.Or(timeout, deploy.DefaultTimeout)))
+				err := r.WaitReady(wctx)
+				cancel()
+				if err != nil {
+					return nil, err
+				}
+			}
+			st, err := target.Read(ctx, d, t, pc.namespace)
 			if err != nil {
 				return nil, err
 			}

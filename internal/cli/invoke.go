@@ -165,7 +165,7 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 			return err
 		}
 		defer fw.Close()
-		base, via = "http://"+fw.Addr, "pod "+fw.Pod
+		base, via, req.Host = "http://"+fw.Addr, fw.Via, fw.Host
 	}
 	resp, err := invoke.Do(ctx, &http.Client{}, base, req)
 	if err != nil {

@@ -24,6 +24,8 @@ type Request struct {
 	Path    string
 	Headers http.Header
 	Body    []byte
+	// Host overrides the Host header ("": the base URL's).
+	Host string
 }
 
 // CloudEvent is an event to send in the CloudEvents HTTP binding.
@@ -117,6 +119,9 @@ func Do(ctx context.Context, client *http.Client, baseURL string, req Request) (
 		for _, v := range vs {
 			hr.Header.Add(k, v)
 		}
+	}
+	if req.Host != "" {
+		hr.Host = req.Host
 	}
 	if len(req.Body) > 0 && hr.Header.Get("Content-Type") == "" {
 		ct := "text/plain; charset=utf-8"

@@ -2,14 +2,21 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/kube"
@@ -148,4 +155,132 @@ func (c *Cluster) serves(gvr schema.GroupVersionResource) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Front forwards a free loopback port to a ready pod of the KEDA HTTP
+// add-on's interceptor, on the port its proxy Service leads to; requests
+// must carry Host: <workload>.<namespace> to be routed, and wake the
+// workload if it sleeps.
+func (s *Scaled) Front(ctx context.Context, kc *kube.Client) (*Forwarded, error) {
+	ns, name := chart.InterceptorNamespace, chart.InterceptorService
+	svc, err := s.c.Clientset.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s has no ready pod, and its requests go through the KEDA HTTP add-on, whose Service %s in %s cannot be read: %w", s.w.Name, name, ns, err)
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Port == chart.InterceptorPort {
+			sp = &svc.Spec.Ports[i]
+		}
+	}
+	if sp == nil {
+		return nil, fmt.Errorf("the KEDA HTTP add-on's Service %s in %s has no port %d", name, ns, chart.InterceptorPort)
+	}
+	pods, err := s.c.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
+	if err != nil {
+		return nil, fmt.Errorf("listing the KEDA HTTP add-on's interceptor pods: %w", err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !podReady(p) {
+			continue
+		}
+		port, ok := containerPort(p, sp.TargetPort)
+		if !ok {
+			continue
+		}
+		fw, err := kc.ForwardPort(ctx, ns, p.Name, port)
+		if err != nil {
+			return nil, err
+		}
+		return &Forwarded{Forward: fw, Host: s.w.Name + "." + s.c.Namespace, Via: "the KEDA HTTP interceptor, pod " + p.Name}, nil
+	}
+	return nil, fmt.Errorf("%s has no ready pod, and no pod of the KEDA HTTP add-on's interceptor in %s is ready to wake it", s.w.Name, ns)
+}
+
+// containerPort resolves a Service's target port on pod p.
+func containerPort(p *corev1.Pod, target intstr.IntOrString) (int, bool) {
+	if target.Type == intstr.Int {
+		return target.IntValue(), target.IntValue() > 0
+	}
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name == target.StrVal {
+				return int(cp.ContainerPort), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Readier is a target with objects besides its pods that must be ready
+// before it serves: deploy waits for them.
+type Readier interface {
+	WaitReady(ctx context.Context) error
+}
+
+// WaitReady waits until KEDA accepted the ScaledObject and the add-on its
+// InterceptorRoute (both Ready), so requests are routed and counted. ctx
+// bounds it.
+func (s *Scaled) WaitReady(ctx context.Context) error {
+	if s.c.Dynamic == nil {
+		return nil
+	}
+	for _, o := range []struct {
+		gvr  schema.GroupVersionResource
+		what string
+	}{{ScaledObjects, "KEDA's ScaledObject"}, {InterceptorRoutes, "the KEDA HTTP add-on's InterceptorRoute"}} {
+		if err := waitCondition(ctx, s.c.Dynamic.Resource(o.gvr).Namespace(s.c.Namespace), s.w.Name, "Ready"); err != nil {
+			return fmt.Errorf("%s %s is not ready: %w", o.what, s.w.Name, err)
+		}
+	}
+	return nil
+}
+
+// waitCondition watches object name of ri until its condition typ is
+// True. The last reason it was not is in the error.
+func waitCondition(ctx context.Context, ri dynamic.ResourceInterface, name, typ string) error {
+	opts := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()}
+	why := "no status yet"
+	check := func(o *unstructured.Unstructured) bool {
+		ok, msg := condition(o, typ)
+		if msg != "" {
+			why = msg
+		}
+		return ok
+	}
+	for {
+		// Watch, then read: a change in between arrives on the watch.
+		w, err := ri.Watch(ctx, opts)
+		if err != nil {
+			return errors.Join(err, context.Cause(ctx))
+		}
+		o, err := ri.Get(ctx, name, metav1.GetOptions{})
+		if err == nil && check(o) {
+			w.Stop()
+			return nil
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			w.Stop()
+			return err
+		}
+		ended := false
+		for !ended {
+			select {
+			case <-ctx.Done():
+				w.Stop()
+				return fmt.Errorf("%s (%w)", why, context.Cause(ctx))
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					ended = true
+					break
+				}
+				if o, isObj := ev.Object.(*unstructured.Unstructured); isObj && ev.Type != watch.Deleted && check(o) {
+					w.Stop()
+					return nil
+				}
+			}
+		}
+		w.Stop()
+	}
 }

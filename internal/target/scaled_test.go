@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -136,5 +137,45 @@ func TestCheckEngines(t *testing.T) {
 				t.Errorf("error does not name the workload and the fix: %v", err)
 			}
 		})
+	}
+}
+
+func interceptorRoute(ready string) *unstructured.Unstructured {
+	o := scaledObject(ready, "")
+	o.SetAPIVersion("http.keda.sh/v1beta1")
+	o.SetKind("InterceptorRoute")
+	return o
+}
+
+func TestScaledWaitReady(t *testing.T) {
+	ctx := context.Background()
+	c, _ := cluster(t, "")
+	c.Dynamic = dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{ScaledObjects: "ScaledObjectList", InterceptorRoutes: "InterceptorRouteList"},
+		scaledObject("False", "waiting for the scaler"), interceptorRoute("True"))
+	tg := c.For(scaledOrders).(*Scaled)
+
+	// Not ready within the deadline: the error says KEDA's last reason.
+	short, cancel := context.WithTimeoutCause(ctx, 200*time.Millisecond, errors.New("not ready within 200ms"))
+	err := tg.WaitReady(short)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "ScaledObject orders is not ready: ScaledObjectCheckFailed: waiting for the scaler (not ready within 200ms)") {
+		t.Fatalf("WaitReady = %v", err)
+	}
+
+	// KEDA accepts it: the watch sees it.
+	done := make(chan error, 1)
+	go func() { done <- tg.WaitReady(ctx) }()
+	so := scaledObject("True", "")
+	if _, err := c.Dynamic.Resource(ScaledObjects).Namespace("shop").Update(ctx, so, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitReady did not see the ScaledObject become ready")
 	}
 }

@@ -136,14 +136,38 @@ type NotRunningError struct{ Msg string }
 
 func (e *NotRunningError) Error() string { return e.Msg }
 
+// Forwarded is a port-forward to a workload: to one of its ready pods, or,
+// for a workload at zero pods, to the proxy in front of them, which routes
+// on the Host header and holds the request while the workload wakes.
+type Forwarded struct {
+	*kube.Forward
+	// Host is the Host header requests must carry ("": any).
+	Host string
+	// Via says where the forward leads, for messages.
+	Via string
+}
+
+// Fronted is a target with a proxy in front of its pods.
+type Fronted interface {
+	// Front forwards a free loopback port to the proxy.
+	Front(ctx context.Context, kc *kube.Client) (*Forwarded, error)
+}
+
 // Forward forwards a free loopback port to t's port on one of its ready
-// pods, and returns the forward and the pod.
-func Forward(ctx context.Context, kc *kube.Client, namespace string, t Target) (*kube.Forward, error) {
+// pods; a Fronted target with none is forwarded to its proxy instead.
+func Forward(ctx context.Context, kc *kube.Client, namespace string, t Target) (*Forwarded, error) {
 	pod, err := t.ReadyPod(ctx)
+	if err != nil {
+		if fr, ok := t.(Fronted); ok {
+			return fr.Front(ctx, kc)
+		}
+		return nil, err
+	}
+	fw, err := kc.ForwardPort(ctx, namespace, pod.Name, t.Port())
 	if err != nil {
 		return nil, err
 	}
-	return kc.ForwardPort(ctx, namespace, pod.Name, t.Port())
+	return &Forwarded{Forward: fw, Via: "pod " + pod.Name}, nil
 }
 
 // Releases reads Helm releases; *deploy.Deployer is the real one.

@@ -379,7 +379,7 @@ func (c *Cluster) Invoke(ctx context.Context, name string) (*Response, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	var addr string
+	var addr, host string
 	if f := c.forwards[name]; f != nil {
 		addr = f.Addr
 	}
@@ -390,10 +390,10 @@ func (c *Cluster) Invoke(ctx context.Context, name string) (*Response, error) {
 			return nil, err
 		}
 		defer tmp.Close()
-		addr = tmp.Addr
+		addr, host = tmp.Addr, tmp.Host
 	}
 	base := "http://" + addr
-	resp, err := invoke.Do(ctx, c.http, base, invoke.Request{Method: http.MethodGet, Path: "/"})
+	resp, err := invoke.Do(ctx, c.http, base, invoke.Request{Method: http.MethodGet, Path: "/", Host: host})
 	if err != nil {
 		return nil, fmt.Errorf("GET / on %s (through %s): %w", name, addr, err)
 	}
