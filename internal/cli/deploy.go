@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
+	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
@@ -137,6 +137,7 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err := pc.targets(kc, d).CheckEngines(ctx, pc.workloads); err != nil {
 		return err
 	}
+	d.Wait = releaseWait(kc, d, pc)
 	pl := pc.pipeline(f)
 	images, toBuild, err := pl.Plan(d, pc.workloads, given, opts.NoBuild)
 	var none *pipeline.NoDeployedImageError
@@ -178,21 +179,39 @@ func ensureNamespace(ctx context.Context, kc *kube.Client, pc *projectContext, w
 func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
 	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout,
 		Readiness: func(ctx context.Context, w *project.Workload) (*pipeline.Readiness, error) {
-			t := pc.targets(kc, d).For(w)
-			if r, ok := t.(target.Readier); ok {
-				wctx, cancel := context.WithTimeoutCause(ctx, cmp.Or(timeout, deploy.DefaultTimeout), fmt.Errorf("not ready within %s", cmp.Or(timeout, deploy.DefaultTimeout)))
-				err := r.WaitReady(wctx)
-				cancel()
-				if err != nil {
-					return nil, err
-				}
-			}
-			st, err := target.Read(ctx, d, t, pc.namespace)
+			st, err := target.Read(ctx, d, pc.targets(kc, d).For(w), pc.namespace)
 			if err != nil {
 				return nil, err
 			}
 			return &pipeline.Readiness{Ready: st.Ready, Desired: st.Desired, Endpoint: st.Endpoint}, nil
 		}}
+}
+
+// releaseWait is how deploy waits for a release to be ready: a scaled
+// workload's Deployment rolled out, KEDA's ScaledObject and the add-on's
+// route Ready, and, if it sits at zero pods, a wake-up through the
+// interceptor that proves the new version answers; any other release as
+// Helm waits. A failure rolls the release back, as any failed deploy.
+func releaseWait(kc *kube.Client, d *deploy.Deployer, pc *projectContext) func(context.Context, *release.Release) error {
+	return func(ctx context.Context, rel *release.Release) error {
+		for _, w := range pc.workloads {
+			if pc.release(&w) != rel.Name {
+				continue
+			}
+			s, ok := pc.targets(kc, d).For(&w).(*target.Scaled)
+			if !ok {
+				break
+			}
+			if err := target.WaitRolledOut(ctx, kc.Clientset, rel); err != nil {
+				return err
+			}
+			if err := s.WaitReady(ctx); err != nil {
+				return err
+			}
+			return s.WakeIfIdle(ctx, kc)
+		}
+		return d.HelmWait(ctx, rel)
+	}
 }
 
 // printDeployed prints deploy's summary: a hint on stderr, the table (or

@@ -4,6 +4,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -192,7 +193,15 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 		rel, err = up.RunWithContext(waitCtx, r.Name, r.Chart, r.Values)
 	}
 	if err == nil && d.Wait != nil {
-		err = d.wait(waitCtx, rel, r.Timeout)
+		if err = d.wait(waitCtx, rel, r.Timeout); err != nil {
+			// Helm recorded the revision as deployed before the wait: record
+			// that it failed, as Helm's own wait does, so it never counts as
+			// one that ran.
+			rel.SetStatus(release.StatusFailed, fmt.Sprintf("skiff: %v", err))
+			if uerr := cfg.Releases.Update(rel); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("recording revision %d as failed: %w", rel.Version, uerr))
+			}
+		}
 	}
 	stop()
 	if err == nil {
@@ -317,4 +326,30 @@ func history(cfg *action.Configuration, name string) ([]*release.Release, error)
 	}
 	sort.Slice(rels, func(i, j int) bool { return rels[i].Version < rels[j].Version })
 	return rels, nil
+}
+
+// HelmWait waits for the resources of rel as Helm's own wait does (every
+// kind Helm knows how to wait for), until ctx's deadline; ctx cuts it
+// short. A Wait hook calls it for releases it has nothing better for.
+func (d *Deployer) HelmWait(ctx context.Context, rel *release.Release) error {
+	cfg, err := d.Config(rel.Namespace)
+	if err != nil {
+		return err
+	}
+	resources, err := cfg.KubeClient.Build(bytes.NewBufferString(rel.Manifest), false)
+	if err != nil {
+		return fmt.Errorf("reading the manifest of %s: %w", rel.Name, err)
+	}
+	timeout := DefaultTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cfg.KubeClient.Wait(resources, timeout) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }

@@ -304,4 +304,14 @@ func TestOwnWaitReplacesHelms(t *testing.T) {
 	if ImageOf(rel) != "img@sha256:1" {
 		t.Errorf("after the failed wait the image is %q", ImageOf(rel))
 	}
+	// The revision that failed its wait is recorded as failed, so it is
+	// never taken for one that ran.
+	good, err := f.d.LastGoodRelease("shop-orders", "shop")
+	if err != nil || good.Version == 2 || ImageOf(good) != "img@sha256:1" {
+		t.Errorf("last good release = %v (err %v), want one running img@sha256:1", good.Version, err)
+	}
+	hist, _ := f.d.History("shop-orders", "shop")
+	if len(hist) < 2 || hist[1].Status != release.StatusFailed.String() {
+		t.Errorf("history = %+v, want revision 2 failed", hist)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/release"
@@ -213,12 +214,6 @@ func containerPort(p *corev1.Pod, target intstr.IntOrString) (int, bool) {
 	return 0, false
 }
 
-// Readier is a target with objects besides its pods that must be ready
-// before it serves: deploy waits for them.
-type Readier interface {
-	WaitReady(ctx context.Context) error
-}
-
 // WaitReady waits until KEDA accepted the ScaledObject and the add-on its
 // InterceptorRoute (both Ready), so requests are routed and counted. ctx
 // bounds it.
@@ -283,4 +278,41 @@ func waitCondition(ctx context.Context, ri dynamic.ResourceInterface, name, typ 
 		}
 		w.Stop()
 	}
+}
+
+// WakeIfIdle proves a new version of a workload at zero pods answers: one
+// GET of its readiness path through the interceptor, which wakes it (KEDA
+// lets it go idle again after scale.idle). A workload with pods has been
+// waited for already; one whose interceptor skiff may not reach (RBAC)
+// cannot be checked this way and is not. ctx bounds the wait.
+func (s *Scaled) WakeIfIdle(ctx context.Context, kc *kube.Client) error {
+	dep, err := s.c.Clientset.AppsV1().Deployments(s.c.Namespace).Get(ctx, s.w.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading deployment %s: %w", s.w.Name, err)
+	}
+	if desired(dep) > 0 {
+		return nil
+	}
+	fw, err := s.Front(ctx, kc)
+	if err != nil {
+		return nil
+	}
+	defer fw.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+fw.Addr+s.w.Ready, nil)
+	if err != nil {
+		return err
+	}
+	req.Host = fw.Host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		return fmt.Errorf("%s sat at zero pods, so skiff woke it through the interceptor to see the new version answer, and it did not: %w", s.w.Name, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s sat at zero pods, so skiff woke it through the interceptor to see the new version answer: GET %s answered %s", s.w.Name, s.w.Ready, resp.Status)
+	}
+	return nil
 }
