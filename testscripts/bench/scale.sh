@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: scale to zero on the test cluster, with KEDA and its HTTP
-# add-on. For a function of each language of LANGS (default: go) with
+# add-on. For a function of each language of LANGS (default: go node
+# python) with
 # `scale: {min: 0, idle: 5s}`: WAKES times, wait until it has no pods, then
 # time one GET through the interceptor (a port-forward to its pod, with the
 # function's Host header) until the 200, with when KEDA scaled the
@@ -12,12 +13,12 @@
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/scale.sh        # from the repository root
 #
-# Needs: the test cluster (it installs KEDA and the add-on). Node.js and
-# Python need base images the cluster can pull: LANGS="go node python"
-# with BASES=REGISTRY/PATH where node:20 and python:3.11 are.
+# Needs: the test cluster (it installs KEDA and the add-on), node and
+# python3: their functions run on bases made from the host's (BASES=REPO
+# names others, holding node:20 and python:3.11).
 set -euo pipefail
 
-WAKES=${WAKES:-10} RATE=${RATE:-50} REQUESTS=${REQUESTS:-1000} LANGS=${LANGS:-go}
+WAKES=${WAKES:-10} RATE=${RATE:-50} REQUESTS=${REQUESTS:-1000} LANGS=${LANGS:-go node python}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,6 +51,9 @@ text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    scale: {{min:
 open(path, "w").write(text)
 PY
 done
+case " $LANGS " in *" node "*|*" python "*)
+  BASES=${BASES:-$(go run -C "$root" ./testscripts/bench/hostbases "$SKIFF_TEST_REGISTRY")} ;;
+esac
 if [ -n "${BASES:-}" ]; then
   python3 - "$proj/skiff.yaml" "$BASES" <<'PY'
 import sys

@@ -32,7 +32,8 @@ var (
 // `scale: {min: 0}` goes idle after deploy proved it starts; a service
 // that depends on it wakes it through its usual HELLO_URL with 20
 // requests at once, all answered; it goes idle again; `skiff invoke`
-// wakes it through the interceptor too; delete leaves no KEDA objects.
+// wakes it through the interceptor too; a deploy while it sleeps wakes it
+// to see the new version answer; delete leaves no KEDA objects.
 func TestScaleToZero(t *testing.T) {
 	c := needCluster(t)
 	ns := c.restrictedNamespace(t, "e2e-scale")
@@ -109,6 +110,18 @@ func TestScaleToZero(t *testing.T) {
 	out, errOut, code = c.skiffIn(t, root, "invoke", "hello", "--path", "/?name=Idle")
 	if code != 0 || !strings.Contains(out, "Hello, Idle!") || !strings.Contains(errOut, "KEDA HTTP interceptor") {
 		t.Errorf("invoke of an idle function: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// A new version deployed while it sleeps: deploy wakes it to see the
+	// new version answer (and KEDA lets it sleep again later).
+	c.waitIdle(t, root, ns)
+	replaceInFile(t, filepath.Join(root, "hello", "main.go"), `Greeting: "Hello"`, `Greeting: "Howdy"`)
+	c.mustSkiff(t, root, "deploy", "hello", "--timeout", "3m")
+	if pods, err := c.kc.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=shop-hello"}); err != nil || len(pods.Items) == 0 {
+		t.Errorf("deploy of a new version at zero pods did not wake it: %v, %d pods", err, len(pods.Items))
+	}
+	if out := c.mustSkiff(t, root, "invoke", "hello", "--path", "/?name=Ada"); !strings.Contains(out, "Howdy, Ada!") {
+		t.Errorf("after the deploy at zero pods, invoke printed %q", out)
 	}
 
 	// delete leaves none of KEDA's objects behind.
