@@ -64,25 +64,7 @@ func (c *cluster) installEngines(ctx context.Context, kb kedaBinaries, kubelet *
 			return err
 		}
 	}
-	engines := []engine{
-		{
-			name: "KEDA " + kedaVersion, tools: "tools/keda", module: "github.com/kedacore/keda/v2", kustom: "config/minimal",
-			images: map[string]string{
-				"keda-operator":          pushes[0].Ref,
-				"keda-metrics-apiserver": pushes[1].Ref,
-			},
-			deploys: []string{"keda-operator", "keda-metrics-apiserver"},
-		},
-		{
-			name: "the KEDA HTTP add-on " + httpAddonVersion, tools: "tools/httpaddon", module: "github.com/kedacore/http-add-on", kustom: "config/default",
-			images: map[string]string{
-				"interceptor": pushes[2].Ref,
-				"scaler":      pushes[3].Ref,
-				"operator":    pushes[4].Ref,
-			},
-			deploys: []string{"keda-add-ons-http-interceptor", "keda-add-ons-http-external-scaler", "keda-add-ons-http-operator"},
-		},
-	}
+	engines := serverlessEngines(pushes[0].Ref, pushes[1].Ref, pushes[2].Ref, pushes[3].Ref, pushes[4].Ref)
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig())
 	if err != nil {
@@ -162,6 +144,30 @@ func (c *cluster) installEngines(ctx context.Context, kb kedaBinaries, kubelet *
 	}
 	c.logf("installed KEDA %s and its HTTP add-on %s in %s", kedaVersion, httpAddonVersion, time.Since(begin).Round(time.Second))
 	return nil
+}
+
+// serverlessEngines are KEDA and its HTTP add-on, with the images of
+// their containers.
+func serverlessEngines(operator, adapter, interceptor, scaler, addonOperator string) []engine {
+	return []engine{
+		{
+			name: "KEDA " + kedaVersion, tools: "tools/keda", module: "github.com/kedacore/keda/v2", kustom: "config/minimal",
+			images: map[string]string{
+				"keda-operator":          operator,
+				"keda-metrics-apiserver": adapter,
+			},
+			deploys: []string{"keda-operator", "keda-metrics-apiserver"},
+		},
+		{
+			name: "the KEDA HTTP add-on " + httpAddonVersion, tools: "tools/httpaddon", module: "github.com/kedacore/http-add-on", kustom: "config/default",
+			images: map[string]string{
+				"interceptor": interceptor,
+				"scaler":      scaler,
+				"operator":    addonOperator,
+			},
+			deploys: []string{"keda-add-ons-http-interceptor", "keda-add-ons-http-scaler", "keda-add-ons-http-operator"},
+		},
+	}
 }
 
 // moduleDir returns where the Go module cache holds the version of module

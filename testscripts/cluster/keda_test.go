@@ -4,47 +4,53 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
-// The engines' own kustomizations render, and every Deployment container
-// gets an image built here.
+// The engines' own kustomizations render; every Deployment container gets
+// an image built here; the Deployments install waits for are there.
 func TestRenderEngines(t *testing.T) {
 	c := newCluster(defaultConfig(), io.Discard, io.Discard)
-	for _, tc := range []struct {
-		tools, module, kustom string
-		images                map[string]string
-		kinds                 []string
-	}{
-		{"tools/keda", "github.com/kedacore/keda/v2", "config/minimal",
-			map[string]string{"keda-operator": "a", "keda-metrics-apiserver": "b"},
-			[]string{"CustomResourceDefinition", "APIService", "Deployment", "Namespace"}},
-		{"tools/httpaddon", "github.com/kedacore/http-add-on", "config/default",
-			map[string]string{"interceptor": "c", "scaler": "d", "operator": "e"},
-			[]string{"CustomResourceDefinition", "ScaledObject", "Deployment", "Service"}},
-	} {
-		dir, err := c.moduleDir(context.Background(), tc.tools, tc.module)
+	kinds := map[string][]string{
+		"tools/keda":      {"CustomResourceDefinition", "APIService", "Deployment", "Namespace", "ServiceAccount"},
+		"tools/httpaddon": {"CustomResourceDefinition", "ScaledObject", "Deployment", "Service"},
+	}
+	for _, e := range serverlessEngines("a", "b", "c", "d", "e") {
+		dir, err := c.moduleDir(context.Background(), e.tools, e.module)
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs, err := renderKustomization(filepath.Join(dir, tc.kustom))
+		objs, err := renderKustomization(filepath.Join(dir, e.kustom))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := setImages(objs, tc.images); err != nil {
+		if err := setImages(objs, e.images); err != nil {
 			t.Fatal(err)
 		}
-		kinds := map[string]bool{}
+		found := map[string]bool{}
+		var deploys []string
 		for _, o := range objs {
-			kinds[o.GetKind()] = true
+			found[o.GetKind()] = true
+			if o.GetKind() == "Deployment" {
+				deploys = append(deploys, o.GetName())
+				if o.GetNamespace() != kedaNamespace {
+					t.Errorf("%s: deployment %s in namespace %q", e.name, o.GetName(), o.GetNamespace())
+				}
+			}
 		}
-		for _, k := range tc.kinds {
-			if !kinds[k] {
-				t.Errorf("%s: no %s in %v", tc.kustom, k, kinds)
+		for _, k := range kinds[e.tools] {
+			if !found[k] {
+				t.Errorf("%s: no %s in %v", e.name, k, found)
+			}
+		}
+		for _, d := range e.deploys {
+			if !slices.Contains(deploys, d) {
+				t.Errorf("%s: install waits for deployment %s, which the manifests do not have (they have %v)", e.name, d, deploys)
 			}
 		}
 		if err := setImages(objs, map[string]string{}); err == nil {
-			t.Errorf("%s: setImages without images succeeded", tc.module)
+			t.Errorf("%s: setImages without images succeeded", e.name)
 		}
 	}
 }

@@ -147,8 +147,12 @@ func (c *cluster) waitFor(ctx context.Context, what string, proc *procRecord, ti
 	defer cancel()
 	var last error
 	for {
-		if last = check(ctx); last == nil {
+		err := check(ctx)
+		if err == nil {
 			return nil
+		}
+		if ctx.Err() == nil || last == nil {
+			last = err // not the deadline's own error: the reason before it
 		}
 		if proc != nil && !proc.alive() {
 			return fmt.Errorf("%s exited; last lines of %s:\n%s", proc.Name,

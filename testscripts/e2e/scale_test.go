@@ -29,7 +29,7 @@ var (
 
 // TestScaleToZero is the story of issue 11 on the real cluster, with KEDA
 // and its HTTP add-on built from their modules: a function with
-// `scale: {min: 0}` goes idle after deploy proved it starts; a service
+// `scale: {min: 0}` goes idle after deploy proved it starts; a function
 // that depends on it wakes it through its usual HELLO_URL with 20
 // requests at once, all answered; it goes idle again; `skiff invoke`
 // wakes it through the interceptor too; a deploy while it sleeps wakes it
@@ -44,7 +44,7 @@ func TestScaleToZero(t *testing.T) {
 		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
 	manifest := filepath.Join(root, "skiff.yaml")
 	replaceInFile(t, manifest, "  - name: hello\n", "  - name: hello\n    replicas: 2\n    scale: {min: 0, max: 3, idle: 8s, concurrency: 5}\n")
-	c.mustSkiff(t, root, "add", "front", "--kind", "service", "--lang", "go", "--depends-on", "hello")
+	c.mustSkiff(t, root, "add", "front", "--kind", "function", "--lang", "go", "--depends-on", "hello")
 	if err := os.WriteFile(filepath.Join(root, "front", "handler.go"), []byte(frontSource), 0o644); err != nil {
 		t.Fatal(err)
 	}
