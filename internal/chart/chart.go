@@ -55,14 +55,20 @@ const (
 	InterceptorPort      = 8080
 )
 
-// ScaleTimings are the KEDA settings skiff derives from scale.idle: KEDA
-// scales in (and to zero) after idle without requests, checking every
-// tenth of it (1 s to 30 s), and a new release keeps its first pod for idle
-// too, so the deploy sees it start.
-func ScaleTimings(s *project.Scale) (cooldown, polling int) {
-	cooldown = int(s.IdleDuration().Seconds())
-	polling = min(max(cooldown/10, 1), 30)
-	return cooldown, polling
+// ScaleTimings are the KEDA settings skiff derives from scale.idle. The
+// add-on counts a workload active while its request rate over window is
+// above zero, so a request ends its idleness for window, at most a
+// minute; KEDA then waits cooldown more before scaling to zero, so the
+// two add up to idle. (Requests in flight alone would not do: a steady
+// trickle of quick requests has none in flight at most instants.) KEDA
+// checks every tenth of idle (1 s to 30 s) whether to scale in, and a new
+// release keeps its first pod for idle, so the deploy sees it start.
+func ScaleTimings(s *project.Scale) (window, cooldown, polling int) {
+	idle := int(s.IdleDuration().Seconds())
+	window = min(idle, 60)
+	cooldown = idle - window
+	polling = min(max(idle/10, 1), 30)
+	return window, cooldown, polling
 }
 
 // Load returns the chart of a workload: the workload's own chart/ folder when
@@ -163,11 +169,11 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 		v["autoscale"] = map[string]any{"enabled": true, "min": a.Min, "max": a.Max, "cpuPercent": a.CPUPercent}
 	}
 	if sc := w.Scale; sc != nil {
-		cooldown, polling := ScaleTimings(sc)
+		window, cooldown, polling := ScaleTimings(sc)
 		v["scale"] = map[string]any{
 			"enabled": true, "min": sc.Min, "max": sc.Max,
-			"concurrency": sc.Concurrency, "rps": sc.RPS,
-			"cooldownSeconds": cooldown, "pollingSeconds": polling,
+			"concurrency": sc.Concurrency, "rps": sc.RPS, "rpsWindow": fmt.Sprintf("%ds", window),
+			"cooldownSeconds": cooldown, "initialCooldownSeconds": window + cooldown, "pollingSeconds": polling,
 		}
 	}
 	if r := w.Resources; r != nil {

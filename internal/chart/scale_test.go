@@ -66,6 +66,7 @@ type interceptorRoute struct {
 			RequestRate *struct {
 				TargetValue int    `json:"targetValue"`
 				Window      string `json:"window"`
+				Granularity string `json:"granularity"`
 			} `json:"requestRate"`
 		} `json:"scalingMetric"`
 		Timeouts struct {
@@ -93,17 +94,20 @@ type scaledObject struct {
 }
 
 func TestRenderScale(t *testing.T) {
+	// rps 0 renders the request-rate metric anyway, with a target that
+	// never asks for a pod: it tells KEDA the workload is in use.
 	tests := []struct {
-		scale             string
-		min, max          int
-		concurrency, rps  int
-		cooldown, polling int
-		pdb               bool
+		scale                      string
+		min, max                   int
+		concurrency, rps           int
+		window                     string
+		cooldown, initial, polling int
+		pdb                        bool
 	}{
-		{scale: "{min: 0}", max: 10, concurrency: 100, cooldown: 300, polling: 30},
-		{scale: "{min: 0, max: 5, idle: 2m, concurrency: 20}", max: 5, concurrency: 20, cooldown: 120, polling: 12},
-		{scale: "{min: 1, max: 3, idle: 5s, rps: 50}", min: 1, max: 3, rps: 50, cooldown: 5, polling: 1},
-		{scale: "{min: 2, idle: 1h, concurrency: 10, rps: 40}", min: 2, max: 10, concurrency: 10, rps: 40, cooldown: 3600, polling: 30, pdb: true},
+		{scale: "{min: 0}", max: 10, concurrency: 100, rps: 1000000, window: "60s", cooldown: 240, initial: 300, polling: 30},
+		{scale: "{min: 0, max: 5, idle: 2m, concurrency: 20}", max: 5, concurrency: 20, rps: 1000000, window: "60s", cooldown: 60, initial: 120, polling: 12},
+		{scale: "{min: 1, max: 3, idle: 5s, rps: 50}", min: 1, max: 3, rps: 50, window: "5s", cooldown: 0, initial: 5, polling: 1},
+		{scale: "{min: 2, idle: 1h, concurrency: 10, rps: 40}", min: 2, max: 10, concurrency: 10, rps: 40, window: "60s", cooldown: 3540, initial: 3600, polling: 30, pdb: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.scale, func(t *testing.T) {
@@ -154,8 +158,8 @@ workloads:
 			if got := m.Concurrency != nil; got != (tc.concurrency > 0) || (got && m.Concurrency.TargetValue != tc.concurrency) {
 				t.Errorf("concurrency = %+v, want %d", m.Concurrency, tc.concurrency)
 			}
-			if got := m.RequestRate != nil; got != (tc.rps > 0) || (got && (m.RequestRate.TargetValue != tc.rps || m.RequestRate.Window != "1m")) {
-				t.Errorf("requestRate = %+v, want %d", m.RequestRate, tc.rps)
+			if m.RequestRate == nil || m.RequestRate.TargetValue != tc.rps || m.RequestRate.Window != tc.window || m.RequestRate.Granularity != "1s" {
+				t.Errorf("requestRate = %+v, want %d per %s", m.RequestRate, tc.rps, tc.window)
 			}
 			if ir.Spec.Timeouts.Readiness != "2m" {
 				t.Errorf("readiness timeout = %q", ir.Spec.Timeouts.Readiness)
@@ -169,8 +173,8 @@ workloads:
 			if s.ScaleTargetRef.Kind != "Deployment" || s.ScaleTargetRef.Name != "thumbs" || s.MinReplicaCount == nil || *s.MinReplicaCount != tc.min || *s.MaxReplicaCount != tc.max {
 				t.Errorf("ScaledObject = %+v", s)
 			}
-			if s.CooldownPeriod != tc.cooldown || s.InitialCooldownPeriod != tc.cooldown || s.PollingInterval != tc.polling {
-				t.Errorf("cooldown %d, initial %d, polling %d; want %d, %d, %d", s.CooldownPeriod, s.InitialCooldownPeriod, s.PollingInterval, tc.cooldown, tc.cooldown, tc.polling)
+			if s.CooldownPeriod != tc.cooldown || s.InitialCooldownPeriod != tc.initial || s.PollingInterval != tc.polling {
+				t.Errorf("cooldown %d, initial %d, polling %d; want %d, %d, %d", s.CooldownPeriod, s.InitialCooldownPeriod, s.PollingInterval, tc.cooldown, tc.initial, tc.polling)
 			}
 			if len(s.Triggers) != 1 || s.Triggers[0].Type != "external-push" || s.Triggers[0].Metadata["interceptorRoute"] != "thumbs" ||
 				s.Triggers[0].Metadata["scalerAddress"] != "keda-add-ons-http-external-scaler.keda:9090" {

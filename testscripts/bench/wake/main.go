@@ -82,11 +82,26 @@ func run() error {
 	if *requests == 0 {
 		return nil
 	}
-	// The warm path: keep it awake, then the same fixed rate through the
-	// interceptor and straight to the pod, in alternating blocks.
+	// The warm path: keep it awake (requests straight to the pod are not
+	// counted), then the same fixed rate through the interceptor and
+	// straight to the pod, in alternating blocks.
 	if _, err := get(ctx, "http://"+front.Addr+b.path, b.host, b.want); err != nil {
 		return err
 	}
+	awake, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-awake.Done():
+				return
+			case <-tick.C:
+				get(awake, "http://"+front.Addr+b.path, b.host, b.want)
+			}
+		}
+	}()
 	pod, err := b.readyPod(ctx)
 	if err != nil {
 		return err
