@@ -127,7 +127,8 @@ type Scale struct {
 	Idle string `json:"idle,omitempty" yaml:"idle,omitempty"`
 	// Concurrency is the target of requests in flight per pod.
 	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
-	// RPS is the target of requests per second per pod (over a minute).
+	// RPS is the target of requests per second per pod (over idle, at
+	// most a minute).
 	RPS int `json:"rps,omitempty" yaml:"rps,omitempty"`
 }
 
