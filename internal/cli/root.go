@@ -55,6 +55,7 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 	root.AddCommand(
 		NewCmdBuild(f, nil),
 		NewCmdDeploy(f),
+		NewCmdDoctor(f, nil),
 		NewCmdDev(f, nil),
 		NewCmdRender(f),
 		NewCmdCache(f),

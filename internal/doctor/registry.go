@@ -1,0 +1,74 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/docker/cli/cli/config"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// CredentialSource says where docker (and so skiff) finds credentials for
+// registry host: a credential helper, the config's store, an entry of the
+// config file, or nowhere.
+func CredentialSource(host string) string {
+	cf, err := config.Load(os.Getenv("DOCKER_CONFIG"))
+	if err != nil {
+		return "unreadable docker config: " + err.Error()
+	}
+	switch {
+	case cf.CredentialHelpers[host] != "":
+		return "credential helper docker-credential-" + cf.CredentialHelpers[host]
+	case cf.CredentialsStore != "":
+		return "credential store docker-credential-" + cf.CredentialsStore
+	}
+	if _, ok := cf.AuthConfigs[host]; ok {
+		return cf.Filename
+	}
+	return ""
+}
+
+// Registry checks that the credentials skiff pushes with may push to repo
+// (host/path): it starts a blob upload and cancels it, pushing nothing.
+// source says where the credentials come from (see CredentialSource).
+func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, source func(host string) string) Check {
+	return Check{Name: "registry " + repo.RegistryStr(), Run: func(ctx context.Context) Result {
+		host := repo.RegistryStr()
+		from := source(host)
+		if from == "" {
+			from = "none, anonymous"
+		}
+		login := fmt.Sprintf("run `docker login %s` with an account that may push to %s", host, repo)
+		done := make(chan error, 1)
+		go func() { done <- remote.CheckPushPermission(repo.Tag("skiff-doctor"), kc, rt) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			return fail(fmt.Sprintf("%s does not answer (credentials: %s)", host, from), "check the registry address in skiff.yaml and the network")
+		}
+		if err == nil {
+			return ok(fmt.Sprintf("may push to %s (credentials: %s)", repo, from))
+		}
+		var te *transport.Error
+		var ne net.Error
+		var oe *net.OpError
+		switch {
+		case errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden):
+			if from == "none, anonymous" {
+				return fail(fmt.Sprintf("%s wants credentials to push to %s, and there are none", host, repo), login)
+			}
+			return fail(fmt.Sprintf("%s refused the credentials from %s for a push to %s (%d)", host, from, repo, te.StatusCode), login)
+		case errors.As(err, &oe) || errors.As(err, &ne):
+			return fail(fmt.Sprintf("cannot reach %s: %v", host, err), "check the registry address in skiff.yaml and the network")
+		}
+		return fail(fmt.Sprintf("push check to %s failed (credentials: %s): %v", repo, from, err), login)
+	}}
+}
