@@ -174,33 +174,9 @@ func TestScaleWithoutKEDA(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-nokeda-" + fmt.Sprint(time.Now().UnixNano()%100000)
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	transport, err := rest.TransportFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, _ := url.Parse(cfg.Host)
-	rp := httputil.NewSingleHostReverseProxy(api)
-	rp.Transport = transport
-	proxy := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/apis/keda.sh") || strings.HasPrefix(r.URL.Path, "/apis/http.keda.sh") {
-			http.NotFound(w, r)
-			return
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kcfg := clientcmdapi.NewConfig()
-	kcfg.Clusters["hidden"] = &clientcmdapi.Cluster{Server: "http://" + proxy}
-	kcfg.AuthInfos["hidden"] = &clientcmdapi.AuthInfo{}
-	kcfg.Contexts["hidden"] = &clientcmdapi.Context{Cluster: "hidden", AuthInfo: "hidden"}
-	kcfg.CurrentContext = "hidden"
-	if err := clientcmd.WriteToFile(*kcfg, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := hidingKubeconfig(t, func(path string) bool {
+		return strings.HasPrefix(path, "/apis/keda.sh") || strings.HasPrefix(path, "/apis/http.keda.sh")
+	})
 
 	root := filepath.Join(t.TempDir(), "shop")
 	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", "go", "--name", "hello",
@@ -225,4 +201,45 @@ func TestScaleWithoutKEDA(t *testing.T) {
 	if out := mustRun(t, root, env, c.skiff, "render", "hello"); !strings.Contains(out, "kind: ScaledObject") || !strings.Contains(out, "kind: InterceptorRoute") {
 		t.Errorf("render without KEDA:\n%s", out)
 	}
+}
+
+// hidingKubeconfig writes a kubeconfig for the test cluster's API server
+// behind a proxy on loopback that answers 404 for the paths hide says, as
+// a cluster without those APIs would.
+func hidingKubeconfig(t *testing.T, hide func(path string) bool) string {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport, err := rest.TransportFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _ := url.Parse(cfg.Host)
+	rp := httputil.NewSingleHostReverseProxy(api)
+	rp.Transport = transport
+	proxy := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hide(r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	return writeKubeconfig(t, &clientcmdapi.Cluster{Server: "http://" + proxy}, &clientcmdapi.AuthInfo{})
+}
+
+// writeKubeconfig writes a kubeconfig of one context and returns its path.
+func writeKubeconfig(t *testing.T, cluster *clientcmdapi.Cluster, user *clientcmdapi.AuthInfo) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	kcfg := clientcmdapi.NewConfig()
+	kcfg.Clusters["test"] = cluster
+	kcfg.AuthInfos["test"] = user
+	kcfg.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kcfg.CurrentContext = "test"
+	if err := clientcmd.WriteToFile(*kcfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
