@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/doctor"
@@ -145,7 +147,17 @@ func clusterChecks(f *cmdutil.Factory, p *project.Project) []doctor.Check {
 			return doctor.Result{Status: doctor.Fail, Detail: err.Error(), Fix: "point KUBECONFIG or --kubeconfig at a kubeconfig with the cluster"}
 		}}}
 	}
-	c := &doctor.Cluster{Clientset: kc.Clientset, Host: kc.REST.Host, Context: kc.ContextName, Namespace: p.Namespace,
+	// The access reviews go at once: client-go's default rate limit (5
+	// requests a second) would queue them for seconds.
+	cfg := rest.CopyConfig(kc.REST)
+	cfg.QPS, cfg.Burst = 100, 100
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return []doctor.Check{{Name: "cluster", Run: func(context.Context) doctor.Result {
+			return doctor.Result{Status: doctor.Fail, Detail: err.Error()}
+		}}}
+	}
+	c := &doctor.Cluster{Clientset: cs, Host: kc.REST.Host, Context: kc.ContextName, Namespace: p.Namespace,
 		Ping: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, doctorReach)
 			defer cancel()

@@ -38,7 +38,9 @@ func TestRunConcurrentlyInOrder(t *testing.T) {
 		}}
 	}
 	done := make(chan []Result)
-	go func() { done <- Run(context.Background(), 200*time.Millisecond, []Check{check("a", false), check("b", true), check("c", false)}) }()
+	go func() {
+		done <- Run(context.Background(), 200*time.Millisecond, []Check{check("a", false), check("b", true), check("c", false)})
+	}()
 	for range 3 { // all three start before any is let go: they run at once
 		<-started
 	}
