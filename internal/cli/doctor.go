@@ -60,7 +60,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(*DoctorOptions) error) *cobra.Co
 			skiff doctor
 			skiff doctor -e prod -o json
 		`),
-		Args: cobra.NoArgs,
+		Args: maxArgs(0, "none: it checks the whole project"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -123,7 +123,7 @@ func registryCheck(p *project.Project, insecure []string) doctor.Check {
 	if err == nil {
 		ref, perr := regs.ParseReference(publish.ImageName(p.Registry, p.Workloads[0].Name))
 		if perr == nil {
-			return doctor.Registry(ref.Context(), authn.DefaultKeychain, remote.DefaultTransport, doctor.CredentialSource)
+			return doctor.Registry(ref.Context(), authn.DefaultKeychain, remote.DefaultTransport, publish.CredentialSource)
 		}
 		repoErr = perr
 	} else {

@@ -6,38 +6,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 
-	"github.com/docker/cli/cli/config"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// CredentialSource says where docker (and so skiff) finds credentials for
-// registry host: a credential helper, the config's store, an entry of the
-// config file, or nowhere.
-func CredentialSource(host string) string {
-	cf, err := config.Load(os.Getenv("DOCKER_CONFIG"))
-	if err != nil {
-		return "unreadable docker config: " + err.Error()
-	}
-	switch {
-	case cf.CredentialHelpers[host] != "":
-		return "credential helper docker-credential-" + cf.CredentialHelpers[host]
-	case cf.CredentialsStore != "":
-		return "credential store docker-credential-" + cf.CredentialsStore
-	}
-	if _, ok := cf.AuthConfigs[host]; ok {
-		return cf.Filename
-	}
-	return ""
-}
-
 // Registry checks that the credentials skiff pushes with may push to repo
 // (host/path): it starts a blob upload and cancels it, pushing nothing.
-// source says where the credentials come from (see CredentialSource).
+// source says where the credentials come from (publish.CredentialSource).
 func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, source func(host string) string) Check {
 	return Check{Name: "registry " + repo.RegistryStr(), Run: func(ctx context.Context) Result {
 		host := repo.RegistryStr()

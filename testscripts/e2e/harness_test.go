@@ -67,8 +67,23 @@ func buildSkiff(t *testing.T, dir string) string {
 // startRegistry runs docker-registry on a free loopback port.
 func startRegistry(t *testing.T) string {
 	t.Helper()
+	return startRegistryAuth(t, "")
+}
+
+// startRegistryAuth starts docker-registry on a free loopback port; with
+// htpasswd (bcrypt lines), it wants those accounts for everything.
+func startRegistryAuth(t *testing.T, htpasswd string) string {
+	t.Helper()
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	auth := ""
+	if htpasswd != "" {
+		file := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(file, []byte(htpasswd), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: skiff-e2e\n    path: %s\n", file)
+	}
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -79,7 +94,7 @@ storage:
     enabled: true
 http:
   addr: %s
-`, filepath.Join(dir, "data"), addr)
+%s`, filepath.Join(dir, "data"), addr, auth)
 	cfgFile := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -102,7 +117,7 @@ http:
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || (htpasswd != "" && resp.StatusCode == http.StatusUnauthorized) {
 				return addr
 			}
 		}
