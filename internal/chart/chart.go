@@ -133,6 +133,10 @@ func WriteBase(dir string) error {
 	return nil
 }
 
+// PullSecretName is the pull Secret deploy keeps for a project whose
+// registry wants credentials.
+func PullSecretName(p *project.Project) string { return p.Name + "-registry-pull" }
+
 // SecretName is the Secret `skiff secret` manages for a workload; the
 // chart passes its keys to the workload as environment variables.
 func SecretName(workload string) string { return workload + "-secrets" }
@@ -156,7 +160,7 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 		"project":    p.Name,
 		"workload":   w.Name,
 		"kind":       w.Kind,
-		"image":      map[string]any{"ref": image},
+		"image":      imageValues(p, image),
 		"port":       w.Port,
 		"replicas":   replicas,
 		"env":        stringMap(w.Env),
@@ -193,6 +197,16 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 	}
 	// The environment's values for every workload come over skiff's.
 	return Merge(v, p.Values)
+}
+
+// imageValues: the image, and the pull Secret when registryAuth says
+// pods need one (with auto, deploy adds it when the registry wants it).
+func imageValues(p *project.Project, image string) map[string]any {
+	v := map[string]any{"ref": image}
+	if p.RegistryAuth == project.RegistryAuthPullSecret {
+		v["pullSecret"] = PullSecretName(p)
+	}
+	return v
 }
 
 func stringMap(m map[string]string) map[string]any {

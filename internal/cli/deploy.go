@@ -9,16 +9,19 @@ import (
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/publish"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
@@ -158,6 +161,13 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err := ensureNamespace(ctx, kc, pc, f.IOStreams.ErrOut); err != nil {
 		return err
 	}
+	pull, err := ensurePullSecret(ctx, f, kc, pc, opts.Insecure)
+	if err != nil {
+		return err
+	}
+	if pull != "" {
+		overrides = chart.Merge(map[string]any{"image": map[string]any{"pullSecret": pull}}, overrides)
+	}
 	results, err := pl.Deploy(ctx, releases(kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
 	if err != nil {
 		return err
@@ -185,6 +195,52 @@ func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides
 			}
 			return &pipeline.Readiness{Ready: st.Ready, Desired: st.Desired, Endpoint: st.Endpoint}, nil
 		}}
+}
+
+// ensurePullSecret keeps the project's pull Secret in its namespace when
+// its pods need one to pull from the registry (registryAuth pull-secret,
+// or auto and the registry refuses an anonymous pull), from the
+// credentials skiff pushes with, for that registry alone. It returns the
+// Secret's name, or "" when the pods need none. The Secret is not part of
+// any release; delete --all removes it.
+func ensurePullSecret(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *projectContext, insecure []string) (string, error) {
+	p := pc.project
+	if p.Registry == "" || p.RegistryAuth == project.RegistryAuthNone || len(pc.workloads) == 0 {
+		return "", nil
+	}
+	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: insecure, UserAgent: "skiff/" + f.BuildInfo.Version})
+	if err != nil {
+		return "", err
+	}
+	repo := publish.ImageName(p.Registry, pc.workloads[0].Name)
+	ref, err := regs.ParseReference(repo)
+	if err != nil {
+		return "", err
+	}
+	host := ref.Context().RegistryStr()
+	if p.RegistryAuth == project.RegistryAuthAuto {
+		open, err := regs.AnonymousPull(ctx, repo)
+		if err != nil {
+			return "", fmt.Errorf("asking %s whether pods may pull without credentials: %w; set registryAuth: pull-secret or none in skiff.yaml to skip the question", host, err)
+		}
+		if open {
+			return "", nil
+		}
+	}
+	data, err := publish.DockerConfigJSON(host, authn.DefaultKeychain)
+	if err != nil {
+		return "", err
+	}
+	name := chart.PullSecretName(p)
+	labels := map[string]string{"app.kubernetes.io/part-of": p.Name, "app.kubernetes.io/managed-by": "skiff"}
+	changed, err := kc.ApplyPullSecret(ctx, pc.namespace, name, labels, data)
+	if err != nil {
+		return "", fmt.Errorf("keeping the pull secret %s/%s: %w", pc.namespace, name, err)
+	}
+	if changed {
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s wants credentials to pull: pods pull with Secret %s/%s (from your credentials for %s)\n", host, pc.namespace, name, host)
+	}
+	return name, nil
 }
 
 // releaseWait is how deploy waits for a release to be ready: a scaled

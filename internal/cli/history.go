@@ -174,6 +174,14 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted the secrets of %s\n", cs.SuccessIcon(), w.Name)
 				}
 			}
+			if all {
+				// The pull Secret deploy keeps serves every workload.
+				if gone, err := kc.DeleteSecret(cmd.Context(), pc.namespace, chart.PullSecretName(pc.project)); err != nil {
+					return err
+				} else if gone {
+					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted the pull secret %s\n", cs.SuccessIcon(), chart.PullSecretName(pc.project))
+				}
+			}
 			return nil
 		},
 	}

@@ -93,3 +93,35 @@ func (c *Client) DeleteSecret(ctx context.Context, ns, name string) (bool, error
 	}
 	return true, nil
 }
+
+// ApplyPullSecret creates or refreshes the kubernetes.io/dockerconfigjson
+// Secret name in ns with exactly data. It reports whether it changed it.
+func (c *Client) ApplyPullSecret(ctx context.Context, ns, name string, labels map[string]string, data []byte) (changed bool, err error) {
+	secrets := c.Clientset.CoreV1().Secrets(ns)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = secrets.Create(ctx, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+				Type:       corev1.SecretTypeDockerConfigJson,
+				Data:       map[string][]byte{corev1.DockerConfigJsonKey: data},
+			}, metav1.CreateOptions{})
+			changed = err == nil
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if s.Type != corev1.SecretTypeDockerConfigJson {
+			return fmt.Errorf("Secret %s/%s exists and is of type %s, not a pull secret; rename or remove it", ns, name, s.Type)
+		}
+		if string(s.Data[corev1.DockerConfigJsonKey]) == string(data) {
+			return nil
+		}
+		s.Data = map[string][]byte{corev1.DockerConfigJsonKey: data}
+		_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
+		changed = err == nil
+		return err
+	})
+	return changed, err
+}

@@ -13,8 +13,10 @@ import (
 // Environment is one place the project is deployed to (dev, staging,
 // prod...): what differs there from the top level of skiff.yaml.
 type Environment struct {
-	Registry  string `json:"registry,omitempty" yaml:"registry,omitempty"`
-	Namespace string `json:"namespace,omitempty" yaml:"namespace,omitempty"`
+	Registry string `json:"registry,omitempty" yaml:"registry,omitempty"`
+	// RegistryAuth replaces the top-level registryAuth.
+	RegistryAuth string `json:"registryAuth,omitempty" yaml:"registryAuth,omitempty"`
+	Namespace    string `json:"namespace,omitempty" yaml:"namespace,omitempty"`
 	// Context is the kubeconfig context of the environment's cluster.
 	Context   string   `json:"context,omitempty" yaml:"context,omitempty"`
 	Platforms []string `json:"platforms,omitempty" yaml:"platforms,omitempty"`
@@ -84,6 +86,9 @@ func (p *Project) ForEnv(name string) (*Project, error) {
 	out.Env = name
 	if e.Registry != "" {
 		out.Registry = e.Registry
+	}
+	if e.RegistryAuth != "" {
+		out.RegistryAuth = e.RegistryAuth
 	}
 	if e.Namespace != "" {
 		out.Namespace = e.Namespace
@@ -174,6 +179,9 @@ func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
 			if why := ValidName(e.Namespace); why != "" {
 				add(at+".namespace", why, nameHint)
 			}
+		}
+		if e.RegistryAuth != "" && !slices.Contains(RegistryAuths(), e.RegistryAuth) {
+			add(at+".registryAuth", describeBad(e.RegistryAuth), "use one of: "+strings.Join(RegistryAuths(), ", "))
 		}
 		if strings.Contains(e.Registry, "://") {
 			add(at+".registry", fmt.Sprintf("%q must not have a scheme", e.Registry), "write the registry as host[:port]/path, e.g. registry.example.com/team")

@@ -39,6 +39,23 @@ const (
 	defaultCPUPercent = 80
 )
 
+// How pods get to pull from the registry (registryAuth).
+const (
+	// RegistryAuthAuto: deploy tries an anonymous pull; when the registry
+	// refuses it, as RegistryAuthPullSecret.
+	RegistryAuthAuto = "auto"
+	// RegistryAuthPullSecret: deploy keeps a pull Secret in the namespace
+	// from the credentials skiff pushes with, and the pods use it.
+	RegistryAuthPullSecret = "pull-secret"
+	// RegistryAuthNone: the nodes pull without skiff's help.
+	RegistryAuthNone = "none"
+)
+
+// RegistryAuths lists the values of registryAuth.
+func RegistryAuths() []string {
+	return []string{RegistryAuthAuto, RegistryAuthNone, RegistryAuthPullSecret}
+}
+
 // Kinds returns the workload kinds, sorted.
 func Kinds() []string { return []string{KindFunction, KindService} }
 
@@ -54,6 +71,9 @@ type Project struct {
 	// Registry is where built images are pushed, e.g. "registry.example.com/team".
 	// Empty means the local OCI layout store.
 	Registry string `json:"registry,omitempty" yaml:"registry,omitempty"`
+	// RegistryAuth says whether pods need a Secret to pull from Registry:
+	// RegistryAuthAuto (the default) asks the registry at deploy time.
+	RegistryAuth string `json:"registryAuth,omitempty" yaml:"registryAuth,omitempty"`
 	// Namespace is the Kubernetes namespace workloads are deployed to.
 	Namespace string `json:"namespace,omitempty" yaml:"namespace,omitempty"`
 	// Build holds project-wide build settings.
@@ -183,6 +203,9 @@ func (p *Project) ApplyDefaults() {
 	}
 	if p.Namespace == "" {
 		p.Namespace = p.Name
+	}
+	if p.RegistryAuth == "" {
+		p.RegistryAuth = RegistryAuthAuto
 	}
 	for i := range p.Workloads {
 		w := &p.Workloads[i]

@@ -19,6 +19,9 @@ func Marshal(p *Project) ([]byte, error) {
 	if out.Namespace == out.Name {
 		out.Namespace = ""
 	}
+	if out.RegistryAuth == RegistryAuthAuto {
+		out.RegistryAuth = ""
+	}
 	return encode(&out)
 }
 

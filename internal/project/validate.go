@@ -100,6 +100,9 @@ func (p *Project) Validate() ValidationErrors {
 	if strings.Contains(p.Registry, "://") {
 		add("registry", fmt.Sprintf("%q must not have a scheme", p.Registry), "write the registry as host[:port]/path, e.g. registry.example.com/team")
 	}
+	if !slices.Contains(RegistryAuths(), p.RegistryAuth) {
+		add("registryAuth", describeBad(p.RegistryAuth), "use one of: "+strings.Join(RegistryAuths(), ", "))
+	}
 	for i, pl := range p.Build.Platforms {
 		checkPlatform(fmt.Sprintf("build.platforms[%d]", i), pl, add)
 	}

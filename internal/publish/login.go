@@ -2,6 +2,8 @@ package publish
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -147,4 +149,84 @@ func CredentialSource(host string) string {
 		}
 	}
 	return credentialsPlace(cf.Filename, cf.CredentialHelpers[key], cf.CredentialsStore)
+}
+
+// AnonymousPull reports whether repo (host/path) may be pulled from
+// without credentials, as a node with none would: a token exchange as
+// nobody, then the repository's tag list.
+func (r *Registries) AnonymousPull(ctx context.Context, repo string) (bool, error) {
+	ref, err := r.ParseReference(repo + ":latest")
+	if err != nil {
+		return false, err
+	}
+	rc := ref.Context()
+	rt := r.opts.Transport
+	if rt == nil {
+		rt = remote.DefaultTransport
+	}
+	tr, err := transport.NewWithContext(ctx, rc.Registry, authn.Anonymous, rt, []string{rc.Scope(transport.PullScope)})
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+			return false, nil
+		}
+		return false, fmt.Errorf("cannot reach %s: %w", rc.RegistryStr(), err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/%s/tags/list", rc.Registry.Scheme(), rc.RegistryStr(), rc.RepositoryStr()), nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return false, fmt.Errorf("cannot reach %s: %w", rc.RegistryStr(), err)
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return false, nil
+	}
+	return true, nil
+}
+
+// DockerConfigJSON is a kubernetes.io/dockerconfigjson Secret's data for
+// registry host alone, from the credentials kc finds for it (those skiff
+// pushes with). It fails when kc has none.
+func DockerConfigJSON(host string, kc authn.Keychain) ([]byte, error) {
+	reg, err := name.NewRegistry(host)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := kc.Resolve(reg)
+	if err != nil {
+		return nil, fmt.Errorf("finding the credentials for %s: %w", host, err)
+	}
+	ac, err := auth.Authorization()
+	if err != nil {
+		return nil, fmt.Errorf("reading the credentials for %s: %w", host, err)
+	}
+	if auth == authn.Anonymous || (ac.Username == "" && ac.Password == "" && ac.Auth == "" && ac.IdentityToken == "" && ac.RegistryToken == "") {
+		return nil, &NoCredentialsError{Registry: host}
+	}
+	entry := map[string]string{}
+	if ac.Username != "" || ac.Password != "" {
+		entry["username"], entry["password"] = ac.Username, ac.Password
+		entry["auth"] = base64.StdEncoding.EncodeToString([]byte(ac.Username + ":" + ac.Password))
+	} else if ac.Auth != "" {
+		entry["auth"] = ac.Auth
+	}
+	if ac.IdentityToken != "" {
+		entry["identitytoken"] = ac.IdentityToken
+	}
+	if ac.RegistryToken != "" {
+		entry["registrytoken"] = ac.RegistryToken
+	}
+	return json.Marshal(map[string]any{"auths": map[string]any{dockerKey(host): entry}})
+}
+
+// NoCredentialsError says skiff has no credentials for a registry that
+// wants them.
+type NoCredentialsError struct{ Registry string }
+
+func (e *NoCredentialsError) Error() string {
+	return fmt.Sprintf("%s wants credentials to pull, and skiff has none for it; run `skiff login %s`", e.Registry, e.Registry)
 }

@@ -105,3 +105,46 @@ func TestDockerKey(t *testing.T) {
 		}
 	}
 }
+
+func TestAnonymousPullAndPullSecret(t *testing.T) {
+	ctx := context.Background()
+	regs, err := NewRegistries(RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := basicAuthRegistry(t)
+	openSrv := httptest.NewServer(registry.New())
+	defer openSrv.Close()
+	open := strings.TrimPrefix(openSrv.URL, "http://")
+	if ok, err := regs.AnonymousPull(ctx, private+"/shop/orders"); err != nil || ok {
+		t.Errorf("AnonymousPull(private) = %t, %v; want false", ok, err)
+	}
+	if ok, err := regs.AnonymousPull(ctx, open+"/shop/orders"); err != nil || !ok {
+		t.Errorf("AnonymousPull(open) = %t, %v; want true", ok, err)
+	}
+
+	data, err := DockerConfigJSON(private, keychainFunc(func(authn.Resource) (authn.Authenticator, error) {
+		return &authn.Basic{Username: "ci", Password: "right"}, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Auths map[string]map[string]string `json:"auths"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Auths) != 1 || cfg.Auths[private]["auth"] != base64.StdEncoding.EncodeToString([]byte("ci:right")) || cfg.Auths[private]["username"] != "ci" {
+		t.Errorf("dockerconfigjson = %s", data)
+	}
+	_, err = DockerConfigJSON(private, authn.NewMultiKeychain())
+	var none *NoCredentialsError
+	if !errors.As(err, &none) || !strings.Contains(err.Error(), "run `skiff login "+private+"`") {
+		t.Errorf("DockerConfigJSON without credentials = %v", err)
+	}
+}
+
+type keychainFunc func(authn.Resource) (authn.Authenticator, error)
+
+func (f keychainFunc) Resolve(r authn.Resource) (authn.Authenticator, error) { return f(r) }

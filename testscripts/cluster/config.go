@@ -31,11 +31,16 @@ const (
 	dnsServiceIP  = "198.19.0.10"
 	clusterDomain = "cluster.local"
 	registryAddr  = "127.0.0.1:5000"
-	apiPort       = "6443"
-	etcdClientURL = "http://127.0.0.1:23790"
-	etcdPeerURL   = "http://127.0.0.1:23800"
-	bridgeName    = "skiff0"
-	cniNetName    = "skiff"
+	// authRegistryAddr is a second registry that wants an account
+	// (htpasswd), for private-registry tests: user authRegistryUser, the
+	// password in the state dir (env prints both).
+	authRegistryAddr = "127.0.0.1:5001"
+	authRegistryUser = "skiff-e2e"
+	apiPort          = "6443"
+	etcdClientURL    = "http://127.0.0.1:23790"
+	etcdPeerURL      = "http://127.0.0.1:23800"
+	bridgeName       = "skiff0"
+	cniNetName       = "skiff"
 )
 
 // Config says where the cluster keeps its files.

@@ -42,6 +42,22 @@ http:
   addr: %s
 `, c.state("registry", "data"), registryAddr),
 
+		"registry-auth/config.yml": fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+auth:
+  htpasswd:
+    realm: skiff-test-cluster
+    path: %s
+`, c.state("registry-auth", "data"), authRegistryAddr, c.state("registry-auth", "htpasswd")),
+
 		"containerd/config.toml": fmt.Sprintf(`version = 2
 root = %q
 state = %q
@@ -160,7 +176,7 @@ iptables:
   localhostNodePorts: false
 `, nodeName, podCIDR, nodeIP, c.state("kube-proxy.kubeconfig")),
 	}
-	for _, host := range []string{"127.0.0.1:5000", "localhost:5000"} {
+	for _, host := range []string{"127.0.0.1:5000", "localhost:5000", authRegistryAddr} {
 		files["containerd/certs.d/"+host+"/hosts.toml"] = fmt.Sprintf(`server = "http://%s"
 
 [host."http://%s"]
@@ -225,8 +241,9 @@ func (c *cluster) componentArgs(b *binaries) map[string][]string {
 	pki := c.pkiDir()
 	p := func(n string) string { return pkiFile(pki, n) }
 	return map[string][]string{
-		"registry":   {"/usr/bin/docker-registry", "serve", c.state("registry", "config.yml")},
-		"containerd": {"/usr/bin/containerd", "--config", c.state("containerd", "config.toml")},
+		"registry":      {"/usr/bin/docker-registry", "serve", c.state("registry", "config.yml")},
+		"registry-auth": {"/usr/bin/docker-registry", "serve", c.state("registry-auth", "config.yml")},
+		"containerd":    {"/usr/bin/containerd", "--config", c.state("containerd", "config.toml")},
 		"etcd": append([]string{b.etcd}, flags(
 			"name", nodeName,
 			"data-dir", c.state("etcd"),

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -98,6 +101,12 @@ func (c *cluster) up(ctx context.Context) error {
 	if err := startAndWait("registry", 30*time.Second, httpOK("http://"+registryAddr+"/v2/")); err != nil {
 		return err
 	}
+	if err := c.writeAuthRegistryAccount(); err != nil {
+		return err
+	}
+	if err := startAndWait("registry-auth", 30*time.Second, httpStatus("http://"+authRegistryAddr+"/v2/", http.StatusUnauthorized)); err != nil {
+		return err
+	}
 	for _, img := range []binaryImage{
 		{Ref: pauseImage, Binary: bins.pause},
 		{Ref: corednsImage, Binary: bins.coredns, User: "65532"},
@@ -162,7 +171,7 @@ func (c *cluster) up(ctx context.Context) error {
 // readiness checks would otherwise talk to it. It only tries to listen, so
 // it sends no traffic.
 func portsFree() error {
-	addrs := []string{registryAddr, "127.0.0.1:23790", "127.0.0.1:23800",
+	addrs := []string{registryAddr, authRegistryAddr, "127.0.0.1:23790", "127.0.0.1:23800",
 		nodeIP + ":" + apiPort, nodeIP + ":10250", "127.0.0.1:10248", "127.0.0.1:10249",
 		"127.0.0.1:10256", "127.0.0.1:10257", "127.0.0.1:10259"}
 	var errs []error
@@ -200,7 +209,7 @@ func (c *cluster) client() (kubernetes.Interface, error) {
 
 // componentNames lists the processes up starts, in start order.
 func componentNames() []string {
-	return []string{"registry", "containerd", "etcd", "kube-apiserver",
+	return []string{"registry", "registry-auth", "containerd", "etcd", "kube-apiserver",
 		"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
 }
 
@@ -228,7 +237,31 @@ func (c *cluster) status() error {
 	return nil
 }
 
-func httpOK(url string) func(context.Context) error {
+// writeAuthRegistryAccount makes the second registry's one account, with
+// a fresh password in the state dir.
+func (c *cluster) writeAuthRegistryAccount() error {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	password := hex.EncodeToString(b)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.state("registry-auth"), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(c.state("registry-auth", "password"), []byte(password), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(c.state("registry-auth", "htpasswd"), []byte(authRegistryUser+":"+string(hash)+"\n"), 0o600)
+}
+
+func httpOK(url string) func(context.Context) error { return httpStatus(url, http.StatusOK) }
+
+// httpStatus checks GET url answers want.
+func httpStatus(url string, want int) func(context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -240,7 +273,7 @@ func httpOK(url string) func(context.Context) error {
 			return err
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode != want {
 			return fmt.Errorf("GET %s: %s", url, resp.Status)
 		}
 		return nil
@@ -265,5 +298,7 @@ func (c *cluster) printEnv() error {
 	}
 	fmt.Fprintf(c.out, "export KUBECONFIG=%s\n", c.kubeconfig())
 	fmt.Fprintf(c.out, "export SKIFF_TEST_REGISTRY=%s\n", registryAddr)
+	fmt.Fprintf(c.out, "export SKIFF_TEST_AUTH_REGISTRY=%s SKIFF_TEST_AUTH_USER=%s SKIFF_TEST_AUTH_PASSWORD=$(cat %s)\n",
+		authRegistryAddr, authRegistryUser, c.state("registry-auth", "password"))
 	return nil
 }
