@@ -221,7 +221,10 @@ func ensurePullSecret(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, 
 	if p.RegistryAuth == project.RegistryAuthAuto {
 		open, err := regs.AnonymousPull(ctx, repo)
 		if err != nil {
-			return "", fmt.Errorf("asking %s whether pods may pull without credentials: %w; set registryAuth: pull-secret or none in skiff.yaml to skip the question", host, err)
+			// The images may come from elsewhere (--image, --no-build): say
+			// so, and let the nodes pull as they can.
+			fmt.Fprintf(f.IOStreams.ErrOut, "warning: could not ask %s whether pods may pull without credentials (%v); deploying without a pull secret; set registryAuth in skiff.yaml to decide\n", host, err)
+			return "", nil
 		}
 		if open {
 			return "", nil
