@@ -84,6 +84,9 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	}
 	checks := toolchainChecks(p, run)
 	checks = append(checks, registryCheck(p, opts.Insecure))
+	if c, ok := pullCheck(p, opts.Insecure); ok {
+		checks = append(checks, c)
+	}
 	checks = append(checks, clusterChecks(f, p)...)
 
 	results := doctor.Run(ctx, 2*doctorReach, checks)
@@ -132,6 +135,26 @@ func registryCheck(p *project.Project, insecure []string) doctor.Check {
 	return doctor.Check{Name: "registry", Run: func(context.Context) doctor.Result {
 		return doctor.Result{Status: doctor.Fail, Detail: repoErr.Error(), Fix: "fix `registry:` in skiff.yaml"}
 	}}
+}
+
+// pullCheck checks the nodes will be able to pull the project's images.
+func pullCheck(p *project.Project, insecure []string) (doctor.Check, bool) {
+	if p.Registry == "" {
+		return doctor.Check{}, false
+	}
+	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: insecure})
+	if err != nil {
+		return doctor.Check{}, false
+	}
+	repo := publish.ImageName(p.Registry, p.Workloads[0].Name)
+	ref, err := regs.ParseReference(repo)
+	if err != nil {
+		return doctor.Check{}, false
+	}
+	host := ref.Context().RegistryStr()
+	return doctor.PullAccess(repo, p.RegistryAuth,
+		func(ctx context.Context) (bool, error) { return regs.AnonymousPull(ctx, repo) },
+		func() error { _, err := publish.DockerConfigJSON(host, authn.DefaultKeychain); return err }), true
 }
 
 // clusterChecks are the checks that need the cluster; they share one

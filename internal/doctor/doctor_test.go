@@ -199,3 +199,31 @@ func TestClusterChecks(t *testing.T) {
 		t.Errorf("pinged %d times, want once", pings)
 	}
 }
+
+func TestPullAccess(t *testing.T) {
+	ctx := context.Background()
+	open := func(context.Context) (bool, error) { return true, nil }
+	closed := func(context.Context) (bool, error) { return false, nil }
+	broken := func(context.Context) (bool, error) { return false, errors.New("timeout") }
+	have := func() error { return nil }
+	none := func() error { return errors.New("no credentials") }
+	for _, tc := range []struct {
+		name, mode string
+		anon       func(context.Context) (bool, error)
+		creds      func() error
+		status     Status
+		want       string
+	}{
+		{"public", "auto", open, none, OK, "pods need no pull secret"},
+		{"private with credentials", "auto", closed, have, OK, "deploy keeps a pull secret"},
+		{"private without credentials", "auto", closed, none, Fail, "no credentials to make it from"},
+		{"always a secret", "pull-secret", open, none, Fail, "no credentials to make it from"},
+		{"nodes on their own", "none", closed, none, Skip, "registryAuth: none"},
+		{"cannot ask", "auto", broken, have, Warn, "could not ask"},
+	} {
+		r := PullAccess("reg.example/shop/orders", tc.mode, tc.anon, tc.creds).Run(ctx)
+		if r.Status != tc.status || !strings.Contains(r.Detail, tc.want) {
+			t.Errorf("%s: %+v", tc.name, r)
+		}
+	}
+}

@@ -50,3 +50,30 @@ func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, sou
 		return fail(fmt.Sprintf("push check to %s failed (credentials: %s): %v", repo, from, err), login)
 	}}
 }
+
+// PullAccess checks that the cluster's nodes will be able to pull from
+// repo: anonymously, or through the pull Secret deploy keeps, which needs
+// credentials here. anonymous asks the registry as nobody (see
+// publish.Registries.AnonymousPull); creds fails when there are none to
+// make the Secret from; mode is skiff.yaml's registryAuth.
+func PullAccess(repo, mode string, anonymous func(ctx context.Context) (bool, error), creds func() error) Check {
+	return Check{Name: "pull access", Run: func(ctx context.Context) Result {
+		if mode == "none" {
+			return skip("registryAuth: none: the nodes pull with what they have")
+		}
+		open := false
+		if mode != "pull-secret" {
+			var err error
+			if open, err = anonymous(ctx); err != nil {
+				return warn(fmt.Sprintf("could not ask whether %s may be pulled without credentials: %v", repo, err), "set registryAuth in skiff.yaml")
+			}
+		}
+		if open {
+			return ok(fmt.Sprintf("%s may be pulled without credentials: pods need no pull secret", repo))
+		}
+		if err := creds(); err != nil {
+			return fail(fmt.Sprintf("pods need a pull secret for %s, and there are no credentials to make it from", repo), "run `skiff login` for the registry")
+		}
+		return ok(fmt.Sprintf("%s wants credentials to pull: deploy keeps a pull secret from yours", repo))
+	}}
+}

@@ -31,7 +31,7 @@ func TestBuildLogin(t *testing.T) {
 	mustRun(t, "", env, skiff, "init", root, "--kind", "function", "--lang", "go", "--name", "hello",
 		"--registry", addr+"/e2e-login", "--non-interactive")
 
-	registryCheck := func() (string, string) {
+	doctorCheck := func(name string) (string, string) {
 		t.Helper()
 		out, errOut, _ := run(t, root, env, skiff, "doctor", "-o", "json")
 		var rs []struct{ Check, Status, Detail string }
@@ -39,19 +39,23 @@ func TestBuildLogin(t *testing.T) {
 			t.Fatalf("doctor -o json: %v\n%s\n%s", err, out, errOut)
 		}
 		for _, r := range rs {
-			if r.Check == "registry "+addr {
+			if r.Check == name {
 				return r.Status, r.Detail
 			}
 		}
-		t.Fatalf("doctor has no registry check: %s", out)
+		t.Fatalf("doctor has no %s check: %s", name, out)
 		return "", ""
 	}
+	registryCheck := func() (string, string) { return doctorCheck("registry " + addr) }
 
 	if _, errOut, code := run(t, root, env, skiff, "build", "--push"); code != 1 || !strings.Contains(errOut, "401") && !strings.Contains(errOut, "unauthorized") {
 		t.Errorf("push without credentials: exit %d\n%s", code, errOut)
 	}
 	if st, detail := registryCheck(); st != "fail" || !strings.Contains(detail, "wants credentials to push") {
 		t.Errorf("doctor without credentials: %s %s", st, detail)
+	}
+	if st, detail := doctorCheck("pull access"); st != "fail" || !strings.Contains(detail, "pods need a pull secret") {
+		t.Errorf("doctor's pull access without credentials: %s %s", st, detail)
 	}
 
 	login := func(password string) (string, int) {
@@ -82,6 +86,9 @@ func TestBuildLogin(t *testing.T) {
 	}
 	if st, detail := registryCheck(); st != "ok" || !strings.Contains(detail, filepath.Join(docker, "config.json")) {
 		t.Errorf("doctor after login: %s %s", st, detail)
+	}
+	if st, detail := doctorCheck("pull access"); st != "ok" || !strings.Contains(detail, "deploy keeps a pull secret") {
+		t.Errorf("doctor's pull access after login: %s %s", st, detail)
 	}
 	if _, errOut, code := run(t, root, env, skiff, "build", "--push"); code != 0 {
 		t.Errorf("push after login: exit %d\n%s", code, errOut)
