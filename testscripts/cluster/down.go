@@ -22,6 +22,17 @@ import (
 // through containerd (so the CNI plugins release addresses and veths), and
 // undoes every host change up recorded. The logs dir is kept for
 // inspection; the rest of the state dir is removed.
+// downOrder is the order down stops the components in: the node's agents;
+// then, once the pods' sandboxes are gone, the control plane and
+// containerd; last the registries.
+func downOrder() [3][]string {
+	return [3][]string{
+		{"kube-proxy", "kubelet"},
+		{"kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"},
+		{"registry-auth", "registry"},
+	}
+}
+
 func (c *cluster) down(ctx context.Context) error {
 	if err := c.checkStateDir(); err != nil {
 		return err
@@ -35,7 +46,8 @@ func (c *cluster) down(ctx context.Context) error {
 		return err
 	}
 	var errs []error
-	for _, name := range []string{"kube-proxy", "kubelet"} {
+	order := downOrder()
+	for _, name := range order[0] {
 		if err := c.stop(name, 15*time.Second); err != nil {
 			errs = append(errs, err)
 		}
@@ -45,7 +57,7 @@ func (c *cluster) down(ctx context.Context) error {
 			c.logf("warning: removing pod sandboxes: %v (continuing)", err)
 		}
 	}
-	for _, name := range []string{"kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"} {
+	for _, name := range order[1] {
 		if err := c.stop(name, 15*time.Second); err != nil {
 			errs = append(errs, err)
 		}
@@ -58,8 +70,10 @@ func (c *cluster) down(ctx context.Context) error {
 		}
 	}
 	c.killShims()
-	if err := c.stop("registry", 10*time.Second); err != nil {
-		errs = append(errs, err)
+	for _, name := range order[2] {
+		if err := c.stop(name, 10*time.Second); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := c.undoHost(host); err != nil {
 		errs = append(errs, err)

@@ -33,3 +33,21 @@ func TestUnescapeMount(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// down stops every component up starts.
+func TestDownStopsEveryComponent(t *testing.T) {
+	stopped := map[string]bool{}
+	for _, group := range downOrder() {
+		for _, n := range group {
+			stopped[n] = true
+		}
+	}
+	for _, n := range componentNames() {
+		if !stopped[n] {
+			t.Errorf("down does not stop %s", n)
+		}
+	}
+	if len(stopped) != len(componentNames()) {
+		t.Errorf("down stops %d components, up starts %d", len(stopped), len(componentNames()))
+	}
+}
