@@ -161,13 +161,11 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err := ensureNamespace(ctx, kc, pc, f.IOStreams.ErrOut); err != nil {
 		return err
 	}
-	pull, err := ensurePullSecret(ctx, f, kc, pc, opts.Insecure)
+	pull, err := ensurePullSecret(ctx, f, kc, pc, opts.Insecure, f.IOStreams.ErrOut)
 	if err != nil {
 		return err
 	}
-	if pull != "" {
-		overrides = chart.Merge(map[string]any{"image": map[string]any{"pullSecret": pull}}, overrides)
-	}
+	overrides = withPullSecret(overrides, pull)
 	results, err := pl.Deploy(ctx, releases(kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
 	if err != nil {
 		return err
@@ -203,7 +201,7 @@ func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides
 // credentials skiff pushes with, for that registry alone. It returns the
 // Secret's name, or "" when the pods need none. The Secret is not part of
 // any release; delete --all removes it.
-func ensurePullSecret(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *projectContext, insecure []string) (string, error) {
+func ensurePullSecret(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *projectContext, insecure []string, w io.Writer) (string, error) {
 	p := pc.project
 	if p.Registry == "" || p.RegistryAuth == project.RegistryAuthNone || len(pc.workloads) == 0 {
 		return "", nil
@@ -223,7 +221,7 @@ func ensurePullSecret(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, 
 		if err != nil {
 			// The images may come from elsewhere (--image, --no-build): say
 			// so, and let the nodes pull as they can.
-			fmt.Fprintf(f.IOStreams.ErrOut, "warning: could not ask %s whether pods may pull without credentials (%v); deploying without a pull secret; set registryAuth in skiff.yaml to decide\n", host, err)
+			fmt.Fprintf(w, "warning: could not ask %s whether pods may pull without credentials (%v); deploying without a pull secret; set registryAuth in skiff.yaml to decide\n", host, err)
 			return "", nil
 		}
 		if open {
@@ -241,9 +239,18 @@ func ensurePullSecret(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, 
 		return "", fmt.Errorf("keeping the pull secret %s/%s: %w", pc.namespace, name, err)
 	}
 	if changed {
-		fmt.Fprintf(f.IOStreams.ErrOut, "%s wants credentials to pull: pods pull with Secret %s/%s (from your credentials for %s)\n", host, pc.namespace, name, host)
+		fmt.Fprintf(w, "%s wants credentials to pull: pods pull with Secret %s/%s (from your credentials for %s)\n", host, pc.namespace, name, host)
 	}
 	return name, nil
+}
+
+// withPullSecret lays the pull Secret's name (none: "") under the user's
+// chart values.
+func withPullSecret(values map[string]any, pull string) map[string]any {
+	if pull == "" {
+		return values
+	}
+	return chart.Merge(map[string]any{"image": map[string]any{"pullSecret": pull}}, values)
 }
 
 // releaseWait is how deploy waits for a release to be ready: a scaled

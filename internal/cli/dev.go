@@ -201,9 +201,13 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if err := ensureNamespace(ctx, kc, pc, out.messages); err != nil {
 		return err
 	}
+	pull, err := ensurePullSecret(ctx, f, kc, pc, opts.Insecure, out.messages)
+	if err != nil {
+		return err
+	}
 
 	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: d,
-		Releases: releases(kc, d, pc, dev.ChartSettings(), opts.Timeout),
+		Releases: releases(kc, d, pc, withPullSecret(dev.ChartSettings(), pull), opts.Timeout),
 		URLs:     map[string]string{}, Events: s.Events}
 	if err := cl.Snapshot(s.Workloads); err != nil {
 		return err
