@@ -11,6 +11,7 @@ import (
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -83,10 +84,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 		run = doctor.Exec
 	}
 	checks := toolchainChecks(p, run)
-	checks = append(checks, registryCheck(p, opts.Insecure))
-	if c, ok := pullCheck(p, opts.Insecure); ok {
-		checks = append(checks, c)
-	}
+	checks = append(checks, registryChecks(p, opts.Insecure)...)
 	checks = append(checks, clusterChecks(f, p)...)
 
 	results := doctor.Run(ctx, 2*doctorReach, checks)
@@ -114,47 +112,34 @@ func toolchainChecks(p *project.Project, run doctor.Runner) []doctor.Check {
 	return checks
 }
 
-func registryCheck(p *project.Project, insecure []string) doctor.Check {
+// registryChecks check the push to and the pulls from the project's
+// registry, parsed once.
+func registryChecks(p *project.Project, insecure []string) []doctor.Check {
 	if p.Registry == "" {
-		return doctor.Check{Name: "registry", Run: func(context.Context) doctor.Result {
+		return []doctor.Check{{Name: "registry", Run: func(context.Context) doctor.Result {
 			return doctor.Result{Status: doctor.Warn, Detail: "skiff.yaml names no registry: builds go to the local store, and deploy has nothing to pull",
 				Fix: "add `registry: HOST/PATH` to skiff.yaml (or to the environment)"}
-		}}
-	}
-	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: insecure})
-	var repoErr error
-	if err == nil {
-		ref, perr := regs.ParseReference(publish.ImageName(p.Registry, p.Workloads[0].Name))
-		if perr == nil {
-			return doctor.Registry(ref.Context(), authn.DefaultKeychain, remote.DefaultTransport, publish.CredentialSource)
-		}
-		repoErr = perr
-	} else {
-		repoErr = err
-	}
-	return doctor.Check{Name: "registry", Run: func(context.Context) doctor.Result {
-		return doctor.Result{Status: doctor.Fail, Detail: repoErr.Error(), Fix: "fix `registry:` in skiff.yaml"}
-	}}
-}
-
-// pullCheck checks the nodes will be able to pull the project's images.
-func pullCheck(p *project.Project, insecure []string) (doctor.Check, bool) {
-	if p.Registry == "" {
-		return doctor.Check{}, false
-	}
-	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: insecure})
-	if err != nil {
-		return doctor.Check{}, false
+		}}}
 	}
 	repo := publish.ImageName(p.Registry, p.Workloads[0].Name)
-	ref, err := regs.ParseReference(repo)
+	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: insecure})
+	var ref name.Reference
+	if err == nil {
+		ref, err = regs.ParseReference(repo)
+	}
 	if err != nil {
-		return doctor.Check{}, false
+		return []doctor.Check{{Name: "registry", Run: func(context.Context) doctor.Result {
+			return doctor.Result{Status: doctor.Fail, Detail: err.Error(), Fix: "fix `registry:` in skiff.yaml"}
+		}}}
 	}
 	host := ref.Context().RegistryStr()
-	return doctor.PullAccess(repo, p.RegistryAuth,
-		func(ctx context.Context) (bool, error) { return regs.AnonymousPull(ctx, repo) },
-		func() error { _, err := publish.DockerConfigJSON(host, authn.DefaultKeychain); return err }), true
+	return []doctor.Check{
+		doctor.Registry(ref.Context(), authn.DefaultKeychain, remote.DefaultTransport, publish.CredentialSource),
+		// The nodes will be able to pull the images.
+		doctor.PullAccess(repo, p.RegistryAuth,
+			func(ctx context.Context) (bool, error) { return regs.AnonymousPull(ctx, repo) },
+			func() error { _, err := publish.DockerConfigJSON(host, authn.DefaultKeychain); return err }),
+	}
 }
 
 // clusterChecks are the checks that need the cluster; they share one

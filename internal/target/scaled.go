@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
@@ -237,47 +238,27 @@ func (s *Scaled) WaitReady(ctx context.Context) error {
 func waitCondition(ctx context.Context, ri dynamic.ResourceInterface, name, typ string) error {
 	opts := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()}
 	why := "no status yet"
-	check := func(o *unstructured.Unstructured) bool {
-		ok, msg := condition(o, typ)
-		if msg != "" {
-			why = msg
-		}
-		return ok
-	}
-	for {
-		// Watch, then read: a change in between arrives on the watch.
-		w, err := ri.Watch(ctx, opts)
-		if err != nil {
-			return errors.Join(err, context.Cause(ctx))
-		}
-		o, err := ri.Get(ctx, name, metav1.GetOptions{})
-		if err == nil && check(o) {
-			w.Stop()
-			return nil
-		}
-		if err != nil && !apierrors.IsNotFound(err) {
-			w.Stop()
-			return err
-		}
-		ended := false
-		for !ended {
-			select {
-			case <-ctx.Done():
-				w.Stop()
-				return fmt.Errorf("%s (%w)", why, context.Cause(ctx))
-			case ev, ok := <-w.ResultChan():
-				if !ok {
-					ended = true
-					break
-				}
-				if o, isObj := ev.Object.(*unstructured.Unstructured); isObj && ev.Type != watch.Deleted && check(o) {
-					w.Stop()
-					return nil
-				}
+	err := watchUntil(ctx,
+		func() (watch.Interface, error) { return ri.Watch(ctx, opts) },
+		func() (runtime.Object, error) { return ri.Get(ctx, name, metav1.GetOptions{}) },
+		func(o runtime.Object) bool {
+			u, ok := o.(*unstructured.Unstructured)
+			if !ok {
+				return false
 			}
-		}
-		w.Stop()
+			ready, msg := condition(u, typ)
+			if msg != "" {
+				why = msg
+			}
+			return ready
+		})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s (%w)", why, context.Cause(ctx))
 	}
+	return errors.Join(err, context.Cause(ctx))
 }
 
 // WakeIfIdle proves a new version of a workload at zero pods answers: one

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 )
@@ -33,33 +34,47 @@ func WaitRolledOut(ctx context.Context, cs kubernetes.Interface, rel *release.Re
 func waitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name string) error {
 	deps := cs.AppsV1().Deployments(ns)
 	opts := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()}
+	err := watchUntil(ctx,
+		func() (watch.Interface, error) { return deps.Watch(ctx, opts) },
+		func() (runtime.Object, error) { return deps.Get(ctx, name, metav1.GetOptions{}) },
+		func(o runtime.Object) bool { d, ok := o.(*appsv1.Deployment); return ok && d.Name == name && ready(d) })
+	if err != nil {
+		return waitErr(ctx, ns, name, err)
+	}
+	return nil
+}
+
+// watchUntil waits until done is true of the object get reads or a watch
+// reports. It watches, then reads, so a change in between arrives on the
+// watch; a watch the server ends is started again. A missing object is
+// waited for. ctx bounds it: its error is then ctx's.
+func watchUntil(ctx context.Context, watchFn func() (watch.Interface, error), get func() (runtime.Object, error), done func(runtime.Object) bool) error {
 	for {
-		// Watch, then read: a change in between arrives on the watch.
-		w, err := deps.Watch(ctx, opts)
+		w, err := watchFn()
 		if err != nil {
-			return waitErr(ctx, ns, name, err)
+			return err
 		}
-		dep, err := deps.Get(ctx, name, metav1.GetOptions{})
-		if err == nil && ready(dep) {
+		o, err := get()
+		if err == nil && done(o) {
 			w.Stop()
 			return nil
 		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			w.Stop()
-			return waitErr(ctx, ns, name, err)
+			return err
 		}
 		ended := false
 		for !ended {
 			select {
 			case <-ctx.Done():
 				w.Stop()
-				return waitErr(ctx, ns, name, ctx.Err())
+				return ctx.Err()
 			case ev, ok := <-w.ResultChan():
 				if !ok {
-					ended = true // the server ended the watch: start another
+					ended = true
 					break
 				}
-				if d, isDep := ev.Object.(*appsv1.Deployment); isDep && d.Name == name && ev.Type != watch.Deleted && ready(d) {
+				if ev.Type != watch.Deleted && done(ev.Object) {
 					w.Stop()
 					return nil
 				}

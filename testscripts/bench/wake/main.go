@@ -22,9 +22,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 func main() {
@@ -137,22 +138,19 @@ type bench struct {
 	want, host                   string
 }
 
-// forwardInterceptor forwards a loopback port to a ready interceptor pod.
+// forwardInterceptor forwards a loopback port to a ready interceptor pod,
+// as skiff invoke does for a workload at zero pods.
 func (b *bench) forwardInterceptor(ctx context.Context) (*kube.Forward, error) {
-	svc, err := b.kc.Clientset.CoreV1().Services("keda").Get(ctx, "keda-add-ons-http-interceptor-proxy", metav1.GetOptions{})
+	tc := &target.Cluster{Clientset: b.kc.Clientset, Namespace: b.ns, Project: &project.Project{}}
+	s, ok := tc.For(&project.Workload{Name: b.workload, Scale: &project.Scale{}}).(*target.Scaled)
+	if !ok {
+		return nil, errors.New("not a scaled target")
+	}
+	fw, err := s.Front(ctx, b.kc)
 	if err != nil {
 		return nil, err
 	}
-	pods, err := b.kc.Clientset.CoreV1().Pods("keda").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
-	if err != nil {
-		return nil, err
-	}
-	for i := range pods.Items {
-		if ready(&pods.Items[i]) {
-			return b.kc.ForwardPort(ctx, "keda", pods.Items[i].Name, 8080)
-		}
-	}
-	return nil, errors.New("no ready interceptor pod")
+	return fw.Forward, nil
 }
 
 func (b *bench) readyPod(ctx context.Context) (*corev1.Pod, error) {
