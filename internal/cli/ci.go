@@ -198,5 +198,5 @@ func ciSecrets(platform string) []string {
 	if platform == cigen.GitLab {
 		return []string{"KUBECONFIG (type File)", "SKIFF_REGISTRY_USER and SKIFF_REGISTRY_PASSWORD (unless the project's own container registry: CI_REGISTRY_*)"}
 	}
-	return []string{"SKIFF_KUBECONFIG", "SKIFF_REGISTRY_USER and SKIFF_REGISTRY_PASSWORD (unless GITHUB_TOKEN may push)"}
+	return []string{"KUBECONFIG_DATA", "SKIFF_REGISTRY_USER and SKIFF_REGISTRY_PASSWORD (unless GITHUB_TOKEN may push)"}
 }

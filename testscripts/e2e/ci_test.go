@@ -124,7 +124,7 @@ func TestCIGitHubDeploy(t *testing.T) {
 	kubeconfig, err := os.ReadFile(os.Getenv("KUBECONFIG"))
 	must(t, err)
 	ctx := map[string]string{
-		"secrets.SKIFF_KUBECONFIG": string(kubeconfig), "secrets.SKIFF_REGISTRY_USER": user,
+		"secrets.KUBECONFIG_DATA": string(kubeconfig), "secrets.SKIFF_REGISTRY_USER": user,
 		"secrets.SKIFF_REGISTRY_PASSWORD": password, "secrets.GITHUB_TOKEN": "not-for-this-registry", "github.actor": "octocat",
 	}
 	expr := regexp.MustCompile(`\$\{\{\s*(.*?)\s*\}\}`)
