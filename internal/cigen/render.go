@@ -101,7 +101,7 @@ func (l Langs) images() []string {
 	return out
 }
 
-// Lang names a workload's language for people.
+// LangName names the workload's language for people.
 func (w Workload) LangName() string {
 	switch w.Lang {
 	case project.LangGo:

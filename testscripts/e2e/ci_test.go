@@ -84,10 +84,12 @@ func runnerEnv(t *testing.T) []string {
 			env = append(env, kv)
 		}
 	}
-	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPROXY", "GOFLAGS", "GOTOOLCHAIN"} {
-		out, err := exec.Command("go", "env", k).Output()
-		must(t, err)
-		env = append(env, k+"="+strings.TrimSpace(string(out)))
+	keys := []string{"GOCACHE", "GOMODCACHE", "GOPROXY", "GOFLAGS", "GOTOOLCHAIN"}
+	out, err := exec.Command("go", append([]string{"env"}, keys...)...).Output()
+	must(t, err)
+	// go env prints one value a line, in the order asked.
+	for i, v := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+		env = append(env, keys[i]+"="+v)
 	}
 	return append(env, "HOME="+t.TempDir(), "CI=true")
 }
