@@ -166,6 +166,7 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 		"env":        stringMap(w.Env),
 		"urls":       urls,
 		"config":     stringMap(w.Config),
+		"liveConfig": w.LiveConfig,
 		"probes":     map[string]any{"liveness": w.Health, "readiness": w.Ready},
 		"secretName": SecretName(w.Name),
 	}

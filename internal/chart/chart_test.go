@@ -2,6 +2,7 @@ package chart
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -185,6 +186,104 @@ func TestConfigChangeRollsPods(t *testing.T) {
 	}
 }
 
+// TestLiveConfig: with liveConfig, a config change leaves the Deployment
+// as it was (no rollout), and the pods may get and watch their own
+// ConfigMap and nothing else.
+func TestLiveConfig(t *testing.T) {
+	live := map[string]any{"liveConfig": true}
+	a := renderWorkload(t, "orders", live)
+	b := renderWorkload(t, "orders", Merge(live, map[string]any{"config": map[string]any{"GREETING": "bye"}}))
+	if a["Deployment"] != b["Deployment"] {
+		t.Errorf("a config change changed the live workload's Deployment:\n%s\n---\n%s", a["Deployment"], b["Deployment"])
+	}
+	if a["ConfigMap"] == b["ConfigMap"] {
+		t.Error("the ConfigMap did not change")
+	}
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Metadata struct {
+					Annotations map[string]string `json:"annotations"`
+				} `json:"metadata"`
+				Spec struct {
+					Automount  *bool `json:"automountServiceAccountToken"`
+					Containers []struct {
+						Env []struct {
+							Name  string `json:"name"`
+							Value string `json:"value"`
+						} `json:"env"`
+						VolumeMounts []struct {
+							Name      string `json:"name"`
+							MountPath string `json:"mountPath"`
+						} `json:"volumeMounts"`
+					} `json:"containers"`
+					Volumes []struct {
+						Name      string `json:"name"`
+						ConfigMap *struct {
+							Name string `json:"name"`
+						} `json:"configMap"`
+					} `json:"volumes"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(a["Deployment"]), &dep); err != nil {
+		t.Fatal(err)
+	}
+	pod := dep.Spec.Template.Spec
+	if _, ok := dep.Spec.Template.Metadata.Annotations["checksum/config"]; ok {
+		t.Error("the live workload's pods carry checksum/config")
+	}
+	if pod.Automount == nil || !*pod.Automount {
+		t.Error("the live workload's pods get no service account token")
+	}
+	env := map[string]string{}
+	for _, e := range pod.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	if env["SKIFF_CONFIG_MAP"] != "orders-config" || env["SKIFF_CONFIG_FILES"] != "/etc/skiff/config" {
+		t.Errorf("env = %v", env)
+	}
+	mounted := false
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounted = mounted || (m.Name == "config" && m.MountPath == "/etc/skiff/config")
+	}
+	fromConfigMap := false
+	for _, v := range pod.Volumes {
+		fromConfigMap = fromConfigMap || (v.Name == "config" && v.ConfigMap != nil && v.ConfigMap.Name == "orders-config")
+	}
+	if !mounted || !fromConfigMap {
+		t.Errorf("the ConfigMap is not mounted at /etc/skiff/config: mounts %+v, volumes %+v", pod.Containers[0].VolumeMounts, pod.Volumes)
+	}
+
+	var role struct {
+		Rules []struct {
+			APIGroups     []string `json:"apiGroups"`
+			Resources     []string `json:"resources"`
+			ResourceNames []string `json:"resourceNames"`
+			Verbs         []string `json:"verbs"`
+		} `json:"rules"`
+	}
+	if err := yaml.Unmarshal([]byte(a["Role"]), &role); err != nil {
+		t.Fatal(err)
+	}
+	want := `[{APIGroups:[] Resources:[configmaps] ResourceNames:[orders-config] Verbs:[get watch]}]`
+	if got := fmt.Sprintf("%+v", role.Rules); got != want {
+		t.Errorf("rules = %s, want %s", got, want)
+	}
+	if !strings.Contains(a["RoleBinding"], "kind: ServiceAccount\n    name: orders\n    namespace: shop") {
+		t.Errorf("the RoleBinding does not bind the workload's service account:\n%s", a["RoleBinding"])
+	}
+
+	off := renderWorkload(t, "orders", nil)
+	if _, ok := off["Role"]; ok {
+		t.Error("a workload without liveConfig got a Role")
+	}
+	if !strings.Contains(off["Deployment"], "automountServiceAccountToken: false") {
+		t.Error("a workload without liveConfig gets a service account token")
+	}
+}
+
 func TestRenderIncludesHooks(t *testing.T) {
 	c, err := LoadBase()
 	if err != nil {
@@ -222,12 +321,16 @@ func TestBaseChartLints(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := project.Parse([]byte(manifest))
-	for _, name := range []string{"orders", "payments"} {
-		w, _ := p.Workload(name)
+	for _, name := range []string{"orders", "payments", "orders-live"} {
+		w, _ := p.Workload(strings.TrimSuffix(name, "-live"))
+		vals := Values(p, w, "shop", image)
+		if strings.HasSuffix(name, "-live") {
+			vals["liveConfig"] = true
+		}
 		lint := action.NewLint()
 		lint.Strict = true
 		lint.Namespace = "shop"
-		res := lint.Run([]string{dir}, Values(p, w, "shop", image))
+		res := lint.Run([]string{dir}, vals)
 		for _, m := range res.Messages {
 			if m.Severity >= support.WarningSev {
 				t.Errorf("%s: lint: %s", name, m)

@@ -64,7 +64,13 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 			Runtime configuration is kept in skiff.yaml (workloads[].config) and given to
 			the workload as environment variables from a ConfigMap. set and unset edit
 			skiff.yaml; with --apply they also update the deployed workload (the same
-			image, new configuration) and wait until its pods have rolled.
+			image, new configuration, a new Helm revision) and wait until its pods have
+			rolled.
+
+			A workload with liveConfig: true in skiff.yaml is not restarted: its running
+			pods watch their ConfigMap and see the new values within seconds (through the
+			accessor of the templates' plumbing; the environment variables keep the values
+			the pod started with). Secrets always restart the pods.
 		`),
 	}
 	cmd.PersistentFlags().StringVarP(&workload, "workload", "w", "", "the workload (needed when the project has several)")
@@ -84,6 +90,9 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
+			if f.Globals.Output == "" {
+				fmt.Fprintln(f.IOStreams.ErrOut, liveStatus(w))
+			}
 			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, w.Config, func(out io.Writer) error {
 				fmt.Fprintln(out, "KEY\tVALUE")
 				for _, k := range keys {
@@ -216,5 +225,24 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	if err != nil {
 		return err
 	}
-	return printDeployed(f, []pipeline.Deployment{*res})
+	if err := printDeployed(f, []pipeline.Deployment{*res}); err != nil {
+		return err
+	}
+	// What is deployed decides, not skiff.yaml: liveConfig takes effect at
+	// the next deploy.
+	switch live, _ := vals["liveConfig"].(bool); {
+	case live:
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s's pods were not restarted: they pick the new configuration up live.\n", w.Name)
+	case w.LiveConfig:
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s's pods restarted: liveConfig takes effect at the next `skiff deploy %s`.\n", w.Name, w.Name)
+	}
+	return nil
+}
+
+// liveStatus says how a configuration change reaches w's pods.
+func liveStatus(w *project.Workload) string {
+	if w.LiveConfig {
+		return fmt.Sprintf("%s: live config: a change reaches the running pods without a restart", w.Name)
+	}
+	return fmt.Sprintf("%s: a change restarts the pods (liveConfig: true in skiff.yaml delivers it live)", w.Name)
 }

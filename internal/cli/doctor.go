@@ -202,11 +202,20 @@ func deployAccess(p *project.Project) []doctor.Access {
 	add("", "pods/log", "get")
 	add("", "pods/portforward", "create")
 	add("", "events", "list")
-	var hpa, pdb, scale bool
+	var hpa, pdb, scale, live bool
 	for _, w := range p.Workloads {
+		live = live || w.LiveConfig
 		hpa = hpa || w.Autoscale != nil
 		scale = scale || w.Scale != nil
 		pdb = pdb || (w.Replicas != nil && *w.Replicas > 1 && w.Scale == nil) || (w.Autoscale != nil && w.Autoscale.Min > 1) || (w.Scale != nil && w.Scale.Min > 1)
+	}
+	if live {
+		// A Role and RoleBinding let the pods watch their ConfigMap: to
+		// create a Role the user must hold its permissions too (RBAC's
+		// escalation check), which configmaps' get already covers.
+		add("rbac.authorization.k8s.io", "roles", write...)
+		add("rbac.authorization.k8s.io", "rolebindings", write...)
+		add("", "configmaps", "watch")
 	}
 	if hpa {
 		add("autoscaling", "horizontalpodautoscalers", write...)

@@ -105,17 +105,20 @@ type Build struct {
 
 // Workload is one function or service.
 type Workload struct {
-	Name      string            `json:"name" yaml:"name"`
-	Kind      string            `json:"kind" yaml:"kind"`
-	Lang      string            `json:"lang" yaml:"lang"`
-	Template  string            `json:"template,omitempty" yaml:"template,omitempty"`
-	Path      string            `json:"path,omitempty" yaml:"path,omitempty"`
-	Port      int               `json:"port,omitempty" yaml:"port,omitempty"`
-	Env       map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
-	Config    map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
-	DependsOn []string          `json:"dependsOn,omitempty" yaml:"dependsOn,omitempty"`
-	Replicas  *int              `json:"replicas,omitempty" yaml:"replicas,omitempty"`
-	Autoscale *Autoscale        `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
+	Name     string            `json:"name" yaml:"name"`
+	Kind     string            `json:"kind" yaml:"kind"`
+	Lang     string            `json:"lang" yaml:"lang"`
+	Template string            `json:"template,omitempty" yaml:"template,omitempty"`
+	Path     string            `json:"path,omitempty" yaml:"path,omitempty"`
+	Port     int               `json:"port,omitempty" yaml:"port,omitempty"`
+	Env      map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
+	Config   map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	// LiveConfig delivers config changes to the running pods (through the
+	// API server and the mounted ConfigMap) instead of restarting them.
+	LiveConfig bool       `json:"liveConfig,omitempty" yaml:"liveConfig,omitempty"`
+	DependsOn  []string   `json:"dependsOn,omitempty" yaml:"dependsOn,omitempty"`
+	Replicas   *int       `json:"replicas,omitempty" yaml:"replicas,omitempty"`
+	Autoscale  *Autoscale `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
 	// Scale hands the replica count to KEDA and its HTTP add-on: the
 	// workload scales on HTTP traffic, down to zero pods.
 	Scale     *Scale     `json:"scale,omitempty" yaml:"scale,omitempty"`
