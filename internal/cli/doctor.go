@@ -210,9 +210,9 @@ func deployAccess(p *project.Project) []doctor.Access {
 		pdb = pdb || (w.Replicas != nil && *w.Replicas > 1 && w.Scale == nil) || (w.Autoscale != nil && w.Autoscale.Min > 1) || (w.Scale != nil && w.Scale.Min > 1)
 	}
 	if live {
-		// A Role and RoleBinding let the pods watch their ConfigMap: to
-		// create a Role the user must hold its permissions too (RBAC's
-		// escalation check), which configmaps' get already covers.
+		// A Role and RoleBinding let the pods watch their ConfigMap. To
+		// create the Role, the user must hold what it grants (RBAC's
+		// escalation check): get, above, and watch on configmaps.
 		add("rbac.authorization.k8s.io", "roles", write...)
 		add("rbac.authorization.k8s.io", "rolebindings", write...)
 		add("", "configmaps", "watch")

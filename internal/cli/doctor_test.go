@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/skiffdev/skiff/internal/doctor"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+func TestDeployAccessOfLiveConfig(t *testing.T) {
+	p := &project.Project{Workloads: []project.Workload{{Name: "orders"}}}
+	roles := doctor.Access{Group: "rbac.authorization.k8s.io", Resource: "roles", Verb: "create", Namespaced: true}
+	watch := doctor.Access{Resource: "configmaps", Verb: "watch", Namespaced: true}
+	if got := deployAccess(p); slices.Contains(got, roles) || slices.Contains(got, watch) {
+		t.Errorf("a project without liveConfig is checked for %v or %v", roles, watch)
+	}
+	p.Workloads[0].LiveConfig = true
+	got := deployAccess(p)
+	bindings := doctor.Access{Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Verb: "create", Namespaced: true}
+	for _, want := range []doctor.Access{roles, bindings, watch} {
+		if !slices.Contains(got, want) {
+			t.Errorf("a live project is not checked for %v", want)
+		}
+	}
+}
