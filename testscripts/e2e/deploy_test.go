@@ -461,7 +461,7 @@ func TestDeployNode(t *testing.T) {
 }
 
 func TestDeployPython(t *testing.T) {
-	testInterpreted(t, "python", "main.py", `os.environ.get("GREETING") or "Hello"`, `os.environ.get("GREETING") or "Howdy"`,
+	testInterpreted(t, "python", "main.py", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`,
 		func(b bases) string { return b.Python })
 }
 

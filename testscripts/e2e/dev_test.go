@@ -244,7 +244,7 @@ func TestDevClusterInterpreted(t *testing.T) {
 	b := pushBases(t, c.registry)
 	for _, tc := range []struct{ lang, file, old, new, base string }{
 		{"node", "index.js", `process.env.GREETING || "Hello"`, `process.env.GREETING || "Howdy"`, b.Node},
-		{"python", "main.py", `os.environ.get("GREETING") or "Hello"`, `os.environ.get("GREETING") or "Howdy"`, b.Python},
+		{"python", "main.py", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`, b.Python},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {
 			ns := c.restrictedNamespace(t, "e2e-dev-"+tc.lang)

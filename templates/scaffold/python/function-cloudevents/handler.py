@@ -5,7 +5,14 @@ from cloudevents_http import CloudEvent, CloudEventError, from_http, is_structur
 from server import HTTPError, Response, json_response
 
 
-def handle(event, reply_type, source):
+def check_config(values):
+    """Rejects a live config update that would leave a blank greeting (a
+    GREETING removed from the config falls back to the default)."""
+    if "GREETING" in values and not values["GREETING"].strip():
+        raise ValueError("GREETING must not be blank")
+
+
+def handle(event, greeting, reply_type, source):
     """Turns the event received into the reply event. Put your logic here."""
     try:
         data = event.json()
@@ -13,10 +20,13 @@ def handle(event, reply_type, source):
         raise HTTPError(422, 'the event data must be JSON such as {"name":"Ada"}') from None
     name = data.get("name") if isinstance(data, dict) else None
     name = name.strip() if isinstance(name, str) and name.strip() else "World"
-    return CloudEvent.create(reply_type, source, {"message": f"Hello, {name}!"}, subject=event["id"])
+    return CloudEvent.create(reply_type, source, {"message": f"{greeting}, {name}!"}, subject=event["id"])
 
 
-def create_handler(reply_type, source, logger):
+def create_handler(greeting, reply_type, source, logger):
+    """greeting() returns the current greeting: it is called for every
+    event, so a live config change needs no restart."""
+
     def app(req):
         if req.method != "POST":
             return json_response(405, {"error": "send a CloudEvent with POST"}, {"Allow": "POST"})
@@ -28,7 +38,7 @@ def create_handler(reply_type, source, logger):
         logger.info("received event", id=event["id"], type=event["type"], source=event["source"],
                     mode="structured" if structured else "binary")
         try:
-            reply = handle(event, reply_type, source)
+            reply = handle(event, greeting(), reply_type, source)
         except HTTPError as err:
             logger.warn("rejected event", id=event["id"], error=str(err))
             raise

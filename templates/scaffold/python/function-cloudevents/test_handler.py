@@ -3,7 +3,7 @@ import json
 import unittest
 
 from cloudevents_http import CloudEvent, from_http, to_binary, to_structured
-from handler import create_handler
+from handler import check_config, create_handler
 from server import Logger
 from test_server import RunningServer, fetch
 
@@ -18,7 +18,9 @@ def greeting(name):
 
 class HandlerTest(unittest.TestCase):
     def setUp(self):
-        self.running = RunningServer(create_handler(REPLY_TYPE, "/test-fn", Logger(stream=io.StringIO())))
+        self.greeting = "Hello"
+        self.running = RunningServer(create_handler(lambda: self.greeting, REPLY_TYPE, "/test-fn",
+                                                    Logger(stream=io.StringIO())))
         self.running.__enter__()
         self.addCleanup(self.running.__exit__, None, None, None)
         self.base = self.running.base
@@ -26,13 +28,13 @@ class HandlerTest(unittest.TestCase):
     def post(self, headers, body):
         return fetch(self.base + "/", data=body, method="POST", headers=headers)
 
-    def check_reply(self, status, headers, body, name):
+    def check_reply(self, status, headers, body, name, greeting="Hello"):
         self.assertEqual(status, 200, body)
         reply = from_http(dict(headers.items()), body)
         self.assertEqual(reply["type"], REPLY_TYPE)
         self.assertEqual(reply["source"], "/test-fn")
         self.assertEqual(reply["subject"], "evt-1")
-        self.assertEqual(reply.json(), {"message": f"Hello, {name}!"})
+        self.assertEqual(reply.json(), {"message": f"{greeting}, {name}!"})
 
     def test_binary_mode_in_binary_mode_out(self):
         status, headers, body = self.post(*to_binary(greeting("Ada")))
@@ -47,6 +49,16 @@ class HandlerTest(unittest.TestCase):
     def test_an_event_without_data_greets_the_world(self):
         headers = {"ce-specversion": "1.0", "ce-id": "evt-1", "ce-source": "/test", "ce-type": "com.example.greeting"}
         self.check_reply(*self.post(headers, b""), "World")
+
+    def test_the_greeting_is_read_for_every_event(self):
+        self.greeting = "Howdy"
+        self.check_reply(*self.post(*to_binary(greeting("Ada"))), "Ada", greeting="Howdy")
+
+    def test_a_blank_greeting_is_rejected(self):
+        with self.assertRaisesRegex(ValueError, "GREETING must not be blank"):
+            check_config({"GREETING": "  "})
+        check_config({"GREETING": "Hi"})
+        check_config({})
 
     def test_requests_that_are_not_valid_events_are_refused(self):
         self.assertEqual(self.post({"Content-Type": "application/json"}, b'{"name":"x"}')[0], 400)

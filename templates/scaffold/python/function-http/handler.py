@@ -4,7 +4,17 @@
 from server import HTTPError, json_response, read_json
 
 
+def check_config(values):
+    """Rejects a live config update that would leave a blank greeting (a
+    GREETING removed from the config falls back to the default)."""
+    if "GREETING" in values and not values["GREETING"].strip():
+        raise ValueError("GREETING must not be blank")
+
+
 def create_handler(greeting, logger):
+    """greeting() returns the current greeting: it is called for every
+    request, so a live config change needs no restart."""
+
     def handle(req):
         if req.method in ("GET", "HEAD"):
             name = (req.query.get("name") or [""])[0]
@@ -18,6 +28,6 @@ def create_handler(greeting, logger):
             return json_response(405, {"error": "method not allowed"}, {"Allow": "GET, HEAD, POST"})
         name = name.strip() if isinstance(name, str) and name.strip() else "World"
         logger.debug("greeting", name=name)
-        return json_response(200, {"message": f"{greeting}, {name}!"})
+        return json_response(200, {"message": f"{greeting()}, {name}!"})
 
     return handle
