@@ -456,7 +456,7 @@ func TestDeployLifecycle(t *testing.T) {
 // call, change the code, deploy, roll back, change the config with
 // --apply, delete.
 func TestDeployNode(t *testing.T) {
-	testInterpreted(t, "node", "index.js", `process.env.GREETING || "Hello"`, `process.env.GREETING || "Howdy"`,
+	testInterpreted(t, "node", "index.js", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`,
 		func(b bases) string { return b.Node })
 }
 

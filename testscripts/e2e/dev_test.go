@@ -243,7 +243,7 @@ func TestDevClusterInterpreted(t *testing.T) {
 	c := needCluster(t)
 	b := pushBases(t, c.registry)
 	for _, tc := range []struct{ lang, file, old, new, base string }{
-		{"node", "index.js", `process.env.GREETING || "Hello"`, `process.env.GREETING || "Howdy"`, b.Node},
+		{"node", "index.js", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`, b.Node},
 		{"python", "main.py", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`, b.Python},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {

@@ -130,8 +130,8 @@ function createServer(app, { logger }) {
 }
 
 // runMain starts app on the configured port and shuts it down gracefully on
-// SIGTERM or SIGINT, exiting 0 once drained.
-async function runMain(app, cfg, logger) {
+// SIGTERM or SIGINT, exiting 0 once drained and onShutdown (if given) is done.
+async function runMain(app, cfg, logger, { onShutdown } = {}) {
   const srv = createServer(app, { logger });
   const addr = await srv.listen(cfg.port);
   logger.info('listening', { addr: `${addr.address}:${addr.port}` });
@@ -139,6 +139,11 @@ async function runMain(app, cfg, logger) {
     process.once(signal, async () => {
       logger.info('shutting down', { signal, timeoutMs: cfg.shutdownTimeoutMs });
       await srv.shutdown(cfg.shutdownTimeoutMs);
+      try {
+        if (onShutdown) await onShutdown();
+      } catch (err) {
+        logger.error('shutdown hook failed', { error: String(err && err.message) });
+      }
       logger.info('stopped');
       process.exit(0);
     });

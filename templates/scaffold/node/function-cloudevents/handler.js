@@ -8,9 +8,15 @@ function httpError(status, message) {
   return Object.assign(new Error(message), { status });
 }
 
+// checkConfig rejects a live config update that would leave a blank greeting
+// (a GREETING removed from the config falls back to the default).
+function checkConfig(values) {
+  if ('GREETING' in values && !values.GREETING.trim()) throw new Error('GREETING must not be blank');
+}
+
 // handle is the function: it turns the event it receives into the event it
 // replies with. Put your logic here.
-function handle(event, { replyType, source }) {
+function handle(event, { greeting, replyType, source }) {
   let data = event.data;
   if (typeof data === 'string' && data !== '') {
     try {
@@ -25,13 +31,15 @@ function handle(event, { replyType, source }) {
     type: replyType,
     subject: event.id,
     datacontenttype: 'application/json',
-    data: { message: `Hello, ${name}!` },
+    data: { message: `${greeting}, ${name}!` },
   });
 }
 
 // createHandler receives a CloudEvent over HTTP in binary or structured mode
-// and answers with the reply event in the same mode.
-function createHandler({ replyType, source, logger }) {
+// and answers with the reply event in the same mode. greeting() returns the
+// current greeting: it is called for every event, so a live config change
+// needs no restart.
+function createHandler({ greeting, replyType, source, logger }) {
   return async (req, res) => {
     if (req.method !== 'POST') {
       return sendJSON(res, 405, { error: 'send a CloudEvent with POST' }, { Allow: 'POST' });
@@ -50,7 +58,7 @@ function createHandler({ replyType, source, logger }) {
     logger.info('received event', { id: event.id, type: event.type, source: event.source, mode: structured ? 'structured' : 'binary' });
     let reply;
     try {
-      reply = handle(event, { replyType, source });
+      reply = handle(event, { greeting: greeting(), replyType, source });
     } catch (err) {
       if (!err.status) throw err;
       logger.warn('rejected event', { id: event.id, error: err.message });
@@ -62,4 +70,4 @@ function createHandler({ replyType, source, logger }) {
   };
 }
 
-module.exports = { createHandler, handle };
+module.exports = { checkConfig, createHandler, handle };

@@ -1,8 +1,16 @@
 'use strict';
 const { sendJSON, readBody } = require('./server');
 
+// checkConfig rejects a live config update that would leave a blank greeting
+// (a GREETING removed from the config falls back to the default).
+function checkConfig(values) {
+  if ('GREETING' in values && !values.GREETING.trim()) throw new Error('GREETING must not be blank');
+}
+
 // createHandler returns the function: GET /?name=Ada or POST {"name":"Ada"}
-// answers {"message":"<greeting>, Ada!"}.
+// answers {"message":"<greeting>, Ada!"}. greeting() returns the current
+// greeting: it is called for every request, so a live config change needs
+// no restart.
 function createHandler({ greeting, logger }) {
   return async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
@@ -23,8 +31,8 @@ function createHandler({ greeting, logger }) {
     }
     name = typeof name === 'string' && name.trim() ? name.trim() : 'World';
     logger.debug('greeting', { name });
-    return sendJSON(res, 200, { message: `${greeting}, ${name}!` });
+    return sendJSON(res, 200, { message: `${greeting()}, ${name}!` });
   };
 }
 
-module.exports = { createHandler };
+module.exports = { checkConfig, createHandler };

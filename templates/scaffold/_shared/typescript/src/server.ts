@@ -156,18 +156,21 @@ export function createServer(app: App, { logger }: { logger: Logger }): Server {
   };
 }
 
-/** runMain starts app on the configured port and shuts it down gracefully on SIGTERM or SIGINT, exiting 0 once drained. */
-export async function runMain(app: App, cfg: Config, logger: Logger): Promise<Server> {
+/** runMain starts app on the configured port and shuts it down gracefully on SIGTERM or SIGINT, exiting 0 once drained and onShutdown is done. */
+export async function runMain(app: App, cfg: Config, logger: Logger, opts: { onShutdown?: () => unknown } = {}): Promise<Server> {
   const srv = createServer(app, { logger });
   const addr = await srv.listen(cfg.port);
   logger.info('listening', { addr: `${addr.address}:${addr.port}` });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info('shutting down', { signal, timeoutMs: cfg.shutdownTimeoutMs });
-      void srv.shutdown(cfg.shutdownTimeoutMs).then(() => {
-        logger.info('stopped');
-        process.exit(0);
-      });
+      void srv.shutdown(cfg.shutdownTimeoutMs)
+        .then(() => opts.onShutdown?.())
+        .catch((err: unknown) => logger.error('shutdown hook failed', { error: err instanceof Error ? err.message : String(err) }))
+        .then(() => {
+          logger.info('stopped');
+          process.exit(0);
+        });
     });
   }
   return srv;

@@ -3,13 +3,13 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { CloudEvent, HTTP } = require('cloudevents');
 const { createLogger, createServer } = require('../server');
-const { createHandler } = require('../handler');
+const { checkConfig, createHandler } = require('../handler');
 
 const logger = createLogger({ stream: { write() {} } });
 const REPLY_TYPE = 'com.example.test.reply';
 
-async function withServer(fn) {
-  const srv = createServer(createHandler({ replyType: REPLY_TYPE, source: '/test-fn', logger }), { logger });
+async function withServer(fn, greeting = () => 'Hello') {
+  const srv = createServer(createHandler({ greeting, replyType: REPLY_TYPE, source: '/test-fn', logger }), { logger });
   const { port } = await srv.listen(0, '127.0.0.1');
   try {
     await fn(`http://127.0.0.1:${port}`);
@@ -32,7 +32,7 @@ async function post(base, message) {
   return { status: res.status, headers, body: await res.text() };
 }
 
-function checkReply(res, name) {
+function checkReply(res, name, greeting = 'Hello') {
   assert.equal(res.status, 200, res.body);
   const reply = HTTP.toEvent({ headers: res.headers, body: res.body });
   reply.validate();
@@ -40,7 +40,7 @@ function checkReply(res, name) {
   assert.equal(reply.source, '/test-fn');
   assert.equal(reply.subject, 'evt-1');
   const data = typeof reply.data === 'string' ? JSON.parse(reply.data) : reply.data;
-  assert.deepEqual(data, { message: `Hello, ${name}!` });
+  assert.deepEqual(data, { message: `${greeting}, ${name}!` });
   return reply;
 }
 
@@ -63,6 +63,21 @@ test('an event without data greets the world', () => withServer(async (base) => 
   });
   checkReply(res, 'World');
 }));
+
+test('the greeting is read for every event', async () => {
+  let current = 'Hello';
+  await withServer(async (base) => {
+    checkReply(await post(base, HTTP.binary(greeting('Ada'))), 'Ada');
+    current = 'Howdy';
+    checkReply(await post(base, HTTP.binary(greeting('Ada'))), 'Ada', 'Howdy');
+  }, () => current);
+});
+
+test('a blank GREETING is rejected', () => {
+  assert.throws(() => checkConfig({ GREETING: '  ' }), /GREETING must not be blank/);
+  checkConfig({ GREETING: 'Hi' });
+  checkConfig({});
+});
 
 test('requests that are not valid events are refused', () => withServer(async (base) => {
   const notEvent = await post(base, { headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });

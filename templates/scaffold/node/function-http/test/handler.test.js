@@ -2,12 +2,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { createLogger, createServer } = require('../server');
-const { createHandler } = require('../handler');
+const { checkConfig, createHandler } = require('../handler');
 
 const logger = createLogger({ stream: { write() {} } });
 
-async function withServer(fn) {
-  const srv = createServer(createHandler({ greeting: 'Hi', logger }), { logger });
+async function withServer(fn, greeting = () => 'Hi') {
+  const srv = createServer(createHandler({ greeting, logger }), { logger });
   const { port } = await srv.listen(0, '127.0.0.1');
   try {
     await fn(`http://127.0.0.1:${port}`);
@@ -37,3 +37,18 @@ test('bad requests are refused', () => withServer(async (base) => {
   assert.equal((await fetch(base, { method: 'POST', body: 'not json' })).status, 400);
   assert.equal((await fetch(base, { method: 'DELETE' })).status, 405);
 }));
+
+test('the greeting is read for every request', async () => {
+  let greeting = 'Hi';
+  await withServer(async (base) => {
+    assert.deepEqual(await (await fetch(`${base}/?name=Ada`)).json(), { message: 'Hi, Ada!' });
+    greeting = 'Howdy';
+    assert.deepEqual(await (await fetch(`${base}/?name=Ada`)).json(), { message: 'Howdy, Ada!' });
+  }, () => greeting);
+});
+
+test('a blank GREETING is rejected', () => {
+  assert.throws(() => checkConfig({ GREETING: '  ' }), /GREETING must not be blank/);
+  checkConfig({ GREETING: 'Hi' });
+  checkConfig({});
+});

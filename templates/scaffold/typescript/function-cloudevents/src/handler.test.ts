@@ -2,13 +2,13 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { createLogger, createServer } from './server';
-import { createHandler } from './handler';
+import { checkConfig, createHandler } from './handler';
 
 const logger = createLogger({ stream: { write: () => true } });
 const REPLY_TYPE = 'com.example.test.reply';
 
-async function withServer(fn: (base: string) => Promise<void>) {
-  const srv = createServer(createHandler({ replyType: REPLY_TYPE, source: '/test-fn', logger }), { logger });
+async function withServer(fn: (base: string) => Promise<void>, greeting = () => 'Hello') {
+  const srv = createServer(createHandler({ greeting, replyType: REPLY_TYPE, source: '/test-fn', logger }), { logger });
   const { port } = await srv.listen(0, '127.0.0.1');
   try {
     await fn(`http://127.0.0.1:${port}`);
@@ -36,7 +36,7 @@ async function post(base: string, message: { headers: Record<string, unknown>; b
   return { status: res.status, headers: Object.fromEntries(res.headers.entries()), body: await res.text() };
 }
 
-function checkReply(res: Sent, name: string): void {
+function checkReply(res: Sent, name: string, greeting = 'Hello'): void {
   assert.equal(res.status, 200, res.body);
   const received = HTTP.toEvent<unknown>({ headers: res.headers, body: res.body });
   assert.ok(!Array.isArray(received));
@@ -45,7 +45,7 @@ function checkReply(res: Sent, name: string): void {
   assert.equal(reply.source, '/test-fn');
   assert.equal(reply.subject, 'evt-1');
   const data = typeof reply.data === 'string' ? JSON.parse(reply.data) : reply.data;
-  assert.deepEqual(data, { message: `Hello, ${name}!` });
+  assert.deepEqual(data, { message: `${greeting}, ${name}!` });
 }
 
 test('binary mode in, binary mode out', () => withServer(async (base) => {
@@ -67,6 +67,21 @@ test('an event without data greets the world', () => withServer(async (base) => 
   });
   checkReply(res, 'World');
 }));
+
+test('the greeting is read for every event', async () => {
+  let current = 'Hello';
+  await withServer(async (base) => {
+    checkReply(await post(base, HTTP.binary(greeting('Ada'))), 'Ada');
+    current = 'Howdy';
+    checkReply(await post(base, HTTP.binary(greeting('Ada'))), 'Ada', 'Howdy');
+  }, () => current);
+});
+
+test('a blank GREETING is rejected', () => {
+  assert.throws(() => checkConfig({ GREETING: '  ' }), /GREETING must not be blank/);
+  checkConfig({ GREETING: 'Hi' });
+  checkConfig({});
+});
 
 test('requests that are not valid events are refused', () => withServer(async (base) => {
   const notEvent = await post(base, { headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });

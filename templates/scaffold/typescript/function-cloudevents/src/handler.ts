@@ -9,8 +9,16 @@ export interface Reply {
   message: string;
 }
 
+/** checkConfig rejects a live config update that would leave a blank greeting (a GREETING removed from the config falls back to the default). */
+export function checkConfig(values: Record<string, string>): void {
+  if ('GREETING' in values && !values.GREETING.trim()) throw new Error('GREETING must not be blank');
+}
+
 /** handle is the function: it turns the event it receives into the event it replies with. Put your logic here. */
-export function handle(event: CloudEvent<unknown>, { replyType, source }: { replyType: string; source: string }): CloudEvent<Reply> {
+export function handle(
+  event: CloudEvent<unknown>,
+  { greeting, replyType, source }: { greeting: string; replyType: string; source: string },
+): CloudEvent<Reply> {
   let data = event.data;
   if (typeof data === 'string' && data !== '') {
     try {
@@ -26,12 +34,17 @@ export function handle(event: CloudEvent<unknown>, { replyType, source }: { repl
     type: replyType,
     subject: event.id,
     datacontenttype: 'application/json',
-    data: { message: `Hello, ${who}!` },
+    data: { message: `${greeting}, ${who}!` },
   });
 }
 
-/** createHandler receives a CloudEvent over HTTP in binary or structured mode and answers with the reply event in the same mode. */
-export function createHandler({ replyType, source, logger }: { replyType: string; source: string; logger: Logger }): App {
+/**
+ * createHandler receives a CloudEvent over HTTP in binary or structured mode and answers with the reply event in the same mode.
+ * greeting() returns the current greeting: it is called for every event, so a live config change needs no restart.
+ */
+export function createHandler(
+  { greeting, replyType, source, logger }: { greeting: () => string; replyType: string; source: string; logger: Logger },
+): App {
   return async (req, res) => {
     if (req.method !== 'POST') {
       return sendJSON(res, 405, { error: 'send a CloudEvent with POST' }, { Allow: 'POST' });
@@ -51,7 +64,7 @@ export function createHandler({ replyType, source, logger }: { replyType: string
     logger.info('received event', { id: event.id, type: event.type, source: event.source, mode: structured ? 'structured' : 'binary' });
     let reply: CloudEvent<Reply>;
     try {
-      reply = handle(event, { replyType, source });
+      reply = handle(event, { greeting: greeting(), replyType, source });
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       logger.warn('rejected event', { id: event.id, error: err.message });

@@ -1,8 +1,16 @@
 import type { App, Logger } from './server';
 import { HttpError, readBody, sendJSON } from './server';
 
-/** createHandler returns the function: GET /?name=Ada or POST {"name":"Ada"} answers {"message":"<greeting>, Ada!"}. */
-export function createHandler({ greeting, logger }: { greeting: string; logger: Logger }): App {
+/** checkConfig rejects a live config update that would leave a blank greeting (a GREETING removed from the config falls back to the default). */
+export function checkConfig(values: Record<string, string>): void {
+  if ('GREETING' in values && !values.GREETING.trim()) throw new Error('GREETING must not be blank');
+}
+
+/**
+ * createHandler returns the function: GET /?name=Ada or POST {"name":"Ada"} answers {"message":"<greeting>, Ada!"}.
+ * greeting() returns the current greeting: it is called for every request, so a live config change needs no restart.
+ */
+export function createHandler({ greeting, logger }: { greeting: () => string; logger: Logger }): App {
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     let name: unknown;
@@ -22,6 +30,6 @@ export function createHandler({ greeting, logger }: { greeting: string; logger: 
     }
     const who = typeof name === 'string' && name.trim() ? name.trim() : 'World';
     logger.debug('greeting', { name: who });
-    return sendJSON(res, 200, { message: `${greeting}, ${who}!` });
+    return sendJSON(res, 200, { message: `${greeting()}, ${who}!` });
   };
 }
