@@ -1,0 +1,251 @@
+// Command skiff-relay runs next to a function in its pod and moves its
+// CloudEvents to and from NATS JetStream (package relay):
+//
+//	skiff-relay            serve: the sink (K_SINK) and the triggers' deliveries
+//	skiff-relay publish    store one event and exit (a schedule's CronJob)
+//
+// skiff's chart configures it with environment variables (flags override
+// them): SKIFF_RELAY_BUS, _STREAM, _WORKLOAD, _TARGET, _TRIGGERS (JSON),
+// _RETRIES, _BACKOFF, _TIMEOUT, _CONCURRENCY, _SINK (address), _ADMIN
+// (address of /healthz, /readyz and /metrics).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skiffdev/skiff/internal/relay"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "skiff-relay")
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "publish" {
+		err = publish(ctx, os.Args[2:], os.Getenv, os.Stdout)
+	} else {
+		err = serve(ctx, os.Args[1:], os.Getenv, logger)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "skiff-relay:", err)
+		os.Exit(1)
+	}
+}
+
+// options are what serve and publish read from flags and the environment.
+type options struct {
+	bus, stream, workload, target, triggers string
+	sink, admin                             string
+	delivery                                relay.Delivery
+	concurrency                             int
+}
+
+func parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (*options, error) {
+	env := func(k, def string) string {
+		if v := getenv("SKIFF_RELAY_" + k); v != "" {
+			return v
+		}
+		return def
+	}
+	o := &options{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.bus, "bus", env("BUS", nats.DefaultURL), "the NATS server")
+	fs.StringVar(&o.stream, "stream", env("STREAM", ""), "the project's stream")
+	fs.StringVar(&o.workload, "workload", env("WORKLOAD", ""), "the workload this relay serves")
+	fs.StringVar(&o.target, "target", env("TARGET", "http://127.0.0.1:8080/"), "the function's handler")
+	fs.StringVar(&o.triggers, "triggers", env("TRIGGERS", "[]"), "the triggers, as JSON")
+	fs.StringVar(&o.sink, "sink", env("SINK", "127.0.0.1:8099"), "where the sink listens (K_SINK)")
+	fs.StringVar(&o.admin, "admin", env("ADMIN", ":9091"), "where /healthz, /readyz and /metrics answer")
+	fs.IntVar(&o.delivery.Retries, "retries", atoi(env("RETRIES", "3")), "retries of a failed delivery")
+	fs.DurationVar(&o.delivery.Backoff, "backoff", dur(env("BACKOFF", "1s")), "the wait before the first retry; it doubles")
+	fs.DurationVar(&o.delivery.Timeout, "timeout", dur(env("TIMEOUT", "30s")), "how long one delivery may take")
+	fs.IntVar(&o.concurrency, "concurrency", atoi(env("CONCURRENCY", "16")), "events in flight to the function, per trigger")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if o.stream == "" {
+		return nil, errors.New("no stream: set SKIFF_RELAY_STREAM or --stream")
+	}
+	if o.delivery.Timeout <= 0 || o.delivery.Backoff <= 0 || o.delivery.Retries < 0 {
+		return nil, errors.New("timeout and backoff must be positive durations, retries 0 or more")
+	}
+	return o, nil
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1 // rejected by parse
+	}
+	return n
+}
+
+func dur(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return -1
+	}
+	return d
+}
+
+func connect(o *options, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(o.bus, nats.Name("skiff-relay "+o.workload), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("disconnected from the bus", "error", err.Error())
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("reconnected to the bus", "url", c.ConnectedUrlRedacted()) }))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to %s: %w", o.bus, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) error {
+	o, err := parse("skiff-relay", args, getenv, nil)
+	if err != nil {
+		return err
+	}
+	var triggers []relay.Trigger
+	if err := json.Unmarshal([]byte(o.triggers), &triggers); err != nil {
+		return fmt.Errorf("SKIFF_RELAY_TRIGGERS: %w", err)
+	}
+	nc, js, err := connect(o, logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	metrics := &relay.Metrics{}
+
+	admin := http.NewServeMux()
+	admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	admin.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !nc.IsConnected() {
+			http.Error(w, "not connected to the bus", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	admin.Handle("GET /metrics", metrics)
+	sink := &relay.Sink{Stream: o.stream, JS: js, Logger: logger, Metrics: metrics}
+	servers := []*http.Server{
+		{Addr: o.admin, Handler: admin, ReadHeaderTimeout: 10 * time.Second},
+		{Addr: o.sink, Handler: sink, ReadHeaderTimeout: 10 * time.Second},
+	}
+	errc := make(chan error, len(servers)+1)
+	for _, srv := range servers {
+		ln, err := net.Listen("tcp", srv.Addr)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	logger.Info("relaying", "bus", nc.ConnectedUrlRedacted(), "stream", o.stream, "sink", o.sink, "triggers", len(triggers))
+
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	if len(triggers) > 0 {
+		d := &relay.Dispatcher{JS: js, Stream: o.stream, Workload: o.workload, Target: o.target, Triggers: triggers,
+			Delivery: o.delivery, Concurrency: o.concurrency, Client: &http.Client{}, Logger: logger, Metrics: metrics}
+		go func() { done <- d.Run(dctx) }()
+	}
+	select {
+	case err = <-errc:
+	case err = <-done:
+	case <-ctx.Done():
+	}
+	// Stop delivering (in-flight deliveries finish, fetched ones go back),
+	// then stop the sink, which the function may use while it drains.
+	cancel()
+	if len(triggers) > 0 && err == nil {
+		err = <-done
+	}
+	logger.Info("stopping")
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	for i := len(servers) - 1; i >= 0; i-- {
+		servers[i].Shutdown(sctx)
+	}
+	if derr := nc.Drain(); derr != nil && err == nil {
+		err = derr
+	}
+	return err
+}
+
+// publish stores one event: a schedule's tick. It exits 0 only once
+// JetStream has stored it.
+func publish(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var typ, source, id, data string
+	o, err := parse("skiff-relay publish", args, getenv, func(fs *flag.FlagSet) {
+		fs.StringVar(&typ, "type", "dev.skiff.schedule", "the event's type")
+		fs.StringVar(&source, "source", "", "the event's source")
+		fs.StringVar(&id, "id", "", "the event's id (default: a new one)")
+		fs.StringVar(&data, "data", "", "the event's data, JSON")
+	})
+	if err != nil {
+		return err
+	}
+	if source == "" {
+		return errors.New("publish needs --source")
+	}
+	if id == "" {
+		id = nats.NewInbox()[len(nats.InboxPrefix):]
+	}
+	subject, err := relay.Subject(o.stream, typ)
+	if err != nil {
+		return err
+	}
+	nc, js, err := connect(o, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": source, "type": typ,
+		"time": time.Now().UTC().Format(time.RFC3339Nano)}}
+	if data != "" {
+		if !json.Valid([]byte(data)) {
+			return errors.New("--data is not JSON")
+		}
+		ev.ContentType, ev.Data = "application/json", []byte(data)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ack, err := js.PublishMsg(pctx, ev.Message(subject), jetstream.WithMsgID(source+"\x00"+id))
+	if err != nil {
+		return fmt.Errorf("publishing to %s: %w", subject, err)
+	}
+	fmt.Fprintf(stdout, "stored %s as %s #%d\n", id, ack.Stream, ack.Sequence)
+	return nil
+}

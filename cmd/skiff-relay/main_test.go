@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/skiffdev/skiff/internal/relay"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitOK(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered 200: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeAndPublish runs the relay against a real nats-server: an event
+// POSTed to the sink, and one stored by `skiff-relay publish`, both reach
+// the function through the trigger; then the relay stops cleanly.
+func TestServeAndPublish(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	defer ns.Shutdown()
+
+	got := make(chan string, 10)
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Ce-Type") + " " + r.Header.Get("Ce-Source")
+	}))
+	defer fn.Close()
+	sink, admin := freeAddr(t), freeAddr(t)
+	env := map[string]string{
+		"SKIFF_RELAY_BUS": ns.ClientURL(), "SKIFF_RELAY_STREAM": "shop", "SKIFF_RELAY_WORKLOAD": "thumbs",
+		"SKIFF_RELAY_TARGET": fn.URL, "SKIFF_RELAY_SINK": sink, "SKIFF_RELAY_ADMIN": admin,
+		"SKIFF_RELAY_TRIGGERS": `[{"consumer":"thumbs-0","filter":"shop.>"}]`,
+	}
+	getenv := func(k string) string { return env[k] }
+	// The streams exist before the relay runs: skiff deploy creates them.
+	if err := publishStreams(ns.ClientURL()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, nil, getenv, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	waitOK(t, "http://"+admin+"/readyz")
+
+	req, _ := http.NewRequest(http.MethodPost, "http://"+sink, strings.NewReader(`{"n":1}`))
+	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/orders", "ce-type": "com.example.order.placed", "Content-Type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST to the sink: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	var out strings.Builder
+	if err := publish(context.Background(), []string{"--source", "/schedules/thumbs/0"}, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"com.example.order.placed /orders": true, "dev.skiff.schedule /schedules/thumbs/0": true}
+	for range 2 {
+		select {
+		case g := <-got:
+			if !want[g] {
+				t.Errorf("the function got %q", g)
+			}
+			delete(want, g)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the function did not get %v", want)
+		}
+	}
+	metrics, _ := http.Get("http://" + admin + "/metrics")
+	body, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	if !strings.Contains(string(body), "skiff_relay_published_total 1\n") {
+		t.Errorf("metrics:\n%s", body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if _, err := parse("x", nil, func(string) string { return "" }, nil); err == nil {
+		t.Error("no stream was accepted")
+	}
+	if err := publish(context.Background(), nil, getenv, io.Discard); err == nil || !strings.Contains(err.Error(), "--source") {
+		t.Errorf("publish without --source: %v", err)
+	}
+	if !strings.Contains(out.String(), "stored ") {
+		t.Errorf("publish printed %q", out.String())
+	}
+}
+
+func publishStreams(url string) error {
+	nc, js, err := connect(&options{bus: url}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return relay.EnsureStreams(context.Background(), js, "shop")
+}

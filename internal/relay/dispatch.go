@@ -1,0 +1,229 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Delivery is how a trigger's events are delivered: each attempt may take
+// Timeout; a failed one is retried Retries times, after Backoff, then twice
+// that, and so on; after the last, the event goes to the dead letters.
+type Delivery struct {
+	Retries int
+	Backoff time.Duration
+	Timeout time.Duration
+}
+
+// maxBackoff caps the wait between two attempts.
+const maxBackoff = 10 * time.Minute
+
+// delay is the wait after the attempt-th failed attempt (from 1).
+func (d Delivery) delay(attempt uint64) time.Duration {
+	b := d.Backoff
+	for i := uint64(1); i < attempt && b < maxBackoff; i++ {
+		b *= 2
+	}
+	return min(b, maxBackoff)
+}
+
+// Trigger is one durable JetStream consumer of the stream: the events of
+// Filter (and, when Source is set, of that source only).
+type Trigger struct {
+	Consumer string `json:"consumer"`
+	Filter   string `json:"filter"`
+	Source   string `json:"source,omitempty"`
+}
+
+// Dispatcher delivers the events of its triggers to the function at
+// Target, at least once: an event is acked only after the function
+// answered 2xx within the delivery's timeout.
+type Dispatcher struct {
+	JS       jetstream.JetStream
+	Stream   string // the stream's name, also its subjects' prefix
+	Workload string
+	Target   string // the handler: http://127.0.0.1:<port>/
+	Triggers []Trigger
+	Delivery Delivery
+	// Concurrency bounds the events in flight to the function, per trigger.
+	Concurrency int
+	Client      *http.Client
+	Logger      *slog.Logger
+	Metrics     *Metrics
+}
+
+// Consumer is the JetStream consumer configuration of t: skiff deploy
+// creates it before any pod runs (KEDA scales on its lag), and the relay
+// makes sure it is so. The relay counts deliveries itself (MaxDeliver is
+// unlimited), so no event is ever dropped by the server.
+func (d *Dispatcher) Consumer(t Trigger) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       t.Consumer,
+		FilterSubject: t.Filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       d.Delivery.Timeout + 10*time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: max(2*d.Concurrency, 1),
+		Description:   fmt.Sprintf("skiff: %s's events of %s", d.Workload, t.Filter),
+	}
+}
+
+// Run delivers until ctx ends, then stops fetching, hands back what it
+// fetched but did not start (redelivered at once, to another pod), and
+// waits for the deliveries in flight.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var stopping atomic.Bool
+	var consumes []jetstream.ConsumeContext
+	defer func() {
+		// Drain hands what was fetched but not started to the callback,
+		// which naks it: redelivered at once, not after AckWait.
+		stopping.Store(true)
+		for _, cc := range consumes {
+			cc.Drain()
+		}
+		for _, cc := range consumes {
+			<-cc.Closed()
+		}
+		wg.Wait()
+	}()
+	for _, t := range d.Triggers {
+		cons, err := d.JS.CreateOrUpdateConsumer(ctx, d.Stream, d.Consumer(t))
+		if err != nil {
+			return fmt.Errorf("the consumer %s of stream %s: %w", t.Consumer, d.Stream, err)
+		}
+		sem := make(chan struct{}, max(d.Concurrency, 1))
+		cc, err := cons.Consume(func(msg jetstream.Msg) {
+			if stopping.Load() {
+				msg.Nak()
+				return
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				d.handle(t, msg)
+			}()
+		}, jetstream.PullMaxMessages(max(d.Concurrency, 1)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			d.Logger.Warn("fetching events", "consumer", t.Consumer, "error", err.Error())
+		}))
+		if err != nil {
+			return fmt.Errorf("consuming %s: %w", t.Consumer, err)
+		}
+		consumes = append(consumes, cc)
+		d.Logger.Info("delivering", "consumer", t.Consumer, "filter", t.Filter, "to", d.Target)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// handle delivers one event and acks, naks or dead-letters it.
+func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		d.Logger.Error("an event without JetStream metadata", "subject", msg.Subject(), "error", err.Error())
+		msg.Nak()
+		return
+	}
+	ev, err := FromMessage(msg.Headers(), msg.Data())
+	if err != nil {
+		d.deadLetter(t, msg, md, "not a CloudEvent: "+err.Error(), 0)
+		return
+	}
+	if t.Source != "" && ev.Source() != t.Source {
+		d.Metrics.add(Skipped, 1)
+		d.ack(msg)
+		return
+	}
+	status, err := d.deliver(ev)
+	if err == nil {
+		d.Metrics.add(Delivered, 1)
+		d.ack(msg)
+		return
+	}
+	if md.NumDelivered > uint64(d.Delivery.Retries) {
+		d.deadLetter(t, msg, md, err.Error(), status)
+		return
+	}
+	wait := d.Delivery.delay(md.NumDelivered)
+	d.Metrics.add(Retried, 1)
+	d.Logger.Warn("delivery failed; retrying", "id", ev.ID(), "type", ev.Type(), "attempt", md.NumDelivered,
+		"of", d.Delivery.Retries+1, "in", wait.String(), "error", err.Error())
+	if err := msg.NakWithDelay(wait); err != nil {
+		d.Logger.Warn("nak", "id", ev.ID(), "error", err.Error()) // redelivered after AckWait
+	}
+}
+
+// deliver POSTs ev to the function in binary mode; an error says why it
+// did not answer 2xx in time.
+func (d *Dispatcher) deliver(ev *Event) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.Delivery.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Target, bytes.NewReader(ev.Data))
+	if err != nil {
+		return 0, err
+	}
+	ev.WriteHeaders(req.Header)
+	resp, err := d.Client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return 0, fmt.Errorf("no answer within %s", d.Delivery.Timeout)
+		}
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("the function answered %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	return resp.StatusCode, nil
+}
+
+// deadLetter stores msg on the workload's dead-letter subject, with why,
+// then acks it; until the dead letter is stored, msg stays on the stream.
+func (d *Dispatcher) deadLetter(t Trigger, msg jetstream.Msg, md *jetstream.MsgMetadata, reason string, status int) {
+	dl := nats.NewMsg(DeadLetterSubject(d.Stream, d.Workload))
+	for k, vs := range msg.Headers() {
+		dl.Header[k] = vs
+	}
+	dl.Header.Set("Skiff-Reason", reason)
+	dl.Header.Set("Skiff-Status", strconv.Itoa(status))
+	dl.Header.Set("Skiff-Subject", msg.Subject())
+	dl.Header.Set("Skiff-Consumer", t.Consumer)
+	dl.Header.Set("Skiff-Deliveries", strconv.FormatUint(md.NumDelivered, 10))
+	dl.Header.Set("Skiff-Stream-Seq", strconv.FormatUint(md.Sequence.Stream, 10))
+	dl.Data = msg.Data()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id := fmt.Sprintf("%s/%d", t.Consumer, md.Sequence.Stream)
+	if _, err := d.JS.PublishMsg(ctx, dl, jetstream.WithMsgID(id)); err != nil {
+		d.Logger.Error("storing a dead letter failed; the event stays", "seq", md.Sequence.Stream, "error", err.Error())
+		msg.NakWithDelay(d.Delivery.delay(1))
+		return
+	}
+	d.Metrics.add(DeadLettered, 1)
+	d.Logger.Warn("dead-lettered", "seq", md.Sequence.Stream, "consumer", t.Consumer, "deliveries", md.NumDelivered, "reason", reason)
+	d.ack(msg)
+}
+
+// ack acks msg and waits for the server to confirm: an ack lost on the
+// way means a duplicate delivery, never a lost event.
+func (d *Dispatcher) ack(msg jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
+		d.Logger.Warn("ack not confirmed; the event may come again", "subject", msg.Subject(), "error", err.Error())
+	}
+}

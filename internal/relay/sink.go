@@ -1,0 +1,81 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher stores a message in JetStream: jetstream.JetStream's PublishMsg.
+type Publisher interface {
+	PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// Sink is the K_SINK of a workload: an HTTP endpoint that accepts
+// CloudEvents (binary or structured) and answers 2xx only once JetStream
+// has stored the event, under <stream>.<type>. The stream drops a second
+// event with the same source and id within its duplicate window, so a
+// client may retry a POST whose answer it did not get.
+type Sink struct {
+	Stream  string // the subjects' prefix: the stream holds <Stream>.>
+	JS      Publisher
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// Timeout bounds how long a POST waits for JetStream's ack.
+	Timeout time.Duration
+}
+
+func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "POST a CloudEvent")
+		return
+	}
+	ev, err := ReadHTTP(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	subject, err := Subject(s.Stream, ev.Type())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), cmpDuration(s.Timeout, 10*time.Second))
+	defer cancel()
+	ack, err := s.JS.PublishMsg(ctx, ev.Message(subject), jetstream.WithMsgID(ev.Source()+"\x00"+ev.ID()))
+	if err != nil {
+		s.Metrics.add(PublishFailed, 1)
+		s.Logger.Warn("publishing an event failed", "id", ev.ID(), "type", ev.Type(), "error", err.Error())
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+			err = errors.New("the bus has no stream for " + subject + ": " + err.Error())
+		}
+		writeError(w, status, err.Error())
+		return
+	}
+	s.Metrics.add(Published, 1)
+	s.Logger.Debug("published", "id", ev.ID(), "type", ev.Type(), "seq", ack.Sequence, "duplicate", ack.Duplicate)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(map[string]any{"stream": ack.Stream, "seq": ack.Sequence, "duplicate": ack.Duplicate})
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func cmpDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

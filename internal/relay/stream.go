@@ -1,0 +1,31 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// EnsureStreams creates the project's stream (subjects <stream>.>) and its
+// dead-letter stream when they are missing, on the file store; existing
+// ones are left as they are (an operator may have tuned them).
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string) error {
+	for _, cfg := range []jetstream.StreamConfig{
+		{Name: stream, Subjects: []string{stream + ".>"}, Description: "skiff: the project's events"},
+		{Name: DeadLetterStream(stream), Subjects: []string{"dlq." + stream + ".>"}, Description: "skiff: events that exhausted their retries"},
+	} {
+		cfg.Storage = jetstream.FileStorage
+		cfg.Duplicates = 2 * time.Minute
+		_, err := js.Stream(ctx, cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = js.CreateStream(ctx, cfg)
+		}
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
