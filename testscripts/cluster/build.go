@@ -17,6 +17,7 @@ type binaries struct {
 	coredns                                                       string
 	pause, runcWrapper                                            string
 	keda                                                          kedaBinaries
+	nats                                                          string // nats-server, the events' bus
 }
 
 // kedaBinaries are the serverless engines, run as pods on the cluster.
@@ -72,7 +73,10 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 		{"scaler", "github.com/kedacore/http-add-on/scaler"},
 		{"operator", "github.com/kedacore/http-add-on/operator"},
 	}}
-	for _, g := range []buildGroup{kube, etcd, dns, keda, addon} {
+	bus := buildGroup{cache("nats-server-" + natsVersion), "tools/nats", "", []binary{
+		{"nats-server", "github.com/nats-io/nats-server/v2"},
+	}}
+	for _, g := range []buildGroup{kube, etcd, dns, keda, addon, bus} {
 		if err := c.buildGroup(ctx, g); err != nil {
 			return nil, err
 		}
@@ -101,6 +105,7 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 		coredns:           dns.path("coredns"),
 		pause:             filepath.Join(helperDir, "pause"),
 		runcWrapper:       filepath.Join(helperDir, "runc-wrapper"),
+		nats:              bus.path("nats-server"),
 		keda: kedaBinaries{
 			operator:      keda.path("keda"),
 			adapter:       keda.path("keda-adapter"),

@@ -57,7 +57,7 @@ cmd_e2e() {
 
 cmd_smoke() {
 	eval "$(cluster env)"
-	(cd "$here" && go test -tags e2e -count=1 -timeout 15m -run 'TestSmoke$' -v .)
+	(cd "$here" && go test -tags e2e -count=1 -timeout 15m -run 'TestSmoke' -v .)
 }
 
 cmd_logs() {

@@ -17,6 +17,7 @@ const (
 	// tools/httpaddon/go.mod.
 	kedaVersion      = "v2.21.0"
 	httpAddonVersion = "v0.15.0"
+	natsVersion      = "v2.15.3"
 )
 
 // Addresses. None is in an RFC 1918 range: pods and services use the

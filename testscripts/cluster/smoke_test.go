@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -293,4 +294,29 @@ func portForwardGet(t *testing.T, ctx context.Context, cfg *rest.Config, cs kube
 	}
 	t.Logf("port-forward %d -> %s/%s:8080 answered %q", ports[0].Local, ns, pod, strings.TrimSpace(string(data)))
 	return string(data)
+}
+
+// TestSmokeBus checks the events' bus: nats-server answers its monitoring
+// endpoint through the API server's service proxy with JetStream on, on
+// a file store.
+func TestSmokeBus(t *testing.T) {
+	_, cs, _ := e2eEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	body, err := cs.CoreV1().Services(natsNamespace).ProxyGet("http", "nats", "8222", "/jsz", nil).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("the bus's monitoring endpoint: %v", err)
+	}
+	var jsz struct {
+		Config struct {
+			StoreDir string `json:"store_dir"`
+		} `json:"config"`
+		Disabled bool `json:"disabled"`
+	}
+	if err := json.Unmarshal(body, &jsz); err != nil {
+		t.Fatalf("/jsz answered %q: %v", body, err)
+	}
+	if jsz.Disabled || jsz.Config.StoreDir == "" {
+		t.Errorf("JetStream is not on a file store: %s", body)
+	}
 }

@@ -159,6 +159,9 @@ func (c *cluster) up(ctx context.Context) error {
 	if err := c.installEngines(ctx, bins.keda, kubelet); err != nil {
 		return fmt.Errorf("installing the serverless engines: %w", err)
 	}
+	if err := c.installNATS(ctx, bins.nats, kubelet); err != nil {
+		return fmt.Errorf("installing nats-server: %w", err)
+	}
 	if err := c.checkAlive(); err != nil {
 		return err
 	}

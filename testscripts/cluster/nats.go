@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// natsNamespace is where the events' bus runs: the Service
+// nats.nats.svc.cluster.local, clients on 4222, monitoring on 8222.
+const natsNamespace = "nats"
+
+// installNATS runs nats-server with JetStream on a file store in its pod's
+// emptyDir, which a container restart keeps (a new pod starts empty).
+func (c *cluster) installNATS(ctx context.Context, binary string, kubelet *procRecord) error {
+	begin := time.Now()
+	ref := registryAddr + "/skiff-cluster/nats-server:" + natsVersion
+	if err := pushImage(ctx, binaryImage{Ref: ref, Binary: binary, User: "65532"}); err != nil {
+		return err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig())
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, o := range natsObjects(ref) {
+		var err error
+		switch o := o.(type) {
+		case *corev1.Namespace:
+			_, err = cs.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.Service:
+			_, err = cs.CoreV1().Services(natsNamespace).Create(ctx, o, metav1.CreateOptions{})
+		case *appsv1.Deployment:
+			_, err = cs.AppsV1().Deployments(natsNamespace).Create(ctx, o, metav1.CreateOptions{})
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating the bus's %T: %w", o, err)
+		}
+	}
+	if err := c.waitFor(ctx, "nats-server to be available", kubelet, 120*time.Second, func(ctx context.Context) error {
+		return deploymentsAvailable(ctx, cs, natsNamespace, []string{"nats"})
+	}); err != nil {
+		return fmt.Errorf("%w\npods in %s:\n%s", err, natsNamespace, podReport(ctx, cs, natsNamespace))
+	}
+	c.logf("installed nats-server %s with JetStream in %s", natsVersion, time.Since(begin).Round(time.Second))
+	return nil
+}
+
+// natsObjects are the bus's namespace, Service and Deployment.
+func natsObjects(image string) []any {
+	labels := map[string]string{"app.kubernetes.io/name": "nats"}
+	meta := metav1.ObjectMeta{Name: "nats", Namespace: natsNamespace, Labels: labels}
+	uid := int64(65532)
+	return []any{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: natsNamespace, Labels: map[string]string{
+			"pod-security.kubernetes.io/enforce": "restricted",
+		}}},
+		&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{
+			Selector: labels,
+			Ports: []corev1.ServicePort{
+				{Name: "client", Port: 4222, TargetPort: intstr.FromString("client")},
+				{Name: "monitor", Port: 8222, TargetPort: intstr.FromString("monitor")},
+			},
+		}},
+		&appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			// One server owns the file store: never two at once.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					AutomountServiceAccountToken: new(false),
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   new(true),
+						RunAsUser:      &uid,
+						FSGroup:        &uid,
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					Containers: []corev1.Container{{
+						Name:  "nats",
+						Image: image,
+						Args:  []string{"--name", "skiff-nats", "-p", "4222", "-m", "8222", "--jetstream", "--store_dir", "/data"},
+						Ports: []corev1.ContainerPort{
+							{Name: "client", ContainerPort: 4222},
+							{Name: "monitor", ContainerPort: 8222},
+						},
+						Resources: corev1.ResourceRequirements{
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+						},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+								Path: "/healthz?js-enabled-only=true", Port: intstr.FromString("monitor")}},
+							PeriodSeconds: 1,
+						},
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: new(false),
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+							ReadOnlyRootFilesystem:   new(true),
+						},
+						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+					}},
+					Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+				},
+			},
+		}},
+	}
+}
