@@ -19,6 +19,8 @@ CHANGES=${CHANGES:-10} LANGS=${LANGS:-go node python}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=lib.sh
+. "$root/testscripts/bench/lib.sh"
 work=$(mktemp -d)
 export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
 ns=bench-live
@@ -46,17 +48,7 @@ for lang in langs:
     text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    replicas: 2\n    liveConfig: true\n    config: {{GREETING: Hello}}\n", 1)
 open(path, "w").write(text)
 PY
-case " $LANGS " in *" node "*|*" python "*)
-  BASES=${BASES:-$(go run -C "$root" ./testscripts/bench/hostbases "$SKIFF_TEST_REGISTRY")} ;;
-esac
-if [ -n "${BASES:-}" ]; then
-  python3 - "$proj/skiff.yaml" "$BASES" <<'PY'
-import sys
-path, bases = sys.argv[1], sys.argv[2]
-text = open(path).read().replace("workloads:\n", f"build:\n  base: {{node: {bases}/node:20, python: {bases}/python:3.11}}\nworkloads:\n", 1)
-open(path, "w").write(text)
-PY
-fi
+use_host_bases "$proj" $LANGS
 (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
 
 echo "| function | n | config set returns (p50) | then every pod has it: p50 | p90 | max | change to every pod (p50) | pods |"

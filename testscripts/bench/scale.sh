@@ -22,6 +22,8 @@ WAKES=${WAKES:-10} RATE=${RATE:-50} REQUESTS=${REQUESTS:-1000} LANGS=${LANGS:-go
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=lib.sh
+. "$root/testscripts/bench/lib.sh"
 work=$(mktemp -d)
 export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
 ns=bench-scale
@@ -51,17 +53,7 @@ text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    scale: {{min:
 open(path, "w").write(text)
 PY
 done
-case " $LANGS " in *" node "*|*" python "*)
-  BASES=${BASES:-$(go run -C "$root" ./testscripts/bench/hostbases "$SKIFF_TEST_REGISTRY")} ;;
-esac
-if [ -n "${BASES:-}" ]; then
-  python3 - "$proj/skiff.yaml" "$BASES" <<'PY'
-import sys
-path, bases = sys.argv[1], sys.argv[2]
-text = open(path).read().replace("workloads:\n", f"build:\n  base: {{node: {bases}/node:20, python: {bases}/python:3.11}}\nworkloads:\n", 1)
-open(path, "w").write(text)
-PY
-fi
+use_host_bases "$proj" $LANGS
 (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
 
 echo "| scenario | n | p50 | p90 | max |"
