@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the cluster benchmarks; source it after setting root.
 
 # use_host_bases PROJECT_DIR LANGS...: when LANGS hold node, typescript or

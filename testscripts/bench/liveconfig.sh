@@ -19,7 +19,7 @@ CHANGES=${CHANGES:-10} LANGS=${LANGS:-go node python}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=testscripts/bench/lib.sh
 . "$root/testscripts/bench/lib.sh"
 work=$(mktemp -d)
 export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
@@ -38,6 +38,7 @@ proj=$work/shop
 for lang in $LANGS; do
   (cd "$proj" && "$skiff" add "live-$lang" --kind function --lang "$lang" >/dev/null 2>&1)
 done
+# shellcheck disable=SC2086 # LANGS is a list
 python3 - "$proj/skiff.yaml" $LANGS <<'PY'
 import sys
 path, langs = sys.argv[1], sys.argv[2:]
@@ -48,6 +49,7 @@ for lang in langs:
     text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    replicas: 2\n    liveConfig: true\n    config: {{GREETING: Hello}}\n", 1)
 open(path, "w").write(text)
 PY
+# shellcheck disable=SC2086 # LANGS is a list
 use_host_bases "$proj" $LANGS
 (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
 

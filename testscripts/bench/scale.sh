@@ -22,7 +22,7 @@ WAKES=${WAKES:-10} RATE=${RATE:-50} REQUESTS=${REQUESTS:-1000} LANGS=${LANGS:-go
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=testscripts/bench/lib.sh
 . "$root/testscripts/bench/lib.sh"
 work=$(mktemp -d)
 export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
@@ -53,6 +53,7 @@ text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    scale: {{min:
 open(path, "w").write(text)
 PY
 done
+# shellcheck disable=SC2086 # LANGS is a list
 use_host_bases "$proj" $LANGS
 (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
 
