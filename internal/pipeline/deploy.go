@@ -61,6 +61,9 @@ func (e *NoDeployedImageError) Error() string {
 // (with reuse) the one its last good release runs, else none: those are
 // returned in build, to be built.
 func (p *Pipeline) Plan(r Releaser, ws []project.Workload, given map[string]string, reuse bool) (images map[string]string, build []project.Workload, err error) {
+	if err := deployable(ws); err != nil {
+		return nil, nil, err
+	}
 	images = map[string]string{}
 	for _, w := range ws {
 		switch {
@@ -81,6 +84,25 @@ func (p *Pipeline) Plan(r Releaser, ws []project.Workload, given map[string]stri
 		}
 	}
 	return images, build, nil
+}
+
+// TriggersError says a workload has triggers, which this version of skiff
+// validates but cannot deploy yet: better no deploy than one that ignores
+// them.
+type TriggersError struct{ Workload string }
+
+func (e *TriggersError) Error() string {
+	return fmt.Sprintf("%s has triggers, and this version of skiff cannot deploy event triggers yet (docs/events.md says what is built); "+
+		"remove its triggers and delivery to deploy it", e.Workload)
+}
+
+func deployable(ws []project.Workload) error {
+	for _, w := range ws {
+		if len(w.Triggers) > 0 {
+			return &TriggersError{Workload: w.Name}
+		}
+	}
+	return nil
 }
 
 // Release is the Helm release of a workload.
@@ -161,6 +183,9 @@ type Rendered struct {
 // Render renders the release of each workload of ws with its image and
 // the overrides, as a deploy would apply it, without a cluster.
 func (p *Pipeline) Render(ctx context.Context, ws []project.Workload, images map[string]string, overrides map[string]any) ([]Rendered, error) {
+	if err := deployable(ws); err != nil {
+		return nil, err
+	}
 	var out []Rendered
 	for _, w := range ws {
 		c, _, err := chart.Load(p.Root, &w)

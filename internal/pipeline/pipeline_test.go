@@ -259,6 +259,23 @@ func TestPlanReusesDeployedImagesOrSaysWhichIsMissing(t *testing.T) {
 	}
 }
 
+// TestTriggersAreNotDeployedYet: a workload with triggers is refused by
+// deploy's plan and by render before anything happens, naming it.
+func TestTriggersAreNotDeployedYet(t *testing.T) {
+	p := testProject(t)
+	pl := &Pipeline{Project: p}
+	a, _ := p.Workload("a")
+	w := *a
+	w.Triggers = []project.Trigger{{Event: "com.example.a"}}
+	var te *TriggersError
+	if _, _, err := pl.Plan(&fakeReleaser{}, []project.Workload{w}, nil, false); !errors.As(err, &te) || te.Workload != "a" {
+		t.Errorf("Plan = %v", err)
+	}
+	if _, err := pl.Render(context.Background(), []project.Workload{w}, nil, nil); !errors.As(err, &te) {
+		t.Errorf("Render = %v", err)
+	}
+}
+
 func TestValuesOfAnEnvironment(t *testing.T) {
 	top, err := project.Parse([]byte(`apiVersion: skiff.dev/v1alpha1
 name: shop

@@ -152,6 +152,15 @@ func (w Workload) clone() Workload {
 		sc := *w.Scale
 		w.Scale = &sc
 	}
+	w.Triggers = slices.Clone(w.Triggers)
+	if w.Delivery != nil {
+		d := *w.Delivery
+		if d.Retries != nil {
+			r := *d.Retries
+			d.Retries = &r
+		}
+		w.Delivery = &d
+	}
 	return w
 }
 

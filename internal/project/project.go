@@ -80,6 +80,9 @@ type Project struct {
 	Build Build `json:"build,omitempty" yaml:"build,omitempty"`
 	// Workloads are the functions and services of the project.
 	Workloads []Workload `json:"workloads" yaml:"workloads"`
+	// Events is the project's event bus, for its workloads' triggers and
+	// the events they emit.
+	Events *Events `json:"events,omitempty" yaml:"events,omitempty"`
 	// Environments are the places the project is deployed to, by name.
 	Environments map[string]Environment `json:"environments,omitempty" yaml:"environments,omitempty"`
 
@@ -129,6 +132,10 @@ type Workload struct {
 	Health string `json:"health,omitempty" yaml:"health,omitempty"`
 	// Ready is the HTTP path of the readiness probe.
 	Ready string `json:"ready,omitempty" yaml:"ready,omitempty"`
+	// Triggers are the events and schedules that make the workload run.
+	Triggers []Trigger `json:"triggers,omitempty" yaml:"triggers,omitempty"`
+	// Delivery is how the triggers' events are delivered to it.
+	Delivery *Delivery `json:"delivery,omitempty" yaml:"delivery,omitempty"`
 }
 
 // Autoscale configures a HorizontalPodAutoscaler.

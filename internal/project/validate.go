@@ -114,6 +114,7 @@ func (p *Project) Validate() ValidationErrors {
 	if len(p.Workloads) == 0 {
 		add("workloads", "is empty", "add a workload with `skiff add NAME`")
 	}
+	p.checkEvents(add)
 	seen := map[string]int{}
 	paths := map[string]int{}
 	for i, w := range p.Workloads {

@@ -371,7 +371,7 @@ func TestFilterAndSubject(t *testing.T) {
 		{"com.example.a", "shop.com.example.a", ""},
 		{"com.example.*", "shop.com.example.>", ""},
 		{"*", "shop.>", ""},
-		{"com.ex*", "", "a * may only end the pattern"},
+		{"com.ex*", "", "may hold * only as its last part"},
 		{"com..a", "", "empty part"},
 		{"", "", "is empty"},
 	} {

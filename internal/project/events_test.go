@@ -1,0 +1,72 @@
+package project
+
+import (
+	"strings"
+	"testing"
+)
+
+const eventsHead = "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: nats://nats.nats.svc.cluster.local:4222}\nworkloads:\n"
+
+func TestEventsParse(t *testing.T) {
+	p, err := Parse([]byte(eventsHead + `- name: thumbs
+  kind: function
+  lang: go
+  template: cloudevents
+  triggers:
+    - event: com.example.image.uploaded
+      source: /uploads
+    - event: com.example.*
+    - schedule: "*/5 * * * *"
+      timeZone: Europe/Berlin
+    - schedule: "@hourly"
+  delivery: {retries: 5, backoff: 1s, timeout: 30s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := p.Workload("thumbs")
+	if len(w.Triggers) != 4 || w.Triggers[2].TimeZone != "Europe/Berlin" || *w.Delivery.Retries != 5 || p.Events.Bus == "" {
+		t.Errorf("parsed %+v, %+v", w.Triggers, w.Delivery)
+	}
+}
+
+func TestEventsErrors(t *testing.T) {
+	fn := "- name: fn\n  kind: function\n  lang: go\n"
+	for _, tt := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"no bus", "apiVersion: skiff.dev/v1alpha1\nname: shop\nworkloads:\n" + fn + "  triggers: [{event: a.b}]\n",
+			[]string{"line 7", "workloads[0].triggers need an event bus", "events: {bus: nats://HOST:4222}"}},
+		{"bad bus", "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: http://x}\nworkloads:\n" + fn,
+			[]string{"line 3", `events.bus "http://x" is not a nats:// or tls:// URL`}},
+		{"bad cron", eventsHead + fn + "  triggers:\n    - schedule: \"61 * * * *\"\n",
+			[]string{"line 9", `workloads[0].triggers[0].schedule "61 * * * *" is not a cron expression`}},
+		{"bad zone", eventsHead + fn + "  triggers:\n    - schedule: \"@daily\"\n      timeZone: Mars/Olympus\n",
+			[]string{"line 10", `timeZone "Mars/Olympus" is not a time zone`, "Europe/Berlin"}},
+		{"bad type", eventsHead + fn + "  triggers:\n    - event: com.ex*\n",
+			[]string{"line 9", `triggers[0].event "com.ex*" may hold * only as its last part`}},
+		{"empty part", eventsHead + fn + "  triggers:\n    - event: com..a\n",
+			[]string{`"com..a" has an empty part between dots`}},
+		{"neither", eventsHead + fn + "  triggers:\n    - source: /x\n",
+			[]string{"triggers[0] has neither event nor schedule"}},
+		{"both", eventsHead + fn + "  triggers:\n    - {event: a.b, schedule: \"@daily\"}\n",
+			[]string{"triggers[0] has both event and schedule"}},
+		{"delivery alone", eventsHead + fn + "  delivery: {retries: 3}\n",
+			[]string{"delivery is set, but the workload has no triggers"}},
+		{"bad delivery", eventsHead + fn + "  triggers: [{event: a.b}]\n  delivery: {retries: -1, backoff: soon, timeout: 1h}\n",
+			[]string{"delivery.retries -1 is out of range", `delivery.backoff "soon" is not a positive duration`, `delivery.timeout "1h" is longer than 15m`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil {
+				t.Fatal("Parse succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
