@@ -79,6 +79,9 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 		return err
 	}
 	p, err := project.Load(manifestPath)
+	if project.IsManifestError(err) {
+		return &cmdutil.UsageError{Err: err}
+	}
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,9 @@ func loadProject(f *cmdutil.Factory) (root string, p *project.Project, err error
 		return "", nil, err
 	}
 	top, err := project.Load(manifest)
+	if project.IsManifestError(err) {
+		return "", nil, &cmdutil.UsageError{Err: err}
+	}
 	if err != nil {
 		return "", nil, err
 	}

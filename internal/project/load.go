@@ -156,6 +156,15 @@ func syntaxErr(err error) error {
 	return fmt.Errorf("not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
+// IsManifestError reports whether err is a problem of skiff.yaml itself
+// (its syntax or a field), as opposed to reading it: bad input, which the
+// CLI answers with exit code 2.
+func IsManifestError(err error) bool {
+	var verrs ValidationErrors
+	var ferr *FieldError
+	return errors.As(err, &verrs) || errors.As(err, &ferr)
+}
+
 func prefixErr(path string, err error) error {
 	var verrs ValidationErrors
 	if errors.As(err, &verrs) {
