@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/doctor"
 	"github.com/skiffdev/skiff/internal/kube"
@@ -179,6 +180,18 @@ func clusterChecks(f *cmdutil.Factory, p *project.Project) []doctor.Check {
 	if slices.ContainsFunc(p.Workloads, func(w project.Workload) bool { return w.Scale != nil }) {
 		tc := &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: p.Namespace, Project: p}
 		checks = append(checks, c.Engines(func(ctx context.Context) error { return tc.CheckEngines(ctx, p.Workloads) }))
+	}
+	if ev := p.Events; ev != nil && ev.Bus != "" {
+		checks = append(checks, c.Bus(func(ctx context.Context) (string, error) {
+			ctx, cancel := context.WithTimeout(ctx, doctorReach)
+			defer cancel()
+			conn, err := bus.Dial(ctx, kc, ev.Bus)
+			if err != nil {
+				return "", err
+			}
+			defer conn.Close()
+			return conn.Check(ctx)
+		}))
 	}
 	return checks
 }

@@ -199,6 +199,22 @@ func (c *Cluster) Architectures(platforms []string) Check {
 	}}
 }
 
+// Bus checks the project's event bus answers, with JetStream: check
+// connects (through the cluster when the bus is one of its Services) and
+// says what it found.
+func (c *Cluster) Bus(check func(ctx context.Context) (string, error)) Check {
+	return Check{Name: "event bus", Run: func(ctx context.Context) Result {
+		if c.reach(ctx) != nil {
+			return unreachable()
+		}
+		detail, err := check(ctx)
+		if err != nil {
+			return fail(err.Error(), "point events.bus at a NATS server started with JetStream (nats-server --jetstream); docs/events.md")
+		}
+		return ok(detail)
+	}}
+}
+
 // Engines checks the serverless engines the project uses; check is
 // target.Cluster.CheckEngines for the project's workloads.
 func (c *Cluster) Engines(check func(ctx context.Context) error) Check {

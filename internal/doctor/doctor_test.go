@@ -182,6 +182,13 @@ func TestClusterChecks(t *testing.T) {
 	if r := c.Engines(func(context.Context) error { return fmt.Errorf("no KEDA") }).Run(ctx); r.Status != Fail || r.Detail != "no KEDA" {
 		t.Errorf("engines = %+v", r)
 	}
+	if r := c.Bus(func(context.Context) (string, error) { return "", fmt.Errorf("the bus has no JetStream") }).Run(ctx); r.Status != Fail ||
+		r.Detail != "the bus has no JetStream" || !strings.Contains(r.Fix, "--jetstream") {
+		t.Errorf("bus = %+v", r)
+	}
+	if r := c.Bus(func(context.Context) (string, error) { return "JetStream on", nil }).Run(ctx); r.Status != OK || r.Detail != "JetStream on" {
+		t.Errorf("bus = %+v", r)
+	}
 
 	// A cluster that does not answer is said once; the rest skip.
 	pings := 0

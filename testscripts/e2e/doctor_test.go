@@ -100,3 +100,31 @@ func TestDoctor(t *testing.T) {
 }
 
 func errOf[T any](_ T, err error) error { return err }
+
+// TestDoctorBus: doctor reaches the cluster's bus through a port-forward
+// and finds JetStream; a bus that is not there, or a port that is not
+// NATS, is a failure that names the bus.
+func TestDoctorBus(t *testing.T) {
+	c := needCluster(t)
+	ns := c.restrictedNamespace(t, "e2e-bus")
+	root := filepath.Join(t.TempDir(), "shop")
+	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", "go", "--name", "hello",
+		"--registry", c.registry+"/e2e-bus", "-n", ns, "--non-interactive")
+	manifest := filepath.Join(root, "skiff.yaml")
+	replaceInFile(t, manifest, "workloads:\n", "events: {bus: nats://nats.nats.svc.cluster.local:4222}\nworkloads:\n")
+	rs, code := c.doctor(t, root, c.env)
+	if b := rs["event bus"]; b.Status != "ok" || !strings.Contains(b.Detail, "JetStream on") || !strings.Contains(b.Detail, "through pod nats-") {
+		t.Errorf("event bus: %+v (exit %d)", b, code)
+	}
+	for bad, want := range map[string]string{
+		"nats://nobus.nats.svc.cluster.local:4222": `services "nobus" not found`,
+		"nats://nats.nats.svc.cluster.local:8222":  "connecting to the bus nats://nats.nats.svc.cluster.local:8222",
+	} {
+		replaceInFile(t, manifest, "events: {bus: ", "events: {bus: "+bad+"} #")
+		rs, code := c.doctor(t, root, c.env)
+		if b := rs["event bus"]; code != 1 || b.Status != "fail" || !strings.Contains(b.Detail, want) || !strings.Contains(b.Fix, "JetStream") {
+			t.Errorf("bus %s: exit %d, %+v", bad, code, b)
+		}
+		replaceInFile(t, manifest, "events: {bus: "+bad+"} #", "events: {bus: ")
+	}
+}

@@ -1,0 +1,98 @@
+// Package bus reaches a project's event bus (skiff.yaml events.bus, a NATS
+// server with JetStream) from the machine skiff runs on.
+package bus
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skiffdev/skiff/internal/kube"
+)
+
+// Conn is a connection to the bus, through a port-forward when the bus is
+// a Service of the cluster.
+type Conn struct {
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	URL     string // the bus as skiff.yaml names it
+	Via     string // the pod a port-forward goes to, or ""
+	forward *kube.Forward
+}
+
+// Close ends the connection and its port-forward.
+func (c *Conn) Close() {
+	c.NC.Close()
+	if c.forward != nil {
+		c.forward.Close()
+	}
+}
+
+// Dial connects to busURL. A host <service>.<namespace>.svc[.<domain>]
+// is reached through a port-forward to one of the Service's ready pods
+// (kc must be set); any other host directly.
+func Dial(ctx context.Context, kc *kube.Client, busURL string) (*Conn, error) {
+	u, err := url.Parse(busURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("events.bus %q is not a URL such as nats://nats.nats.svc.cluster.local:4222", busURL)
+	}
+	port := 4222
+	if p := u.Port(); p != "" {
+		port, _ = strconv.Atoi(p)
+	}
+	c := &Conn{URL: busURL}
+	target := busURL
+	if svc, ns, ok := kube.ServiceHost(u.Hostname()); ok && kc != nil {
+		fw, err := kc.ForwardService(ctx, ns, svc, port)
+		if err != nil {
+			return nil, fmt.Errorf("reaching the bus %s through the cluster: %w", busURL, err)
+		}
+		c.forward, c.Via = fw, fw.Pod
+		fu := *u
+		fu.Host = fw.Addr
+		target = fu.String()
+	}
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	nc, err := nats.Connect(target, nats.Name("skiff"), nats.Timeout(timeout), nats.MaxReconnects(0))
+	if err != nil {
+		c.closeForward()
+		return nil, fmt.Errorf("connecting to the bus %s: %w", busURL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		c.closeForward()
+		return nil, err
+	}
+	c.NC, c.JS = nc, js
+	return c, nil
+}
+
+func (c *Conn) closeForward() {
+	if c.forward != nil {
+		c.forward.Close()
+	}
+}
+
+// Check says what the bus is (its server and JetStream's use), or why it
+// cannot hold skiff's events: JetStream off or unreachable.
+func (c *Conn) Check(ctx context.Context) (string, error) {
+	info, err := c.JS.AccountInfo(ctx)
+	if err != nil {
+		return "", fmt.Errorf("the bus %s has no JetStream: %w", c.URL, err)
+	}
+	where := ""
+	if c.Via != "" {
+		where = " (through pod " + c.Via + ")"
+	}
+	return fmt.Sprintf("nats-server %s at %s%s, JetStream on: %d streams, %d consumers", c.NC.ConnectedServerVersion(), c.URL, where,
+		info.Streams, info.Consumers), nil
+}
