@@ -229,7 +229,7 @@ import (
 	"os"
 )
 
-func newHandler(_ string, _ *slog.Logger) http.Handler {
+func newHandler(_ func() string, _ *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {})
