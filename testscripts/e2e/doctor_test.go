@@ -116,6 +116,15 @@ func TestDoctorBus(t *testing.T) {
 	if b := rs["event bus"]; b.Status != "ok" || !strings.Contains(b.Detail, "JetStream on") || !strings.Contains(b.Detail, "through pod nats-") {
 		t.Errorf("event bus: %+v (exit %d)", b, code)
 	}
+	// The same port-forward carries skiff events publish.
+	out := c.mustSkiff(t, root, "events", "publish", "com.example.order.placed", "--data", `{"n":1}`, "-o", "json")
+	var pub struct {
+		Stream string `json:"stream"`
+		Seq    uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(out), &pub); err != nil || pub.Stream != "shop" || pub.Seq < 1 {
+		t.Errorf("events publish printed %q (%v)", out, err)
+	}
 	for bad, want := range map[string]string{
 		"nats://nobus.nats.svc.cluster.local:4222": `services "nobus" not found`,
 		"nats://nats.nats.svc.cluster.local:8222":  "connecting to the bus nats://nats.nats.svc.cluster.local:8222",

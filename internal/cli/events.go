@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/relay"
+)
+
+// NewCmdEvents is `skiff events`: the project's event bus.
+func NewCmdEvents(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "events <command>",
+		GroupID: "observe",
+		Short:   "The project's event bus (NATS JetStream)",
+		Long: heredoc.Doc(`
+			The project's events go to the NATS server with JetStream that skiff.yaml names
+			in events.bus, in the stream events.stream (the project's name by default), under
+			the subjects <stream>.<type>. A bus that is a Service of the cluster
+			(<service>.<namespace>.svc...) is reached through a port-forward. See docs/events.md.
+		`),
+	}
+	cmd.AddCommand(newCmdEventsPublish(f))
+	return cmd
+}
+
+// published is what `events publish` prints.
+type published struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Source    string `json:"source"`
+	Subject   string `json:"subject"`
+	Stream    string `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
+	var source, data, id string
+	cmd := &cobra.Command{
+		Use:   "publish TYPE",
+		Short: "Store one CloudEvent on the bus",
+		Long: heredoc.Doc(`
+			Stores one CloudEvent of type TYPE in the project's stream and returns once
+			JetStream has it. The stream (and its dead-letter stream) are created when
+			missing. A second event with the same source and id within two minutes is
+			stored once.
+		`),
+		Example: heredoc.Doc(`
+			skiff events publish com.example.image.uploaded --data '{"name":"cat.png"}'
+			skiff events publish com.example.order.placed --source /orders --data @order.json -o json
+		`),
+		Args: exactArgs(1, "the event's type"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			typ := args[0]
+			if err := project.CheckEventType(typ, false); err != nil {
+				return cmdutil.Usagef("the type %q %v; use a CloudEvent type such as com.example.image.uploaded", typ, err)
+			}
+			body, err := eventData(data, f.IOStreams.In)
+			if err != nil {
+				return err
+			}
+			_, p, err := loadProject(f)
+			if err != nil {
+				return err
+			}
+			if p.Events == nil || p.Events.Bus == "" {
+				return cmdutil.Usagef("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
+			}
+			if id == "" {
+				b := make([]byte, 12)
+				rand.Read(b)
+				id = hex.EncodeToString(b)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			// The cluster is needed only to reach a bus that is one of its
+			// Services.
+			var kc *kube.Client
+			if u, err := url.Parse(p.Events.Bus); err == nil {
+				if _, _, inCluster := kube.ServiceHost(u.Hostname()); inCluster {
+					if kc, _, err = connect(ctx, f, &projectContext{project: p, namespace: p.Namespace}); err != nil {
+						return err
+					}
+				}
+			}
+			conn, err := bus.Dial(ctx, kc, p.Events.Bus)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			stream := eventStream(p)
+			if err := relay.EnsureStreams(ctx, conn.JS, stream); err != nil {
+				return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+			}
+			subject, _ := relay.Subject(stream, typ)
+			ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": source, "type": typ,
+				"time": time.Now().UTC().Format(time.RFC3339Nano)}}
+			if body != nil {
+				ev.ContentType, ev.Data = "application/json", body
+			}
+			ack, err := conn.JS.PublishMsg(ctx, ev.Message(subject), jetstream.WithMsgID(source+"\x00"+id))
+			if err != nil {
+				return fmt.Errorf("publishing to %s on %s: %w", subject, p.Events.Bus, err)
+			}
+			out := published{ID: id, Type: typ, Source: source, Subject: subject, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}
+			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
+				what := "Stored"
+				if out.Duplicate {
+					what = "Already had"
+				}
+				fmt.Fprintf(w, "%s %s %s as %s #%d\n", what, typ, id, out.Stream, out.Seq)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&source, "source", "/skiff/cli", "the event's source")
+	cmd.Flags().StringVar(&data, "data", "", "the event's data: JSON, @FILE, or @- for stdin")
+	cmd.Flags().StringVar(&id, "id", "", "the event's id (default: a new random one)")
+	return cmd
+}
+
+// eventStream is the project's stream.
+func eventStream(p *project.Project) string {
+	if p.Events != nil && p.Events.Stream != "" {
+		return p.Events.Stream
+	}
+	return p.Name
+}
+
+// eventData reads --data: JSON as given, from @FILE, or from stdin with @-.
+func eventData(data string, stdin io.Reader) ([]byte, error) {
+	if data == "" {
+		return nil, nil
+	}
+	b := []byte(data)
+	if name, ok := strings.CutPrefix(data, "@"); ok {
+		var err error
+		if name == "-" {
+			b, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
+		} else {
+			b, err = os.ReadFile(name)
+		}
+		if err != nil {
+			return nil, cmdutil.Usagef("--data %s: %v", data, err)
+		}
+	}
+	if !json.Valid(b) {
+		return nil, cmdutil.Usagef("--data is not JSON; give a JSON value such as '{\"name\":\"cat.png\"}', or @FILE")
+	}
+	return b, nil
+}

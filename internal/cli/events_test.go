@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/relay"
+)
+
+// TestEventsPublish stores an event on a real nats-server on loopback
+// (no cluster needed for a bus outside it) and reads it back.
+func TestEventsPublish(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	defer ns.Shutdown()
+
+	f, dir, errOut := testFactoryBuffers(t, false)
+	manifest := "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: " + ns.ClientURL() + "}\nworkloads:\n  - {name: orders, kind: service, lang: go}\n"
+	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "order.json"), []byte(`{"n":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, f, errOut, "events", "publish", "com.example.order.placed", "--source", "/orders", "--id", "o-1",
+		"--data", "@"+filepath.Join(dir, "order.json"), "-o", "json")
+	var got published
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got.Stream != "shop" || got.Seq != 1 || got.Subject != "shop.com.example.order.placed" {
+		t.Fatalf("publish: exit %d, %s %s", code, out, stderr)
+	}
+	// The same source and id again: stored once.
+	code, out, _ = runCLI(t, f, errOut, "events", "publish", "com.example.order.placed", "--source", "/orders", "--id", "o-1", "-o", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || !got.Duplicate {
+		t.Errorf("publish again: exit %d, %s", code, out)
+	}
+
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(context.Background(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetMsg(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := relay.FromMessage(m.Header, m.Data)
+	if err != nil || ev.ID() != "o-1" || ev.Source() != "/orders" || string(ev.Data) != `{"n":1}` {
+		t.Errorf("stored %v %q: %v", ev.Attrs, ev.Data, err)
+	}
+
+	for name, args := range map[string][]string{
+		"bad type": {"events", "publish", "com.ex*"},
+		"bad data": {"events", "publish", "a.b", "--data", "{not json"},
+		"no type":  {"events", "publish"},
+	} {
+		if code, _, stderr := runCLI(t, f, errOut, args...); code != cmdutil.ExitUsage {
+			t.Errorf("%s: exit %d, want %d\n%s", name, code, cmdutil.ExitUsage, stderr)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte("apiVersion: skiff.dev/v1alpha1\nname: shop\nworkloads:\n  - {name: orders, kind: service, lang: go}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, f, errOut, "events", "publish", "a.b"); code != cmdutil.ExitUsage {
+		t.Errorf("no bus: exit %d\n%s", code, stderr)
+	}
+}
