@@ -36,7 +36,7 @@ func NewCmdEvents(f *cmdutil.Factory) *cobra.Command {
 			(<service>.<namespace>.svc...) is reached through a port-forward. See docs/events.md.
 		`),
 	}
-	cmd.AddCommand(newCmdEventsPublish(f))
+	cmd.AddCommand(newCmdEventsPublish(f), newCmdEventsTail(f))
 	return cmd
 }
 
@@ -76,35 +76,18 @@ func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, p, err := loadProject(f)
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			p, conn, err := dialBus(ctx, f)
 			if err != nil {
 				return err
 			}
-			if p.Events == nil || p.Events.Bus == "" {
-				return cmdutil.Usagef("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
-			}
+			defer conn.Close()
 			if id == "" {
 				b := make([]byte, 12)
 				rand.Read(b)
 				id = hex.EncodeToString(b)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			// The cluster is needed only to reach a bus that is one of its
-			// Services.
-			var kc *kube.Client
-			if u, err := url.Parse(p.Events.Bus); err == nil {
-				if _, _, inCluster := kube.ServiceHost(u.Hostname()); inCluster {
-					if kc, _, err = connect(ctx, f, &projectContext{project: p, namespace: p.Namespace}); err != nil {
-						return err
-					}
-				}
-			}
-			conn, err := bus.Dial(ctx, kc, p.Events.Bus)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
 			stream := eventStream(p)
 			if err := relay.EnsureStreams(ctx, conn.JS, stream); err != nil {
 				return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
@@ -136,6 +119,31 @@ func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
+// dialBus loads the project and connects to its bus: through the cluster
+// only when the bus is one of its Services.
+func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *bus.Conn, error) {
+	_, p, err := loadProject(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Events == nil || p.Events.Bus == "" {
+		return nil, nil, cmdutil.Usagef("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
+	}
+	var kc *kube.Client
+	if u, err := url.Parse(p.Events.Bus); err == nil {
+		if _, _, inCluster := kube.ServiceHost(u.Hostname()); inCluster {
+			if kc, _, err = connect(ctx, f, &projectContext{project: p, namespace: p.Namespace}); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	conn, err := bus.Dial(ctx, kc, p.Events.Bus)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, conn, nil
+}
+
 // eventStream is the project's stream.
 func eventStream(p *project.Project) string {
 	if p.Events != nil && p.Events.Stream != "" {
@@ -165,4 +173,110 @@ func eventData(data string, stdin io.Reader) ([]byte, error) {
 		return nil, cmdutil.Usagef("--data is not JSON; give a JSON value such as '{\"name\":\"cat.png\"}', or @FILE")
 	}
 	return b, nil
+}
+
+// tailed is one event `events tail` prints.
+type tailed struct {
+	Seq     uint64            `json:"seq"`
+	Subject string            `json:"subject"`
+	Stored  time.Time         `json:"stored"`
+	Attrs   map[string]string `json:"attributes"`
+	Data    json.RawMessage   `json:"data,omitempty"`
+	Text    string            `json:"text,omitempty"` // data that is not JSON
+}
+
+func newCmdEventsTail(f *cmdutil.Factory) *cobra.Command {
+	var typ string
+	var since time.Duration
+	var count int
+	cmd := &cobra.Command{
+		Use:   "tail",
+		Short: "Print the project's events as they are stored",
+		Long: heredoc.Doc(`
+			Prints the events of the project's stream as JetStream stores them, until
+			interrupted or, with --count, after that many. --since starts that long ago
+			instead of now. It reads with an ephemeral ordered consumer: it acknowledges
+			nothing and takes nothing from the functions. -o json prints one JSON object a
+			line.
+		`),
+		Example: heredoc.Doc(`
+			skiff events tail
+			skiff events tail --type 'com.example.*' --since 10m -o json
+		`),
+		Args: exactArgs(0, "none"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := project.CheckEventType(typ, true); err != nil {
+				return cmdutil.Usagef("--type %q %v; use a CloudEvent type, a prefix such as com.example.*, or *", typ, err)
+			}
+			if since < 0 || count < 0 {
+				return cmdutil.Usagef("--since and --count may not be negative")
+			}
+			dctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			p, conn, err := dialBus(dctx, f)
+			cancel()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx := cmd.Context()
+			stream := eventStream(p)
+			filter, _ := relay.Filter(stream, typ)
+			cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverNewPolicy}
+			if since > 0 {
+				start := time.Now().Add(-since)
+				cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+			}
+			cons, err := conn.JS.OrderedConsumer(ctx, stream, cfg)
+			if err != nil {
+				return fmt.Errorf("reading stream %s on %s: %w", stream, p.Events.Bus, err)
+			}
+			msgs, err := cons.Messages()
+			if err != nil {
+				return err
+			}
+			stop := context.AfterFunc(ctx, msgs.Stop)
+			defer stop()
+			if f.Globals.Output == "" {
+				fmt.Fprintf(f.IOStreams.ErrOut, "Following %s on %s (Ctrl-C to stop)\n", filter, p.Events.Bus)
+			}
+			enc := json.NewEncoder(f.IOStreams.Out)
+			for n := 0; count == 0 || n < count; n++ {
+				msg, err := msgs.Next()
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+				md, _ := msg.Metadata()
+				ev, _ := relay.FromMessage(msg.Headers(), msg.Data())
+				t := tailed{Subject: msg.Subject(), Attrs: ev.Attrs}
+				if md != nil {
+					t.Seq, t.Stored = md.Sequence.Stream, md.Timestamp
+				}
+				if json.Valid(ev.Data) {
+					t.Data = ev.Data
+				} else {
+					t.Text = string(ev.Data)
+				}
+				if f.Globals.Output != "" {
+					if err := enc.Encode(t); err != nil {
+						return err
+					}
+					continue
+				}
+				body := string(t.Data)
+				if body == "" {
+					body = t.Text
+				}
+				fmt.Fprintf(f.IOStreams.Out, "%s #%d %s %s %s %s\n", t.Stored.Format(time.RFC3339), t.Seq,
+					ev.Type(), ev.Source(), ev.ID(), body)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "*", "the events' type, or a prefix such as com.example.*")
+	cmd.Flags().DurationVar(&since, "since", 0, "start this long ago instead of now (e.g. 10m)")
+	cmd.Flags().IntVar(&count, "count", 0, "stop after this many events (0: until interrupted)")
+	return cmd
 }

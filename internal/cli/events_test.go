@@ -50,6 +50,16 @@ func TestEventsPublish(t *testing.T) {
 		t.Errorf("publish again: exit %d, %s", code, out)
 	}
 
+	// tail from an hour ago: the stored event, then it stops (--count).
+	code, out, stderr = runCLI(t, f, errOut, "events", "tail", "--since", "1h", "--count", "1", "--type", "com.example.*", "-o", "json")
+	var tl tailed
+	if code != 0 || json.Unmarshal([]byte(out), &tl) != nil || tl.Attrs["id"] != "o-1" || tl.Seq != 1 || string(tl.Data) != `{"n":1}` {
+		t.Errorf("tail: exit %d, %q %s", code, out, stderr)
+	}
+	if code, _, _ := runCLI(t, f, errOut, "events", "tail", "--type", "a.*.b"); code != cmdutil.ExitUsage {
+		t.Errorf("tail --type a.*.b: exit %d", code)
+	}
+
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
