@@ -125,6 +125,14 @@ func TestDoctorBus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &pub); err != nil || pub.Stream != "shop" || pub.Seq < 1 {
 		t.Errorf("events publish printed %q (%v)", out, err)
 	}
+	// ... and events tail reads it back from the stream.
+	out = c.mustSkiff(t, root, "events", "tail", "--since", "10m", "--count", "1", "--type", "com.example.order.placed", "-o", "json")
+	var got struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Seq < 1 {
+		t.Errorf("events tail printed %q (%v)", out, err)
+	}
 	for bad, want := range map[string]string{
 		"nats://nobus.nats.svc.cluster.local:4222": `services "nobus" not found`,
 		"nats://nats.nats.svc.cluster.local:8222":  "connecting to the bus nats://nats.nats.svc.cluster.local:8222",
