@@ -2,6 +2,7 @@ package testscripts
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,16 +69,16 @@ func TestInitPromptsOnTerminal(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("skiff init: %v\nscreen:\n%s", err, screen.String())
+			t.Fatalf("skiff init: %v\nall skiff wrote:\n%s", err, screen.transcript())
 		}
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("skiff init did not finish\nscreen:\n%s", screen.String())
+		t.Fatalf("skiff init did not finish\nall it wrote:\n%s", screen.transcript())
 	}
 
 	manifest, err := os.ReadFile(filepath.Join(work, "shop", "skiff.yaml"))
 	if err != nil {
-		t.Fatalf("no manifest: %v\nscreen:\n%s", err, screen.String())
+		t.Fatalf("no manifest: %v\nall skiff wrote:\n%s", err, screen.transcript())
 	}
 	for _, want := range []string{"name: shop", "registry: registry.example.com/team", "name: greeter", "kind: function", "lang: python"} {
 		if !strings.Contains(string(manifest), want) {
@@ -136,11 +137,11 @@ func TestInitPromptRefusesBadName(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("skiff init: %v\nscreen:\n%s", err, screen.String())
+			t.Fatalf("skiff init: %v\nall skiff wrote:\n%s", err, screen.transcript())
 		}
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("skiff init did not finish\nscreen:\n%s", screen.String())
+		t.Fatalf("skiff init did not finish\nall it wrote:\n%s", screen.transcript())
 	}
 	manifest, _ := os.ReadFile(filepath.Join(work, "shop", "skiff.yaml"))
 	if !strings.Contains(string(manifest), "name: api") {
@@ -179,7 +180,8 @@ func buildSkiff(t *testing.T) string {
 // syncBuffer is the screen: what the program wrote to the terminal.
 type syncBuffer struct {
 	mu  sync.Mutex
-	buf bytes.Buffer
+	buf bytes.Buffer // what waitFor has not consumed yet
+	all bytes.Buffer // everything, for failure messages
 	// wrote holds a value when something was written since the last
 	// receive.
 	wrote chan struct{}
@@ -189,6 +191,7 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.notifyLocked()
+	b.all.Write(p)
 	return b.buf.Write(p)
 }
 
@@ -218,6 +221,14 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// transcript is all the program wrote, control sequences quoted, for a
+// failure message: what waitFor consumed shows what came before.
+func (b *syncBuffer) transcript() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return fmt.Sprintf("%q", b.all.String())
+}
+
 // waitFor waits until s has appeared on the screen since the last wait,
 // looking again after each write to the screen.
 func (b *syncBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
@@ -236,7 +247,7 @@ func (b *syncBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
 		select {
 		case <-wrote:
 		case <-deadline:
-			t.Fatalf("timed out waiting for %q; screen:\n%s", s, b.String())
+			t.Fatalf("timed out waiting for %q; all the program wrote:\n%s", s, b.transcript())
 		}
 	}
 }
@@ -255,7 +266,7 @@ func (b *syncBuffer) quiet(t *testing.T, d, timeout time.Duration) {
 		case <-time.After(d):
 			return
 		case <-deadline:
-			t.Fatalf("the screen did not settle within %s; screen:\n%s", timeout, b.String())
+			t.Fatalf("the screen did not settle within %s; all the program wrote:\n%s", timeout, b.transcript())
 		}
 	}
 }
@@ -286,7 +297,7 @@ func waitRaw(t *testing.T, term *os.File, screen *syncBuffer, timeout time.Durat
 		select {
 		case <-poll.C:
 		case <-deadline:
-			t.Fatalf("timed out waiting for the terminal to be in raw mode (stty: %s); screen:\n%s", strings.Join(mode, " "), screen.String())
+			t.Fatalf("timed out waiting for the terminal to be in raw mode (stty: %s); all the program wrote:\n%s", strings.Join(mode, " "), screen.transcript())
 		}
 	}
 }

@@ -242,7 +242,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ack, err := js.PublishMsg(pctx, ev.Message(subject), jetstream.WithMsgID(source+"\x00"+id))
+	ack, err := relay.Publish(pctx, js, o.stream, ev)
 	if err != nil {
 		return fmt.Errorf("publishing to %s: %w", subject, err)
 	}

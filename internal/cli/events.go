@@ -98,7 +98,7 @@ func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
 			if body != nil {
 				ev.ContentType, ev.Data = "application/json", body
 			}
-			ack, err := conn.JS.PublishMsg(ctx, ev.Message(subject), jetstream.WithMsgID(source+"\x00"+id))
+			ack, err := relay.Publish(ctx, conn.JS, stream, ev)
 			if err != nil {
 				return fmt.Errorf("publishing to %s on %s: %w", subject, p.Events.Bus, err)
 			}

@@ -48,7 +48,7 @@ func (c *Client) ForwardService(ctx context.Context, ns, name string, port int) 
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || !podReady(p) {
+		if !PodReady(p) {
 			continue
 		}
 		if target, ok := targetPort(p, sp.TargetPort, port); ok {
@@ -58,7 +58,12 @@ func (c *Client) ForwardService(ctx context.Context, ns, name string, port int) 
 	return nil, fmt.Errorf("Service %s/%s has no ready pod", ns, name)
 }
 
-func podReady(p *corev1.Pod) bool {
+// PodReady reports whether p is running, not being deleted, and Ready:
+// a pod a port-forward or a request may go to.
+func PodReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		return false
+	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue

@@ -49,7 +49,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), cmpDuration(s.Timeout, 10*time.Second))
 	defer cancel()
-	ack, err := s.JS.PublishMsg(ctx, ev.Message(subject), jetstream.WithMsgID(ev.Source()+"\x00"+ev.ID()))
+	ack, err := Publish(ctx, s.JS, s.Stream, ev)
 	if err != nil {
 		s.Metrics.add(PublishFailed, 1)
 		s.Logger.Warn("publishing an event failed", "id", ev.ID(), "type", ev.Type(), "error", err.Error())

@@ -29,3 +29,15 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string) e
 	}
 	return nil
 }
+
+// Publish stores ev on the stream under <stream>.<type> and returns once
+// JetStream has it. Its message id is the event's source and id, so
+// JetStream drops a resend of the same event within the stream's
+// duplicate window (a retried POST to the sink, a re-run CronJob).
+func Publish(ctx context.Context, js Publisher, stream string, ev *Event) (*jetstream.PubAck, error) {
+	subject, err := Subject(stream, ev.Type())
+	if err != nil {
+		return nil, err
+	}
+	return js.PublishMsg(ctx, ev.Message(subject), jetstream.WithMsgID(ev.Source()+"\x00"+ev.ID()))
+}

@@ -271,7 +271,7 @@ func (f *Forwarder) alive(t *tunnel) bool {
 	default:
 	}
 	p, ok := f.pods[t.pod]
-	return ok && podReady(p)
+	return ok && kube.PodReady(p)
 }
 
 func (f *Forwarder) setCurrent(t *tunnel) {
@@ -403,7 +403,7 @@ func closeWrite(c net.Conn) {
 func NewestReady(pods map[string]*corev1.Pod) string {
 	var best *corev1.Pod
 	for _, p := range pods {
-		if !podReady(p) {
+		if !kube.PodReady(p) {
 			continue
 		}
 		if best == nil || p.CreationTimestamp.After(best.CreationTimestamp.Time) ||

@@ -184,7 +184,7 @@ func (s *Scaled) Front(ctx context.Context, kc *kube.Client) (*Forwarded, error)
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if !podReady(p) {
+		if !kube.PodReady(p) {
 			continue
 		}
 		port, ok := containerPort(p, sp.TargetPort)

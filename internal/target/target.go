@@ -226,7 +226,7 @@ func (b *base) ReadyPod(ctx context.Context) (*corev1.Pod, error) {
 		return nil, err
 	}
 	for i := range pods.Items {
-		if p := &pods.Items[i]; podReady(p) {
+		if p := &pods.Items[i]; kube.PodReady(p) {
 			return p, nil
 		}
 	}
@@ -234,18 +234,6 @@ func (b *base) ReadyPod(ctx context.Context) (*corev1.Pod, error) {
 		return nil, fmt.Errorf("%s has no pods in namespace %s; `skiff status %s` shows why", b.w.Name, b.c.Namespace, b.w.Name)
 	}
 	return nil, fmt.Errorf("no pod of %s is ready in namespace %s; `skiff status %s` shows why", b.w.Name, b.c.Namespace, b.w.Name)
-}
-
-func podReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, cond := range p.Status.Conditions {
-		if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }
 
 // restarts counts the container restarts of the target's pods.

@@ -174,8 +174,13 @@ class LiveConfigTest(unittest.TestCase):
         os.mkdir(self.dir)
 
     def write(self, path, text):
-        with open(path, "w") as f:
+        # Whole or not at all, as the kubelet swaps the files: the live
+        # config's thread never reads a half-written one.
+        # (The dot keeps the temporary file out of the config.)
+        tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".new")
+        with open(tmp, "w") as f:
             f.write(text)
+        os.replace(tmp, path)
 
     def fake_api(self, data, version="1"):
         api = FakeAPI(data, version)

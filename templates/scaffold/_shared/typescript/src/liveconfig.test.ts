@@ -323,7 +323,11 @@ test('the files never undo the API', async (t) => {
   watch.send('ERROR', { code: 500 }); // fails: the files are read, then the GET fails
   for (let i = 0; i < 3; i += 1) await api.gets.next();
   assert.equal(live.get('GREETING'), 'New');
-  fs.writeFileSync(greeting, 'Newer');
+  // Whole or not at all, as the kubelet swaps the files (the dot keeps
+  // the temporary file out of the config).
+  const tmp = path.join(dir, '.GREETING.new');
+  fs.writeFileSync(tmp, 'Newer');
+  fs.renameSync(tmp, greeting);
   assert.deepEqual(await changes.next(), { GREETING: 'Newer' });
 });
 
