@@ -6,11 +6,18 @@
 //
 // skiff's chart configures it with environment variables (flags override
 // them): SKIFF_RELAY_BUS, _STREAM, _WORKLOAD, _TARGET, _TRIGGERS (JSON),
-// _RETRIES, _BACKOFF, _TIMEOUT, _CONCURRENCY, _SINK (address), _ADMIN
-// (address of /healthz, /readyz and /metrics).
+// _READY (the function's readiness URL), _RETRIES, _BACKOFF, _TIMEOUT,
+// _CONCURRENCY, _SINK (address), _ADMIN (address of /healthz, /readyz,
+// /metrics and /drain).
+//
+// In the pod it is a native sidecar: it starts before the function (whose
+// K_SINK it is) and stops after it. The function's preStop hook calls
+// /drain, which stops the deliveries (those in flight finish, fetched ones
+// go back to the stream) before the function is told to stop.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,10 +58,10 @@ func main() {
 
 // options are what serve and publish read from flags and the environment.
 type options struct {
-	bus, stream, workload, target, triggers string
-	sink, admin                             string
-	delivery                                relay.Delivery
-	concurrency                             int
+	bus, stream, workload, target, ready, triggers string
+	sink, admin                                    string
+	delivery                                       relay.Delivery
+	concurrency                                    int
 }
 
 func parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (*options, error) {
@@ -70,6 +78,7 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.StringVar(&o.stream, "stream", env("STREAM", ""), "the project's stream")
 	fs.StringVar(&o.workload, "workload", env("WORKLOAD", ""), "the workload this relay serves")
 	fs.StringVar(&o.target, "target", env("TARGET", "http://127.0.0.1:8080/"), "the function's handler")
+	fs.StringVar(&o.ready, "ready", env("READY", ""), "the function's readiness URL: deliveries wait for it")
 	fs.StringVar(&o.triggers, "triggers", env("TRIGGERS", "[]"), "the triggers, as JSON")
 	fs.StringVar(&o.sink, "sink", env("SINK", "127.0.0.1:8099"), "where the sink listens (K_SINK)")
 	fs.StringVar(&o.admin, "admin", env("ADMIN", ":9091"), "where /healthz, /readyz and /metrics answer")
@@ -154,6 +163,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 		w.WriteHeader(http.StatusOK)
 	})
 	admin.Handle("GET /metrics", metrics)
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	if len(triggers) == 0 {
+		done <- nil
+	}
+	// drained is closed once the deliveries stopped, for every caller of
+	// /drain (the kubelet's preStop hook may call it again).
+	drained := make(chan struct{})
+	var drainErr error
+	go func() { drainErr = <-done; close(drained) }()
+	admin.HandleFunc("/drain", func(w http.ResponseWriter, r *http.Request) {
+		cancel()
+		select {
+		case <-drained:
+			fmt.Fprintln(w, "drained")
+		case <-r.Context().Done():
+		}
+	})
 	sink := &relay.Sink{Stream: o.stream, JS: js, Logger: logger, Metrics: metrics}
 	servers := []*http.Server{
 		{Addr: o.admin, Handler: admin, ReadHeaderTimeout: 10 * time.Second},
@@ -173,24 +201,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	}
 	logger.Info("relaying", "bus", nc.ConnectedUrlRedacted(), "stream", o.stream, "sink", o.sink, "triggers", len(triggers))
 
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
 	if len(triggers) > 0 {
-		d := &relay.Dispatcher{JS: js, Stream: o.stream, Workload: o.workload, Target: o.target, Triggers: triggers,
+		d := &relay.Dispatcher{JS: js, Stream: o.stream, Workload: o.workload, Target: o.target, Ready: o.ready, Triggers: triggers,
 			Delivery: o.delivery, Concurrency: o.concurrency, Client: &http.Client{}, Logger: logger, Metrics: metrics}
 		go func() { done <- d.Run(dctx) }()
 	}
 	select {
 	case err = <-errc:
-	case err = <-done:
 	case <-ctx.Done():
 	}
 	// Stop delivering (in-flight deliveries finish, fetched ones go back),
 	// then stop the sink, which the function may use while it drains.
 	cancel()
-	if len(triggers) > 0 && err == nil {
-		err = <-done
+	<-drained
+	if err == nil {
+		err = drainErr
 	}
 	logger.Info("stopping")
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -207,11 +232,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 // publish stores one event: a schedule's tick. It exits 0 only once
 // JetStream has stored it.
 func publish(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var typ, source, id, data string
+	var typ, subject, source, id, job, data string
 	o, err := parse("skiff-relay publish", args, getenv, func(fs *flag.FlagSet) {
 		fs.StringVar(&typ, "type", "dev.skiff.schedule", "the event's type")
+		fs.StringVar(&subject, "subject", "", "the subject (default: <stream>.<type>)")
 		fs.StringVar(&source, "source", "", "the event's source")
 		fs.StringVar(&id, "id", "", "the event's id (default: a new one)")
+		fs.StringVar(&job, "job", "", "the CronJob's Job: the event's id, and its time the scheduled one")
 		fs.StringVar(&data, "data", "", "the event's data, JSON")
 	})
 	if err != nil {
@@ -220,12 +247,26 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	if source == "" {
 		return errors.New("publish needs --source")
 	}
+	at := time.Now()
+	if job != "" {
+		// The CronJob controller names a Job <cronjob>-<scheduled minute
+		// since the epoch>: a retried Job stores the same event once.
+		id = cmp.Or(id, job)
+		if i := strings.LastIndexByte(job, '-'); i >= 0 {
+			if m, err := strconv.ParseInt(job[i+1:], 10, 64); err == nil {
+				at = time.Unix(m*60, 0)
+			}
+		}
+	}
 	if id == "" {
 		id = nats.NewInbox()[len(nats.InboxPrefix):]
 	}
-	subject, err := relay.Subject(o.stream, typ)
-	if err != nil {
-		return err
+	if subject == "" {
+		if subject, err = relay.Subject(o.stream, typ); err != nil {
+			return err
+		}
+	} else if !strings.HasPrefix(subject, o.stream+".") {
+		return fmt.Errorf("--subject %s is not under the stream's subjects %s.>", subject, o.stream)
 	}
 	nc, js, err := connect(o, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
@@ -233,7 +274,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer nc.Close()
 	ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": source, "type": typ,
-		"time": time.Now().UTC().Format(time.RFC3339Nano)}}
+		"time": at.UTC().Format(time.RFC3339Nano)}}
 	if data != "" {
 		if !json.Valid([]byte(data)) {
 			return errors.New("--data is not JSON")
@@ -242,7 +283,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ack, err := relay.Publish(pctx, js, o.stream, ev)
+	ack, err := relay.PublishTo(pctx, js, subject, ev)
 	if err != nil {
 		return fmt.Errorf("publishing to %s: %w", subject, err)
 	}

@@ -44,6 +44,10 @@ type Trigger struct {
 	Consumer string `json:"consumer"`
 	Filter   string `json:"filter"`
 	Source   string `json:"source,omitempty"`
+	// Event and Schedule are the trigger as skiff.yaml has it (for
+	// `skiff events status`); the relay does not read them.
+	Event    string `json:"event,omitempty"`
+	Schedule string `json:"schedule,omitempty"`
 }
 
 // Dispatcher delivers the events of its triggers to the function at
@@ -54,6 +58,10 @@ type Dispatcher struct {
 	Stream   string // the stream's name, also its subjects' prefix
 	Workload string
 	Target   string // the handler: http://127.0.0.1:<port>/
+	// Ready is the function's readiness URL: no event is fetched before it
+	// answers 2xx, so a starting pod does not spend its events' retries.
+	// Empty: no wait.
+	Ready    string
 	Triggers []Trigger
 	Delivery Delivery
 	// Concurrency bounds the events in flight to the function, per trigger.
@@ -61,23 +69,6 @@ type Dispatcher struct {
 	Client      *http.Client
 	Logger      *slog.Logger
 	Metrics     *Metrics
-}
-
-// Consumer is the JetStream consumer configuration of t: skiff deploy
-// creates it before any pod runs (KEDA scales on its lag), and the relay
-// makes sure it is so. The relay counts deliveries itself (MaxDeliver is
-// unlimited), so no event is ever dropped by the server.
-func (d *Dispatcher) Consumer(t Trigger) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       t.Consumer,
-		FilterSubject: t.Filter,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       d.Delivery.Timeout + 10*time.Second,
-		MaxDeliver:    -1,
-		MaxAckPending: max(2*d.Concurrency, 1),
-		Description:   fmt.Sprintf("skiff: %s's events of %s", d.Workload, t.Filter),
-	}
 }
 
 // Run delivers until ctx ends, then stops fetching, hands back what it
@@ -99,8 +90,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
+	if err := d.waitReady(ctx); err != nil {
+		return nil // stopped before the function was ready
+	}
 	for _, t := range d.Triggers {
-		cons, err := d.JS.CreateOrUpdateConsumer(ctx, d.Stream, d.Consumer(t))
+		cons, err := d.JS.CreateOrUpdateConsumer(ctx, d.Stream, ConsumerConfig(t, d.Workload, d.Delivery, d.Concurrency))
 		if err != nil {
 			return fmt.Errorf("the consumer %s of stream %s: %w", t.Consumer, d.Stream, err)
 		}
@@ -127,6 +121,41 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// waitReady asks the function's readiness path every 100ms until it
+// answers 2xx or ctx ends.
+func (d *Dispatcher) waitReady(ctx context.Context) error {
+	if d.Ready == "" {
+		return nil
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for logged := false; ; {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, d.Ready, nil)
+		if err != nil {
+			cancel()
+			return err
+		}
+		resp, err := d.Client.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				return nil
+			}
+		}
+		if !logged {
+			d.Logger.Info("waiting for the function to be ready", "ready", d.Ready)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // handle delivers one event and acks, naks or dead-letters it.

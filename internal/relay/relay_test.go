@@ -177,6 +177,13 @@ func startDispatcher(t *testing.T, js jetstream.JetStream, fn http.Handler, d De
 	m := &Metrics{}
 	disp := &Dispatcher{JS: js, Stream: "shop", Workload: "thumbs", Target: srv.URL, Triggers: triggers,
 		Delivery: d, Concurrency: 8, Client: &http.Client{}, Logger: quiet, Metrics: m}
+	// As skiff deploy does before a pod runs: a new consumer holds the
+	// events published from its creation on.
+	for _, tr := range triggers {
+		if _, err := js.CreateOrUpdateConsumer(context.Background(), "shop", ConsumerConfig(tr, "thumbs", d, 8)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- disp.Run(ctx) }()

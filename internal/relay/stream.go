@@ -39,5 +39,10 @@ func Publish(ctx context.Context, js Publisher, stream string, ev *Event) (*jets
 	if err != nil {
 		return nil, err
 	}
+	return PublishTo(ctx, js, subject, ev)
+}
+
+// PublishTo is Publish on a subject of the caller's (a schedule's).
+func PublishTo(ctx context.Context, js Publisher, subject string, ev *Event) (*jetstream.PubAck, error) {
 	return js.PublishMsg(ctx, ev.Message(subject), jetstream.WithMsgID(ev.Source()+"\x00"+ev.ID()))
 }

@@ -1,0 +1,185 @@
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// Defaults of a workload's delivery (skiff.yaml `delivery`).
+const (
+	DefaultRetries = 3
+	DefaultBackoff = time.Second
+	DefaultTimeout = 30 * time.Second
+	// DefaultConcurrency bounds the events in flight to one pod, per trigger.
+	DefaultConcurrency = 16
+)
+
+// WorkloadKey is the consumer metadata key naming the workload a consumer
+// delivers to: deploy removes the consumers of triggers a workload lost.
+const WorkloadKey = "skiff.dev/workload"
+
+// Stream is the project's stream: events.stream, else the project's name.
+func Stream(p *project.Project) string {
+	if p.Events != nil && p.Events.Stream != "" {
+		return p.Events.Stream
+	}
+	return p.Name
+}
+
+// Schedule is one schedule trigger of a workload: a CronJob publishes its
+// ticks on Subject, which only its own consumer reads.
+type Schedule struct {
+	// Name is the CronJob's: <workload>-<hash of the schedule>.
+	Name     string `json:"name"`
+	Schedule string `json:"schedule"`
+	TimeZone string `json:"timeZone,omitempty"`
+	Subject  string `json:"subject"`
+	// Source is the ticks' CloudEvents source.
+	Source string `json:"source"`
+}
+
+// Plan is how the events of a workload's triggers reach it: one durable
+// consumer per trigger, and a CronJob per schedule.
+type Plan struct {
+	Stream    string
+	Triggers  []Trigger
+	Schedules []Schedule
+	Delivery  Delivery
+}
+
+// PlanFor maps the triggers of w (of project p, which has events) to
+// consumers. A consumer's name is the workload's and a hash of what it
+// reads, so reordering triggers keeps them and changing one replaces it.
+func PlanFor(p *project.Project, w *project.Workload) (*Plan, error) {
+	stream := Stream(p)
+	pl := &Plan{Stream: stream, Delivery: DeliveryOf(w)}
+	for _, t := range w.Triggers {
+		var tr Trigger
+		if t.Schedule != "" {
+			h := hash(t.Schedule, t.TimeZone)
+			s := Schedule{Name: shortName(w.Name, 52-9) + "-" + h, Schedule: t.Schedule, TimeZone: t.TimeZone,
+				Subject: ScheduleSubject(stream, w.Name, h), Source: "/skiff/" + p.Name + "/" + w.Name + "/schedules/" + h}
+			pl.Schedules = append(pl.Schedules, s)
+			tr = Trigger{Filter: s.Subject, Event: project.ScheduleType, Schedule: t.Schedule}
+		} else {
+			f, err := Filter(stream, t.Event)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", w.Name, err)
+			}
+			tr = Trigger{Filter: f, Source: t.Source, Event: t.Event}
+		}
+		tr.Consumer = shortName(w.Name, 64-9) + "-" + hash(tr.Filter, tr.Source)
+		pl.Triggers = append(pl.Triggers, tr)
+	}
+	return pl, nil
+}
+
+// ScheduleSubject is where the ticks of one schedule of a workload go:
+// <stream>.dev.skiff.schedule.<workload>.<hash>, apart from every other
+// workload's, so no other consumer counts them as its lag.
+func ScheduleSubject(stream, workload, h string) string {
+	return stream + "." + project.ScheduleType + "." + workload + "." + h
+}
+
+// DeliveryOf is w's delivery, with the defaults for what it leaves out.
+func DeliveryOf(w *project.Workload) Delivery {
+	d := Delivery{Retries: DefaultRetries, Backoff: DefaultBackoff, Timeout: DefaultTimeout}
+	if wd := w.Delivery; wd != nil {
+		if wd.Retries != nil {
+			d.Retries = *wd.Retries
+		}
+		if v, err := time.ParseDuration(wd.Backoff); err == nil && v > 0 {
+			d.Backoff = v
+		}
+		if v, err := time.ParseDuration(wd.Timeout); err == nil && v > 0 {
+			d.Timeout = v
+		}
+	}
+	return d
+}
+
+func hash(parts ...string) string {
+	s := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(s[:4])
+}
+
+func shortName(s string, n int) string {
+	if len(s) > n {
+		s = strings.TrimRight(s[:n], "-")
+	}
+	return s
+}
+
+// ConsumerConfig is the JetStream consumer of trigger t of workload:
+// skiff deploy creates it before any pod runs (KEDA scales on its lag, and
+// events published before the first pod starts wait in it), and each
+// relay makes sure it is so. A new consumer starts with the events
+// published from then on. The relay counts deliveries itself (MaxDeliver
+// is unlimited), so the server never drops an event.
+func ConsumerConfig(t Trigger, workload string, d Delivery, concurrency int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       t.Consumer,
+		FilterSubject: t.Filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckWait:       d.Timeout + 10*time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: max(2*concurrency, 1),
+		Description:   fmt.Sprintf("skiff: %s's events of %s", workload, t.Filter),
+		Metadata:      map[string]string{WorkloadKey: workload},
+	}
+}
+
+// Subscribe makes the bus ready for plan's workload before it is
+// deployed: the project's streams, a consumer per trigger (updated to the
+// delivery), and no consumer left of a trigger the workload no longer has.
+func Subscribe(ctx context.Context, js jetstream.JetStream, workload string, plan *Plan, concurrency int) error {
+	if err := EnsureStreams(ctx, js, plan.Stream); err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, t := range plan.Triggers {
+		keep[t.Consumer] = true
+		if _, err := js.CreateOrUpdateConsumer(ctx, plan.Stream, ConsumerConfig(t, workload, plan.Delivery, concurrency)); err != nil {
+			return fmt.Errorf("the consumer %s of stream %s: %w", t.Consumer, plan.Stream, err)
+		}
+	}
+	return Unsubscribe(ctx, js, plan.Stream, workload, keep)
+}
+
+// Unsubscribe deletes the consumers of workload on stream but those in
+// keep (skiff delete keeps none).
+func Unsubscribe(ctx context.Context, js jetstream.JetStream, stream, workload string, keep map[string]bool) error {
+	s, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	infos := s.ListConsumers(ctx)
+	var stale []string
+	for info := range infos.Info() {
+		if info.Config.Metadata[WorkloadKey] == workload && !keep[info.Name] {
+			stale = append(stale, info.Name)
+		}
+	}
+	if err := infos.Err(); err != nil {
+		return fmt.Errorf("listing the consumers of stream %s: %w", stream, err)
+	}
+	for _, name := range stale {
+		if err := s.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("deleting the consumer %s of stream %s: %w", name, stream, err)
+		}
+	}
+	return nil
+}

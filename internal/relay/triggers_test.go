@@ -1,0 +1,163 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+func retries(n int) *int { return &n }
+
+func TestPlanFor(t *testing.T) {
+	p := &project.Project{Name: "shop", Events: &project.Events{Bus: "nats://nats:4222"}}
+	w := &project.Workload{Name: "thumbs", Triggers: []project.Trigger{
+		{Event: "com.example.image.uploaded", Source: "/uploads"},
+		{Event: "com.example.*"},
+		{Schedule: "*/5 * * * *", TimeZone: "Europe/Berlin"},
+	}, Delivery: &project.Delivery{Retries: retries(5), Backoff: "250ms"}}
+	pl, err := PlanFor(p, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.Stream != "shop" || len(pl.Triggers) != 3 || len(pl.Schedules) != 1 {
+		t.Fatalf("plan: %+v", pl)
+	}
+	if d := pl.Delivery; d.Retries != 5 || d.Backoff != 250*time.Millisecond || d.Timeout != DefaultTimeout {
+		t.Errorf("delivery = %+v, want 5 retries, 250ms backoff, the default timeout", d)
+	}
+	if f := pl.Triggers[0]; f.Filter != "shop.com.example.image.uploaded" || f.Source != "/uploads" {
+		t.Errorf("first trigger: %+v", f)
+	}
+	if f := pl.Triggers[1]; f.Filter != "shop.com.example.>" {
+		t.Errorf("prefix trigger: %+v", f)
+	}
+	s := pl.Schedules[0]
+	if pl.Triggers[2].Filter != s.Subject || !strings.HasPrefix(s.Subject, "shop.dev.skiff.schedule.thumbs.") {
+		t.Errorf("the schedule's consumer reads %s, its CronJob publishes on %s", pl.Triggers[2].Filter, s.Subject)
+	}
+	names := map[string]bool{}
+	for _, tr := range pl.Triggers {
+		if names[tr.Consumer] || !strings.HasPrefix(tr.Consumer, "thumbs-") || strings.ContainsAny(tr.Consumer, ".*> ") {
+			t.Errorf("consumer name %q: not unique or not a durable name", tr.Consumer)
+		}
+		names[tr.Consumer] = true
+	}
+
+	// Reordered, the same triggers keep their consumers; a changed one
+	// gets a new one.
+	w2 := *w
+	w2.Triggers = []project.Trigger{w.Triggers[2], {Event: "com.example.image.uploaded", Source: "/other"}, w.Triggers[1]}
+	pl2, _ := PlanFor(p, &w2)
+	if pl2.Triggers[0].Consumer != pl.Triggers[2].Consumer || pl2.Triggers[2].Consumer != pl.Triggers[1].Consumer {
+		t.Errorf("reordering renamed consumers: %v then %v", pl.Triggers, pl2.Triggers)
+	}
+	if names[pl2.Triggers[1].Consumer] {
+		t.Errorf("a trigger with another source kept the consumer %s", pl2.Triggers[1].Consumer)
+	}
+	if pl2.Schedules[0].Name != s.Name || len(s.Name) > 52 {
+		t.Errorf("CronJob names %q, %q: want equal, at most 52 characters", s.Name, pl2.Schedules[0].Name)
+	}
+}
+
+func TestSubscribeRemovesTheConsumersOfGoneTriggers(t *testing.T) {
+	js := runNATS(t)
+	ctx := context.Background()
+	p := &project.Project{Name: "shop", Events: &project.Events{Bus: "nats://nats:4222"}}
+	w := &project.Workload{Name: "thumbs", Triggers: []project.Trigger{{Event: "com.example.a"}, {Event: "com.example.b"}}}
+	other := &project.Workload{Name: "orders", Triggers: []project.Trigger{{Event: "com.example.a"}}}
+	for _, wl := range []*project.Workload{w, other} {
+		pl, err := PlanFor(p, wl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Subscribe(ctx, js, wl.Name, pl, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := consumers(t, js); len(got) != 3 {
+		t.Fatalf("consumers after subscribing: %v, want 3", got)
+	}
+	w.Triggers = w.Triggers[1:]
+	pl, _ := PlanFor(p, w)
+	if err := Subscribe(ctx, js, w.Name, pl, 4); err != nil {
+		t.Fatal(err)
+	}
+	got := consumers(t, js)
+	if len(got) != 2 || !got[pl.Triggers[0].Consumer] {
+		t.Errorf("after thumbs lost a trigger: %v, want orders' and thumbs' remaining one", got)
+	}
+	if err := Unsubscribe(ctx, js, "shop", "thumbs", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumers(t, js); len(got) != 1 {
+		t.Errorf("after thumbs unsubscribed: %v, want orders' alone", got)
+	}
+}
+
+func consumers(t *testing.T, js jetstream.JetStream) map[string]bool {
+	t.Helper()
+	s, err := js.Stream(context.Background(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	names := s.ConsumerNames(context.Background())
+	for n := range names.Name() {
+		out[n] = true
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A pod's relay fetches nothing before its function is ready: a slow
+// starter does not use up its events' retries.
+func TestDispatcherWaitsForTheFunction(t *testing.T) {
+	js := runNATS(t)
+	var ready atomic.Bool
+	readyz := make(chan struct{}, 100)
+	fn := newFunction(nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		readyz <- struct{}{}
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	mux.Handle("/", fn)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	filter, _ := Filter("shop", "com.example.a")
+	tr := Trigger{Consumer: "thumbs-a", Filter: filter}
+	d := Delivery{Retries: 0, Backoff: time.Second, Timeout: 5 * time.Second}
+	if _, err := js.CreateOrUpdateConsumer(context.Background(), "shop", ConsumerConfig(tr, "thumbs", d, 4)); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, js, "1", "/a", "com.example.a")
+	disp := &Dispatcher{JS: js, Stream: "shop", Workload: "thumbs", Target: srv.URL + "/", Ready: srv.URL + "/readyz",
+		Triggers: []Trigger{tr}, Delivery: d, Concurrency: 4, Client: &http.Client{}, Logger: quiet, Metrics: &Metrics{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- disp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for range 3 { // asked three times, answered 503
+		<-readyz
+	}
+	if n := fn.count("1"); n != 0 {
+		t.Fatalf("delivered %d times before the function was ready", n)
+	}
+	ready.Store(true)
+	fn.wait(t, 1)
+	if n := fn.count("1"); n != 1 {
+		t.Errorf("delivered %d times, want once", n)
+	}
+}
