@@ -11,6 +11,9 @@ var (
 	version = ""
 	commit  = ""
 	date    = ""
+	// relayImage is the skiff-relay image this release pins, by digest
+	// (the release pushes it before it builds skiff).
+	relayImage = ""
 )
 
 // Info describes the running binary.
@@ -20,12 +23,16 @@ type Info struct {
 	Date      string `json:"date,omitempty"`
 	GoVersion string `json:"goVersion"`
 	Platform  string `json:"platform"`
+	// RelayImage is the skiff-relay image event-driven workloads run
+	// next to them unless skiff.yaml's events.relayImage names another;
+	// empty in a build that is not a release.
+	RelayImage string `json:"relayImage,omitempty"`
 }
 
 // Get returns the version stamped by the release build, or what the Go
 // toolchain recorded for a `go install` or `go build`.
 func Get() Info {
-	info := Info{Version: version, Commit: commit, Date: date, GoVersion: runtime.Version(),
+	info := Info{Version: version, Commit: commit, Date: date, RelayImage: relayImage, GoVersion: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if info.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -24,6 +26,7 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/templates"
 )
 
@@ -181,6 +184,9 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 			"cooldownSeconds": cooldown, "initialCooldownSeconds": window + cooldown, "pollingSeconds": polling,
 		}
 	}
+	if p.Events != nil {
+		v["events"] = eventValues(p, w)
+	}
 	if r := w.Resources; r != nil {
 		requests := map[string]any{}
 		if r.CPU != "" {
@@ -198,6 +204,41 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 	}
 	// The environment's values for every workload come over skiff's.
 	return Merge(v, p.Values)
+}
+
+// eventValues are the chart's events values: the relay sidecar, the
+// consumers of w's triggers and the CronJobs of its schedules.
+func eventValues(p *project.Project, w *project.Workload) map[string]any {
+	// The manifest was validated: its triggers map to consumers.
+	plan, _ := relay.PlanFor(p, w)
+	if plan == nil {
+		plan = &relay.Plan{Stream: relay.Stream(p), Delivery: relay.DeliveryOf(w)}
+	}
+	triggers := make([]any, len(plan.Triggers))
+	for i, t := range plan.Triggers {
+		triggers[i] = map[string]any{"consumer": t.Consumer, "filter": t.Filter, "source": t.Source}
+	}
+	schedules := make([]any, len(plan.Schedules))
+	for i, s := range plan.Schedules {
+		schedules[i] = map[string]any{"name": s.Name, "schedule": s.Schedule, "timeZone": s.TimeZone, "subject": s.Subject, "source": s.Source}
+	}
+	monitor := ""
+	if u, err := url.Parse(p.Events.Bus); err == nil && u.Hostname() != "" {
+		monitor = net.JoinHostPort(u.Hostname(), "8222")
+	}
+	return map[string]any{
+		"enabled":    true,
+		"bus":        p.Events.Bus,
+		"stream":     plan.Stream,
+		"relayImage": p.Events.RelayImage,
+		"triggers":   triggers,
+		"schedules":  schedules,
+		"delivery": map[string]any{"retries": plan.Delivery.Retries, "backoff": plan.Delivery.Backoff.String(),
+			"timeout": plan.Delivery.Timeout.String()},
+		"concurrency":        relay.DefaultConcurrency,
+		"drainSeconds":       int(plan.Delivery.Timeout.Seconds()) + 15,
+		"monitoringEndpoint": monitor,
+	}
 }
 
 // imageValues: the image, and the pull Secret when registryAuth says

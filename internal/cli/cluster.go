@@ -70,6 +70,10 @@ func loadProject(f *cmdutil.Factory) (root string, p *project.Project, err error
 		}
 		p.Namespace = ns
 	}
+	if p.Events != nil && p.Events.RelayImage == "" {
+		// The relay this release of skiff pins, unless skiff.yaml names one.
+		p.Events.RelayImage = f.BuildInfo.RelayImage
+	}
 	return filepath.Dir(manifest), p, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
@@ -22,6 +23,7 @@ import (
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
+	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
@@ -136,9 +138,17 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err != nil {
 		return err
 	}
-	// Before building or changing anything: the engines scale needs.
+	// Before building or changing anything: the engines scale needs, and
+	// the event bus.
 	if err := pc.targets(kc, d).CheckEngines(ctx, pc.workloads); err != nil {
 		return err
+	}
+	eb, err := dialEventBus(ctx, kc, pc)
+	if err != nil {
+		return err
+	}
+	if eb != nil {
+		defer eb.conn.Close()
 	}
 	d.Wait = releaseWait(kc, d, pc)
 	pl := pc.pipeline(f)
@@ -166,11 +176,54 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 		return err
 	}
 	overrides = withPullSecret(overrides, pull)
-	results, err := pl.Deploy(ctx, releases(kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
+	rs := releases(kc, d, pc, overrides, opts.Timeout)
+	if eb != nil {
+		rs.Bus = eb
+	}
+	results, err := pl.Deploy(ctx, rs, pc.workloads, images)
 	if err != nil {
 		return err
 	}
 	return printDeployed(f, results)
+}
+
+// eventBus readies the project's bus for each workload deploy releases.
+type eventBus struct {
+	project *project.Project
+	conn    *bus.Conn
+}
+
+// dialEventBus connects to the bus of a project with events and checks it
+// can hold its events (JetStream on), and that there is a relay image to
+// run: deploy does it before it changes anything. Nil without events.
+func dialEventBus(ctx context.Context, kc *kube.Client, pc *projectContext) (*eventBus, error) {
+	p := pc.project
+	if p.Events == nil {
+		return nil, nil
+	}
+	if p.Events.RelayImage == "" {
+		return nil, cmdutil.Usagef("skiff.yaml has events, and this build of skiff pins no skiff-relay image (a release does); " +
+			"set events.relayImage to one you pushed (docs/events.md says how to build it)")
+	}
+	conn, err := bus.Dial(ctx, kc, p.Events.Bus)
+	if err != nil {
+		return nil, fmt.Errorf("%w; deploy changed nothing: start the bus, or fix events.bus in skiff.yaml", err)
+	}
+	if _, err := conn.Check(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%w; deploy changed nothing: run nats-server with --jetstream", err)
+	}
+	return &eventBus{project: p, conn: conn}, nil
+}
+
+// Subscribe creates the project's streams and w's consumers, and removes
+// the consumers of triggers w no longer has.
+func (b *eventBus) Subscribe(ctx context.Context, w *project.Workload) error {
+	plan, err := relay.PlanFor(b.project, w)
+	if err != nil {
+		return err
+	}
+	return relay.Subscribe(ctx, b.conn.JS, w.Name, plan, relay.DefaultConcurrency)
 }
 
 // ensureNamespace creates the project's namespace when it is missing, and

@@ -88,7 +88,7 @@ func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
 				rand.Read(b)
 				id = hex.EncodeToString(b)
 			}
-			stream := eventStream(p)
+			stream := relay.Stream(p)
 			if err := relay.EnsureStreams(ctx, conn.JS, stream); err != nil {
 				return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
 			}
@@ -142,14 +142,6 @@ func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *bus.Co
 		return nil, nil, err
 	}
 	return p, conn, nil
-}
-
-// eventStream is the project's stream.
-func eventStream(p *project.Project) string {
-	if p.Events != nil && p.Events.Stream != "" {
-		return p.Events.Stream
-	}
-	return p.Name
 }
 
 // eventData reads --data: JSON as given, from @FILE, or from stdin with @-.
@@ -219,7 +211,7 @@ func newCmdEventsTail(f *cmdutil.Factory) *cobra.Command {
 			}
 			defer conn.Close()
 			ctx := cmd.Context()
-			stream := eventStream(p)
+			stream := relay.Stream(p)
 			filter, _ := relay.Filter(stream, typ)
 			cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverNewPolicy}
 			if since > 0 {

@@ -36,6 +36,16 @@ type Releases struct {
 	Timeout time.Duration
 	// Readiness reads a deployed workload's pods (nil: not reported).
 	Readiness func(ctx context.Context, w *project.Workload) (*Readiness, error)
+	// Bus readies the event bus for each workload of a project with
+	// events, before its release (nil: the project has none).
+	Bus Subscriber
+}
+
+// Subscriber readies the project's event bus for a workload: its stream,
+// and a durable consumer per trigger, which hold the workload's events
+// from then on, whether its pods run yet or not.
+type Subscriber interface {
+	Subscribe(ctx context.Context, w *project.Workload) error
 }
 
 // Deployment is one deployed release.
@@ -61,9 +71,6 @@ func (e *NoDeployedImageError) Error() string {
 // (with reuse) the one its last good release runs, else none: those are
 // returned in build, to be built.
 func (p *Pipeline) Plan(r Releaser, ws []project.Workload, given map[string]string, reuse bool) (images map[string]string, build []project.Workload, err error) {
-	if err := deployable(ws); err != nil {
-		return nil, nil, err
-	}
 	images = map[string]string{}
 	for _, w := range ws {
 		switch {
@@ -84,25 +91,6 @@ func (p *Pipeline) Plan(r Releaser, ws []project.Workload, given map[string]stri
 		}
 	}
 	return images, build, nil
-}
-
-// TriggersError says a workload has triggers, which this version of skiff
-// validates but cannot deploy yet: better no deploy than one that ignores
-// them.
-type TriggersError struct{ Workload string }
-
-func (e *TriggersError) Error() string {
-	return fmt.Sprintf("%s has triggers, and this version of skiff cannot deploy event triggers yet (docs/events.md says what is built); "+
-		"remove its triggers and delivery to deploy it", e.Workload)
-}
-
-func deployable(ws []project.Workload) error {
-	for _, w := range ws {
-		if len(w.Triggers) > 0 {
-			return &TriggersError{Workload: w.Name}
-		}
-	}
-	return nil
 }
 
 // Release is the Helm release of a workload.
@@ -146,6 +134,13 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 	interrupted := context.AfterFunc(ctx, func() {
 		p.emit(Event{Kind: Interrupted, Workload: w.Name, Release: rel, Namespace: ns})
 	})
+	if r.Bus != nil {
+		if err := r.Bus.Subscribe(ctx, w); err != nil {
+			err = fmt.Errorf("readying the event bus for %s: %w", w.Name, err)
+			p.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Err: err})
+			return nil, err
+		}
+	}
 	desc := "skiff deploy " + image
 	if p.Project.Env != "" {
 		desc += " (environment " + p.Project.Env + ")"
@@ -183,9 +178,6 @@ type Rendered struct {
 // Render renders the release of each workload of ws with its image and
 // the overrides, as a deploy would apply it, without a cluster.
 func (p *Pipeline) Render(ctx context.Context, ws []project.Workload, images map[string]string, overrides map[string]any) ([]Rendered, error) {
-	if err := deployable(ws); err != nil {
-		return nil, err
-	}
 	var out []Rendered
 	for _, w := range ws {
 		c, _, err := chart.Load(p.Root, &w)

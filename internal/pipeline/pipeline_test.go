@@ -259,20 +259,47 @@ func TestPlanReusesDeployedImagesOrSaysWhichIsMissing(t *testing.T) {
 	}
 }
 
-// TestTriggersAreNotDeployedYet: a workload with triggers is refused by
-// deploy's plan and by render before anything happens, naming it.
-func TestTriggersAreNotDeployedYet(t *testing.T) {
+// fakeBus records the workloads it readied the bus for, in the order of
+// the releases.
+type fakeBus struct {
+	r    *fakeReleaser
+	fail string
+	log  []string
+}
+
+func (b *fakeBus) Subscribe(_ context.Context, w *project.Workload) error {
+	b.log = append(b.log, fmt.Sprintf("bus %s (%d releases before)", w.Name, len(b.r.order)))
+	if w.Name == b.fail {
+		return errors.New("no JetStream")
+	}
+	return nil
+}
+
+// TestDeployReadiesTheBusFirst: each workload's consumers exist before its
+// release, so no event published while its pods start is lost; a bus that
+// fails stops the deploy before that release.
+func TestDeployReadiesTheBusFirst(t *testing.T) {
 	p := testProject(t)
 	pl := &Pipeline{Project: p}
-	a, _ := p.Workload("a")
-	w := *a
-	w.Triggers = []project.Trigger{{Event: "com.example.a"}}
-	var te *TriggersError
-	if _, _, err := pl.Plan(&fakeReleaser{}, []project.Workload{w}, nil, false); !errors.As(err, &te) || te.Workload != "a" {
-		t.Errorf("Plan = %v", err)
+	r := &fakeReleaser{}
+	b := &fakeBus{r: r}
+	ws := p.Order()
+	if _, err := pl.Deploy(context.Background(), Releases{Releaser: r, Bus: b}, ws, map[string]string{}); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := pl.Render(context.Background(), []project.Workload{w}, nil, nil); !errors.As(err, &te) {
-		t.Errorf("Render = %v", err)
+	for i, w := range ws {
+		if want := fmt.Sprintf("bus %s (%d releases before)", w.Name, i); b.log[i] != want {
+			t.Errorf("step %d: %s, want %s", i, b.log[i], want)
+		}
+	}
+	r2 := &fakeReleaser{}
+	b2 := &fakeBus{r: r2, fail: ws[1].Name}
+	_, err := pl.Deploy(context.Background(), Releases{Releaser: r2, Bus: b2}, ws, map[string]string{})
+	if err == nil || !strings.Contains(err.Error(), "no JetStream") || !strings.Contains(err.Error(), ws[1].Name) {
+		t.Fatalf("deploy with a failing bus = %v", err)
+	}
+	if len(r2.order) != 1 {
+		t.Errorf("releases after the bus failed: %v, want only %s's", r2.order, ws[0].Name)
 	}
 }
 
