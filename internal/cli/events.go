@@ -36,7 +36,7 @@ func NewCmdEvents(f *cmdutil.Factory) *cobra.Command {
 			(<service>.<namespace>.svc...) is reached through a port-forward. See docs/events.md.
 		`),
 	}
-	cmd.AddCommand(newCmdEventsPublish(f), newCmdEventsTail(f))
+	cmd.AddCommand(newCmdEventsPublish(f), newCmdEventsTail(f), newCmdEventsStatus(f), newCmdEventsDLQ(f))
 	return cmd
 }
 

@@ -3,8 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,5 +99,107 @@ func TestEventsPublish(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, f, errOut, "events", "publish", "a.b"); code != cmdutil.ExitUsage {
 		t.Errorf("no bus: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestEventsStatusAndDeadLetters: a trigger's backlog and dead letters as
+// status and dlq show them, and a replay through the CLI.
+func TestEventsStatusAndDeadLetters(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	defer ns.Shutdown()
+	f, dir, errOut := testFactoryBuffers(t, false)
+	manifest := "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: " + ns.ClientURL() + "}\nworkloads:\n" +
+		"  - {name: thumbs, kind: function, lang: go, triggers: [{event: com.example.image.uploaded}], delivery: {retries: 0}}\n" +
+		"  - {name: orders, kind: service, lang: go}\n"
+	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := project.Parse([]byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := p.Workload("thumbs")
+	plan, _ := relay.PlanFor(p, w)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if err := relay.Subscribe(ctx, js, "thumbs", plan, 4); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if code, out, stderr := runCLI(t, f, errOut, "events", "publish", "com.example.image.uploaded", "--id", id); code != 0 {
+			t.Fatalf("publish: %s %s", out, stderr)
+		}
+	}
+	var st []relay.TriggerStatus
+	code, out, stderr := runCLI(t, f, errOut, "events", "status", "-o", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st) != 1 || !st[0].Deployed || st[0].Pending != 2 || st[0].Workload != "thumbs" {
+		t.Fatalf("status: exit %d, %s %s", code, out, stderr)
+	}
+
+	// A handler that fails b: it goes to the dead letters at once (no retries).
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("ce-id") == "b" {
+			http.Error(w, "cannot", http.StatusInternalServerError)
+		}
+	})
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	dctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	d := &relay.Dispatcher{JS: js, Stream: "shop", Workload: "thumbs", Target: srv.URL, Triggers: plan.Triggers, Delivery: plan.Delivery,
+		Concurrency: 4, Client: &http.Client{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: &relay.Metrics{}}
+	go func() { done <- d.Run(dctx) }()
+	var dls []relay.DeadLetter
+	for len(dls) == 0 {
+		code, out, stderr = runCLI(t, f, errOut, "events", "dlq", "list", "thumbs", "-o", "json")
+		if code != 0 || json.Unmarshal([]byte(out), &dls) != nil {
+			t.Fatalf("dlq list: exit %d, %s %s", code, out, stderr)
+		}
+	}
+	cancel()
+	<-done
+	if len(dls) != 1 || dls[0].ID != "b" || dls[0].Status != 500 {
+		t.Fatalf("dead letters: %+v", dls)
+	}
+	code, out, _ = runCLI(t, f, errOut, "events", "status", "thumbs")
+	if code != 0 || !strings.Contains(out, "thumbs") || !strings.Contains(out, "com.example.image.uploaded") {
+		t.Errorf("status table: exit %d\n%s", code, out)
+	}
+
+	for name, args := range map[string][]string{
+		"replay chooses nothing": {"events", "dlq", "replay"},
+		"replay unknown seq":     {"events", "dlq", "replay", "--seq", "999"},
+		"no triggers":            {"events", "status", "orders"},
+		"no such workload":       {"events", "dlq", "list", "nope"},
+	} {
+		if code, _, stderr := runCLI(t, f, errOut, args...); code != cmdutil.ExitUsage {
+			t.Errorf("%s: exit %d, want %d\n%s", name, code, cmdutil.ExitUsage, stderr)
+		}
+	}
+	code, out, stderr = runCLI(t, f, errOut, "events", "dlq", "replay", "--seq", fmt.Sprint(dls[0].Seq), "-o", "json")
+	var rp []replayed
+	if code != 0 || json.Unmarshal([]byte(out), &rp) != nil || len(rp) != 1 || rp[0].ID != "b" {
+		t.Fatalf("replay: exit %d, %s %s", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, f, errOut, "events", "dlq", "list", "-o", "json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("after the replay: %s", out)
+	}
+	// Back on the stream, for thumbs' consumer alone.
+	code, out, _ = runCLI(t, f, errOut, "events", "status", "-o", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st[0].Pending != 1 {
+		t.Errorf("status after the replay: %s", out)
 	}
 }

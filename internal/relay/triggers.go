@@ -90,6 +90,12 @@ func ScheduleSubject(stream, workload, h string) string {
 	return stream + "." + project.ScheduleType + "." + workload + "." + h
 }
 
+// ReplaySubject is where `skiff events dlq replay` puts a dead letter of
+// consumer back: on the stream, read by that consumer alone.
+func ReplaySubject(stream, consumer string) string {
+	return stream + ".dev.skiff.replay." + consumer
+}
+
 // DeliveryOf is w's delivery, with the defaults for what it leaves out.
 func DeliveryOf(w *project.Workload) Delivery {
 	d := Delivery{Retries: DefaultRetries, Backoff: DefaultBackoff, Timeout: DefaultTimeout}
@@ -126,9 +132,17 @@ func shortName(s string, n int) string {
 // published from then on. The relay counts deliveries itself (MaxDeliver
 // is unlimited), so the server never drops an event.
 func ConsumerConfig(t Trigger, workload string, d Delivery, concurrency int) jetstream.ConsumerConfig {
+	filters := []string{t.Filter}
+	// Its replay subject, unless the filter already covers it (a trigger
+	// on every event): `skiff events dlq replay` sends a dead letter back
+	// to this consumer alone.
+	stream, _, _ := strings.Cut(t.Filter, ".")
+	if t.Filter != stream+".>" {
+		filters = append(filters, ReplaySubject(stream, t.Consumer))
+	}
 	return jetstream.ConsumerConfig{
-		Durable:       t.Consumer,
-		FilterSubject: t.Filter,
+		Durable:        t.Consumer,
+		FilterSubjects: filters,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckWait:       d.Timeout + 10*time.Second,

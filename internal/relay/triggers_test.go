@@ -161,3 +161,76 @@ func TestDispatcherWaitsForTheFunction(t *testing.T) {
 		t.Errorf("delivered %d times, want once", n)
 	}
 }
+
+// A poison event ends in the dead letters with why; status counts it;
+// replay sends it to its consumer alone, and once fixed it is delivered.
+func TestDeadLettersStatusAndReplay(t *testing.T) {
+	js := runNATS(t)
+	ctx := context.Background()
+	p := &project.Project{Name: "shop", Events: &project.Events{Bus: "nats://nats:4222"}}
+	thumbs := &project.Workload{Name: "thumbs", Triggers: []project.Trigger{{Event: "com.example.image.uploaded"}},
+		Delivery: &project.Delivery{Retries: retries(1), Backoff: "50ms", Timeout: "5s"}}
+	other := &project.Workload{Name: "audit", Triggers: []project.Trigger{{Event: "com.example.*"}}}
+	plans := map[string]*Plan{}
+	for _, w := range []*project.Workload{thumbs, other} {
+		pl, err := PlanFor(p, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Subscribe(ctx, js, w.Name, pl, 4); err != nil {
+			t.Fatal(err)
+		}
+		plans[w.Name] = pl
+	}
+	var fixed atomic.Bool
+	fn := newFunction(func(id string, _ int) int {
+		if id == "poison" && !fixed.Load() {
+			return http.StatusUnprocessableEntity
+		}
+		return 0
+	})
+	startDispatcher(t, js, fn, plans["thumbs"].Delivery, plans["thumbs"].Triggers...)
+	publish(t, js, "good", "/uploads", "com.example.image.uploaded")
+	publish(t, js, "poison", "/uploads", "com.example.image.uploaded")
+	fn.wait(t, 3) // good, and poison twice (one retry)
+
+	var dls []DeadLetter
+	for dls == nil { // stored after the last answer
+		var err error
+		if dls, err = DeadLetters(ctx, js, "shop", "thumbs"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dls) != 1 || dls[0].ID != "poison" || dls[0].Status != 422 || dls[0].Deliveries != 2 ||
+		dls[0].Consumer != plans["thumbs"].Triggers[0].Consumer || dls[0].Workload != "thumbs" ||
+		dls[0].Subject != "shop.com.example.image.uploaded" {
+		t.Fatalf("dead letters: %+v", dls)
+	}
+	if all, _ := DeadLetters(ctx, js, "shop", ""); len(all) != 1 {
+		t.Errorf("every workload's dead letters: %+v", all)
+	}
+	st, err := Status(ctx, js, "thumbs", plans["thumbs"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 1 || !st[0].Deployed || st[0].DeadLetters != 1 || st[0].Trigger != "com.example.image.uploaded" {
+		t.Errorf("status: %+v", st)
+	}
+	audit, _ := Status(ctx, js, "audit", plans["audit"])
+	pendingBefore := audit[0].Pending
+
+	fixed.Store(true)
+	if err := Replay(ctx, js, "shop", dls[0]); err != nil {
+		t.Fatal(err)
+	}
+	fn.wait(t, 1)
+	if n := fn.count("poison"); n != 3 {
+		t.Errorf("poison delivered %d times, want 3: twice, then once replayed", n)
+	}
+	if left, _ := DeadLetters(ctx, js, "shop", "thumbs"); len(left) != 0 {
+		t.Errorf("after the replay the dead letters hold %+v", left)
+	}
+	if audit, _ := Status(ctx, js, "audit", plans["audit"]); audit[0].Pending != pendingBefore {
+		t.Errorf("the replay reached audit's consumer too: pending %d, was %d", audit[0].Pending, pendingBefore)
+	}
+}

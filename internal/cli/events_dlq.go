@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/relay"
+)
+
+// triggered returns the workloads of p with triggers, among names (all
+// when none); a name that is not such a workload is a usage error.
+func triggered(p *project.Project, names []string) ([]project.Workload, error) {
+	for _, n := range names {
+		w, ok := p.Workload(n)
+		if !ok {
+			return nil, cmdutil.Usagef("the project has no workload %q; it has: %s", n, strings.Join(p.WorkloadNames(), ", "))
+		}
+		if len(w.Triggers) == 0 {
+			return nil, cmdutil.Usagef("%s has no triggers in skiff.yaml: no events are delivered to it", n)
+		}
+	}
+	var out []project.Workload
+	for _, w := range p.Workloads {
+		if len(w.Triggers) > 0 && (len(names) == 0 || slices.Contains(names, w.Name)) {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+func newCmdEventsStatus(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [WORKLOAD...]",
+		Short: "Show each trigger's backlog, redeliveries and dead letters",
+		Long: heredoc.Doc(`
+			For each trigger of the named workloads (default: every workload with
+			triggers), reads its durable JetStream consumer: the events waiting (PENDING),
+			delivered and not answered yet (IN FLIGHT), redelivered, and the workload's
+			dead letters. PENDING + IN FLIGHT is the lag KEDA scales a function on. A
+			trigger whose consumer does not exist is not deployed yet.
+		`),
+		Example: heredoc.Doc(`
+			skiff events status
+			skiff events status thumbs -o json
+		`),
+		ValidArgsFunction: workloadCompletion(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			p, conn, err := dialBus(ctx, f)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ws, err := triggered(p, args)
+			if err != nil {
+				return err
+			}
+			out := []relay.TriggerStatus{}
+			for _, w := range ws {
+				plan, err := relay.PlanFor(p, &w)
+				if err != nil {
+					return err
+				}
+				st, err := relay.Status(ctx, conn.JS, w.Name, plan)
+				if err != nil {
+					return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+				}
+				out = append(out, st...)
+			}
+			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
+				if len(out) == 0 {
+					fmt.Fprintln(f.IOStreams.ErrOut, "No workload of the project has triggers.")
+					return nil
+				}
+				fmt.Fprintln(w, "WORKLOAD\tTRIGGER\tPENDING\tIN FLIGHT\tREDELIVERED\tDEAD LETTERS")
+				for _, s := range out {
+					if !s.Deployed {
+						fmt.Fprintf(w, "%s\t%s\tnot deployed\t\t\t%d\n", s.Workload, s.Trigger, s.DeadLetters)
+						continue
+					}
+					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\n", s.Workload, s.Trigger, s.Pending, s.AckPending, s.Redelivered, s.DeadLetters)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newCmdEventsDLQ(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dlq <command>",
+		Short: "The events that exhausted their retries",
+		Long: heredoc.Doc(`
+			An event whose delivery failed delivery.retries + 1 times is stored in the
+			dead-letter stream <stream>-dlq, under dlq.<stream>.<workload>, with why (the
+			last error and HTTP status), then acknowledged. list shows them; replay sends
+			them back to the trigger that failed them, and removes them once stored.
+		`),
+	}
+	cmd.AddCommand(newCmdEventsDLQList(f), newCmdEventsDLQReplay(f))
+	return cmd
+}
+
+func newCmdEventsDLQList(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list [WORKLOAD]",
+		Short: "List the dead letters",
+		Example: heredoc.Doc(`
+			skiff events dlq list
+			skiff events dlq list thumbs -o json
+		`),
+		Args:              maxArgs(1, "one workload"),
+		ValidArgsFunction: workloadCompletion(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			dls, _, conn, err := readDeadLetters(ctx, f, args)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, dls, func(w io.Writer) error {
+				if len(dls) == 0 {
+					fmt.Fprintln(f.IOStreams.ErrOut, "No dead letters.")
+					return nil
+				}
+				fmt.Fprintln(w, "SEQ\tWORKLOAD\tTYPE\tID\tSTATUS\tDELIVERIES\tSTORED\tREASON")
+				for _, d := range dls {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.Seq, d.Workload, d.Type, d.ID, d.Status, d.Deliveries,
+						d.Stored.Local().Format(time.RFC3339), d.Reason)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+// replayed is what `events dlq replay` prints.
+type replayed struct {
+	Seq      uint64 `json:"seq"`
+	Workload string `json:"workload"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+}
+
+func newCmdEventsDLQReplay(f *cmdutil.Factory) *cobra.Command {
+	var seqs []uint
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "replay [WORKLOAD]",
+		Short: "Deliver dead letters again",
+		Long: heredoc.Doc(`
+			Stores each chosen dead letter's event again for the trigger that failed it
+			(no other trigger gets it a second time), then removes the dead letter. Choose
+			them with --seq (from dlq list), or all of them (of WORKLOAD, if named) with
+			--all. An event that fails again returns to the dead letters.
+		`),
+		Example: heredoc.Doc(`
+			skiff events dlq replay --seq 12
+			skiff events dlq replay thumbs --all
+		`),
+		Args:              maxArgs(1, "one workload"),
+		ValidArgsFunction: workloadCompletion(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == (len(seqs) > 0) {
+				return cmdutil.Usagef("choose the dead letters: --seq N (repeatable) or --all")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
+			defer cancel()
+			dls, p, conn, err := readDeadLetters(ctx, f, args)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			var chosen []relay.DeadLetter
+			for _, d := range dls {
+				if all || slices.Contains(seqs, uint(d.Seq)) {
+					chosen = append(chosen, d)
+				}
+			}
+			for _, s := range seqs {
+				if !slices.ContainsFunc(chosen, func(d relay.DeadLetter) bool { return d.Seq == uint64(s) }) {
+					return cmdutil.Usagef("--seq %d: no such dead letter%s; `skiff events dlq list` shows them", s, ofWorkload(args))
+				}
+			}
+			out := []replayed{}
+			for _, d := range chosen {
+				if err := relay.Replay(ctx, conn.JS, relay.Stream(p), d); err != nil {
+					return err
+				}
+				out = append(out, replayed{Seq: d.Seq, Workload: d.Workload, ID: d.ID, Type: d.Type})
+			}
+			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
+				for _, r := range out {
+					fmt.Fprintf(w, "Replayed #%d to %s: %s %s\n", r.Seq, r.Workload, r.Type, r.ID)
+				}
+				if len(out) == 0 {
+					fmt.Fprintln(f.IOStreams.ErrOut, "No dead letters.")
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().UintSliceVar(&seqs, "seq", nil, "the dead letter's sequence number (repeatable)")
+	cmd.Flags().BoolVar(&all, "all", false, "every dead letter (of WORKLOAD, if named)")
+	return cmd
+}
+
+func ofWorkload(args []string) string {
+	if len(args) == 1 {
+		return " of " + args[0]
+	}
+	return ""
+}
+
+// readDeadLetters connects to the bus and lists the dead letters of the
+// workload in args (of all with none).
+func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]relay.DeadLetter, *project.Project, *bus.Conn, error) {
+	p, conn, err := dialBus(ctx, f)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, err := triggered(p, args); err != nil {
+		conn.Close()
+		return nil, nil, nil, err
+	}
+	workload := ""
+	if len(args) == 1 {
+		workload = args[0]
+	}
+	dls, err := relay.DeadLetters(ctx, conn.JS, relay.Stream(p), workload)
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+	}
+	if dls == nil {
+		dls = []relay.DeadLetter{}
+	}
+	return dls, p, conn, nil
+}

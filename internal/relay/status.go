@@ -1,0 +1,168 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TriggerStatus is how one trigger's consumer stands.
+type TriggerStatus struct {
+	Workload string `json:"workload"`
+	// Trigger is the trigger as skiff.yaml has it: its event, or schedule.
+	Trigger  string `json:"trigger"`
+	Consumer string `json:"consumer"`
+	// Deployed is false when the consumer does not exist (yet).
+	Deployed bool `json:"deployed"`
+	// Pending events wait to be delivered; AckPending are delivered and
+	// not answered yet; their sum is the lag KEDA scales on.
+	Pending     uint64 `json:"pending"`
+	AckPending  int    `json:"ackPending"`
+	Redelivered int    `json:"redelivered"`
+	// Delivered counts the deliveries made (retries included).
+	Delivered uint64 `json:"delivered"`
+	// DeadLetters are the workload's events that exhausted their retries.
+	DeadLetters uint64 `json:"deadLetters"`
+}
+
+// Lag is what KEDA scales on.
+func (s TriggerStatus) Lag() uint64 { return s.Pending + uint64(s.AckPending) }
+
+// Status reads the consumers of plan's workload and its dead letters.
+func Status(ctx context.Context, js jetstream.JetStream, workload string, plan *Plan) ([]TriggerStatus, error) {
+	dead, err := deadLetterCount(ctx, js, plan.Stream, workload)
+	if err != nil {
+		return nil, err
+	}
+	var out []TriggerStatus
+	for _, t := range plan.Triggers {
+		st := TriggerStatus{Workload: workload, Trigger: t.Event, Consumer: t.Consumer, DeadLetters: dead}
+		if t.Schedule != "" {
+			st.Trigger = "schedule " + t.Schedule
+		}
+		c, err := js.Consumer(ctx, plan.Stream, t.Consumer)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("the consumer %s: %w", t.Consumer, err)
+		default:
+			info, err := c.Info(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("the consumer %s: %w", t.Consumer, err)
+			}
+			st.Deployed = true
+			st.Pending, st.AckPending, st.Redelivered = info.NumPending, info.NumAckPending, info.NumRedelivered
+			st.Delivered = info.Delivered.Consumer
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func deadLetterCount(ctx context.Context, js jetstream.JetStream, stream, workload string) (uint64, error) {
+	s, err := js.Stream(ctx, DeadLetterStream(stream))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	subject := DeadLetterSubject(stream, workload)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Subjects[subject], nil
+}
+
+// DeadLetter is an event that exhausted its retries, as the dead-letter
+// stream holds it.
+type DeadLetter struct {
+	Seq        uint64    `json:"seq"`
+	Workload   string    `json:"workload"`
+	Consumer   string    `json:"consumer"`
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	Source     string    `json:"source"`
+	Subject    string    `json:"subject"`
+	Reason     string    `json:"reason"`
+	Status     int       `json:"status"`
+	Deliveries int       `json:"deliveries"`
+	Stored     time.Time `json:"stored"`
+	msg        *jetstream.RawStreamMsg
+}
+
+// DeadLetters lists the dead letters of workload ("": of every workload),
+// oldest first.
+func DeadLetters(ctx context.Context, js jetstream.JetStream, stream, workload string) ([]DeadLetter, error) {
+	s, err := js.Stream(ctx, DeadLetterStream(stream))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	filter := DeadLetterSubject(stream, workload)
+	if workload == "" {
+		filter = DeadLetterSubject(stream, "*")
+	}
+	var out []DeadLetter
+	for seq := uint64(1); ; {
+		// The next dead letter of filter from seq on.
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, deadLetterOf(stream, m))
+		seq = m.Sequence + 1
+	}
+}
+
+func deadLetterOf(stream string, m *jetstream.RawStreamMsg) DeadLetter {
+	h := m.Header
+	status, _ := strconv.Atoi(h.Get("Skiff-Status"))
+	deliveries, _ := strconv.Atoi(h.Get("Skiff-Deliveries"))
+	dl := DeadLetter{Seq: m.Sequence, Workload: m.Subject[len(DeadLetterSubject(stream, "")):], Consumer: h.Get("Skiff-Consumer"),
+		Subject: h.Get("Skiff-Subject"), Reason: h.Get("Skiff-Reason"), Status: status, Deliveries: deliveries, Stored: m.Time, msg: m}
+	if ev, err := FromMessage(h, m.Data); err == nil {
+		dl.ID, dl.Type, dl.Source = ev.ID(), ev.Type(), ev.Source()
+	}
+	return dl
+}
+
+// Replay stores dl's event again for its consumer alone (its replay
+// subject), then removes the dead letter: a failure in between leaves the
+// dead letter, never neither.
+func Replay(ctx context.Context, js jetstream.JetStream, stream string, dl DeadLetter) error {
+	if dl.msg == nil || dl.Consumer == "" {
+		return fmt.Errorf("dead letter #%d names no consumer", dl.Seq)
+	}
+	m := nats.NewMsg(ReplaySubject(stream, dl.Consumer))
+	for k, vs := range dl.msg.Header {
+		if len(k) > 6 && k[:6] == "Skiff-" {
+			continue
+		}
+		m.Header[k] = vs
+	}
+	m.Data = dl.msg.Data
+	// One replay of one dead letter is stored once.
+	if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(fmt.Sprintf("replay/%s/%d", stream, dl.Seq))); err != nil {
+		return fmt.Errorf("replaying dead letter #%d: %w", dl.Seq, err)
+	}
+	s, err := js.Stream(ctx, DeadLetterStream(stream))
+	if err != nil {
+		return err
+	}
+	if err := s.DeleteMsg(ctx, dl.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("dead letter #%d was replayed, and removing it failed: %w", dl.Seq, err)
+	}
+	return nil
+}
