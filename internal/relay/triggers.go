@@ -143,13 +143,13 @@ func ConsumerConfig(t Trigger, workload string, d Delivery, concurrency int) jet
 	return jetstream.ConsumerConfig{
 		Durable:        t.Consumer,
 		FilterSubjects: filters,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverNewPolicy,
-		AckWait:       d.Timeout + 10*time.Second,
-		MaxDeliver:    -1,
-		MaxAckPending: max(2*concurrency, 1),
-		Description:   fmt.Sprintf("skiff: %s's events of %s", workload, t.Filter),
-		Metadata:      map[string]string{WorkloadKey: workload},
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		AckWait:        d.Timeout + 10*time.Second,
+		MaxDeliver:     -1,
+		MaxAckPending:  max(2*concurrency, 1),
+		Description:    fmt.Sprintf("skiff: %s's events of %s", workload, t.Filter),
+		Metadata:       map[string]string{WorkloadKey: workload},
 	}
 }
 
