@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,7 +197,8 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
 }
 
 // deliver POSTs ev to the function in binary mode; an error says why it
-// did not answer 2xx in time.
+// did not answer 2xx in time. A CloudEvent the function answers with (its
+// reply) is stored on the stream before the delivery counts as done.
 func (d *Dispatcher) deliver(ev *Event) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.Delivery.Timeout)
 	defer cancel()
@@ -213,11 +215,55 @@ func (d *Dispatcher) deliver(ev *Event) (int, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return resp.StatusCode, fmt.Errorf("the function answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxEvent+1))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("reading the function's answer: %w", err)
+	}
+	reply, err := readEvent(resp.Header, body)
+	if reply == nil || err != nil || len(body) > maxEvent {
+		if err != nil || len(body) > maxEvent {
+			d.Logger.Warn("the function's answer is not a CloudEvent; not stored", "id", ev.ID(), "error", fmt.Sprint(err))
+		}
+		return resp.StatusCode, nil
+	}
+	subject, err := Subject(d.Stream, reply.Type())
+	if err != nil {
+		d.Logger.Warn("the function's reply has a type skiff cannot route; not stored", "id", ev.ID(), "error", err.Error())
+		return resp.StatusCode, nil
+	}
+	for _, t := range d.Triggers {
+		if SubjectMatches(t.Filter, subject) {
+			// It would come straight back: a loop, not a reply.
+			d.Logger.Warn("the function's reply is of a type it is triggered by; not stored", "id", ev.ID(), "reply", reply.Type())
+			return resp.StatusCode, nil
+		}
+	}
+	if _, err := PublishTo(ctx, d.JS, subject, reply); err != nil {
+		return resp.StatusCode, fmt.Errorf("storing the function's reply %s: %w", reply.ID(), err)
+	}
+	d.Metrics.add(Replied, 1)
 	return resp.StatusCode, nil
+}
+
+// SubjectMatches reports whether NATS subject matches filter (with the
+// wildcards * for one token and > for the rest).
+func SubjectMatches(filter, subject string) bool {
+	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, f := range ft {
+		switch {
+		case f == ">":
+			return len(st) > i
+		case i >= len(st):
+			return false
+		case f != "*" && f != st[i]:
+			return false
+		}
+	}
+	return len(ft) == len(st)
 }
 
 // deadLetter stores msg on the workload's dead-letter subject, with why,

@@ -84,18 +84,28 @@ func ReadHTTP(r *http.Request) (*Event, error) {
 	if len(body) > maxEvent {
 		return nil, fmt.Errorf("the event is larger than %d bytes", maxEvent)
 	}
-	ct := r.Header.Get("Content-Type")
+	e, err := readEvent(r.Header, body)
+	if e == nil && err == nil {
+		return nil, errors.New("the request is not a CloudEvent: no ce-* headers, and its Content-Type is not application/cloudevents+json")
+	}
+	return e, err
+}
+
+// readEvent reads a CloudEvent from HTTP headers and a body, in binary or
+// structured mode; neither: nil, nil.
+func readEvent(h http.Header, body []byte) (*Event, error) {
+	ct := h.Get("Content-Type")
 	if mt, _, _ := mime.ParseMediaType(ct); mt == "application/cloudevents+json" {
 		return parseStructured(body)
 	}
 	e := &Event{Attrs: map[string]string{}, ContentType: ct, Data: body}
-	for k, vs := range r.Header {
+	for k, vs := range h {
 		if name, ok := strings.CutPrefix(strings.ToLower(k), "ce-"); ok && len(vs) > 0 {
 			e.Attrs[name] = vs[0]
 		}
 	}
 	if len(e.Attrs) == 0 {
-		return nil, errors.New("the request is not a CloudEvent: no ce-* headers, and its Content-Type is not application/cloudevents+json")
+		return nil, nil
 	}
 	return e, e.Validate()
 }

@@ -16,6 +16,7 @@ const (
 	Retried                      // failed deliveries to be retried
 	DeadLettered                 // events moved to the dead letters
 	Skipped                      // events of another source than the trigger's, acked
+	Replied                      // reply events of the function stored
 	nCounters
 )
 
@@ -26,6 +27,7 @@ var counters = [nCounters]struct{ name, help string }{
 	{"skiff_relay_retried_total", "Failed deliveries that will be retried."},
 	{"skiff_relay_dead_lettered_total", "Events moved to the dead-letter subject."},
 	{"skiff_relay_skipped_total", "Events acked without delivery: another source than the trigger's."},
+	{"skiff_relay_replied_total", "Reply events of the function stored in JetStream."},
 }
 
 // Metrics count what the relay did; ServeHTTP writes them in Prometheus'

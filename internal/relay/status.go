@@ -28,6 +28,9 @@ type TriggerStatus struct {
 	Delivered uint64 `json:"delivered"`
 	// DeadLetters are the workload's events that exhausted their retries.
 	DeadLetters uint64 `json:"deadLetters"`
+	// LastDone is when the latest event of those done (answered, or dead
+	// lettered) in order was.
+	LastDone *time.Time `json:"lastDone,omitempty"`
 }
 
 // Lag is what KEDA scales on.
@@ -58,6 +61,7 @@ func Status(ctx context.Context, js jetstream.JetStream, workload string, plan *
 			st.Deployed = true
 			st.Pending, st.AckPending, st.Redelivered = info.NumPending, info.NumAckPending, info.NumRedelivered
 			st.Delivered = info.Delivered.Consumer
+			st.LastDone = info.AckFloor.Last
 		}
 		out = append(out, st)
 	}

@@ -234,3 +234,69 @@ func TestDeadLettersStatusAndReplay(t *testing.T) {
 		t.Errorf("the replay reached audit's consumer too: pending %d, was %d", audit[0].Pending, pendingBefore)
 	}
 }
+
+// The function's reply (a CloudEvent in its answer) is stored on the
+// stream, unless it is of a type that triggers the function itself.
+func TestDispatcherStoresReplies(t *testing.T) {
+	js := runNATS(t)
+	fn := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		typ := "com.example.thumb.made"
+		if r.Header.Get("ce-id") == "loop" {
+			typ = "com.example.image.uploaded"
+		}
+		w.Header().Set("ce-specversion", "1.0")
+		w.Header().Set("ce-id", "reply-"+r.Header.Get("ce-id"))
+		w.Header().Set("ce-source", "/thumbs")
+		w.Header().Set("ce-type", typ)
+		w.Header().Set("ce-subject", r.Header.Get("ce-id"))
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"ok":true}`))
+	})
+	filter, _ := Filter("shop", "com.example.image.uploaded")
+	m, _, _ := startDispatcher(t, js, fn, Delivery{Retries: 1, Backoff: 50 * time.Millisecond, Timeout: 5 * time.Second},
+		Trigger{Consumer: "thumbs-img", Filter: filter})
+	replies, err := js.OrderedConsumer(context.Background(), "shop", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"shop.com.example.thumb.made"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, js, "loop", "/uploads", "com.example.image.uploaded")
+	publish(t, js, "1", "/uploads", "com.example.image.uploaded")
+	msg, err := replies.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := FromMessage(msg.Headers(), msg.Data())
+	if err != nil || ev.ID() != "reply-1" || ev.Attrs["subject"] != "1" || string(ev.Data) != `{"ok":true}` {
+		t.Fatalf("reply: %+v %v", ev, err)
+	}
+	// Once both events are acked (each after its reply was stored, if
+	// any), the loop's reply is not on the stream.
+	c, _ := js.Consumer(context.Background(), "shop", "thumbs-img")
+	for tick := time.NewTicker(10 * time.Millisecond); ; <-tick.C {
+		if info, err := c.Info(context.Background()); err == nil && info.AckFloor.Consumer >= 2 && info.NumAckPending == 0 {
+			break
+		}
+	}
+	if m.Get(Replied) != 1 {
+		t.Errorf("replies stored: %d, want 1", m.Get(Replied))
+	}
+	s, _ := js.Stream(context.Background(), "shop")
+	info, _ := s.Info(context.Background())
+	if info.State.Msgs != 3 {
+		t.Errorf("the stream holds %d events, want the 2 published and 1 reply", info.State.Msgs)
+	}
+}
+
+func TestSubjectMatches(t *testing.T) {
+	for _, tc := range []struct {
+		filter, subject string
+		want            bool
+	}{
+		{"shop.a.b", "shop.a.b", true}, {"shop.a.>", "shop.a.b.c", true}, {"shop.a.>", "shop.a", false},
+		{"shop.*.b", "shop.x.b", true}, {"shop.*.b", "shop.x.c", false}, {"shop.a", "shop.a.b", false}, {"shop.>", "other.a", false},
+	} {
+		if got := SubjectMatches(tc.filter, tc.subject); got != tc.want {
+			t.Errorf("SubjectMatches(%q, %q) = %v", tc.filter, tc.subject, got)
+		}
+	}
+}
