@@ -59,8 +59,10 @@ func TestServeAndPublish(t *testing.T) {
 	defer ns.Shutdown()
 
 	got := make(chan string, 10)
+	times := make(chan string, 10)
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Get("Ce-Type") + " " + r.Header.Get("Ce-Source")
+		times <- r.Header.Get("Ce-Id") + " " + r.Header.Get("Ce-Time")
 	}))
 	defer fn.Close()
 	sink, admin := freeAddr(t), freeAddr(t)
@@ -70,7 +72,8 @@ func TestServeAndPublish(t *testing.T) {
 		"SKIFF_RELAY_TRIGGERS": `[{"consumer":"thumbs-0","filter":"shop.>"}]`,
 	}
 	getenv := func(k string) string { return env[k] }
-	// The streams exist before the relay runs: skiff deploy creates them.
+	// The streams and the consumer exist before the relay runs: skiff
+	// deploy creates them.
 	if err := publishStreams(ns.ClientURL()); err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +107,42 @@ func TestServeAndPublish(t *testing.T) {
 			t.Fatalf("the function did not get %v", want)
 		}
 	}
+	// A CronJob's tick: its Job names its id and scheduled minute.
+	if err := publish(context.Background(), []string{"--source", "/s", "--job", "thumbs-1a2b3c4d-29000000",
+		"--subject", "shop.dev.skiff.schedule.thumbs.1a2b3c4d"}, getenv, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	<-times
+	<-times
+	select {
+	case tick := <-times:
+		if want := "thumbs-1a2b3c4d-29000000 " + time.Unix(29000000*60, 0).UTC().Format(time.RFC3339Nano); tick != want {
+			t.Errorf("the tick arrived as %q, want %q", tick, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tick did not arrive")
+	}
+	if err := publish(context.Background(), []string{"--source", "/s", "--subject", "other.x"}, getenv, io.Discard); err == nil {
+		t.Error("publish on a subject outside the stream was accepted")
+	}
+	// The preStop hook's /drain stops the deliveries and answers once
+	// they stopped; the sink still serves.
+	if resp, err := http.Get("http://" + admin + "/drain"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("drain: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, "http://"+sink, strings.NewReader(`{"n":2}`))
+	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "2", "ce-source": "/orders", "ce-type": "com.example.order.placed", "Content-Type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("after the drain, POST to the sink: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	metrics, _ := http.Get("http://" + admin + "/metrics")
 	body, _ := io.ReadAll(metrics.Body)
 	metrics.Body.Close()
-	if !strings.Contains(string(body), "skiff_relay_published_total 1\n") {
+	if !strings.Contains(string(body), "skiff_relay_published_total 2\n") {
 		t.Errorf("metrics:\n%s", body)
 	}
 	cancel()
@@ -136,5 +171,10 @@ func publishStreams(url string) error {
 		return err
 	}
 	defer nc.Close()
-	return relay.EnsureStreams(context.Background(), js, "shop")
+	if err := relay.EnsureStreams(context.Background(), js, "shop"); err != nil {
+		return err
+	}
+	_, err = js.CreateOrUpdateConsumer(context.Background(), "shop",
+		relay.ConsumerConfig(relay.Trigger{Consumer: "thumbs-0", Filter: "shop.>"}, "thumbs", relay.DefaultDelivery(), 4))
+	return err
 }

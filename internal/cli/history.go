@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/relay"
 )
 
 // NewCmdHistory builds `skiff history`.
@@ -133,7 +137,9 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 			Uninstall the named workloads (or every workload of the project with --all):
 			their Helm release and every object it created, waiting until they are gone,
 			and the Secret of their ` + "`skiff secret`" + ` values (unless --keep-secrets).
-			The namespace and skiff.yaml stay.
+			A workload with triggers also loses its consumers on the event bus: the
+			events that waited for it are no longer kept for it. The namespace and
+			skiff.yaml stay.
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkTimeout(timeout); err != nil {
@@ -153,6 +159,13 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var conn *bus.Conn
+			if slices.ContainsFunc(pc.workloads, func(w project.Workload) bool { return len(w.Triggers) > 0 }) {
+				if conn, err = bus.Dial(cmd.Context(), kc, pc.project.Events.Bus); err != nil {
+					return fmt.Errorf("%w; delete changed nothing: the consumers of the triggers are on the bus", err)
+				}
+				defer conn.Close()
+			}
 			cs := f.IOStreams.ColorScheme()
 			// Dependents first: the reverse of the deploy order.
 			for i := len(pc.workloads) - 1; i >= 0; i-- {
@@ -164,6 +177,12 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 					return err
 				default:
 					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted %s from namespace %s\n", cs.SuccessIcon(), w.Name, pc.namespace)
+				}
+				if conn != nil && len(w.Triggers) > 0 {
+					if err := relay.Unsubscribe(cmd.Context(), conn.JS, relay.Stream(pc.project), w.Name, nil); err != nil {
+						return err
+					}
+					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted the consumers of %s's triggers\n", cs.SuccessIcon(), w.Name)
 				}
 				if keepSecrets {
 					continue

@@ -96,9 +96,14 @@ func ReplaySubject(stream, consumer string) string {
 	return stream + ".dev.skiff.replay." + consumer
 }
 
+// DefaultDelivery is the delivery of a workload whose skiff.yaml sets none.
+func DefaultDelivery() Delivery {
+	return Delivery{Retries: DefaultRetries, Backoff: DefaultBackoff, Timeout: DefaultTimeout}
+}
+
 // DeliveryOf is w's delivery, with the defaults for what it leaves out.
 func DeliveryOf(w *project.Workload) Delivery {
-	d := Delivery{Retries: DefaultRetries, Backoff: DefaultBackoff, Timeout: DefaultTimeout}
+	d := DefaultDelivery()
 	if wd := w.Delivery; wd != nil {
 		if wd.Retries != nil {
 			d.Retries = *wd.Retries
