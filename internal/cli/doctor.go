@@ -215,9 +215,10 @@ func deployAccess(p *project.Project) []doctor.Access {
 	add("", "pods/log", "get")
 	add("", "pods/portforward", "create")
 	add("", "events", "list")
-	var hpa, pdb, scale, live bool
+	var hpa, pdb, scale, live, schedules bool
 	for _, w := range p.Workloads {
 		live = live || w.LiveConfig
+		schedules = schedules || slices.ContainsFunc(w.Triggers, func(t project.Trigger) bool { return t.Schedule != "" })
 		hpa = hpa || w.Autoscale != nil
 		scale = scale || w.Scale != nil
 		pdb = pdb || (w.Replicas != nil && *w.Replicas > 1 && w.Scale == nil) || (w.Autoscale != nil && w.Autoscale.Min > 1) || (w.Scale != nil && w.Scale.Min > 1)
@@ -235,6 +236,10 @@ func deployAccess(p *project.Project) []doctor.Access {
 	}
 	if pdb {
 		add("policy", "poddisruptionbudgets", write...)
+	}
+	if schedules {
+		// A schedule is a CronJob in the release.
+		add("batch", "cronjobs", write...)
 	}
 	if scale {
 		add("keda.sh", "scaledobjects", append(write, "list", "watch")...)

@@ -24,3 +24,15 @@ func TestDeployAccessOfLiveConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestDeployAccessOfSchedules(t *testing.T) {
+	cronjobs := doctor.Access{Group: "batch", Resource: "cronjobs", Verb: "create", Namespaced: true}
+	p := &project.Project{Workloads: []project.Workload{{Name: "thumbs", Triggers: []project.Trigger{{Event: "a.b"}}}}}
+	if slices.Contains(deployAccess(p), cronjobs) {
+		t.Error("a project without schedules is checked for CronJobs")
+	}
+	p.Workloads[0].Triggers = append(p.Workloads[0].Triggers, project.Trigger{Schedule: "@hourly"})
+	if !slices.Contains(deployAccess(p), cronjobs) {
+		t.Error("a project with a schedule is not checked for CronJobs")
+	}
+}
