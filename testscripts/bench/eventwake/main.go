@@ -1,0 +1,224 @@
+// Command eventwake measures event delivery on the test cluster, to a
+// deployed CloudEvents function with an event trigger and `scale: {min:
+// 0}` (testscripts/bench/events-cluster.sh deploys it):
+//
+//   - wake: WAKES times, wait until the function has no pods, publish one
+//     event, and time until its reply (the template's handler answers each
+//     event with one, which the relay stores) is on the stream;
+//   - warm: with a pod running, N events at RATE per second, each from its
+//     publish to its reply being stored, p50/p90/p99.
+//
+// Times are the stream's own (JetStream's store times of the event and of
+// its reply), so the port-forward the benchmark publishes through is not
+// counted. A reply is stored after the handler returned: handler entered
+// is within the handler's own time (microseconds for the template) before.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/relay"
+)
+
+func main() {
+	ns := flag.String("n", "", "the namespace")
+	release := flag.String("release", "", "the function's release (its pods' app.kubernetes.io/instance)")
+	busURL := flag.String("bus", "nats://nats.nats.svc.cluster.local:4222", "the bus")
+	stream := flag.String("stream", "", "the project's stream")
+	typ := flag.String("type", "com.example.image.uploaded", "the trigger's event type")
+	replyType := flag.String("reply", "com.example.greeting.reply", "the function's reply type")
+	wakes := flag.Int("wakes", 10, "wake-ups from zero")
+	rate := flag.Int("rate", 100, "warm events per second")
+	n := flag.Int("events", 1000, "warm events (0: none)")
+	flag.Parse()
+	if err := run(*ns, *release, *busURL, *stream, *typ, *replyType, *wakes, *rate, *n); err != nil {
+		fmt.Fprintln(os.Stderr, "eventwake:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n int) error {
+	ctx := context.Background()
+	kc, err := kube.New(kube.Options{})
+	if err != nil {
+		return err
+	}
+	conn, err := bus.Dial(ctx, kc, busURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	replies, err := watchReplies(ctx, conn.JS, stream, replyType)
+	if err != nil {
+		return err
+	}
+	publish := func(id string) (time.Time, error) {
+		ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": "/bench", "type": typ},
+			ContentType: "application/json", Data: []byte(`{"name":"Ada"}`)}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		ack, err := relay.Publish(pctx, conn.JS, stream, ev)
+		if err != nil {
+			return time.Time{}, err
+		}
+		s, err := conn.JS.Stream(pctx, stream)
+		if err != nil {
+			return time.Time{}, err
+		}
+		m, err := s.GetMsg(pctx, ack.Sequence)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return m.Time, nil
+	}
+	selector := "app.kubernetes.io/instance=" + release
+
+	var wake []time.Duration
+	for i := range wakes {
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			pods, err := kc.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+			if err != nil {
+				return err
+			}
+			if len(pods.Items) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s did not scale to zero", release)
+			}
+			time.Sleep(200 * time.Millisecond) // polling the cluster: no event to wait on
+		}
+		id := fmt.Sprintf("wake-%d-%d", time.Now().UnixNano(), i)
+		at, err := publish(id)
+		if err != nil {
+			return err
+		}
+		got, err := replies.wait(id, 2*time.Minute)
+		if err != nil {
+			return err
+		}
+		wake = append(wake, got.Sub(at))
+		fmt.Fprintf(os.Stderr, "wake %d: %s\n", i+1, got.Sub(at).Round(time.Millisecond))
+	}
+	if len(wake) > 0 {
+		fmt.Printf("| first event at zero pods → reply stored | %d | %s | %s | %s | %s |\n", len(wake), pct(wake, 50), pct(wake, 90), pct(wake, 99), pct(wake, 100))
+	}
+	if n == 0 {
+		return nil
+	}
+	// Warm: wake it, then RATE events per second.
+	if _, err := publish(fmt.Sprintf("warmup-%d", time.Now().UnixNano())); err != nil {
+		return err
+	}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	type sent struct {
+		id string
+		at time.Time
+	}
+	var mu sync.Mutex
+	var all []sent
+	var wg sync.WaitGroup
+	errc := make(chan error, n)
+	for i := range n {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("warm-%d", i)
+			at, err := publish(id)
+			if err != nil {
+				errc <- err
+				return
+			}
+			mu.Lock()
+			all = append(all, sent{id, at})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	var warm []time.Duration
+	for _, s := range all {
+		got, err := replies.wait(s.id, time.Minute)
+		if err != nil {
+			return err
+		}
+		warm = append(warm, got.Sub(s.at))
+	}
+	fmt.Printf("| warm, %d/s: event stored → reply stored | %d | %s | %s | %s | %s |\n", rate, len(warm), pct(warm, 50), pct(warm, 90), pct(warm, 99), pct(warm, 100))
+	return nil
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(min(i, len(s))-1, 0)].Round(100 * time.Microsecond)
+}
+
+// replySet records when each reply (by the id it answers) was stored.
+type replySet struct {
+	mu   sync.Mutex
+	at   map[string]time.Time
+	cond *sync.Cond
+}
+
+func watchReplies(ctx context.Context, js jetstream.JetStream, stream, replyType string) (*replySet, error) {
+	subject, err := relay.Subject(stream, replyType)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return nil, err
+	}
+	rs := &replySet{at: map[string]time.Time{}}
+	rs.cond = sync.NewCond(&rs.mu)
+	_, err = cons.Consume(func(msg jetstream.Msg) {
+		md, err := msg.Metadata()
+		ev, evErr := relay.FromMessage(msg.Headers(), msg.Data())
+		if err != nil || evErr != nil {
+			return
+		}
+		rs.mu.Lock()
+		if _, ok := rs.at[ev.Attrs["subject"]]; !ok {
+			rs.at[ev.Attrs["subject"]] = md.Timestamp
+		}
+		rs.cond.Broadcast()
+		rs.mu.Unlock()
+	})
+	return rs, err
+}
+
+func (rs *replySet) wait(id string, d time.Duration) (time.Time, error) {
+	timer := time.AfterFunc(d, func() { rs.mu.Lock(); rs.cond.Broadcast(); rs.mu.Unlock() })
+	defer timer.Stop()
+	deadline := time.Now().Add(d)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for {
+		if t, ok := rs.at[id]; ok {
+			return t, nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("no reply to %s within %s", id, d)
+		}
+		rs.cond.Wait()
+	}
+}
