@@ -102,7 +102,19 @@ func TestEvents(t *testing.T) {
 		"    delivery: {retries: 1, backoff: 200ms, timeout: 10s}\n")
 	stream := strings.ReplaceAll(ns, "-", "_")
 
+	// A bus that does not answer fails the deploy before it builds or
+	// changes anything.
+	replaceInFile(t, manifest, "  bus: "+testBus+"\n", "  bus: nats://127.0.0.1:9\n")
 	out, errOut, code := c.skiffIn(t, root, "deploy", "--timeout", "4m")
+	if code != 1 || !strings.Contains(errOut, "nats://127.0.0.1:9") || !strings.Contains(errOut, "deploy changed nothing") {
+		t.Errorf("deploy with a bus that does not answer: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if st := c.status(t, root)["thumbs"]; st.State != "NotDeployed" {
+		t.Errorf("after the failed deploy, thumbs is %s", st.State)
+	}
+	replaceInFile(t, manifest, "  bus: nats://127.0.0.1:9\n", "  bus: "+testBus+"\n")
+
+	out, errOut, code = c.skiffIn(t, root, "deploy", "--timeout", "4m")
 	if code != 0 {
 		t.Fatalf("deploy: exit %d\n%s\n%s", code, out, errOut)
 	}
