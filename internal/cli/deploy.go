@@ -143,12 +143,8 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err := pc.targets(kc, d).CheckEngines(ctx, pc.workloads); err != nil {
 		return err
 	}
-	eb, err := dialEventBus(ctx, kc, pc)
-	if err != nil {
+	if err := checkEventBus(ctx, kc, pc); err != nil {
 		return err
-	}
-	if eb != nil {
-		defer eb.conn.Close()
 	}
 	d.Wait = releaseWait(kc, d, pc)
 	pl := pc.pipeline(f)
@@ -176,44 +172,42 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 		return err
 	}
 	overrides = withPullSecret(overrides, pull)
-	rs := releases(kc, d, pc, overrides, opts.Timeout)
-	if eb != nil {
-		rs.Bus = eb
-	}
-	results, err := pl.Deploy(ctx, rs, pc.workloads, images)
+	results, err := pl.Deploy(ctx, releases(kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
 	if err != nil {
 		return err
 	}
 	return printDeployed(f, results)
 }
 
-// eventBus readies the project's bus for each workload deploy releases.
-type eventBus struct {
-	project *project.Project
-	conn    *bus.Conn
-}
-
-// dialEventBus connects to the bus of a project with events and checks it
-// can hold its events (JetStream on), and that there is a relay image to
-// run: deploy does it before it changes anything. Nil without events.
-func dialEventBus(ctx context.Context, kc *kube.Client, pc *projectContext) (*eventBus, error) {
+// checkEventBus checks, for a project with events, that there is a relay
+// image to run and that the bus answers and can hold its events
+// (JetStream on): deploy and dev do it before they change anything.
+func checkEventBus(ctx context.Context, kc *kube.Client, pc *projectContext) error {
 	p := pc.project
 	if p.Events == nil {
-		return nil, nil
+		return nil
 	}
 	if p.Events.RelayImage == "" {
-		return nil, cmdutil.Usagef("skiff.yaml has events, and this build of skiff pins no skiff-relay image (a release does); " +
+		return cmdutil.Usagef("skiff.yaml has events, and this build of skiff pins no skiff-relay image (a release does); " +
 			"set events.relayImage to one you pushed (docs/events.md says how to build it)")
 	}
 	conn, err := bus.Dial(ctx, kc, p.Events.Bus)
 	if err != nil {
-		return nil, fmt.Errorf("%w; deploy changed nothing: start the bus, or fix events.bus in skiff.yaml", err)
+		return fmt.Errorf("%w; deploy changed nothing: start the bus, or fix events.bus in skiff.yaml", err)
 	}
+	defer conn.Close()
 	if _, err := conn.Check(ctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("%w; deploy changed nothing: run nats-server with --jetstream", err)
+		return fmt.Errorf("%w; deploy changed nothing: run nats-server with --jetstream", err)
 	}
-	return &eventBus{project: p, conn: conn}, nil
+	return nil
+}
+
+// eventBus readies the project's bus for each workload a release
+// deploys; it connects each time (through a port-forward for a bus in the
+// cluster), so a long `skiff dev` outlives a restart of the bus.
+type eventBus struct {
+	project *project.Project
+	kc      *kube.Client
 }
 
 // Subscribe creates the project's streams and w's consumers, and removes
@@ -223,7 +217,12 @@ func (b *eventBus) Subscribe(ctx context.Context, w *project.Workload) error {
 	if err != nil {
 		return err
 	}
-	return relay.Subscribe(ctx, b.conn.JS, w.Name, plan, relay.DefaultConcurrency)
+	conn, err := bus.Dial(ctx, b.kc, b.project.Events.Bus)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return relay.Subscribe(ctx, conn.JS, w.Name, plan, relay.DefaultConcurrency)
 }
 
 // ensureNamespace creates the project's namespace when it is missing, and
@@ -238,7 +237,11 @@ func ensureNamespace(ctx context.Context, kc *kube.Client, pc *projectContext, w
 
 // releases is how the pipeline deploys to the cluster of kc.
 func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
-	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout,
+	var eb pipeline.Subscriber
+	if pc.project.Events != nil {
+		eb = &eventBus{project: pc.project, kc: kc}
+	}
+	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout, Bus: eb,
 		Readiness: func(ctx context.Context, w *project.Workload) (*pipeline.Readiness, error) {
 			st, err := target.Read(ctx, d, pc.targets(kc, d).For(w), pc.namespace)
 			if err != nil {

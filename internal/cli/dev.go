@@ -186,6 +186,9 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if err := pc.targets(kc, d).CheckEngines(ctx, pc.workloads); err != nil {
 		return err
 	}
+	if err := checkEventBus(ctx, kc, pc); err != nil {
+		return err
+	}
 	d.Wait = func(ctx context.Context, rel *release.Release) error {
 		return target.WaitRolledOut(ctx, kc.Clientset, rel)
 	}
