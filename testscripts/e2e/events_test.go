@@ -163,12 +163,14 @@ func TestEvents(t *testing.T) {
 		return code == 0 && json.Unmarshal([]byte(out), &dls) == nil && len(dls) == 1 && dls[0].Seq > 1
 	})
 
-	// Thousands of events while the pods are deleted twice: each handled
-	// at least once.
-	const n = 3000
+	// 10,000 events, published at 500 a second, while a pod is deleted
+	// three times: each handled at least once.
+	const n, perSecond = 10000, 500
 	published := make(chan error, 1)
 	go func() {
+		begin := time.Now()
 		for i := range n {
+			time.Sleep(time.Until(begin.Add(time.Duration(i) * time.Second / perSecond))) // pacing, not synchronization
 			ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": fmt.Sprintf("r%d", i), "source": "/e2e", "type": "com.example.image.uploaded"},
 				ContentType: "application/json", Data: []byte(`{"name":"Bo"}`)}
 			if _, err := relay.Publish(ctx, conn.JS, stream, ev); err != nil {
@@ -178,18 +180,20 @@ func TestEvents(t *testing.T) {
 		}
 		published <- nil
 	}()
-	for kill := range 2 {
+	for kill := range 3 {
+		// A quarter, a half, three quarters of the way.
+		replies.waitCount(t, 3*time.Minute, "r", (kill+1)*n/4)
 		pod := c.waitReadyPod(t, ns, "shop-thumbs")
 		if err := c.kc.Clientset.CoreV1().Pods(ns).Delete(ctx, pod, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("deleted pod %s (%d of 2) after %d replies", pod, kill+1, replies.count("r"))
+		t.Logf("deleted pod %s (%d of 3) after %d replies", pod, kill+1, replies.count("r"))
 	}
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
 	dups := replies.wait(t, 5*time.Minute, "r", n)
-	t.Logf("%d events through 2 pod deletions: all handled, %d handled twice or more", n, dups)
+	t.Logf("%d events through 3 pod deletions: all handled, %d handled twice or more", n, dups)
 
 	// The schedule: at zero pods, the minute's tick wakes it.
 	c.waitZero(t, ns, "shop-thumbs")
@@ -230,13 +234,15 @@ func hasSucceeded(jobs []batchv1.Job) bool {
 // waitReadyPod waits for a ready pod of release and returns its name.
 func (c *cluster) waitReadyPod(t *testing.T, ns, release string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	pod, err := readyPod(ctx, c.kc.Clientset, ns, "app.kubernetes.io/instance="+release)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pod.Name
+	var name string
+	waitFor(t, 3*time.Minute, "a ready pod of "+release, func() bool {
+		pod, err := readyPod(context.Background(), c.kc.Clientset, ns, "app.kubernetes.io/instance="+release)
+		if err == nil {
+			name = pod.Name
+		}
+		return err == nil
+	})
+	return name
 }
 
 // replySet collects the template's reply events from the stream: their
@@ -285,6 +291,19 @@ func (rs *replySet) count(prefix string) int {
 		}
 	}
 	return n
+}
+
+// waitCount waits until at least n events of prefix have a reply.
+func (rs *replySet) waitCount(t *testing.T, d time.Duration, prefix string, n int) {
+	t.Helper()
+	deadline := time.After(d)
+	for rs.count(prefix) < n {
+		select {
+		case <-rs.new:
+		case <-deadline:
+			t.Fatalf("after %s, %d events (%s*) have a reply, want %d", d, rs.count(prefix), prefix, n)
+		}
+	}
 }
 
 // wait waits until the events prefix0..prefix<n-1> all have a reply, and
