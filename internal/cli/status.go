@@ -93,7 +93,8 @@ func printStatus(f *cmdutil.Factory, all []*target.Status) error {
 			}
 			state := s.State
 			if s.State == target.StateIdle && s.Scaling != "" {
-				state += " (scales on request)"
+				_, on, _ := strings.Cut(s.Scaling, " pods ") // "0-5 pods on request"
+				state += " (scales " + on + ")"
 			}
 			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s\n", s.Workload, s.Kind, state, rev, s.Ready, s.Desired, s.Restarts, shortImage(s.Image), s.Endpoint)
 		}

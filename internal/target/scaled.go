@@ -45,7 +45,11 @@ func (s *Scaled) Status(ctx context.Context, rel *release.Release) (*Status, err
 		return st, err
 	}
 	sc := s.w.Scale
-	st.Scaling = fmt.Sprintf("%d-%d pods on request", sc.Min, sc.Max)
+	on := "on request"
+	if len(s.w.Triggers) > 0 {
+		on = "on request or event"
+	}
+	st.Scaling = fmt.Sprintf("%d-%d pods %s", sc.Min, sc.Max, on)
 	if s.c.Dynamic == nil {
 		return st, nil
 	}

@@ -90,6 +90,21 @@ func TestScaledStates(t *testing.T) {
 	}
 }
 
+// An event-driven function also wakes on its events, and says so.
+func TestScaledOnEvents(t *testing.T) {
+	c, _ := cluster(t, "", dep("orders", 0, 0))
+	withDynamic(c, scaledObject("True", ""))
+	w := *scaledOrders
+	w.Triggers = []project.Trigger{{Event: "com.example.order.placed"}}
+	st, err := c.For(&w).Status(context.Background(), deployed(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != StateIdle || st.Scaling != "0-5 pods on request or event" {
+		t.Errorf("state %s, scaling %q", st.State, st.Scaling)
+	}
+}
+
 func TestCheckEngines(t *testing.T) {
 	ctx := context.Background()
 	keda := &metav1.APIResourceList{GroupVersion: "keda.sh/v1alpha1", APIResources: []metav1.APIResource{{Name: "scaledobjects", Kind: "ScaledObject", Namespaced: true}}}
