@@ -118,8 +118,12 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n int)
 	if n == 0 {
 		return nil
 	}
-	// Warm: wake it, then RATE events per second.
-	if _, err := publish(fmt.Sprintf("warmup-%d", time.Now().UnixNano())); err != nil {
+	// Warm: wake it and wait for its answer, then RATE events per second.
+	warmup := fmt.Sprintf("warmup-%d", time.Now().UnixNano())
+	if _, err := publish(warmup); err != nil {
+		return err
+	}
+	if _, err := replies.wait(warmup, 2*time.Minute); err != nil {
 		return err
 	}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
