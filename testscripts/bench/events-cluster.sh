@@ -4,13 +4,14 @@
 # 5s}`, its relay image built from this checkout (hack/relayimage). WAKES
 # times the first event at zero pods until its reply is stored (the
 # handler answered), then N events at RATE per second into the warm pod,
-# each from the event stored to its reply stored (testscripts/bench/eventwake).
+# each from the event stored to its reply stored, then BURST events at once
+# and the events per second the pod handles (testscripts/bench/eventwake).
 #
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/events-cluster.sh        # from the repository root
 set -euo pipefail
 
-WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000}
+WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,5 +42,5 @@ PY
 
 echo "| scenario | n | p50 | p90 | p99 | max |"
 echo "|---|---|---|---|---|---|"
-"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -wakes "$WAKES" -rate "$RATE" -events "$N" 2>"$work/eventwake.log" ||
+"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
   { cat "$work/eventwake.log" >&2; exit 1; }

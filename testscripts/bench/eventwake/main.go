@@ -41,14 +41,15 @@ func main() {
 	wakes := flag.Int("wakes", 10, "wake-ups from zero")
 	rate := flag.Int("rate", 100, "warm events per second")
 	n := flag.Int("events", 1000, "warm events (0: none)")
+	burst := flag.Int("burst", 0, "then this many events published at once into the warm pod (0: none)")
 	flag.Parse()
-	if err := run(*ns, *release, *busURL, *stream, *typ, *replyType, *wakes, *rate, *n); err != nil {
+	if err := run(*ns, *release, *busURL, *stream, *typ, *replyType, *wakes, *rate, *n, *burst); err != nil {
 		fmt.Fprintln(os.Stderr, "eventwake:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n int) error {
+func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, burst int) error {
 	ctx := context.Background()
 	kc, err := kube.New(kube.Options{})
 	if err != nil {
@@ -166,6 +167,54 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n int)
 		warm = append(warm, got.Sub(s.at))
 	}
 	fmt.Printf("| warm, %d/s: event stored → reply stored | %d | %s | %s | %s | %s |\n", rate, len(warm), pct(warm, 50), pct(warm, 90), pct(warm, 99), pct(warm, 100))
+	if burst == 0 {
+		return nil
+	}
+	// Burst: as fast as 8 publishers go; from the first event stored to
+	// the last reply stored.
+	var first time.Time
+	var fmu sync.Mutex
+	ids := make(chan int)
+	perr := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ids {
+				at, err := publish(fmt.Sprintf("burst-%d", i))
+				if err != nil {
+					perr <- err
+					return
+				}
+				fmu.Lock()
+				if first.IsZero() || at.Before(first) {
+					first = at
+				}
+				fmu.Unlock()
+			}
+		}()
+	}
+	for i := range burst {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	close(perr)
+	if err := <-perr; err != nil {
+		return err
+	}
+	var last time.Time
+	for i := range burst {
+		got, err := replies.wait(fmt.Sprintf("burst-%d", i), 2*time.Minute)
+		if err != nil {
+			return err
+		}
+		if got.After(last) {
+			last = got
+		}
+	}
+	d := last.Sub(first)
+	fmt.Printf("\n%d events published at once into one pod: all handled in %s, %.0f events/s\n", burst, d.Round(time.Millisecond), float64(burst)/d.Seconds())
 	return nil
 }
 
