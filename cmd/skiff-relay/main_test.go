@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
+	"github.com/skiffdev/skiff/internal/natstest"
 	"github.com/skiffdev/skiff/internal/relay"
 )
 
@@ -48,15 +47,7 @@ func waitOK(t *testing.T, url string) {
 // POSTed to the sink, and one stored by `skiff-relay publish`, both reach
 // the function through the trigger; then the relay stops cleanly.
 func TestServeAndPublish(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	defer ns.Shutdown()
+	busURL := natstest.Start(t)
 
 	got := make(chan string, 10)
 	times := make(chan string, 10)
@@ -67,14 +58,14 @@ func TestServeAndPublish(t *testing.T) {
 	defer fn.Close()
 	sink, admin := freeAddr(t), freeAddr(t)
 	env := map[string]string{
-		"SKIFF_RELAY_BUS": ns.ClientURL(), "SKIFF_RELAY_STREAM": "shop", "SKIFF_RELAY_WORKLOAD": "thumbs",
+		"SKIFF_RELAY_BUS": busURL, "SKIFF_RELAY_STREAM": "shop", "SKIFF_RELAY_WORKLOAD": "thumbs",
 		"SKIFF_RELAY_TARGET": fn.URL, "SKIFF_RELAY_SINK": sink, "SKIFF_RELAY_ADMIN": admin,
 		"SKIFF_RELAY_TRIGGERS": `[{"consumer":"thumbs-0","filter":"shop.>"}]`,
 	}
 	getenv := func(k string) string { return env[k] }
 	// The streams and the consumer exist before the relay runs: skiff
 	// deploy creates them.
-	if err := publishStreams(ns.ClientURL()); err != nil {
+	if err := publishStreams(busURL); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

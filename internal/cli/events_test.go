@@ -12,13 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/natstest"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
@@ -26,18 +22,10 @@ import (
 // TestEventsPublish stores an event on a real nats-server on loopback
 // (no cluster needed for a bus outside it) and reads it back.
 func TestEventsPublish(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	defer ns.Shutdown()
+	busURL := natstest.Start(t)
 
 	f, dir, errOut := testFactoryBuffers(t, false)
-	manifest := "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: " + ns.ClientURL() + "}\nworkloads:\n  - {name: orders, kind: service, lang: go}\n"
+	manifest := "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: " + busURL + "}\nworkloads:\n  - {name: orders, kind: service, lang: go}\n"
 	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -66,12 +54,7 @@ func TestEventsPublish(t *testing.T) {
 		t.Errorf("tail --type a.*.b: exit %d", code)
 	}
 
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := natstest.Connect(t, busURL)
 	s, err := js.Stream(context.Background(), "shop")
 	if err != nil {
 		t.Fatal(err)
@@ -105,17 +88,9 @@ func TestEventsPublish(t *testing.T) {
 // TestEventsStatusAndDeadLetters: a trigger's backlog and dead letters as
 // status and dlq show them, and a replay through the CLI.
 func TestEventsStatusAndDeadLetters(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	defer ns.Shutdown()
+	busURL := natstest.Start(t)
 	f, dir, errOut := testFactoryBuffers(t, false)
-	manifest := "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: " + ns.ClientURL() + "}\nworkloads:\n" +
+	manifest := "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: " + busURL + "}\nworkloads:\n" +
 		"  - {name: thumbs, kind: function, lang: go, triggers: [{event: com.example.image.uploaded}], delivery: {retries: 0}}\n" +
 		"  - {name: orders, kind: service, lang: go}\n"
 	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte(manifest), 0o644); err != nil {
@@ -127,12 +102,7 @@ func TestEventsStatusAndDeadLetters(t *testing.T) {
 	}
 	w, _ := p.Workload("thumbs")
 	plan, _ := relay.PlanFor(p, w)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := natstest.Connect(t, busURL)
 	ctx := context.Background()
 	if err := relay.Subscribe(ctx, js, "thumbs", plan, 4); err != nil {
 		t.Fatal(err)
