@@ -4,8 +4,9 @@
 # 5s}`, its relay image built from this checkout (hack/relayimage). WAKES
 # times the first event at zero pods until its reply is stored (the
 # handler answered), then N events at RATE per second into the warm pod,
-# each from the event stored to its reply stored, then BURST events at once
-# and the events per second the pod handles (testscripts/bench/eventwake).
+# each from the event stored to its reply stored; then BURST events stored
+# while it is at zero pods, and the events per second its one pod handles
+# them at (testscripts/bench/eventwake).
 #
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/events-cluster.sh        # from the repository root

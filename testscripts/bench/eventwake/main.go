@@ -84,9 +84,9 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 		return m.Time, nil
 	}
 	selector := "app.kubernetes.io/instance=" + release
-
-	var wake []time.Duration
-	for i := range wakes {
+	// The stream keeps earlier runs' events and replies: ids of this run.
+	nonce := fmt.Sprint(time.Now().UnixNano())
+	waitZero := func() error {
 		deadline := time.Now().Add(5 * time.Minute)
 		for {
 			pods, err := kc.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
@@ -94,14 +94,21 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 				return err
 			}
 			if len(pods.Items) == 0 {
-				break
+				return nil
 			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("%s did not scale to zero", release)
 			}
 			time.Sleep(200 * time.Millisecond) // polling the cluster: no event to wait on
 		}
-		id := fmt.Sprintf("wake-%d-%d", time.Now().UnixNano(), i)
+	}
+
+	var wake []time.Duration
+	for i := range wakes {
+		if err := waitZero(); err != nil {
+			return err
+		}
+		id := fmt.Sprintf("wake-%s-%d", nonce, i)
 		at, err := publish(id)
 		if err != nil {
 			return err
@@ -120,7 +127,7 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 		return nil
 	}
 	// Warm: wake it and wait for its answer, then RATE events per second.
-	warmup := fmt.Sprintf("warmup-%d", time.Now().UnixNano())
+	warmup := "warmup-" + nonce
 	if _, err := publish(warmup); err != nil {
 		return err
 	}
@@ -142,7 +149,7 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id := fmt.Sprintf("warm-%d", i)
+			id := fmt.Sprintf("warm-%s-%d", nonce, i)
 			at, err := publish(id)
 			if err != nil {
 				errc <- err
@@ -170,10 +177,12 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 	if burst == 0 {
 		return nil
 	}
-	// Burst: as fast as 8 publishers go; from the first event stored to
-	// the last reply stored.
-	var first time.Time
-	var fmu sync.Mutex
+	// Burst: BURST events stored while the function is at zero pods, so
+	// the backlog is whole before its one pod starts; then from its first
+	// reply to its last, the pod's own pace.
+	if err := waitZero(); err != nil {
+		return err
+	}
 	ids := make(chan int)
 	perr := make(chan error, 8)
 	for range 8 {
@@ -181,16 +190,12 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 		go func() {
 			defer wg.Done()
 			for i := range ids {
-				at, err := publish(fmt.Sprintf("burst-%d", i))
-				if err != nil {
+				ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": fmt.Sprintf("burst-%s-%d", nonce, i), "source": "/bench", "type": typ},
+					ContentType: "application/json", Data: []byte(`{"name":"Ada"}`)}
+				if _, err := relay.Publish(ctx, conn.JS, stream, ev); err != nil {
 					perr <- err
 					return
 				}
-				fmu.Lock()
-				if first.IsZero() || at.Before(first) {
-					first = at
-				}
-				fmu.Unlock()
 			}
 		}()
 	}
@@ -203,18 +208,21 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 	if err := <-perr; err != nil {
 		return err
 	}
-	var last time.Time
+	var first, last time.Time
 	for i := range burst {
-		got, err := replies.wait(fmt.Sprintf("burst-%d", i), 2*time.Minute)
+		got, err := replies.wait(fmt.Sprintf("burst-%s-%d", nonce, i), 5*time.Minute)
 		if err != nil {
 			return err
+		}
+		if first.IsZero() || got.Before(first) {
+			first = got
 		}
 		if got.After(last) {
 			last = got
 		}
 	}
 	d := last.Sub(first)
-	fmt.Printf("\n%d events published at once into one pod: all handled in %s, %.0f events/s\n", burst, d.Round(time.Millisecond), float64(burst)/d.Seconds())
+	fmt.Printf("\n%d events waiting when one pod starts: handled from its first reply to its last in %s, %.0f events/s\n", burst, d.Round(time.Millisecond), float64(burst)/d.Seconds())
 	return nil
 }
 
@@ -237,7 +245,7 @@ func watchReplies(ctx context.Context, js jetstream.JetStream, stream, replyType
 	if err != nil {
 		return nil, err
 	}
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverNewPolicy})
 	if err != nil {
 		return nil, err
 	}
