@@ -178,6 +178,13 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 	}
 	if sc := w.Scale; sc != nil {
 		window, cooldown, polling := ScaleTimings(sc)
+		if len(w.Triggers) > 0 {
+			// A consumer's lag has no window: a fast handler under a steady
+			// trickle shows none at most of KEDA's polls. KEDA's cooldown
+			// is then the whole of idle, counted from the last poll that
+			// saw events waiting.
+			cooldown = window + cooldown
+		}
 		v["scale"] = map[string]any{
 			"enabled": true, "min": sc.Min, "max": sc.Max,
 			"concurrency": sc.Concurrency, "rps": sc.RPS, "rpsWindow": fmt.Sprintf("%ds", window),

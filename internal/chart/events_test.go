@@ -166,3 +166,16 @@ func TestRenderWithoutEvents(t *testing.T) {
 		t.Error("a project without events got the relay")
 	}
 }
+
+// A scaled function with triggers keeps its pods for the whole idle after
+// KEDA last saw events waiting: lag has no window as request rate has.
+func TestRenderEventsCooldown(t *testing.T) {
+	objs := renderAll(t, strings.Replace(eventsDoc, "scale: {min: 0, max: 4}", "scale: {min: 0, max: 4, idle: 2m}", 1), "thumbs")
+	var so scaledObject
+	if err := yaml.Unmarshal([]byte(objs["ScaledObject/thumbs"]), &so); err != nil {
+		t.Fatal(err)
+	}
+	if so.Spec.CooldownPeriod != 120 {
+		t.Errorf("cooldownPeriod = %d, want the whole idle, 120", so.Spec.CooldownPeriod)
+	}
+}

@@ -3,7 +3,8 @@
 # CloudEvents function with an event trigger and `scale: {min: 0, idle:
 # 5s}`, its relay image built from this checkout (hack/relayimage). WAKES
 # times the first event at zero pods until its reply is stored (the
-# handler answered), then N events at RATE per second into the warm pod,
+# handler answered); then N events at RATE per second into the one pod of
+# a second such function without scale,
 # each from the event stored to its reply stored; then BURST events stored
 # while it is at zero pods, and the events per second its one pod handles
 # them at (testscripts/bench/eventwake).
@@ -39,9 +40,18 @@ text = text.replace("workloads:\n", f"events:\n  bus: nats://nats.nats.svc.clust
 text = text.replace("  - name: thumbs\n", "  - name: thumbs\n    scale: {min: 0, max: 1, idle: 5s}\n    triggers: [{event: com.example.image.uploaded}]\n", 1)
 open(path, "w").write(text)
 PY
+# warm: always one pod (no scale), for the in-pod delivery at a fixed rate.
+(cd "$proj" && "$skiff" add warm --kind function --lang go --template cloudevents >/dev/null 2>&1)
+python3 - "$proj/skiff.yaml" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read()
+text = text.replace("  - name: warm\n", "  - name: warm\n    triggers: [{event: com.example.image.resized}]\n", 1)
+open(path, "w").write(text)
+PY
 (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
 
 echo "| scenario | n | p50 | p90 | p99 | max |"
 echo "|---|---|---|---|---|---|"
-"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
+"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -warm-type com.example.image.resized -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
   { cat "$work/eventwake.log" >&2; exit 1; }

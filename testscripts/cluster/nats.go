@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -19,10 +20,19 @@ import (
 // nats.nats.svc.cluster.local, clients on 4222, monitoring on 8222.
 const natsNamespace = "nats"
 
-// installNATS runs nats-server with JetStream on a file store in its pod's
-// emptyDir, which a container restart keeps (a new pod starts empty).
+// installNATS runs nats-server with JetStream on a file store in a
+// PersistentVolume (a folder of the state dir, so the next `up` starts
+// empty): a new pod of the server finds the events the last one stored,
+// as on a real cluster, and a test may restart the bus mid-run.
 func (c *cluster) installNATS(ctx context.Context, binary string, kubelet *procRecord) error {
 	begin := time.Now()
+	data := c.state("nats-data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(data, natsUID, natsUID); err != nil {
+		return err
+	}
 	ref := registryAddr + "/skiff-cluster/nats-server:" + natsVersion
 	if err := pushImage(ctx, binaryImage{Ref: ref, Binary: binary, User: "65532"}); err != nil {
 		return err
@@ -35,11 +45,15 @@ func (c *cluster) installNATS(ctx context.Context, binary string, kubelet *procR
 	if err != nil {
 		return err
 	}
-	for _, o := range natsObjects(ref) {
+	for _, o := range natsObjects(ref, data) {
 		var err error
 		switch o := o.(type) {
 		case *corev1.Namespace:
 			_, err = cs.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.PersistentVolume:
+			_, err = cs.CoreV1().PersistentVolumes().Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.PersistentVolumeClaim:
+			_, err = cs.CoreV1().PersistentVolumeClaims(natsNamespace).Create(ctx, o, metav1.CreateOptions{})
 		case *corev1.Service:
 			_, err = cs.CoreV1().Services(natsNamespace).Create(ctx, o, metav1.CreateOptions{})
 		case *appsv1.Deployment:
@@ -58,15 +72,36 @@ func (c *cluster) installNATS(ctx context.Context, binary string, kubelet *procR
 	return nil
 }
 
-// natsObjects are the bus's namespace, Service and Deployment.
-func natsObjects(image string) []any {
+// natsUID runs nats-server and owns its store.
+const natsUID = 65532
+
+// natsObjects are the bus's namespace, store (a PersistentVolume on the
+// host folder data, bound to its claim), Service and Deployment.
+func natsObjects(image, data string) []any {
 	labels := map[string]string{"app.kubernetes.io/name": "nats"}
 	meta := metav1.ObjectMeta{Name: "nats", Namespace: natsNamespace, Labels: labels}
-	uid := int64(65532)
+	uid := int64(natsUID)
+	size := resource.MustParse("1Gi")
+	none := ""
 	return []any{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: natsNamespace, Labels: map[string]string{
 			"pod-security.kubernetes.io/enforce": "restricted",
 		}}},
+		&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "nats-data", Labels: labels}, Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              none,
+			ClaimRef:                      &corev1.ObjectReference{Namespace: natsNamespace, Name: "nats-data"},
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: data}},
+		}},
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "nats-data", Namespace: natsNamespace, Labels: labels},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				StorageClassName: &none,
+				VolumeName:       "nats-data",
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+			}},
 		&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{
 			Selector: labels,
 			Ports: []corev1.ServicePort{
@@ -111,7 +146,8 @@ func natsObjects(image string) []any {
 						},
 						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
 					}},
-					Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+					Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "nats-data"}}}},
 				},
 			},
 		}},

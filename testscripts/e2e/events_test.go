@@ -195,6 +195,51 @@ func TestEvents(t *testing.T) {
 	dups := replies.wait(t, 5*time.Minute, "r", n)
 	t.Logf("%d events through 3 pod deletions: all handled, %d handled twice or more", n, dups)
 
+	// The bus restarted mid-run (its pod deleted; its store is a volume):
+	// the events published before, during and after are each handled. The
+	// publisher retries an event until the bus stores it, as a client
+	// must; the relays reconnect on their own.
+	const m = 2000
+	go func() {
+		pc, err := bus.Dial(ctx, c.kc, testBus)
+		for i := 0; i < m; {
+			if err == nil {
+				ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": fmt.Sprintf("b%d", i), "source": "/e2e", "type": "com.example.image.uploaded"},
+					ContentType: "application/json", Data: []byte(`{"name":"Cy"}`)}
+				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				_, err = relay.Publish(pctx, pc.JS, stream, ev)
+				cancel()
+				if err == nil {
+					i++
+					time.Sleep(5 * time.Millisecond) // pacing: 200 a second, not synchronization
+					continue
+				}
+				pc.Close()
+			}
+			time.Sleep(200 * time.Millisecond) // the bus is restarting: try again
+			pc, err = bus.Dial(ctx, c.kc, testBus)
+		}
+		pc.Close()
+		published <- nil
+	}()
+	replies.waitCount(t, 3*time.Minute, "b", m/4)
+	busPod := c.waitReadyPod(t, "nats", "")
+	if err := c.kc.Clientset.CoreV1().Pods("nats").Delete(ctx, busPod, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("deleted the bus's pod %s after %d of %d replies", busPod, replies.count("b"), m)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if conn, err = bus.Dial(ctx, c.kc, testBus); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The replies again, from the restarted bus's store.
+	dups = collectReplies(t, conn.JS, stream).wait(t, 5*time.Minute, "b", m)
+	t.Logf("%d events through a restart of the bus: all handled, %d handled twice or more", m, dups)
+
 	// The schedule: at zero pods, the minute's tick wakes it.
 	c.waitZero(t, ns, "shop-thumbs")
 	before := c.eventsStatus(t, root)["schedule * * * * *"]
@@ -231,12 +276,17 @@ func hasSucceeded(jobs []batchv1.Job) bool {
 	return false
 }
 
-// waitReadyPod waits for a ready pod of release and returns its name.
+// waitReadyPod waits for a ready pod of release (of the bus, with none)
+// and returns its name.
 func (c *cluster) waitReadyPod(t *testing.T, ns, release string) string {
 	t.Helper()
 	var name string
-	waitFor(t, 3*time.Minute, "a ready pod of "+release, func() bool {
-		pod, err := readyPod(context.Background(), c.kc.Clientset, ns, "app.kubernetes.io/instance="+release)
+	selector := "app.kubernetes.io/instance=" + release
+	if release == "" {
+		selector = "app.kubernetes.io/name=nats" // the bus
+	}
+	waitFor(t, 3*time.Minute, "a ready pod of "+selector, func() bool {
+		pod, err := readyPod(context.Background(), c.kc.Clientset, ns, selector)
 		if err == nil {
 			name = pod.Name
 		}

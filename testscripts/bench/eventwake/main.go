@@ -5,8 +5,11 @@
 //   - wake: WAKES times, wait until the function has no pods, publish one
 //     event, and time until its reply (the template's handler answers each
 //     event with one, which the relay stores) is on the stream;
-//   - warm: with a pod running, N events at RATE per second, each from its
-//     publish to its reply being stored, p50/p90/p99.
+//   - warm: into the one pod of a second function without scale, N events
+//     at RATE per second, each from its publish to its reply being stored,
+//     p50/p90/p99;
+//   - burst: BURST events stored while the scaled function is at zero
+//     pods, then the events per second its one pod handles them at.
 //
 // Times are the stream's own (JetStream's store times of the event and of
 // its reply), so the port-forward the benchmark publishes through is not
@@ -36,20 +39,21 @@ func main() {
 	release := flag.String("release", "", "the function's release (its pods' app.kubernetes.io/instance)")
 	busURL := flag.String("bus", "nats://nats.nats.svc.cluster.local:4222", "the bus")
 	stream := flag.String("stream", "", "the project's stream")
-	typ := flag.String("type", "com.example.image.uploaded", "the trigger's event type")
+	typ := flag.String("type", "com.example.image.uploaded", "the event type of the scaled function's trigger")
+	warmType := flag.String("warm-type", "com.example.image.resized", "the event type of the always-on function's trigger")
 	replyType := flag.String("reply", "com.example.greeting.reply", "the function's reply type")
 	wakes := flag.Int("wakes", 10, "wake-ups from zero")
 	rate := flag.Int("rate", 100, "warm events per second")
 	n := flag.Int("events", 1000, "warm events (0: none)")
 	burst := flag.Int("burst", 0, "then this many events published at once into the warm pod (0: none)")
 	flag.Parse()
-	if err := run(*ns, *release, *busURL, *stream, *typ, *replyType, *wakes, *rate, *n, *burst); err != nil {
+	if err := run(*ns, *release, *busURL, *stream, *typ, *warmType, *replyType, *wakes, *rate, *n, *burst); err != nil {
 		fmt.Fprintln(os.Stderr, "eventwake:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, burst int) error {
+func run(ns, release, busURL, stream, typ, warmType, replyType string, wakes, rate, n, burst int) error {
 	ctx := context.Background()
 	kc, err := kube.New(kube.Options{})
 	if err != nil {
@@ -64,7 +68,9 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 	if err != nil {
 		return err
 	}
-	publish := func(id string) (time.Time, error) {
+	var publishAs func(id, typ string) (time.Time, error)
+	publish := func(id string) (time.Time, error) { return publishAs(id, typ) }
+	publishAs = func(id, typ string) (time.Time, error) {
 		ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": "/bench", "type": typ},
 			ContentType: "application/json", Data: []byte(`{"name":"Ada"}`)}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -126,9 +132,10 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 	if n == 0 {
 		return nil
 	}
-	// Warm: wake it and wait for its answer, then RATE events per second.
+	// Warm: the always-on function; once it answered one, RATE events per
+	// second.
 	warmup := "warmup-" + nonce
-	if _, err := publish(warmup); err != nil {
+	if _, err := publishAs(warmup, warmType); err != nil {
 		return err
 	}
 	if _, err := replies.wait(warmup, 2*time.Minute); err != nil {
@@ -150,7 +157,7 @@ func run(ns, release, busURL, stream, typ, replyType string, wakes, rate, n, bur
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("warm-%s-%d", nonce, i)
-			at, err := publish(id)
+			at, err := publishAs(id, warmType)
 			if err != nil {
 				errc <- err
 				return
