@@ -61,6 +61,16 @@ type Status struct {
 	Scaling  string            `json:"scaling,omitempty"`
 	Updated  time.Time         `json:"updated,omitempty"`
 	Problems []kube.PodProblem `json:"problems,omitempty"`
+	// Events is the backlog of its triggers on the event bus, when it
+	// has triggers and the bus was read.
+	Events *EventLag `json:"events,omitempty"`
+}
+
+// EventLag is a workload's backlog on the event bus: the events of its
+// triggers waiting or in flight, and its dead letters.
+type EventLag struct {
+	Lag         uint64 `json:"lag"`
+	DeadLetters uint64 `json:"deadLetters"`
 }
 
 // Healthy reports whether the workload runs as it should: all its pods

@@ -41,6 +41,10 @@ type ClusterConfig struct {
 	// LogTail is how many past lines each container's log starts with
 	// (default 200).
 	LogTail int64
+	// EventLag, when set, reads the backlog on the event bus of the
+	// workloads with triggers; statuses are then read at least every 5s,
+	// since the bus tells no watch when it changes.
+	EventLag func(ctx context.Context) (map[string]target.EventLag, error)
 }
 
 // Cluster is the Backend that talks to Kubernetes and Helm.
@@ -59,6 +63,9 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	}
 	if cfg.Resync <= 0 {
 		cfg.Resync = time.Minute
+	}
+	if cfg.EventLag != nil {
+		cfg.Resync = min(cfg.Resync, 5*time.Second)
 	}
 	if cfg.LogTail == 0 {
 		cfg.LogTail = 200
@@ -195,6 +202,16 @@ func (c *Cluster) readStatuses(ctx context.Context) StatusUpdate {
 			return StatusUpdate{Err: fmt.Errorf("reading the status of %s: %w", t.Workload(), err)}
 		}
 		u.Statuses = append(u.Statuses, *st)
+	}
+	if c.cfg.EventLag != nil {
+		// The bus may not answer: the statuses go without their lag.
+		if lags, err := c.cfg.EventLag(ctx); err == nil {
+			for i := range u.Statuses {
+				if l, ok := lags[u.Statuses[i].Workload]; ok {
+					u.Statuses[i].Events = &l
+				}
+			}
+		}
 	}
 	return u
 }

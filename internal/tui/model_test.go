@@ -632,3 +632,20 @@ func TestProgramExitsAndRestoresTerminal(t *testing.T) {
 		t.Errorf("the program did not enter and leave the alternate screen: %q", out.String())
 	}
 }
+
+// A workload with triggers shows its backlog on the bus and its dead
+// letters; without any, the column is not there.
+func TestEventLagColumn(t *testing.T) {
+	m, _ := newTestModel(t)
+	if v := m.View(); strings.Contains(v, "EVENTS") {
+		t.Errorf("an EVENTS column without events:\n%s", v)
+	}
+	sts := fixtureStatuses()
+	sts[0].Events = &target.EventLag{Lag: 3, DeadLetters: 1}
+	send(t, m, tea.WindowSizeMsg{Width: 120, Height: 24})
+	send(t, m, statusMsg{StatusUpdate: StatusUpdate{Statuses: sts}})
+	v := m.View()
+	if !strings.Contains(v, "EVENTS") || !strings.Contains(v, "lag 3 dlq 1") {
+		t.Errorf("no lag for %s:\n%s", sts[0].Workload, v)
+	}
+}

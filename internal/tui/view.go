@@ -98,18 +98,23 @@ func (m *Model) titleLine() string {
 	return t
 }
 
-type columns struct{ name, kind, state, rev, ready, rst, image, age, endpoint int }
+type columns struct{ name, kind, state, events, rev, ready, rst, image, age, endpoint int }
 
 func (m *Model) columns() columns {
 	c := columns{name: len("WORKLOAD") + 1, kind: 9, state: 14, rev: 4, ready: 6, rst: 4, image: 13, age: 5}
 	if m.width < 100 {
 		c.image = 8
 	}
+	for _, s := range m.status {
+		if s.Events != nil {
+			c.events = 15 // "lag 9999 dlq 99"
+		}
+	}
 	for _, n := range m.names {
 		c.name = max(c.name, len(n)+1)
 	}
 	c.name = min(c.name, 20)
-	used := 2 + c.name + c.kind + c.state + c.rev + c.ready + c.rst + c.image + c.age
+	used := 2 + c.name + c.kind + c.state + c.events + c.rev + c.ready + c.rst + c.image + c.age
 	c.endpoint = m.width - used
 	if c.endpoint < 10 { // make room: the image goes first, then the kind
 		c.endpoint += c.image
@@ -122,7 +127,18 @@ func (m *Model) columns() columns {
 	return c
 }
 
-func (c columns) row(mark, name, kind, state, rev, ready, rst, image, age, endpoint string) string {
+// eventsCell is a workload's backlog on the bus: "lag 3", "lag 0 dlq 1".
+func eventsCell(l *target.EventLag) string {
+	if l == nil {
+		return ""
+	}
+	if l.DeadLetters > 0 {
+		return fmt.Sprintf("lag %d dlq %d", l.Lag, l.DeadLetters)
+	}
+	return fmt.Sprintf("lag %d", l.Lag)
+}
+
+func (c columns) row(mark, name, kind, state, events, rev, ready, rst, image, age, endpoint string) string {
 	var b strings.Builder
 	b.WriteString(pad(mark, 2))
 	b.WriteString(pad(name, c.name))
@@ -130,6 +146,9 @@ func (c columns) row(mark, name, kind, state, rev, ready, rst, image, age, endpo
 		b.WriteString(pad(kind, c.kind))
 	}
 	b.WriteString(pad(state, c.state))
+	if c.events > 0 {
+		b.WriteString(pad(events, c.events))
+	}
 	b.WriteString(padLeft(rev, c.rev-1) + " ")
 	b.WriteString(padLeft(ready, c.ready-1) + " ")
 	b.WriteString(padLeft(rst, c.rst-1) + " ")
@@ -143,7 +162,7 @@ func (c columns) row(mark, name, kind, state, rev, ready, rst, image, age, endpo
 
 func (m *Model) tableLines(rows, start int) []string {
 	c := m.columns()
-	out := []string{m.st.header.Render(c.row("", "WORKLOAD", "KIND", "STATE", "REV", "READY", "RST", "IMAGE", "AGE", "ENDPOINT"))}
+	out := []string{m.st.header.Render(c.row("", "WORKLOAD", "KIND", "STATE", "EVENTS", "REV", "READY", "RST", "IMAGE", "AGE", "ENDPOINT"))}
 	if len(m.names) == 0 {
 		return append(out, m.st.dim.Render("  no workloads; add one with `skiff add`"))
 	}
@@ -171,7 +190,7 @@ func (m *Model) tableLines(rows, start int) []string {
 		if addr := m.forwards[name]; addr != "" {
 			endpoint = "⇄ " + addr
 		}
-		row := c.row(mark, name, m.kinds[name], m.st.state(state), rev, ready, rst, image, age, endpoint)
+		row := c.row(mark, name, m.kinds[name], m.st.state(state), eventsCell(s.Events), rev, ready, rst, image, age, endpoint)
 		if i == m.sel {
 			row = m.st.title.Render(row)
 		}
