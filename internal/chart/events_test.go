@@ -61,6 +61,9 @@ func TestRenderEvents(t *testing.T) {
 	if rc.ReadinessProbe != nil {
 		t.Error("the relay's readiness would make a bus outage take the workload out of its Service")
 	}
+	if rc.StartupProbe != nil {
+		t.Error("a startup probe on the relay delays every wake from zero by up to its period")
+	}
 	re := env(rc)
 	for k, want := range map[string]string{
 		"SKIFF_RELAY_BUS": "nats://nats.nats.svc.cluster.local:4222", "SKIFF_RELAY_STREAM": "shop", "SKIFF_RELAY_WORKLOAD": "thumbs",
