@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -95,4 +96,54 @@ func (c *Conn) Check(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("nats-server %s at %s%s, JetStream on: %d streams, %d consumers", c.NC.ConnectedServerVersion(), c.URL, where,
 		info.Streams, info.Consumers), nil
+}
+
+// Redialer keeps one connection to a bus for a long-running command,
+// dialled on first use and again after it dropped (a port-forward's pod
+// gone, the bus restarted).
+type Redialer struct {
+	KC  *kube.Client
+	URL string
+
+	mu   sync.Mutex
+	conn *Conn
+}
+
+// Do runs f with a live connection, dialling one (within 10s) when there
+// is none; a failure of f drops the connection, so the next Do dials
+// again.
+func (r *Redialer) Do(ctx context.Context, f func(*Conn) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conn != nil && !r.conn.NC.IsConnected() {
+		r.closeLocked()
+	}
+	if r.conn == nil {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		conn, err := Dial(dctx, r.KC, r.URL)
+		cancel()
+		if err != nil {
+			return err
+		}
+		r.conn = conn
+	}
+	err := f(r.conn)
+	if err != nil {
+		r.closeLocked()
+	}
+	return err
+}
+
+// Close ends the connection, if there is one.
+func (r *Redialer) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closeLocked()
+}
+
+func (r *Redialer) closeLocked() {
+	if r.conn != nil {
+		r.conn.Close()
+		r.conn = nil
+	}
 }

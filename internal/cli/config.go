@@ -221,7 +221,7 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	}
 	vals := chart.Merge(rel.Config, nil)
 	vals["config"] = cfg
-	res, err := pc.pipeline(f).DeployValues(ctx, releases(kc, d, pc, nil, timeout), w, deploy.ImageOf(rel), vals)
+	res, err := pc.pipeline(f).DeployValues(ctx, releases(ctx, kc, d, pc, nil, timeout), w, deploy.ImageOf(rel), vals)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/internal/target"
@@ -98,8 +96,8 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	}
 	cfg := tui.ClusterConfig{Client: kc, Deployer: d, Namespace: pc.namespace, Targets: targets, Timeout: opts.Timeout}
 	if slices.ContainsFunc(pc.workloads, func(w project.Workload) bool { return len(w.Triggers) > 0 }) {
-		lags := &busLags{project: pc.project, kc: kc, workloads: pc.workloads}
-		defer lags.close()
+		lags := &busLags{project: pc.project, workloads: pc.workloads, bus: &bus.Redialer{KC: kc, URL: pc.project.Events.Bus}}
+		defer lags.bus.Close()
 		cfg.EventLag = lags.read
 	}
 	backend := tui.NewCluster(cfg)
@@ -136,59 +134,33 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 // over one connection to the bus, made again after it fails.
 type busLags struct {
 	project   *project.Project
-	kc        *kube.Client
 	workloads []project.Workload
-
-	mu   sync.Mutex
-	conn *bus.Conn
+	bus       *bus.Redialer
 }
 
 func (b *busLags) read(ctx context.Context) (map[string]target.EventLag, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conn == nil || !b.conn.NC.IsConnected() {
-		b.closeLocked()
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		conn, err := bus.Dial(dctx, b.kc, b.project.Events.Bus)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		b.conn = conn
-	}
 	out := map[string]target.EventLag{}
-	for _, w := range b.workloads {
-		if len(w.Triggers) == 0 {
-			continue
+	err := b.bus.Do(ctx, func(conn *bus.Conn) error {
+		for _, w := range b.workloads {
+			if len(w.Triggers) == 0 {
+				continue
+			}
+			plan, err := relay.PlanFor(b.project, &w)
+			if err != nil {
+				return err
+			}
+			sts, err := relay.Status(ctx, conn.JS, w.Name, plan)
+			if err != nil {
+				return err
+			}
+			var l target.EventLag
+			for _, s := range sts {
+				l.Lag += s.Lag()
+				l.DeadLetters = s.DeadLetters // the workload's, on every trigger
+			}
+			out[w.Name] = l
 		}
-		plan, err := relay.PlanFor(b.project, &w)
-		if err != nil {
-			return nil, err
-		}
-		sts, err := relay.Status(ctx, b.conn.JS, w.Name, plan)
-		if err != nil {
-			b.closeLocked()
-			return nil, err
-		}
-		var l target.EventLag
-		for _, s := range sts {
-			l.Lag += s.Lag()
-			l.DeadLetters = s.DeadLetters // the workload's, on every trigger
-		}
-		out[w.Name] = l
-	}
-	return out, nil
-}
-
-func (b *busLags) close() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closeLocked()
-}
-
-func (b *busLags) closeLocked() {
-	if b.conn != nil {
-		b.conn.Close()
-		b.conn = nil
-	}
+		return nil
+	})
+	return out, err
 }

@@ -172,7 +172,7 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 		return err
 	}
 	overrides = withPullSecret(overrides, pull)
-	results, err := pl.Deploy(ctx, releases(kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
+	results, err := pl.Deploy(ctx, releases(ctx, kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
 	if err != nil {
 		return err
 	}
@@ -203,11 +203,11 @@ func checkEventBus(ctx context.Context, kc *kube.Client, pc *projectContext) err
 }
 
 // eventBus readies the project's bus for each workload a release
-// deploys; it connects each time (through a port-forward for a bus in the
-// cluster), so a long `skiff dev` outlives a restart of the bus.
+// deploys, over one connection made again after it dropped, so a long
+// `skiff dev` outlives a restart of the bus.
 type eventBus struct {
 	project *project.Project
-	kc      *kube.Client
+	bus     *bus.Redialer
 }
 
 // Subscribe creates the project's streams and w's consumers, and removes
@@ -217,12 +217,9 @@ func (b *eventBus) Subscribe(ctx context.Context, w *project.Workload) error {
 	if err != nil {
 		return err
 	}
-	conn, err := bus.Dial(ctx, b.kc, b.project.Events.Bus)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return relay.Subscribe(ctx, conn.JS, w.Name, plan, relay.DefaultConcurrency)
+	return b.bus.Do(ctx, func(conn *bus.Conn) error {
+		return relay.Subscribe(ctx, conn.JS, w.Name, plan, relay.DefaultConcurrency)
+	})
 }
 
 // ensureNamespace creates the project's namespace when it is missing, and
@@ -236,10 +233,12 @@ func ensureNamespace(ctx context.Context, kc *kube.Client, pc *projectContext, w
 }
 
 // releases is how the pipeline deploys to the cluster of kc.
-func releases(kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
+func releases(ctx context.Context, kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
 	var eb pipeline.Subscriber
 	if pc.project.Events != nil {
-		eb = &eventBus{project: pc.project, kc: kc}
+		r := &bus.Redialer{KC: kc, URL: pc.project.Events.Bus}
+		context.AfterFunc(ctx, r.Close)
+		eb = &eventBus{project: pc.project, bus: r}
 	}
 	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout, Bus: eb,
 		Readiness: func(ctx context.Context, w *project.Workload) (*pipeline.Readiness, error) {

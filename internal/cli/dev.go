@@ -210,7 +210,7 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	}
 
 	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: d,
-		Releases: releases(kc, d, pc, withPullSecret(dev.ChartSettings(), pull), opts.Timeout),
+		Releases: releases(ctx, kc, d, pc, withPullSecret(dev.ChartSettings(), pull), opts.Timeout),
 		URLs:     map[string]string{}, Events: s.Events}
 	if err := cl.Snapshot(s.Workloads); err != nil {
 		return err

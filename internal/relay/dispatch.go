@@ -223,11 +223,15 @@ func (d *Dispatcher) deliver(ev *Event) (int, error) {
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("reading the function's answer: %w", err)
 	}
+	if len(body) > maxEvent {
+		d.Logger.Warn("the function's answer is larger than an event may be; not stored", "id", ev.ID())
+		return resp.StatusCode, nil
+	}
 	reply, err := readEvent(resp.Header, body)
-	if reply == nil || err != nil || len(body) > maxEvent {
-		if err != nil || len(body) > maxEvent {
-			d.Logger.Warn("the function's answer is not a CloudEvent; not stored", "id", ev.ID(), "error", fmt.Sprint(err))
-		}
+	if err != nil {
+		d.Logger.Warn("the function's answer is not a CloudEvent; not stored", "id", ev.ID(), "error", err.Error())
+	}
+	if reply == nil || err != nil {
 		return resp.StatusCode, nil
 	}
 	subject, err := Subject(d.Stream, reply.Type())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -151,7 +152,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, stream string, dl DeadL
 	}
 	m := nats.NewMsg(ReplaySubject(stream, dl.Consumer))
 	for k, vs := range dl.msg.Header {
-		if len(k) > 6 && k[:6] == "Skiff-" {
+		if strings.HasPrefix(k, "Skiff-") {
 			continue
 		}
 		m.Header[k] = vs
