@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/natstest"
@@ -112,11 +113,27 @@ func TestEventsStatusAndDeadLetters(t *testing.T) {
 			t.Fatalf("publish: %s %s", out, stderr)
 		}
 	}
-	var st []relay.TriggerStatus
-	code, out, stderr := runCLI(t, f, errOut, "events", "status", "-o", "json")
-	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st) != 1 || !st[0].Deployed || st[0].Pending != 2 || st[0].Workload != "thumbs" {
-		t.Fatalf("status: exit %d, %s %s", code, out, stderr)
+	// The server counts a consumer's pending events a moment after it
+	// stored them: status is asked again until it shows them.
+	waitPending := func(want uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			var st []relay.TriggerStatus
+			code, out, stderr := runCLI(t, f, errOut, "events", "status", "-o", "json")
+			if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st) != 1 || !st[0].Deployed || st[0].Workload != "thumbs" {
+				t.Fatalf("status: exit %d, %s %s", code, out, stderr)
+			}
+			if st[0].Pending == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status never showed %d events pending: %s", want, out)
+			}
+		}
 	}
+	waitPending(2)
+	var code int
+	var out, stderr string
 
 	// A handler that fails b: it goes to the dead letters at once (no retries).
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -168,8 +185,5 @@ func TestEventsStatusAndDeadLetters(t *testing.T) {
 		t.Errorf("after the replay: %s", out)
 	}
 	// Back on the stream, for thumbs' consumer alone.
-	code, out, _ = runCLI(t, f, errOut, "events", "status", "-o", "json")
-	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st[0].Pending != 1 {
-		t.Errorf("status after the replay: %s", out)
-	}
+	waitPending(1)
 }
