@@ -129,6 +129,12 @@ workloads:
 			if d.Spec.Replicas != nil {
 				t.Errorf("the Deployment sets replicas %d; KEDA owns them", *d.Spec.Replicas)
 			}
+			// A wake-up waits for readiness: no startup probe before it, and
+			// liveness leaves a slow starter the startup probe's time.
+			c := d.Spec.Template.Spec.Containers[0]
+			if c.StartupProbe != nil || c.ReadinessProbe.PeriodSeconds != 1 || c.LivenessProbe.InitialDelaySeconds < 30 {
+				t.Errorf("probes: startup %+v, readiness %+v, liveness %+v", c.StartupProbe, c.ReadinessProbe, c.LivenessProbe)
+			}
 			// Callers' Service leads to the interceptor; the pods have their own.
 			var front, pods corev1.Service
 			if err := yaml.UnmarshalStrict([]byte(objs["Service/thumbs"]), &front); err != nil {

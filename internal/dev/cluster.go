@@ -21,13 +21,14 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 )
 
-// ChartSettings are the chart values dev deploys with over skiff's: probes
-// asked every second and a short drain, so a new version serves as soon
-// as it can. skiff deploy and render never use them; leaving dev restores
+// ChartSettings are the chart values dev deploys with over skiff's: no
+// startup probe (it is asked on the kubelet's own tick and holds
+// readiness back by up to a second), probes asked every second and a
+// short drain, so a new version serves as soon as it can. skiff deploy and render never use them; leaving dev restores
 // the release as it was.
 func ChartSettings() map[string]any {
 	return map[string]any{
-		"probes":                        map[string]any{"periodSeconds": 1},
+		"probes":                        map[string]any{"periodSeconds": 1, "startupProbe": false},
 		"terminationGracePeriodSeconds": 2,
 	}
 }
