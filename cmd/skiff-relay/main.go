@@ -3,6 +3,8 @@
 //
 //	skiff-relay            serve: the sink (K_SINK) and the triggers' deliveries
 //	skiff-relay publish    store one event and exit (a schedule's CronJob)
+//	skiff-relay install | copy | supervise
+//	                       skiff dev's live updates (dev.go)
 //
 // skiff's chart configures it with environment variables (flags override
 // them): SKIFF_RELAY_BUS, _STREAM, _WORKLOAD, _TARGET, _TRIGGERS (JSON),
@@ -37,6 +39,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skiffdev/skiff/internal/devsync"
 	"github.com/skiffdev/skiff/internal/relay"
 )
 
@@ -45,9 +48,23 @@ func main() {
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "skiff-relay")
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "publish" {
+	sub := ""
+	if len(os.Args) > 1 {
+		sub = os.Args[1]
+	}
+	switch sub {
+	case "publish":
 		err = publish(ctx, os.Args[2:], os.Getenv, os.Stdout)
-	} else {
+	case "install":
+		err = install(os.Args[2:])
+	case "copy":
+		err = copyDir(os.Args[2:])
+	case "supervise":
+		err = supervise(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		if ee := (*devsync.ExitError)(nil); errors.As(err, &ee) {
+			os.Exit(ee.Code) // the workload's own status
+		}
+	default:
 		err = serve(ctx, os.Args[1:], os.Getenv, logger)
 	}
 	if err != nil {

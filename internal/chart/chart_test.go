@@ -344,3 +344,43 @@ func TestBaseChartLints(t *testing.T) {
 		}
 	}
 }
+
+// skiff dev's live updates: the workload runs under skiff-relay
+// supervise, from a writable copy of its app folder.
+func TestRenderDevSync(t *testing.T) {
+	docs := renderWorkload(t, "orders", map[string]any{"dev": map[string]any{"sync": map[string]any{
+		"enabled": true, "image": "registry.test/skiff-relay@sha256:1", "command": []any{"/app/orders", "--flag"}}}})
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict([]byte(docs["Deployment"]), &d); err != nil {
+		t.Fatal(err)
+	}
+	spec := d.Spec.Template.Spec
+	if len(spec.InitContainers) != 2 || spec.InitContainers[0].Image != "registry.test/skiff-relay@sha256:1" ||
+		strings.Join(spec.InitContainers[0].Args, " ") != "install /skiff-dev/bin/skiff-relay" ||
+		spec.InitContainers[1].Image != image || strings.Join(spec.InitContainers[1].Command, " ") != "/skiff-dev/bin/skiff-relay copy /app /skiff-dev/app" {
+		t.Fatalf("init containers = %+v", spec.InitContainers)
+	}
+	c := spec.Containers[0]
+	want := "/skiff-dev/bin/skiff-relay supervise --admin=127.0.0.1:9092 --ready=http://127.0.0.1:8080/readyz --dir=/app --backup=/skiff-dev/backup --version=" + image + " -- /app/orders --flag"
+	if got := strings.Join(c.Command, " "); got != want {
+		t.Errorf("command = %s\nwant      %s", got, want)
+	}
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	if mounts["skiff-dev-app"] != "/app" || mounts["skiff-dev"] != "/skiff-dev" {
+		t.Errorf("mounts = %v", mounts)
+	}
+	assertRestricted(t, spec)
+
+	// Off (deploy, render): the image's own entrypoint, no init containers.
+	docs = renderWorkload(t, "orders", nil)
+	d = appsv1.Deployment{}
+	if err := yaml.UnmarshalStrict([]byte(docs["Deployment"]), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Spec.Template.Spec.InitContainers) != 0 || d.Spec.Template.Spec.Containers[0].Command != nil {
+		t.Errorf("without dev.sync: init %+v, command %v", d.Spec.Template.Spec.InitContainers, d.Spec.Template.Spec.Containers[0].Command)
+	}
+}

@@ -71,10 +71,21 @@ func loadProject(f *cmdutil.Factory) (root string, p *project.Project, err error
 		p.Namespace = ns
 	}
 	if p.Events != nil && p.Events.RelayImage == "" {
-		// The relay this release of skiff pins, unless skiff.yaml names one.
-		p.Events.RelayImage = f.BuildInfo.RelayImage
+		p.Events.RelayImage = relayImage(f, p)
 	}
 	return filepath.Dir(manifest), p, nil
+}
+
+// relayImage is the skiff-relay image: skiff.yaml's events.relayImage,
+// else $SKIFF_RELAY_IMAGE, else the one this release of skiff pins.
+func relayImage(f *cmdutil.Factory, p *project.Project) string {
+	if p.Events != nil && p.Events.RelayImage != "" {
+		return p.Events.RelayImage
+	}
+	if img := f.Getenv("SKIFF_RELAY_IMAGE"); img != "" {
+		return img
+	}
+	return f.BuildInfo.RelayImage
 }
 
 // loadProjectContext loads the project and selects the named workloads

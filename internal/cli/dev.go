@@ -35,6 +35,7 @@ type DevOptions struct {
 	Workloads []string
 	Local     bool
 	Keep      bool
+	NoSync    bool
 	Timeout   time.Duration
 	Insecure  []string
 	NoTUI     bool
@@ -72,6 +73,17 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 			ready pod. A version that crashes or never gets ready is shown with why,
 			and rolled back by deploy: the previous pods keep serving.
 
+			Live updates: with a skiff-relay image (skiff.yaml's events.relayImage,
+			$SKIFF_RELAY_IMAGE, or the one a release of skiff pins), dev's pods run
+			the workload under skiff-relay supervise, from a writable copy of its
+			app folder. When a new image differs from what the pods run in its app
+			folder alone (same base, entrypoint, environment and settings), dev
+			sends the changed files into each running pod, which restarts the
+			process on them and answers once it is ready; a version that does not
+			get ready is shown and the pod serves the old files again. Anything
+			else, or a pod that started since, takes a rollout. --no-sync always
+			rolls out.
+
 			Ctrl-C stops watching and leaves the cluster as dev found it: releases
 			dev installed are uninstalled, releases that existed are rolled back to
 			the revision they had (--keep leaves them as they are). A second Ctrl-C
@@ -102,6 +114,9 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 			if opts.Local && opts.Keep {
 				return cmdutil.Usagef("--keep is for the cluster: with --local, Ctrl-C stops the workloads")
 			}
+			if opts.Local && opts.NoSync {
+				return cmdutil.Usagef("--no-sync is for the cluster: with --local, every change restarts the process")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -111,6 +126,7 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Local, "local", false, "run the workloads on this machine, without a cluster")
 	fl.BoolVar(&opts.Keep, "keep", false, "on Ctrl-C, leave the releases as dev deployed them")
+	fl.BoolVar(&opts.NoSync, "no-sync", false, "roll out new pods for every change, instead of putting new app files into the running ones")
 	fl.DurationVar(&opts.Timeout, "timeout", DefaultDevTimeout, "how long a new version may take to be ready on the cluster")
 	fl.StringArrayVar(&opts.Insecure, "insecure-registry", nil, "allow plain HTTP to this registry host (loopback hosts always are)")
 	fl.BoolVar(&opts.NoTUI, "no-tui", false, "plain lines, one event a line, even on a terminal")
@@ -212,6 +228,9 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: d,
 		Releases: releases(ctx, kc, d, pc, withPullSecret(dev.ChartSettings(), pull), opts.Timeout),
 		URLs:     map[string]string{}, Events: s.Events}
+	if img := relayImage(f, pc.project); img != "" && !opts.NoSync {
+		cl.SyncImage, cl.Syncer = img, &dev.KubeSyncer{Client: kc}
+	}
 	if err := cl.Snapshot(s.Workloads); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/release"
 
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
@@ -62,6 +63,10 @@ type Cluster struct {
 	// nil: a workload whose registry or cluster was unreachable waits for
 	// the next save.
 	Retry func(workload string)
+	// SyncImage is skiff-relay's image; with Syncer, it turns on live
+	// updates (sync.go). Empty: every new version is a rollout.
+	SyncImage string
+	Syncer    PodSyncer
 	// Backoff is the first wait before a cycle that could not reach the
 	// registry or the cluster is tried again; it doubles up to a minute
 	// (0: DefaultBackoff).
@@ -72,6 +77,7 @@ type Cluster struct {
 	// cluster, the wait before its next try.
 	down     map[string]time.Duration
 	deployed map[string]string           // workload: the image and values that run
+	live     map[string]*live            // workload: what its pods run, when dev can sync them
 	before   map[string]*release.Release // nil until Snapshot
 }
 
@@ -167,15 +173,30 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 		return
 	}
 	image := images[0].Pull
-	vals := pl.Values(w, image, c.Releases.Overrides)
+	overrides := c.Releases.Overrides
+	if c.SyncImage != "" && c.Syncer != nil && images[0].Built != nil {
+		sv, err := SyncValues(c.SyncImage, images[0].Built)
+		if err != nil {
+			fail(err)
+			return
+		}
+		overrides = chart.Merge(overrides, sv)
+	}
+	vals := pl.Values(w, image, overrides)
 	key, err := fingerprint(image, vals)
 	if err != nil {
 		fail(err)
 		return
 	}
 	c.mu.Lock()
-	same := c.deployed[name] == key
+	st := c.live[name]
+	// The release's image and values, in pods that run that image (not a
+	// version synced since).
+	same := c.deployed[name] == key && (st == nil || st.ref == st.pull)
 	c.mu.Unlock()
+	if !same && c.trySync(ctx, pl, w, st, images[0], overrides, steps, start) {
+		return
+	}
 	if same {
 		c.reachable(name)
 		c.Events.Emit(Event{Kind: Unchanged, Workload: name, URL: c.URL(name), Duration: time.Since(start), Steps: steps})
@@ -192,7 +213,18 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 		c.deployed = map[string]string{}
 	}
 	c.deployed[name] = key
+	delete(c.live, name)
 	c.mu.Unlock()
+	if c.SyncImage != "" && c.Syncer != nil && images[0].Built != nil {
+		if st, err := newLive(image, key, images[0].Built); err == nil {
+			c.mu.Lock()
+			if c.live == nil {
+				c.live = map[string]*live{}
+			}
+			c.live[name] = st
+			c.mu.Unlock()
+		}
+	}
 	c.Events.Emit(Event{Kind: Ready, Workload: name, URL: c.URL(name), Release: d.Release, Revision: d.Revision,
 		Duration: time.Since(start), Steps: steps})
 }
@@ -294,7 +326,13 @@ func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration)
 		}
 		rel := pl.Release(w)
 		if keep {
-			c.Events.Emit(Event{Kind: Left, Workload: name, Release: rel, Error: "--keep: left as dev deployed it"})
+			msg := "--keep: left as dev deployed it"
+			c.mu.Lock()
+			if st := c.live[name]; st != nil && st.ref != st.pull {
+				msg += "; its pods run files dev synced into them, a new pod starts from the release's image: `skiff deploy " + name + "` makes the release hold them"
+			}
+			c.mu.Unlock()
+			c.Events.Emit(Event{Kind: Left, Workload: name, Release: rel, Error: msg})
 			left++
 			continue
 		}

@@ -61,6 +61,9 @@ type Image struct {
 	SBOM       string `json:"sbom,omitempty"`
 	// Pull is the reference by digest a cluster pulls (deploy and render).
 	Pull string `json:"-"`
+	// Built is the image itself when it is one (one platform), for skiff
+	// dev's live updates; nil for an index.
+	Built v1.Image `json:"-"`
 }
 
 // Pipeline runs the steps for one project, resolved for its environment.
@@ -208,7 +211,8 @@ func (p *Pipeline) buildOne(ctx context.Context, b Builds, w project.Workload) (
 	}
 	pull := PullRef(p.Project, w.Name, res.Digest)
 	return &Image{Workload: w.Name, Reference: res.Reference, Digest: res.Digest, Platforms: a.Platforms,
-		Status: status, Uploaded: res.Uploaded, Base: a.Base.Ref, BaseDigest: a.Base.Digest, SBOM: res.SBOM, Pull: pull}, nil
+		Status: status, Uploaded: res.Uploaded, Base: a.Base.Ref, BaseDigest: a.Base.Digest, SBOM: res.SBOM, Pull: pull,
+		Built: a.Image}, nil
 }
 
 func platformStrings(ps []v1.Platform) []string {

@@ -3,15 +3,19 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiffdev/skiff/internal/deploy"
 )
@@ -25,6 +29,7 @@ type devEvent struct {
 	Revision int
 	Error    string
 	Output   string
+	Steps    map[string]float64
 }
 
 // devEvents reads the events printed so far.
@@ -49,13 +54,14 @@ type devProcess struct {
 	failuresExpected int
 }
 
-// startDev starts `skiff dev -o json` in root; it is killed, and its
-// output shown on failure, when the test ends.
-func (c *cluster) startDev(t *testing.T, root string) *devProcess {
+// startDev starts `skiff dev -o json` in root, with env added to the
+// cluster's; it is killed, and its output shown on failure, when the test
+// ends.
+func (c *cluster) startDev(t *testing.T, root string, env ...string) *devProcess {
 	t.Helper()
 	p := &devProcess{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(c.skiff, "dev", "-o", "json", "--timeout", "2m")
-	p.cmd.Dir, p.cmd.Env = root, append(os.Environ(), c.env...)
+	p.cmd.Dir, p.cmd.Env = root, append(append(os.Environ(), c.env...), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -120,15 +126,36 @@ func (p *devProcess) interrupt(t *testing.T) {
 	}
 }
 
+// podsOf is the names of the pods of release that are not going away.
+func (c *cluster) podsOf(t *testing.T, ns, release string) []string {
+	t.Helper()
+	pods, err := c.kc.Clientset.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + release})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			names = append(names, p.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // TestDevCluster runs `skiff dev` on a two-workload project on the real
-// cluster: both deploy and answer on their printed local ports; an edit
-// of one redeploys only it and its new text is served through dev's own
-// forward; a compile error is shown and the old text keeps being served;
-// the fix is served; the pods' logs stream through each rollout; SIGINT
-// uninstalls the release dev installed and rolls back the one that was
-// there before.
+// cluster, with live updates (a skiff-relay image built from this
+// checkout): both deploy and answer on their printed local ports; an edit
+// of one is synced into its running pod (no new revision, the same pod)
+// and only it is rebuilt, its new text served through dev's own forward;
+// a compile error is shown and the old text keeps being served; so is a
+// version that exits before it is ready (its status and output shown);
+// the fix is served; a skiff.yaml edit rolls out a new pod, which the next
+// edit is synced into; the pods' logs stream throughout; SIGINT uninstalls
+// the release dev installed and rolls back the one that was there before.
 func TestDevCluster(t *testing.T) {
 	c := needCluster(t)
+	relay := c.relayImage(t)
 	ns := c.restrictedNamespace(t, "e2e-dev")
 	root := filepath.Join(t.TempDir(), "shop")
 	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", "go", "--name", "front",
@@ -142,7 +169,7 @@ func TestDevCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := c.startDev(t, root)
+	p := c.startDev(t, root, "SKIFF_RELAY_IMAGE="+relay)
 	stdout, stderr, count := p.stdout, p.stderr, p.count
 	waitEvents := func(kind, workload string, n int) devEvent { t.Helper(); return p.wait(t, kind, workload, n) }
 	urls := map[string]string{}
@@ -171,14 +198,35 @@ func TestDevCluster(t *testing.T) {
 		t.Fatal("back answered nothing")
 	}
 	backCycles := count("cycle-started", "back")
+	pods := c.podsOf(t, ns, "shop-front")
+	revision := func() int {
+		t.Helper()
+		rel, err := d.Get("shop-front", ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rel.Version
+	}
+	// synced checks that the last cycle put the new version into the
+	// pods that ran, without a new revision.
+	synced := func(ev devEvent, what string, rev int) {
+		t.Helper()
+		if _, ok := ev.Steps["sync"]; !ok || ev.Revision != 0 {
+			t.Errorf("%s was not synced: %+v", what, ev)
+		}
+		if got := c.podsOf(t, ns, "shop-front"); !slices.Equal(got, pods) {
+			t.Errorf("%s: front's pods are %v, were %v", what, got, pods)
+		}
+		if r := revision(); r != rev {
+			t.Errorf("%s: front's release is at revision %d, want %d", what, r, rev)
+		}
+	}
 
-	// An edit of front: only front is rebuilt, and its new text is served
-	// through the same local port.
+	// An edit of front: only front is rebuilt, its new files go into the
+	// running pod, and its new text is served through the same local port.
 	main := filepath.Join(root, "front", "main.go")
 	replaceInFile(t, main, `Greeting: "Hello"`, `Greeting: "Howdy"`)
-	if ev := waitEvents("ready", "front", 2); ev.Revision != 2 {
-		t.Errorf("the edit deployed revision %d, want 2", ev.Revision)
-	}
+	synced(waitEvents("ready", "front", 2), "the edit", 1)
 	if body := get("front"); !strings.Contains(body, "Howdy, Ada!") {
 		t.Fatalf("after the edit, front answered %q", body)
 	}
@@ -193,25 +241,65 @@ func TestDevCluster(t *testing.T) {
 	if body := get("front"); !strings.Contains(body, "Howdy, Ada!") {
 		t.Fatalf("during the compile error, front answered %q", body)
 	}
+	// A version that compiles but exits before it is ready: its status
+	// and output are shown, and the pod serves the old version again.
+	// (One write: a version that compiles and cannot listen.)
+	src, err := os.ReadFile(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(string(src), `Greeting: "Oops" +`, `Greeting: "Hiya"`, 1)
+	replaceInFile(t, main, string(src), strings.Replace(next, `net.Listen("tcp", ":"+cfg.Port)`, `net.Listen("tcp", ":"+cfg.Port+"x")`, 1))
+	p.failuresExpected = 2
+	failed = waitEvents("failed", "front", 2)
+	if !strings.Contains(failed.Error, "status 1") || !strings.Contains(failed.Output, "listen tcp") {
+		t.Errorf("the failed version is not shown with its status and output: %+v", failed)
+	}
+	if body := get("front"); !strings.Contains(body, "Howdy, Ada!") {
+		t.Fatalf("after a version that exited, front answered %q", body)
+	}
 	// The fix is served.
-	replaceInFile(t, main, `Greeting: "Oops" +`, `Greeting: "Hiya"`)
-	waitEvents("ready", "front", 3)
+	replaceInFile(t, main, `":"+cfg.Port+"x"`, `":"+cfg.Port`)
+	synced(waitEvents("ready", "front", 3), "the fix", 1)
 	if body := get("front"); !strings.Contains(body, "Hiya, Ada!") {
 		t.Fatalf("after the fix, front answered %q", body)
+	}
+
+	// skiff.yaml changes front's settings: a rollout, a new pod; the next
+	// edit goes into that pod.
+	manifest := filepath.Join(root, "skiff.yaml")
+	replaceInFile(t, manifest, "    kind: function\n", "    kind: function\n    env: {LOG_LEVEL: debug}\n")
+	if ev := waitEvents("ready", "front", 4); ev.Revision != 2 {
+		t.Errorf("the settings change deployed revision %d, want 2: %+v", ev.Revision, ev)
+	}
+	if got := c.podsOf(t, ns, "shop-front"); slices.Equal(got, pods) {
+		t.Errorf("the settings change left the pods %v", got)
+	} else {
+		pods = got
+	}
+	if body := get("front"); !strings.Contains(body, "Hiya, Ada!") {
+		t.Fatalf("after the rollout, front answered %q", body)
+	}
+	replaceInFile(t, main, `Greeting: "Hiya"`, `Greeting: "Yo"`)
+	synced(waitEvents("ready", "front", 5), "the edit after the rollout", 2)
+	if body := get("front"); !strings.Contains(body, "Yo, Ada!") {
+		t.Fatalf("after the edit after the rollout, front answered %q", body)
 	}
 	if n := count("cycle-started", "back"); n != backCycles {
 		t.Errorf("edits of front ran %d cycles of back", n-backCycles)
 	}
-	// The logs of the pods of each rollout reached stdout.
-	pods := map[string]bool{}
+	// The logs of each start of front's process reached stdout: the first,
+	// three synced versions, the old one back after the failure, and the
+	// rollout's.
+	starts := 0
 	for _, line := range strings.Split(stdout.String(), "\n") {
 		var l struct{ Workload, Pod, Message string }
 		if json.Unmarshal([]byte(line), &l) == nil && l.Workload == "front" && strings.Contains(l.Message, "listening") {
-			pods[l.Pod] = true
+			starts++
 		}
 	}
-	if len(pods) < 3 {
-		t.Errorf("dev's logs show the start of %d pods of front, want one per rollout (3):\n%s", len(pods), tail(stdout.String(), 20))
+	if starts < 6 {
+		t.Errorf("dev's logs show %d starts of front, want 6:\n%s", starts, tail(stdout.String(), 30))
 	}
 
 	// SIGINT: the cluster as dev found it.
@@ -238,32 +326,46 @@ func TestDevCluster(t *testing.T) {
 
 // TestDevClusterInterpreted runs `skiff dev` on a Node.js and a Python
 // function (base images made from the host's node and python3): each
-// answers on its local port, an edit is served, SIGINT uninstalls it.
+// answers on its local port, an edit is served (synced into its pod with
+// live updates, a rollout without), SIGINT uninstalls it.
 func TestDevClusterInterpreted(t *testing.T) {
 	c := needCluster(t)
 	b := pushBases(t, c.registry)
-	for _, tc := range []struct{ lang, file, old, new, base string }{
-		{"node", "index.js", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`, b.Node},
-		{"python", "main.py", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`, b.Python},
+	relay := c.relayImage(t)
+	for _, tc := range []struct {
+		lang, file, old, new, base string
+		sync                       bool
+	}{
+		{"node", "index.js", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`, b.Node, true},
+		{"python", "main.py", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`, b.Python, true},
+		{"python-no-sync", "main.py", `DEFAULT_GREETING = "Hello"`, `DEFAULT_GREETING = "Howdy"`, b.Python, false},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {
+			lang, _, _ := strings.Cut(tc.lang, "-")
 			ns := c.restrictedNamespace(t, "e2e-dev-"+tc.lang)
 			root := filepath.Join(t.TempDir(), "web")
-			c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", tc.lang, "--name", "greeter",
+			c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", lang, "--name", "greeter",
 				"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
 			manifest := filepath.Join(root, "skiff.yaml")
 			data, _ := os.ReadFile(manifest)
-			data = []byte(strings.Replace(string(data), "workloads:", "build:\n  base:\n    "+tc.lang+": "+tc.base+"\nworkloads:", 1))
+			data = []byte(strings.Replace(string(data), "workloads:", "build:\n  base:\n    "+lang+": "+tc.base+"\nworkloads:", 1))
 			if err := os.WriteFile(manifest, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			p := c.startDev(t, root)
+			env := []string{"SKIFF_RELAY_IMAGE=" + relay}
+			if !tc.sync {
+				env = nil
+			}
+			p := c.startDev(t, root, env...)
 			url := p.wait(t, "ready", "greeter", 1).URL
 			if body, err := httpGet(url + "/?name=Ada"); err != nil || !strings.Contains(body, "Hello, Ada!") {
 				t.Fatalf("answered %q, %v", body, err)
 			}
 			replaceInFile(t, filepath.Join(root, "greeter", tc.file), tc.old, tc.new)
-			p.wait(t, "ready", "greeter", 2)
+			ev := p.wait(t, "ready", "greeter", 2)
+			if _, synced := ev.Steps["sync"]; synced != tc.sync || (ev.Revision == 2) == tc.sync {
+				t.Errorf("the edit's cycle (live updates %v): %+v", tc.sync, ev)
+			}
 			if body, err := httpGet(url + "/?name=Ada"); err != nil || !strings.Contains(body, "Howdy, Ada!") {
 				t.Fatalf("after the edit, answered %q, %v", body, err)
 			}

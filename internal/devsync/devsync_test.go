@@ -1,0 +1,456 @@
+package devsync
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// file is an entry of a test layer: content, or a link target for
+// symlinks ("->target"), or a folder (trailing /).
+type file struct{ name, content string }
+
+func layer(t *testing.T, files ...file) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(f.content))}
+		switch {
+		case strings.HasSuffix(f.name, "/"):
+			h = &tar.Header{Name: f.name, Mode: 0o755, Typeflag: tar.TypeDir}
+		case strings.HasPrefix(f.content, "->"):
+			h = &tar.Header{Name: f.name, Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: f.content[2:]}
+		case strings.HasSuffix(f.name, ".sh"):
+			h.Mode = 0o755
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			if _, err := tw.Write([]byte(f.content)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func image(t *testing.T, layers ...v1.Layer) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// read returns the files of dir as name: content ("->target" for links,
+// "/" for folders).
+func read(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		switch {
+		case d.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			got[rel] = "->" + target
+			return err
+		case d.IsDir():
+			got[rel] = "/"
+		default:
+			data, err := os.ReadFile(p)
+			got[rel] = string(data)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPatchTurnsOneAppFolderIntoTheOther(t *testing.T) {
+	base := layer(t, file{"etc/", ""}, file{"etc/os-release", "debian"})
+	old := image(t, base, layer(t,
+		file{"app/", ""}, file{"app/fn", "v1"}, file{"app/lib/", ""}, file{"app/lib/a.js", "a1"},
+		file{"app/lib/gone.js", "bye"}, file{"app/old/", ""}, file{"app/old/x", "x"}, file{"app/link", "->fn"},
+		file{"app/same.txt", "same"}))
+	// The new image stacks a layer on the old one's, with a whiteout: what
+	// TreeOf reads is the folder as the layers stack up.
+	next := image(t, base, layer(t,
+		file{"app/", ""}, file{"app/fn", "v2"}, file{"app/lib/", ""}, file{"app/lib/a.js", "a1"},
+		file{"app/lib/gone.js", "bye"}, file{"app/old/", ""}, file{"app/old/x", "x"}, file{"app/link", "->lib/a.js"},
+		file{"app/same.txt", "same"}), layer(t, file{"app/lib/.wh.gone.js", ""}, file{"app/.wh.old", ""},
+		file{"app/new/", ""}, file{"app/new/run.sh", "#!/bin/sh"}))
+
+	from, err := TreeOf(old, "/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := TreeOf(next, "/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := from["same.txt"]; !ok || len(from) != 8 {
+		t.Fatalf("tree of the old image = %v", from)
+	}
+	p := Diff(from, to)
+	if strings.Join(p.Put, " ") != "fn link new new/run.sh" || strings.Join(p.Remove, " ") != "old/x old lib/gone.js" {
+		t.Fatalf("patch = %+v", p)
+	}
+
+	// The pod's folder holds the old image's files.
+	dir, backup := t.TempDir(), t.TempDir()
+	writeTree(t, dir, old)
+	before := read(t, dir)
+	var patch bytes.Buffer
+	if err := WritePatch(&patch, next, "/app", p); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := Apply(dir, backup, bytes.NewReader(patch.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"fn": "v2", "lib": "/", "lib/a.js": "a1", "link": "->lib/a.js", "same.txt": "same",
+		"new": "/", "new/run.sh": "#!/bin/sh"}
+	if got := read(t, dir); !equal(got, want) {
+		t.Errorf("after Apply: %v\nwant %v", got, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "new/run.sh")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("run.sh mode = %v (%v), want 0755", fi.Mode(), err)
+	}
+	if err := applied.Undo(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, dir); !equal(got, before) {
+		t.Errorf("after Undo: %v\nwant %v", got, before)
+	}
+
+	// Applied again and kept: the backup folder is empty after Commit.
+	applied, err = Apply(dir, backup, bytes.NewReader(patch.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applied.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, dir); !equal(got, want) {
+		t.Errorf("after Commit: %v", got)
+	}
+	if left := read(t, backup); len(left) != 0 {
+		t.Errorf("backup keeps %v", left)
+	}
+}
+
+// writeTree writes the app folder of img into dir, as the pod's first
+// copy does.
+func writeTree(t *testing.T, dir string, img v1.Image) {
+	t.Helper()
+	tree, err := TreeOf(img, "/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for n := range tree {
+		all = append(all, n)
+	}
+	var buf bytes.Buffer
+	if err := WritePatch(&buf, img, "/app", Patch{Put: all}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Apply(dir, t.TempDir(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApplyRefusesPathsOutsideTheFolder(t *testing.T) {
+	for _, name := range []string{"../escape", "/etc/passwd", "a/../../b"} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		m, _ := json.Marshal(manifest{})
+		_ = tw.WriteHeader(&tar.Header{Name: manifestName, Size: int64(len(m)), Mode: 0o644})
+		_, _ = tw.Write(m)
+		_ = tw.WriteHeader(&tar.Header{Name: "ok", Size: 2, Mode: 0o644})
+		_, _ = tw.Write([]byte("ok"))
+		_ = tw.WriteHeader(&tar.Header{Name: name, Size: 1, Mode: 0o644})
+		_, _ = tw.Write([]byte("x"))
+		_ = tw.Close()
+		dir := t.TempDir()
+		if _, err := Apply(dir, t.TempDir(), &buf); err == nil || !strings.Contains(err.Error(), "outside the app folder") {
+			t.Errorf("%s: err = %v", name, err)
+		}
+		if got := read(t, dir); len(got) != 0 {
+			t.Errorf("%s: a refused patch left %v", name, got)
+		}
+	}
+	if _, err := Apply(t.TempDir(), t.TempDir(), strings.NewReader("not a tar")); err == nil || !strings.Contains(err.Error(), "not a patch") {
+		t.Errorf("garbage: err = %v", err)
+	}
+}
+
+// The supervised process is this test binary run as a tiny server (see
+// TestMain): it answers /readyz with the content of the file "greeting"
+// of its folder, or exits with the status written in "exit".
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("DEVSYNC_TEST_SERVER"); dir != "" {
+		serve(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func serve(dir string) {
+	if code, err := os.ReadFile(filepath.Join(dir, "exit")); err == nil {
+		os.Stderr.WriteString("boom: " + string(code) + "\n")
+		os.Exit(3)
+	}
+	greeting, _ := os.ReadFile(filepath.Join(dir, "greeting"))
+	ln, err := net.Listen("tcp", os.Getenv("DEVSYNC_TEST_ADDR"))
+	if err != nil {
+		os.Exit(4)
+	}
+	_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(greeting) }))
+}
+
+// patchOf is a patch that writes files (name: content; "" removes).
+func patchOf(t *testing.T, files map[string]string) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	var m manifest
+	for n, c := range files {
+		if c == "" {
+			m.Remove = append(m.Remove, n)
+		}
+	}
+	data, _ := json.Marshal(m)
+	_ = tw.WriteHeader(&tar.Header{Name: manifestName, Size: int64(len(data)), Mode: 0o644})
+	_, _ = tw.Write(data)
+	for n, c := range files {
+		if c != "" {
+			_ = tw.WriteHeader(&tar.Header{Name: n, Size: int64(len(c)), Mode: 0o644})
+			_, _ = tw.Write([]byte(c))
+		}
+	}
+	_ = tw.Close()
+	return &buf
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return b.String()
+}
+
+func TestSupervisorSyncsRestartsAndPutsBackAFailure(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	if err := os.WriteFile(filepath.Join(dir, "greeting"), []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DEVSYNC_TEST_SERVER", dir)
+	t.Setenv("DEVSYNC_TEST_ADDR", addr)
+	s := &Supervisor{Command: []string{self}, Dir: dir, Backup: t.TempDir(), Ready: "http://" + addr + "/readyz",
+		ReadyTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
+	admin := httptest.NewServer(s)
+	defer admin.Close()
+	sync := func(body *bytes.Buffer) (Result, int) {
+		res, code, err := Push(context.Background(), http.DefaultClient, admin.URL, body.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, code
+	}
+
+	// The first process starts; a sync waits until it is ready.
+	if res, code := sync(patchOf(t, map[string]string{"greeting": "v2"})); code != http.StatusOK || res.Error != "" {
+		t.Fatalf("sync v2: %d %+v", code, res)
+	}
+	if got := get(t, "http://"+addr+"/"); got != "v2" {
+		t.Errorf("after the sync the process answers %q, want v2", got)
+	}
+
+	// A version that exits: the answer says why, the old one serves.
+	res, code := sync(patchOf(t, map[string]string{"greeting": "v3", "exit": "1"}))
+	if code != http.StatusUnprocessableEntity || res.ExitCode == nil || *res.ExitCode != 3 || !strings.Contains(res.Output, "boom") {
+		t.Fatalf("sync of a crashing version: %d %+v", code, res)
+	}
+	if got := get(t, "http://"+addr+"/"); got != "v2" {
+		t.Errorf("after a failed sync the process answers %q, want v2", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "exit")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the failed version's file stays: %v", err)
+	}
+
+	// A patch from another version than the pod's: 409, nothing changes.
+	stale := patchOf(t, map[string]string{"greeting": "v4"})
+	var other bytes.Buffer
+	{
+		tr := tar.NewReader(stale)
+		tw := tar.NewWriter(&other)
+		for first := true; ; first = false {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			data, _ := io.ReadAll(tr)
+			if first {
+				data = []byte(`{"from":"registry.test/fn@sha256:other","remove":[]}`)
+				h.Size = int64(len(data))
+			}
+			_ = tw.WriteHeader(h)
+			_, _ = tw.Write(data)
+		}
+		_ = tw.Close()
+	}
+	if res, code := sync(&other); code != http.StatusConflict || res.Version != "" {
+		t.Errorf("a stale patch: %d %+v", code, res)
+	}
+	if got := get(t, "http://"+addr+"/"); got != "v2" {
+		t.Errorf("after a stale patch the process answers %q, want v2", got)
+	}
+
+	// Not a patch: 400, nothing changes.
+	if _, code := sync(bytes.NewBufferString("nope")); code != http.StatusBadRequest {
+		t.Errorf("garbage: %d", code)
+	}
+	select {
+	case err := <-runErr:
+		t.Fatalf("Run ended during syncs: %v", err)
+	default:
+	}
+
+	// Stopping: the process is told to stop, Run returns.
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if c := s.cur; c.cmd.ProcessState == nil {
+		t.Error("the process still runs")
+	}
+}
+
+func TestSupervisorEndsWithItsProcess(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "exit"), []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	t.Setenv("DEVSYNC_TEST_SERVER", dir)
+	s := &Supervisor{Command: []string{self}, Dir: dir, Backup: t.TempDir(), Ready: "http://127.0.0.1:1/"}
+	err := s.Run(context.Background())
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != 3 {
+		t.Errorf("Run = %v, want exit status 3", err)
+	}
+	s = &Supervisor{Command: []string{filepath.Join(dir, "missing")}}
+	var pe *exec.Error
+	if err := s.Run(context.Background()); err == nil || (!errors.As(err, &pe) && !strings.Contains(err.Error(), "starting")) {
+		t.Errorf("Run of a missing program = %v", err)
+	}
+}
+
+func TestSameOutside(t *testing.T) {
+	base := layer(t, file{"etc/", ""}, file{"etc/os-release", "debian"})
+	app := func(v string) v1.Layer { return layer(t, file{"app/", ""}, file{"app/fn", v}) }
+	withEnv := func(img v1.Image, env ...string) v1.Image {
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf = cf.DeepCopy()
+		cf.Config.Env = env
+		out, err := mutate.ConfigFile(img, cf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	old := image(t, base, app("v1"))
+	tests := []struct {
+		name string
+		to   v1.Image
+		want bool
+	}{
+		{"the app layer changed", image(t, base, app("v2")), true},
+		{"an app layer more", image(t, base, app("v1"), layer(t, file{"app/extra", "x"})), true},
+		{"the base changed", image(t, layer(t, file{"etc/os-release", "trixie"}), app("v2")), false},
+		{"a layer writes outside the app folder", image(t, base, app("v2"), layer(t, file{"app/x", "x"}, file{"usr/bin/tool", "x"})), false},
+		{"the environment changed", withEnv(image(t, base, app("v2")), "A=1"), false},
+	}
+	for _, tc := range tests {
+		got, err := SameOutside(old, tc.to, "/app")
+		if err != nil || got != tc.want {
+			t.Errorf("%s: SameOutside = %t, %v; want %t", tc.name, got, err, tc.want)
+		}
+	}
+}
