@@ -383,4 +383,21 @@ func TestRenderDevSync(t *testing.T) {
 	if len(d.Spec.Template.Spec.InitContainers) != 0 || d.Spec.Template.Spec.Containers[0].Command != nil {
 		t.Errorf("without dev.sync: init %+v, command %v", d.Spec.Template.Spec.InitContainers, d.Spec.Template.Spec.Containers[0].Command)
 	}
+
+	// With events too: the copy is made before the relay sidecar starts,
+	// and the sidecar stays a native one.
+	objs := renderAllWith(t, eventsDoc, "thumbs", map[string]any{"dev": map[string]any{"sync": map[string]any{
+		"enabled": true, "image": "registry.test/skiff-relay@sha256:1", "command": []any{"/app/thumbs"}}}})
+	d = appsv1.Deployment{}
+	if err := yaml.UnmarshalStrict([]byte(objs["Deployment/thumbs"]), &d); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range d.Spec.Template.Spec.InitContainers {
+		names = append(names, c.Name)
+	}
+	if got := strings.Join(names, " "); got != "skiff-dev-install skiff-dev-copy skiff-relay" {
+		t.Errorf("init containers with events and dev.sync: %s", got)
+	}
+	assertRestricted(t, d.Spec.Template.Spec)
 }

@@ -17,6 +17,12 @@ import (
 // "Kind/name".
 func renderAll(t *testing.T, doc, name string) map[string]string {
 	t.Helper()
+	return renderAllWith(t, doc, name, nil)
+}
+
+// renderAllWith is renderAll with overrides over the workload's values.
+func renderAllWith(t *testing.T, doc, name string, overrides map[string]any) map[string]string {
+	t.Helper()
 	p, err := project.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +32,7 @@ func renderAll(t *testing.T, doc, name string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := Render(context.Background(), c, Values(p, w, "shop", image), ReleaseName(p, w), "shop")
+	out, err := Render(context.Background(), c, Merge(Values(p, w, "shop", image), overrides), ReleaseName(p, w), "shop")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 )
 
 // Applied is a patch written into a folder; Undo puts back what it
@@ -109,7 +110,7 @@ func (a *Applied) save(rel string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(cur, dst); err != nil {
+	if err := move(cur, dst); err != nil {
 		return err
 	}
 	a.ops = append(a.ops, op{rel: rel, saved: true})
@@ -201,7 +202,7 @@ func (a *Applied) Undo() error {
 				errs = append(errs, err)
 			}
 			if o.saved {
-				errs = append(errs, os.Rename(filepath.Join(a.backup, o.rel), cur))
+				errs = append(errs, move(filepath.Join(a.backup, o.rel), cur))
 			}
 		}
 	}
@@ -221,4 +222,45 @@ func (a *Applied) Commit() error {
 		errs = append(errs, os.RemoveAll(filepath.Join(a.backup, e.Name())))
 	}
 	return errors.Join(errs...)
+}
+
+// move renames the file or link src to dst, or, when they are on two
+// mounts (a pod's app folder and its backup folder are two volumes),
+// copies it and removes src.
+func move(src, dst string) error {
+	err := os.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(target, dst); err != nil {
+			return err
+		}
+		return os.Remove(src)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode()&fs.ModePerm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return errors.Join(err, os.Remove(dst))
+	}
+	if err := out.Close(); err != nil {
+		return errors.Join(err, os.Remove(dst))
+	}
+	return os.Remove(src)
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,8 +143,34 @@ func TestPatchTurnsOneAppFolderIntoTheOther(t *testing.T) {
 		t.Fatalf("patch = %+v", p)
 	}
 
-	// The pod's folder holds the old image's files.
-	dir, backup := t.TempDir(), t.TempDir()
+	// The pod's folder holds the old image's files. Its backup folder is
+	// on the same mount, or (as in a pod: two volumes) on another one.
+	backups := map[string]func(t *testing.T) string{
+		"same mount": func(t *testing.T) string { return t.TempDir() },
+		"another mount": func(t *testing.T) string {
+			shm, err := os.MkdirTemp("/dev/shm", "devsync")
+			if err != nil || sameDevice(shm, t.TempDir()) {
+				t.Skip("no /dev/shm on a mount of its own here")
+			}
+			t.Cleanup(func() { os.RemoveAll(shm) })
+			return shm
+		},
+	}
+	for name, mk := range backups {
+		t.Run(name, func(t *testing.T) { applyUndoCommit(t, old, next, p, mk(t)) })
+	}
+}
+
+// sameDevice reports whether a and b are on one file system.
+func sameDevice(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	return syscall.Stat(a, &sa) == nil && syscall.Stat(b, &sb) == nil && sa.Dev == sb.Dev
+}
+
+// applyUndoCommit applies the patch p from old to next in a folder with
+// old's files, undoes it, applies it again and keeps it.
+func applyUndoCommit(t *testing.T, old, next v1.Image, p Patch, backup string) {
+	dir := t.TempDir()
 	writeTree(t, dir, old)
 	before := read(t, dir)
 	var patch bytes.Buffer
