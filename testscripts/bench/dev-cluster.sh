@@ -15,12 +15,15 @@
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   EDITS=20 testscripts/bench/dev-cluster.sh        # from the repository root
 #
+# LANGS picks the languages of the live-update runs (default: go node
+# python); NOSYNC=0 leaves out the --no-sync and deploy runs.
+#
 # Needs: the test cluster, curl, python3, node (the Node.js and Python
 # functions run on bases made from the host's node and python3; BASES=REPO
 # names others).
 set -euo pipefail
 
-EDITS=${EDITS:-20}
+EDITS=${EDITS:-20} LANGS=${LANGS:-go node python} NOSYNC=${NOSYNC:-1}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -101,7 +104,7 @@ edit_dev() {
 echo "| scenario | edits | p50 | p90 |"
 echo "|---|---|---|---|"
 summary=()
-for lang in go node python; do
+for lang in $LANGS; do
   project "$lang"
   : >"$work/$lang.ms"
   export SKIFF_RELAY_IMAGE=$relay
@@ -115,6 +118,12 @@ for lang in go node python; do
 done
 
 # Go without live updates, beside deploy + invoke.
+if [ "$NOSYNC" = 0 ]; then
+  echo
+  for s in "${summary[@]}"; do echo "median per dev cycle, $s"; done
+  exit 0
+fi
+[ -d "$work/go" ] || { project go; sed -i 's/"Hello"/"Edit'"$EDITS"'"/' "$work/go/hello/main.go"; }
 cp -r "$work/go" "$work/plain"
 rm -f "$work/go.ms" "$work/go.err"
 (cd "$work/plain" && "$skiff" deploy -n bench-deploy --timeout 3m >/dev/null 2>&1)
