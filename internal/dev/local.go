@@ -22,8 +22,14 @@ import (
 const DefaultReadyTimeout = 30 * time.Second
 
 // readyPoll is how often the readiness path is asked while a new version
-// starts.
-const readyPoll = 25 * time.Millisecond
+// starts: every 5 ms for its first second (a compiled server listens within
+// a few milliseconds, and each tick missed is the developer's wait), then
+// every 25 ms.
+const (
+	readyPollFast = 5 * time.Millisecond
+	readyPollSlow = 25 * time.Millisecond
+	readyFastFor  = time.Second
+)
 
 // Local runs workloads on this machine (as `skiff run` does) and replaces
 // a workload's process with a new one when its cycle builds.
@@ -188,8 +194,10 @@ func (l *Local) waitReady(ctx context.Context, w *project.Workload, proc *hostru
 	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(readyPoll)
+	started := time.Now()
+	tick := time.NewTicker(readyPollFast)
 	defer tick.Stop()
+	slow := false
 	u := URL(w) + w.Ready
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -213,6 +221,10 @@ func (l *Local) waitReady(ctx context.Context, w *project.Workload, proc *hostru
 		case <-deadline.C:
 			return fmt.Errorf("%s did not answer %s within %s", w.Name, u, timeout)
 		case <-tick.C:
+			if !slow && time.Since(started) > readyFastFor {
+				tick.Reset(readyPollSlow)
+				slow = true
+			}
 		}
 	}
 }
