@@ -30,7 +30,8 @@ func TestInitPromptsOnTerminal(t *testing.T) {
 	}
 	defer term.Close()
 	screen := &syncBuffer{}
-	go func() { _, _ = copyAll(screen, term) }()
+	copied := make(chan struct{})
+	go func() { _, _ = copyAll(screen, term); close(copied) }()
 
 	const (
 		enter = "\r"
@@ -74,6 +75,13 @@ func TestInitPromptsOnTerminal(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("skiff init did not finish\nall it wrote:\n%s", screen.transcript())
+	}
+	// Its last lines may still be in the terminal when the program has
+	// exited: read to the end (the terminal then says EIO) before looking.
+	select {
+	case <-copied:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the terminal did not end within 10 s of skiff init\nall it wrote:\n%s", screen.transcript())
 	}
 
 	manifest, err := os.ReadFile(filepath.Join(work, "shop", "skiff.yaml"))
