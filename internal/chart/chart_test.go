@@ -361,7 +361,7 @@ func TestRenderDevSync(t *testing.T) {
 		t.Fatalf("init containers = %+v", spec.InitContainers)
 	}
 	c := spec.Containers[0]
-	want := "/skiff-dev/bin/skiff-relay supervise --admin=127.0.0.1:9092 --ready=http://127.0.0.1:8080/readyz --dir=/app --backup=/skiff-dev/backup --version=" + image + " -- /app/orders --flag"
+	want := "/skiff-dev/bin/skiff-relay supervise --admin=127.0.0.1:9092 --ready=http://127.0.0.1:8080/readyz --dir=/app --backup=/skiff-dev/backup --state=/skiff-dev/version --ready-timeout=90s --version=" + image + " -- /app/orders --flag"
 	if got := strings.Join(c.Command, " "); got != want {
 		t.Errorf("command = %s\nwant      %s", got, want)
 	}
@@ -371,6 +371,11 @@ func TestRenderDevSync(t *testing.T) {
 	}
 	if mounts["skiff-dev-app"] != "/app" || mounts["skiff-dev"] != "/skiff-dev" {
 		t.Errorf("mounts = %v", mounts)
+	}
+	// The supervisor restarts the process on each sync and waits for it:
+	// no liveness probe to restart the container meanwhile.
+	if c.LivenessProbe != nil || c.ReadinessProbe == nil {
+		t.Errorf("probes under dev.sync: liveness %v, readiness %v", c.LivenessProbe, c.ReadinessProbe)
 	}
 	assertRestricted(t, spec)
 

@@ -144,9 +144,12 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 	for i, w := range pc.workloads {
 		names[i] = w.Name
 	}
+	// main's signal context ends on the same Ctrl-C that catchInterrupts
+	// sees: the session may be over before that Ctrl-C is counted.
+	signalled := func() bool { return ctx.Err() != nil }
 	ctx, stopSession := context.WithCancel(ctx)
 	defer stopSession()
-	intr := catchInterrupts(stopSession)
+	intr := catchInterrupts(stopSession, signalled)
 	defer intr.close()
 	out := newDevOutput(f, opts.NoTUI, names, intr.interrupt)
 	defer out.stop()
@@ -229,7 +232,7 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 		Releases: releases(ctx, kc, d, pc, withPullSecret(dev.ChartSettings(), pull), opts.Timeout),
 		URLs:     map[string]string{}, Events: s.Events}
 	if img := relayImage(f, pc.project); img != "" && !opts.NoSync {
-		cl.SyncImage, cl.Syncer = img, &dev.KubeSyncer{Client: kc}
+		cl.SyncImage, cl.Syncer, cl.SyncTimeout = img, &dev.KubeSyncer{Client: kc}, opts.Timeout
 	}
 	if err := cl.Snapshot(s.Workloads); err != nil {
 		return err
@@ -263,8 +266,9 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 }
 
 // interrupts counts Ctrl-Cs (signals, or keys of the panel): the first
-// ends the session, the next one (or the first, once the session is over)
-// cuts the restore short, so dev quits at once and says what it left.
+// ends the session, the next one (or the first, once the session is over
+// by itself) cuts the restore short, so dev quits at once and says what it
+// left.
 type interrupts struct {
 	// restore ends on the interrupt that cuts the restore short.
 	restore context.Context
@@ -274,15 +278,19 @@ type interrupts struct {
 	over    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	// signalled reports whether a signal (main's context) ended the
+	// session; byInterrupt is what it said when the session ended.
+	signalled   func() bool
+	byInterrupt bool
 }
 
-func catchInterrupts(stopSession func()) *interrupts {
+func catchInterrupts(stopSession func(), signalled func() bool) *interrupts {
 	i := &interrupts{sigs: make(chan os.Signal, 2), keys: make(chan struct{}, 2),
-		over: make(chan struct{}), done: make(chan struct{})}
+		over: make(chan struct{}), done: make(chan struct{}), signalled: signalled}
 	i.restore, i.cut = context.WithCancel(context.Background())
 	signal.Notify(i.sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		first := true
+		seen := 0
 		for {
 			select {
 			case <-i.done:
@@ -290,21 +298,45 @@ func catchInterrupts(stopSession func()) *interrupts {
 			case <-i.sigs:
 			case <-i.keys:
 			}
+			seen++
+			over := false
 			select {
 			case <-i.over:
-				first = false
+				over = true
 			default:
 			}
-			if first {
+			switch interruptAction(seen, over, over && i.byInterrupt) {
+			case stopTheSession:
 				stopSession()
-				first = false
-				continue
+			case cutTheRestore:
+				i.cut()
+				return
 			}
-			i.cut()
-			return
 		}
 	}()
 	return i
+}
+
+type interruptActions int
+
+const (
+	ignoreIt interruptActions = iota
+	stopTheSession
+	cutTheRestore
+)
+
+// interruptAction is what the seen-th interrupt does: the first stops the
+// session, the next cuts the restore short; once the session is over, the
+// first cuts it too, unless it is the Ctrl-C that ended the session
+// through main's signal context (byInterrupt), counted late.
+func interruptAction(seen int, over, byInterrupt bool) interruptActions {
+	switch {
+	case seen == 1 && !over:
+		return stopTheSession
+	case seen == 1 && byInterrupt:
+		return ignoreIt
+	}
+	return cutTheRestore
 }
 
 // interrupt is a Ctrl-C that did not arrive as a signal.
@@ -316,7 +348,12 @@ func (i *interrupts) interrupt() {
 }
 
 // sessionOver says the next interrupt cuts the restore.
-func (i *interrupts) sessionOver() { i.once.Do(func() { close(i.over) }) }
+func (i *interrupts) sessionOver() {
+	i.once.Do(func() {
+		i.byInterrupt = i.signalled != nil && i.signalled()
+		close(i.over)
+	})
+}
 
 func (i *interrupts) close() {
 	signal.Stop(i.sigs)

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,9 @@ type Cluster struct {
 	// updates (sync.go). Empty: every new version is a rollout.
 	SyncImage string
 	Syncer    PodSyncer
+	// SyncTimeout bounds the wait for a synced version in a pod (0: a
+	// minute).
+	SyncTimeout time.Duration
 	// Backoff is the first wait before a cycle that could not reach the
 	// registry or the cluster is tried again; it doubles up to a minute
 	// (0: DefaultBackoff).
@@ -78,6 +82,7 @@ type Cluster struct {
 	down     map[string]time.Duration
 	deployed map[string]string           // workload: the image and values that run
 	live     map[string]*live            // workload: what its pods run, when dev can sync them
+	gen      map[string]int              // workload: its pods' generation, bumped to replace them
 	before   map[string]*release.Release // nil until Snapshot
 }
 
@@ -173,15 +178,15 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 		return
 	}
 	image := images[0].Pull
-	overrides := c.Releases.Overrides
+	var syncValues map[string]any
 	if c.SyncImage != "" && c.Syncer != nil && images[0].Built != nil {
-		sv, err := SyncValues(c.SyncImage, images[0].Built)
+		syncValues, err = SyncValues(c.SyncImage, images[0].Built, c.SyncTimeout)
 		if err != nil {
 			fail(err)
 			return
 		}
-		overrides = chart.Merge(overrides, sv)
 	}
+	overrides := c.overrides(name, syncValues)
 	vals := pl.Values(w, image, overrides)
 	key, err := fingerprint(image, vals)
 	if err != nil {
@@ -201,6 +206,25 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 		c.reachable(name)
 		c.Events.Emit(Event{Kind: Unchanged, Workload: name, URL: c.URL(name), Duration: time.Since(start), Steps: steps})
 		return
+	}
+	c.mu.Lock()
+	replace := c.deployed[name] == key
+	if replace {
+		// The release says what it said, but its pods run files dev
+		// synced since: only new pods run the release's image.
+		if c.gen == nil {
+			c.gen = map[string]int{}
+		}
+		c.gen[name]++
+	}
+	c.mu.Unlock()
+	if replace {
+		overrides = c.overrides(name, syncValues)
+		vals = pl.Values(w, image, overrides)
+		if key, err = fingerprint(image, vals); err != nil {
+			fail(err)
+			return
+		}
 	}
 	d, err := pl.DeployValues(ctx, c.Releases, w, image, vals)
 	if err != nil {
@@ -228,6 +252,27 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	c.Events.Emit(Event{Kind: Ready, Workload: name, URL: c.URL(name), Release: d.Release, Revision: d.Revision,
 		Duration: time.Since(start), Steps: steps})
 }
+
+// overrides are the chart values dev sets for a workload over the user's:
+// its chart settings, live updates (sync, when not nil), and the pods'
+// generation once dev had to replace them.
+func (c *Cluster) overrides(name string, sync map[string]any) map[string]any {
+	o := c.Releases.Overrides
+	if sync != nil {
+		o = chart.Merge(o, sync)
+	}
+	c.mu.Lock()
+	g := c.gen[name]
+	c.mu.Unlock()
+	if g > 0 {
+		o = chart.Merge(o, map[string]any{"podAnnotations": map[string]any{GenerationAnnotation: strconv.Itoa(g)}})
+	}
+	return o
+}
+
+// GenerationAnnotation is the pod annotation dev bumps to replace a
+// release's pods when the release itself does not change.
+const GenerationAnnotation = "skiff.dev/dev-generation"
 
 // DefaultBackoff is the first wait before dev tries again a workload whose
 // registry or cluster it could not reach.

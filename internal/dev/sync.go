@@ -59,7 +59,7 @@ func (e *SyncError) Error() string {
 // SyncValues are the chart values of a release dev can sync: the
 // workload runs under skiff-relay supervise (image) with the built image's
 // entrypoint and arguments.
-func SyncValues(image string, img v1.Image) (map[string]any, error) {
+func SyncValues(image string, img v1.Image, readyTimeout time.Duration) (map[string]any, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, err
@@ -72,8 +72,11 @@ func SyncValues(image string, img v1.Image) (map[string]any, error) {
 	for i, a := range cmd {
 		args[i] = a
 	}
+	if readyTimeout <= 0 {
+		readyTimeout = time.Minute
+	}
 	return map[string]any{"dev": map[string]any{"sync": map[string]any{
-		"enabled": true, "image": image, "command": args, "port": SyncPort}}}, nil
+		"enabled": true, "image": image, "command": args, "port": SyncPort, "readyTimeout": readyTimeout.String()}}}, nil
 }
 
 // live is what dev knows of a release it can sync.
@@ -97,6 +100,11 @@ func newLive(pull, key string, img v1.Image) (*live, error) {
 // trySync syncs img into the pods of w when it can. done says whether the
 // cycle is over (synced, unchanged, or the new version failed in a pod);
 // when not, a rollout follows.
+//
+// A rollout after syncs must replace the pods even when the release's
+// image and values are what they were (the developer undid an edit): the
+// pods run other files than the release's image. Cycle sees to that with
+// a generation annotation (replaceAfterSync).
 func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project.Workload, st *live, img pipeline.Image,
 	overrides map[string]any, steps map[string]float64, start time.Time) (done bool) {
 	if st == nil || img.Built == nil || c.Syncer == nil {

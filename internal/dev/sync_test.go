@@ -216,10 +216,29 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	}
 	pods.rolledOut(h, "shop-front", "v8")
 
+	// Pods that run synced files, then an edit back to the release's own
+	// image that cannot be synced: the rollout must replace the pods,
+	// though the image and values are the release's.
+	b.version["front"] = "v8b"
+	c.Cycle(ctx, "front")
+	b.version["front"] = "v8"
+	pods.err = ErrStale
+	c.Cycle(ctx, "front")
+	rel, _ = h.Get("shop-front", "shop")
+	ann, _ := rel.Config["podAnnotations"].(map[string]any)
+	if last().Kind != Ready || deploys() != 6 || ann[GenerationAnnotation] != "1" {
+		t.Fatalf("back to the release's image after a sync: %s; deploys %d; annotations %v", kinds(*events), deploys(), ann)
+	}
+	pods.rolledOut(h, "shop-front", "v8")
+	c.Cycle(ctx, "front") // the same again: the generation stays
+	if last().Kind != Unchanged {
+		t.Fatalf("after the replacing rollout: %s", kinds(*events))
+	}
+
 	// --keep after a sync says the pods run files the release lacks.
 	b.version["front"] = "v9"
 	c.Cycle(ctx, "front")
-	if deploys() != 5 {
+	if deploys() != 6 {
 		t.Fatalf("v9 rolled out: %s", h.callList())
 	}
 	c.before = map[string]*release.Release{"front": nil}
