@@ -72,12 +72,13 @@ func supervise(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dir := fs.String("dir", "/app", "the app folder syncs write to")
 	backup := fs.String("backup", "", "an empty folder on dir's file system for replaced files")
 	version := fs.String("version", "", "what the app folder holds (the image's reference): patches name it")
+	state := fs.String("state", "", "a file beside the backup folder that keeps what the app folder holds across container restarts")
 	timeout := fs.Duration("ready-timeout", time.Minute, "how long a new version may take to get ready")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 || *ready == "" || *backup == "" {
-		return errors.New("usage: skiff-relay supervise --ready URL --backup DIR [--admin ADDR] [--dir DIR] -- COMMAND [ARG...]")
+		return errors.New("usage: skiff-relay supervise --ready URL --backup DIR [--admin ADDR] [--dir DIR] [--state FILE] [--version REF] [--ready-timeout D] -- COMMAND [ARG...]")
 	}
 	host, _, err := net.SplitHostPort(*admin)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
@@ -87,7 +88,7 @@ func supervise(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	s := &devsync.Supervisor{Command: fs.Args(), Dir: *dir, Backup: *backup, Ready: *ready, Version: *version, ReadyTimeout: *timeout,
-		Stdout: stdout, Stderr: stderr}
+		State: *state, Stdout: stdout, Stderr: stderr}
 	ln, err := net.Listen("tcp", *admin)
 	if err != nil {
 		return err

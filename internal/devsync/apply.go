@@ -120,6 +120,9 @@ func (a *Applied) save(rel string) error {
 // remove takes rel away: a file or link to the backup folder, a folder
 // (emptied before: children come first) removed.
 func (a *Applied) remove(rel string) error {
+	if err := a.throughLink(rel); err != nil {
+		return err
+	}
 	fi, err := os.Lstat(filepath.Join(a.dir, rel))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -136,7 +139,23 @@ func (a *Applied) remove(rel string) error {
 	return a.save(rel)
 }
 
+// throughLink refuses rel when a folder on its way, below dir, is a link:
+// the patch would write or remove outside what it names.
+func (a *Applied) throughLink(rel string) error {
+	parent := filepath.Dir(rel)
+	for p := parent; p != "." && p != string(filepath.Separator); p = filepath.Dir(p) {
+		fi, err := os.Lstat(filepath.Join(a.dir, p))
+		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("the patch reaches %q through the link %q", rel, p)
+		}
+	}
+	return nil
+}
+
 func (a *Applied) put(h *tar.Header, r io.Reader) error {
+	if err := a.throughLink(h.Name); err != nil {
+		return err
+	}
 	dst := filepath.Join(a.dir, h.Name)
 	mode := fs.FileMode(h.Mode) & fs.ModePerm
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {

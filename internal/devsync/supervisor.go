@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,11 +39,18 @@ type Supervisor struct {
 	ReadyTimeout time.Duration
 	// Grace is how long a process may take to stop after SIGTERM before
 	// it is killed (0: 5 s).
-	Grace  time.Duration
+	Grace time.Duration
+	// State, when set, is a file that outlives the container (on the
+	// pod's volume): the version Dir holds, or that a sync was cut short
+	// there. A restarted container reads it, so its answers name what
+	// Dir holds rather than the image's version.
+	State  string
 	Stdout io.Writer
 	Stderr io.Writer
 
 	syncMu  sync.Mutex // one sync at a time
+	once    sync.Once
+	started chan struct{} // closed once Run started the first process
 	mu      sync.Mutex
 	cur     *child
 	syncing bool // exits during a sync are the sync's to handle
@@ -68,6 +76,18 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if len(s.Command) == 0 {
 		return errors.New("no command to supervise")
 	}
+	if s.State != "" {
+		switch data, err := os.ReadFile(s.State); {
+		case err == nil && string(data) == stateDirty:
+			// A sync was cut short (the container stopped in the middle):
+			// Dir holds no version a patch can start from.
+			s.Version = ""
+		case err == nil:
+			s.Version = string(data)
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("reading %s: %w", s.State, err)
+		}
+	}
 	s.exited = make(chan *child, 4)
 	s.mu.Lock()
 	c, err := s.start()
@@ -76,6 +96,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	close(s.startedCh())
 	for {
 		select {
 		case <-ctx.Done():
@@ -98,12 +119,35 @@ func (s *Supervisor) Run(ctx context.Context) error {
 func exitStatus(err error) error {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
-			return nil
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			if ws.Signal() == syscall.SIGTERM {
+				return nil
+			}
+			return &ExitError{Code: 128 + int(ws.Signal())} // as a shell says it
 		}
 		return &ExitError{Code: ee.ExitCode()}
 	}
 	return err
+}
+
+// stateDirty is State's content while a sync changes Dir.
+const stateDirty = "!syncing"
+
+// saveState records what Dir holds, replacing State whole.
+func (s *Supervisor) saveState(v string) error {
+	if s.State == "" {
+		return nil
+	}
+	tmp := s.State + ".tmp"
+	if err := os.WriteFile(tmp, []byte(v), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.State)
+}
+
+func (s *Supervisor) startedCh() chan struct{} {
+	s.once.Do(func() { s.started = make(chan struct{}) })
+	return s.started
 }
 
 // start starts the process; called with mu held.
@@ -111,6 +155,10 @@ func (s *Supervisor) start() (*child, error) {
 	cmd := exec.Command(s.Command[0], s.Command[1:]...)
 	cmd.Stdout = io.MultiWriter(orDiscard(s.Stdout), &s.tail)
 	cmd.Stderr = io.MultiWriter(orDiscard(s.Stderr), &s.tail)
+	ownGroup(cmd)
+	// A child of the workload that outlives it keeps the output pipes
+	// open: the wait ends this long after the workload itself.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", strings.Join(s.Command, " "), err)
 	}
@@ -135,7 +183,7 @@ func (s *Supervisor) stop(c *child) {
 	s.mu.Lock()
 	c.stopping = true
 	s.mu.Unlock()
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = signalGroup(c.cmd, syscall.SIGTERM)
 	grace := s.Grace
 	if grace <= 0 {
 		grace = 5 * time.Second
@@ -143,9 +191,11 @@ func (s *Supervisor) stop(c *child) {
 	select {
 	case <-c.done:
 	case <-time.After(grace):
-		_ = c.cmd.Process.Kill()
+		_ = signalGroup(c.cmd, syscall.SIGKILL)
 		<-c.done
 	}
+	// What the workload started and left behind goes with it.
+	_ = signalGroup(c.cmd, syscall.SIGKILL)
 }
 
 // Result is the answer to a sync.
@@ -186,9 +236,14 @@ func (s *Supervisor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Sync applies the patch read from body, restarts the process on it and
 // waits until it is ready, or puts the old version back. The status is
 // 200 (kept), 422 (the new version did not get ready; the old one runs),
-// 409 (the patch is from another version; nothing changed) or 400 (not a
-// patch; nothing changed).
+// 409 (the patch is from another version; nothing changed), 400 (not a
+// patch; nothing changed) or 503 (the first process has not started).
 func (s *Supervisor) Sync(ctx context.Context, body io.Reader) (Result, int) {
+	select {
+	case <-s.startedCh():
+	case <-ctx.Done():
+		return Result{Error: "the process has not started yet"}, http.StatusServiceUnavailable
+	}
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	s.mu.Lock()
@@ -209,11 +264,13 @@ func (s *Supervisor) Sync(ctx context.Context, body io.Reader) (Result, int) {
 	start := time.Now()
 	var stale bool
 	applied, err := apply(s.Dir, s.Backup, body, func(m manifest) error {
-		if m.From != s.Version {
+		if s.Version == "" || m.From != s.Version {
 			stale = true
 			return fmt.Errorf("the patch is from version %q; this pod runs %q", m.From, s.Version)
 		}
-		return nil
+		// From here on Dir changes: a container that stops before the
+		// end must not claim a version.
+		return s.saveState(stateDirty)
 	})
 	if err != nil {
 		code := http.StatusBadRequest
@@ -235,6 +292,9 @@ func (s *Supervisor) Sync(ctx context.Context, body io.Reader) (Result, int) {
 		if err := applied.Commit(); err != nil {
 			res.Error = "the new version runs, but its old files stay in " + s.Backup + ": " + err.Error()
 		}
+		if err := s.saveState(s.Version); err != nil {
+			res.Error = "the new version runs, but " + err.Error()
+		}
 		return res, http.StatusOK
 	}
 	// Put the old version back.
@@ -244,6 +304,9 @@ func (s *Supervisor) Sync(ctx context.Context, body io.Reader) (Result, int) {
 	s.stop(cur)
 	if err := applied.Undo(); err != nil {
 		res.Error += "; putting the old files back: " + err.Error()
+		s.Version = "" // Dir holds no known version: only a new pod helps
+	} else if err := s.saveState(s.Version); err != nil {
+		res.Error += "; " + err.Error()
 	}
 	if _, ok := s.restart(context.WithoutCancel(ctx)); !ok {
 		res.Error += "; the old version did not get ready again either"
@@ -341,10 +404,20 @@ func (t *tail) String() string {
 	return string(t.buf)
 }
 
-// Copy copies the folder from into to (which exists), keeping modes and
-// links: what the pod's init step does to make the image's app folder
-// writable for syncs.
+// Copy copies the folder from into to (which exists), keeping links and
+// executable bits: what the pod's init step does to make the image's app
+// folder writable for syncs. What to held before goes first: the step
+// runs again on the same volume when the pod's sandbox is made again.
 func Copy(from, to string) error {
+	entries, err := os.ReadDir(to)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(to, e.Name())); err != nil {
+			return err
+		}
+	}
 	return os.CopyFS(to, os.DirFS(from))
 }
 
