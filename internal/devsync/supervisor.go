@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/skiffdev/skiff/internal/fsutil"
 )
 
 // Supervisor runs a workload's process in its container and, on PUT
@@ -138,11 +140,7 @@ func (s *Supervisor) saveState(v string) error {
 	if s.State == "" {
 		return nil
 	}
-	tmp := s.State + ".tmp"
-	if err := os.WriteFile(tmp, []byte(v), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.State)
+	return fsutil.WriteFileAtomic(s.State, []byte(v), 0o644)
 }
 
 func (s *Supervisor) startedCh() chan struct{} {
