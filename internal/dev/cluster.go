@@ -179,7 +179,10 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	}
 	image := images[0].Pull
 	var syncValues map[string]any
-	if c.SyncImage != "" && c.Syncer != nil && images[0].Built != nil {
+	// Live updates reach the pods that run; a workload whose pods come and
+	// go on their own (KEDA, the HPA) would start new ones from the
+	// release's image, with the code of an edit ago: it rolls out.
+	if c.SyncImage != "" && c.Syncer != nil && images[0].Built != nil && w.Scale == nil && w.Autoscale == nil {
 		syncValues, err = SyncValues(c.SyncImage, images[0].Built, c.SyncTimeout)
 		if err != nil {
 			fail(err)
@@ -239,7 +242,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	c.deployed[name] = key
 	delete(c.live, name)
 	c.mu.Unlock()
-	if c.SyncImage != "" && c.Syncer != nil && images[0].Built != nil {
+	if syncValues != nil {
 		if st, err := newLive(image, key, images[0].Built); err == nil {
 			c.mu.Lock()
 			if c.live == nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/devsync"
+	"github.com/skiffdev/skiff/internal/project"
 )
 
 // appBuilder builds an image of a base layer and an app layer whose one
@@ -245,5 +246,41 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	c.Restore(ctx, true, 0)
 	if ev := last(); ev.Kind != Left || !strings.Contains(ev.Error, "skiff deploy front") {
 		t.Errorf("--keep after a sync: %+v", ev)
+	}
+}
+
+// A workload whose pods come and go on their own (scale, autoscale) is
+// never synced: a new pod would run the code of an edit ago.
+func TestClusterCycleRollsOutAScaledWorkload(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(w *project.Workload)
+	}{
+		{"scale", func(w *project.Workload) { w.Scale = &project.Scale{} }},
+		{"autoscale", func(w *project.Workload) { w.Autoscale = &project.Autoscale{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &fakeHelm{revs: map[string][]*release.Release{}}
+			b := &appBuilder{version: map[string]string{"front": "v1"}}
+			c, events := newTestCluster(t, h, &versionBuilder{})
+			c.Builds.Builder = b
+			pods := &fakePods{version: map[string]string{}, files: map[string]string{}}
+			c.SyncImage, c.Syncer = "r.example.com/skiff-relay@sha256:1", pods
+			np := *c.Project
+			np.Workloads = append(np.Workloads[:0:0], c.Project.Workloads...)
+			tc.set(&np.Workloads[0])
+			c.SetProject(&np)
+			ctx := context.Background()
+			c.Cycle(ctx, "front")
+			pods.rolledOut(h, "shop-front", "v1")
+			b.version["front"] = "v2"
+			c.Cycle(ctx, "front")
+			if last := (*events)[len(*events)-1]; last.Kind != Ready || last.Revision != 2 || pods.syncs != 0 {
+				t.Fatalf("an edit of a scaled workload: %s; %d syncs", kinds(*events), pods.syncs)
+			}
+			if rel, _ := h.Get("shop-front", "shop"); rel.Config["dev"] != nil {
+				t.Errorf("dev.sync in a scaled workload's values: %v", rel.Config["dev"])
+			}
+		})
 	}
 }
