@@ -81,7 +81,8 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 			sends the changed files into each running pod, which restarts the
 			process on them and answers once it is ready; a version that does not
 			get ready is shown and the pod serves the old files again. Anything
-			else, or a pod that started since, takes a rollout. --no-sync always
+			else, a pod that started since, or a workload with scale or autoscale
+			(whose pods come and go on their own) takes a rollout. --no-sync always
 			rolls out.
 
 			Ctrl-C stops watching and leaves the cluster as dev found it: releases
