@@ -243,7 +243,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	delete(c.live, name)
 	c.mu.Unlock()
 	if syncValues != nil {
-		if st, err := newLive(image, key, images[0].Built); err == nil {
+		if st, err := newLive(image, images[0].Built); err == nil {
 			c.mu.Lock()
 			if c.live == nil {
 				c.live = map[string]*live{}

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/devsync"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
@@ -79,22 +80,22 @@ func SyncValues(image string, img v1.Image, readyTimeout time.Duration) (map[str
 		"enabled": true, "image": image, "command": args, "port": SyncPort, "readyTimeout": readyTimeout.String()}}}, nil
 }
 
-// live is what dev knows of a release it can sync.
+// live is what dev knows of a release it can sync (whose fingerprint is
+// Cluster.deployed's).
 type live struct {
 	pull  string   // the release's image: what a new pod runs
-	key   string   // the fingerprint of the release (image and values)
 	built v1.Image // what the pods run now
 	ref   string   // its reference: the pods' version
 	tree  devsync.Tree
 }
 
 // newLive records a release just rolled out with img.
-func newLive(pull, key string, img v1.Image) (*live, error) {
+func newLive(pull string, img v1.Image) (*live, error) {
 	tree, err := devsync.TreeOf(img, build.AppDir)
 	if err != nil {
 		return nil, err
 	}
-	return &live{pull: pull, key: key, built: img, ref: pull, tree: tree}, nil
+	return &live{pull: pull, built: img, ref: pull, tree: tree}, nil
 }
 
 // trySync syncs img into the pods of w when it can. done says whether the
@@ -104,7 +105,7 @@ func newLive(pull, key string, img v1.Image) (*live, error) {
 // A rollout after syncs must replace the pods even when the release's
 // image and values are what they were (the developer undid an edit): the
 // pods run other files than the release's image. Cycle sees to that with
-// a generation annotation (replaceAfterSync).
+// a generation annotation (GenerationAnnotation).
 func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project.Workload, st *live, img pipeline.Image,
 	overrides map[string]any, steps map[string]float64, start time.Time) (done bool) {
 	if st == nil || img.Built == nil || c.Syncer == nil {
@@ -112,7 +113,10 @@ func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project
 	}
 	// The same release but for the image?
 	key, err := fingerprint(st.pull, pl.Values(w, st.pull, overrides))
-	if err != nil || key != st.key {
+	c.mu.Lock()
+	deployed := c.deployed[w.Name]
+	c.mu.Unlock()
+	if err != nil || key != deployed {
 		return false
 	}
 	same, err := devsync.SameOutside(st.built, img.Built, build.AppDir)
@@ -172,7 +176,7 @@ type KubeSyncer struct {
 
 // Sync implements PodSyncer.
 func (k *KubeSyncer) Sync(ctx context.Context, ns, release string, patch []byte) error {
-	pods, err := k.Client.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + release})
+	pods, err := k.Client.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: chart.Selector(release)})
 	if err != nil {
 		return err
 	}
