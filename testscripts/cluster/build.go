@@ -36,6 +36,9 @@ func kubeCommands() []string {
 type buildGroup struct {
 	dir, module, ldflags string
 	bins                 []binary
+	// prepare, when set, runs before the build with its scratch dir and
+	// returns more go build flags.
+	prepare func(ctx context.Context, scratch string) ([]string, error)
 }
 
 // binary is one command of a build group: its package and the file name
@@ -61,19 +64,19 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 		kubeBins = append(kubeBins, binary{cmd, "k8s.io/kubernetes/cmd/" + cmd})
 	}
 	cache := func(name string) string { return filepath.Join(c.cfg.CacheDir, name) }
-	kube := buildGroup{cache("kubernetes-" + kubeVersion), "tools/kube", strings.Join(ld, " "), kubeBins}
-	etcd := buildGroup{cache("etcd-" + etcdVersion), "tools/kube", "", []binary{{"etcd", "go.etcd.io/etcd/server/v3"}}}
-	dns := buildGroup{cache("coredns-" + corednsVersion), "tools/coredns", "", []binary{{"coredns", "."}}}
-	keda := buildGroup{cache("keda-" + kedaVersion), "tools/keda", "", []binary{
+	kube := buildGroup{dir: cache("kubernetes-" + kubeVersion), module: "tools/kube", ldflags: strings.Join(ld, " "), bins: kubeBins}
+	etcd := buildGroup{dir: cache("etcd-" + etcdVersion), module: "tools/kube", bins: []binary{{"etcd", "go.etcd.io/etcd/server/v3"}}}
+	dns := buildGroup{dir: cache("coredns-" + corednsVersion), module: "tools/coredns", bins: []binary{{"coredns", "."}}}
+	keda := buildGroup{cache("keda-" + kedaVersion + "-" + kedaTrimKey()), "tools/keda", "", []binary{
 		{"keda", "github.com/kedacore/keda/v2/cmd/operator"},
 		{"keda-adapter", "github.com/kedacore/keda/v2/cmd/adapter"},
-	}}
-	addon := buildGroup{cache("keda-http-add-on-" + httpAddonVersion), "tools/httpaddon", "", []binary{
+	}, c.prepareKEDA}
+	addon := buildGroup{dir: cache("keda-http-add-on-" + httpAddonVersion), module: "tools/httpaddon", bins: []binary{
 		{"interceptor", "github.com/kedacore/http-add-on/interceptor"},
 		{"scaler", "github.com/kedacore/http-add-on/scaler"},
 		{"operator", "github.com/kedacore/http-add-on/operator"},
 	}}
-	bus := buildGroup{cache("nats-server-" + natsVersion), "tools/nats", "", []binary{
+	bus := buildGroup{dir: cache("nats-server-" + natsVersion), module: "tools/nats", bins: []binary{
 		{"nats-server", "github.com/nats-io/nats-server/v2"},
 	}}
 	for _, g := range []buildGroup{kube, etcd, dns, keda, addon, bus} {
@@ -141,9 +144,20 @@ func (c *cluster) buildGroup(ctx context.Context, g buildGroup) error {
 	if len(pkgs) > 1 {
 		out = tmp + string(filepath.Separator)
 	}
-	args := append([]string{"-n", "10", "go", "build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w " + g.ldflags),
-		"-o", out}, pkgs...)
-	if err := c.goBuild(ctx, filepath.Join(c.cfg.SrcDir, g.module), args); err != nil {
+	args := []string{"-n", "10", "go", "build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w " + g.ldflags), "-o", out}
+	if g.prepare != nil {
+		scratch := g.dir + ".src"
+		if err := os.RemoveAll(scratch); err != nil {
+			return err
+		}
+		more, err := g.prepare(ctx, scratch)
+		if err != nil {
+			return fmt.Errorf("preparing the build of %s: %w", strings.Join(pkgs, " "), err)
+		}
+		defer os.RemoveAll(scratch)
+		args = append(args, more...)
+	}
+	if err := c.goBuild(ctx, filepath.Join(c.cfg.SrcDir, g.module), append(args, pkgs...)); err != nil {
 		return fmt.Errorf("building %s: %w", strings.Join(pkgs, " "), err)
 	}
 	if len(pkgs) > 1 {
