@@ -113,8 +113,20 @@ func trimKEDA(modDir, dst string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dst, builder), src, 0o644)
+	if err := os.WriteFile(filepath.Join(dst, builder), src, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dst, scalers, "skiff_trimmed.go"), []byte(kedaScalersShared), 0o644)
 }
+
+// kedaScalersShared declares what the kept scalers use from files left out
+// of the copy. When KEDA moves more such names, the build of pkg/scalers
+// fails with "undefined: NAME": add it here.
+const kedaScalersShared = `package scalers
+
+// Declared in azure_queue_scaler.go, used by the external scaler.
+const externalMetricType = "External"
+`
 
 // trimScalerSwitch returns the source of KEDA's scaler registry with the
 // switch of buildScaler cut down to the given trigger types (and its default)
