@@ -256,6 +256,9 @@ func setPorts(t *testing.T, manifest string, ports map[string]int) {
 	}
 	var out []string
 	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "    port: ") {
+			continue // add wrote one: replaced
+		}
 		out = append(out, line)
 		for name, port := range ports {
 			if strings.TrimSpace(line) == "- name: "+name {

@@ -59,7 +59,7 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error
 	fl := cmd.Flags()
 	opts.Workload.addFlags(cmd)
 	fl.StringVar(&opts.Path, "path", "", "folder of the workload, relative to the project (default: NAME)")
-	fl.IntVar(&opts.Port, "port", 0, "port the workload listens on (default: the template's)")
+	fl.IntVar(&opts.Port, "port", 0, "port the workload listens on (default: the template's, or the next one no workload of the project uses)")
 	fl.StringSliceVar(&opts.DependsOn, "depends-on", nil, "workloads this one calls (injects NAME_URL variables)")
 	fl.BoolVar(&opts.Force, "force", false, "overwrite existing files")
 	return cmd
@@ -123,6 +123,9 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 	}
 	if opts.Port != 0 {
 		c.Port = opts.Port
+	} else {
+		// Each workload its own port, so that they all run on one machine.
+		c.Port = p.FreePort(c.Port)
 	}
 	w := workloadOf(c, dir)
 	w.DependsOn = opts.DependsOn

@@ -249,10 +249,16 @@ type Process struct {
 	err     error
 }
 
-// Start starts the workload (prepared already) in its own process group:
+// Start starts the workload (prepared already) in its own process group,
+// unless another program listens on its port:
 // a terminal's Ctrl-C reaches skiff, which then stops the workload the way
 // Kubernetes would (SIGTERM, then SIGKILL).
 func (pl *Plan) Start(stdout, stderr io.Writer) (*Process, error) {
+	if pl.Port > 0 {
+		if err := CheckPort(pl.Port); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(pl.Command[0], pl.Command[1:]...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = pl.Dir, append(os.Environ(), pl.Env...), stdout, stderr
 	setProcAttr(cmd)

@@ -3,12 +3,15 @@ package hostrun
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -202,5 +205,25 @@ func TestStopProgramWithoutHandler(t *testing.T) {
 		}
 	case <-time.After(StopTimeout + 5*time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// A port another program holds is an error before the workload starts,
+// naming that program (on Linux, where /proc tells).
+func TestStartOnBusyPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	pl := &Plan{Dir: t.TempDir(), Port: port, Command: []string{"true"}}
+	_, err = pl.Start(io.Discard, io.Discard)
+	var busy *PortInUseError
+	if !errors.As(err, &busy) || busy.Port != port {
+		t.Fatalf("Start on a busy port: %v, want a PortInUseError", err)
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("error %q does not name this process (pid %d)", err, os.Getpid())
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,12 +79,28 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubeconfig: %w; check --kubeconfig or KUBECONFIG", err)
 	}
+	// Without a kubeconfig, client-go falls back to the cluster in the pod
+	// (fine), else to http://localhost:8080: on a developer's machine,
+	// where their own workloads listen. Never that.
+	paths := loader.ConfigAccess().GetLoadingPrecedence()
+	if len(raw.Clusters) == 0 {
+		if _, err := rest.InClusterConfig(); err != nil {
+			return nil, &NoKubeconfigError{Paths: paths}
+		}
+	}
 	ctxName := raw.CurrentContext
 	if opts.Context != "" {
 		if _, ok := raw.Contexts[opts.Context]; !ok {
 			return nil, fmt.Errorf("the kubeconfig has no context %q; `kubectl config get-contexts` lists them", opts.Context)
 		}
 		ctxName = opts.Context
+	}
+	if len(raw.Clusters) > 0 {
+		kctx, ok := raw.Contexts[ctxName]
+		if !ok || raw.Clusters[kctx.Cluster] == nil {
+			return nil, fmt.Errorf("the kubeconfig (%s) has no current context with a cluster; choose one with --context, or `kubectl config use-context NAME`",
+				strings.Join(paths, string(filepath.ListSeparator)))
+		}
 	}
 	cfg, err := loader.ClientConfig()
 	if err != nil {
@@ -101,6 +119,17 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	return &Client{Getter: flags, REST: cfg, Clientset: cs, Dynamic: dyn, ContextName: ctxName, DefaultNamespace: ns, opts: opts}, nil
+}
+
+// NoKubeconfigError says there is no kubeconfig to read a cluster from.
+type NoKubeconfigError struct {
+	// Paths are where it was looked for.
+	Paths []string
+}
+
+func (e *NoKubeconfigError) Error() string {
+	return fmt.Sprintf("no kubeconfig found (looked at %s); point skiff at a cluster with --kubeconfig FILE or KUBECONFIG (SKIFF_KUBECONFIG), "+
+		"or create one (kind create cluster, minikube start, or your provider's `get-credentials`)", strings.Join(e.Paths, ", "))
 }
 
 // UnreachableError says the cluster did not answer.

@@ -199,3 +199,12 @@ func TestSetConfigKeepsComments(t *testing.T) {
 		t.Error("SetConfig of a missing workload succeeded")
 	}
 }
+
+func TestFreePort(t *testing.T) {
+	p := &Project{Workloads: []Workload{{Name: "a"}, {Name: "b", Port: 8081}, {Name: "c", Port: 9000}}}
+	for want, got := range map[int]int{8080: 8082, 8081: 8082, 9000: 9001, 7000: 7000, 0: 8082} {
+		if g := p.FreePort(want); g != got {
+			t.Errorf("FreePort(%d) = %d, want %d", want, g, got)
+		}
+	}
+}

@@ -206,6 +206,29 @@ func (p *Project) WorkloadNames() []string {
 	return names
 }
 
+// FreePort returns want when no workload of p listens on it, else the next
+// port above want that none does: on one machine (skiff run, dev --local)
+// each workload needs its own.
+func (p *Project) FreePort(want int) int {
+	if want <= 0 {
+		want = DefaultPort
+	}
+	used := map[int]bool{}
+	for _, w := range p.Workloads {
+		port := w.Port
+		if port == 0 {
+			port = DefaultPort
+		}
+		used[port] = true
+	}
+	for port := want; port <= 65535; port++ {
+		if !used[port] {
+			return port
+		}
+	}
+	return want
+}
+
 // ApplyDefaults fills in every field left out with its default.
 func (p *Project) ApplyDefaults() {
 	if p.APIVersion == "" {
