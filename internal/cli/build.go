@@ -266,7 +266,7 @@ func newBuilds(f *cmdutil.Factory, opts *BuildOptions, plan *buildPlan) (*pipeli
 	var pub publish.Interface
 	switch plan.destKind {
 	case pipeline.DestRegistry:
-		pub = &publish.Registry{Prefix: p.Registry, Client: regs}
+		pub = &publish.Registry{Prefix: p.Registry, Client: regs, Pushing: pushingNotice(f)}
 	case pipeline.DestLayout:
 		pub = &publish.Layout{Dir: plan.destPath, Repaired: repairedNotice(f)}
 	case pipeline.DestTarball:
@@ -280,6 +280,15 @@ func newBuilds(f *cmdutil.Factory, opts *BuildOptions, plan *buildPlan) (*pipeli
 		Publisher: pub, Dest: plan.destKind, Tag: opts.Tag, Platforms: plan.platforms,
 		Base: opts.Base, SBOM: opts.SBOM == "spdx", Getenv: f.Getenv, Jobs: opts.Jobs,
 	}, nil
+}
+
+// pushingNotice says on stderr which image is being pushed (the wait that
+// follows is the registry's), except with -o json|yaml.
+func pushingNotice(f *cmdutil.Factory) func(string) {
+	if o := f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
+		return nil
+	}
+	return func(ref string) { fmt.Fprintf(f.IOStreams.ErrOut, "Pushing %s...\n", ref) }
 }
 
 // adviseBuild adds to the pipeline's errors the flags that fix them.

@@ -13,7 +13,6 @@ import (
 	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -44,10 +43,7 @@ func (r *Registries) Verify(ctx context.Context, host string, creds Credentials)
 	if err != nil {
 		return fmt.Errorf("%q is not a registry host: %w", host, err)
 	}
-	rt := r.opts.Transport
-	if rt == nil {
-		rt = remote.DefaultTransport
-	}
+	rt := r.opts.Transport // bounded by Timeout (NewRegistries)
 	auth := &authn.Basic{Username: creds.Username, Password: creds.Password}
 	tr, err := transport.NewWithContext(ctx, reg, auth, rt, []string{reg.Scope(transport.PullScope)})
 	if err != nil {
@@ -55,7 +51,7 @@ func (r *Registries) Verify(ctx context.Context, host string, creds Credentials)
 		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 			return &BadCredentialsError{Registry: host, Status: te.StatusCode}
 		}
-		return fmt.Errorf("cannot reach %s: %w", host, err)
+		return reachErr(host, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)
 	if err != nil {
@@ -63,7 +59,7 @@ func (r *Registries) Verify(ctx context.Context, host string, creds Credentials)
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", host, err)
+		return reachErr(host, err)
 	}
 	resp.Body.Close()
 	switch {
@@ -73,6 +69,14 @@ func (r *Registries) Verify(ctx context.Context, host string, creds Credentials)
 		return &BadCredentialsError{Registry: host, Status: resp.StatusCode}
 	}
 	return fmt.Errorf("%s answered %s to a signed-in request", host, resp.Status)
+}
+
+func reachErr(host string, err error) error {
+	var silent *NoAnswerError
+	if errors.As(err, &silent) {
+		return silent
+	}
+	return fmt.Errorf("cannot reach %s: %w", host, err)
 }
 
 // dockerKey is the key docker keeps a registry's credentials under.
@@ -160,17 +164,14 @@ func (r *Registries) AnonymousPull(ctx context.Context, repo string) (bool, erro
 		return false, err
 	}
 	rc := ref.Context()
-	rt := r.opts.Transport
-	if rt == nil {
-		rt = remote.DefaultTransport
-	}
+	rt := r.opts.Transport // bounded by Timeout (NewRegistries)
 	tr, err := transport.NewWithContext(ctx, rc.Registry, authn.Anonymous, rt, []string{rc.Scope(transport.PullScope)})
 	if err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 			return false, nil
 		}
-		return false, fmt.Errorf("cannot reach %s: %w", rc.RegistryStr(), err)
+		return false, reachErr(rc.RegistryStr(), err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/%s/tags/list", rc.Registry.Scheme(), rc.RegistryStr(), rc.RepositoryStr()), nil)
 	if err != nil {
@@ -178,7 +179,7 @@ func (r *Registries) AnonymousPull(ctx context.Context, repo string) (bool, erro
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return false, fmt.Errorf("cannot reach %s: %w", rc.RegistryStr(), err)
+		return false, reachErr(rc.RegistryStr(), err)
 	}
 	resp.Body.Close()
 	switch resp.StatusCode {

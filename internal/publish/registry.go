@@ -35,6 +35,50 @@ type RegistryOptions struct {
 	Backoff time.Duration
 	// UserAgent identifies skiff to registries.
 	UserAgent string
+	// Timeout bounds each wait for a registry: to connect, to shake hands,
+	// for the headers of an answer (default DefaultTimeout). A registry
+	// silent for that long is given up on, without retries.
+	Timeout time.Duration
+}
+
+// DefaultTimeout is how long skiff waits for a registry to answer.
+const DefaultTimeout = 10 * time.Second
+
+// NoAnswerError says a registry accepted a connection, or not even that,
+// and did not answer in time.
+type NoAnswerError struct {
+	Host  string
+	After time.Duration
+}
+
+func (e *NoAnswerError) Error() string {
+	return fmt.Sprintf("no answer from %s within %s; check the address and that the registry runs", e.Host, e.After)
+}
+
+// timeoutGuard turns a request that timed out into a NoAnswerError, which
+// go-containerregistry does not retry (a silent registry stays silent).
+type timeoutGuard struct {
+	next  http.RoundTripper
+	after time.Duration
+}
+
+func (g *timeoutGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := g.next.RoundTrip(req)
+	var nerr net.Error
+	if err != nil && req.Context().Err() == nil && errors.As(err, &nerr) && nerr.Timeout() {
+		return nil, &NoAnswerError{Host: req.URL.Host, After: g.after}
+	}
+	return resp, err
+}
+
+// timedTransport is ggcr's default transport with every wait for the
+// registry bounded by d.
+func timedTransport(d time.Duration) http.RoundTripper {
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = d
+	t.ResponseHeaderTimeout = d
+	return t
 }
 
 // Registries reads base images from and pushes images to registries,
@@ -56,10 +100,15 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 	if opts.Backoff == 0 {
 		opts.Backoff = 500 * time.Millisecond
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
 	inner := opts.Transport
 	if inner == nil {
-		inner = remote.DefaultTransport
+		inner = timedTransport(opts.Timeout)
 	}
+	inner = &timeoutGuard{next: inner, after: opts.Timeout}
+	opts.Transport = inner
 	ro := []remote.Option{
 		remote.WithAuthFromKeychain(opts.Keychain),
 		remote.WithTransport(&plainHTTPGuard{next: inner, insecure: opts.Insecure}),
@@ -169,6 +218,10 @@ func (r *Registries) Base(ctx context.Context, ref string) (*build.Base, error) 
 
 // explain turns a registry error into a message that says what to do.
 func explain(what, host string, err error, notFoundFix string) error {
+	var silent *NoAnswerError
+	if errors.As(err, &silent) {
+		return fmt.Errorf("%s: %w", what, silent)
+	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
@@ -196,6 +249,9 @@ func explain(what, host string, err error, notFoundFix string) error {
 type Registry struct {
 	Prefix string
 	Client *Registries
+	// Pushing, when set, is told the reference about to be pushed before
+	// the registry is first asked: what the user waits for.
+	Pushing func(ref string)
 }
 
 // Publish pushes everything by digest first (the layers, the platform
@@ -220,6 +276,9 @@ func (p *Registry) Publish(ctx context.Context, a *build.Artifact, imageName, ta
 	}
 	repo := tagRef.Context()
 	res := &Result{Reference: ref + "@" + d.String(), Digest: d.String()}
+	if p.Pushing != nil {
+		p.Pushing(ref)
+	}
 	pushErr := func(err error) error {
 		return explain("pushing "+ref, host, err, "check the registry address and that the repository may be created")
 	}
@@ -230,7 +289,12 @@ func (p *Registry) Publish(ctx context.Context, a *build.Artifact, imageName, ta
 	}
 
 	// The fast path: the tag (and SBOM) already point at this artifact.
-	if desc, err := remote.Head(tagRef, remote.WithContext(ctx), remote.Reuse(r.puller)); err == nil && desc.Digest == d {
+	desc, err := remote.Head(tagRef, remote.WithContext(ctx), remote.Reuse(r.puller))
+	var silent *NoAnswerError
+	if errors.As(err, &silent) {
+		return nil, pushErr(err) // asking again would wait as long again
+	}
+	if err == nil && desc.Digest == d {
 		if a.SBOM == nil {
 			return res, nil
 		}
