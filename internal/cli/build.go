@@ -35,6 +35,7 @@ type BuildOptions struct {
 	Tag       string
 	NoCache   bool
 	Jobs      int
+	Force     bool
 }
 
 // NewCmdBuild builds `skiff build`. runF replaces buildRun in tests.
@@ -89,6 +90,7 @@ func NewCmdBuild(f *cmdutil.Factory, runF func(context.Context, *BuildOptions) e
 	fl.StringVar(&opts.Tag, "tag", "latest", "tag of the images")
 	fl.IntVar(&opts.Jobs, "jobs", 0, "workloads built at once (default: the number of CPUs)")
 	fl.BoolVar(&opts.NoCache, "no-cache", false, "build even when nothing changed (the new image is cached)")
+	fl.BoolVar(&opts.Force, "force", false, "replace a --dest tar:FILE (or the SBOM beside it) that skiff did not write")
 	_ = cmd.RegisterFlagCompletionFunc("sbom", fixedCompletion("spdx", "none"))
 	_ = cmd.RegisterFlagCompletionFunc("platform", fixedCompletion("linux/amd64", "linux/arm64", "linux/arm/v7"))
 	return cmd
@@ -270,7 +272,11 @@ func newBuilds(f *cmdutil.Factory, opts *BuildOptions, plan *buildPlan) (*pipeli
 	case pipeline.DestLayout:
 		pub = &publish.Layout{Dir: plan.destPath, Repaired: repairedNotice(f)}
 	case pipeline.DestTarball:
-		pub = &publish.Tarball{File: plan.destPath, Prefix: p.Registry}
+		tb := &publish.Tarball{File: plan.destPath, Prefix: p.Registry, Force: opts.Force}
+		if err := tb.CheckFile(); err != nil {
+			return nil, adviseBuild(err)
+		}
+		pub = tb
 	default:
 		pub = &publish.Layout{Dir: publish.DefaultStoreDir(cacheDir), Repaired: repairedNotice(f)}
 	}
@@ -296,7 +302,10 @@ func adviseBuild(err error) error {
 	var tarball *publish.TarballPlatformsError
 	var plain *publish.PlainHTTPError
 	var runtime *build.NeedsRuntimeError
+	var foreign *publish.ForeignFileError
 	switch {
+	case errors.As(err, &foreign):
+		return fmt.Errorf("%w; choose another file, or pass --force to replace it", err)
 	case errors.As(err, &tarball):
 		return fmt.Errorf("%w; use --dest oci:DIR for several platforms, or one --platform", err)
 	case errors.As(err, &plain):

@@ -268,3 +268,40 @@ func TestCacheRoundTrip(t *testing.T) {
 		t.Fatalf("digest %s, want %s", dOut, dIn)
 	}
 }
+
+// A file that is not an image tarball (nor an SBOM, next to it) is left as
+// it was, unless Force.
+func TestTarballRefusesAForeignFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "notes.tar")
+	must(t, os.WriteFile(file, []byte("my notes"), 0o644))
+	_, err := (&Tarball{File: file}).Publish(context.Background(), artifact(t), "hello", "v1")
+	var foreign *ForeignFileError
+	if !errors.As(err, &foreign) || foreign.File != file {
+		t.Fatalf("got %v, want a ForeignFileError for %s", err, file)
+	}
+	if data, _ := os.ReadFile(file); string(data) != "my notes" {
+		t.Fatalf("the file was changed: %q", data)
+	}
+
+	// An image tarball is replaced; so is an SBOM skiff wrote. Not a
+	// foreign file where the SBOM goes.
+	good := filepath.Join(dir, "img.tar")
+	p := &Tarball{File: good}
+	_, err = p.Publish(context.Background(), artifact(t), "hello", "v1")
+	must(t, err)
+	must(t, p.Close())
+	p = &Tarball{File: good}
+	_, err = p.Publish(context.Background(), artifact(t), "hello", "v2")
+	must(t, err)
+	must(t, os.WriteFile(SBOMFile(good, "hello"), []byte("mine"), 0o644))
+	_, err = (&Tarball{File: good}).Publish(context.Background(), artifact(t), "hello", "v3")
+	if !errors.As(err, &foreign) || foreign.File != SBOMFile(good, "hello") {
+		t.Fatalf("got %v, want a ForeignFileError for the SBOM file", err)
+	}
+
+	p = &Tarball{File: file, Force: true}
+	_, err = p.Publish(context.Background(), artifact(t), "hello", "v1")
+	must(t, err)
+	must(t, p.Close())
+}

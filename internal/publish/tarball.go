@@ -2,8 +2,10 @@ package publish
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +28,9 @@ type Tarball struct {
 	File string
 	// Prefix is put before image names in the tags (the project's registry).
 	Prefix string
+	// Force replaces File (and the SBOM files) even when they are not an
+	// image tarball (an SBOM): someone else's files.
+	Force bool
 
 	mu    sync.Mutex // Publish may be called from several goroutines
 	refs  map[name.Reference]v1.Image
@@ -49,6 +54,54 @@ func (e *TarballPlatformsError) Error() string {
 	return fmt.Sprintf("a tarball holds one platform, and %s was built for %s", e.Image, strings.Join(e.Platforms, ", "))
 }
 
+// ForeignFileError says a file is in the way that skiff did not write.
+type ForeignFileError struct {
+	File string
+	// Not is what the file is not, e.g. "an image tarball".
+	Not string
+}
+
+func (e *ForeignFileError) Error() string {
+	return fmt.Sprintf("%s exists and is not %s; it was left as it was", e.File, e.Not)
+}
+
+// replaceable returns a ForeignFileError when file exists and is not what
+// skiff writes there (is tells).
+func replaceable(file, not string, is func(string) bool) error {
+	if _, err := os.Lstat(file); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if !is(file) {
+		return &ForeignFileError{File: file, Not: not}
+	}
+	return nil
+}
+
+func isImageTarball(file string) bool {
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(file) })
+	return err == nil && len(m) > 0
+}
+
+func isSBOM(file string) bool {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	var doc struct {
+		SPDXVersion string `json:"spdxVersion"`
+	}
+	return json.Unmarshal(data, &doc) == nil && doc.SPDXVersion != ""
+}
+
+// CheckFile returns a ForeignFileError when File exists and is not an
+// image tarball (unless Force): a check before anything is built.
+func (p *Tarball) CheckFile() error {
+	if p.Force {
+		return nil
+	}
+	return replaceable(p.File, "an image tarball", isImageTarball)
+}
+
 // Publish adds a to the tarball; Close writes it.
 func (p *Tarball) Publish(_ context.Context, a *build.Artifact, imageName, tag string) (*Result, error) {
 	if a.Index != nil {
@@ -56,6 +109,16 @@ func (p *Tarball) Publish(_ context.Context, a *build.Artifact, imageName, tag s
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.Force {
+		if err := p.CheckFile(); err != nil {
+			return nil, err
+		}
+		if a.SBOM != nil {
+			if err := replaceable(SBOMFile(p.File, imageName), "an SBOM", isSBOM); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ref := ImageName(p.Prefix, imageName) + ":" + tag
 	t, err := name.NewTag(ref)
 	if err != nil {
