@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
 )
 
 // cluster is the test cluster of testscripts/cluster, found through the
@@ -179,6 +180,21 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// workloadPort is the port skiff.yaml in root gives a workload: `skiff add`
+// gives each new workload a port of its own (8081 for the second, ...).
+func workloadPort(t *testing.T, root, name string) int {
+	t.Helper()
+	p, err := project.Load(filepath.Join(root, "skiff.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, ok := p.Workload(name)
+	if !ok {
+		t.Fatalf("skiff.yaml in %s has no workload %s", root, name)
+	}
+	return w.Port
 }
 
 func replaceInFile(t *testing.T, file, old, new string) {
@@ -369,13 +385,17 @@ func TestDeployLifecycle(t *testing.T) {
 	}
 	os.Remove(filepath.Join(root, "front", "handler_test.go"))
 	c.mustSkiff(t, root, "deploy", "--timeout", "3m")
-	if body := c.call(t, ns, "shop-front", "/", 8080); !strings.Contains(body, "Hello, front!") {
+	frontPort := workloadPort(t, root, "front")
+	if frontPort == workloadPort(t, root, "hello") {
+		t.Fatalf("add gave front hello's port %d", frontPort)
+	}
+	if body := c.call(t, ns, "shop-front", "/", frontPort); !strings.Contains(body, "Hello, front!") {
 		t.Fatalf("front answered %q", body)
 	}
 
 	// 6. config set --apply changes the answer (through the ConfigMap).
 	c.mustSkiff(t, root, "config", "set", "GREETING=Bonjour", "-w", "hello", "--apply", "--timeout", "3m")
-	if body := c.call(t, ns, "shop-front", "/", 8080); !strings.Contains(body, "Bonjour, front!") {
+	if body := c.call(t, ns, "shop-front", "/", frontPort); !strings.Contains(body, "Bonjour, front!") {
 		t.Fatalf("after config set the answer is %q", body)
 	}
 
@@ -391,7 +411,7 @@ func TestDeployLifecycle(t *testing.T) {
 	c.mustSkiff(t, root, "status", "--wait", "--timeout", "2m")
 	deadline := time.Now().Add(time.Minute)
 	for {
-		body := c.call(t, ns, "shop-front", "/env?k=API_TOKEN", 8080)
+		body := c.call(t, ns, "shop-front", "/env?k=API_TOKEN", frontPort)
 		if body == value {
 			break
 		}

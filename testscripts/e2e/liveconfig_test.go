@@ -56,7 +56,7 @@ func TestLiveConfig(t *testing.T) {
 	for _, lang := range langs {
 		t.Run(lang, func(t *testing.T) {
 			name := "fn-" + lang
-			fn := c.livePods(t, ns, "live-"+name)
+			fn := c.livePods(t, ns, "live-"+name, workloadPort(t, root, name))
 			fn.answer(t, "Hello")
 
 			c.mustSkiff(t, root, "config", "set", "GREETING=Bonjour", "-w", name, "--apply", "--timeout", "3m")
@@ -99,7 +99,7 @@ type livePods struct {
 	forwards []*kube.Forward
 }
 
-func (c *cluster) livePods(t *testing.T, ns, release string) *livePods {
+func (c *cluster) livePods(t *testing.T, ns, release string, port int) *livePods {
 	t.Helper()
 	ctx := context.Background()
 	selector := "app.kubernetes.io/instance=" + release
@@ -119,7 +119,7 @@ func (c *cluster) livePods(t *testing.T, ns, release string) *livePods {
 	})
 	lp := &livePods{c: c, ns: ns, pods: pods}
 	for _, p := range pods {
-		fw, err := c.kc.ForwardPort(ctx, ns, p.Name, 8080)
+		fw, err := c.kc.ForwardPort(ctx, ns, p.Name, port)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -78,7 +78,7 @@ func TestScaleToZero(t *testing.T) {
 
 	// 20 requests at once through front: the interceptor holds them while
 	// hello wakes, and every one is answered by hello.
-	fw := c.forwardTo(t, ns, "shop-front", 8080)
+	fw := c.forwardTo(t, ns, "shop-front", workloadPort(t, root, "front"))
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	start := time.Now()

@@ -133,7 +133,7 @@ func (f forwards) allAnswer(ctx context.Context, kc *kube.Client, ns, selector, 
 	for _, p := range pods {
 		fw, ok := f[p.UID]
 		if !ok {
-			if fw, err = kc.ForwardPort(context.Background(), ns, p.Name, 8080); err != nil {
+			if fw, err = kc.ForwardPort(context.Background(), ns, p.Name, podPort(&p)); err != nil {
 				return err
 			}
 			f[p.UID] = fw
@@ -208,3 +208,14 @@ func pct(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// podPort is the port the pod's workload listens on (skiff add gives each
+// workload of a project its own).
+func podPort(p *corev1.Pod) int {
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			return int(cp.ContainerPort)
+		}
+	}
+	return 8080
+}
