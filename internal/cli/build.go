@@ -178,7 +178,7 @@ func planBuild(opts *BuildOptions, pc *projectContext) (*buildPlan, error) {
 	plan.pc = pc
 	p := pc.project
 	if plan.destKind == pipeline.DestRegistry && p.Registry == "" {
-		return nil, cmdutil.Usagef("%s names no registry to push to%s; add `registry: HOST/PATH` to it, or use --dest oci:DIR",
+		return nil, cmdutil.Manifestf("%s names no registry to push to%s; add `registry: HOST/PATH` to it, or use --dest oci:DIR",
 			filepath.Join(pc.root, project.FileName), envSuffix(p))
 	}
 	if plan.destPath != "" && !filepath.IsAbs(plan.destPath) {

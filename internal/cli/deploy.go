@@ -158,7 +158,7 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	}
 	if len(toBuild) > 0 {
 		if pc.project.Registry == "" {
-			return cmdutil.Usagef("skiff.yaml names no registry the cluster can pull from%s; add `registry: HOST/PATH`, or pass --image", envSuffix(pc.project))
+			return cmdutil.Manifestf("skiff.yaml names no registry the cluster can pull from%s; add `registry: HOST/PATH`, or pass --image", envSuffix(pc.project))
 		}
 		if err := buildImages(ctx, f, pc, toBuild, true, opts.Insecure, images); err != nil {
 			return err

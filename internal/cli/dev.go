@@ -189,7 +189,7 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *dev.Session, out *devOutput, intr *interrupts) error {
 	f := opts.Factory
 	if pc.project.Registry == "" {
-		return cmdutil.Usagef("skiff.yaml names no registry the cluster can pull from%s; add `registry: HOST/PATH`, or use skiff dev --local", envSuffix(pc.project))
+		return cmdutil.Manifestf("skiff.yaml names no registry the cluster can pull from%s; add `registry: HOST/PATH`, or use skiff dev --local", envSuffix(pc.project))
 	}
 	if !f.Globals.Verbose {
 		// client-go reports, through klog on stderr, each connection that
@@ -433,7 +433,7 @@ func checkPorts(ws []project.Workload) error {
 	seen := map[int]string{}
 	for _, w := range ws {
 		if other, ok := seen[w.Port]; ok {
-			return cmdutil.Usagef("%s and %s both listen on port %d; on this machine each needs its own: give one another port in skiff.yaml", other, w.Name, w.Port)
+			return cmdutil.Manifestf("%s and %s both listen on port %d; on this machine each needs its own: give one another port in skiff.yaml", other, w.Name, w.Port)
 		}
 		seen[w.Port] = w.Name
 	}

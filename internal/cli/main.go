@@ -10,6 +10,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/iostreams"
+	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/prompt"
 )
 
@@ -32,6 +33,10 @@ func run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	if isCobraUsage(err) {
 		err = &cmdutil.UsageError{Err: err}
 	}
+	if project.IsManifestError(err) {
+		// Bad input (exit code 2), whether or not the command said so.
+		err = &cmdutil.UsageError{Err: err, Manifest: true}
+	}
 	if errors.Is(err, prompt.ErrInterrupted) {
 		return cmdutil.ExitCancel
 	}
@@ -40,7 +45,7 @@ func run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 		cs := f.IOStreams.ColorScheme()
 		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s\n", cs.Red("Error:"), err)
 		var usage *cmdutil.UsageError
-		if errors.As(err, &usage) && cmd != nil {
+		if errors.As(err, &usage) && !usage.Manifest && cmd != nil {
 			fmt.Fprintf(f.IOStreams.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
 	}

@@ -18,8 +18,13 @@ const (
 )
 
 // UsageError is an error in how skiff was called: a bad flag, a missing or
-// invalid argument. It exits with code 2.
-type UsageError struct{ Err error }
+// invalid argument, or bad input in skiff.yaml. It exits with code 2.
+type UsageError struct {
+	Err error
+	// Manifest says the problem is in skiff.yaml, not on the command line:
+	// no pointer to --help.
+	Manifest bool
+}
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
@@ -27,6 +32,11 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // Usagef returns a UsageError with a formatted message.
 func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// Manifestf returns a UsageError about skiff.yaml (Manifest set).
+func Manifestf(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...), Manifest: true}
 }
 
 // SilentError exits with its code without printing anything more: the

@@ -1,7 +1,6 @@
 package project
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,10 +79,11 @@ func Parse(data []byte) (*Project, error) {
 		return nil, &FieldError{Line: root.Line, Msg: "the manifest must be a mapping with apiVersion, name and workloads"}
 	}
 
+	// Every unknown key and every value of the wrong shape, with its line;
+	// then, on what could be decoded, every value that is wrong.
+	shape := checkFields(root, reflect.TypeOf(Project{}), "")
 	var p Project
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil {
+	if err := yaml.Unmarshal(data, &p); err != nil && len(shape) == 0 {
 		return nil, syntaxErr(err)
 	}
 	errs := p.validateVersion()
@@ -91,16 +92,35 @@ func Parse(data []byte) (*Project, error) {
 		p.ApplyDefaults()
 		errs = p.Validate()
 	}
+	for _, e := range errs {
+		e.Line = lineOf(root, e.Path)
+	}
+	if len(shape) > 0 {
+		errs = mergeErrors(shape, errs)
+	}
 	if len(errs) > 0 {
-		for _, e := range errs {
-			e.Line = lineOf(root, e.Path)
-		}
 		return nil, errs
 	}
 	for _, w := range p.Warnings {
 		w.Line = lineOf(root, w.Path)
 	}
 	return &p, nil
+}
+
+// mergeErrors adds to the errors of the fields' shapes those found in
+// their values, except about a field (or its parent) already wrong in
+// shape, in the order of their lines.
+func mergeErrors(shape, values ValidationErrors) ValidationErrors {
+	out := slices.Clone(shape)
+	for _, e := range values {
+		if !slices.ContainsFunc(shape, func(s *FieldError) bool {
+			return e.Path == s.Path || strings.HasPrefix(e.Path, s.Path+".") || strings.HasPrefix(e.Path, s.Path+"[")
+		}) {
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *FieldError) int { return a.Line - b.Line })
+	return out
 }
 
 // warnings finds what is odd but not wrong in a manifest before defaults.
