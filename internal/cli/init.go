@@ -169,6 +169,9 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 			return err
 		}
 	}
+	if why := project.CheckRegistry(registry); why != "" {
+		return cmdutil.Usagef("--registry %s: %s", why, project.RegistryHint)
+	}
 	p := &project.Project{
 		APIVersion: project.APIVersion,
 		Name:       name,
@@ -207,18 +210,22 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 	out := f.IOStreams.ErrOut
 	fmt.Fprintf(out, "%s Created project %s in %s with %s %s (%s, %s): %d files\n",
 		cs.SuccessIcon(), cs.Bold(name), displayDir(opts.Dir), c.Template.Kind, cs.Bold(c.Name), c.Template.Lang, templateRef(c.Template), len(files))
-	printNextSteps(out, opts.Dir, c.Name)
+	printNextSteps(out, opts.Dir, c.Name, registry != "")
 	return nil
 }
 
-func printNextSteps(w io.Writer, dir, workload string) {
+func printNextSteps(w io.Writer, dir, workload string, hasRegistry bool) {
 	fmt.Fprintln(w, "\nNext:")
 	if dir != "" && dir != "." {
 		fmt.Fprintf(w, "  cd %s\n", dir)
 	}
 	fmt.Fprintf(w, "  skiff dev --local    # run it on this machine, rebuilt on every save\n")
 	fmt.Fprintf(w, "  skiff build %s    # build its image\n", workload)
-	fmt.Fprintf(w, "  skiff deploy %s   # deploy it to Kubernetes (set registry: in skiff.yaml)\n", workload)
+	if hasRegistry {
+		fmt.Fprintf(w, "  skiff deploy %s   # deploy it to Kubernetes\n", workload)
+	} else {
+		fmt.Fprintf(w, "  skiff deploy %s   # deploy it to Kubernetes (set registry: in skiff.yaml)\n", workload)
+	}
 	fmt.Fprintln(w, "  skiff add NAME       # add another function or service")
 }
 

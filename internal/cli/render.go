@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
@@ -74,6 +75,14 @@ func renderRun(ctx context.Context, opts *RenderOptions) error {
 	if len(toBuild) > 0 {
 		if err := buildImages(ctx, f, pc, toBuild, false, nil, images); err != nil {
 			return err
+		}
+		if pc.project.Registry == "" {
+			names := make([]string, len(toBuild))
+			for i, w := range toBuild {
+				names[i] = pc.project.Name + "/" + w.Name
+			}
+			fmt.Fprintf(f.IOStreams.ErrOut, "%s skiff.yaml names no registry%s: a cluster would pull %s from Docker Hub, and skiff deploy refuses it; add `registry: HOST/PATH`, or pass --image\n",
+				f.IOStreams.ColorScheme().WarningIcon(), envSuffix(pc.project), strings.Join(names, ", "))
 		}
 	}
 	rendered, err := pc.pipeline(f).Render(ctx, pc.workloads, images, overrides)

@@ -192,8 +192,8 @@ func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
 		if e.RegistryAuth != "" && !slices.Contains(RegistryAuths(), e.RegistryAuth) {
 			add(at+".registryAuth", describeBad(e.RegistryAuth), "use one of: "+strings.Join(RegistryAuths(), ", "))
 		}
-		if strings.Contains(e.Registry, "://") {
-			add(at+".registry", fmt.Sprintf("%q must not have a scheme", e.Registry), "write the registry as host[:port]/path, e.g. registry.example.com/team")
+		if why := CheckRegistry(e.Registry); why != "" {
+			add(at+".registry", why, RegistryHint)
 		}
 		for i, pl := range e.Platforms {
 			checkPlatform(fmt.Sprintf("%s.platforms[%d]", at, i), pl, add)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // FieldError is one problem with one field of the manifest.
@@ -65,6 +67,24 @@ var (
 // ValidConfigKey reports whether k may be a key of a ConfigMap or Secret.
 func ValidConfigKey(k string) bool { return configKey.MatchString(k) }
 
+// RegistryHint says how to write a registry.
+const RegistryHint = "use HOST[:PORT][/PATH] in lowercase, e.g. registry.example.com/team"
+
+// CheckRegistry says why reg cannot prefix image names ("" when it can, or
+// is empty): a scheme, a tag, spaces, capitals...
+func CheckRegistry(reg string) string {
+	switch {
+	case reg == "":
+		return ""
+	case strings.Contains(reg, "://"):
+		return fmt.Sprintf("%q must not have a scheme", reg)
+	}
+	if _, err := name.NewRepository(strings.TrimSuffix(reg, "/") + "/image"); err != nil {
+		return fmt.Sprintf("%q is not a registry", reg)
+	}
+	return ""
+}
+
 // ValidName reports why name is not a DNS-1123 label, or "" when it is.
 func ValidName(name string) string {
 	switch {
@@ -97,8 +117,8 @@ func (p *Project) Validate() ValidationErrors {
 			add("namespace", why, nameHint)
 		}
 	}
-	if strings.Contains(p.Registry, "://") {
-		add("registry", fmt.Sprintf("%q must not have a scheme", p.Registry), "write the registry as host[:port]/path, e.g. registry.example.com/team")
+	if why := CheckRegistry(p.Registry); why != "" {
+		add("registry", why, RegistryHint)
 	}
 	if !slices.Contains(RegistryAuths(), p.RegistryAuth) {
 		add("registryAuth", describeBad(p.RegistryAuth), "use one of: "+strings.Join(RegistryAuths(), ", "))
