@@ -105,6 +105,14 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 	if entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir))); err == nil && len(entries) > 0 && !opts.Force {
 		return fmt.Errorf("%s already exists and is not empty; nothing was written; use --path to choose another folder or --force to write into it", dir)
 	}
+	for _, d := range opts.DependsOn {
+		if d == opts.Workload.Name {
+			return cmdutil.Usagef("--depends-on %s: a workload cannot depend on itself", d)
+		}
+		if _, ok := p.Workload(d); !ok {
+			return cmdutil.Usagef("--depends-on %s: the project has no workload %q; use one of: %s", d, d, strings.Join(p.WorkloadNames(), ", "))
+		}
+	}
 	if opts.Port < 0 || opts.Port > 65535 {
 		return cmdutil.Usagef("--port %d is out of range; use 1 to 65535", opts.Port)
 	}
@@ -137,6 +145,10 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 	if err != nil {
 		var verr project.ValidationErrors
 		if errors.As(err, &verr) {
+			// About the flags: the lines are those of a file not written.
+			for _, e := range verr {
+				e.Line = 0
+			}
 			return &cmdutil.UsageError{Err: err}
 		}
 		return fmt.Errorf("%s: %w", manifestPath, err)

@@ -135,6 +135,9 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 				if !ok || k == "" {
 					return cmdutil.Usagef("%q must be KEY=VALUE", kv)
 				}
+				if !project.ValidConfigKey(k) {
+					return cmdutil.Usagef("%q is not a valid configuration key; use letters, digits, '-', '_' and '.'", k)
+				}
 				values[k] = v
 			}
 			return editConfig(cmd.Context(), f, workload, values, nil, apply, timeout)
