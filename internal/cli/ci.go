@@ -162,7 +162,11 @@ func ciInitRun(ctx context.Context, opts *CIInitOptions) error {
 			result.Notes = append(result.Notes, fmt.Sprintf("%s: %s, so its job only installs and builds", w.Name, w.Note))
 		}
 	}
-	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, result, func(w io.Writer) error {
+	if o := f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
+		return cmdutil.Write(f.IOStreams.Out, o, result, nil)
+	}
+	// What was written and what to do next: messages, to stderr.
+	return cmdutil.Write(f.IOStreams.ErrOut, cmdutil.FormatTable, result, func(w io.Writer) error {
 		fmt.Fprintf(w, "wrote %s (skiff %s, deploys%s from %s)\n", result.File, version, plan.EnvFlag, branchName(opts.Platform, opts.Branch))
 		for _, n := range result.Notes {
 			fmt.Fprintf(w, "note: %s\n", n)

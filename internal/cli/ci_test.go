@@ -64,8 +64,10 @@ func TestCIInit(t *testing.T) {
 	}
 
 	code, out, stderr := runCLI(t, f, errOut, append([]string{"ci", "init", "github", "-e", "prod", "--skiff-version", "v1.4.0"}, rel...)...)
-	if code != 0 || !strings.Contains(out, "wrote "+workflow+" (skiff 1.4.0, deploys --env prod from main)") {
-		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	// Messages to stderr, as every command; stdout only has data (-o json).
+	if code != 0 || out != "" || !strings.Contains(stderr, "wrote "+workflow+" (skiff 1.4.0, deploys --env prod from main)") ||
+		!strings.Contains(stderr, "set these secrets before the first deploy:") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
 	data, err := os.ReadFile(workflow)
 	if err != nil {
