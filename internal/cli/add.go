@@ -32,7 +32,7 @@ type AddOptions struct {
 func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error) *cobra.Command {
 	opts := &AddOptions{Factory: f}
 	cmd := &cobra.Command{
-		Use:     "add NAME",
+		Use:     "add [NAME]",
 		GroupID: "create",
 		Short:   "Add a function or service to the project",
 		Long: heredoc.Doc(`
@@ -40,16 +40,16 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error
 			code, generated from a template into the folder NAME (or --path), and its
 			entry in skiff.yaml.
 
-			On a terminal, skiff asks for the values the flags left out; without one
-			(or with --non-interactive) --kind and --lang are required.
+			On a terminal, skiff asks for the values the flags left out (NAME too);
+			without one (or with --non-interactive) NAME, --kind and --lang are required.
 		`),
 		Example: heredoc.Doc(`
 			skiff add payments --kind service --lang node
 			skiff add thumbnail --kind function --lang python --template cloudevents --depends-on payments
 		`),
-		Args: exactArgs(1, "the workload's name"),
+		Args: maxArgs(1, "the workload's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Workload.Name = args[0]
+			opts.Workload.Name = firstArg(args)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -67,6 +67,18 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error
 
 func addRun(ctx context.Context, opts *AddOptions) error {
 	f := opts.Factory
+	ask, err := prompter(f)
+	if err != nil {
+		return err
+	}
+	if opts.Workload.Name == "" {
+		if ask == nil {
+			return cmdutil.Usagef("skiff add takes the new workload's name, e.g. skiff add payments")
+		}
+		if opts.Workload.Name, err = ask.Input("Name of the new workload:", "", nameValidator); err != nil {
+			return err
+		}
+	}
 	if why := project.ValidName(opts.Workload.Name); why != "" {
 		return cmdutil.Usagef("the workload name %s; use lowercase letters, digits and '-', starting and ending with a letter or digit", why)
 	}
@@ -117,10 +129,6 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 		return cmdutil.Usagef("--port %d is out of range; use 1 to 65535", opts.Port)
 	}
 
-	ask, err := prompter(f)
-	if err != nil {
-		return err
-	}
 	all, err := f.Templates()
 	if err != nil {
 		return err

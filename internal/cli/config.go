@@ -21,14 +21,14 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 )
 
-// loadWorkload loads the project and picks the --workload flag's workload
-// (or the project's only one).
+// loadWorkload loads the project and picks the named workload (or the
+// project's only one, or asks on a terminal).
 func loadWorkload(f *cmdutil.Factory, flag string) (*projectContext, *project.Workload, error) {
 	pc, err := loadProjectContext(f, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := pickWorkload(pc, flag)
+	w, err := chooseWorkload(f, pc, flag)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,11 +77,15 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 	_ = cmd.RegisterFlagCompletionFunc("workload", workloadCompletion(f))
 
 	list := &cobra.Command{
-		Use:   "list",
+		Use:   "list [WORKLOAD]",
 		Short: "List a workload's configuration",
-		Args:  exactArgs(0, "none"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, w, err := loadWorkload(f, workload)
+		Args:  maxArgs(1, "the workload"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := workloadName(firstArg(args), workload)
+			if err != nil {
+				return err
+			}
+			_, w, err := loadWorkload(f, name)
 			if err != nil {
 				return err
 			}
@@ -103,24 +107,34 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	get := &cobra.Command{
-		Use:   "get KEY",
+		Use:   "get [WORKLOAD] KEY",
 		Short: "Print one configuration value",
-		Args:  exactArgs(1, "the key"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return cmdutil.Usagef("skiff config get takes the key, after the workload's name if given; got %d argument(s)", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, w, err := loadWorkload(f, workload)
+			key := args[len(args)-1]
+			name, err := workloadName(strings.Join(args[:len(args)-1], ""), workload)
 			if err != nil {
 				return err
 			}
-			v, ok := w.Config[args[0]]
+			_, w, err := loadWorkload(f, name)
+			if err != nil {
+				return err
+			}
+			v, ok := w.Config[key]
 			if !ok {
-				return fmt.Errorf("%s has no configuration key %s; `skiff config list -w %s` shows them", w.Name, args[0], w.Name)
+				return fmt.Errorf("%s has no configuration key %s; `skiff config list %s` shows them", w.Name, key, w.Name)
 			}
 			fmt.Fprintln(f.IOStreams.Out, v)
 			return nil
 		},
 	}
 	set := &cobra.Command{
-		Use:   "set KEY=VALUE...",
+		Use:   "set [WORKLOAD] KEY=VALUE...",
 		Short: "Set configuration values",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -129,6 +143,14 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			name := workload
+			if len(args) > 1 && !strings.Contains(args[0], "=") {
+				var err error
+				if name, err = workloadName(args[0], workload); err != nil {
+					return err
+				}
+				args = args[1:]
+			}
 			values := map[string]string{}
 			for _, kv := range args {
 				k, v, ok := strings.Cut(kv, "=")
@@ -140,7 +162,7 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 				}
 				values[k] = v
 			}
-			return editConfig(cmd.Context(), f, workload, values, nil, apply, timeout)
+			return editConfig(cmd.Context(), f, name, values, nil, apply, timeout)
 		},
 	}
 	unset := &cobra.Command{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
@@ -48,10 +49,20 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 	_ = cmd.RegisterFlagCompletionFunc("workload", workloadCompletion(f))
 
 	set := &cobra.Command{
-		Use:   "set KEY",
+		Use:   "set [WORKLOAD] KEY",
 		Short: "Set a secret from stdin or a file",
-		Args:  exactArgs(1, "the key"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return cmdutil.Usagef("skiff secret set takes the key, after the workload's name if given; got %d argument(s)", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			workload, err := workloadName(strings.Join(args[:len(args)-1], ""), workload)
+			if err != nil {
+				return err
+			}
+			args = args[len(args)-1:]
 			if !project.ValidConfigKey(args[0]) {
 				return cmdutil.Usagef("secret key %q: use letters, digits, '-', '_' and '.'", args[0])
 			}
@@ -85,11 +96,15 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	list := &cobra.Command{
-		Use:   "list",
+		Use:   "list [WORKLOAD]",
 		Short: "List the keys of a workload's secrets (never their values)",
-		Args:  exactArgs(0, "none"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			pc, w, err := loadWorkload(f, workload)
+		Args:  maxArgs(1, "the workload"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := workloadName(firstArg(args), workload)
+			if err != nil {
+				return err
+			}
+			pc, w, err := loadWorkload(f, name)
 			if err != nil {
 				return err
 			}

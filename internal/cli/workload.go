@@ -240,3 +240,47 @@ func prompter(f *cmdutil.Factory) (prompt.Prompter, error) {
 	}
 	return f.Prompter()
 }
+
+// workloadName is the workload a command was given, as an argument or with
+// -w (both only when they agree).
+func workloadName(arg, flag string) (string, error) {
+	switch {
+	case arg == "":
+		return flag, nil
+	case flag == "" || flag == arg:
+		return arg, nil
+	}
+	return "", cmdutil.Usagef("%s or -w %s: name the workload once", arg, flag)
+}
+
+// chooseWorkload returns the workload named, else the project's only one,
+// else, on a terminal, the one the user picks.
+func chooseWorkload(f *cmdutil.Factory, pc *projectContext, name string) (*project.Workload, error) {
+	names := pc.project.WorkloadNames()
+	if name == "" && len(names) > 1 {
+		ask, err := prompter(f)
+		if err != nil {
+			return nil, err
+		}
+		if ask == nil {
+			return nil, cmdutil.Usagef("name the workload (as an argument, or with -w): the project has %s", strings.Join(names, ", "))
+		}
+		if name, err = ask.Select("Workload:", names, ""); err != nil {
+			return nil, err
+		}
+	}
+	if name != "" {
+		if _, ok := pc.project.Workload(name); !ok {
+			return nil, cmdutil.Usagef("the project has no workload %q; it has: %s", name, strings.Join(names, ", "))
+		}
+	}
+	return pickWorkload(pc, name)
+}
+
+// firstArg is args[0], or "".
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
