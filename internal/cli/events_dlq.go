@@ -212,7 +212,8 @@ func newCmdEventsDLQReplay(f *cmdutil.Factory) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().UintSliceVar(&seqs, "seq", nil, "the dead letter's sequence number (repeatable)")
+	cmd.Flags().UintSliceVar(&seqs, "seq", nil, "the dead letter's sequence `number` (repeatable)")
+	cmd.Flags().Lookup("seq").DefValue = "" // none: not "(default [])" in the help
 	cmd.Flags().BoolVar(&all, "all", false, "every dead letter (of WORKLOAD, if named)")
 	return cmd
 }

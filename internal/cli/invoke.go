@@ -84,7 +84,7 @@ func NewCmdInvoke(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&opts.Type, "type", "", "CloudEvent type")
 	fl.StringVar(&opts.Source, "source", "skiff/invoke", "CloudEvent source")
 	fl.BoolVar(&opts.Structured, "structured", false, "send the CloudEvent in structured mode")
-	fl.BoolVar(&opts.Local, "local", false, "send to the local `skiff run` instance")
+	fl.BoolVar(&opts.Local, "local", false, "send to the local instance (started with skiff run)")
 	fl.IntVar(&opts.Port, "port", 0, "with --local: the port (default: the workload's)")
 	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long to wait for the answer")
 	cmd.ValidArgsFunction = workloadCompletion(f)
