@@ -18,9 +18,11 @@ var (
 
 // Info describes the running binary.
 type Info struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit"`
-	Date      string `json:"date,omitempty"`
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	// Date is when the commit was made (a release's build time), as the
+	// table's "built".
+	Date      string `json:"built"`
 	GoVersion string `json:"goVersion"`
 	Platform  string `json:"platform"`
 	// RelayImage is the skiff-relay image event-driven workloads run

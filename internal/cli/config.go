@@ -97,7 +97,11 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 			if f.Globals.Output == "" {
 				fmt.Fprintln(f.IOStreams.ErrOut, liveStatus(w))
 			}
-			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, w.Config, func(out io.Writer) error {
+			config := w.Config
+			if config == nil {
+				config = map[string]string{} // {} in JSON, not null
+			}
+			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, config, func(out io.Writer) error {
 				fmt.Fprintln(out, "KEY\tVALUE")
 				for _, k := range keys {
 					fmt.Fprintf(out, "%s\t%s\n", k, w.Config[k])
@@ -128,6 +132,13 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 			v, ok := w.Config[key]
 			if !ok {
 				return fmt.Errorf("%s has no configuration key %s; `skiff config list %s` shows them", w.Name, key, w.Name)
+			}
+			if o := f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
+				return cmdutil.Write(f.IOStreams.Out, o, struct {
+					Workload string `json:"workload"`
+					Key      string `json:"key"`
+					Value    string `json:"value"`
+				}{w.Name, key, v}, nil)
 			}
 			fmt.Fprintln(f.IOStreams.Out, v)
 			return nil

@@ -62,6 +62,9 @@ func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
 
 func renderRun(ctx context.Context, opts *RenderOptions) error {
 	f := opts.Factory
+	if f.Globals.Output == cmdutil.FormatJSON && opts.OutputDir != "" {
+		return cmdutil.Usagef("--output-dir writes YAML files; drop -o json, or drop --output-dir for a JSON List on stdout")
+	}
 	pc, overrides, images, err := releaseInputs(f, opts.Workloads, opts.Values, opts.Images)
 	if err != nil {
 		return err
@@ -97,6 +100,13 @@ func renderRun(ctx context.Context, opts *RenderOptions) error {
 			all.WriteString("---\n")
 		}
 		all.WriteString(r.YAML)
+	}
+	if opts.OutputDir == "" && f.Globals.Output == cmdutil.FormatJSON {
+		list, err := cmdutil.ManifestList(all.String())
+		if err != nil {
+			return err
+		}
+		return cmdutil.Write(f.IOStreams.Out, cmdutil.FormatJSON, list, nil)
 	}
 	if opts.OutputDir == "" {
 		_, err := f.IOStreams.Out.Write(all.Bytes())

@@ -2,10 +2,13 @@ package cmdutil
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -51,4 +54,26 @@ func Write(w io.Writer, format string, v any, table func(w io.Writer) error) err
 		return tw.Flush()
 	}
 	return fmt.Errorf("unknown output format %q", format)
+}
+
+// ManifestList is a v1 List (as kubectl prints with -o json) of the
+// Kubernetes objects in a multi-document YAML stream, in order; empty
+// documents are skipped.
+func ManifestList(stream string) (map[string]any, error) {
+	items := []any{}
+	dec := yamlv3.NewDecoder(strings.NewReader(stream))
+	for {
+		var obj map[string]any
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the rendered YAML: %w", err)
+		}
+		if len(obj) > 0 {
+			items = append(items, obj)
+		}
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "List", "items": items}, nil
 }

@@ -92,7 +92,16 @@ type Response struct {
 	StatusCode int           `json:"statusCode"`
 	Headers    http.Header   `json:"headers"`
 	Body       []byte        `json:"-"`
-	Duration   time.Duration `json:"duration"`
+	Duration   time.Duration `json:"-"`
+}
+
+// MarshalJSON writes the time the answer took as seconds.
+func (r *Response) MarshalJSON() ([]byte, error) {
+	type plain Response
+	return json.Marshal(struct {
+		*plain
+		Seconds float64 `json:"seconds"`
+	}{(*plain)(r), r.Duration.Seconds()})
 }
 
 // OK reports a 2xx status.

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestDoAndCloudEvents(t *testing.T) {
@@ -62,5 +64,17 @@ func TestDoAndCloudEvents(t *testing.T) {
 
 	if _, err := (CloudEvent{Type: "x"}).Request("/"); err == nil {
 		t.Error("an event without a source was accepted")
+	}
+}
+
+// -o json has the time an answer took in seconds, not a bare count of
+// nanoseconds.
+func TestResponseJSONSeconds(t *testing.T) {
+	data, err := json.Marshal(&Response{Status: "200 OK", StatusCode: 200, Duration: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(data); !strings.Contains(s, `"seconds":1.5`) || strings.Contains(s, `"duration"`) {
+		t.Errorf("JSON %s, want seconds: 1.5 and no duration", s)
 	}
 }
