@@ -45,14 +45,15 @@ func NewCmdCache(f *cmdutil.Factory) *cobra.Command {
 		Use:   "prune",
 		Short: "Remove old cached images and the blobs nothing needs",
 		Long: heredoc.Doc(`
-			Keep the newest --keep cached images of each workload and every named
-			image (NAME:TAG, with its SBOM); forget the other cached images and
-			remove every blob that no kept image needs. Safe beside running builds.
+			Keep the newest --keep cached images of each workload (--keep 0: none, the
+			build cache emptied) and every named image (NAME:TAG, with its SBOM);
+			forget the other cached images and remove every blob that no kept image
+			needs. Safe beside running builds.
 		`),
 		Args: exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Keep < 1 {
-				return cmdutil.Usagef("--keep %d: keep at least 1 image per workload", opts.Keep)
+			if opts.Keep < 0 {
+				return cmdutil.Usagef("--keep %d: use 0 (none) or more cached images per workload", opts.Keep)
 			}
 			return cachePruneRun(cmd.Context(), opts)
 		},

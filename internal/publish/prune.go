@@ -62,7 +62,7 @@ func (c *Cache) Info(ctx context.Context) (*StoreInfo, error) {
 // PruneOptions say what prune keeps besides every named image.
 type PruneOptions struct {
 	// Keep is how many of the newest cached images of each workload stay
-	// (0: DefaultKeep).
+	// (0: none; the CLI's default is DefaultKeep).
 	Keep int
 	// Protect lists digests that stay whatever their age (e.g. the images
 	// deployed releases run).
@@ -83,10 +83,7 @@ type PruneResult struct {
 // (NAME:TAG) are always kept. It holds the store's lock throughout, so it
 // may run beside builds.
 func (c *Cache) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, error) {
-	keep := opts.Keep
-	if keep <= 0 {
-		keep = DefaultKeep
-	}
+	keep := max(opts.Keep, 0)
 	dir := DefaultStoreDir(c.Dir)
 	res := &PruneResult{}
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, fs.ErrNotExist) {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -299,8 +300,14 @@ func normalizeURL(u string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("%s is not a folder, nor a URL; use https://, ssh://, file:// or a local path", u)
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("%s does not exist (%s); give the path of a template repository, or a URL: https://, ssh://, file://", u, abs)
+	case err != nil:
+		return "", err
+	case !fi.IsDir():
+		return "", fmt.Errorf("%s is a file, not a folder; give the folder of a template repository, or a URL: https://, ssh://, file://", u)
 	}
 	return abs, nil
 }
