@@ -17,7 +17,6 @@ import (
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/target"
 )
 
 // DefaultTimeout bounds how long skiff waits for a release to be ready.
@@ -113,29 +112,43 @@ func (pc *projectContext) release(w *project.Workload) string {
 	return chart.ReleaseName(pc.project, w)
 }
 
-// targets says how the project's workloads run on the cluster of kc,
-// whose releases d reads.
-func (pc *projectContext) targets(kc *kube.Client, d *deploy.Deployer) *target.Cluster {
-	return &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: pc.namespace, Project: pc.project, Root: pc.root, Releases: d}
-}
-
 // pipeline is the engine for the project, reporting its events to the
 // terminal.
 func (pc *projectContext) pipeline(f *cmdutil.Factory) *pipeline.Pipeline {
 	return &pipeline.Pipeline{Project: pc.project, Root: pc.root, Events: newProgress(f).event}
 }
 
+// session connects to the project's cluster and returns the session that
+// owns every change to it, reporting its events to events (nil: nowhere).
+// Close it.
+func (pc *projectContext) session(ctx context.Context, f *cmdutil.Factory, events func(pipeline.Event)) (*pipeline.Session, error) {
+	return pc.sessionWith(ctx, f, events, helmLog(f))
+}
+
+// sessionWith is session with Helm's log going to logf (nil: nowhere).
+func (pc *projectContext) sessionWith(ctx context.Context, f *cmdutil.Factory, events func(pipeline.Event), logf func(string, ...any)) (*pipeline.Session, error) {
+	kc, d, err := connectWith(ctx, f, pc, logf)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.NewSession(&pipeline.Pipeline{Project: pc.project, Root: pc.root, Events: events}, kc, d), nil
+}
+
+// helmLog sends Helm's log to stderr with -v.
+func helmLog(f *cmdutil.Factory) func(string, ...any) {
+	if !f.Globals.Verbose {
+		return nil
+	}
+	return func(format string, args ...any) {
+		fmt.Fprintf(f.IOStreams.ErrOut, "helm: "+format+"\n", args...)
+	}
+}
+
 // connect loads the kubeconfig, checks the cluster answers, and returns a
 // Deployer for it; with -v, Helm's log goes to stderr. The context is
 // --context, else the environment's, else the kubeconfig's current one.
 func connect(ctx context.Context, f *cmdutil.Factory, pc *projectContext) (*kube.Client, *deploy.Deployer, error) {
-	var logf func(string, ...any)
-	if f.Globals.Verbose {
-		logf = func(format string, args ...any) {
-			fmt.Fprintf(f.IOStreams.ErrOut, "helm: "+format+"\n", args...)
-		}
-	}
-	return connectWith(ctx, f, pc, logf)
+	return connectWith(ctx, f, pc, helmLog(f))
 }
 
 // connectWith is connect with Helm's log going to logf (nil: nowhere).

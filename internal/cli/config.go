@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,9 +14,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/fsutil"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
@@ -234,7 +233,7 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	}
 	// Redeploy what runs (its image and all its values, including earlier
 	// --set overrides), with only the configuration replaced.
-	cfg := map[string]any{}
+	cfg := map[string]string{}
 	for k, v := range w.Config {
 		cfg[k] = v
 	}
@@ -244,30 +243,26 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	for k, v := range set {
 		cfg[k] = v
 	}
-	kc, d, err := connect(ctx, f, pc)
+	s, err := pc.session(ctx, f, newProgress(f).event)
 	if err != nil {
 		return err
 	}
-	rel, err := d.LastGoodRelease(pc.release(w), pc.namespace)
-	if isNotFound(err) {
+	defer s.Close()
+	res, err := s.Apply(ctx, w.Name, cfg, timeout)
+	var nd *pipeline.NotDeployedError
+	if errors.As(err, &nd) {
 		return fmt.Errorf("%s is not deployed yet; the new configuration takes effect at its first `skiff deploy`", w.Name)
 	}
 	if err != nil {
 		return err
 	}
-	vals := chart.Merge(rel.Config, nil)
-	vals["config"] = cfg
-	res, err := pc.pipeline(f).DeployValues(ctx, releases(ctx, kc, d, pc, nil, timeout), w, deploy.ImageOf(rel), vals)
-	if err != nil {
-		return err
-	}
-	if err := printDeployed(f, []pipeline.Deployment{*res}); err != nil {
+	if err := printDeployed(f, []pipeline.Deployment{res.Deployment}); err != nil {
 		return err
 	}
 	// What is deployed decides, not skiff.yaml: liveConfig takes effect at
 	// the next deploy.
-	switch live, _ := vals["liveConfig"].(bool); {
-	case live:
+	switch {
+	case res.Live:
 		fmt.Fprintf(f.IOStreams.ErrOut, "%s's pods were not restarted: they pick the new configuration up live.\n", w.Name)
 	case w.LiveConfig:
 		fmt.Fprintf(f.IOStreams.ErrOut, "%s's pods restarted: liveConfig takes effect at the next `skiff deploy %s`.\n", w.Name, w.Name)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -15,11 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
-	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/relay"
-	"github.com/skiffdev/skiff/internal/target"
 	"github.com/skiffdev/skiff/internal/tui"
 )
 
@@ -80,27 +75,22 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	if err != nil {
 		return err
 	}
-	kc, d, err := connectWith(ctx, f, pc, nil) // Helm may not write over the screen
+	// Helm may not write over the screen, nor the session's events.
+	sess, err := pc.sessionWith(ctx, f, nil, nil)
 	if err != nil {
 		return err
 	}
+	defer sess.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var workloads []tui.Workload
 	releases := map[string]string{}
-	targets := pc.targets(kc, d).All(pc.workloads)
-	for i, w := range pc.workloads {
+	for _, w := range pc.workloads {
 		workloads = append(workloads, tui.Workload{Name: w.Name, Kind: w.Kind})
-		releases[w.Name] = targets[i].Release()
+		releases[w.Name] = sess.Release(&w)
 	}
-	cfg := tui.ClusterConfig{Client: kc, Deployer: d, Namespace: pc.namespace, Targets: targets, Timeout: opts.Timeout}
-	if slices.ContainsFunc(pc.workloads, func(w project.Workload) bool { return len(w.Triggers) > 0 }) {
-		lags := &busLags{project: pc.project, workloads: pc.workloads, bus: &bus.Redialer{KC: kc, URL: pc.project.Events.Bus}}
-		defer lags.bus.Close()
-		cfg.EventLag = lags.read
-	}
-	backend := tui.NewCluster(cfg)
+	backend := tui.NewCluster(tui.ClusterConfig{Session: sess, Namespace: pc.namespace, Workloads: pc.workloads, Timeout: opts.Timeout})
 	defer backend.Close()
 
 	renderer := lipgloss.NewRenderer(ios.Out)
@@ -108,7 +98,7 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 		renderer.SetColorProfile(termenv.Ascii)
 	}
 	m := tui.New(ctx, backend, tui.Options{
-		Project: pc.project.Name, Namespace: pc.namespace, Context: kc.ContextName,
+		Project: pc.project.Name, Namespace: pc.namespace, Context: sess.Kube.ContextName,
 		Workloads: workloads, Releases: releases, LogLines: opts.LogLines, Renderer: renderer,
 	})
 
@@ -128,39 +118,4 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 		return fmt.Errorf("running the dashboard: %w", err)
 	}
 	return nil
-}
-
-// busLags reads the backlog of the workloads' triggers for the dashboard,
-// over one connection to the bus, made again after it fails.
-type busLags struct {
-	project   *project.Project
-	workloads []project.Workload
-	bus       *bus.Redialer
-}
-
-func (b *busLags) read(ctx context.Context) (map[string]target.EventLag, error) {
-	out := map[string]target.EventLag{}
-	err := b.bus.Do(ctx, func(conn *bus.Conn) error {
-		for _, w := range b.workloads {
-			if len(w.Triggers) == 0 {
-				continue
-			}
-			plan, err := relay.PlanFor(b.project, &w)
-			if err != nil {
-				return err
-			}
-			sts, err := relay.Status(ctx, conn.JS, w.Name, plan)
-			if err != nil {
-				return err
-			}
-			var l target.EventLag
-			for _, s := range sts {
-				l.Lag += s.Lag()
-				l.DeadLetters = s.DeadLetters // the workload's, on every trigger
-			}
-			out[w.Name] = l
-		}
-		return nil
-	})
-	return out, err
 }

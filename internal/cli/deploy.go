@@ -9,22 +9,13 @@ import (
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
-	"helm.sh/helm/v3/pkg/release"
 
-	"github.com/skiffdev/skiff/internal/bus"
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/deploy"
-	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/publish"
-	"github.com/skiffdev/skiff/internal/relay"
-	"github.com/skiffdev/skiff/internal/target"
 )
 
 // DeployOptions are the inputs of `skiff deploy`.
@@ -134,21 +125,17 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err != nil {
 		return err
 	}
-	kc, d, err := connect(ctx, f, pc)
+	s, err := pc.session(ctx, f, newProgress(f).event)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	// Before building or changing anything: the engines scale needs, and
 	// the event bus.
-	if err := pc.targets(kc, d).CheckEngines(ctx, pc.workloads); err != nil {
-		return err
+	if err := s.Preflight(ctx, pc.workloads); err != nil {
+		return preflightErr(err)
 	}
-	if err := checkEventBus(ctx, kc, pc); err != nil {
-		return err
-	}
-	d.Wait = releaseWait(kc, d, pc)
-	pl := pc.pipeline(f)
-	images, toBuild, err := pl.Plan(d, pc.workloads, given, opts.NoBuild)
+	images, toBuild, err := s.Plan(ctx, s.Deployer, pc.workloads, given, opts.NoBuild)
 	var none *pipeline.NoDeployedImageError
 	if errors.As(err, &none) {
 		return fmt.Errorf("--no-build: %s has no deployed image to reuse; deploy it once without --no-build, or pass --image", none.Workload)
@@ -164,175 +151,32 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 			return err
 		}
 	}
-	if err := ensureNamespace(ctx, kc, pc, f.IOStreams.ErrOut); err != nil {
+	if err := s.EnsureNamespace(ctx); err != nil {
 		return err
 	}
-	pull, err := ensurePullSecret(ctx, f, kc, pc, opts.Insecure, f.IOStreams.ErrOut)
+	pull, err := s.EnsurePullSecret(ctx, pc.workloads, pullOptions(f, opts.Insecure))
 	if err != nil {
 		return err
 	}
-	overrides = withPullSecret(overrides, pull)
-	results, err := pl.Deploy(ctx, releases(ctx, kc, d, pc, overrides, opts.Timeout), pc.workloads, images)
+	results, err := s.Deploy(ctx, s.Releases(pipeline.WithPullSecret(overrides, pull), opts.Timeout), pc.workloads, images)
 	if err != nil {
 		return err
 	}
 	return printDeployed(f, results)
 }
 
-// checkEventBus checks, for a project with events, that there is a relay
-// image to run and that the bus answers and can hold its events
-// (JetStream on): deploy and dev do it before they change anything.
-func checkEventBus(ctx context.Context, kc *kube.Client, pc *projectContext) error {
-	p := pc.project
-	if p.Events == nil {
-		return nil
-	}
-	if p.Events.RelayImage == "" {
-		return cmdutil.Usagef("skiff.yaml has events, and this build of skiff pins no skiff-relay image (a release does); " +
-			"set events.relayImage to one you pushed (docs/events.md says how to build it)")
-	}
-	conn, err := bus.Dial(ctx, kc, p.Events.Bus)
-	if err != nil {
-		return fmt.Errorf("%w; deploy changed nothing: start the bus, or fix events.bus in skiff.yaml", err)
-	}
-	defer conn.Close()
-	if _, err := conn.Check(ctx); err != nil {
-		return fmt.Errorf("%w; deploy changed nothing: run nats-server with --jetstream", err)
-	}
-	return nil
-}
-
-// eventBus readies the project's bus for each workload a release
-// deploys, over one connection made again after it dropped, so a long
-// `skiff dev` outlives a restart of the bus.
-type eventBus struct {
-	project *project.Project
-	bus     *bus.Redialer
-}
-
-// Subscribe creates the project's streams and w's consumers, and removes
-// the consumers of triggers w no longer has.
-func (b *eventBus) Subscribe(ctx context.Context, w *project.Workload) error {
-	plan, err := relay.PlanFor(b.project, w)
-	if err != nil {
-		return err
-	}
-	return b.bus.Do(ctx, func(conn *bus.Conn) error {
-		return relay.Subscribe(ctx, conn.JS, w.Name, plan, relay.DefaultConcurrency)
-	})
-}
-
-// ensureNamespace creates the project's namespace when it is missing, and
-// says so on w.
-func ensureNamespace(ctx context.Context, kc *kube.Client, pc *projectContext, w io.Writer) error {
-	created, err := kc.EnsureNamespace(ctx, pc.namespace)
-	if created {
-		fmt.Fprintf(w, "Created namespace %s\n", pc.namespace)
+// preflightErr makes a missing relay image a usage error: skiff.yaml
+// must say which.
+func preflightErr(err error) error {
+	var mr *pipeline.MissingRelayImageError
+	if errors.As(err, &mr) {
+		return &cmdutil.UsageError{Err: err}
 	}
 	return err
 }
 
-// releases is how the pipeline deploys to the cluster of kc.
-func releases(ctx context.Context, kc *kube.Client, d *deploy.Deployer, pc *projectContext, overrides map[string]any, timeout time.Duration) pipeline.Releases {
-	var eb pipeline.Subscriber
-	if pc.project.Events != nil {
-		r := &bus.Redialer{KC: kc, URL: pc.project.Events.Bus}
-		context.AfterFunc(ctx, r.Close)
-		eb = &eventBus{project: pc.project, bus: r}
-	}
-	return pipeline.Releases{Releaser: d, Overrides: overrides, Timeout: timeout, Bus: eb,
-		Readiness: func(ctx context.Context, w *project.Workload) (*pipeline.Readiness, error) {
-			st, err := target.Read(ctx, d, pc.targets(kc, d).For(w), pc.namespace)
-			if err != nil {
-				return nil, err
-			}
-			return &pipeline.Readiness{Ready: st.Ready, Desired: st.Desired, Endpoint: st.Endpoint}, nil
-		}}
-}
-
-// ensurePullSecret keeps the project's pull Secret in its namespace when
-// its pods need one to pull from the registry (registryAuth pull-secret,
-// or auto and the registry refuses an anonymous pull), from the
-// credentials skiff pushes with, for that registry alone. It returns the
-// Secret's name, or "" when the pods need none. The Secret is not part of
-// any release; delete --all removes it.
-func ensurePullSecret(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *projectContext, insecure []string, w io.Writer) (string, error) {
-	p := pc.project
-	if p.Registry == "" || p.RegistryAuth == project.RegistryAuthNone || len(pc.workloads) == 0 {
-		return "", nil
-	}
-	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: insecure, UserAgent: "skiff/" + f.BuildInfo.Version})
-	if err != nil {
-		return "", err
-	}
-	repo := publish.ImageName(p.Registry, pc.workloads[0].Name)
-	ref, err := regs.ParseReference(repo)
-	if err != nil {
-		return "", err
-	}
-	host := ref.Context().RegistryStr()
-	if p.RegistryAuth == project.RegistryAuthAuto {
-		open, err := regs.AnonymousPull(ctx, repo)
-		if err != nil {
-			// The images may come from elsewhere (--image, --no-build): say
-			// so, and let the nodes pull as they can.
-			fmt.Fprintf(w, "warning: could not ask %s whether pods may pull without credentials (%v); deploying without a pull secret; set registryAuth in skiff.yaml to decide\n", host, err)
-			return "", nil
-		}
-		if open {
-			return "", nil
-		}
-	}
-	data, err := publish.DockerConfigJSON(host, authn.DefaultKeychain)
-	if err != nil {
-		return "", err
-	}
-	name := chart.PullSecretName(p)
-	labels := map[string]string{"app.kubernetes.io/part-of": p.Name, "app.kubernetes.io/managed-by": "skiff"}
-	changed, err := kc.ApplyPullSecret(ctx, pc.namespace, name, labels, data)
-	if err != nil {
-		return "", fmt.Errorf("keeping the pull secret %s/%s: %w", pc.namespace, name, err)
-	}
-	if changed {
-		fmt.Fprintf(w, "%s wants credentials to pull: pods pull with Secret %s/%s (from your credentials for %s)\n", host, pc.namespace, name, host)
-	}
-	return name, nil
-}
-
-// withPullSecret lays the pull Secret's name (none: "") under the user's
-// chart values.
-func withPullSecret(values map[string]any, pull string) map[string]any {
-	if pull == "" {
-		return values
-	}
-	return chart.Merge(map[string]any{"image": map[string]any{"pullSecret": pull}}, values)
-}
-
-// releaseWait is how deploy waits for a release to be ready: a scaled
-// workload's Deployment rolled out, KEDA's ScaledObject and the add-on's
-// route Ready, and, if it sits at zero pods, a wake-up through the
-// interceptor that proves the new version answers; any other release as
-// Helm waits. A failure rolls the release back, as any failed deploy.
-func releaseWait(kc *kube.Client, d *deploy.Deployer, pc *projectContext) func(context.Context, *release.Release) error {
-	return func(ctx context.Context, rel *release.Release) error {
-		for _, w := range pc.workloads {
-			if pc.release(&w) != rel.Name {
-				continue
-			}
-			s, ok := pc.targets(kc, d).For(&w).(*target.Scaled)
-			if !ok {
-				break
-			}
-			if err := target.WaitRolledOut(ctx, kc.Clientset, rel); err != nil {
-				return err
-			}
-			if err := s.WaitReady(ctx); err != nil {
-				return err
-			}
-			return s.WakeIfIdle(ctx, kc)
-		}
-		return d.HelmWait(ctx, rel)
-	}
+func pullOptions(f *cmdutil.Factory, insecure []string) pipeline.PullOptions {
+	return pipeline.PullOptions{Insecure: insecure, UserAgent: "skiff/" + f.BuildInfo.Version}
 }
 
 // printDeployed prints deploy's summary: a hint on stderr, the table (or

@@ -17,14 +17,13 @@ import (
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
-	"helm.sh/helm/v3/pkg/release"
 	"k8s.io/klog/v2"
 
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/dev"
-	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/target"
 )
@@ -199,18 +198,13 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 		klog.SetOutput(io.Discard)
 		klog.LogToStderr(false)
 	}
-	kc, d, err := connect(ctx, f, pc)
+	sess, err := pc.session(ctx, f, devNotices(out))
 	if err != nil {
 		return err
 	}
-	if err := pc.targets(kc, d).CheckEngines(ctx, pc.workloads); err != nil {
-		return err
-	}
-	if err := checkEventBus(ctx, kc, pc); err != nil {
-		return err
-	}
-	d.Wait = func(ctx context.Context, rel *release.Release) error {
-		return target.WaitRolledOut(ctx, kc.Clientset, rel)
+	defer sess.Close()
+	if err := sess.Preflight(ctx, pc.workloads); err != nil {
+		return preflightErr(err)
 	}
 	bopts := &BuildOptions{Factory: f, Workloads: s.Workloads, Push: true, SBOM: "none", Tag: "dev", Insecure: opts.Insecure}
 	plan, err := planBuild(bopts, pc)
@@ -221,30 +215,30 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if err != nil {
 		return err
 	}
-	if err := ensureNamespace(ctx, kc, pc, out.messages); err != nil {
+	if err := sess.EnsureNamespace(ctx); err != nil {
 		return err
 	}
-	pull, err := ensurePullSecret(ctx, f, kc, pc, opts.Insecure, out.messages)
+	pull, err := sess.EnsurePullSecret(ctx, pc.workloads, pullOptions(f, opts.Insecure))
 	if err != nil {
 		return err
 	}
-
-	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: d,
-		Releases: releases(ctx, kc, d, pc, withPullSecret(dev.ChartSettings(), pull), opts.Timeout),
+	kc := sess.Kube
+	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: sess.Deployer,
+		Releases: sess.Releases(pipeline.WithPullSecret(dev.ChartSettings(), pull), opts.Timeout),
 		URLs:     map[string]string{}, Events: s.Events}
 	if img := relayImage(f, pc.project); img != "" && !opts.NoSync {
 		cl.SyncImage, cl.Syncer, cl.SyncTimeout = img, &dev.KubeSyncer{Client: kc}, opts.Timeout
 	}
-	if err := cl.Snapshot(s.Workloads); err != nil {
+	if err := cl.Snapshot(ctx, s.Workloads); err != nil {
 		return err
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	stopForwards, err := devForwards(runCtx, kc, pc, cl.URLs)
+	stopForwards, err := devForwards(runCtx, sess, pc, cl.URLs)
 	if err != nil {
 		return err
 	}
-	logsDone := devLogs(runCtx, f, kc, pc, out)
+	logsDone := devLogs(runCtx, f, sess, pc, out)
 	s.Runner = cl
 	fmt.Fprintf(out.messages, "Watching %s in namespace %s — Ctrl-C stops and restores the cluster\n", strings.Join(s.Workloads, ", "), pc.namespace)
 	runErr := s.Run(runCtx)
@@ -364,8 +358,7 @@ func (i *interrupts) close() {
 
 // devForwards starts a forward per workload on a stable loopback port and
 // records its URL; stop closes them all.
-func devForwards(ctx context.Context, kc *kube.Client, pc *projectContext, urls map[string]string) (stop func(), err error) {
-	targets := pc.targets(kc, nil)
+func devForwards(ctx context.Context, sess *pipeline.Session, pc *projectContext, urls map[string]string) (stop func(), err error) {
 	var fws []*target.Following
 	stop = func() {
 		for _, f := range fws {
@@ -378,7 +371,7 @@ func devForwards(ctx context.Context, kc *kube.Client, pc *projectContext, urls 
 			stop()
 			return nil, err
 		}
-		fws = append(fws, target.Follow(ctx, kc, pc.namespace, targets.For(&w), ln))
+		fws = append(fws, target.Follow(ctx, sess.Kube, pc.namespace, sess.Targets.For(&w), ln))
 		urls[w.Name] = "http://" + ln.Addr().String()
 	}
 	return stop, nil
@@ -404,9 +397,10 @@ func listenStable(port int) (net.Listener, error) {
 
 // devLogs follows the logs of every pod of the workloads, from now on,
 // through each rollout; the channel closes when it has stopped.
-func devLogs(ctx context.Context, f *cmdutil.Factory, kc *kube.Client, pc *projectContext, out *devOutput) <-chan struct{} {
+func devLogs(ctx context.Context, f *cmdutil.Factory, sess *pipeline.Session, pc *projectContext, out *devOutput) <-chan struct{} {
+	kc := sess.Kube
 	var ts []logs.Target
-	for _, t := range pc.targets(kc, nil).All(pc.workloads) {
+	for _, t := range sess.Targets.All(pc.workloads) {
 		ts = append(ts, logs.Target{Workload: t.Workload(), Selector: t.Selector()})
 	}
 	lines := make(chan logs.Line, 256)
@@ -438,6 +432,16 @@ func checkPorts(ws []project.Workload) error {
 		seen[w.Port] = w.Name
 	}
 	return nil
+}
+
+// devNotices prints the session's notices (a namespace created, the pull
+// Secret) among dev's messages.
+func devNotices(out *devOutput) func(pipeline.Event) {
+	return func(ev pipeline.Event) {
+		if ev.Kind == pipeline.Notice {
+			fmt.Fprintln(out.messages, ev.Message)
+		}
+	}
 }
 
 // devPrinter renders the loop's events on errOut: a line each, or JSON

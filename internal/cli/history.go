@@ -4,19 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/bus"
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
-	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/pipeline"
 )
 
 // NewCmdHistory builds `skiff history`.
@@ -31,12 +27,12 @@ func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, d, err := connect(cmd.Context(), f, pc)
+			s, err := pc.session(cmd.Context(), f, nil)
 			if err != nil {
 				return err
 			}
-			w := pc.workloads[0]
-			revs, err := d.History(pc.release(&w), pc.namespace)
+			defer s.Close()
+			revs, err := s.History(cmd.Context(), pc.workloads[0].Name)
 			if err != nil {
 				return err
 			}
@@ -104,25 +100,13 @@ func rollbackRun(ctx context.Context, f *cmdutil.Factory, workload string, revis
 	if err != nil {
 		return err
 	}
-	_, d, err := connect(ctx, f, pc)
+	s, err := pc.session(ctx, f, newProgress(f).event)
 	if err != nil {
 		return err
 	}
-	w := pc.workloads[0]
-	rel := pc.release(&w)
-	fmt.Fprintf(f.IOStreams.ErrOut, "Rolling %s back...\n", rel)
-	stop := f.IOStreams.StartProgress("waiting for " + w.Name + " to be ready")
-	now, err := d.Rollback(rel, pc.namespace, revision, timeout)
-	stop()
-	if err != nil {
-		return err
-	}
-	target := "the previous revision"
-	if revision > 0 {
-		target = fmt.Sprintf("revision %d", revision)
-	}
-	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s rolled back to %s (now revision %d)\n", f.IOStreams.ColorScheme().SuccessIcon(), w.Name, target, now)
-	return nil
+	defer s.Close()
+	_, err = s.Rollback(ctx, pc.workloads[0].Name, revision, timeout)
+	return err
 }
 
 // NewCmdDelete builds `skiff delete`.
@@ -155,53 +139,16 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kc, d, err := connect(cmd.Context(), f, pc)
+			s, err := pc.session(cmd.Context(), f, newProgress(f).event)
 			if err != nil {
 				return err
 			}
-			var conn *bus.Conn
-			if slices.ContainsFunc(pc.workloads, func(w project.Workload) bool { return len(w.Triggers) > 0 }) {
-				if conn, err = bus.Dial(cmd.Context(), kc, pc.project.Events.Bus); err != nil {
-					return fmt.Errorf("%w; delete changed nothing: the consumers of the triggers are on the bus", err)
-				}
-				defer conn.Close()
+			defer s.Close()
+			names := make([]string, len(pc.workloads))
+			for i, w := range pc.workloads {
+				names[i] = w.Name
 			}
-			cs := f.IOStreams.ColorScheme()
-			// Dependents first: the reverse of the deploy order.
-			for i := len(pc.workloads) - 1; i >= 0; i-- {
-				w := pc.workloads[i]
-				err := d.Uninstall(pc.release(&w), pc.namespace, timeout)
-				switch {
-				case isNotFound(err) && all:
-				case err != nil:
-					return err
-				default:
-					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted %s from namespace %s\n", cs.SuccessIcon(), w.Name, pc.namespace)
-				}
-				if conn != nil && len(w.Triggers) > 0 {
-					if err := relay.Unsubscribe(cmd.Context(), conn.JS, relay.Stream(pc.project), w.Name, nil); err != nil {
-						return err
-					}
-					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted the consumers of %s's triggers\n", cs.SuccessIcon(), w.Name)
-				}
-				if keepSecrets {
-					continue
-				}
-				if gone, err := kc.DeleteSecret(cmd.Context(), pc.namespace, chart.SecretName(w.Name)); err != nil {
-					return err
-				} else if gone {
-					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted the secrets of %s\n", cs.SuccessIcon(), w.Name)
-				}
-			}
-			if all {
-				// The pull Secret deploy keeps serves every workload.
-				if gone, err := kc.DeleteSecret(cmd.Context(), pc.namespace, chart.PullSecretName(pc.project)); err != nil {
-					return err
-				} else if gone {
-					fmt.Fprintf(f.IOStreams.ErrOut, "%s Deleted the pull secret %s\n", cs.SuccessIcon(), chart.PullSecretName(pc.project))
-				}
-			}
-			return nil
+			return s.Delete(cmd.Context(), pipeline.DeleteOptions{KeepSecrets: keepSecrets, All: all, Timeout: timeout}, names...)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "delete every workload of the project")

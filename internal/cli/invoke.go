@@ -15,7 +15,6 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/invoke"
-	"github.com/skiffdev/skiff/internal/target"
 )
 
 // InvokeOptions are the inputs of `skiff invoke`.
@@ -156,11 +155,12 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 		}
 		base, via = fmt.Sprintf("http://127.0.0.1:%d", port), "local"
 	} else {
-		kc, d, err := connect(ctx, f, pc)
+		s, err := pc.session(ctx, f, nil)
 		if err != nil {
 			return err
 		}
-		fw, err := target.Forward(ctx, kc, pc.namespace, pc.targets(kc, d).For(w))
+		defer s.Close()
+		fw, err := s.Forward(ctx, w.Name)
 		if err != nil {
 			return err
 		}

@@ -81,12 +81,14 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 	if err != nil {
 		return err
 	}
-	kc, d, err := connect(ctx, f, pc)
+	s, err := pc.session(ctx, f, nil)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	kc := s.Kube
 	var targets []logs.Target
-	for _, t := range pc.targets(kc, d).All(pc.workloads) {
+	for _, t := range s.Targets.All(pc.workloads) {
 		targets = append(targets, logs.Target{Workload: t.Workload(), Selector: t.Selector()})
 	}
 	ctx, cancel := context.WithCancel(ctx)

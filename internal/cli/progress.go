@@ -18,6 +18,8 @@ type progress struct {
 	stopSpin func()
 	// reused are the workloads whose image came from the build cache.
 	reused map[string]bool
+	// rollbackTo is the revision a rollback asked for (0: the previous).
+	rollbackTo int
 }
 
 func newProgress(f *cmdutil.Factory) *progress { return &progress{f: f, reused: map[string]bool{}} }
@@ -65,9 +67,33 @@ func (p *progress) event(ev pipeline.Event) {
 		fmt.Fprintf(errOut, "%s %s ready: revision %d, %s pods, in %s\n", cs.SuccessIcon(), ev.Workload, ev.Revision, ev.Ready, ev.Duration.Round(time.Second))
 	case pipeline.Failed:
 		p.spinDone()
-		if ev.Release != "" {
+		if ev.Release != "" && ev.Duration > 0 {
 			fmt.Fprintf(errOut, "%s %s failed after %s\n", cs.FailureIcon(), ev.Workload, ev.Duration.Round(time.Second))
 		}
+	case pipeline.RollbackStarted:
+		p.rollbackTo = ev.Revision
+		fmt.Fprintf(errOut, "Rolling %s back...\n", ev.Release)
+		p.stopSpin = p.f.IOStreams.StartProgress("waiting for " + ev.Workload + " to be ready")
+	case pipeline.RolledBack:
+		p.spinDone()
+		to := "the previous revision"
+		if p.rollbackTo > 0 {
+			to = fmt.Sprintf("revision %d", p.rollbackTo)
+		}
+		fmt.Fprintf(errOut, "%s %s rolled back to %s (now revision %d)\n", cs.SuccessIcon(), ev.Workload, to, ev.Revision)
+	case pipeline.Deleted:
+		switch what, name, _ := strings.Cut(ev.Object, "/"); what {
+		case "release":
+			fmt.Fprintf(errOut, "%s Deleted %s from namespace %s\n", cs.SuccessIcon(), ev.Workload, ev.Namespace)
+		case "consumers":
+			fmt.Fprintf(errOut, "%s Deleted the consumers of %s's triggers\n", cs.SuccessIcon(), ev.Workload)
+		case "secret":
+			fmt.Fprintf(errOut, "%s Deleted the secrets of %s\n", cs.SuccessIcon(), ev.Workload)
+		case "pull-secret":
+			fmt.Fprintf(errOut, "%s Deleted the pull secret %s\n", cs.SuccessIcon(), name)
+		}
+	case pipeline.Notice:
+		fmt.Fprintln(errOut, ev.Message)
 	}
 }
 

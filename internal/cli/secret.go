@@ -171,10 +171,12 @@ func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, rest
 	if err != nil {
 		return err
 	}
-	kc, d, err := connect(ctx, f, pc)
+	s, err := pc.session(ctx, f, nil)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	kc := s.Kube
 	if _, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
 		return err
 	}
@@ -187,7 +189,7 @@ func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, rest
 		return nil
 	}
 	var notRunning *target.NotRunningError
-	switch err := pc.targets(kc, d).For(w).Restart(ctx); {
+	switch err := s.Targets.For(w).Restart(ctx); {
 	case errors.As(err, &notRunning):
 		return nil // nothing runs yet: the next deploy reads the Secret
 	case err != nil:

@@ -49,21 +49,19 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 	if err != nil {
 		return err
 	}
-	kc, d, err := connect(ctx, f, pc)
+	s, err := pc.session(ctx, f, nil)
 	if err != nil {
 		return err
 	}
-	targets := pc.targets(kc, d).All(pc.workloads)
+	defer s.Close()
 	deadline := time.Now().Add(timeout)
 	for {
-		var all []*target.Status
+		all, err := s.Statuses(ctx, pc.workloads)
+		if err != nil {
+			return err
+		}
 		healthy := true
-		for _, t := range targets {
-			st, err := target.Read(ctx, d, t, pc.namespace)
-			if err != nil {
-				return err
-			}
-			all = append(all, st)
+		for _, st := range all {
 			healthy = healthy && st.Healthy()
 		}
 		if healthy || !wait || time.Now().After(deadline) {

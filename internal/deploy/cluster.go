@@ -16,6 +16,7 @@ func ForCluster(kc *kube.Client, logf func(string, ...any)) *Deployer {
 		logf = func(string, ...any) {}
 	}
 	return &Deployer{
+		Clientset: kc.Clientset,
 		Config: func(namespace string) (*action.Configuration, error) {
 			cfg := new(action.Configuration)
 			if err := cfg.Init(kc.FlagsFor(namespace), namespace, "secret", logf); err != nil {

@@ -8,14 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
+	helmkube "helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiffdev/skiff/internal/kube"
 )
@@ -39,9 +43,13 @@ type Deployer struct {
 	// FatalAfter is how long a fatal problem (CrashLoopBackOff,
 	// ImagePullBackOff, ...) must last before waiting stops early (default 20s).
 	FatalAfter time.Duration
-	// Wait, when set, replaces Helm's wait for readiness (which looks every
-	// 2 s): it is called once the release is applied and returns when it is
-	// ready, or an error. The release's timeout bounds its ctx.
+	// Clientset reads what WaitReady asks about (nil: only releases with no
+	// resources can be waited for).
+	Clientset kubernetes.Interface
+	// Wait is how a release applied by Deploy or Rollback is waited for:
+	// it returns when the release is ready, or an error. The release's
+	// timeout bounds its ctx. nil: WaitReady. A session sets it to the
+	// targets' wait.
 	Wait func(ctx context.Context, rel *release.Release) error
 }
 
@@ -143,7 +151,12 @@ func LastGood(hist []*release.Release) *release.Release {
 // Deploy installs or upgrades r and waits until it is ready. On failure it
 // diagnoses the pods, rolls back to the last revision that ran (or removes
 // a failed first install) and returns a *FailedError. When ctx ends (the
-// user interrupted), it rolls back the same way and says so.
+// user interrupted), it stops waiting, rolls back the same way once Helm's
+// apply has returned, and says so.
+//
+// Helm never waits here: it applies (whatever ctx does meanwhile, so its
+// own goroutines end with the apply), then skiff waits with ctx, through
+// d.Wait or WaitReady.
 func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Result, error) {
 	cfg, err := d.Config(r.Namespace)
 	if err != nil {
@@ -161,49 +174,48 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 	if len(hist) > 0 && lastGood == nil {
 		// No revision ever ran (failed installs only): start over. A release
 		// that ran once is upgraded instead, whatever its last status.
-		un := action.NewUninstall(cfg)
-		un.Wait = true
-		un.Timeout = r.Timeout
-		if _, err := un.Run(r.Name); err != nil {
+		if err := d.uninstall(ctx, cfg, r.Name, r.Timeout); err != nil {
 			return nil, fmt.Errorf("removing the failed release %s before installing it again: %w", r.Name, err)
 		}
 		hist = nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // interrupted before anything changed
+	}
 
-	waitCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := d.watchFatal(waitCtx, cancel, r)
 	var rel *release.Release
 	install := len(hist) == 0
+	// The apply is not cut short: a cancelled Helm action leaves its own
+	// goroutine running and the release pending.
+	applyCtx := context.WithoutCancel(ctx)
 	if install {
 		in := action.NewInstall(cfg)
 		in.ReleaseName = r.Name
 		in.Namespace = r.Namespace
-		in.Wait = d.Wait == nil
 		in.Timeout = r.Timeout
 		in.Description = r.Description
-		rel, err = in.RunWithContext(waitCtx, r.Chart, r.Values)
+		rel, err = in.RunWithContext(applyCtx, r.Chart, r.Values)
 	} else {
 		up := action.NewUpgrade(cfg)
 		up.Namespace = r.Namespace
-		up.Wait = d.Wait == nil
 		up.Timeout = r.Timeout
 		up.MaxHistory = MaxHistory
 		up.Description = r.Description
-		rel, err = up.RunWithContext(waitCtx, r.Name, r.Chart, r.Values)
+		rel, err = up.RunWithContext(applyCtx, r.Name, r.Chart, r.Values)
 	}
-	if err == nil && d.Wait != nil {
-		if err = d.wait(waitCtx, rel, r.Timeout); err != nil {
+	waitCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if err == nil {
+		stop := d.watchFatal(waitCtx, cancel, r)
+		err = d.waitFor(waitCtx, rel, r.Timeout)
+		stop()
+		if err != nil {
 			// Helm recorded the revision as deployed before the wait: record
 			// that it failed, as Helm's own wait does, so it never counts as
 			// one that ran.
-			rel.SetStatus(release.StatusFailed, fmt.Sprintf("skiff: %v", err))
-			if uerr := cfg.Releases.Update(rel); uerr != nil {
-				err = errors.Join(err, fmt.Errorf("recording revision %d as failed: %w", rel.Version, uerr))
-			}
+			err = errors.Join(err, markFailed(cfg, rel, err))
 		}
 	}
-	stop()
 	if err == nil {
 		return &Result{Release: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Status: rel.Info.Status.String(), Installed: install, Notes: rel.Info.Notes}, nil
 	}
@@ -216,14 +228,26 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 	return nil, d.recover(context.WithoutCancel(ctx), cfg, r, rel, install, lastGood, err)
 }
 
-// wait runs d.Wait within timeout.
-func (d *Deployer) wait(ctx context.Context, rel *release.Release, timeout time.Duration) error {
+// markFailed records that a revision Helm applied did not get ready.
+func markFailed(cfg *action.Configuration, rel *release.Release, why error) error {
+	rel.SetStatus(release.StatusFailed, fmt.Sprintf("skiff: %v", why))
+	if err := cfg.Releases.Update(rel); err != nil {
+		return fmt.Errorf("recording revision %d as failed: %w", rel.Version, err)
+	}
+	return nil
+}
+
+// waitFor runs d.Wait (else WaitReady) within timeout.
+func (d *Deployer) waitFor(ctx context.Context, rel *release.Release, timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not ready within %s", timeout))
 	defer cancel()
-	return d.Wait(ctx, rel)
+	if d.Wait != nil {
+		return d.Wait(ctx, rel)
+	}
+	return d.WaitReady(ctx, rel)
 }
 
 // ErrInterrupted is the cause of a deploy the user interrupted.
@@ -245,21 +269,12 @@ func (d *Deployer) recover(ctx context.Context, cfg *action.Configuration, r Rel
 		cancel()
 	}
 	if install {
-		un := action.NewUninstall(cfg)
-		un.Wait = true
-		un.Timeout = r.Timeout
-		if _, err := un.Run(r.Name); err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+		if err := d.uninstall(ctx, cfg, r.Name, r.Timeout); err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 			fe.RollbackErr = err
 		}
 		return fe
 	}
-	rb := action.NewRollback(cfg)
-	rb.Version = lastGood.Version
-	rb.Wait = true
-	rb.Timeout = r.Timeout
-	rb.MaxHistory = MaxHistory
-	rb.CleanupOnFail = true
-	if err := rb.Run(r.Name); err != nil {
+	if _, err := d.rollback(ctx, cfg, r.Name, lastGood.Version, r.Timeout); err != nil {
 		fe.RollbackErr = err
 		return fe
 	}
@@ -328,10 +343,16 @@ func history(cfg *action.Configuration, name string) ([]*release.Release, error)
 	return rels, nil
 }
 
-// HelmWait waits for the resources of rel as Helm's own wait does (every
-// kind Helm knows how to wait for), until ctx's deadline; ctx cuts it
-// short. A Wait hook calls it for releases it has nothing better for.
-func (d *Deployer) HelmWait(ctx context.Context, rel *release.Release) error {
+// WaitInterval is how often WaitReady asks whether the resources are
+// ready (Helm's own wait asks every 2 s).
+const WaitInterval = time.Second
+
+// WaitReady waits until every resource of rel is ready as Helm's
+// kube.ReadyChecker sees it (every kind Helm knows how to wait for), asking
+// from the calling goroutine until ctx ends: no wait is left running after
+// it returns. ctx's cause is the error then. d.Clientset is what it reads;
+// without one, only a release with no resources can be waited for.
+func (d *Deployer) WaitReady(ctx context.Context, rel *release.Release) error {
 	cfg, err := d.Config(rel.Namespace)
 	if err != nil {
 		return err
@@ -340,16 +361,81 @@ func (d *Deployer) HelmWait(ctx context.Context, rel *release.Release) error {
 	if err != nil {
 		return fmt.Errorf("reading the manifest of %s: %w", rel.Name, err)
 	}
-	timeout := DefaultTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+	if len(resources) == 0 {
+		return nil
 	}
-	done := make(chan error, 1)
-	go func() { done <- cfg.KubeClient.Wait(resources, timeout) }()
-	select {
-	case err := <-done:
+	if d.Clientset == nil {
+		return fmt.Errorf("waiting for %s: no cluster client to read its resources with", rel.Name)
+	}
+	checker := helmkube.NewReadyChecker(d.Clientset, cfg.Log, helmkube.PausedAsReady(true))
+	t := time.NewTicker(WaitInterval)
+	defer t.Stop()
+	var why error
+	for {
+		ready := true
+		for _, res := range resources {
+			ok, err := checker.IsReady(ctx, res)
+			if err != nil && !retryable(err) {
+				return fmt.Errorf("waiting for %s %s: %w", strings.ToLower(res.Mapping.GroupVersionKind.Kind), res.Name, err)
+			}
+			if !ok {
+				ready, why = false, err
+				break
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if why != nil {
+				return fmt.Errorf("%w (last: %v)", context.Cause(ctx), why)
+			}
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// retryable: an error that may pass (the API server busy or unreachable
+// for a moment), as Helm's wait judges them.
+func retryable(err error) bool {
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) {
+		return true
+	}
+	code := se.Status().Code
+	return code == 0 || code == http.StatusTooManyRequests || (code >= 500 && code != http.StatusNotImplemented)
+}
+
+// waitDeleted waits until every object of manifest is gone, asking from
+// the calling goroutine until ctx ends.
+func waitDeleted(ctx context.Context, cfg *action.Configuration, manifest string) error {
+	resources, err := cfg.KubeClient.Build(bytes.NewBufferString(manifest), false)
+	if err != nil || len(resources) == 0 {
 		return err
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	}
+	t := time.NewTicker(WaitInterval)
+	defer t.Stop()
+	for {
+		left := ""
+		for _, res := range resources {
+			err := res.Get()
+			if err == nil {
+				left = res.Name
+				break
+			}
+			if !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+		if left == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not gone yet: %w", left, context.Cause(ctx))
+		case <-t.C:
+		}
 	}
 }

@@ -5,64 +5,59 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
-	helmkube "helm.sh/helm/v3/pkg/kube"
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
 
+	"go.uber.org/goleak"
+
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/kube"
 )
 
+func TestMain(m *testing.M) {
+	// No wait, Helm's or skiff's, may outlive the call that started it.
+	goleak.VerifyTestMain(m)
+}
+
 type fixture struct {
 	cfg  *action.Configuration
-	kube *waitFails
+	kube *kubefake.FailingKubeClient
 	d    *Deployer
-}
-
-// waitFails fails the next n waits for resources, then succeeds.
-type waitFails struct {
-	kubefake.FailingKubeClient
-	n int
-	// waiting, when set, is closed by the first wait, which then blocks
-	// until hold is closed: resources that never get ready.
-	waiting, hold chan struct{}
-	once          sync.Once
-}
-
-func (w *waitFails) Wait(resources helmkube.ResourceList, timeout time.Duration) error {
-	first := false
-	if w.waiting != nil {
-		w.once.Do(func() { first = true; close(w.waiting) })
-	}
-	if first {
-		<-w.hold
-		return errors.New("timed out waiting for the condition")
-	}
-	if w.n > 0 {
-		w.n--
-		return errors.New("timed out waiting for the condition")
-	}
-	return w.FailingKubeClient.Wait(resources, timeout)
+	// failWaits is how many of the next waits fail.
+	failWaits int
+	// waited are the revisions waited for.
+	waited []int
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	kc := &waitFails{FailingKubeClient: kubefake.FailingKubeClient{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}}}
+	// Helm's own wait fails: skiff must never leave a release to it.
+	kc := &kubefake.FailingKubeClient{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard},
+		WaitError: errors.New("Helm's own wait was used")}
 	cfg := &action.Configuration{
 		Releases:     storage.Init(driver.NewMemory()),
 		KubeClient:   kc,
 		Capabilities: chartutil.DefaultCapabilities,
 		Log:          func(string, ...any) {},
 	}
-	return &fixture{cfg: cfg, kube: kc, d: &Deployer{Config: func(string) (*action.Configuration, error) { return cfg, nil }}}
+	f := &fixture{cfg: cfg, kube: kc}
+	f.d = &Deployer{Config: func(string) (*action.Configuration, error) { return cfg, nil }}
+	f.d.Wait = func(ctx context.Context, rel *release.Release) error {
+		f.waited = append(f.waited, rel.Version)
+		if f.failWaits > 0 {
+			f.failWaits--
+			return errors.New("timed out waiting for the condition")
+		}
+		return nil
+	}
+	return f
 }
 
 func release1(t *testing.T, image string) Release {
@@ -91,19 +86,19 @@ func TestDeployInstallsThenUpgrades(t *testing.T) {
 	if res.Revision != 2 || res.Installed {
 		t.Errorf("second deploy = %+v", res)
 	}
-	hist, err := f.d.History("shop-orders", "shop")
+	hist, err := f.d.History(ctx, "shop-orders", "shop")
 	if err != nil || len(hist) != 2 || hist[0].Image != "img@sha256:1" || hist[1].Image != "img@sha256:2" || hist[1].Status != "deployed" {
 		t.Fatalf("history = %+v, %v", hist, err)
 	}
-	rev, err := f.d.Rollback("shop-orders", "shop", 0, time.Minute)
+	rev, err := f.d.Rollback(ctx, "shop-orders", "shop", 0, time.Minute)
 	if err != nil || rev != 3 {
 		t.Fatalf("rollback = %d, %v", rev, err)
 	}
-	rel, _ := f.d.Get("shop-orders", "shop")
+	rel, _ := f.d.Get(ctx, "shop-orders", "shop")
 	if ImageOf(rel) != "img@sha256:1" {
 		t.Errorf("after rollback the image is %q", ImageOf(rel))
 	}
-	if _, err := f.d.Rollback("shop-orders", "shop", 9, time.Minute); err == nil || !strings.Contains(err.Error(), "no revision 9") {
+	if _, err := f.d.Rollback(ctx, "shop-orders", "shop", 9, time.Minute); err == nil || !strings.Contains(err.Error(), "no revision 9") {
 		t.Errorf("rollback to a missing revision: %v", err)
 	}
 }
@@ -114,7 +109,7 @@ func TestFailedUpgradeRollsBack(t *testing.T) {
 	if _, err := f.d.Deploy(ctx, release1(t, "img@sha256:good"), "orders"); err != nil {
 		t.Fatal(err)
 	}
-	f.kube.n = 1
+	f.failWaits = 1
 	f.d.Diagnose = func(context.Context, string, string) []kube.PodProblem {
 		code := int32(1)
 		return []kube.PodProblem{{Pod: "orders-1", Reason: "CrashLoopBackOff", ExitCode: &code, Restarts: 3, Logs: []string{"panic: boom"}}}
@@ -132,7 +127,7 @@ func TestFailedUpgradeRollsBack(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
-	rel, _ := f.d.Get("shop-orders", "shop")
+	rel, _ := f.d.Get(ctx, "shop-orders", "shop")
 	if ImageOf(rel) != "img@sha256:good" || rel.Info.Status != release.StatusDeployed {
 		t.Errorf("after the failed deploy: image %q status %s", ImageOf(rel), rel.Info.Status)
 	}
@@ -140,21 +135,25 @@ func TestFailedUpgradeRollsBack(t *testing.T) {
 
 func TestFailedFirstInstallIsRemoved(t *testing.T) {
 	f := newFixture(t)
-	f.kube.n = 1
-	_, err := f.d.Deploy(context.Background(), release1(t, "img@sha256:bad"), "orders")
+	ctx := context.Background()
+	f.failWaits = 1
+	_, err := f.d.Deploy(ctx, release1(t, "img@sha256:bad"), "orders")
 	var fe *FailedError
 	if !errors.As(err, &fe) || fe.RolledBackTo != 0 || !strings.Contains(err.Error(), "first install was removed") {
 		t.Fatalf("err = %v", err)
 	}
 	var nf *NotFoundError
-	if _, err := f.d.Get("shop-orders", "shop"); !errors.As(err, &nf) {
+	if _, err := f.d.Get(ctx, "shop-orders", "shop"); !errors.As(err, &nf) {
 		t.Errorf("the failed release is still there: %v", err)
 	}
 }
 
 func TestFatalProblemStopsWaitingEarly(t *testing.T) {
 	f := newFixture(t)
-	f.kube.WaitDuration = 30 * time.Second // Helm would wait this long
+	f.d.Wait = func(ctx context.Context, _ *release.Release) error {
+		<-ctx.Done() // resources that never get ready
+		return context.Cause(ctx)
+	}
 	f.d.PollInterval = 10 * time.Millisecond
 	f.d.FatalAfter = 50 * time.Millisecond
 	f.d.Diagnose = func(context.Context, string, string) []kube.PodProblem {
@@ -165,8 +164,8 @@ func TestFatalProblemStopsWaitingEarly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ImagePullBackOff for image img@sha256:missing") {
 		t.Fatalf("err = %v", err)
 	}
-	if time.Since(start) > 10*time.Second {
-		t.Errorf("waited %s; a fatal problem should stop the wait", time.Since(start))
+	if time.Since(start) > 30*time.Second {
+		t.Errorf("waited %s (the release's timeout is a minute); a fatal problem should stop the wait", time.Since(start))
 	}
 }
 
@@ -188,14 +187,15 @@ func TestPendingReleaseIsReported(t *testing.T) {
 
 func TestUninstall(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.d.Deploy(context.Background(), release1(t, "img@sha256:1"), "orders"); err != nil {
+	ctx := context.Background()
+	if _, err := f.d.Deploy(ctx, release1(t, "img@sha256:1"), "orders"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.d.Uninstall("shop-orders", "shop", time.Minute); err != nil {
+	if err := f.d.Uninstall(ctx, "shop-orders", "shop", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	var nf *NotFoundError
-	if err := f.d.Uninstall("shop-orders", "shop", time.Minute); !errors.As(err, &nf) {
+	if err := f.d.Uninstall(ctx, "shop-orders", "shop", time.Minute); !errors.As(err, &nf) {
 		t.Errorf("second uninstall: %v", err)
 	}
 }
@@ -237,41 +237,74 @@ func TestReleaseThatRanIsNeverReinstalled(t *testing.T) {
 	}
 }
 
+// An interrupt during the wait stops it, rolls back, and leaves nothing
+// running (TestMain's leak check): Helm's apply had returned, and skiff's
+// wait ends with the context.
 func TestInterruptedDeployRollsBack(t *testing.T) {
 	f := newFixture(t)
 	if _, err := f.d.Deploy(context.Background(), release1(t, "img@sha256:good"), "orders"); err != nil {
 		t.Fatal(err)
 	}
-	// Helm waits for the upgrade's resources, which never get ready, and
-	// the user interrupts. Helm's upgrade goroutine goes on waiting (its
-	// wait knows no context): it is let go only once the test is done.
-	f.kube.waiting, f.kube.hold = make(chan struct{}), make(chan struct{})
-	defer close(f.kube.hold)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		select {
-		case <-f.kube.waiting:
-			cancel()
-		case <-time.After(10 * time.Second):
+	good := f.d.Wait
+	f.d.Wait = func(wctx context.Context, rel *release.Release) error {
+		if rel.Version == 2 {
+			cancel() // the user presses Ctrl-C while the new revision is waited for
+			<-wctx.Done()
+			return context.Cause(wctx)
 		}
-	}()
-	_, err := f.d.Deploy(ctx, release1(t, "img@sha256:new"), "orders")
-	select {
-	case <-f.kube.waiting:
-	default:
-		t.Fatal("the upgrade returned without waiting for its resources")
+		return good(wctx, rel)
 	}
+	_, err := f.d.Deploy(ctx, release1(t, "img@sha256:new"), "orders")
 	var fe *FailedError
 	if !errors.As(err, &fe) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "was interrupted") || fe.RolledBackTo != 1 {
 		t.Fatalf("err = %v", err)
+	}
+	rel, err := f.d.Get(context.Background(), "shop-orders", "shop")
+	if err != nil || ImageOf(rel) != "img@sha256:good" || rel.Info.Status != release.StatusDeployed {
+		t.Errorf("after the interrupt: %v, %v", rel, err)
+	}
+}
+
+// A rollback waits as a deploy does (d.Wait: the target's wait), never
+// with Helm's own wait, and a rollback that does not get ready fails.
+func TestRollbackWaitsWithTheDeployersWait(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, img := range []string{"img@sha256:1", "img@sha256:2"} {
+		if _, err := f.d.Deploy(ctx, release1(t, img), "orders"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.waited = nil
+	rev, err := f.d.Rollback(ctx, "shop-orders", "shop", 1, time.Minute)
+	if err != nil || rev != 3 || len(f.waited) != 1 || f.waited[0] != 3 {
+		t.Fatalf("rollback = %d, %v; waited for %v", rev, err, f.waited)
+	}
+	f.failWaits = 1
+	if _, err := f.d.Rollback(ctx, "shop-orders", "shop", 2, time.Minute); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("a rollback whose wait failed: %v", err)
+	}
+	if good, _ := f.d.LastGoodRelease(ctx, "shop-orders", "shop"); good == nil || good.Version != 3 {
+		t.Errorf("the rollback that did not get ready counts as one that ran: %+v", good)
+	}
+	// Cancelled, it stops waiting at once.
+	cctx, cancel := context.WithCancel(ctx)
+	f.d.Wait = func(wctx context.Context, _ *release.Release) error {
+		cancel()
+		<-wctx.Done()
+		return context.Cause(wctx)
+	}
+	if _, err := f.d.Rollback(cctx, "shop-orders", "shop", 1, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("an interrupted rollback: %v", err)
 	}
 }
 
 func TestOwnWaitReplacesHelms(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	f.kube.n = 10 // Helm's wait would fail: it must not be asked
+	f.failWaits = 10 // Helm's wait would fail: it must not be asked
 	var waited []int
 	f.d.Wait = func(_ context.Context, rel *release.Release) error {
 		waited = append(waited, rel.Version)
@@ -286,31 +319,33 @@ func TestOwnWaitReplacesHelms(t *testing.T) {
 	// A wait that fails rolls the upgrade back, naming why.
 	f.d.Wait = func(ctx context.Context, rel *release.Release) error {
 		waited = append(waited, rel.Version)
-		<-ctx.Done()
-		return context.Cause(ctx)
+		if rel.Version == 2 {
+			<-ctx.Done()
+			return context.Cause(ctx)
+		}
+		return nil
 	}
 	r := release1(t, "img@sha256:2")
 	r.Timeout = 50 * time.Millisecond
-	f.kube.n = 0
 	_, err := f.d.Deploy(ctx, r, "orders")
 	var fe *FailedError
 	if !errors.As(err, &fe) || fe.RolledBackTo != 1 || !strings.Contains(err.Error(), "not ready within 50ms") {
 		t.Fatalf("err = %v", err)
 	}
-	if len(waited) != 2 || waited[0] != 1 || waited[1] != 2 {
-		t.Errorf("waited for revisions %v", waited)
+	if len(waited) != 3 || waited[0] != 1 || waited[1] != 2 || waited[2] != 3 {
+		t.Errorf("waited for revisions %v, want 1, 2 and the rollback's 3", waited)
 	}
-	rel, _ := f.d.Get("shop-orders", "shop")
+	rel, _ := f.d.Get(ctx, "shop-orders", "shop")
 	if ImageOf(rel) != "img@sha256:1" {
 		t.Errorf("after the failed wait the image is %q", ImageOf(rel))
 	}
 	// The revision that failed its wait is recorded as failed, so it is
 	// never taken for one that ran.
-	good, err := f.d.LastGoodRelease("shop-orders", "shop")
+	good, err := f.d.LastGoodRelease(ctx, "shop-orders", "shop")
 	if err != nil || good.Version == 2 || ImageOf(good) != "img@sha256:1" {
 		t.Errorf("last good release = %v (err %v), want one running img@sha256:1", good.Version, err)
 	}
-	hist, _ := f.d.History("shop-orders", "shop")
+	hist, _ := f.d.History(ctx, "shop-orders", "shop")
 	if len(hist) < 2 || hist[1].Status != release.StatusFailed.String() {
 		t.Errorf("history = %+v, want revision 2 failed", hist)
 	}

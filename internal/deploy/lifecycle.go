@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,7 +30,10 @@ func (e *NotFoundError) Error() string {
 }
 
 // History returns the revisions of a release, oldest first.
-func (d *Deployer) History(name, namespace string) ([]Revision, error) {
+func (d *Deployer) History(ctx context.Context, name, namespace string) ([]Revision, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg, err := d.Config(namespace)
 	if err != nil {
 		return nil, err
@@ -50,7 +54,10 @@ func (d *Deployer) History(name, namespace string) ([]Revision, error) {
 }
 
 // Get returns the latest revision of a release.
-func (d *Deployer) Get(name, namespace string) (*release.Release, error) {
+func (d *Deployer) Get(ctx context.Context, name, namespace string) (*release.Release, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg, err := d.Config(namespace)
 	if err != nil {
 		return nil, err
@@ -65,7 +72,10 @@ func (d *Deployer) Get(name, namespace string) (*release.Release, error) {
 // LastGoodRelease returns the newest revision of a release that ran
 // successfully: what a redeploy of the same image and values should start
 // from, rather than a failed revision after it.
-func (d *Deployer) LastGoodRelease(name, namespace string) (*release.Release, error) {
+func (d *Deployer) LastGoodRelease(ctx context.Context, name, namespace string) (*release.Release, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg, err := d.Config(namespace)
 	if err != nil {
 		return nil, err
@@ -93,8 +103,12 @@ func (e *NoRevisionError) Error() string {
 }
 
 // Rollback returns a release to revision (0: the one before the current)
-// and waits until it is ready.
-func (d *Deployer) Rollback(name, namespace string, revision int, timeout time.Duration) (int, error) {
+// and waits until it is ready, as Deploy waits (d.Wait, else WaitReady),
+// until ctx ends or timeout passes.
+func (d *Deployer) Rollback(ctx context.Context, name, namespace string, revision int, timeout time.Duration) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	cfg, err := d.Config(namespace)
 	if err != nil {
 		return 0, err
@@ -121,9 +135,14 @@ func (d *Deployer) Rollback(name, namespace string, revision int, timeout time.D
 	if !found {
 		return 0, &NoRevisionError{Release: name, Revision: revision, First: rels[0].Version, Last: current.Version}
 	}
+	return d.rollback(ctx, cfg, name, revision, timeout)
+}
+
+// rollback has Helm apply revision again (without its wait), then waits
+// for it with ctx; a revision that does not get ready is recorded failed.
+func (d *Deployer) rollback(ctx context.Context, cfg *action.Configuration, name string, revision int, timeout time.Duration) (int, error) {
 	rb := action.NewRollback(cfg)
 	rb.Version = revision
-	rb.Wait = true
 	rb.Timeout = timeout
 	rb.MaxHistory = MaxHistory
 	rb.CleanupOnFail = true
@@ -134,27 +153,51 @@ func (d *Deployer) Rollback(name, namespace string, revision int, timeout time.D
 	if err != nil {
 		return 0, err
 	}
+	if err := d.waitFor(ctx, rel, timeout); err != nil {
+		err = fmt.Errorf("rolling %s back to revision %d: %w", name, revision, err)
+		return 0, errors.Join(err, markFailed(cfg, rel, err))
+	}
 	return rel.Version, nil
 }
 
 // Uninstall removes a release and everything it created, waiting until
-// the objects are gone.
-func (d *Deployer) Uninstall(name, namespace string, timeout time.Duration) error {
+// the objects are gone, until ctx ends or timeout passes.
+func (d *Deployer) Uninstall(ctx context.Context, name, namespace string, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	cfg, err := d.Config(namespace)
 	if err != nil {
 		return err
 	}
-	un := action.NewUninstall(cfg)
-	un.Wait = true
-	un.Timeout = timeout
-	un.DeletionPropagation = "foreground"
-	if _, err := un.Run(name); err != nil {
+	if err := d.uninstall(ctx, cfg, name, timeout); err != nil {
 		if errors.Is(err, driver.ErrReleaseNotFound) {
 			return &NotFoundError{Release: name, Namespace: namespace}
 		}
 		return fmt.Errorf("uninstalling %s: %w", name, err)
 	}
 	return nil
+}
+
+// uninstall has Helm delete the release's objects (without its wait),
+// then waits with ctx until they are gone.
+func (d *Deployer) uninstall(ctx context.Context, cfg *action.Configuration, name string, timeout time.Duration) error {
+	un := action.NewUninstall(cfg)
+	un.Timeout = timeout
+	un.DeletionPropagation = "foreground"
+	res, err := un.Run(name)
+	if err != nil {
+		return err
+	}
+	if res == nil || res.Release == nil {
+		return nil
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not gone within %s", timeout))
+	defer cancel()
+	return waitDeleted(ctx, cfg, res.Release.Manifest)
 }
 
 // ShortDigest splits an image reference by digest into what comes before

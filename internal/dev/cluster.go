@@ -37,9 +37,9 @@ func ChartSettings() map[string]any {
 
 // History reads and restores releases; *deploy.Deployer is the real one.
 type History interface {
-	Get(name, namespace string) (*release.Release, error)
-	Rollback(name, namespace string, revision int, timeout time.Duration) (int, error)
-	Uninstall(name, namespace string, timeout time.Duration) error
+	Get(ctx context.Context, name, namespace string) (*release.Release, error)
+	Rollback(ctx context.Context, name, namespace string, revision int, timeout time.Duration) (int, error)
+	Uninstall(ctx context.Context, name, namespace string, timeout time.Duration) error
 }
 
 // Cluster runs the loop's cycles on a cluster, through the same pipeline
@@ -108,7 +108,7 @@ func (c *Cluster) Stop() {}
 
 // Snapshot records the release of each workload as it is before the loop
 // changes anything, for Restore.
-func (c *Cluster) Snapshot(workloads []string) error {
+func (c *Cluster) Snapshot(ctx context.Context, workloads []string) error {
 	c.mu.Lock()
 	p := c.Project
 	c.mu.Unlock()
@@ -119,7 +119,7 @@ func (c *Cluster) Snapshot(workloads []string) error {
 		if !ok {
 			return fmt.Errorf("the project has no workload %q", n)
 		}
-		rel, err := c.History.Get(pl.Release(w), p.Namespace)
+		rel, err := c.History.Get(ctx, pl.Release(w), p.Namespace)
 		var nf *deploy.NotFoundError
 		switch {
 		case errors.As(err, &nf):
@@ -384,19 +384,15 @@ func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration)
 			left++
 			continue
 		}
-		done := make(chan Event, 1)
-		go func() { done <- c.restoreOne(name, rel, p.Namespace, before[name], timeout) }()
-		select {
-		case ev := <-done:
-			if ev.Kind == Left {
-				left++
-			}
-			if ev.Kind != "" {
-				c.Events.Emit(ev)
-			}
-		case <-ctx.Done():
-			c.Events.Emit(Event{Kind: Left, Workload: name, Release: rel, Error: "interrupted while restoring it"})
+		ev := c.restoreOne(ctx, name, rel, p.Namespace, before[name], timeout)
+		if ctx.Err() != nil && ev.Kind != Restored && ev.Kind != Removed {
+			ev = Event{Kind: Left, Workload: name, Release: rel, Error: "interrupted while restoring it"}
+		}
+		if ev.Kind == Left {
 			left++
+		}
+		if ev.Kind != "" {
+			c.Events.Emit(ev)
 		}
 		if ctx.Err() != nil {
 			for _, n := range slices.Sorted(maps.Keys(before)) {
@@ -412,9 +408,9 @@ func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration)
 }
 
 // restoreOne brings one release back; the event says what it did ("" kind:
-// nothing to do).
-func (c *Cluster) restoreOne(name, rel, ns string, was *release.Release, timeout time.Duration) Event {
-	now, err := c.History.Get(rel, ns)
+// nothing to do). When ctx ends, it stops waiting for the release.
+func (c *Cluster) restoreOne(ctx context.Context, name, rel, ns string, was *release.Release, timeout time.Duration) Event {
+	now, err := c.History.Get(ctx, rel, ns)
 	var nf *deploy.NotFoundError
 	if errors.As(err, &nf) {
 		now, err = nil, nil
@@ -426,7 +422,7 @@ func (c *Cluster) restoreOne(name, rel, ns string, was *release.Release, timeout
 	case was == nil && now == nil:
 		return Event{}
 	case was == nil:
-		if err := c.History.Uninstall(rel, ns, timeout); err != nil {
+		if err := c.History.Uninstall(ctx, rel, ns, timeout); err != nil {
 			return Event{Kind: Left, Workload: name, Release: rel, Error: "uninstalling it: " + err.Error()}
 		}
 		return Event{Kind: Removed, Workload: name, Release: rel}
@@ -435,14 +431,14 @@ func (c *Cluster) restoreOne(name, rel, ns string, was *release.Release, timeout
 	case now.Version == was.Version:
 		return Event{}
 	}
-	if _, err := c.History.Rollback(rel, ns, was.Version, timeout); err == nil {
+	if _, err := c.History.Rollback(ctx, rel, ns, was.Version, timeout); err == nil {
 		return Event{Kind: Restored, Workload: name, Release: rel, Revision: was.Version}
 	} else if nr := (*deploy.NoRevisionError)(nil); !errors.As(err, &nr) {
 		return Event{Kind: Left, Workload: name, Release: rel, Error: "rolling it back: " + err.Error()}
 	}
 	// The revision fell out of Helm's history (dev made many): deploy
 	// what it held.
-	_, err = c.Releases.Releaser.Deploy(context.Background(), deploy.Release{Name: rel, Namespace: ns, Chart: was.Chart,
+	_, err = c.Releases.Releaser.Deploy(ctx, deploy.Release{Name: rel, Namespace: ns, Chart: was.Chart,
 		Values: was.Config, Timeout: timeout, Description: fmt.Sprintf("skiff dev: back to revision %d", was.Version)}, name)
 	if err != nil {
 		return Event{Kind: Left, Workload: name, Release: rel, Error: "restoring it: " + err.Error()}

@@ -96,9 +96,11 @@ func (h *fakeHelm) Deploy(_ context.Context, r deploy.Release, _ string) (*deplo
 	return &deploy.Result{Release: r.Name, Revision: rel.Version}, nil
 }
 
-func (h *fakeHelm) LastGoodRelease(name, ns string) (*release.Release, error) { return h.Get(name, ns) }
+func (h *fakeHelm) LastGoodRelease(ctx context.Context, name, ns string) (*release.Release, error) {
+	return h.Get(ctx, name, ns)
+}
 
-func (h *fakeHelm) Get(name, ns string) (*release.Release, error) {
+func (h *fakeHelm) Get(_ context.Context, name, ns string) (*release.Release, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	rs := h.revs[name]
@@ -108,9 +110,14 @@ func (h *fakeHelm) Get(name, ns string) (*release.Release, error) {
 	return rs[len(rs)-1], nil
 }
 
-func (h *fakeHelm) Rollback(name, ns string, revision int, _ time.Duration) (int, error) {
+func (h *fakeHelm) Rollback(ctx context.Context, name, ns string, revision int, _ time.Duration) (int, error) {
 	if h.block != nil {
-		<-h.block
+		// A release that does not get ready: the wait ends with ctx.
+		select {
+		case <-h.block:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -123,7 +130,7 @@ func (h *fakeHelm) Rollback(name, ns string, revision int, _ time.Duration) (int
 	return 0, &deploy.NoRevisionError{Release: name, Revision: revision}
 }
 
-func (h *fakeHelm) Uninstall(name, ns string, _ time.Duration) error {
+func (h *fakeHelm) Uninstall(_ context.Context, name, ns string, _ time.Duration) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, "uninstall "+name)
@@ -177,7 +184,7 @@ func TestClusterCycleDeploysWhatChangedAndKeepsWhatRunsOnFailure(t *testing.T) {
 	if last.Kind != Ready || last.Revision != 1 || last.URL != "http://127.0.0.1:18080" {
 		t.Fatalf("first cycle: %+v", last)
 	}
-	if rel, _ := h.Get("shop-front", "shop"); rel.Config["terminationGracePeriodSeconds"] != 2 {
+	if rel, _ := h.Get(context.Background(), "shop-front", "shop"); rel.Config["terminationGracePeriodSeconds"] != 2 {
 		t.Errorf("dev's chart settings are not in the values: %v", rel.Config)
 	}
 	// Nothing changed (a save that restored the file): no new revision.
@@ -221,7 +228,7 @@ func TestRestoreLeavesTheClusterAsFound(t *testing.T) {
 		h.record("shop-back", map[string]any{"replicas": 2}, "skiff deploy")
 	}
 	c, events := newTestCluster(t, h, &versionBuilder{version: map[string]string{"front": "1", "back": "1"}})
-	if err := c.Snapshot([]string{"front", "back"}); err != nil {
+	if err := c.Snapshot(context.Background(), []string{"front", "back"}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -234,7 +241,7 @@ func TestRestoreLeavesTheClusterAsFound(t *testing.T) {
 	if got := h.callList(); !strings.HasSuffix(got, "rollback shop-back 3, uninstall shop-front") {
 		t.Errorf("helm calls: %s", got)
 	}
-	if rel, _ := h.Get("shop-back", "shop"); rel.Config["replicas"] != 2 || rel.Config["probes"] != nil {
+	if rel, _ := h.Get(context.Background(), "shop-back", "shop"); rel.Config["replicas"] != 2 || rel.Config["probes"] != nil {
 		t.Errorf("back after restore holds %v", rel.Config)
 	}
 	if got := kinds(*events); got != "restored back, removed front" {
@@ -247,7 +254,7 @@ func TestRestoreWhenTheRevisionLeftHelmsHistory(t *testing.T) {
 	h.record("shop-back", map[string]any{"replicas": 2}, "skiff deploy")
 	b := &versionBuilder{version: map[string]string{"back": "1"}}
 	c, _ := newTestCluster(t, h, b)
-	if err := c.Snapshot([]string{"back"}); err != nil {
+	if err := c.Snapshot(context.Background(), []string{"back"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []string{"1", "2", "3"} {
@@ -257,7 +264,7 @@ func TestRestoreWhenTheRevisionLeftHelmsHistory(t *testing.T) {
 	if left := c.Restore(context.Background(), false, time.Minute); left != 0 {
 		t.Fatal("not restored")
 	}
-	rel, _ := h.Get("shop-back", "shop")
+	rel, _ := h.Get(context.Background(), "shop-back", "shop")
 	if rel.Config["replicas"] != 2 || rel.Config["probes"] != nil || !strings.Contains(rel.Info.Description, "back to revision 1") {
 		t.Errorf("back after restore: %v (%s)", rel.Config, rel.Info.Description)
 	}
@@ -268,7 +275,7 @@ func TestRestoreKeepsOrIsCutShort(t *testing.T) {
 	h.record("shop-back", nil, "skiff deploy")
 	h.record("shop-front", nil, "skiff deploy")
 	c, events := newTestCluster(t, h, &versionBuilder{version: map[string]string{"front": "1", "back": "1"}})
-	if err := c.Snapshot([]string{"front", "back"}); err != nil {
+	if err := c.Snapshot(context.Background(), []string{"front", "back"}); err != nil {
 		t.Fatal(err)
 	}
 	c.Cycle(context.Background(), "front")

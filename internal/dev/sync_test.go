@@ -110,7 +110,7 @@ func (f *fakePods) Sync(_ context.Context, _, rel string, patch []byte) error {
 // rolledOut is what a rollout does to the fake pods: new ones, from the
 // release's image.
 func (f *fakePods) rolledOut(h *fakeHelm, rel, content string) {
-	r, _ := h.Get(rel, "shop")
+	r, _ := h.Get(context.Background(), rel, "shop")
 	img, _ := r.Config["image"].(map[string]any)
 	f.mu.Lock()
 	f.version[rel], _ = img["ref"].(string)
@@ -134,7 +134,7 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	if last().Kind != Ready || deploys() != 1 {
 		t.Fatalf("first cycle: %s", kinds(*events))
 	}
-	rel, _ := h.Get("shop-front", "shop")
+	rel, _ := h.Get(context.Background(), "shop-front", "shop")
 	sv, _ := rel.Config["dev"].(map[string]any)["sync"].(map[string]any)
 	if sv["enabled"] != true || sv["image"] != c.SyncImage || len(sv["command"].([]any)) != 1 {
 		t.Fatalf("dev.sync values: %v", rel.Config["dev"])
@@ -225,7 +225,7 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	b.version["front"] = "v8"
 	pods.err = ErrStale
 	c.Cycle(ctx, "front")
-	rel, _ = h.Get("shop-front", "shop")
+	rel, _ = h.Get(context.Background(), "shop-front", "shop")
 	ann, _ := rel.Config["podAnnotations"].(map[string]any)
 	if last().Kind != Ready || deploys() != 6 || ann[GenerationAnnotation] != "1" {
 		t.Fatalf("back to the release's image after a sync: %s; deploys %d; annotations %v", kinds(*events), deploys(), ann)
@@ -278,7 +278,7 @@ func TestClusterCycleRollsOutAScaledWorkload(t *testing.T) {
 			if last := (*events)[len(*events)-1]; last.Kind != Ready || last.Revision != 2 || pods.syncs != 0 {
 				t.Fatalf("an edit of a scaled workload: %s; %d syncs", kinds(*events), pods.syncs)
 			}
-			if rel, _ := h.Get("shop-front", "shop"); rel.Config["dev"] != nil {
+			if rel, _ := h.Get(context.Background(), "shop-front", "shop"); rel.Config["dev"] != nil {
 				t.Errorf("dev.sync in a scaled workload's values: %v", rel.Config["dev"])
 			}
 		})

@@ -17,7 +17,7 @@ import (
 // Releaser runs Helm releases; *deploy.Deployer is the real one.
 type Releaser interface {
 	Deploy(ctx context.Context, r deploy.Release, workload string) (*deploy.Result, error)
-	LastGoodRelease(name, namespace string) (*release.Release, error)
+	LastGoodRelease(ctx context.Context, name, namespace string) (*release.Release, error)
 }
 
 // Readiness is how many pods of a deployed workload are ready, and where
@@ -70,14 +70,14 @@ func (e *NoDeployedImageError) Error() string {
 // Plan says, for each workload, the image it gets: the one given, else
 // (with reuse) the one its last good release runs, else none: those are
 // returned in build, to be built.
-func (p *Pipeline) Plan(r Releaser, ws []project.Workload, given map[string]string, reuse bool) (images map[string]string, build []project.Workload, err error) {
+func (p *Pipeline) Plan(ctx context.Context, r Releaser, ws []project.Workload, given map[string]string, reuse bool) (images map[string]string, build []project.Workload, err error) {
 	images = map[string]string{}
 	for _, w := range ws {
 		switch {
 		case given[w.Name] != "":
 			images[w.Name] = given[w.Name]
 		case reuse:
-			rel, err := r.LastGoodRelease(p.Release(&w), p.Project.Namespace)
+			rel, err := r.LastGoodRelease(ctx, p.Release(&w), p.Project.Namespace)
 			var nf *deploy.NotFoundError
 			if errors.As(err, &nf) || (err == nil && deploy.ImageOf(rel) == "") {
 				return nil, nil, &NoDeployedImageError{Workload: w.Name}
@@ -131,11 +131,21 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 	}
 	start := p.now()
 	p.emit(Event{Kind: DeployStarted, Workload: w.Name, Environment: p.Project.Env, Namespace: ns, Release: rel, Image: image, OwnChart: own})
-	interrupted := context.AfterFunc(ctx, func() {
+	// Said as the user interrupts (the rollback follows), and always
+	// before what the deploy then reports.
+	said := make(chan struct{})
+	stopSaying := context.AfterFunc(ctx, func() {
+		defer close(said)
 		p.emit(Event{Kind: Interrupted, Workload: w.Name, Release: rel, Namespace: ns})
 	})
+	interrupted := func() {
+		if !stopSaying() {
+			<-said
+		}
+	}
 	if r.Bus != nil {
 		if err := r.Bus.Subscribe(ctx, w); err != nil {
+			interrupted()
 			err = fmt.Errorf("readying the event bus for %s: %w", w.Name, err)
 			p.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Err: err})
 			return nil, err

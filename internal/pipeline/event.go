@@ -36,6 +36,16 @@ const (
 	Interrupted Kind = "interrupted"
 	// Failed: the workload's step failed (Error says why).
 	Failed Kind = "failed"
+	// RollbackStarted: the release is being rolled back (Revision: to
+	// which; 0: the one before).
+	RollbackStarted Kind = "rollback-started"
+	// RolledBack: the rolled-back release is ready (Revision: the new one).
+	RolledBack Kind = "rolled-back"
+	// Deleted: something of the workload is gone from the cluster (Object:
+	// release, consumers, secret/NAME).
+	Deleted Kind = "deleted"
+	// Notice: something the user should know (Message).
+	Notice Kind = "notice"
 )
 
 // Event is one step of one workload.
@@ -67,6 +77,11 @@ type Event struct {
 	OwnChart    bool   `json:"ownChart,omitempty"`
 	Revision    int    `json:"revision,omitempty"`
 	Ready       string `json:"ready,omitempty"`
+
+	// Object is what a delete removed.
+	Object string `json:"object,omitempty"`
+	// Message is a notice's text.
+	Message string `json:"message,omitempty"`
 
 	// Err is why the step failed.
 	Err   error  `json:"-"`

@@ -208,7 +208,7 @@ func (r *fakeReleaser) Deploy(_ context.Context, rel deploy.Release, workload st
 	return &deploy.Result{Release: rel.Name, Namespace: rel.Namespace, Revision: 1}, nil
 }
 
-func (r *fakeReleaser) LastGoodRelease(name, namespace string) (*release.Release, error) {
+func (r *fakeReleaser) LastGoodRelease(_ context.Context, name, namespace string) (*release.Release, error) {
 	if rel, ok := r.last[name]; ok {
 		return rel, nil
 	}
@@ -244,16 +244,16 @@ func TestPlanReusesDeployedImagesOrSaysWhichIsMissing(t *testing.T) {
 	}}
 	a, _ := p.Workload("a")
 	b, _ := p.Workload("b")
-	images, toBuild, err := pl.Plan(r, []project.Workload{*a, *b}, map[string]string{"b": "x/b@sha256:2"}, true)
+	images, toBuild, err := pl.Plan(context.Background(), r, []project.Workload{*a, *b}, map[string]string{"b": "x/b@sha256:2"}, true)
 	if err != nil || images["a"] != "x/a@sha256:1" || images["b"] != "x/b@sha256:2" || len(toBuild) != 0 {
 		t.Fatalf("Plan = %v, %v, %v", images, toBuild, err)
 	}
-	_, _, err = pl.Plan(r, []project.Workload{*b}, nil, true)
+	_, _, err = pl.Plan(context.Background(), r, []project.Workload{*b}, nil, true)
 	var none *NoDeployedImageError
 	if !errors.As(err, &none) || none.Workload != "b" {
 		t.Fatalf("Plan without a deployed b = %v", err)
 	}
-	_, toBuild, _ = pl.Plan(r, []project.Workload{*a, *b}, nil, false)
+	_, toBuild, _ = pl.Plan(context.Background(), r, []project.Workload{*a, *b}, nil, false)
 	if len(toBuild) != 2 {
 		t.Errorf("without reuse, %d to build, want 2", len(toBuild))
 	}

@@ -151,7 +151,7 @@ func (c *Chart) Status(ctx context.Context, rel *release.Release) (*Status, erro
 func (c *Chart) Restart(ctx context.Context) error {
 	var names []string
 	if c.c.Releases != nil {
-		rel, err := c.c.Releases.Get(c.release, c.c.Namespace)
+		rel, err := c.c.Releases.Get(ctx, c.release, c.c.Namespace)
 		var nf *deploy.NotFoundError
 		if errors.As(err, &nf) {
 			return &NotRunningError{Msg: fmt.Sprintf("%s is not deployed in namespace %s; run `skiff deploy %s` first", c.w.Name, c.c.Namespace, c.w.Name)}
@@ -180,4 +180,22 @@ func (c *Chart) Restart(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Wait watches the Deployments of rel roll out (it returns as soon as the
+// last pod is ready), then checks every other resource as Helm would.
+func (d *Deployment) Wait(ctx context.Context, rel *release.Release) error {
+	if err := WaitRolledOut(ctx, d.c.Clientset, rel); err != nil {
+		return err
+	}
+	return d.waitResources(ctx, rel)
+}
+
+// Wait waits for every resource of the chart as Helm's checks see them
+// (it may hold any kind), else for its Deployments to roll out.
+func (c *Chart) Wait(ctx context.Context, rel *release.Release) error {
+	if c.c.Releases == nil {
+		return WaitRolledOut(ctx, c.c.Clientset, rel)
+	}
+	return c.waitResources(ctx, rel)
 }

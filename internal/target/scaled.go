@@ -219,6 +219,22 @@ func containerPort(p *corev1.Pod, target intstr.IntOrString) (int, bool) {
 	return 0, false
 }
 
+// Wait waits for the Deployment to roll out, KEDA's ScaledObject and the
+// add-on's route to be Ready, and, when it sits at zero pods, for a wake-up
+// through the interceptor that proves the new version answers.
+func (s *Scaled) Wait(ctx context.Context, rel *release.Release) error {
+	if err := WaitRolledOut(ctx, s.c.Clientset, rel); err != nil {
+		return err
+	}
+	if err := s.WaitReady(ctx); err != nil {
+		return err
+	}
+	if s.c.Client == nil {
+		return nil
+	}
+	return s.WakeIfIdle(ctx, s.c.Client)
+}
+
 // WaitReady waits until KEDA accepted the ScaledObject and the add-on its
 // InterceptorRoute (both Ready), so requests are routed and counted. ctx
 // bounds it.

@@ -95,6 +95,23 @@ type Target interface {
 	ReadyPod(ctx context.Context) (*corev1.Pod, error)
 	// Restart rolls its pods; it fails when nothing of it is deployed.
 	Restart(ctx context.Context) error
+	// Wait returns once release rel of it, just applied, serves: for a
+	// Deployment, rolled out and every resource ready; for a scaled one,
+	// also KEDA's objects accepted and, at zero pods, woken and answering.
+	// ctx bounds it (its cause is the error then).
+	Wait(ctx context.Context, rel *release.Release) error
+	// Remains is what deleting it removes beside its release.
+	Remains() Remains
+}
+
+// Remains is what a workload leaves on the cluster that no release holds,
+// which deleting it removes too.
+type Remains struct {
+	// Secrets are the Secrets of its `skiff secret` values.
+	Secrets []string
+	// Consumers: its triggers' durable consumers on the event bus (each
+	// keeps every later event of its type, unread, until removed).
+	Consumers bool
 }
 
 // Cluster is where targets run.
@@ -107,9 +124,13 @@ type Cluster struct {
 	Project *project.Project
 	// Root is the project's folder (to find a workload's own chart).
 	Root string
-	// Releases reads the workloads' releases (what an own chart holds);
-	// nil: not read.
+	// Releases reads the workloads' releases (what an own chart holds) and
+	// waits for their resources; nil: not read, and a wait watches the
+	// Deployments alone.
 	Releases Releases
+	// Client port-forwards (to wake a scaled workload through its
+	// interceptor); nil: no wake-up.
+	Client *kube.Client
 }
 
 // For returns the target of a workload.
@@ -180,15 +201,19 @@ func Forward(ctx context.Context, kc *kube.Client, namespace string, t Target) (
 	return &Forwarded{Forward: fw, Via: "pod " + pod.Name}, nil
 }
 
-// Releases reads Helm releases; *deploy.Deployer is the real one.
+// Releases reads Helm releases and waits for what they hold;
+// *deploy.Deployer is the real one.
 type Releases interface {
-	Get(name, namespace string) (*release.Release, error)
+	Get(ctx context.Context, name, namespace string) (*release.Release, error)
+	// WaitReady waits until every resource of rel is ready, as Helm's
+	// readiness checks see it.
+	WaitReady(ctx context.Context, rel *release.Release) error
 }
 
 // Read reads the status of t: its release from r, what runs from the
 // cluster.
 func Read(ctx context.Context, r Releases, t Target, namespace string) (*Status, error) {
-	rel, err := r.Get(t.Release(), namespace)
+	rel, err := r.Get(ctx, t.Release(), namespace)
 	var nf *deploy.NotFoundError
 	if errors.As(err, &nf) {
 		rel, err = nil, nil
@@ -215,6 +240,20 @@ func (b *base) Port() int        { return b.w.Port }
 func (b *base) Selector() string { return chart.Selector(b.release) }
 
 func (b *base) Endpoint() string { return chart.ServiceURL(&b.w, b.c.Namespace) }
+
+// Remains: the Secret of its values, and its triggers' consumers.
+func (b *base) Remains() Remains {
+	return Remains{Secrets: []string{chart.SecretName(b.w.Name)}, Consumers: len(b.w.Triggers) > 0}
+}
+
+// waitResources waits for every resource of rel as Helm's checks see them,
+// when the releases can be read.
+func (b *base) waitResources(ctx context.Context, rel *release.Release) error {
+	if b.c.Releases == nil {
+		return nil
+	}
+	return b.c.Releases.WaitReady(ctx, rel)
+}
 
 // newStatus fills in what the release says.
 func (b *base) newStatus(rel *release.Release) *Status {

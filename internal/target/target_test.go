@@ -214,7 +214,9 @@ func TestReadyPodAndRestart(t *testing.T) {
 // fakeReleases serves one release, or none.
 type fakeReleases struct{ rel *release.Release }
 
-func (f fakeReleases) Get(name, ns string) (*release.Release, error) {
+func (f fakeReleases) WaitReady(context.Context, *release.Release) error { return nil }
+
+func (f fakeReleases) Get(_ context.Context, name, ns string) (*release.Release, error) {
 	if f.rel == nil {
 		return nil, &deploy.NotFoundError{Release: name, Namespace: ns}
 	}

@@ -74,6 +74,9 @@ func watchUntil(ctx context.Context, watchFn func() (watch.Interface, error), ge
 					ended = true
 					break
 				}
+				if ctx.Err() != nil {
+					break // cancelled as the event came: ctx decides
+				}
 				if ev.Type != watch.Deleted && done(ev.Object) {
 					w.Stop()
 					return nil

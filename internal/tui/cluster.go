@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,16 +21,19 @@ import (
 	"github.com/skiffdev/skiff/internal/invoke"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
 // ClusterConfig configures the real Backend.
 type ClusterConfig struct {
-	Client    *kube.Client
-	Deployer  *deploy.Deployer
+	// Session owns every change to the cluster (rollback, delete) and
+	// reads the statuses, as the command line's verbs do.
+	Session   *pipeline.Session
 	Namespace string
-	// Targets are the workloads shown, as they run on the cluster.
-	Targets []target.Target
+	// Workloads are the workloads shown.
+	Workloads []project.Workload
 	// Timeout bounds a rollback or a delete (waiting for ready / gone).
 	Timeout time.Duration
 	// Debounce is how long statuses wait for changes to settle before
@@ -41,16 +45,14 @@ type ClusterConfig struct {
 	// LogTail is how many past lines each container's log starts with
 	// (default 200).
 	LogTail int64
-	// EventLag, when set, reads the backlog on the event bus of the
-	// workloads with triggers; statuses are then read at least every 5s,
-	// since the bus tells no watch when it changes.
-	EventLag func(ctx context.Context) (map[string]target.EventLag, error)
 }
 
 // Cluster is the Backend that talks to Kubernetes and Helm.
 type Cluster struct {
-	cfg  ClusterConfig
-	http *http.Client
+	cfg     ClusterConfig
+	http    *http.Client
+	client  *kube.Client
+	targets []target.Target
 
 	mu       sync.Mutex
 	forwards map[string]*target.Following
@@ -64,7 +66,8 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	if cfg.Resync <= 0 {
 		cfg.Resync = time.Minute
 	}
-	if cfg.EventLag != nil {
+	if cfg.Session.Bus != nil && slices.ContainsFunc(cfg.Workloads, func(w project.Workload) bool { return len(w.Triggers) > 0 }) {
+		// The bus tells no watch when a backlog changes.
 		cfg.Resync = min(cfg.Resync, 5*time.Second)
 	}
 	if cfg.LogTail == 0 {
@@ -73,7 +76,8 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = deploy.DefaultTimeout
 	}
-	return &Cluster{cfg: cfg, http: &http.Client{Timeout: 10 * time.Second}, forwards: map[string]*target.Following{}}
+	return &Cluster{cfg: cfg, http: &http.Client{Timeout: 10 * time.Second}, forwards: map[string]*target.Following{},
+		client: cfg.Session.Kube, targets: cfg.Session.Targets.All(cfg.Workloads)}
 }
 
 // Close stops every port-forward.
@@ -89,7 +93,7 @@ func (c *Cluster) Close() error {
 }
 
 func (c *Cluster) workload(name string) (target.Target, error) {
-	for _, t := range c.cfg.Targets {
+	for _, t := range c.targets {
 		if t.Workload() == name {
 			return t, nil
 		}
@@ -102,9 +106,9 @@ func (c *Cluster) workload(name string) (target.Target, error) {
 // each time one of them changes, once changes have settled for
 // cfg.Debounce.
 func (c *Cluster) Statuses(ctx context.Context) (<-chan StatusUpdate, error) {
-	cs := c.cfg.Client.Clientset
-	releases := make([]string, len(c.cfg.Targets))
-	for i, t := range c.cfg.Targets {
+	cs := c.client.Clientset
+	releases := make([]string, len(c.targets))
+	for i, t := range c.targets {
 		releases[i] = t.Release()
 	}
 	changed := make(chan struct{}, 1)
@@ -195,23 +199,13 @@ func (c *Cluster) Statuses(ctx context.Context) (<-chan StatusUpdate, error) {
 }
 
 func (c *Cluster) readStatuses(ctx context.Context) StatusUpdate {
-	var u StatusUpdate
-	for _, t := range c.cfg.Targets {
-		st, err := target.Read(ctx, c.cfg.Deployer, t, c.cfg.Namespace)
-		if err != nil {
-			return StatusUpdate{Err: fmt.Errorf("reading the status of %s: %w", t.Workload(), err)}
-		}
-		u.Statuses = append(u.Statuses, *st)
+	sts, err := c.cfg.Session.Statuses(ctx, c.cfg.Workloads)
+	if err != nil {
+		return StatusUpdate{Err: fmt.Errorf("reading the statuses: %w", err)}
 	}
-	if c.cfg.EventLag != nil {
-		// The bus may not answer: the statuses go without their lag.
-		if lags, err := c.cfg.EventLag(ctx); err == nil {
-			for i := range u.Statuses {
-				if l, ok := lags[u.Statuses[i].Workload]; ok {
-					u.Statuses[i].Events = &l
-				}
-			}
-		}
+	var u StatusUpdate
+	for _, st := range sts {
+		u.Statuses = append(u.Statuses, *st)
 	}
 	return u
 }
@@ -231,7 +225,7 @@ func (c *Cluster) Logs(ctx context.Context, name string) (<-chan logs.Line, erro
 	}
 	go func() {
 		defer close(out)
-		err := logs.New(c.cfg.Client.Clientset).Stream(ctx, logs.Options{
+		err := logs.New(c.client.Clientset).Stream(ctx, logs.Options{
 			Namespace: c.cfg.Namespace,
 			Targets:   []logs.Target{{Workload: name, Selector: w.Selector()}},
 			Follow:    true,
@@ -251,7 +245,7 @@ const maxEvents = 50
 // Events lists the recent events of the workload's Deployment, Service,
 // ReplicaSets and pods.
 func (c *Cluster) Events(ctx context.Context, name string) ([]Event, error) {
-	list, err := c.cfg.Client.Clientset.CoreV1().Events(c.cfg.Namespace).List(ctx, metav1.ListOptions{})
+	list, err := c.client.Clientset.CoreV1().Events(c.cfg.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing the events of namespace %s: %w", c.cfg.Namespace, err)
 	}
@@ -305,21 +299,14 @@ func eventTime(ev *corev1.Event) time.Time {
 }
 
 // History returns the release history of the workload.
-func (c *Cluster) History(_ context.Context, name string) ([]deploy.Revision, error) {
-	w, err := c.workload(name)
-	if err != nil {
-		return nil, err
-	}
-	return c.cfg.Deployer.History(w.Release(), c.cfg.Namespace)
+func (c *Cluster) History(ctx context.Context, name string) ([]deploy.Revision, error) {
+	return c.cfg.Session.History(ctx, name)
 }
 
-// Rollback rolls the release back and waits until it is ready.
-func (c *Cluster) Rollback(_ context.Context, name string, revision int) (int, error) {
-	w, err := c.workload(name)
-	if err != nil {
-		return 0, err
-	}
-	return c.cfg.Deployer.Rollback(w.Release(), c.cfg.Namespace, revision, c.cfg.Timeout)
+// Rollback rolls the release back and waits until it is ready, as
+// `skiff rollback` does.
+func (c *Cluster) Rollback(ctx context.Context, name string, revision int) (int, error) {
+	return c.cfg.Session.Rollback(ctx, name, revision, c.cfg.Timeout)
 }
 
 // Restart rolls the pods of the workload.
@@ -331,14 +318,11 @@ func (c *Cluster) Restart(ctx context.Context, name string) error {
 	return w.Restart(ctx)
 }
 
-// Delete uninstalls the workload's release and stops its port-forward.
+// Delete stops the workload's port-forward and removes what `skiff
+// delete` removes: its release, its triggers' consumers, its Secret.
 func (c *Cluster) Delete(ctx context.Context, name string) error {
-	w, err := c.workload(name)
-	if err != nil {
-		return err
-	}
 	_ = c.StopPortForward(ctx, name)
-	return c.cfg.Deployer.Uninstall(w.Release(), c.cfg.Namespace, c.cfg.Timeout)
+	return c.cfg.Session.Delete(ctx, pipeline.DeleteOptions{Timeout: c.cfg.Timeout}, name)
 }
 
 // StartPortForward forwards a free loopback port to the workload's port on
@@ -362,7 +346,7 @@ func (c *Cluster) StartPortForward(ctx context.Context, name string) (string, er
 		return "", err
 	}
 	// Not ctx: the forward lives until StopPortForward or Close.
-	f := target.Follow(context.WithoutCancel(ctx), c.cfg.Client, c.cfg.Namespace, w, ln)
+	f := target.Follow(context.WithoutCancel(ctx), c.client, c.cfg.Namespace, w, ln)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.forwards[name]; old != nil { // started twice at once
@@ -402,7 +386,7 @@ func (c *Cluster) Invoke(ctx context.Context, name string) (*Response, error) {
 	}
 	c.mu.Unlock()
 	if addr == "" {
-		tmp, err := target.Forward(ctx, c.cfg.Client, c.cfg.Namespace, w)
+		tmp, err := target.Forward(ctx, c.client, c.cfg.Namespace, w)
 		if err != nil {
 			return nil, err
 		}

@@ -17,18 +17,30 @@ import (
 	helmtime "helm.sh/helm/v3/pkg/time"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	skiffchart "github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/natstest"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
 // newTestCluster is the cluster backend on a fake clientset and Helm's
 // in-memory release storage holding revision 1 of shop-orders.
 func newTestCluster(t *testing.T, objs ...any) (*Cluster, *fake.Clientset) {
+	t.Helper()
+	p := &project.Project{Name: "shop", Namespace: "shop", Workloads: []project.Workload{{Name: "orders", Kind: "service", Port: 8080}}}
+	return newTestClusterOf(t, p, objs...)
+}
+
+// newTestClusterOf is newTestCluster for the project p.
+func newTestClusterOf(t *testing.T, p *project.Project, objs ...any) (*Cluster, *fake.Clientset) {
 	t.Helper()
 	cs := fake.NewClientset()
 	for _, o := range objs {
@@ -40,6 +52,8 @@ func newTestCluster(t *testing.T, objs ...any) (*Cluster, *fake.Clientset) {
 			_, err = cs.CoreV1().Pods(o.Namespace).Create(context.Background(), o, metav1.CreateOptions{})
 		case *corev1.Event:
 			_, err = cs.CoreV1().Events(o.Namespace).Create(context.Background(), o, metav1.CreateOptions{})
+		case *corev1.Secret:
+			_, err = cs.CoreV1().Secrets(o.Namespace).Create(context.Background(), o, metav1.CreateOptions{})
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -59,11 +73,9 @@ func newTestCluster(t *testing.T, objs ...any) (*Cluster, *fake.Clientset) {
 		t.Fatal(err)
 	}
 	d := &deploy.Deployer{Config: func(string) (*helmaction.Configuration, error) { return cfg, nil }}
-	tc := &target.Cluster{Clientset: cs, Namespace: "shop", Project: &project.Project{Name: "shop"}}
-	c := NewCluster(ClusterConfig{
-		Client: &kube.Client{Clientset: cs}, Deployer: d, Namespace: "shop", Debounce: 10 * time.Millisecond,
-		Targets: []target.Target{tc.For(&project.Workload{Name: "orders", Kind: "service", Port: 8080})},
-	})
+	s := pipeline.NewSession(&pipeline.Pipeline{Project: p}, &kube.Client{Clientset: cs}, d)
+	t.Cleanup(s.Close)
+	c := NewCluster(ClusterConfig{Session: s, Namespace: "shop", Debounce: 10 * time.Millisecond, Workloads: p.Workloads})
 	t.Cleanup(func() { _ = c.Close() })
 	return c, cs
 }
@@ -192,5 +204,46 @@ func TestClusterLogs(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no log line within 5s")
+	}
+}
+
+// The dashboard's Delete removes what `skiff delete` removes: the release,
+// the consumers of the workload's triggers on the bus (each would keep
+// every later event of its type, unread, for ever), and the Secret of its
+// `skiff secret` values.
+func TestDeleteRemovesWhatSkiffDeleteRemoves(t *testing.T) {
+	url := natstest.Start(t)
+	p := &project.Project{Name: "shop", Namespace: "shop", Events: &project.Events{Bus: url, Stream: "shop"},
+		Workloads: []project.Workload{{Name: "orders", Kind: "function", Port: 8080,
+			Triggers: []project.Trigger{{Event: "com.example.order.placed"}}}}}
+	plan, err := relay.PlanFor(p, &p.Workloads[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	js := natstest.Connect(t, url)
+	if err := relay.Subscribe(ctx, js, "orders", plan, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(plan.Triggers); n != 1 {
+		t.Fatalf("orders has %d consumers before the delete", n)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: skiffchart.SecretName("orders"), Namespace: "shop"}}
+	c, cs := newTestClusterOf(t, p, secret)
+	if err := c.Delete(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.History(ctx, "orders"); err == nil {
+		t.Error("the release is still there")
+	}
+	if _, err := cs.CoreV1().Secrets("shop").Get(ctx, secret.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Secret of orders' values is still there (%v)", err)
+	}
+	st, err := js.Stream(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range st.ConsumerNames(ctx).Name() {
+		t.Errorf("consumer %s is still on the bus", name)
 	}
 }

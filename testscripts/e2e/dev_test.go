@@ -164,7 +164,7 @@ func TestDevCluster(t *testing.T) {
 	// back exists before dev starts: dev must put it back as it was.
 	c.mustSkiff(t, root, "deploy", "back", "--timeout", "3m")
 	d := deploy.ForCluster(c.kc, nil)
-	before, err := d.Get("shop-back", ns)
+	before, err := d.Get(context.Background(), "shop-back", ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestDevCluster(t *testing.T) {
 	pods := c.podsOf(t, ns, "shop-front")
 	revision := func() int {
 		t.Helper()
-		rel, err := d.Get("shop-front", ns)
+		rel, err := d.Get(context.Background(), "shop-front", ns)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,10 +306,10 @@ func TestDevCluster(t *testing.T) {
 
 	// SIGINT: the cluster as dev found it.
 	p.interrupt(t)
-	if _, err := d.Get("shop-front", ns); err == nil {
+	if _, err := d.Get(context.Background(), "shop-front", ns); err == nil {
 		t.Error("the release dev installed is still there")
 	}
-	after, err := d.Get("shop-back", ns)
+	after, err := d.Get(context.Background(), "shop-back", ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestDevClusterInterpreted(t *testing.T) {
 				t.Fatalf("after the edit, answered %q, %v", body, err)
 			}
 			p.interrupt(t)
-			if _, err := deploy.ForCluster(c.kc, nil).Get("web-greeter", ns); err == nil {
+			if _, err := deploy.ForCluster(c.kc, nil).Get(context.Background(), "web-greeter", ns); err == nil {
 				t.Error("the release dev installed is still there")
 			}
 		})

@@ -64,7 +64,7 @@ func TestDeployPrivateRegistry(t *testing.T) {
 	if err != nil || len(pods.Items) == 0 || len(pods.Items[0].Spec.ImagePullSecrets) != 1 || pods.Items[0].Spec.ImagePullSecrets[0].Name != secret {
 		t.Errorf("the pods do not pull with %s: %v", secret, err)
 	}
-	rel, err := deploy.ForCluster(c.kc, nil).Get("shop-hello", ns)
+	rel, err := deploy.ForCluster(c.kc, nil).Get(context.Background(), "shop-hello", ns)
 	if err != nil || strings.Contains(rel.Manifest, "kind: Secret") || strings.Contains(rel.Manifest, password) {
 		t.Errorf("the release manifest holds the pull secret (err %v)", err)
 	}

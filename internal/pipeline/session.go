@@ -1,0 +1,506 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/publish"
+	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/target"
+)
+
+// Session is one command's hold on a cluster: built once from the
+// resolved project and the cluster's clients, it owns every operation that
+// changes or watches the cluster (preflight, ship, apply, rollback,
+// delete, status) and reports each step as an Event. deploy, dev, config
+// --apply, rollback, delete, status and the dashboard's actions go
+// through it, so they wait, roll back and clean up alike.
+type Session struct {
+	*Pipeline
+	// Kube is the cluster.
+	Kube *kube.Client
+	// Deployer runs the Helm releases; the session sets its Wait to the
+	// targets' wait.
+	Deployer *deploy.Deployer
+	// Targets say how each workload runs: how it is waited for, and what
+	// deleting it removes.
+	Targets *target.Cluster
+	// Bus reaches the project's event bus (nil: the project has none).
+	Bus Consumers
+}
+
+// NewSession returns the session of pl's project on the cluster of kc,
+// whose releases d runs. Close it.
+func NewSession(pl *Pipeline, kc *kube.Client, d *deploy.Deployer) *Session {
+	s := &Session{Pipeline: pl, Kube: kc, Deployer: d}
+	s.Targets = &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: pl.Project.Namespace,
+		Project: pl.Project, Root: pl.Root, Releases: d, Client: kc}
+	if e := pl.Project.Events; e != nil {
+		s.Bus = &busConsumers{project: pl.Project, bus: &bus.Redialer{KC: kc, URL: e.Bus}}
+	}
+	// Every release the session applies (deploy, config --apply, rollback,
+	// the rollback of a failed deploy) is waited for by its target.
+	d.Wait = s.wait
+	return s
+}
+
+// Close ends the session's connections.
+func (s *Session) Close() {
+	if s.Bus != nil {
+		s.Bus.Close()
+	}
+}
+
+// Namespace is where the project's workloads run.
+func (s *Session) Namespace() string { return s.Project.Namespace }
+
+// Target is how the workload named runs.
+func (s *Session) Target(name string) (target.Target, error) {
+	w, err := s.workload(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.Targets.For(w), nil
+}
+
+// Forward forwards a free loopback port to the workload named: to one of
+// its ready pods, or to the proxy in front of it when it has none.
+func (s *Session) Forward(ctx context.Context, name string) (*target.Forwarded, error) {
+	t, err := s.Target(name)
+	if err != nil {
+		return nil, err
+	}
+	return target.Forward(ctx, s.Kube, s.Namespace(), t)
+}
+
+func (s *Session) workload(name string) (*project.Workload, error) {
+	w, ok := s.Project.Workload(name)
+	if !ok {
+		return nil, fmt.Errorf("the project has no workload %q", name)
+	}
+	return w, nil
+}
+
+// wait is how the session's releases are waited for: by the target of the
+// workload whose release rel is; a release of no workload, as Helm checks
+// resources.
+func (s *Session) wait(ctx context.Context, rel *release.Release) error {
+	for i := range s.Project.Workloads {
+		w := &s.Project.Workloads[i]
+		if s.Release(w) == rel.Name {
+			return s.Targets.For(w).Wait(ctx, rel)
+		}
+	}
+	return s.Deployer.WaitReady(ctx, rel)
+}
+
+// Preflight checks, before anything changes, that the cluster has the
+// engines ws need (KEDA for scale) and that the event bus of a project
+// with events answers and can hold them.
+func (s *Session) Preflight(ctx context.Context, ws []project.Workload) error {
+	if err := s.Targets.CheckEngines(ctx, ws); err != nil {
+		return err
+	}
+	e := s.Project.Events
+	if e == nil {
+		return nil
+	}
+	if e.RelayImage == "" {
+		return &MissingRelayImageError{}
+	}
+	conn, err := bus.Dial(ctx, s.Kube, e.Bus)
+	if err != nil {
+		return fmt.Errorf("%w; deploy changed nothing: start the bus, or fix events.bus in skiff.yaml", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Check(ctx); err != nil {
+		return fmt.Errorf("%w; deploy changed nothing: run nats-server with --jetstream", err)
+	}
+	return nil
+}
+
+// MissingRelayImageError says a project with events has no skiff-relay
+// image to run.
+type MissingRelayImageError struct{}
+
+func (e *MissingRelayImageError) Error() string {
+	return "skiff.yaml has events, and this build of skiff pins no skiff-relay image (a release does); " +
+		"set events.relayImage to one you pushed (docs/events.md says how to build it)"
+}
+
+// Releases is how the session deploys: its Deployer, the user's
+// overrides, the timeout, its bus, and its targets' readiness.
+func (s *Session) Releases(overrides map[string]any, timeout time.Duration) Releases {
+	r := Releases{Releaser: s.Deployer, Overrides: overrides, Timeout: timeout,
+		Readiness: func(ctx context.Context, w *project.Workload) (*Readiness, error) {
+			st, err := target.Read(ctx, s.Deployer, s.Targets.For(w), s.Namespace())
+			if err != nil {
+				return nil, err
+			}
+			return &Readiness{Ready: st.Ready, Desired: st.Desired, Endpoint: st.Endpoint}, nil
+		}}
+	if s.Bus != nil {
+		r.Bus = s.Bus
+	}
+	return r
+}
+
+// EnsureNamespace creates the project's namespace when it is missing.
+func (s *Session) EnsureNamespace(ctx context.Context) error {
+	created, err := s.Kube.EnsureNamespace(ctx, s.Namespace())
+	if created {
+		s.emit(Event{Kind: Notice, Namespace: s.Namespace(), Message: "Created namespace " + s.Namespace()})
+	}
+	return err
+}
+
+// PullOptions say how the registry is reached for the pull Secret.
+type PullOptions struct {
+	// Insecure lists hosts that may be reached over plain HTTP.
+	Insecure []string
+	// UserAgent is skiff's, for the registry.
+	UserAgent string
+}
+
+// EnsurePullSecret keeps the project's pull Secret in its namespace when
+// the pods of ws need one to pull from the registry (registryAuth
+// pull-secret, or auto and the registry refuses an anonymous pull), from
+// the credentials skiff pushes with, for that registry alone. It returns
+// the Secret's name, or "" when the pods need none. The Secret is not part
+// of any release; Delete with all removes it.
+func (s *Session) EnsurePullSecret(ctx context.Context, ws []project.Workload, o PullOptions) (string, error) {
+	p := s.Project
+	if p.Registry == "" || p.RegistryAuth == project.RegistryAuthNone || len(ws) == 0 {
+		return "", nil
+	}
+	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: o.Insecure, UserAgent: o.UserAgent})
+	if err != nil {
+		return "", err
+	}
+	repo := publish.ImageName(p.Registry, ws[0].Name)
+	ref, err := regs.ParseReference(repo)
+	if err != nil {
+		return "", err
+	}
+	host := ref.Context().RegistryStr()
+	if p.RegistryAuth == project.RegistryAuthAuto {
+		open, err := regs.AnonymousPull(ctx, repo)
+		if err != nil {
+			// The images may come from elsewhere (--image, --no-build): say
+			// so, and let the nodes pull as they can.
+			s.emit(Event{Kind: Notice, Message: fmt.Sprintf("warning: could not ask %s whether pods may pull without credentials (%v); "+
+				"deploying without a pull secret; set registryAuth in skiff.yaml to decide", host, err)})
+			return "", nil
+		}
+		if open {
+			return "", nil
+		}
+	}
+	data, err := publish.DockerConfigJSON(host, authn.DefaultKeychain)
+	if err != nil {
+		return "", err
+	}
+	name := chart.PullSecretName(p)
+	labels := map[string]string{"app.kubernetes.io/part-of": p.Name, "app.kubernetes.io/managed-by": "skiff"}
+	changed, err := s.Kube.ApplyPullSecret(ctx, s.Namespace(), name, labels, data)
+	if err != nil {
+		return "", fmt.Errorf("keeping the pull secret %s/%s: %w", s.Namespace(), name, err)
+	}
+	if changed {
+		s.emit(Event{Kind: Notice, Message: fmt.Sprintf("%s wants credentials to pull: pods pull with Secret %s/%s (from your credentials for %s)",
+			host, s.Namespace(), name, host)})
+	}
+	return name, nil
+}
+
+// WithPullSecret lays the pull Secret's name (none: "") under the user's
+// chart values.
+func WithPullSecret(values map[string]any, pull string) map[string]any {
+	if pull == "" {
+		return values
+	}
+	return chart.Merge(map[string]any{"image": map[string]any{"pullSecret": pull}}, values)
+}
+
+// NotDeployedError says a workload has no release to act on.
+type NotDeployedError struct{ Workload string }
+
+func (e *NotDeployedError) Error() string { return e.Workload + " is not deployed" }
+
+// Applied is what Apply deployed.
+type Applied struct {
+	Deployment
+	// Live: the release delivers configuration to running pods without a
+	// restart (liveConfig, as deployed).
+	Live bool
+}
+
+// Apply redeploys what runs of a workload (its image and all its values,
+// including earlier --set overrides) with only its configuration replaced
+// by config, and waits for it as a deploy does.
+func (s *Session) Apply(ctx context.Context, name string, config map[string]string, timeout time.Duration) (*Applied, error) {
+	w, err := s.workload(name)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := s.Deployer.LastGoodRelease(ctx, s.Release(w), s.Namespace())
+	var nf *deploy.NotFoundError
+	if errors.As(err, &nf) {
+		return nil, &NotDeployedError{Workload: w.Name}
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg := map[string]any{}
+	for k, v := range config {
+		cfg[k] = v
+	}
+	vals := chart.Merge(rel.Config, nil)
+	vals["config"] = cfg
+	d, err := s.DeployValues(ctx, s.Releases(nil, timeout), w, deploy.ImageOf(rel), vals)
+	if err != nil {
+		return nil, err
+	}
+	live, _ := vals["liveConfig"].(bool)
+	return &Applied{Deployment: *d, Live: live}, nil
+}
+
+// Rollback returns a workload's release to revision (0: the one before the
+// current) and waits for it as a deploy does (its target's wait), until
+// ctx ends or timeout passes. It returns the new revision.
+func (s *Session) Rollback(ctx context.Context, name string, revision int, timeout time.Duration) (int, error) {
+	w, err := s.workload(name)
+	if err != nil {
+		return 0, err
+	}
+	rel := s.Release(w)
+	start := s.now()
+	s.emit(Event{Kind: RollbackStarted, Workload: w.Name, Release: rel, Namespace: s.Namespace(), Revision: revision})
+	now, err := s.Deployer.Rollback(ctx, rel, s.Namespace(), revision, timeout)
+	if err != nil {
+		s.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: s.Namespace(), Duration: s.since(start), Err: err})
+		return 0, err
+	}
+	s.emit(Event{Kind: RolledBack, Workload: w.Name, Release: rel, Namespace: s.Namespace(), Revision: now, Duration: s.since(start)})
+	return now, nil
+}
+
+// History is the release history of a workload, oldest first.
+func (s *Session) History(ctx context.Context, name string) ([]deploy.Revision, error) {
+	w, err := s.workload(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.Deployer.History(ctx, s.Release(w), s.Namespace())
+}
+
+// DeleteOptions say what Delete keeps.
+type DeleteOptions struct {
+	// KeepSecrets keeps the Secrets of `skiff secret` values.
+	KeepSecrets bool
+	// All: every workload of the project is deleted (delete --all): one
+	// with no release is not an error, and the project's pull Secret goes
+	// too.
+	All bool
+	// Timeout bounds the wait until each release's objects are gone.
+	Timeout time.Duration
+}
+
+// Delete removes the named workloads from the cluster, dependents first
+// (names in deploy order): each one's release and everything it created,
+// then what its target says deleting it removes beside (its triggers'
+// consumers on the bus, the Secret of its values). Each removal is
+// reported as a Deleted event. When a workload has consumers, the bus is
+// reached before anything is removed.
+func (s *Session) Delete(ctx context.Context, o DeleteOptions, names ...string) error {
+	var ws []*project.Workload
+	consumers := false
+	for _, n := range names {
+		w, err := s.workload(n)
+		if err != nil {
+			return err
+		}
+		ws = append(ws, w)
+		consumers = consumers || s.Targets.For(w).Remains().Consumers
+	}
+	if consumers {
+		if s.Bus == nil {
+			return errors.New("skiff.yaml names no event bus to remove the consumers of the triggers from; delete changed nothing")
+		}
+		if err := s.Bus.Check(ctx); err != nil {
+			return fmt.Errorf("%w; delete changed nothing: the consumers of the triggers are on the bus", err)
+		}
+	}
+	for i := len(ws) - 1; i >= 0; i-- {
+		if err := s.deleteOne(ctx, ws[i], o); err != nil {
+			return err
+		}
+	}
+	if o.All {
+		return s.deletePullSecret(ctx)
+	}
+	return nil
+}
+
+func (s *Session) deleteOne(ctx context.Context, w *project.Workload, o DeleteOptions) error {
+	rel, ns := s.Release(w), s.Namespace()
+	remains := s.Targets.For(w).Remains()
+	start := s.now()
+	err := s.Deployer.Uninstall(ctx, rel, ns, o.Timeout)
+	var nf *deploy.NotFoundError
+	switch {
+	case errors.As(err, &nf) && o.All:
+	case err != nil:
+		s.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Err: err})
+		return err
+	default:
+		s.emit(Event{Kind: Deleted, Workload: w.Name, Release: rel, Namespace: ns, Object: "release", Duration: s.since(start)})
+	}
+	if remains.Consumers {
+		if err := s.Bus.Unsubscribe(ctx, w); err != nil {
+			err = fmt.Errorf("removing the consumers of %s's triggers: %w", w.Name, err)
+			s.emit(Event{Kind: Failed, Workload: w.Name, Err: err})
+			return err
+		}
+		s.emit(Event{Kind: Deleted, Workload: w.Name, Namespace: ns, Object: "consumers"})
+	}
+	if o.KeepSecrets {
+		return nil
+	}
+	for _, sec := range remains.Secrets {
+		gone, err := s.Kube.DeleteSecret(ctx, ns, sec)
+		if err != nil {
+			s.emit(Event{Kind: Failed, Workload: w.Name, Err: err})
+			return err
+		}
+		if gone {
+			s.emit(Event{Kind: Deleted, Workload: w.Name, Namespace: ns, Object: "secret/" + sec})
+		}
+	}
+	return nil
+}
+
+// deletePullSecret removes the project's pull Secret, which serves every
+// workload (delete --all).
+func (s *Session) deletePullSecret(ctx context.Context) error {
+	name := chart.PullSecretName(s.Project)
+	gone, err := s.Kube.DeleteSecret(ctx, s.Namespace(), name)
+	if err != nil {
+		return err
+	}
+	if gone {
+		s.emit(Event{Kind: Deleted, Namespace: s.Namespace(), Object: "pull-secret/" + name})
+	}
+	return nil
+}
+
+// Statuses reads the status of each workload of ws, with the backlog of
+// its triggers on the bus when it has triggers and the bus answers.
+func (s *Session) Statuses(ctx context.Context, ws []project.Workload) ([]*target.Status, error) {
+	var out []*target.Status
+	for i := range ws {
+		st, err := target.Read(ctx, s.Deployer, s.Targets.For(&ws[i]), s.Namespace())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	if s.Bus == nil || !slices.ContainsFunc(ws, func(w project.Workload) bool { return len(w.Triggers) > 0 }) {
+		return out, nil
+	}
+	// The bus may not answer: the statuses go without their lag, soon.
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if lags, err := s.Bus.Lag(lctx, ws); err == nil {
+		for _, st := range out {
+			if l, ok := lags[st.Workload]; ok {
+				st.Events = &l
+			}
+		}
+	}
+	return out, nil
+}
+
+// Consumers readies and reads the project's event bus for its workloads.
+type Consumers interface {
+	Subscriber
+	// Check reaches the bus.
+	Check(ctx context.Context) error
+	// Unsubscribe removes the consumers of w's triggers.
+	Unsubscribe(ctx context.Context, w *project.Workload) error
+	// Lag reads the backlog of the triggers of each workload of ws that
+	// has some.
+	Lag(ctx context.Context, ws []project.Workload) (map[string]target.EventLag, error)
+	// Close ends the connection.
+	Close()
+}
+
+// busConsumers is Consumers over one connection to the bus, made again
+// after it dropped, so a long `skiff dev` or dashboard outlives a restart
+// of the bus.
+type busConsumers struct {
+	project *project.Project
+	bus     *bus.Redialer
+}
+
+// Subscribe creates the project's streams and w's consumers, and removes
+// the consumers of triggers w no longer has.
+func (b *busConsumers) Subscribe(ctx context.Context, w *project.Workload) error {
+	plan, err := relay.PlanFor(b.project, w)
+	if err != nil {
+		return err
+	}
+	return b.bus.Do(ctx, func(conn *bus.Conn) error {
+		return relay.Subscribe(ctx, conn.JS, w.Name, plan, relay.DefaultConcurrency)
+	})
+}
+
+func (b *busConsumers) Check(ctx context.Context) error {
+	return b.bus.Do(ctx, func(*bus.Conn) error { return nil })
+}
+
+func (b *busConsumers) Unsubscribe(ctx context.Context, w *project.Workload) error {
+	return b.bus.Do(ctx, func(conn *bus.Conn) error {
+		return relay.Unsubscribe(ctx, conn.JS, relay.Stream(b.project), w.Name, nil)
+	})
+}
+
+func (b *busConsumers) Lag(ctx context.Context, ws []project.Workload) (map[string]target.EventLag, error) {
+	out := map[string]target.EventLag{}
+	err := b.bus.Do(ctx, func(conn *bus.Conn) error {
+		for _, w := range ws {
+			if len(w.Triggers) == 0 {
+				continue
+			}
+			plan, err := relay.PlanFor(b.project, &w)
+			if err != nil {
+				return err
+			}
+			sts, err := relay.Status(ctx, conn.JS, w.Name, plan)
+			if err != nil {
+				return err
+			}
+			var l target.EventLag
+			for _, st := range sts {
+				l.Lag += st.Lag()
+				l.DeadLetters = st.DeadLetters // the workload's, on every trigger
+			}
+			out[w.Name] = l
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *busConsumers) Close() { b.bus.Close() }
