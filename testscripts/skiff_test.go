@@ -3,7 +3,6 @@
 package testscripts
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,17 +10,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/skiffdev/skiff/internal/cli"
+	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/iostreams"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"skiff": func() {
-			os.Exit(cli.Main(context.Background(), os.Args[1:], iostreams.System(), os.Getenv))
+			// As cmd/skiff's main: it alone catches the interrupts.
+			in := cmdutil.CatchInterrupts(time.Second, os.Exit)
+			code := cli.Main(in.Ctx, in.Quit, os.Args[1:], iostreams.System(), os.Getenv)
+			in.Stop()
+			os.Exit(code)
 		},
 	})
 }

@@ -3,24 +3,24 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
+	"time"
 
 	"github.com/skiffdev/skiff/internal/cli"
+	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/iostreams"
 )
 
+// quitGrace is how long a command has, after the second Ctrl-C, to say
+// what it left before the process ends.
+const quitGrace = time.Second
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first Ctrl-C cancels ctx: commands stop and clean up (a deploy
-	// rolls back). The second one, no longer caught, ends skiff at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	code := cli.Main(ctx, os.Args[1:], iostreams.System(), os.Getenv)
-	stop()
+	// The only signal handler: the first Ctrl-C cancels the command's
+	// context (commands stop and clean up: a deploy rolls back, dev
+	// restores the cluster); the second closes quit and ends skiff at once.
+	in := cmdutil.CatchInterrupts(quitGrace, os.Exit)
+	code := cli.Main(in.Ctx, in.Quit, os.Args[1:], iostreams.System(), os.Getenv)
+	in.Stop()
 	os.Exit(code)
 }

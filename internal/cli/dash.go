@@ -110,7 +110,8 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	klog.SetOutput(io.Discard)
 	klog.LogToStderr(false)
 
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(ios.In), tea.WithOutput(ios.Out))
+	// main alone catches signals: its context ends the program.
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(ios.In), tea.WithOutput(ios.Out), tea.WithoutSignalHandler())
 	if _, err := p.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -7,12 +7,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -144,12 +142,10 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 	for i, w := range pc.workloads {
 		names[i] = w.Name
 	}
-	// main's signal context ends on the same Ctrl-C that catchInterrupts
-	// sees: the session may be over before that Ctrl-C is counted.
-	signalled := func() bool { return ctx.Err() != nil }
+	parent := ctx
 	ctx, stopSession := context.WithCancel(ctx)
 	defer stopSession()
-	intr := catchInterrupts(stopSession, signalled)
+	intr := catchInterrupts(parent, stopSession, f.Quit)
 	defer intr.close()
 	out := newDevOutput(f, opts.NoTUI, names, intr.interrupt)
 	defer out.stop()
@@ -260,53 +256,58 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	return nil
 }
 
-// interrupts counts Ctrl-Cs (signals, or keys of the panel): the first
-// ends the session, the next one (or the first, once the session is over
-// by itself) cuts the restore short, so dev quits at once and says what it
-// left.
+// interrupts counts dev's interrupts: main's (its context ends at the
+// first signal, Quit closes at the second; dev installs no handler of its
+// own) and the panel's Ctrl-C keys (the terminal is raw while it runs).
+// The first ends the session; the next one (or the first, once the session
+// is over by itself) cuts the restore short, so dev quits at once and says
+// what it left.
 type interrupts struct {
 	// restore ends on the interrupt that cuts the restore short.
 	restore context.Context
 	cut     context.CancelFunc
-	sigs    chan os.Signal
 	keys    chan struct{}
 	over    chan struct{}
 	done    chan struct{}
+	ended   chan struct{}
 	once    sync.Once
-	// signalled reports whether a signal (main's context) ended the
-	// session; byInterrupt is what it said when the session ended.
-	signalled   func() bool
+	// parent is main's context; byInterrupt says whether it had ended
+	// (the first signal) when the session did.
+	parent      context.Context
 	byInterrupt bool
 }
 
-func catchInterrupts(stopSession func(), signalled func() bool) *interrupts {
-	i := &interrupts{sigs: make(chan os.Signal, 2), keys: make(chan struct{}, 2),
-		over: make(chan struct{}), done: make(chan struct{}), signalled: signalled}
+func catchInterrupts(parent context.Context, stopSession func(), quit <-chan struct{}) *interrupts {
+	i := &interrupts{keys: make(chan struct{}, 2), over: make(chan struct{}), done: make(chan struct{}),
+		ended: make(chan struct{}), parent: parent}
 	i.restore, i.cut = context.WithCancel(context.Background())
-	signal.Notify(i.sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
+		defer close(i.ended)
+		signalled := parent.Done()
 		seen := 0
 		for {
 			select {
 			case <-i.done:
 				return
-			case <-i.sigs:
+			case <-quit: // the second signal
+				i.cut()
+				return
+			case <-signalled: // the first signal
+				signalled = nil
+				if i.isOver() && !i.byInterrupt {
+					i.cut() // the session was over by itself: it cuts the restore
+					return
+				}
+				seen++ // it ended the session (main's context is the session's)
+				continue
 			case <-i.keys:
 			}
 			seen++
-			over := false
-			select {
-			case <-i.over:
-				over = true
-			default:
-			}
-			switch interruptAction(seen, over, over && i.byInterrupt) {
-			case stopTheSession:
-				stopSession()
-			case cutTheRestore:
+			if interruptAction(seen, i.isOver()) == cutTheRestore {
 				i.cut()
 				return
 			}
+			stopSession()
 		}
 	}()
 	return i
@@ -315,26 +316,30 @@ func catchInterrupts(stopSession func(), signalled func() bool) *interrupts {
 type interruptActions int
 
 const (
-	ignoreIt interruptActions = iota
-	stopTheSession
+	stopTheSession interruptActions = iota
 	cutTheRestore
 )
 
 // interruptAction is what the seen-th interrupt does: the first stops the
-// session, the next cuts the restore short; once the session is over, the
-// first cuts it too, unless it is the Ctrl-C that ended the session
-// through main's signal context (byInterrupt), counted late.
-func interruptAction(seen int, over, byInterrupt bool) interruptActions {
-	switch {
-	case seen == 1 && !over:
+// session, the next cuts the restore short; once the session is over by
+// itself, the first cuts it too.
+func interruptAction(seen int, over bool) interruptActions {
+	if seen == 1 && !over {
 		return stopTheSession
-	case seen == 1 && byInterrupt:
-		return ignoreIt
 	}
 	return cutTheRestore
 }
 
-// interrupt is a Ctrl-C that did not arrive as a signal.
+func (i *interrupts) isOver() bool {
+	select {
+	case <-i.over:
+		return true
+	default:
+		return false
+	}
+}
+
+// interrupt is a Ctrl-C typed on the panel.
 func (i *interrupts) interrupt() {
 	select {
 	case i.keys <- struct{}{}:
@@ -345,15 +350,15 @@ func (i *interrupts) interrupt() {
 // sessionOver says the next interrupt cuts the restore.
 func (i *interrupts) sessionOver() {
 	i.once.Do(func() {
-		i.byInterrupt = i.signalled != nil && i.signalled()
+		i.byInterrupt = i.parent.Err() != nil
 		close(i.over)
 	})
 }
 
 func (i *interrupts) close() {
-	signal.Stop(i.sigs)
 	i.cut()
 	close(i.done)
+	<-i.ended
 }
 
 // devForwards starts a forward per workload on a stable loopback port and

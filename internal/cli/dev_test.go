@@ -1,24 +1,59 @@
 package cli
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
-// A Ctrl-C ends the session through main's signal context and through
-// dev's own count of interrupts; when the first is quicker, dev counts
-// that Ctrl-C after the session is over, and it must not cut the restore.
 func TestInterruptAction(t *testing.T) {
 	for _, tc := range []struct {
-		seen              int
-		over, byInterrupt bool
-		want              interruptActions
+		seen int
+		over bool
+		want interruptActions
 	}{
-		{1, false, false, stopTheSession},
-		{2, false, false, cutTheRestore},
-		{1, true, true, ignoreIt}, // the Ctrl-C that ended the session, counted late
-		{2, true, true, cutTheRestore},
-		{1, true, false, cutTheRestore}, // the session ended by itself: the first Ctrl-C cuts
+		{1, false, stopTheSession},
+		{2, false, cutTheRestore},
+		{1, true, cutTheRestore}, // the session ended by itself: the first Ctrl-C cuts
 	} {
-		if got := interruptAction(tc.seen, tc.over, tc.byInterrupt); got != tc.want {
-			t.Errorf("interruptAction(%d, over %v, by interrupt %v) = %v, want %v", tc.seen, tc.over, tc.byInterrupt, got, tc.want)
+		if got := interruptAction(tc.seen, tc.over); got != tc.want {
+			t.Errorf("interruptAction(%d, over %v) = %v, want %v", tc.seen, tc.over, got, tc.want)
 		}
 	}
+}
+
+// main's interrupts reach dev through its context (the first) and Quit
+// (the second): the first ends the session, the second cuts the restore.
+func TestDevCountsMainsInterrupts(t *testing.T) {
+	parent, signal := context.WithCancel(context.Background())
+	defer signal()
+	quit := make(chan struct{})
+	session, stopSession := context.WithCancel(parent)
+	defer stopSession()
+	intr := catchInterrupts(parent, stopSession, quit)
+	defer intr.close()
+
+	signal() // the first Ctrl-C
+	<-session.Done()
+	intr.sessionOver()
+	if intr.restore.Err() != nil {
+		t.Fatal("the Ctrl-C that ended the session cut the restore too")
+	}
+	close(quit) // the second
+	<-intr.restore.Done()
+}
+
+// Typed on the panel: the first Ctrl-C ends the session, the second cuts.
+func TestDevCountsThePanelsCtrlC(t *testing.T) {
+	session, stopSession := context.WithCancel(context.Background())
+	defer stopSession()
+	intr := catchInterrupts(context.Background(), stopSession, nil)
+	defer intr.close()
+	intr.interrupt()
+	<-session.Done()
+	intr.sessionOver()
+	if intr.restore.Err() != nil {
+		t.Fatal("the first Ctrl-C cut the restore")
+	}
+	intr.interrupt()
+	<-intr.restore.Done()
 }

@@ -14,9 +14,12 @@ import (
 	"github.com/skiffdev/skiff/internal/prompt"
 )
 
-// Main runs skiff with args and returns the process exit code.
-func Main(ctx context.Context, args []string, ios *iostreams.IOStreams, getenv func(string) string) int {
+// Main runs skiff with args and returns the process exit code. ctx ends
+// at the first interrupt and quit closes at the second (main catches
+// them: cmdutil.CatchInterrupts).
+func Main(ctx context.Context, quit <-chan struct{}, args []string, ios *iostreams.IOStreams, getenv func(string) string) int {
 	f := cmdutil.New(ios, getenv)
+	f.Quit = quit
 	return run(ctx, f, args)
 }
 

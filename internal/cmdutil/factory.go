@@ -36,6 +36,9 @@ type Factory struct {
 	BuildInfo buildinfo.Info
 	// Getenv reads the environment (tests pass their own).
 	Getenv func(string) string
+	// Quit is closed at the process's second interrupt (the first ends
+	// the command's context); main catches both. nil: never.
+	Quit <-chan struct{}
 	// WorkDir is the folder commands run in.
 	WorkDir func() (string, error)
 	// Prompter asks questions on the terminal; only call it when
