@@ -18,13 +18,36 @@ import (
 	"github.com/creack/pty"
 )
 
-// devEvent is one JSON line of `skiff dev -o json` on stderr.
+// devEvent is one JSON line of `skiff dev -o json`: an event of the one
+// schema (docs/events-json.md).
 type devEvent struct {
+	V        int    `json:"v"`
 	Event    string `json:"event"`
 	Workload string `json:"workload"`
-	URL      string `json:"url"`
+	Phase    string `json:"phase"`
+	Status   string `json:"status"`
 	Error    string `json:"error"`
-	Output   string `json:"output"`
+	Detail   struct {
+		URL     string `json:"url"`
+		Output  string `json:"output"`
+		Message string `json:"message"`
+	} `json:"detail"`
+}
+
+// schemaLines checks that every line of out is an event of the schema,
+// and returns them.
+func schemaLines(t *testing.T, what, out string) []devEvent {
+	t.Helper()
+	var evs []devEvent
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev devEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.V != 1 || ev.Event == "" || ev.Phase == "" || ev.Status == "" {
+			t.Errorf("%s: %q is not an event of the schema (%v)", what, line, err)
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }
 
 // TestDevLocal is the story of `skiff dev --local` for each language: the
@@ -87,10 +110,12 @@ func testDevLocal(t *testing.T, bin, lang, mainFile, brokenFile string) {
 	}
 	defer dev.Process.Kill()
 	events := make(chan devEvent, 64)
+	errLines := &syncBuilder{b: &strings.Builder{}}
 	go func() {
 		defer close(events)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			errLines.Write(append(sc.Bytes(), '\n'))
 			var ev devEvent
 			if json.Unmarshal(sc.Bytes(), &ev) == nil {
 				events <- ev
@@ -119,7 +144,7 @@ func testDevLocal(t *testing.T, bin, lang, mainFile, brokenFile string) {
 					return ev
 				}
 				if ev.Event == "failed" {
-					t.Fatalf("%s failed while waiting for %s: %s\n%s", workload, kind, ev.Error, ev.Output)
+					t.Fatalf("%s failed while waiting for %s: %s\n%s", workload, kind, ev.Error, ev.Detail.Output)
 				}
 				continue
 			}
@@ -164,7 +189,7 @@ func testDevLocal(t *testing.T, bin, lang, mainFile, brokenFile string) {
 	}
 	save(t, broken, append(append([]byte{}, good...), []byte("\n)))this is not code(((\n")...))
 	ev := await("failed", "hello")
-	if !strings.Contains(ev.Error, "the previous version keeps running") || ev.Output == "" {
+	if !strings.Contains(ev.Error, "the previous version keeps running") || ev.Detail.Output == "" {
 		t.Errorf("failure event %+v; want the error and the tool's output", ev)
 	}
 	if got := get(t, hello); !strings.Contains(got, "Howdy, Ada!") {
@@ -182,9 +207,18 @@ func testDevLocal(t *testing.T, bin, lang, mainFile, brokenFile string) {
 			t.Fatalf("after the fix %q", got)
 		}
 	}
-	if !strings.Contains(logs.String(), "hello | ") {
-		t.Errorf("stdout has no log line of hello:\n%s", logs.String())
+	// -o json: stdout and stderr hold events of the one schema only, the
+	// workloads' lines as log events.
+	helloLogs := 0
+	for _, ev := range schemaLines(t, "stdout", logs.String()) {
+		if ev.Event == "log" && ev.Workload == "hello" && ev.Detail.Message != "" {
+			helloLogs++
+		}
 	}
+	if helloLogs == 0 {
+		t.Errorf("stdout has no log event of hello:\n%s", logs.String())
+	}
+	schemaLines(t, "stderr", errLines.String())
 
 	// Ctrl-C: everything stops, exit code 0.
 	if err := dev.Process.Signal(syscall.SIGINT); err != nil {

@@ -224,6 +224,17 @@ func TestDeployToAnEnvironment(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy -e prod exited %d:\n%s", code, stderr)
 	}
+	// -o json: stderr holds events of the one schema, nothing else.
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var ev struct {
+			V             int
+			Event, Phase  string
+			Status, Error string
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.V != 1 || ev.Event == "" || ev.Phase == "" || ev.Status == "" {
+			t.Errorf("deploy -o json wrote %q on stderr, not an event of the schema (%v)", line, err)
+		}
+	}
 	if strings.Join(fc.contexts, ",") != "prod-cluster" {
 		t.Errorf("connected to contexts %v, want prod's prod-cluster", fc.contexts)
 	}

@@ -182,7 +182,7 @@ func pullOptions(f *cmdutil.Factory, insecure []string) pipeline.PullOptions {
 // printDeployed prints deploy's summary: a hint on stderr, the table (or
 // JSON) on stdout.
 func printDeployed(f *cmdutil.Factory, results []pipeline.Deployment) error {
-	if len(results) > 0 {
+	if len(results) > 0 && (f.Globals.Output == "" || f.Globals.Output == cmdutil.FormatTable) {
 		fmt.Fprintf(f.IOStreams.ErrOut, "Reach it from here with `skiff invoke %s`, follow it with `skiff logs -f %s`; in the cluster at its endpoint below.\n",
 			results[0].Workload, results[0].Workload)
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/logs"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
@@ -147,9 +147,10 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 	defer stopSession()
 	intr := catchInterrupts(parent, stopSession, f.Quit)
 	defer intr.close()
-	out := newDevOutput(f, opts.NoTUI, names, intr.interrupt)
+	run := event.NewRun()
+	out := newDevOutput(f, opts.NoTUI, names, intr.interrupt, run)
 	defer out.stop()
-	events := &dev.Emitter{Sink: out.event}
+	events := &dev.Emitter{Sink: out.event, Run: run}
 	s := &dev.Session{
 		Project:   pc.project,
 		Root:      pc.root,
@@ -174,7 +175,7 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	s.Runner = &dev.Local{Project: pc.project, Root: pc.root, Logs: out.logs, BinDir: bin, Events: events}
+	s.Runner = &dev.Local{Project: pc.project, Root: pc.root, Logs: out.logs, LogEvents: out.logEvents, BinDir: bin, Events: events}
 	fmt.Fprintf(out.messages, "Watching %s — Ctrl-C stops\n", strings.Join(names, ", "))
 	return s.Run(ctx)
 }
@@ -194,7 +195,7 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 		klog.SetOutput(io.Discard)
 		klog.LogToStderr(false)
 	}
-	sess, err := pc.session(ctx, f, devNotices(out))
+	sess, err := pc.session(ctx, f, devNotices(out, s.Events))
 	if err != nil {
 		return err
 	}
@@ -418,6 +419,12 @@ func devLogs(ctx context.Context, f *cmdutil.Factory, sess *pipeline.Session, pc
 	}()
 	go func() {
 		defer close(done)
+		if out.logEvents != nil {
+			for l := range lines {
+				out.logEvents.Emit(event.Event{Kind: event.Log, Workload: l.Workload, Pod: l.Pod, Container: l.Container, Message: l.Message})
+			}
+			return
+		}
 		if err := printLogs(f, out.logs, lines, "", len(pc.workloads) > 1); err != nil {
 			for range lines { // stdout is gone: drain
 			}
@@ -441,25 +448,22 @@ func checkPorts(ws []project.Workload) error {
 
 // devNotices prints the session's notices (a namespace created, the pull
 // Secret) among dev's messages.
-func devNotices(out *devOutput) func(pipeline.Event) {
+func devNotices(out *devOutput, events *dev.Emitter) func(pipeline.Event) {
 	return func(ev pipeline.Event) {
-		if ev.Kind == pipeline.Notice {
+		switch {
+		case ev.Kind == pipeline.Notice:
 			fmt.Fprintln(out.messages, ev.Message)
+		case out.logEvents != nil:
+			events.Emit(ev) // -o json: every event of the session
 		}
 	}
 }
 
-// devPrinter renders the loop's events on errOut: a line each, or JSON
-// lines with -o json.
+// devPrinter renders the loop's events on errOut, a line each (-o json:
+// newDevOutput writes them as JSON lines instead).
 func devPrinter(f *cmdutil.Factory, errOut io.Writer) func(dev.Event) {
 	cs := f.IOStreams.ColorScheme()
 	return func(ev dev.Event) {
-		if o := f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
-			if data, err := json.Marshal(ev); err == nil {
-				fmt.Fprintf(errOut, "%s\n", data)
-			}
-			return
-		}
 		switch ev.Kind {
 		case dev.Watching:
 			fmt.Fprintf(errOut, "  %s  %s\n", cs.Bold(ev.Workload), ev.URL)

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"sync"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/tui"
 )
 
@@ -22,12 +25,22 @@ type devOutput struct {
 	logs, messages io.Writer
 	// event renders one of the loop's events.
 	event func(dev.Event)
+	// logEvents, with -o json, turns every log line into a Log event on
+	// stdout (nil: logs are plain lines).
+	logEvents *dev.Emitter
 	// stop ends the panel (it leaves its last state on the terminal).
 	stop func()
 }
 
-func newDevOutput(f *cmdutil.Factory, noTUI bool, workloads []string, interrupt func()) *devOutput {
+func newDevOutput(f *cmdutil.Factory, noTUI bool, workloads []string, interrupt func(), run string) *devOutput {
 	ios := f.IOStreams
+	if o := f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
+		// One schema for every line: the loop's events and messages on
+		// stderr, the workloads' log lines on stdout, all events.
+		events := &dev.Emitter{Sink: jsonLines(ios.ErrOut), Run: run}
+		return &devOutput{logs: ios.Out, messages: &noticeWriter{events: events},
+			event: jsonLines(ios.ErrOut), logEvents: &dev.Emitter{Sink: jsonLines(ios.Out), Run: run}, stop: func() {}}
+	}
 	if noTUI || !ios.CanPrompt() || (f.Globals.Output != "" && f.Globals.Output != cmdutil.FormatTable) || !ios.IsStdoutTTY() || !ios.IsStderrTTY() {
 		return &devOutput{logs: ios.Out, messages: ios.ErrOut, event: devPrinter(f, ios.ErrOut), stop: func() {}}
 	}
@@ -95,5 +108,42 @@ func (w *printAbove) flush() {
 	if len(w.buf) > 0 {
 		w.println(string(w.buf))
 		w.buf = nil
+	}
+}
+
+// jsonLines writes each event as one JSON line on w.
+func jsonLines(w io.Writer) func(event.Event) {
+	var mu sync.Mutex
+	return func(ev event.Event) {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "%s\n", data)
+	}
+}
+
+// noticeWriter turns each line written to it into a Notice event.
+type noticeWriter struct {
+	events *dev.Emitter
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *noticeWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		if line := string(w.buf[:i]); line != "" {
+			w.events.Emit(event.Event{Kind: event.Notice, Message: line})
+		}
+		w.buf = w.buf[i+1:]
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/pipeline"
 )
 
@@ -20,13 +21,20 @@ type progress struct {
 	reused map[string]bool
 	// rollbackTo is the revision a rollback asked for (0: the previous).
 	rollbackTo int
+	// run tells this command's events from others' (-o json).
+	run string
 }
 
-func newProgress(f *cmdutil.Factory) *progress { return &progress{f: f, reused: map[string]bool{}} }
+func newProgress(f *cmdutil.Factory) *progress {
+	return &progress{f: f, reused: map[string]bool{}, run: event.NewRun()}
+}
 
 func (p *progress) event(ev pipeline.Event) {
 	errOut := p.f.IOStreams.ErrOut
 	if o := p.f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
+		if ev.Run == "" {
+			ev.Run = p.run
+		}
 		data, err := json.Marshal(ev)
 		if err == nil {
 			fmt.Fprintf(errOut, "%s\n", data)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/hostrun"
 	"github.com/skiffdev/skiff/internal/project"
 )
@@ -75,7 +76,7 @@ func runRun(ctx context.Context, f *cmdutil.Factory, args []string, port int) er
 			cs.Yellow("!"), d, d, project.EnvName(d))
 	}
 	fmt.Fprintf(errOut, "Running %s (%s) on http://127.0.0.1:%d — Ctrl-C stops it\n", cs.Bold(w.Name), w.Lang, port)
-	err = plan.Run(ctx, f.IOStreams.Out, errOut, func(s string) { fmt.Fprintln(errOut, s) })
+	err = plan.Run(ctx, f.IOStreams.Out, errOut, &event.Emitter{Sink: func(ev event.Event) { fmt.Fprintln(errOut, ev.Message) }})
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

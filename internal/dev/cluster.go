@@ -19,6 +19,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
@@ -145,19 +146,22 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	c.mu.Unlock()
 	w, ok := p.Workload(name)
 	if !ok {
-		c.Events.Emit(Event{Kind: Failed, Workload: name, Error: name + " is no longer in skiff.yaml"})
+		c.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: name + " is no longer in skiff.yaml"})
 		return
 	}
 	c.Events.Emit(Event{Kind: CycleStarted, Workload: name})
-	steps := map[string]float64{}
+	steps := map[string]time.Duration{}
 	var stepsMu sync.Mutex
 	pl := &pipeline.Pipeline{Project: p, Root: c.Root, Events: func(ev pipeline.Event) {
 		step := map[pipeline.Kind]string{pipeline.Built: "build", pipeline.Reused: "build",
 			pipeline.Published: "push", pipeline.Deployed: "deploy"}[ev.Kind]
 		if step != "" {
 			stepsMu.Lock()
-			steps[step] = ev.Duration.Round(time.Millisecond).Seconds()
+			steps[step] = ev.Duration
 			stepsMu.Unlock()
+		}
+		if ev.Kind != pipeline.Failed { // the cycle reports its failure itself
+			c.Events.Emit(ev) // one stream: the build, push and deploy too
 		}
 	}}
 	fail := func(err error) {
@@ -169,7 +173,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 			return
 		}
 		c.reachable(name)
-		c.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error() + "; what ran before keeps serving",
+		c.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error() + "; what ran before keeps serving",
 			Duration: time.Since(start)})
 	}
 	images, err := pl.Build(ctx, c.Builds, []project.Workload{*w})
@@ -327,7 +331,7 @@ func (c *Cluster) unreachable(ctx context.Context, name string, err error, start
 		if retry != nil {
 			msg += "; trying again from " + wait.String() + " on, and on every save"
 		}
-		c.Events.Emit(Event{Kind: Failed, Workload: name, Error: msg, Duration: time.Since(start)})
+		c.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: msg, Duration: time.Since(start)})
 	}
 	if retry != nil {
 		t := time.AfterFunc(wait, func() { retry(name) })

@@ -19,6 +19,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
@@ -159,11 +160,19 @@ func newTestCluster(t *testing.T, h *fakeHelm, b *versionBuilder) (*Cluster, *[]
 		URLs:     map[string]string{"front": "http://127.0.0.1:18080"},
 		Events: &Emitter{Sink: func(ev Event) {
 			mu.Lock()
+			defer mu.Unlock()
+			if !loopKinds[ev.Kind] {
+				return // the pipeline's, within a cycle
+			}
 			events = append(events, ev)
-			mu.Unlock()
 		}}}
 	return c, &events
 }
+
+// loopKinds are the loop's own events; a cycle on the cluster also passes
+// on the pipeline's (build, push, deploy).
+var loopKinds = map[event.Kind]bool{Watching: true, CycleStarted: true, Ready: true, Unchanged: true, Failed: true,
+	Exited: true, ManifestError: true, Stopped: true, Restored: true, Removed: true, Left: true}
 
 func kinds(events []Event) string {
 	var s []string
@@ -179,11 +188,19 @@ func TestClusterCycleDeploysWhatChangedAndKeepsWhatRunsOnFailure(t *testing.T) {
 	c, events := newTestCluster(t, h, b)
 	ctx := context.Background()
 
+	loop := c.Events.Sink
+	var all []string
+	c.Events.Sink = func(ev Event) { all = append(all, string(ev.Kind)); loop(ev) }
 	c.Cycle(ctx, "front")
 	last := (*events)[len(*events)-1]
 	if last.Kind != Ready || last.Revision != 1 || last.URL != "http://127.0.0.1:18080" {
 		t.Fatalf("first cycle: %+v", last)
 	}
+	// One stream: the cycle's build, push and deploy are in it.
+	if got := strings.Join(all, " "); got != "cycle-started build-started built published deploy-started deployed ready" {
+		t.Errorf("the first cycle's events: %s", got)
+	}
+	c.Events.Sink = loop
 	if rel, _ := h.Get(context.Background(), "shop-front", "shop"); rel.Config["terminationGracePeriodSeconds"] != 2 {
 		t.Errorf("dev's chart settings are not in the values: %v", rel.Config)
 	}

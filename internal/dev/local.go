@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/hostrun"
 	"github.com/skiffdev/skiff/internal/project"
 )
@@ -40,6 +41,9 @@ type Local struct {
 	// Logs receives every line the workloads print, prefixed by the
 	// workload's name (one writer shared by all: it must serialise writes).
 	Logs io.Writer
+	// LogEvents, when set, receives each line as a Log event instead (-o
+	// json: one schema for every line).
+	LogEvents *Emitter
 	// Events receives the loop's events.
 	Events *Emitter
 	// BinDir holds the programs built (one folder per build).
@@ -111,26 +115,26 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	l.mu.Unlock()
 	w, ok := p.Workload(name)
 	if !ok {
-		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: name + " is no longer in skiff.yaml"})
+		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: name + " is no longer in skiff.yaml"})
 		return
 	}
 	l.Events.Emit(Event{Kind: CycleStarted, Workload: name})
 	plan, err := hostrun.NewPlan(p, w, l.Root, bin, w.Port)
 	if err != nil {
-		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
 	}
 	plan.ForDev(w.Lang)
 	if err := plan.CheckSyntax(w.Lang); err != nil {
-		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
 	}
 	var out bytes.Buffer
-	if err := plan.Build(ctx, &out, func(string) {}); err != nil {
+	if err := plan.Build(ctx, &out, nil); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error() + "; the previous version keeps running", Output: out.String(), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error() + "; the previous version keeps running", Output: out.String(), Duration: time.Since(start)})
 		return
 	}
 	l.mu.Lock()
@@ -148,11 +152,11 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	if oldBin != "" {
 		_ = os.RemoveAll(oldBin) // the program that ran
 	}
-	logs, closeLogs := prefixed(l.logs(), name)
+	logs, closeLogs := prefixed(l.logs(), name, l.LogEvents)
 	proc, err := plan.Start(logs, logs)
 	if err != nil {
 		closeLogs()
-		l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
 	}
 	l.mu.Lock()
@@ -164,7 +168,7 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	if err := l.waitReady(ctx, w, proc); err != nil {
 		go func() { <-proc.Exited(); closeLogs() }()
 		if ctx.Err() == nil {
-			l.Events.Emit(Event{Kind: Failed, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+			l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		}
 		return
 	}
@@ -249,12 +253,16 @@ func (l *Local) Stop() {
 
 // prefixed writes each line to w as "name | line"; close it once the
 // process has exited.
-func prefixed(w io.Writer, name string) (io.Writer, func()) {
+func prefixed(w io.Writer, name string, asEvents *Emitter) (io.Writer, func()) {
 	pr, pw := io.Pipe()
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
+			if asEvents != nil {
+				asEvents.Emit(Event{Kind: Log, Workload: name, Message: sc.Text()})
+				continue
+			}
 			_, _ = w.Write([]byte(name + " | " + sc.Text() + "\n")) // one write a line
 		}
 		_, _ = io.Copy(io.Discard, pr)

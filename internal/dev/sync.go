@@ -17,6 +17,7 @@ import (
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/devsync"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
@@ -107,7 +108,7 @@ func newLive(pull string, img v1.Image) (*live, error) {
 // pods run other files than the release's image. Cycle sees to that with
 // a generation annotation (GenerationAnnotation).
 func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project.Workload, st *live, img pipeline.Image,
-	overrides map[string]any, steps map[string]float64, start time.Time) (done bool) {
+	overrides map[string]any, steps map[string]time.Duration, start time.Time) (done bool) {
 	if st == nil || img.Built == nil || c.Syncer == nil {
 		return false
 	}
@@ -143,7 +144,7 @@ func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project
 	var se *SyncError
 	switch {
 	case err == nil:
-		steps["sync"] = time.Since(t).Round(time.Millisecond).Seconds()
+		steps["sync"] = time.Since(t)
 		c.mu.Lock()
 		st.built, st.ref, st.tree = img.Built, img.Pull, to
 		c.mu.Unlock()
@@ -160,7 +161,7 @@ func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project
 			c.mu.Unlock()
 		}
 		c.reachable(w.Name)
-		c.Events.Emit(Event{Kind: Failed, Workload: w.Name, Error: se.Error(), Output: se.Result.Output, Duration: time.Since(start)})
+		c.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: w.Name, Error: se.Error(), Output: se.Result.Output, Duration: time.Since(start)})
 		return true
 	}
 	return false // stale or unreachable pods: a rollout

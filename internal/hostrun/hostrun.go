@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -205,9 +206,10 @@ func listening(port int) bool {
 }
 
 // Run runs the plan's preparation, then the workload, until it exits or
-// ctx ends; then the workload gets SIGTERM and StopTimeout to exit.
-func (pl *Plan) Run(ctx context.Context, stdout, stderr io.Writer, progress func(string)) error {
-	if err := pl.Build(ctx, stderr, progress); err != nil {
+// ctx ends; then the workload gets SIGTERM and StopTimeout to exit. Each
+// step is a Notice on events (nil: none).
+func (pl *Plan) Run(ctx context.Context, stdout, stderr io.Writer, events *event.Emitter) error {
+	if err := pl.Build(ctx, stderr, events); err != nil {
 		return err
 	}
 	p, err := pl.Start(stdout, stderr)
@@ -219,16 +221,16 @@ func (pl *Plan) Run(ctx context.Context, stdout, stderr io.Writer, progress func
 		return p.Err()
 	case <-ctx.Done():
 	}
-	progress("stopping (SIGTERM)...")
+	events.Emit(event.Event{Kind: event.Notice, Phase: event.PhaseRun, Message: "stopping (SIGTERM)..."})
 	return p.Stop()
 }
 
 // Build runs the plan's preparation commands (install, compile), their
-// output to stderr.
-func (pl *Plan) Build(ctx context.Context, stderr io.Writer, progress func(string)) error {
+// output to stderr, each said as a Notice on events (nil: none).
+func (pl *Plan) Build(ctx context.Context, stderr io.Writer, events *event.Emitter) error {
 	env := append(os.Environ(), pl.Env...)
 	for _, args := range pl.Prepare {
-		progress("$ " + join(args))
+		events.Emit(event.Event{Kind: event.Notice, Phase: event.PhaseBuild, Message: "$ " + join(args)})
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = pl.Dir, env, stderr, stderr
 		if err := cmd.Run(); err != nil {

@@ -119,7 +119,7 @@ func TestRunPython(t *testing.T) {
 	defer cancel()
 	var out, errOut syncBuf
 	done := make(chan error, 1)
-	go func() { done <- plan.Run(ctx, &out, &errOut, func(string) {}) }()
+	go func() { done <- plan.Run(ctx, &out, &errOut, nil) }()
 	// Call the function until it answers, for as long as it runs.
 	client := &http.Client{Timeout: 5 * time.Second}
 	var body string
@@ -189,7 +189,7 @@ func TestStopProgramWithoutHandler(t *testing.T) {
 	defer cancel()
 	running := &firstWrite{written: make(chan struct{})}
 	done := make(chan error, 1)
-	go func() { done <- pl.Run(ctx, running, io.Discard, func(string) {}) }()
+	go func() { done <- pl.Run(ctx, running, io.Discard, nil) }()
 	select {
 	case <-running.written:
 	case err := <-done:

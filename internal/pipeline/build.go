@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -76,14 +75,10 @@ type Pipeline struct {
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 
-	em     emitter
-	initEm sync.Once
+	em emitter
 }
 
-func (p *Pipeline) emit(ev Event) {
-	p.initEm.Do(func() { p.em = emitter{sink: p.Events, now: p.Now} })
-	p.em.emit(ev)
-}
+func (p *Pipeline) emit(ev Event) { p.em.emit(p.Events, p.Now, ev) }
 
 func (p *Pipeline) since(t time.Time) time.Duration {
 	if p.Now != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -126,7 +127,7 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 	rel := p.Release(w)
 	c, own, err := chart.Load(p.Root, w)
 	if err != nil {
-		p.emit(Event{Kind: Failed, Workload: w.Name, Err: err})
+		p.emit(Event{Kind: Failed, Phase: event.PhaseDeploy, Workload: w.Name, Err: err})
 		return nil, err
 	}
 	start := p.now()

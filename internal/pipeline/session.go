@@ -13,6 +13,7 @@ import (
 	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
@@ -289,7 +290,7 @@ func (s *Session) Rollback(ctx context.Context, name string, revision int, timeo
 	s.emit(Event{Kind: RollbackStarted, Workload: w.Name, Release: rel, Namespace: s.Namespace(), Revision: revision})
 	now, err := s.Deployer.Rollback(ctx, rel, s.Namespace(), revision, timeout)
 	if err != nil {
-		s.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: s.Namespace(), Duration: s.since(start), Err: err})
+		s.emit(Event{Kind: Failed, Phase: event.PhaseRollback, Workload: w.Name, Release: rel, Namespace: s.Namespace(), Duration: s.since(start), Err: err})
 		return 0, err
 	}
 	s.emit(Event{Kind: RolledBack, Workload: w.Name, Release: rel, Namespace: s.Namespace(), Revision: now, Duration: s.since(start)})
@@ -362,7 +363,7 @@ func (s *Session) deleteOne(ctx context.Context, w *project.Workload, o DeleteOp
 	switch {
 	case errors.As(err, &nf) && o.All:
 	case err != nil:
-		s.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Err: err})
+		s.emit(Event{Kind: Failed, Phase: event.PhaseDelete, Workload: w.Name, Release: rel, Namespace: ns, Err: err})
 		return err
 	default:
 		s.emit(Event{Kind: Deleted, Workload: w.Name, Release: rel, Namespace: ns, Object: "release", Duration: s.since(start)})
@@ -370,7 +371,7 @@ func (s *Session) deleteOne(ctx context.Context, w *project.Workload, o DeleteOp
 	if remains.Consumers {
 		if err := s.Bus.Unsubscribe(ctx, w); err != nil {
 			err = fmt.Errorf("removing the consumers of %s's triggers: %w", w.Name, err)
-			s.emit(Event{Kind: Failed, Workload: w.Name, Err: err})
+			s.emit(Event{Kind: Failed, Phase: event.PhaseDelete, Workload: w.Name, Err: err})
 			return err
 		}
 		s.emit(Event{Kind: Deleted, Workload: w.Name, Namespace: ns, Object: "consumers"})
@@ -381,7 +382,7 @@ func (s *Session) deleteOne(ctx context.Context, w *project.Workload, o DeleteOp
 	for _, sec := range remains.Secrets {
 		gone, err := s.Kube.DeleteSecret(ctx, ns, sec)
 		if err != nil {
-			s.emit(Event{Kind: Failed, Workload: w.Name, Err: err})
+			s.emit(Event{Kind: Failed, Phase: event.PhaseDelete, Workload: w.Name, Err: err})
 			return err
 		}
 		if gone {

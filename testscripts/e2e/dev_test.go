@@ -18,26 +18,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 )
 
-// devEvent is a line of `skiff dev -o json` on stderr.
-type devEvent struct {
-	Event    string
-	Workload string
-	URL      string
-	Release  string
-	Revision int
-	Error    string
-	Output   string
-	Steps    map[string]float64
-}
+// devEvent is a line of `skiff dev -o json` on stderr: an event of the
+// one schema (docs/events-json.md).
+type devEvent = event.Event
 
 // devEvents reads the events printed so far.
 func devEvents(buf *lockedBuffer) []devEvent {
 	var out []devEvent
 	for _, line := range strings.Split(buf.String(), "\n") {
 		var ev devEvent
-		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event != "" {
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Kind != "" {
 			out = append(out, ev)
 		}
 	}
@@ -83,7 +76,7 @@ func (c *cluster) startDev(t *testing.T, root string, env ...string) *devProcess
 func (p *devProcess) count(kind, workload string) int {
 	n := 0
 	for _, ev := range devEvents(p.stderr) {
-		if ev.Event == kind && ev.Workload == workload {
+		if string(ev.Kind) == kind && ev.Workload == workload {
 			n++
 		}
 	}
@@ -102,7 +95,7 @@ func (p *devProcess) wait(t *testing.T, kind, workload string, n int) devEvent {
 	})
 	var last devEvent
 	for _, ev := range devEvents(p.stderr) {
-		if ev.Event == kind && ev.Workload == workload {
+		if string(ev.Kind) == kind && ev.Workload == workload {
 			last = ev
 		}
 	}
