@@ -11,16 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/deploy"
-	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
 // DefaultTimeout bounds how long skiff waits for a release to be ready.
-const DefaultTimeout = deploy.DefaultTimeout
+const DefaultTimeout = pipeline.DefaultTimeout
 
 // projectContext is the project a command works on, resolved for the
 // selected environment.
@@ -109,7 +106,7 @@ func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, er
 }
 
 func (pc *projectContext) release(w *project.Workload) string {
-	return chart.ReleaseName(pc.project, w)
+	return (&pipeline.Pipeline{Project: pc.project}).Release(w)
 }
 
 // pipeline is the engine for the project, reporting its events to the
@@ -127,7 +124,13 @@ func (pc *projectContext) session(ctx context.Context, f *cmdutil.Factory, event
 
 // sessionWith is session with Helm's log going to logf (nil: nowhere).
 func (pc *projectContext) sessionWith(ctx context.Context, f *cmdutil.Factory, events func(pipeline.Event), logf func(string, ...any)) (*pipeline.Session, error) {
-	kc, d, err := connectWith(ctx, f, pc, logf)
+	// The kubeconfig's context: --context, else the environment's, else
+	// its current one.
+	kctx := f.Globals.Context
+	if kctx == "" {
+		kctx = pc.project.Context
+	}
+	kc, d, err := f.Cluster(ctx, kctx, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -142,22 +145,6 @@ func helmLog(f *cmdutil.Factory) func(string, ...any) {
 	return func(format string, args ...any) {
 		fmt.Fprintf(f.IOStreams.ErrOut, "helm: "+format+"\n", args...)
 	}
-}
-
-// connect loads the kubeconfig, checks the cluster answers, and returns a
-// Deployer for it; with -v, Helm's log goes to stderr. The context is
-// --context, else the environment's, else the kubeconfig's current one.
-func connect(ctx context.Context, f *cmdutil.Factory, pc *projectContext) (*kube.Client, *deploy.Deployer, error) {
-	return connectWith(ctx, f, pc, helmLog(f))
-}
-
-// connectWith is connect with Helm's log going to logf (nil: nowhere).
-func connectWith(ctx context.Context, f *cmdutil.Factory, pc *projectContext, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
-	kctx := f.Globals.Context
-	if kctx == "" && pc != nil {
-		kctx = pc.project.Context
-	}
-	return f.Cluster(ctx, kctx, logf)
 }
 
 func addTimeoutFlag(cmd *cobra.Command, d *time.Duration) {

@@ -10,8 +10,6 @@ import (
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
-	"helm.sh/helm/v3/pkg/cli/values"
-	"helm.sh/helm/v3/pkg/getter"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/pipeline"
@@ -48,8 +46,7 @@ func (v *chartValues) addFlags(cmd *cobra.Command) {
 
 // overrides reads the values the user gave, relative to the working folder.
 func (v *chartValues) overrides() (map[string]any, error) {
-	opts := values.Options{ValueFiles: v.Files, Values: v.Set, StringValues: v.SetStr, FileValues: v.SetFile}
-	m, err := opts.MergeValues(getter.Providers{})
+	m, err := pipeline.UserValues(v.Files, v.Set, v.SetStr, v.SetFile)
 	if err != nil {
 		return nil, cmdutil.Usagef("chart values: %v", err)
 	}

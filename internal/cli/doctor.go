@@ -4,30 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/doctor"
-	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
-	"github.com/skiffdev/skiff/internal/target"
 )
-
-// doctorReach bounds how long doctor waits for the cluster to answer.
-const doctorReach = 5 * time.Second
 
 // DoctorOptions are the inputs of `skiff doctor`.
 type DoctorOptions struct {
@@ -88,7 +77,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	checks = append(checks, registryChecks(p, opts.Insecure)...)
 	checks = append(checks, clusterChecks(f, p)...)
 
-	results := doctor.Run(ctx, 2*doctorReach, checks)
+	results := doctor.Run(ctx, 2*doctor.Reach, checks)
 	if err := printDoctor(f, results); err != nil {
 		return err
 	}
@@ -135,7 +124,7 @@ func registryChecks(p *project.Project, insecure []string) []doctor.Check {
 	}
 	host := ref.Context().RegistryStr()
 	return []doctor.Check{
-		doctor.Registry(ref.Context(), authn.DefaultKeychain, remote.DefaultTransport, publish.CredentialSource),
+		doctor.Registry(ref.Context(), authn.DefaultKeychain, nil, publish.CredentialSource),
 		// The nodes will be able to pull the images.
 		doctor.PullAccess(repo, p.RegistryAuth,
 			func(ctx context.Context) (bool, error) { return regs.AnonymousPull(ctx, repo) },
@@ -143,57 +132,13 @@ func registryChecks(p *project.Project, insecure []string) []doctor.Check {
 	}
 }
 
-// clusterChecks are the checks that need the cluster; they share one
-// connection and one answer to whether it answers at all.
+// clusterChecks are the checks that need the cluster.
 func clusterChecks(f *cmdutil.Factory, p *project.Project) []doctor.Check {
 	kctx := f.Globals.Context
 	if kctx == "" {
 		kctx = p.Context
 	}
-	kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: kctx})
-	if err != nil {
-		return []doctor.Check{{Name: "cluster", Run: func(context.Context) doctor.Result {
-			return doctor.Result{Status: doctor.Fail, Detail: err.Error(), Fix: "point KUBECONFIG or --kubeconfig at a kubeconfig with the cluster"}
-		}}}
-	}
-	// The access reviews go at once: client-go's default rate limit (5
-	// requests a second) would queue them for seconds.
-	cfg := rest.CopyConfig(kc.REST)
-	cfg.QPS, cfg.Burst = 100, 100
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return []doctor.Check{{Name: "cluster", Run: func(context.Context) doctor.Result {
-			return doctor.Result{Status: doctor.Fail, Detail: err.Error()}
-		}}}
-	}
-	c := &doctor.Cluster{Clientset: cs, Host: kc.REST.Host, Context: kc.ContextName, Namespace: p.Namespace,
-		Ping: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, doctorReach)
-			defer cancel()
-			return kc.Ping(ctx)
-		}}
-	platforms := p.Build.Platforms
-	if len(platforms) == 0 {
-		platforms = []string{"linux/" + runtime.GOARCH}
-	}
-	checks := []doctor.Check{c.Reach(), c.RBAC(deployAccess(p)), c.PodSecurity(), c.Architectures(platforms)}
-	if slices.ContainsFunc(p.Workloads, func(w project.Workload) bool { return w.Scale != nil }) {
-		tc := &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: p.Namespace, Project: p}
-		checks = append(checks, c.Engines(func(ctx context.Context) error { return tc.CheckEngines(ctx, p.Workloads) }))
-	}
-	if ev := p.Events; ev != nil && ev.Bus != "" {
-		checks = append(checks, c.Bus(func(ctx context.Context) (string, error) {
-			ctx, cancel := context.WithTimeout(ctx, doctorReach)
-			defer cancel()
-			conn, err := bus.Dial(ctx, kc, ev.Bus)
-			if err != nil {
-				return "", err
-			}
-			defer conn.Close()
-			return conn.Check(ctx)
-		}))
-	}
-	return checks
+	return doctor.ClusterChecks(p, f.Globals.Kubeconfig, kctx, deployAccess(p))
 }
 
 // deployAccess is what deploy (through Helm), status, logs and invoke do

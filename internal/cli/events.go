@@ -7,18 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
@@ -121,23 +118,16 @@ func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
 
 // dialBus loads the project and connects to its bus: through the cluster
 // only when the bus is one of its Services.
-func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *bus.Conn, error) {
-	_, p, err := loadProject(f)
+func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *pipeline.BusConn, error) {
+	root, p, err := loadProject(f)
 	if err != nil {
 		return nil, nil, err
 	}
 	if p.Events == nil || p.Events.Bus == "" {
 		return nil, nil, cmdutil.Usagef("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
 	}
-	var kc *kube.Client
-	if u, err := url.Parse(p.Events.Bus); err == nil {
-		if _, _, inCluster := kube.ServiceHost(u.Hostname()); inCluster {
-			if kc, _, err = connect(ctx, f, &projectContext{project: p, namespace: p.Namespace}); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	conn, err := bus.Dial(ctx, kc, p.Events.Bus)
+	pc := &projectContext{root: root, project: p, namespace: p.Namespace}
+	conn, err := pipeline.DialBus(ctx, p, func(ctx context.Context) (*pipeline.Session, error) { return pc.session(ctx, f, nil) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,18 +203,9 @@ func newCmdEventsTail(f *cmdutil.Factory) *cobra.Command {
 			ctx := cmd.Context()
 			stream := relay.Stream(p)
 			filter, _ := relay.Filter(stream, typ)
-			cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverNewPolicy}
-			if since > 0 {
-				start := time.Now().Add(-since)
-				cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
-			}
-			cons, err := conn.JS.OrderedConsumer(ctx, stream, cfg)
+			msgs, err := pipeline.TailConsumer(ctx, conn, stream, filter, since)
 			if err != nil {
 				return fmt.Errorf("reading stream %s on %s: %w", stream, p.Events.Bus, err)
-			}
-			msgs, err := cons.Messages()
-			if err != nil {
-				return err
 			}
 			stop := context.AfterFunc(ctx, msgs.Stop)
 			defer stop()

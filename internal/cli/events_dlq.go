@@ -11,8 +11,8 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
@@ -227,7 +227,7 @@ func ofWorkload(args []string) string {
 
 // readDeadLetters connects to the bus and lists the dead letters of the
 // workload in args (of all with none).
-func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]relay.DeadLetter, *project.Project, *bus.Conn, error) {
+func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]relay.DeadLetter, *project.Project, *pipeline.BusConn, error) {
 	p, conn, err := dialBus(ctx, f)
 	if err != nil {
 		return nil, nil, nil, err

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/pipeline"
 )
 
@@ -51,7 +50,7 @@ func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
 
 // shortImage shortens repo@sha256:abcdef... to repo@sha256:abcdef123456.
 func shortImage(ref string) string {
-	if repo, short, ok := deploy.ShortDigest(ref); ok {
+	if repo, short, ok := pipeline.ShortDigest(ref); ok {
 		return repo + "@sha256:" + short
 	}
 	return ref

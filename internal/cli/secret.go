@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,11 +11,9 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/target"
 )
 
 // maxSecretSize is Kubernetes' limit for the data of one Secret.
@@ -70,8 +67,8 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, kc *kube.Client, ns, name string) error {
-				return kc.SetSecretKeys(ctx, ns, name, map[string]string{"app.kubernetes.io/managed-by": "skiff"}, map[string][]byte{args[0]: value})
+			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s *pipeline.Session, w string) (string, error) {
+				return s.SetSecrets(ctx, w, map[string][]byte{args[0]: value})
 			}, "Set secret "+args[0])
 		},
 	}
@@ -86,12 +83,8 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, kc *kube.Client, ns, name string) error {
-				missing, err := kc.UnsetSecretKeys(ctx, ns, name, args)
-				if err == nil && len(missing) > 0 {
-					return fmt.Errorf("no secret %v to remove; `skiff secret list` shows them", missing)
-				}
-				return err
+			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s *pipeline.Session, w string) (string, error) {
+				return s.UnsetSecrets(ctx, w, args)
 			}, "Removed")
 		},
 	}
@@ -108,11 +101,12 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kc, _, err := connect(cmd.Context(), f, pc)
+			s, err := pc.session(cmd.Context(), f, nil)
 			if err != nil {
 				return err
 			}
-			keys, err := kc.SecretKeys(cmd.Context(), pc.namespace, chart.SecretName(w.Name))
+			defer s.Close()
+			keys, err := s.SecretKeys(cmd.Context(), w.Name)
 			if err != nil {
 				return err
 			}
@@ -166,7 +160,7 @@ func readSecret(f *cmdutil.Factory, file, key string) ([]byte, error) {
 }
 
 func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, restart bool,
-	change func(ctx context.Context, kc *kube.Client, ns, name string) error, what string) error {
+	change func(ctx context.Context, s *pipeline.Session, workload string) (secret string, err error), what string) error {
 	pc, w, err := loadWorkload(f, workload)
 	if err != nil {
 		return err
@@ -176,23 +170,17 @@ func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, rest
 		return err
 	}
 	defer s.Close()
-	kc := s.Kube
-	if _, err := kc.EnsureNamespace(ctx, pc.namespace); err != nil {
-		return err
-	}
-	if err := change(ctx, kc, pc.namespace, chart.SecretName(w.Name)); err != nil {
+	secret, err := change(ctx, s, w.Name)
+	if err != nil {
 		return err
 	}
 	cs := f.IOStreams.ColorScheme()
-	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s for %s (Secret %s/%s)\n", cs.SuccessIcon(), what, w.Name, pc.namespace, chart.SecretName(w.Name))
+	fmt.Fprintf(f.IOStreams.ErrOut, "%s %s for %s (Secret %s/%s)\n", cs.SuccessIcon(), what, w.Name, pc.namespace, secret)
 	if !restart {
 		return nil
 	}
-	var notRunning *target.NotRunningError
-	switch err := s.Targets.For(w).Restart(ctx); {
-	case errors.As(err, &notRunning):
-		return nil // nothing runs yet: the next deploy reads the Secret
-	case err != nil:
+	// Nothing runs yet: the next deploy reads the Secret.
+	if restarted, err := s.Restart(ctx, w.Name); err != nil || !restarted {
 		return err
 	}
 	fmt.Fprintf(f.IOStreams.ErrOut, "Restarting %s's pods; `skiff status --wait %s` waits for them\n", w.Name, w.Name)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
@@ -109,9 +107,4 @@ func printStatus(f *cmdutil.Factory, all []*target.Status) error {
 		}
 	}
 	return nil
-}
-
-func isNotFound(err error) bool {
-	var nf *deploy.NotFoundError
-	return errors.As(err, &nf)
 }

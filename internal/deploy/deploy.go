@@ -53,6 +53,17 @@ type Deployer struct {
 	Wait func(ctx context.Context, rel *release.Release) error
 }
 
+// Record is one revision of a release as Helm records it (its manifest,
+// values, status). Other packages name Helm's release type through it
+// alone, so that moving to Helm v4 is this package's change.
+type Record = release.Release
+
+// The statuses of a Record other packages look at.
+const (
+	StatusDeployed = release.StatusDeployed
+	StatusFailed   = release.StatusFailed
+)
+
 // Release is one workload to deploy.
 type Release struct {
 	Name      string

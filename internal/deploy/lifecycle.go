@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/cli/values"
+	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 )
@@ -198,6 +200,14 @@ func (d *Deployer) uninstall(ctx context.Context, cfg *action.Configuration, nam
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not gone within %s", timeout))
 	defer cancel()
 	return waitDeleted(ctx, cfg, res.Release.Manifest)
+}
+
+// MergeValues reads chart values as Helm's flags take them: YAML files
+// (-f), KEY=VALUE (--set), strings (--set-string) and files
+// (--set-file), relative to the working folder, later ones winning.
+func MergeValues(files, set, setString, setFile []string) (map[string]any, error) {
+	opts := values.Options{ValueFiles: files, Values: set, StringValues: setString, FileValues: setFile}
+	return opts.MergeValues(getter.Providers{})
 }
 
 // ShortDigest splits an image reference by digest into what comes before

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
-
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/event"
@@ -38,7 +36,7 @@ func ChartSettings() map[string]any {
 
 // History reads and restores releases; *deploy.Deployer is the real one.
 type History interface {
-	Get(ctx context.Context, name, namespace string) (*release.Release, error)
+	Get(ctx context.Context, name, namespace string) (*deploy.Record, error)
 	Rollback(ctx context.Context, name, namespace string, revision int, timeout time.Duration) (int, error)
 	Uninstall(ctx context.Context, name, namespace string, timeout time.Duration) error
 }
@@ -81,10 +79,10 @@ type Cluster struct {
 	// down holds, per workload that could not reach the registry or the
 	// cluster, the wait before its next try.
 	down     map[string]time.Duration
-	deployed map[string]string           // workload: the image and values that run
-	live     map[string]*live            // workload: what its pods run, when dev can sync them
-	gen      map[string]int              // workload: its pods' generation, bumped to replace them
-	before   map[string]*release.Release // nil until Snapshot
+	deployed map[string]string         // workload: the image and values that run
+	live     map[string]*live          // workload: what its pods run, when dev can sync them
+	gen      map[string]int            // workload: its pods' generation, bumped to replace them
+	before   map[string]*deploy.Record // nil until Snapshot
 }
 
 // SetProject replaces the project.
@@ -113,7 +111,7 @@ func (c *Cluster) Snapshot(ctx context.Context, workloads []string) error {
 	c.mu.Lock()
 	p := c.Project
 	c.mu.Unlock()
-	before := map[string]*release.Release{}
+	before := map[string]*deploy.Record{}
 	pl := &pipeline.Pipeline{Project: p, Root: c.Root}
 	for _, n := range workloads {
 		w, ok := p.Workload(n)
@@ -413,7 +411,7 @@ func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration)
 
 // restoreOne brings one release back; the event says what it did ("" kind:
 // nothing to do). When ctx ends, it stops waiting for the release.
-func (c *Cluster) restoreOne(ctx context.Context, name, rel, ns string, was *release.Release, timeout time.Duration) Event {
+func (c *Cluster) restoreOne(ctx context.Context, name, rel, ns string, was *deploy.Record, timeout time.Duration) Event {
 	now, err := c.History.Get(ctx, rel, ns)
 	var nf *deploy.NotFoundError
 	if errors.As(err, &nf) {

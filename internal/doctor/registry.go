@@ -15,8 +15,12 @@ import (
 
 // Registry checks that the credentials skiff pushes with may push to repo
 // (host/path): it starts a blob upload and cancels it, pushing nothing.
-// source says where the credentials come from (publish.CredentialSource).
+// source says where the credentials come from (publish.CredentialSource);
+// rt nil is go-containerregistry's default transport.
 func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, source func(host string) string) Check {
+	if rt == nil {
+		rt = remote.DefaultTransport
+	}
 	return Check{Name: "registry " + repo.RegistryStr(), Run: func(ctx context.Context) Result {
 		host := repo.RegistryStr()
 		from := source(host)

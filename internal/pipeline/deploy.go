@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
-
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/event"
@@ -18,7 +16,7 @@ import (
 // Releaser runs Helm releases; *deploy.Deployer is the real one.
 type Releaser interface {
 	Deploy(ctx context.Context, r deploy.Release, workload string) (*deploy.Result, error)
-	LastGoodRelease(ctx context.Context, name, namespace string) (*release.Release, error)
+	LastGoodRelease(ctx context.Context, name, namespace string) (*deploy.Record, error)
 }
 
 // Readiness is how many pods of a deployed workload are ready, and where

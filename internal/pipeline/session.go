@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/chart"
@@ -96,7 +95,7 @@ func (s *Session) workload(name string) (*project.Workload, error) {
 // wait is how the session's releases are waited for: by the target of the
 // workload whose release rel is; a release of no workload, as Helm checks
 // resources.
-func (s *Session) wait(ctx context.Context, rel *release.Release) error {
+func (s *Session) wait(ctx context.Context, rel *deploy.Record) error {
 	for i := range s.Project.Workloads {
 		w := &s.Project.Workloads[i]
 		if s.Release(w) == rel.Name {

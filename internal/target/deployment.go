@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,7 +25,7 @@ import (
 type Deployment struct{ base }
 
 // Status reads the Deployment and its pods.
-func (d *Deployment) Status(ctx context.Context, rel *release.Release) (*Status, error) {
+func (d *Deployment) Status(ctx context.Context, rel *deploy.Record) (*Status, error) {
 	st := d.newStatus(rel)
 	if rel == nil {
 		return st, nil
@@ -108,7 +107,7 @@ func deployments(manifest string) ([]string, error) {
 }
 
 // Status sums up the Deployments of the release: ready when all are.
-func (c *Chart) Status(ctx context.Context, rel *release.Release) (*Status, error) {
+func (c *Chart) Status(ctx context.Context, rel *deploy.Record) (*Status, error) {
 	st := c.newStatus(rel)
 	if rel == nil {
 		return st, nil
@@ -137,7 +136,7 @@ func (c *Chart) Status(ctx context.Context, rel *release.Release) (*Status, erro
 	if len(names) == 0 {
 		// Nothing with pods (a chart of ConfigMaps, say): the release's
 		// own status is the workload's.
-		if rel.Info.Status == release.StatusDeployed {
+		if rel.Info.Status == deploy.StatusDeployed {
 			st.State = StateReady
 			return st, nil
 		}
@@ -184,7 +183,7 @@ func (c *Chart) Restart(ctx context.Context) error {
 
 // Wait watches the Deployments of rel roll out (it returns as soon as the
 // last pod is ready), then checks every other resource as Helm would.
-func (d *Deployment) Wait(ctx context.Context, rel *release.Release) error {
+func (d *Deployment) Wait(ctx context.Context, rel *deploy.Record) error {
 	if err := WaitRolledOut(ctx, d.c.Clientset, rel); err != nil {
 		return err
 	}
@@ -193,7 +192,7 @@ func (d *Deployment) Wait(ctx context.Context, rel *release.Release) error {
 
 // Wait waits for every resource of the chart as Helm's checks see them
 // (it may hold any kind), else for its Deployments to roll out.
-func (c *Chart) Wait(ctx context.Context, rel *release.Release) error {
+func (c *Chart) Wait(ctx context.Context, rel *deploy.Record) error {
 	if c.c.Releases == nil {
 		return WaitRolledOut(ctx, c.c.Clientset, rel)
 	}

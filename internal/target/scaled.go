@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 )
@@ -39,7 +39,7 @@ type Scaled struct{ Deployment }
 // Status reads the Deployment, its pods and its ScaledObject. At zero pods
 // by design it is Idle; a ScaledObject KEDA does not accept makes it
 // Degraded, however many pods run.
-func (s *Scaled) Status(ctx context.Context, rel *release.Release) (*Status, error) {
+func (s *Scaled) Status(ctx context.Context, rel *deploy.Record) (*Status, error) {
 	st, err := s.Deployment.Status(ctx, rel)
 	if err != nil || rel == nil {
 		return st, err
@@ -222,7 +222,7 @@ func containerPort(p *corev1.Pod, target intstr.IntOrString) (int, bool) {
 // Wait waits for the Deployment to roll out, KEDA's ScaledObject and the
 // add-on's route to be Ready, and, when it sits at zero pods, for a wake-up
 // through the interceptor that proves the new version answers.
-func (s *Scaled) Wait(ctx context.Context, rel *release.Release) error {
+func (s *Scaled) Wait(ctx context.Context, rel *deploy.Record) error {
 	if err := WaitRolledOut(ctx, s.c.Clientset, rel); err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -90,7 +89,7 @@ type Target interface {
 	// Endpoint is the in-cluster URL other workloads reach it at.
 	Endpoint() string
 	// Status reads what runs of release rel (nil: not deployed).
-	Status(ctx context.Context, rel *release.Release) (*Status, error)
+	Status(ctx context.Context, rel *deploy.Record) (*Status, error)
 	// ReadyPod returns one of its running, ready pods.
 	ReadyPod(ctx context.Context) (*corev1.Pod, error)
 	// Restart rolls its pods; it fails when nothing of it is deployed.
@@ -99,7 +98,7 @@ type Target interface {
 	// Deployment, rolled out and every resource ready; for a scaled one,
 	// also KEDA's objects accepted and, at zero pods, woken and answering.
 	// ctx bounds it (its cause is the error then).
-	Wait(ctx context.Context, rel *release.Release) error
+	Wait(ctx context.Context, rel *deploy.Record) error
 	// Remains is what deleting it removes beside its release.
 	Remains() Remains
 }
@@ -204,10 +203,10 @@ func Forward(ctx context.Context, kc *kube.Client, namespace string, t Target) (
 // Releases reads Helm releases and waits for what they hold;
 // *deploy.Deployer is the real one.
 type Releases interface {
-	Get(ctx context.Context, name, namespace string) (*release.Release, error)
+	Get(ctx context.Context, name, namespace string) (*deploy.Record, error)
 	// WaitReady waits until every resource of rel is ready, as Helm's
 	// readiness checks see it.
-	WaitReady(ctx context.Context, rel *release.Release) error
+	WaitReady(ctx context.Context, rel *deploy.Record) error
 }
 
 // Read reads the status of t: its release from r, what runs from the
@@ -248,7 +247,7 @@ func (b *base) Remains() Remains {
 
 // waitResources waits for every resource of rel as Helm's checks see them,
 // when the releases can be read.
-func (b *base) waitResources(ctx context.Context, rel *release.Release) error {
+func (b *base) waitResources(ctx context.Context, rel *deploy.Record) error {
 	if b.c.Releases == nil {
 		return nil
 	}
@@ -256,7 +255,7 @@ func (b *base) waitResources(ctx context.Context, rel *release.Release) error {
 }
 
 // newStatus fills in what the release says.
-func (b *base) newStatus(rel *release.Release) *Status {
+func (b *base) newStatus(rel *deploy.Record) *Status {
 	st := &Status{Workload: b.w.Name, Kind: b.w.Kind, Release: b.release, Namespace: b.c.Namespace,
 		Environment: b.c.Project.Env, State: StateNotDeployed}
 	if rel == nil {
@@ -301,9 +300,9 @@ func (b *base) restarts(ctx context.Context, selector string) (int32, error) {
 }
 
 // summarize sets st.State from the release and the pod counts.
-func (b *base) summarize(ctx context.Context, st *Status, rel *release.Release, rolledOut bool, selector string) {
+func (b *base) summarize(ctx context.Context, st *Status, rel *deploy.Record, rolledOut bool, selector string) {
 	switch {
-	case rel.Info.Status == release.StatusFailed:
+	case rel.Info.Status == deploy.StatusFailed:
 		st.State = StateFailed
 	case rel.Info.Status.IsPending():
 		st.State = StateProgressing

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,13 +11,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiffdev/skiff/internal/deploy"
 )
 
 // WaitRolledOut waits until every Deployment of rel has rolled out: its
 // newest spec observed, all its pods updated and ready, none of the old
 // ones left. It watches rather than polls, so it returns as soon as the
 // last pod is ready (Helm's own wait looks every 2 s). ctx bounds it.
-func WaitRolledOut(ctx context.Context, cs kubernetes.Interface, rel *release.Release) error {
+func WaitRolledOut(ctx context.Context, cs kubernetes.Interface, rel *deploy.Record) error {
 	names, err := deployments(rel.Manifest)
 	if err != nil {
 		return fmt.Errorf("reading the manifest of %s: %w", rel.Name, err)
