@@ -1,5 +1,8 @@
 // Package cli wires skiff's commands with cobra. It holds no logic of its
-// own beyond parsing flags, asking questions and printing results.
+// own beyond parsing flags, asking questions and rendering results and
+// events: what changes or watches the cluster goes through a
+// pipeline.Session, and it imports no client-go, NATS, registry or Helm
+// package (docs/development.md, "Import rule").
 package cli
 
 import (

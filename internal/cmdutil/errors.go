@@ -1,5 +1,6 @@
 // Package cmdutil holds what every command shares and that is not cobra:
-// the typed errors and their exit codes, and the Factory of dependencies.
+// the typed errors and their exit codes, the Factory of dependencies, and
+// the process's interrupts, which main alone catches.
 package cmdutil
 
 import (

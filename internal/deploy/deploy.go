@@ -1,6 +1,10 @@
 // Package deploy runs the Helm release lifecycle of workloads in-process
-// with the Helm SDK: install or upgrade and wait for readiness, roll back on
-// failure, history, rollback and uninstall.
+// with the Helm SDK: install or upgrade, then wait for readiness with the
+// caller's context (Helm never waits on a goroutine of its own: its apply
+// returns, then Wait, a session's target wait, or WaitReady, Helm's
+// readiness checks asked from the caller's goroutine), roll back on
+// failure, history, rollback and uninstall. With package chart, it is the
+// only importer of Helm; others name a release revision as Record.
 package deploy
 
 import (
@@ -40,6 +44,9 @@ type Deployer struct {
 	// PollInterval is how often pods are checked for fatal problems while
 	// waiting (default 2s).
 	PollInterval time.Duration
+	// WaitInterval is how often WaitReady asks (default 1s; Helm's own
+	// wait asks every 2 s).
+	WaitInterval time.Duration
 	// FatalAfter is how long a fatal problem (CrashLoopBackOff,
 	// ImagePullBackOff, ...) must last before waiting stops early (default 20s).
 	FatalAfter time.Duration
@@ -354,10 +361,6 @@ func history(cfg *action.Configuration, name string) ([]*release.Release, error)
 	return rels, nil
 }
 
-// WaitInterval is how often WaitReady asks whether the resources are
-// ready (Helm's own wait asks every 2 s).
-const WaitInterval = time.Second
-
 // WaitReady waits until every resource of rel is ready as Helm's
 // kube.ReadyChecker sees it (every kind Helm knows how to wait for), asking
 // from the calling goroutine until ctx ends: no wait is left running after
@@ -379,7 +382,11 @@ func (d *Deployer) WaitReady(ctx context.Context, rel *release.Release) error {
 		return fmt.Errorf("waiting for %s: no cluster client to read its resources with", rel.Name)
 	}
 	checker := helmkube.NewReadyChecker(d.Clientset, cfg.Log, helmkube.PausedAsReady(true))
-	t := time.NewTicker(WaitInterval)
+	interval := d.WaitInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	var why error
 	for {
@@ -426,7 +433,7 @@ func waitDeleted(ctx context.Context, cfg *action.Configuration, manifest string
 	if err != nil || len(resources) == 0 {
 		return err
 	}
-	t := time.NewTicker(WaitInterval)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		left := ""

@@ -7,7 +7,10 @@
 //
 // A workload deployed with skiff's base chart is a Deployment target; one
 // with its own chart/ is a Chart target, whose objects are read from its
-// release. Scale-to-zero and event-driven workloads are further kinds.
+// release; one with `scale` is a Scaled target (KEDA, down to zero pods).
+// A target also says how a release of it just applied is waited for, and
+// what deleting it removes beside its release: no code outside this
+// package switches on the kinds.
 package target
 
 import (

@@ -4,7 +4,8 @@
 //
 // The model never does I/O itself: every side effect is a tea.Cmd that
 // calls the Backend and returns a message. The real Backend (cluster.go)
-// talks to Kubernetes and Helm; tests use a fake.
+// acts through a pipeline.Session (rollback, delete, statuses: as the
+// verbs do) and watches the cluster; tests use a fake.
 package tui
 
 import (

@@ -52,7 +52,7 @@ func (a action) question() string {
 	case actRestart:
 		return fmt.Sprintf("Restart the pods of %s?\nThey are replaced one by one, as a rollout does.", a.workload)
 	default:
-		return fmt.Sprintf("Delete %s?\nThis uninstalls release %s and every object it created.", a.workload, a.release)
+		return fmt.Sprintf("Delete %s?\nThis uninstalls release %s and every object it created, and removes its\ntriggers' consumers and the Secret of its values, as `skiff delete` does.", a.workload, a.release)
 	}
 }
 
