@@ -59,7 +59,7 @@ for line in open(sys.argv[1]):
     if first:
         first = False
         continue
-    for k, v in e.get("steps", {}).items():
+    for k, v in e.get("detail", {}).get("steps", {}).items():
         steps.setdefault(k, []).append(v)
     steps.setdefault("cycle", []).append(e["seconds"])
 print(", ".join(f"{k} {statistics.median(v)*1000:.0f} ms" for k, v in sorted(steps.items())))
@@ -85,7 +85,7 @@ start_dev() {
   url=$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     e = json.loads(l) if l.startswith("{") else {}
-    if e.get("event") == "watching": print(e["url"]); break' "$dir.err")
+    if e.get("event") == "watching": print(e["detail"]["url"]); break' "$dir.err")
   [ -n "$url" ] || { cat "$dir.err" >&2; exit 1; }
 }
 stop_dev() { kill -INT "$devpid"; wait "$devpid" || true; devpid=""; }
