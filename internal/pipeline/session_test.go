@@ -93,3 +93,28 @@ func TestInterruptDuringTheTargetsWaitRollsBack(t *testing.T) {
 		t.Errorf("events %s, want the interrupt and the failure reported", got)
 	}
 }
+
+// A workload with triggers is deleted only once the bus answers, so that
+// its consumers go with its release: an unreachable bus changes nothing.
+func TestDeleteChangesNothingWhenTheBusDoesNotAnswer(t *testing.T) {
+	p := &project.Project{Name: "shop", Namespace: "shop", Events: &project.Events{Bus: "nats://127.0.0.1:1", RelayImage: "r.example/relay@sha256:1"},
+		Workloads: []project.Workload{{Name: "thumbs", Kind: "function", Lang: "go", Port: 8080,
+			Triggers: []project.Trigger{{Event: "com.example.image.uploaded"}}}}}
+	cfg := &action.Configuration{Releases: storage.Init(driver.NewMemory()),
+		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
+		Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}}
+	d := &deploy.Deployer{Config: func(string) (*action.Configuration, error) { return cfg, nil }}
+	s := NewSession(&Pipeline{Project: p, Root: t.TempDir()}, &kube.Client{Clientset: fake.NewClientset()}, d)
+	defer s.Close()
+	d.Wait = func(context.Context, *deploy.Record) error { return nil }
+	if _, err := s.Deploy(context.Background(), Releases{Releaser: d}, p.Workloads, map[string]string{"thumbs": "r.example/thumbs@sha256:1"}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Delete(context.Background(), DeleteOptions{Timeout: time.Minute}, "thumbs")
+	if err == nil || !strings.Contains(err.Error(), "delete changed nothing") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := d.Get(context.Background(), "shop-thumbs", "shop"); err != nil {
+		t.Errorf("the release is gone though its consumers could not be: %v", err)
+	}
+}
