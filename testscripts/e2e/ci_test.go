@@ -105,9 +105,10 @@ func TestCIGitHubDeploy(t *testing.T) {
 	c := needCluster(t)
 	root, ns, reg, user, password := c.ciProject(t, "e2e-ci-github")
 	url := ciRelease(t, c.skiff, "1.4.0")
-	out := mustRun(t, root, c.env, c.skiff, "ci", "init", "github", "--skiff-version", "1.4.0", "--release-url", url)
-	if !strings.Contains(out, "wrote "+filepath.Join(root, ".github/workflows/skiff.yml")) {
-		t.Errorf("ci init printed %q", out)
+	// What ci init wrote is a message: on stderr, as every command's.
+	out, errOut, code := run(t, root, c.env, c.skiff, "ci", "init", "github", "--skiff-version", "1.4.0", "--release-url", url)
+	if code != 0 || out != "" || !strings.Contains(errOut, "wrote "+filepath.Join(root, ".github/workflows/skiff.yml")) {
+		t.Errorf("ci init exited %d, printed %q on stdout and %q on stderr", code, out, errOut)
 	}
 	data, err := os.ReadFile(filepath.Join(root, ".github/workflows/skiff.yml"))
 	must(t, err)
