@@ -288,8 +288,12 @@ func TestDevCluster(t *testing.T) {
 	// rollout's.
 	starts := 0
 	for _, line := range strings.Split(stdout.String(), "\n") {
-		var l struct{ Workload, Pod, Message string }
-		if json.Unmarshal([]byte(line), &l) == nil && l.Workload == "front" && strings.Contains(l.Message, "listening") {
+		// A log event (docs/events-json.md): the line in detail.message.
+		var l struct {
+			Event, Workload string
+			Detail          struct{ Message string }
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Event == "log" && l.Workload == "front" && strings.Contains(l.Detail.Message, "listening") {
 			starts++
 		}
 	}
