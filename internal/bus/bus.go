@@ -4,7 +4,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"sync"
@@ -34,10 +36,25 @@ func (c *Conn) Close() {
 	}
 }
 
+// DefaultDialTimeout bounds the wait for the bus to answer a connection.
+const DefaultDialTimeout = 5 * time.Second
+
+// Dialer connects to buses.
+type Dialer struct {
+	// Timeout bounds the wait for the bus to answer (0: DefaultDialTimeout;
+	// sooner when the context ends sooner).
+	Timeout time.Duration
+}
+
+// Dial connects to busURL with the default Dialer.
+func Dial(ctx context.Context, kc *kube.Client, busURL string) (*Conn, error) {
+	return (&Dialer{}).Dial(ctx, kc, busURL)
+}
+
 // Dial connects to busURL. A host <service>.<namespace>.svc[.<domain>]
 // is reached through a port-forward to one of the Service's ready pods
 // (kc must be set); any other host directly.
-func Dial(ctx context.Context, kc *kube.Client, busURL string) (*Conn, error) {
+func (d *Dialer) Dial(ctx context.Context, kc *kube.Client, busURL string) (*Conn, error) {
 	u, err := url.Parse(busURL)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("events.bus %q is not a URL such as nats://nats.nats.svc.cluster.local:4222", busURL)
@@ -58,14 +75,17 @@ func Dial(ctx context.Context, kc *kube.Client, busURL string) (*Conn, error) {
 		fu.Host = fw.Addr
 		target = fu.String()
 	}
-	timeout := 5 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = DefaultDialTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
 	nc, err := nats.Connect(target, nats.Name("skiff"), nats.Timeout(timeout), nats.MaxReconnects(0))
 	if err != nil {
 		c.closeForward()
-		return nil, fmt.Errorf("connecting to the bus %s: %w", busURL, err)
+		return nil, dialErr(busURL, target, timeout, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -75,6 +95,30 @@ func Dial(ctx context.Context, kc *kube.Client, busURL string) (*Conn, error) {
 	}
 	c.NC, c.JS = nc, js
 	return c, nil
+}
+
+// dialErr says why the bus did not take the connection: nats.go reports
+// only "no servers available"; a plain TCP dial tells a refused or
+// unreachable address from a server that accepts and does not speak.
+func dialErr(busURL, target string, timeout time.Duration, err error) error {
+	var nerr net.Error
+	if !errors.Is(err, nats.ErrNoServers) && !errors.Is(err, nats.ErrTimeout) && !(errors.As(err, &nerr) && nerr.Timeout()) {
+		return fmt.Errorf("connecting to the bus %s: %w", busURL, err)
+	}
+	u, perr := url.Parse(target)
+	if perr != nil {
+		return fmt.Errorf("connecting to the bus %s: %w", busURL, err)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "4222")
+	}
+	conn, derr := net.DialTimeout("tcp", host, timeout)
+	if derr != nil {
+		return fmt.Errorf("connecting to the bus %s: %w; check that the NATS server runs there (events.bus in skiff.yaml)", busURL, derr)
+	}
+	conn.Close()
+	return fmt.Errorf("the bus %s accepted the connection but did not answer within %s; is it a NATS server, and is it up? (events.bus in skiff.yaml)", busURL, timeout)
 }
 
 func (c *Conn) closeForward() {

@@ -77,7 +77,9 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	checks = append(checks, registryChecks(p, opts.Insecure)...)
 	checks = append(checks, clusterChecks(f, p)...)
 
+	stop := f.IOStreams.StartProgress(fmt.Sprintf("checking toolchains, registry and cluster (%d checks)", len(checks)))
 	results := doctor.Run(ctx, 2*doctor.Reach, checks)
+	stop()
 	if err := printDoctor(f, results); err != nil {
 		return err
 	}
