@@ -116,7 +116,10 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := regs.Verify(ctx, opts.Registry, creds); err != nil {
+	stop := ios.StartProgress("checking the credentials with " + opts.Registry)
+	err = regs.Verify(ctx, opts.Registry, creds)
+	stop()
+	if err != nil {
 		var bad *publish.BadCredentialsError
 		if errors.As(err, &bad) {
 			return fmt.Errorf("%w; check the username and password", err)
