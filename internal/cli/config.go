@@ -176,7 +176,7 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	unset := &cobra.Command{
-		Use:   "unset KEY...",
+		Use:   "unset [WORKLOAD] KEY...",
 		Short: "Remove configuration values",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -185,7 +185,11 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return editConfig(cmd.Context(), f, workload, nil, args, apply, timeout)
+			name, keys, err := splitWorkloadArg(f, workload, args)
+			if err != nil {
+				return err
+			}
+			return editConfig(cmd.Context(), f, name, nil, keys, apply, timeout)
 		},
 	}
 	for _, c := range []*cobra.Command{set, unset} {

@@ -74,7 +74,7 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 	}
 	set.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file")
 	unset := &cobra.Command{
-		Use:   "unset KEY...",
+		Use:   "unset [WORKLOAD] KEY...",
 		Short: "Remove secrets",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -83,6 +83,10 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			workload, args, err := splitWorkloadArg(f, workload, args)
+			if err != nil {
+				return err
+			}
 			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s *pipeline.Session, w string) (string, error) {
 				return s.UnsetSecrets(ctx, w, args)
 			}, "Removed")

@@ -284,3 +284,30 @@ func firstArg(args []string) string {
 	}
 	return args[0]
 }
+
+// splitWorkloadArg takes the workload off args of the form [WORKLOAD]
+// KEY...: the first argument is the workload when keys follow it and it
+// names a workload of the project around the folder.
+func splitWorkloadArg(f *cmdutil.Factory, flag string, args []string) (string, []string, error) {
+	if len(args) < 2 {
+		return flag, args, nil
+	}
+	// Quietly: the command loads the project again, and reports on it.
+	wd, err := f.WorkDir()
+	if err != nil {
+		return "", nil, err
+	}
+	manifest, err := project.Find(wd)
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := project.Load(manifest)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, ok := p.Workload(args[0]); !ok {
+		return flag, args, nil
+	}
+	name, err := workloadName(args[0], flag)
+	return name, args[1:], err
+}
