@@ -122,7 +122,7 @@ func ciInitRun(ctx context.Context, opts *CIInitOptions) error {
 	}
 	plan, err := cigen.NewPlan(root, p, cigen.Options{Platform: opts.Platform, Env: p.Env, Branch: opts.Branch})
 	if errors.Is(err, cigen.ErrNoRegistry) || errors.Is(err, cigen.ErrNoWorkloads) {
-		return cmdutil.Usagef("%v", err)
+		return cmdutil.Manifestf("%v", err) // skiff.yaml's problem: no pointer to --help
 	}
 	if err != nil {
 		return err

@@ -124,7 +124,7 @@ func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *pipeli
 		return nil, nil, err
 	}
 	if p.Events == nil || p.Events.Bus == "" {
-		return nil, nil, cmdutil.Usagef("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
+		return nil, nil, cmdutil.Manifestf("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
 	}
 	pc := &projectContext{root: root, project: p, namespace: p.Namespace}
 	conn, err := pipeline.DialBus(ctx, p, func(ctx context.Context) (*pipeline.Session, error) { return pc.session(ctx, f, nil) })
