@@ -69,7 +69,7 @@ func (p *progress) event(ev pipeline.Event) {
 		p.stopSpin = p.f.IOStreams.StartProgress("waiting for " + ev.Workload + " to be ready")
 	case pipeline.Interrupted:
 		p.spinDone()
-		fmt.Fprintln(errOut, "Interrupted: rolling "+ev.Workload+" back (Ctrl-C again to quit now and leave it pending)")
+		fmt.Fprintln(errOut, "Interrupted: stopping "+ev.Workload+"'s deploy, rolling back what it changed (Ctrl-C again to quit now and leave it pending)")
 	case pipeline.Deployed:
 		p.spinDone()
 		fmt.Fprintf(errOut, "%s %s ready: revision %d, %s pods, in %s\n", cs.SuccessIcon(), ev.Workload, ev.Revision, ev.Ready, ev.Duration.Round(time.Second))

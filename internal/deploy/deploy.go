@@ -198,7 +198,7 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 		hist = nil
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err // interrupted before anything changed
+		return nil, fmt.Errorf("interrupted before release %s changed: %w", r.Name, err)
 	}
 
 	var rel *release.Release

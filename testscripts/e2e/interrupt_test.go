@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // deployProcess is a `skiff deploy` running in the background, its
@@ -91,6 +95,17 @@ func (p *deployProcess) exit(t *testing.T, d time.Duration) int {
 	return 0
 }
 
+// appliedRevision waits until Helm has recorded revision rev of release in
+// ns: the apply returned, and deploy waits for the new pods.
+func (c *cluster) appliedRevision(t *testing.T, ns, release string, rev int) {
+	t.Helper()
+	name := fmt.Sprintf("sh.helm.release.v1.%s.v%d", release, rev)
+	waitFor(t, 2*time.Minute, "revision "+fmt.Sprint(rev)+" of "+release, func() bool {
+		_, err := c.kc.Clientset.CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+		return err == nil
+	})
+}
+
 // Ctrl-C during a deploy's wait stops the wait, rolls the release back and
 // leaves the previous revision serving, the process gone (with it, every
 // goroutine and port-forward it had; goleak checks the same in-process in
@@ -120,11 +135,13 @@ func TestInterruptDuringDeploy(t *testing.T) {
 	// 1. One Ctrl-C while deploy waits: rolled back, revision 1's content serving.
 	p := c.startDeploy(t, root, "--no-build", "--timeout", "3m")
 	p.waitFor(t, "Deploying hello", 2*time.Minute)
+	c.appliedRevision(t, ns, "shop-hello", 2)
 	p.signal(t)
-	if code := p.exit(t, 2*time.Minute); code != 1 {
+	// An interrupted command exits 130 (cmdutil.ExitCancel), as for SIGINT.
+	if code := p.exit(t, 2*time.Minute); code != 130 {
 		t.Fatalf("interrupted deploy exited %d:\n%s", code, p.output())
 	}
-	for _, want := range []string{"Interrupted: rolling hello back", "was interrupted", "rolled back to revision 1"} {
+	for _, want := range []string{"Interrupted: stopping hello's deploy", "was interrupted", "rolled back to revision 1"} {
 		if !strings.Contains(p.output(), want) {
 			t.Errorf("interrupted deploy did not say %q:\n%s", want, p.output())
 		}
@@ -140,8 +157,9 @@ func TestInterruptDuringDeploy(t *testing.T) {
 	// 2. A second Ctrl-C (while the rollback runs) ends skiff at once.
 	p = c.startDeploy(t, root, "--no-build", "--timeout", "3m")
 	p.waitFor(t, "Deploying hello", 2*time.Minute)
+	c.appliedRevision(t, ns, "shop-hello", 4)
 	p.signal(t)
-	p.waitFor(t, "Interrupted: rolling hello back", time.Minute)
+	p.waitFor(t, "Interrupted: stopping hello's deploy", time.Minute)
 	start := time.Now()
 	p.signal(t)
 	code := p.exit(t, 10*time.Second)
