@@ -14,7 +14,6 @@ import (
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/prompt"
 )
 
 // Main runs skiff with args and returns the process exit code. ctx ends
@@ -43,11 +42,7 @@ func run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 		// Bad input (exit code 2), whether or not the command said so.
 		err = &cmdutil.UsageError{Err: err, Manifest: true}
 	}
-	if errors.Is(err, prompt.ErrInterrupted) {
-		return cmdutil.ExitCancel
-	}
-	var silent *cmdutil.SilentError
-	if !errors.As(err, &silent) {
+	if !cmdutil.Quiet(err) {
 		cs := f.IOStreams.ColorScheme()
 		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s\n", cs.Red("Error:"), err)
 		var usage *cmdutil.UsageError
@@ -58,11 +53,17 @@ func run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	return cmdutil.ExitCode(err)
 }
 
-// isCobraUsage recognises the errors cobra itself returns for a mistyped
-// command line, which are not typed.
+// isCobraUsage recognises the errors cobra returns untyped from checks it
+// runs itself, outside the hooks skiff types (SetFlagErrorFunc for flags,
+// typeArgErrors for arguments): an unknown top-level command, required
+// flags and flag groups.
 func isCobraUsage(err error) bool {
+	var usage *cmdutil.UsageError
+	if errors.As(err, &usage) {
+		return false
+	}
 	msg := err.Error()
-	for _, p := range []string{"unknown command ", "unknown flag", "unknown shorthand flag", "invalid argument ", "flag needs an argument", "required flag", "accepts ", "requires at least", "requires at most", "if any flags in the group"} {
+	for _, p := range []string{"unknown command ", "required flag", "if any flags in the group"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}

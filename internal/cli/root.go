@@ -82,7 +82,30 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 	)
 	root.InitDefaultCompletionCmd()
 	rejectUnknownSubcommands(root)
+	typeArgErrors(root)
 	return root
+}
+
+// typeArgErrors makes every command's argument check (cobra.ExactArgs and
+// the like, whose errors cobra does not type) return a UsageError, as
+// flag errors already do (SetFlagErrorFunc): what exit code a mistake gets
+// is then decided by cmdutil.ExitCode from the error's type alone.
+func typeArgErrors(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		typeArgErrors(c)
+	}
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				var usage *cmdutil.UsageError
+				if errors.As(err, &usage) {
+					return err
+				}
+				return &cmdutil.UsageError{Err: err}
+			}
+			return nil
+		}
+	}
 }
 
 // rejectUnknownSubcommands makes each command that only groups others fail

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/skiffdev/skiff/internal/prompt"
 )
 
 // Exit codes of the skiff binary.
@@ -60,8 +62,15 @@ func ExitCode(err error) int {
 	if errors.As(err, &usage) {
 		return ExitUsage
 	}
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, prompt.ErrInterrupted) {
 		return ExitCancel
 	}
 	return ExitFailure
+}
+
+// Quiet says an error needs no "Error:" line: the command already told
+// the user (SilentError), or the user left a prompt with Ctrl-C.
+func Quiet(err error) bool {
+	var silent *SilentError
+	return errors.As(err, &silent) || errors.Is(err, prompt.ErrInterrupted)
 }
