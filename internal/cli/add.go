@@ -82,18 +82,7 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 	if why := project.ValidName(opts.Workload.Name); why != "" {
 		return cmdutil.Usagef("the workload name %s; use lowercase letters, digits and '-', starting and ending with a letter or digit", why)
 	}
-	wd, err := f.WorkDir()
-	if err != nil {
-		return err
-	}
-	manifestPath, err := project.Find(wd)
-	if err != nil {
-		return err
-	}
-	p, err := project.Load(manifestPath)
-	if project.IsManifestError(err) {
-		return &cmdutil.UsageError{Err: err}
-	}
+	manifestPath, p, err := readManifest(f)
 	if err != nil {
 		return err
 	}

@@ -116,15 +116,7 @@ func workloadCompletion(f *cmdutil.Factory) func(*cobra.Command, []string, strin
 // envCompletion completes the names of the project's environments.
 func envCompletion(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		wd, err := f.WorkDir()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		path, err := project.Find(wd)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		p, err := project.Load(path)
+		_, p, err := readManifest(f)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

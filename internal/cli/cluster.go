@@ -28,23 +28,32 @@ type projectContext struct {
 	namespace string
 }
 
+// readManifest finds skiff.yaml around the working folder and loads it as
+// written (no environment resolved); a problem in it is a usage error.
+func readManifest(f *cmdutil.Factory) (path string, p *project.Project, err error) {
+	wd, err := f.WorkDir()
+	if err != nil {
+		return "", nil, err
+	}
+	if path, err = project.Find(wd); err != nil {
+		return "", nil, err
+	}
+	p, err = project.Load(path)
+	if project.IsManifestError(err) {
+		return "", nil, &cmdutil.UsageError{Err: err}
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return path, p, nil
+}
+
 // loadProject finds skiff.yaml around the working folder, loads it and
 // resolves it for the --env environment and --namespace: the one place
 // where what every later step reads (registry, namespace, context,
 // platforms, values, the workloads' fields) is decided.
 func loadProject(f *cmdutil.Factory) (root string, p *project.Project, err error) {
-	wd, err := f.WorkDir()
-	if err != nil {
-		return "", nil, err
-	}
-	manifest, err := project.Find(wd)
-	if err != nil {
-		return "", nil, err
-	}
-	top, err := project.Load(manifest)
-	if project.IsManifestError(err) {
-		return "", nil, &cmdutil.UsageError{Err: err}
-	}
+	manifest, top, err := readManifest(f)
 	if err != nil {
 		return "", nil, err
 	}

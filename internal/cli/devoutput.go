@@ -38,7 +38,12 @@ func newDevOutput(f *cmdutil.Factory, noTUI bool, workloads []string, interrupt 
 		// One schema for every line: the loop's events and messages on
 		// stderr, the workloads' log lines on stdout, all events.
 		events := &dev.Emitter{Sink: jsonLines(ios.ErrOut), Run: run}
-		return &devOutput{logs: ios.Out, messages: &noticeWriter{events: events},
+		notice := func(line string) {
+			if line != "" {
+				events.Emit(event.Event{Kind: event.Notice, Message: line})
+			}
+		}
+		return &devOutput{logs: ios.Out, messages: &lineWriter{line: notice},
 			event: jsonLines(ios.ErrOut), logEvents: &dev.Emitter{Sink: jsonLines(ios.Out), Run: run}, stop: func() {}}
 	}
 	if noTUI || !ios.CanPrompt() || (f.Globals.Output != "" && f.Globals.Output != cmdutil.FormatTable) || !ios.IsStdoutTTY() || !ios.IsStderrTTY() {
@@ -54,7 +59,7 @@ func newDevOutput(f *cmdutil.Factory, noTUI bool, workloads []string, interrupt 
 		defer close(done)
 		_, _ = p.Run()
 	}()
-	w := &printAbove{p: p, width: panel.Width}
+	w := &lineWriter{line: printAbove(p, panel.Width)}
 	printEvent := devPrinter(f, w)
 	var once sync.Once
 	return &devOutput{logs: w, messages: w,
@@ -71,24 +76,27 @@ func newDevOutput(f *cmdutil.Factory, noTUI bool, workloads []string, interrupt 
 		}}
 }
 
-// printAbove writes whole lines above a bubbletea program's view, each
-// wrapped to the terminal's width: a line the terminal wrapped itself
-// would throw off the program's count of the lines it drew.
-type printAbove struct {
-	p     *tea.Program
-	width func() int
-	mu    sync.Mutex
-	buf   []byte
-}
-
-func (w *printAbove) println(line string) {
-	if n := w.width(); n > 1 {
-		line = ansi.Hardwrap(line, n-1, true)
+// printAbove prints a line above a bubbletea program's view, wrapped to
+// the terminal's width: a line the terminal wrapped itself would throw off
+// the program's count of the lines it drew.
+func printAbove(p *tea.Program, width func() int) func(string) {
+	return func(line string) {
+		if n := width(); n > 1 {
+			line = ansi.Hardwrap(line, n-1, true)
+		}
+		p.Println(line)
 	}
-	w.p.Println(line)
 }
 
-func (w *printAbove) Write(b []byte) (int, error) {
+// lineWriter hands each whole line written to it to line, without its
+// newline; flush hands over what follows the last newline.
+type lineWriter struct {
+	line func(string)
+	mu   sync.Mutex
+	buf  []byte
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, b...)
@@ -97,16 +105,16 @@ func (w *printAbove) Write(b []byte) (int, error) {
 		if i < 0 {
 			return len(b), nil
 		}
-		w.println(string(w.buf[:i]))
+		w.line(string(w.buf[:i]))
 		w.buf = w.buf[i+1:]
 	}
 }
 
-func (w *printAbove) flush() {
+func (w *lineWriter) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.buf) > 0 {
-		w.println(string(w.buf))
+		w.line(string(w.buf))
 		w.buf = nil
 	}
 }
@@ -122,28 +130,5 @@ func jsonLines(w io.Writer) func(event.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		fmt.Fprintf(w, "%s\n", data)
-	}
-}
-
-// noticeWriter turns each line written to it into a Notice event.
-type noticeWriter struct {
-	events *dev.Emitter
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (w *noticeWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, b...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		if line := string(w.buf[:i]); line != "" {
-			w.events.Emit(event.Event{Kind: event.Notice, Message: line})
-		}
-		w.buf = w.buf[i+1:]
 	}
 }

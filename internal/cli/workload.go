@@ -293,15 +293,7 @@ func splitWorkloadArg(f *cmdutil.Factory, flag string, args []string) (string, [
 		return flag, args, nil
 	}
 	// Quietly: the command loads the project again, and reports on it.
-	wd, err := f.WorkDir()
-	if err != nil {
-		return "", nil, err
-	}
-	manifest, err := project.Find(wd)
-	if err != nil {
-		return "", nil, err
-	}
-	p, err := project.Load(manifest)
+	_, p, err := readManifest(f)
 	if err != nil {
 		return "", nil, err
 	}
