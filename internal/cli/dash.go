@@ -7,10 +7,8 @@ import (
 	"io"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/MakeNowJust/heredoc"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
@@ -93,13 +91,9 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	backend := tui.NewCluster(tui.ClusterConfig{Session: sess, Namespace: pc.namespace, Workloads: pc.workloads, Timeout: opts.Timeout})
 	defer backend.Close()
 
-	renderer := lipgloss.NewRenderer(ios.Out)
-	if !ios.ColorEnabled() {
-		renderer.SetColorProfile(termenv.Ascii)
-	}
 	m := tui.New(ctx, backend, tui.Options{
 		Project: pc.project.Name, Namespace: pc.namespace, Context: sess.Kube.ContextName,
-		Workloads: workloads, Releases: releases, LogLines: opts.LogLines, Renderer: renderer,
+		Workloads: workloads, Releases: releases, LogLines: opts.LogLines, Color: ios.ColorEnabled(),
 	})
 
 	// client-go reports watch retries through klog on stderr, which would
@@ -111,7 +105,7 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	klog.LogToStderr(false)
 
 	// main alone catches signals: its context ends the program.
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(ios.In), tea.WithOutput(ios.Out), tea.WithoutSignalHandler())
+	p := tea.NewProgram(m, append(programOptions(ios), tea.WithContext(ctx))...)
 	if _, err := p.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

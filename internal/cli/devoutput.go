@@ -7,13 +7,14 @@ import (
 	"io"
 	"sync"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/dev"
 	"github.com/skiffdev/skiff/internal/event"
+	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/tui"
 )
 
@@ -49,11 +50,11 @@ func newDevOutput(f *cmdutil.Factory, noTUI bool, workloads []string, interrupt 
 	if noTUI || !ios.CanPrompt() || (f.Globals.Output != "" && f.Globals.Output != cmdutil.FormatTable) || !ios.IsStdoutTTY() || !ios.IsStderrTTY() {
 		return &devOutput{logs: ios.Out, messages: ios.ErrOut, event: devPrinter(f, ios.ErrOut), stop: func() {}}
 	}
-	panel := tui.NewDevStatus(workloads, lipgloss.NewRenderer(ios.Out))
+	panel := tui.NewDevStatus(workloads, ios.ColorEnabled())
 	// The terminal is raw while the panel runs (typed keys would scribble
 	// over it), so Ctrl-C arrives as a key: the panel passes it on.
 	panel.Interrupt = interrupt
-	p := tea.NewProgram(panel, tea.WithInput(ios.In), tea.WithOutput(ios.Out), tea.WithoutSignalHandler())
+	p := tea.NewProgram(panel, programOptions(ios)...)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -74,6 +75,18 @@ func newDevOutput(f *cmdutil.Factory, noTUI bool, workloads []string, interrupt 
 				<-done
 			})
 		}}
+}
+
+// programOptions are the options of every bubbletea program skiff runs:
+// the command's streams, main's signal handling alone, and no color when
+// colors are off (NO_COLOR or --no-color; the program honours the first
+// by itself, not the flag).
+func programOptions(ios *iostreams.IOStreams) []tea.ProgramOption {
+	opts := []tea.ProgramOption{tea.WithInput(ios.In), tea.WithOutput(ios.Out), tea.WithoutSignalHandler()}
+	if !ios.ColorEnabled() {
+		opts = append(opts, tea.WithColorProfile(colorprofile.Ascii))
+	}
+	return opts
 }
 
 // printAbove prints a line above a bubbletea program's view, wrapped to

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/skiffdev/skiff/internal/logs"
 )
@@ -77,7 +77,7 @@ func benchLogs(b *testing.B, filter string, rate int) {
 	for seen := 0; seen < total; {
 		msg := <-msgs
 		_, cmd := m.Update(msg)
-		_ = m.View()
+		_ = m.frame()
 		if lb, ok := msg.(logBatchMsg); ok {
 			seen += len(lb.lines)
 			if lag := time.Since(lb.lines[len(lb.lines)-1].Time); lag > maxLag {

@@ -6,8 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/skiffdev/skiff/internal/dev"
@@ -44,10 +43,9 @@ type DevEventMsg dev.Event
 
 type devTick struct{}
 
-// NewDevStatus returns the panel for workloads; r renders its colors (nil:
-// none).
-func NewDevStatus(workloads []string, r *lipgloss.Renderer) *DevStatus {
-	m := &DevStatus{names: workloads, rows: map[string]*devRow{}, width: 80, now: time.Now, st: newStyles(r)}
+// NewDevStatus returns the panel for workloads, drawn in colors or not.
+func NewDevStatus(workloads []string, colors bool) *DevStatus {
+	m := &DevStatus{names: workloads, rows: map[string]*devRow{}, width: 80, now: time.Now, st: newStyles(colors, false)}
 	for _, n := range workloads {
 		m.rows[n] = &devRow{state: "starting"}
 	}
@@ -58,8 +56,15 @@ func NewDevStatus(workloads []string, r *lipgloss.Renderer) *DevStatus {
 // goroutine.
 func (m *DevStatus) Width() int { return int(m.shared.Load()) }
 
-// Init starts the clock that moves the time of running cycles.
-func (m *DevStatus) Init() tea.Cmd { return m.tick() }
+// Init starts the clock that moves the time of running cycles and, with
+// colors, asks the terminal for its background (answered as a message,
+// which nothing waits for).
+func (m *DevStatus) Init() tea.Cmd {
+	if m.st.colors {
+		return tea.Batch(m.tick(), tea.RequestBackgroundColor)
+	}
+	return m.tick()
+}
 
 func (m *DevStatus) tick() tea.Cmd {
 	return tea.Tick(200*time.Millisecond, func(time.Time) tea.Msg { return devTick{} })
@@ -71,8 +76,12 @@ func (m *DevStatus) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width = msg.Width
 		m.shared.Store(int64(msg.Width))
-	case tea.KeyMsg:
-		if msg.Type == tea.KeyCtrlC && m.Interrupt != nil {
+	case tea.BackgroundColorMsg:
+		if m.st.colors {
+			m.st = newStyles(true, !msg.IsDark())
+		}
+	case tea.KeyPressMsg:
+		if msg.String() == "ctrl+c" && m.Interrupt != nil {
 			m.Interrupt()
 		}
 	case devTick:
@@ -109,10 +118,13 @@ func (m *DevStatus) apply(ev dev.Event) {
 	}
 }
 
-// View renders a line per workload, each at most the terminal's width,
+// View draws the panel below the lines printed above it.
+func (m *DevStatus) View() tea.View { return tea.NewView(m.render()) }
+
+// render returns a line per workload, each at most the terminal's width,
 // and a blank line (the one bubbletea erases when it ends, so the states
 // stay on the terminal).
-func (m *DevStatus) View() string {
+func (m *DevStatus) render() string {
 	nameW := 0
 	for _, n := range m.names {
 		nameW = max(nameW, ansi.StringWidth(n))

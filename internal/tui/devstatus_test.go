@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/skiffdev/skiff/internal/dev"
@@ -13,18 +13,18 @@ import (
 
 func TestDevStatusFollowsTheLoop(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	m := NewDevStatus([]string{"front", "payments"}, nil)
+	m := NewDevStatus([]string{"front", "payments"}, false)
 	m.now = func() time.Time { return now }
 	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
 	send := func(ev dev.Event) { m.Update(DevEventMsg(ev)) }
 	line := func(name string) string {
 		t.Helper()
-		for _, l := range strings.Split(m.View(), "\n") {
+		for _, l := range strings.Split(m.render(), "\n") {
 			if strings.Contains(l, name) {
 				return l
 			}
 		}
-		t.Fatalf("no line for %s in:\n%s", name, m.View())
+		t.Fatalf("no line for %s in:\n%s", name, m.render())
 		return ""
 	}
 
@@ -48,7 +48,7 @@ func TestDevStatusFollowsTheLoop(t *testing.T) {
 	}
 	// Every line fits the terminal.
 	m.Update(tea.WindowSizeMsg{Width: 30, Height: 30})
-	for _, l := range strings.Split(m.View(), "\n") {
+	for _, l := range strings.Split(m.render(), "\n") {
 		if w := ansi.StringWidth(l); w > 30 {
 			t.Errorf("%d cells wide: %q", w, l)
 		}
@@ -59,7 +59,7 @@ func TestDevStatusFollowsTheLoop(t *testing.T) {
 	// Ctrl-C is passed on, not acted on.
 	interrupted := 0
 	m.Interrupt = func() { interrupted++ }
-	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyCtrlC}); cmd != nil || interrupted != 1 {
+	if _, cmd := m.Update(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}); cmd != nil || interrupted != 1 {
 		t.Errorf("ctrl-c: cmd %v, interrupted %d", cmd, interrupted)
 	}
 }

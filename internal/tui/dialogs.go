@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/skiffdev/skiff/internal/deploy"
@@ -18,14 +18,14 @@ import (
 type overlay interface {
 	// update handles a key; it returns the overlay to show next (nil
 	// closes it) and a command.
-	update(msg tea.KeyMsg) (overlay, tea.Cmd)
+	update(msg tea.KeyPressMsg) (overlay, tea.Cmd)
 	// view renders the content of the box, at most width cells wide.
 	view(width, height int, st *styles) string
 }
 
 func msgCmd(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
 
-func isKey(msg tea.KeyMsg, keys ...string) bool {
+func isKey(msg tea.KeyPressMsg, keys ...string) bool {
 	return key.Matches(msg, key.NewBinding(key.WithKeys(keys...)))
 }
 
@@ -73,7 +73,7 @@ type confirmedMsg struct{ action }
 // confirm asks yes or no about an action.
 type confirm struct{ action }
 
-func (c *confirm) update(msg tea.KeyMsg) (overlay, tea.Cmd) {
+func (c *confirm) update(msg tea.KeyPressMsg) (overlay, tea.Cmd) {
 	switch {
 	case isKey(msg, "y", "Y", "enter"):
 		return nil, msgCmd(confirmedMsg{c.action})
@@ -126,7 +126,7 @@ func (p *picker) setHistory(revs []deploy.Revision, err error) {
 	}
 }
 
-func (p *picker) update(msg tea.KeyMsg) (overlay, tea.Cmd) {
+func (p *picker) update(msg tea.KeyPressMsg) (overlay, tea.Cmd) {
 	switch {
 	case isKey(msg, "esc", "q"):
 		return nil, nil
@@ -188,7 +188,7 @@ type responseBox struct {
 	err      error
 }
 
-func (r *responseBox) update(msg tea.KeyMsg) (overlay, tea.Cmd) {
+func (r *responseBox) update(msg tea.KeyPressMsg) (overlay, tea.Cmd) {
 	if isKey(msg, "esc", "enter", "q", "i") {
 		return nil, nil
 	}
@@ -228,7 +228,7 @@ func sanitizeBody(s string) string {
 // helpBox lists every key.
 type helpBox struct{ keys keyMap }
 
-func (h *helpBox) update(msg tea.KeyMsg) (overlay, tea.Cmd) {
+func (h *helpBox) update(msg tea.KeyPressMsg) (overlay, tea.Cmd) {
 	if isKey(msg, "esc", "?", "q", "enter") {
 		return nil, nil
 	}

@@ -1,6 +1,6 @@
 package tui
 
-import "github.com/charmbracelet/bubbles/key"
+import "charm.land/bubbles/v2/key"
 
 // keyMap is every key of the dashboard; the footer and the help overlay
 // are built from it.
@@ -27,7 +27,7 @@ func newKeyMap() keyMap {
 		LogsTab:    b([]string{"1"}, "1", "logs"),
 		EventsTab:  b([]string{"2"}, "2", "events"),
 		HistoryTab: b([]string{"3"}, "3", "history"),
-		Pause:      b([]string{"p", " "}, "p", "pause/follow logs"),
+		Pause:      b([]string{"p", "space"}, "p", "pause/follow logs"),
 		Filter:     b([]string{"/"}, "/", "filter logs"),
 		Wrap:       b([]string{"w"}, "w", "wrap long lines"),
 		End:        b([]string{"G", "end"}, "G", "jump to end, follow"),

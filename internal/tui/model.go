@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/logs"
@@ -27,8 +26,9 @@ type Options struct {
 	// LogLines is how many log lines are kept per workload
 	// (DefaultLogLines when 0).
 	LogLines int
-	// Renderer draws the colors; nil draws none.
-	Renderer *lipgloss.Renderer
+	// Color draws the colors and asks the terminal for its background
+	// (see styles); false draws none, nor any bold or underline.
+	Color bool
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Location is the time zone of the times shown (time.Local when nil).
@@ -155,7 +155,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 	ti.Placeholder = "filter logs"
 	ti.CharLimit = 200
 	m := &Model{
-		ctx: ctx, b: b, opts: opts, st: newStyles(opts.Renderer), keys: newKeyMap(), now: opts.Now,
+		ctx: ctx, b: b, opts: opts, keys: newKeyMap(), now: opts.Now,
 		width: 80, height: 24,
 		kinds: map[string]string{}, status: map[string]target.Status{},
 		logs: map[string]*logView{}, events: map[string]*loaded[Event]{}, history: map[string]*loaded[deploy.Revision]{},
@@ -167,12 +167,24 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 		m.kinds[w.Name] = w.Kind
 		m.logs[w.Name] = newLogView(opts.LogLines)
 	}
+	m.setStyles(newStyles(opts.Color, false))
 	return m
+}
+
+// setStyles draws with st from now on, the filter input too.
+func (m *Model) setStyles(st *styles) {
+	m.st = st
+	m.filter.SetStyles(st.input())
 }
 
 // Init starts the subscriptions.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.subscribeStatuses(), m.tick()}
+	if m.opts.Color {
+		// The answer, if the terminal gives one, comes as a message;
+		// nothing waits for it.
+		cmds = append(cmds, tea.RequestBackgroundColor)
+	}
 	for _, n := range m.names {
 		cmds = append(cmds, m.subscribeLogs(n))
 	}
@@ -192,10 +204,23 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-		m.filter.Width = max(10, msg.Width-20)
+		m.filter.SetWidth(max(10, msg.Width-20))
 		return m, nil
-	case tea.KeyMsg:
+	case tea.BackgroundColorMsg:
+		if m.opts.Color {
+			m.setStyles(newStyles(true, !msg.IsDark()))
+		}
+		return m, nil
+	case tea.KeyPressMsg:
 		return m, m.handleKey(msg)
+	case tea.PasteMsg:
+		if m.filtering {
+			var cmd tea.Cmd
+			m.filter, cmd = m.filter.Update(msg)
+			m.applyFilter(m.filter.Value())
+			return m, cmd
+		}
+		return m, nil
 
 	case statusSubMsg:
 		if msg.err != nil {
@@ -324,16 +349,16 @@ func (m *Model) onActionDone(msg actionDoneMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
-	if msg.Type == tea.KeyCtrlC {
+func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
+	if msg.String() == "ctrl+c" {
 		return tea.Quit
 	}
 	// Keys typed quickly (or sent by a script) can arrive as one message
 	// of several runes: handle them one by one.
-	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+	if runes := []rune(msg.Text); len(runes) > 1 {
 		var cmds []tea.Cmd
-		for _, r := range msg.Runes {
-			cmds = append(cmds, m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}))
+		for _, r := range runes {
+			cmds = append(cmds, m.handleKey(tea.KeyPressMsg{Code: r, Text: string(r), Mod: msg.Mod}))
 		}
 		return tea.Batch(cmds...)
 	}
@@ -443,13 +468,13 @@ func (m *Model) currentFilter() string {
 
 // handleFilterKey edits the log filter: it applies as typed, enter keeps
 // it, esc clears it.
-func (m *Model) handleFilterKey(msg tea.KeyMsg) tea.Cmd {
-	switch msg.Type {
-	case tea.KeyEnter:
+func (m *Model) handleFilterKey(msg tea.KeyPressMsg) tea.Cmd {
+	switch msg.String() {
+	case "enter":
 		m.filtering = false
 		m.filter.Blur()
 		return nil
-	case tea.KeyEsc:
+	case "esc":
 		m.filtering = false
 		m.filter.Blur()
 		m.filter.SetValue("")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"image/color"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,11 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/bubbles/cursor"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/muesli/termenv"
 
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
@@ -86,13 +85,6 @@ func newTestModel(t *testing.T) (*Model, *fakeBackend) {
 	}
 	m := New(context.Background(), fb, Options{Project: "shop", Namespace: "shop", Context: "kind-skiff", Workloads: ws,
 		Now: func() time.Time { return now }, Location: time.UTC})
-	// The filter input's blinking cursor is a timer command per key
-	// (cursor.BlinkMsg after 530ms) that run would wait for. The model
-	// never hands BlinkMsg back to the input, so its cursor never blinks:
-	// a static cursor draws the same frames and returns no timers.
-	if cmd := m.filter.Cursor.SetMode(cursor.CursorStatic); cmd != nil {
-		t.Fatal("a static cursor returned a command")
-	}
 	send(t, m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	send(t, m, statusMsg{StatusUpdate: StatusUpdate{Statuses: fixtureStatuses()}})
 	send(t, m, logBatchMsg{workload: "orders", lines: logLines("orders", 30, now.Add(-time.Minute))})
@@ -181,16 +173,23 @@ func quits(t *testing.T, cmd tea.Cmd) bool {
 	return false
 }
 
-func keyMsg(k string) tea.KeyMsg {
-	types := map[string]tea.KeyType{
-		"enter": tea.KeyEnter, "esc": tea.KeyEsc, "tab": tea.KeyTab, "shift+tab": tea.KeyShiftTab,
-		"up": tea.KeyUp, "down": tea.KeyDown, "pgup": tea.KeyPgUp, "pgdown": tea.KeyPgDown,
-		"end": tea.KeyEnd, "home": tea.KeyHome, "ctrl+c": tea.KeyCtrlC, "backspace": tea.KeyBackspace,
+// keyMsg is the message of a key press: a key's name ("enter",
+// "shift+tab", "ctrl+c") or the text typed.
+func keyMsg(k string) tea.KeyPressMsg {
+	keys := map[string]tea.KeyPressMsg{
+		"enter": {Code: tea.KeyEnter}, "esc": {Code: tea.KeyEscape}, "tab": {Code: tea.KeyTab},
+		"shift+tab": {Code: tea.KeyTab, Mod: tea.ModShift},
+		"up":        {Code: tea.KeyUp}, "down": {Code: tea.KeyDown}, "pgup": {Code: tea.KeyPgUp}, "pgdown": {Code: tea.KeyPgDown},
+		"end": {Code: tea.KeyEnd}, "home": {Code: tea.KeyHome}, "ctrl+c": {Code: 'c', Mod: tea.ModCtrl},
+		"backspace": {Code: tea.KeyBackspace},
 	}
-	if t, ok := types[k]; ok {
-		return tea.KeyMsg{Type: t}
+	if msg, ok := keys[k]; ok {
+		return msg
 	}
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+	if r := []rune(k); len(r) == 1 {
+		return tea.KeyPressMsg{Code: r[0], Text: k}
+	}
+	return tea.KeyPressMsg{Code: tea.KeyExtended, Text: k}
 }
 
 func press(t *testing.T, m *Model, keys ...string) {
@@ -203,7 +202,7 @@ func press(t *testing.T, m *Model, keys ...string) {
 func typeText(t *testing.T, m *Model, s string) {
 	t.Helper()
 	for _, r := range s {
-		send(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		send(t, m, keyMsg(string(r)))
 	}
 }
 
@@ -262,7 +261,7 @@ func TestGoldenFrames(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			m, _ := newTestModel(t)
 			s.do(t, m)
-			frame := m.View()
+			frame := m.frame()
 			checkFrame(t, frame, m.width, m.height)
 			golden(t, s.name, frame)
 		})
@@ -275,7 +274,7 @@ func TestNavigation(t *testing.T) {
 		t.Fatalf("selected %q first, want orders", m.selected())
 	}
 	press(t, m, "down")
-	if m.selected() != "payments" || !strings.Contains(m.View(), "▸ payments") {
+	if m.selected() != "payments" || !strings.Contains(m.frame(), "▸ payments") {
 		t.Errorf("after down: selected %q, want payments marked in the list", m.selected())
 	}
 	press(t, m, "j", "j", "j", "j")
@@ -287,7 +286,7 @@ func TestNavigation(t *testing.T) {
 		t.Errorf("up twice from web: selected %q, want payments", m.selected())
 	}
 	// Keys that arrive together in one message count one by one.
-	send(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jk3")})
+	send(t, m, keyMsg("jk3"))
 	if m.selected() != "payments" || m.tab != tabHistory {
 		t.Errorf("keys \"jk3\" in one message: selected %q, pane %s; want payments, History", m.selected(), m.tab)
 	}
@@ -304,16 +303,16 @@ func TestNavigation(t *testing.T) {
 func TestTabsLoadFromBackend(t *testing.T) {
 	m, fb := newTestModel(t)
 	press(t, m, "2")
-	if v := m.View(); !strings.Contains(v, "Readiness probe failed") || !strings.Contains(v, "Unhealthy ×3") {
+	if v := m.frame(); !strings.Contains(v, "Readiness probe failed") || !strings.Contains(v, "Unhealthy ×3") {
 		t.Errorf("events pane misses the fake's events:\n%s", v)
 	}
 	press(t, m, "3")
-	v := m.View()
+	v := m.frame()
 	if !strings.Contains(v, "*   3") || !strings.Contains(v, "Install complete") {
 		t.Errorf("history pane misses the revisions or the current mark:\n%s", v)
 	}
 	press(t, m, "down") // payments has no release history in the fake
-	if v := m.View(); !strings.Contains(v, "release shop-payments is not deployed") {
+	if v := m.frame(); !strings.Contains(v, "release shop-payments is not deployed") {
 		t.Errorf("history error not shown:\n%s", v)
 	}
 	want := []string{"Events(orders)", "History(orders)", "History(payments)"}
@@ -326,7 +325,7 @@ func TestFilter(t *testing.T) {
 	m, _ := newTestModel(t)
 	press(t, m, "/")
 	typeText(t, m, "ERROR")
-	v := m.View()
+	v := m.frame()
 	if strings.Contains(v, "GET /orders") {
 		t.Errorf("filter ERROR still shows non-matching lines:\n%s", v)
 	}
@@ -345,12 +344,12 @@ func TestFilter(t *testing.T) {
 		t.Errorf("q after enter went to the filter: filtering=%v input=%q filter=%q", m.filtering, m.filter.Value(), m.logs["orders"].filter)
 	}
 	press(t, m, "/", "esc")
-	if m.logs["orders"].filter != "" || !strings.Contains(m.View(), "GET /orders") {
+	if m.logs["orders"].filter != "" || !strings.Contains(m.frame(), "GET /orders") {
 		t.Errorf("esc should clear the filter; filter=%q", m.logs["orders"].filter)
 	}
 	press(t, m, "/")
 	typeText(t, m, "zzz-nothing")
-	if v := m.View(); !strings.Contains(v, `no line matches "zzz-nothing"`) {
+	if v := m.frame(); !strings.Contains(v, `no line matches "zzz-nothing"`) {
 		t.Errorf("a filter matching nothing should say so:\n%s", v)
 	}
 }
@@ -359,16 +358,16 @@ func TestPauseAndJumpToEnd(t *testing.T) {
 	m, _ := newTestModel(t)
 	press(t, m, "p")
 	send(t, m, logBatchMsg{workload: "orders", lines: []logs.Line{{Time: now, Pod: "orders-7d9f8c6b5-x2lpq", Message: "a brand new line"}}})
-	v := m.View()
+	v := m.frame()
 	if strings.Contains(v, "a brand new line") || !strings.Contains(v, "paused, 1 new") {
 		t.Errorf("paused view shows new lines or does not count them:\n%s", v)
 	}
 	press(t, m, "pgup")
-	if strings.Contains(m.View(), "GET /orders/29 ") {
+	if strings.Contains(m.frame(), "GET /orders/29 ") {
 		t.Errorf("page up still shows the newest old line")
 	}
 	press(t, m, "G")
-	v = m.View()
+	v = m.frame()
 	if !strings.Contains(v, "a brand new line") || !strings.Contains(v, "following") {
 		t.Errorf("G should jump to the end and follow:\n%s", v)
 	}
@@ -389,14 +388,14 @@ func TestRollbackConfirmAndCancel(t *testing.T) {
 		t.Fatalf("n should cancel without rolling back; overlay %T, calls %q", m.overlay, fb.seen())
 	}
 	press(t, m, "r", "down", "enter")
-	if v := m.View(); !strings.Contains(v, "Roll orders back to revision 1?") {
+	if v := m.frame(); !strings.Contains(v, "Roll orders back to revision 1?") {
 		t.Fatalf("confirmation does not name the chosen revision:\n%s", v)
 	}
 	press(t, m, "y")
 	if !slices.Contains(fb.seen(), "Rollback(orders, 1)") {
 		t.Fatalf("backend calls %q, want Rollback(orders, 1)", fb.seen())
 	}
-	if v := m.View(); !strings.Contains(v, "orders rolled back to revision 1 (now revision 4)") {
+	if v := m.frame(); !strings.Contains(v, "orders rolled back to revision 1 (now revision 4)") {
 		t.Errorf("no success message after the rollback:\n%s", v)
 	}
 }
@@ -405,7 +404,7 @@ func TestRollbackFailureIsShown(t *testing.T) {
 	m, fb := newTestModel(t)
 	fb.fail = fmt.Errorf("rolling back shop-orders: timed out waiting for the condition; `skiff status` shows why")
 	press(t, m, "r", "enter", "y")
-	if v := m.View(); !strings.Contains(v, "✗ rolling back shop-orders: timed out") {
+	if v := m.frame(); !strings.Contains(v, "✗ rolling back shop-orders: timed out") {
 		t.Errorf("rollback error not shown:\n%s", v)
 	}
 }
@@ -413,12 +412,12 @@ func TestRollbackFailureIsShown(t *testing.T) {
 func TestRestartAndDeleteAskFirst(t *testing.T) {
 	m, fb := newTestModel(t)
 	press(t, m, "R")
-	if v := m.View(); !strings.Contains(v, "Restart the pods of orders?") {
+	if v := m.frame(); !strings.Contains(v, "Restart the pods of orders?") {
 		t.Fatalf("R shows no confirmation:\n%s", v)
 	}
 	press(t, m, "y")
 	press(t, m, "D")
-	if v := m.View(); !strings.Contains(v, "uninstalls release shop-orders") {
+	if v := m.frame(); !strings.Contains(v, "uninstalls release shop-orders") {
 		t.Fatalf("D shows no confirmation naming the release:\n%s", v)
 	}
 	press(t, m, "esc")
@@ -437,16 +436,16 @@ func TestRestartAndDeleteAskFirst(t *testing.T) {
 func TestPortForwardAndInvoke(t *testing.T) {
 	m, fb := newTestModel(t)
 	press(t, m, "f")
-	if v := m.View(); !strings.Contains(v, "⇄ 127.0.0.1:40123") {
+	if v := m.frame(); !strings.Contains(v, "⇄ 127.0.0.1:40123") {
 		t.Errorf("the endpoint column does not show the forward:\n%s", v)
 	}
 	press(t, m, "i")
-	v := m.View()
+	v := m.frame()
 	if !strings.Contains(v, "200 OK") || !strings.Contains(v, `{"orders": []}`) {
 		t.Errorf("invoke response not shown:\n%s", v)
 	}
 	press(t, m, "esc", "f")
-	if strings.Contains(m.View(), "⇄") {
+	if strings.Contains(m.frame(), "⇄") {
 		t.Errorf("the forward is still shown after stopping it")
 	}
 	want := []string{"StartPortForward(orders)", "Invoke(orders)", "StopPortForward(orders)"}
@@ -525,7 +524,7 @@ func TestSubscriptions(t *testing.T) {
 		}
 		m.Update(result(t, wait, fmt.Sprintf("the wait after %T", msg)))
 	}
-	v := m.View()
+	v := m.frame()
 	if !strings.Contains(v, "● Ready") || !strings.Contains(v, "listening on :8080") || !strings.Contains(v, "ready") {
 		t.Errorf("status and log subscriptions did not reach the view:\n%s", v)
 	}
@@ -537,7 +536,7 @@ func TestSubscriptions(t *testing.T) {
 func TestStatusErrorShown(t *testing.T) {
 	m, _ := newTestModel(t)
 	m.Update(statusMsg{StatusUpdate: StatusUpdate{Err: fmt.Errorf("watching deployments in shop: forbidden")}})
-	if v := m.View(); !strings.Contains(v, "✗ watching deployments in shop: forbidden") {
+	if v := m.frame(); !strings.Contains(v, "✗ watching deployments in shop: forbidden") {
 		t.Errorf("status error not shown:\n%s", v)
 	}
 }
@@ -552,8 +551,8 @@ func TestRingBufferIsBounded(t *testing.T) {
 	if v.lines.len() != 100 || v.lines.next() != 10000 || v.lines.first() != 9900 {
 		t.Errorf("ring holds %d lines (first %d, next %d), want the last 100 of 10000", v.lines.len(), v.lines.first(), v.lines.next())
 	}
-	if !strings.Contains(m.View(), "GET /orders/98 ") {
-		t.Errorf("the newest lines are not shown:\n%s", m.View())
+	if !strings.Contains(m.frame(), "GET /orders/98 ") {
+		t.Errorf("the newest lines are not shown:\n%s", m.frame())
 	}
 	// Holding the view at a line that is then dropped moves it to the oldest kept.
 	press(t, m, "p")
@@ -566,7 +565,7 @@ func TestRingBufferIsBounded(t *testing.T) {
 func TestLogLinesCannotDriveTheTerminal(t *testing.T) {
 	m, _ := newTestModel(t)
 	m.Update(logBatchMsg{workload: "orders", lines: []logs.Line{{Time: now, Pod: "p-1", Message: "\x1b[2J\x1b]0;pwned\x07red \x1b[31mtext\x1b[0m\tafter tab\r"}}})
-	v := m.View()
+	v := m.frame()
 	if strings.Contains(v, "\x1b") {
 		t.Errorf("escape sequences from a log line reached the screen: %q", v)
 	}
@@ -577,13 +576,11 @@ func TestLogLinesCannotDriveTheTerminal(t *testing.T) {
 
 func TestColors(t *testing.T) {
 	m, _ := newTestModel(t)
-	if strings.Contains(m.View(), "\x1b[") {
+	if strings.Contains(m.frame(), "\x1b[") {
 		t.Errorf("a dashboard without a color renderer (NO_COLOR) printed escape codes")
 	}
-	r := lipgloss.NewRenderer(&bytes.Buffer{})
-	r.SetColorProfile(termenv.ANSI)
-	m.st = newStyles(r)
-	lines := strings.Split(m.View(), "\n")
+	m.setStyles(newStyles(true, false))
+	lines := strings.Split(m.frame(), "\n")
 	// The STATE cell of each workload's row is its symbol and state in the
 	// state's color, and only that cell has that color in the row.
 	for workload, want := range map[string]struct{ code, cell string }{
@@ -603,7 +600,7 @@ func TestColors(t *testing.T) {
 			continue
 		}
 		row := rows[0]
-		if !strings.Contains(row, want.code+want.cell+"\x1b[0m") {
+		if !strings.Contains(row, want.code+want.cell+"\x1b[m") {
 			t.Errorf("the state of %s is not drawn as %q in color %q: %q", workload, want.cell, want.code, row)
 		}
 		if n := strings.Count(row, want.code); n != 1 {
@@ -616,7 +613,7 @@ func TestProgramExitsAndRestoresTerminal(t *testing.T) {
 	fb := newFakeBackend()
 	m := New(context.Background(), fb, Options{Workloads: []Workload{{Name: "orders"}}})
 	var out bytes.Buffer
-	p := tea.NewProgram(m, tea.WithInput(strings.NewReader("q")), tea.WithOutput(&out), tea.WithAltScreen())
+	p := tea.NewProgram(m, tea.WithInput(strings.NewReader("q")), tea.WithOutput(&out))
 	done := make(chan error, 1)
 	go func() { _, err := p.Run(); done <- err }()
 	select {
@@ -637,15 +634,66 @@ func TestProgramExitsAndRestoresTerminal(t *testing.T) {
 // letters; without any, the column is not there.
 func TestEventLagColumn(t *testing.T) {
 	m, _ := newTestModel(t)
-	if v := m.View(); strings.Contains(v, "EVENTS") {
+	if v := m.frame(); strings.Contains(v, "EVENTS") {
 		t.Errorf("an EVENTS column without events:\n%s", v)
 	}
 	sts := fixtureStatuses()
 	sts[0].Events = &target.EventLag{Lag: 3, DeadLetters: 1}
 	send(t, m, tea.WindowSizeMsg{Width: 120, Height: 24})
 	send(t, m, statusMsg{StatusUpdate: StatusUpdate{Statuses: sts}})
-	v := m.View()
+	v := m.frame()
 	if !strings.Contains(v, "EVENTS") || !strings.Contains(v, "lag 3 dlq 1") {
 		t.Errorf("no lag for %s:\n%s", sts[0].Workload, v)
+	}
+}
+
+// With colors on, the dashboard asks the terminal for its background (a
+// message, which nothing waits for) and, told it is light, draws yellow
+// darker; without colors it asks nothing.
+func TestBackgroundAskedOnlyWithColors(t *testing.T) {
+	asks := func(m *Model) bool {
+		cmds, ok := result(t, m.Init(), "Init").(tea.BatchMsg)
+		if !ok {
+			t.Fatal("Init returns no batch of commands")
+		}
+		// Every command but the tick (due in refreshEvery) returns at
+		// once: the subscriptions' first messages and the request.
+		results := make(chan tea.Msg, len(cmds))
+		for _, c := range cmds {
+			go func() { results <- c() }()
+		}
+		asked := false
+		for range len(cmds) - 1 {
+			select {
+			case msg := <-results:
+				if _, ok := msg.(tickMsg); ok {
+					t.Fatal("the tick came at once")
+				}
+				asked = asked || fmt.Sprintf("%T", msg) == fmt.Sprintf("%T", tea.RequestBackgroundColor())
+			case <-time.After(cmdTimeout):
+				t.Fatalf("Init's commands did not return within %s", cmdTimeout)
+			}
+		}
+		return asked
+	}
+	ws := []Workload{{Name: "orders", Kind: "service"}}
+	if m := New(context.Background(), newFakeBackend(), Options{Workloads: ws}); asks(m) {
+		t.Error("a dashboard without colors asked the terminal for its background")
+	}
+	m := New(context.Background(), newFakeBackend(), Options{Workloads: ws, Color: true, Location: time.UTC})
+	if !asks(m) {
+		t.Fatal("a dashboard with colors did not ask the terminal for its background")
+	}
+	m.Update(statusMsg{StatusUpdate: StatusUpdate{Statuses: []target.Status{{Workload: "orders", Kind: "service", State: target.StateProgressing}}}})
+	if v := m.frame(); !strings.Contains(v, "\x1b[33m◐ Progressing") {
+		t.Errorf("before an answer, Progressing is not in the terminal's yellow: %q", v)
+	}
+	m.Update(tea.BackgroundColorMsg{Color: color.White})
+	if v := m.frame(); !strings.Contains(v, "\x1b[38;5;136m◐ Progressing") {
+		t.Errorf("on a light background, Progressing is not in dark yellow: %q", v)
+	}
+	m.Update(tea.BackgroundColorMsg{Color: color.Black})
+	if v := m.frame(); !strings.Contains(v, "\x1b[33m◐ Progressing") {
+		t.Errorf("on a dark background, Progressing is not in the terminal's yellow: %q", v)
 	}
 }

@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
 )
 
 // TestMain lets the test binary act as a dashboard on the fake backend
@@ -41,8 +40,8 @@ func runDemo() int {
 	for _, s := range fixtureStatuses() {
 		ws = append(ws, Workload{Name: s.Workload, Kind: s.Kind})
 	}
-	m := New(context.Background(), fb, Options{Project: "shop", Namespace: "shop", Workloads: ws, Renderer: lipgloss.NewRenderer(os.Stdout)})
-	if _, err := tea.NewProgram(m, tea.WithAltScreen()).Run(); err != nil {
+	m := New(context.Background(), fb, Options{Project: "shop", Namespace: "shop", Workloads: ws, Color: true})
+	if _, err := tea.NewProgram(m).Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/skiffdev/skiff/internal/deploy"
@@ -26,8 +27,15 @@ func (m *Model) layout() (listRows, listStart, body int) {
 	return listRows, listStart, body
 }
 
-// View renders the screen: exactly height lines of at most width cells.
-func (m *Model) View() string {
+// View draws the screen on the alternate screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.frame())
+	v.AltScreen = true
+	return v
+}
+
+// frame renders the screen: exactly height lines of at most width cells.
+func (m *Model) frame() string {
 	w := m.width
 	if w <= 0 || m.height <= 0 {
 		return ""
