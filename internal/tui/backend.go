@@ -3,7 +3,11 @@
 // release history of the selected one, and actions on it.
 //
 // The model never does I/O itself: every side effect is a tea.Cmd that
-// calls the Backend and returns a message. The real Backend (cluster.go)
+// calls the Backend and returns a message. Model holds what is the
+// screen's (selection, pane, filter, overlays, the message line) and a
+// child per workload (workload.go: its status, logs, events, history,
+// port-forward, running action), to which it routes the messages about
+// that workload. The real Backend (cluster.go)
 // acts through a pipeline.Session (rollback, delete, statuses: as the
 // verbs do) and watches the cluster; tests use a fake.
 package tui

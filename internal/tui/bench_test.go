@@ -99,7 +99,7 @@ func benchLogs(b *testing.B, filter string, rate int) {
 	}
 	b.ReportMetric(0, "ns/op") // lines/s says it better
 	for _, n := range names {
-		if l := m.logs[n].lines.len(); l > DefaultLogLines {
+		if l := m.byName[n].logs.lines.len(); l > DefaultLogLines {
 			b.Fatalf("%s keeps %d lines, more than the ring's %d", n, l, DefaultLogLines)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/logs"
-	"github.com/skiffdev/skiff/internal/target"
 )
 
 // Options configure the dashboard.
@@ -102,13 +101,6 @@ type (
 	tickMsg time.Time
 )
 
-type loaded[T any] struct {
-	items   []T
-	err     error
-	loading bool
-	at      time.Time
-}
-
 // Model is the dashboard.
 type Model struct {
 	ctx  context.Context
@@ -120,17 +112,12 @@ type Model struct {
 
 	width, height int
 
-	names    []string
-	kinds    map[string]string
-	status   map[string]target.Status
-	statErr  error
-	sel      int
-	tab      tab
-	logs     map[string]*logView
-	events   map[string]*loaded[Event]
-	history  map[string]*loaded[deploy.Revision]
-	forwards map[string]string
-	busy     map[string]string
+	// list is every workload in the order shown; byName finds one.
+	list    []*workload
+	byName  map[string]*workload
+	statErr error
+	sel     int
+	tab     tab
 
 	flash    string
 	flashBad bool
@@ -156,16 +143,11 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 	ti.CharLimit = 200
 	m := &Model{
 		ctx: ctx, b: b, opts: opts, keys: newKeyMap(), now: opts.Now,
-		width: 80, height: 24,
-		kinds: map[string]string{}, status: map[string]target.Status{},
-		logs: map[string]*logView{}, events: map[string]*loaded[Event]{}, history: map[string]*loaded[deploy.Revision]{},
-		forwards: map[string]string{}, busy: map[string]string{},
+		width: 80, height: 24, byName: map[string]*workload{},
 		filter: ti,
 	}
 	for _, w := range opts.Workloads {
-		m.names = append(m.names, w.Name)
-		m.kinds[w.Name] = w.Kind
-		m.logs[w.Name] = newLogView(opts.LogLines)
+		m.add(w.Name, w.Kind)
 	}
 	m.setStyles(newStyles(opts.Color, false))
 	return m
@@ -177,6 +159,16 @@ func (m *Model) setStyles(st *styles) {
 	m.filter.SetStyles(st.input())
 }
 
+// add appends a workload to the list. Its logs are wrapped and filtered
+// as every other's.
+func (m *Model) add(name, kind string) *workload {
+	w := newWorkload(name, kind, m.opts.LogLines)
+	w.logs.wrap, w.logs.filter = m.wrap, m.filter.Value()
+	m.list = append(m.list, w)
+	m.byName[name] = w
+	return w
+}
+
 // Init starts the subscriptions.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.subscribeStatuses(), m.tick()}
@@ -185,22 +177,37 @@ func (m *Model) Init() tea.Cmd {
 		// nothing waits for it.
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}
-	for _, n := range m.names {
-		cmds = append(cmds, m.subscribeLogs(n))
+	for _, w := range m.list {
+		cmds = append(cmds, m.subscribeLogs(w.name))
 	}
 	return tea.Batch(cmds...)
 }
 
-// selected is the name of the selected workload ("" when none).
-func (m *Model) selected() string {
-	if m.sel < 0 || m.sel >= len(m.names) {
-		return ""
+// current is the selected workload (nil when there is none).
+func (m *Model) current() *workload {
+	if m.sel < 0 || m.sel >= len(m.list) {
+		return nil
 	}
-	return m.names[m.sel]
+	return m.list[m.sel]
 }
 
-// Update handles a message.
+// selected is the name of the selected workload ("" when none).
+func (m *Model) selected() string {
+	if w := m.current(); w != nil {
+		return w.name
+	}
+	return ""
+}
+
+// Update handles a message. A message about one workload goes to that
+// workload first (workload.update); what it means for the rest of the
+// screen is handled here.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if wm, ok := msg.(workloadMsg); ok {
+		if w := m.byName[wm.about()]; w != nil {
+			w.update(wm, m.now())
+		}
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -237,18 +244,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, waitLogs(msg.workload, msg.ch)
 	case logBatchMsg:
-		if v := m.logs[msg.workload]; v != nil {
-			v.add(msg.lines)
-		}
 		if msg.ch == nil {
 			return m, nil
 		}
 		return m, waitLogs(msg.workload, msg.ch)
 	case eventsMsg:
-		m.events[msg.workload] = &loaded[Event]{items: msg.events, err: msg.err, at: m.now()}
 		return m, nil
 	case historyMsg:
-		m.history[msg.workload] = &loaded[deploy.Revision]{items: msg.revs, err: msg.err, at: m.now()}
 		if p, ok := m.overlay.(*picker); ok && p.workload == msg.workload {
 			p.setHistory(msg.revs, msg.err)
 		}
@@ -262,20 +264,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case actionDoneMsg:
 		return m, m.onActionDone(msg)
 	case forwardMsg:
-		delete(m.busy, msg.workload)
 		switch {
 		case msg.err != nil:
 			m.setFlash(true, "port-forward to %s: %v", msg.workload, msg.err)
 		case msg.addr == "":
-			delete(m.forwards, msg.workload)
 			m.setFlash(false, "stopped the port-forward to %s", msg.workload)
 		default:
-			m.forwards[msg.workload] = msg.addr
 			m.setFlash(false, "%s is forwarded to http://%s", msg.workload, msg.addr)
 		}
 		return m, nil
 	case invokeMsg:
-		delete(m.busy, msg.workload)
 		m.overlay = &responseBox{workload: msg.workload, resp: msg.resp, err: msg.err}
 		return m, nil
 	case tickMsg:
@@ -284,7 +282,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		cmd := m.tick()
 		if m.tab == tabEvents && m.overlay == nil {
-			cmd = tea.Batch(cmd, m.loadEvents(m.selected()))
+			cmd = tea.Batch(cmd, m.loadEvents(m.current()))
 		}
 		return m, cmd
 	}
@@ -304,30 +302,23 @@ func (m *Model) onStatus(msg statusMsg) tea.Cmd {
 	m.statErr = nil
 	var cmds []tea.Cmd
 	for _, s := range msg.Statuses {
-		old, seen := m.status[s.Workload]
-		m.status[s.Workload] = s
-		if _, ok := m.kinds[s.Workload]; !ok {
-			m.names = append(m.names, s.Workload)
-			m.logs[s.Workload] = newLogView(m.opts.LogLines)
+		w := m.byName[s.Workload]
+		if w == nil {
+			w = m.add(s.Workload, s.Kind)
 			cmds = append(cmds, m.subscribeLogs(s.Workload))
 		}
-		m.kinds[s.Workload] = s.Kind
-		changed := !seen || old.Revision != s.Revision || old.State != s.State || old.Ready != s.Ready || old.Restarts != s.Restarts
-		if changed && s.Workload == m.selected() {
+		changed, newRevision := w.setStatus(s)
+		if changed && w == m.current() {
 			cmds = append(cmds, m.loadTab())
 		} else if changed {
 			// Reloaded when next shown.
-			delete(m.events, s.Workload)
-			if !seen || old.Revision != s.Revision {
-				delete(m.history, s.Workload)
-			}
+			w.forget(newRevision)
 		}
 	}
 	return tea.Batch(append(cmds, next)...)
 }
 
 func (m *Model) onActionDone(msg actionDoneMsg) tea.Cmd {
-	delete(m.busy, msg.workload)
 	if msg.err != nil {
 		m.setFlash(true, "%s", msg.err)
 		return nil
@@ -339,10 +330,7 @@ func (m *Model) onActionDone(msg actionDoneMsg) tea.Cmd {
 		m.setFlash(false, "✓ restarting the pods of %s", msg.workload)
 	case actDelete:
 		m.setFlash(false, "✓ deleted %s", msg.workload)
-		delete(m.forwards, msg.workload)
 	}
-	delete(m.history, msg.workload)
-	delete(m.events, msg.workload)
 	if msg.workload == m.selected() {
 		return m.loadTab()
 	}
@@ -371,8 +359,12 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.handleFilterKey(msg)
 	}
 	k := m.keys
-	name := m.selected()
-	v := m.logs[name]
+	w := m.current()
+	var v *logView
+	name := ""
+	if w != nil {
+		v, name = w.logs, w.name
+	}
 	switch {
 	case key.Matches(msg, k.Quit):
 		return tea.Quit
@@ -393,8 +385,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.HistoryTab):
 		return m.showTab(tabHistory)
 	case key.Matches(msg, k.Refresh):
-		delete(m.events, name)
-		delete(m.history, name)
+		if w != nil {
+			w.forget(true)
+		}
 		return m.loadTab()
 
 	case key.Matches(msg, k.Filter):
@@ -405,10 +398,10 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.filter.Focus()
 	case key.Matches(msg, k.Wrap):
 		m.wrap = !m.wrap
-		for _, lv := range m.logs {
-			lv.wrap = m.wrap
+		for _, w := range m.list {
+			w.logs.wrap = m.wrap
 		}
-	case v == nil:
+	case w == nil:
 	case key.Matches(msg, k.Pause):
 		if v.follow {
 			v.pause()
@@ -425,43 +418,43 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		v.scroll(max(1, m.logHeight()-1))
 
 	case key.Matches(msg, k.Rollback):
-		if m.busy[name] != "" {
+		if w.busy != "" {
 			return nil
 		}
-		p := newPicker(name, m.status[name].Revision, m.opts.Location)
+		p := newPicker(name, w.status.Revision, m.opts.Location)
 		m.overlay = p
-		return m.loadHistory(name)
+		return m.loadHistory(w)
 	case key.Matches(msg, k.Restart):
-		if m.busy[name] == "" {
+		if w.busy == "" {
 			m.overlay = &confirm{action{kind: actRestart, workload: name}}
 		}
 	case key.Matches(msg, k.Delete):
-		if m.busy[name] == "" {
-			m.overlay = &confirm{action{kind: actDelete, workload: name, release: m.release(name)}}
+		if w.busy == "" {
+			m.overlay = &confirm{action{kind: actDelete, workload: name, release: m.release(w)}}
 		}
 	case key.Matches(msg, k.Forward):
-		return m.toggleForward(name)
+		return m.toggleForward(w)
 	case key.Matches(msg, k.Invoke):
-		if m.busy[name] != "" {
+		if w.busy != "" {
 			return nil
 		}
-		m.busy[name] = "invoking…"
+		w.busy = "invoking…"
 		m.setFlash(false, "invoking %s…", name)
 		return m.invoke(name)
 	}
 	return nil
 }
 
-func (m *Model) release(name string) string {
-	if r := m.opts.Releases[name]; r != "" {
+func (m *Model) release(w *workload) string {
+	if r := m.opts.Releases[w.name]; r != "" {
 		return r
 	}
-	return m.status[name].Release
+	return w.status.Release
 }
 
 func (m *Model) currentFilter() string {
-	if v := m.logs[m.selected()]; v != nil {
-		return v.filter
+	if w := m.current(); w != nil {
+		return w.logs.filter
 	}
 	return ""
 }
@@ -488,16 +481,16 @@ func (m *Model) handleFilterKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) applyFilter(f string) {
-	for _, v := range m.logs {
-		v.filter = f
+	for _, w := range m.list {
+		w.logs.filter = f
 	}
 }
 
 func (m *Model) selectWorkload(i int) tea.Cmd {
-	if len(m.names) == 0 {
+	if len(m.list) == 0 {
 		return nil
 	}
-	i = max(0, min(len(m.names)-1, i))
+	i = max(0, min(len(m.list)-1, i))
 	if i == m.sel {
 		return nil
 	}
@@ -513,13 +506,16 @@ func (m *Model) showTab(t tab) tea.Cmd {
 // loadTab loads what the shown pane of the selected workload needs and is
 // missing.
 func (m *Model) loadTab() tea.Cmd {
-	name := m.selected()
+	w := m.current()
+	if w == nil {
+		return nil
+	}
 	switch m.tab {
 	case tabEvents:
-		return m.loadEvents(name)
+		return m.loadEvents(w)
 	case tabHistory:
-		if _, ok := m.history[name]; !ok {
-			return m.loadHistory(name)
+		if w.history == nil {
+			return m.loadHistory(w)
 		}
 	}
 	return nil
@@ -584,36 +580,22 @@ func (m *Model) tick() tea.Cmd {
 	return tea.Tick(refreshEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
 }
 
-func (m *Model) loadEvents(name string) tea.Cmd {
-	if name == "" {
+func (m *Model) loadEvents(w *workload) tea.Cmd {
+	if w == nil || !startLoading(&w.events) {
 		return nil
 	}
-	if e := m.events[name]; e != nil && e.loading {
-		return nil
-	}
-	if e := m.events[name]; e != nil {
-		e.loading = true
-	} else {
-		m.events[name] = &loaded[Event]{loading: true}
-	}
+	name := w.name
 	return func() tea.Msg {
 		ev, err := m.b.Events(m.ctx, name)
 		return eventsMsg{workload: name, events: ev, err: err}
 	}
 }
 
-func (m *Model) loadHistory(name string) tea.Cmd {
-	if name == "" {
+func (m *Model) loadHistory(w *workload) tea.Cmd {
+	if w == nil || !startLoading(&w.history) {
 		return nil
 	}
-	if h := m.history[name]; h != nil && h.loading {
-		return nil
-	}
-	if h := m.history[name]; h != nil {
-		h.loading = true
-	} else {
-		m.history[name] = &loaded[deploy.Revision]{loading: true}
-	}
+	name := w.name
 	return func() tea.Msg {
 		revs, err := m.b.History(m.ctx, name)
 		return historyMsg{workload: name, revs: revs, err: err}
@@ -621,7 +603,9 @@ func (m *Model) loadHistory(name string) tea.Cmd {
 }
 
 func (m *Model) run(a action) tea.Cmd {
-	m.busy[a.workload] = a.progress()
+	if w := m.byName[a.workload]; w != nil {
+		w.busy = a.progress()
+	}
 	m.setFlash(false, "%s", a.progress())
 	return func() tea.Msg {
 		var err error
@@ -638,17 +622,18 @@ func (m *Model) run(a action) tea.Cmd {
 	}
 }
 
-func (m *Model) toggleForward(name string) tea.Cmd {
-	if name == "" || m.busy[name] != "" {
+func (m *Model) toggleForward(w *workload) tea.Cmd {
+	if w.busy != "" {
 		return nil
 	}
-	if _, on := m.forwards[name]; on {
-		m.busy[name] = "stopping the port-forward…"
+	name := w.name
+	if w.forward != "" {
+		w.busy = "stopping the port-forward…"
 		return func() tea.Msg {
 			return forwardMsg{workload: name, err: m.b.StopPortForward(m.ctx, name)}
 		}
 	}
-	m.busy[name] = "starting a port-forward…"
+	w.busy = "starting a port-forward…"
 	m.setFlash(false, "starting a port-forward to %s…", name)
 	return func() tea.Msg {
 		addr, err := m.b.StartPortForward(m.ctx, name)

@@ -333,19 +333,19 @@ func TestFilter(t *testing.T) {
 		t.Errorf("filter ERROR shows %d matching lines, want all 6:\n%s", strings.Count(v, "declined"), v)
 	}
 	press(t, m, "enter")
-	if m.filtering || m.logs["orders"].filter != "ERROR" {
-		t.Errorf("enter should keep the filter and leave the input: filtering=%v filter=%q", m.filtering, m.logs["orders"].filter)
+	if m.filtering || m.byName["orders"].logs.filter != "ERROR" {
+		t.Errorf("enter should keep the filter and leave the input: filtering=%v filter=%q", m.filtering, m.byName["orders"].logs.filter)
 	}
 	// Not typed into the filter any more: q quits.
 	if _, cmd := m.Update(keyMsg("q")); !quits(t, cmd) {
 		t.Errorf("q after the filter was kept does not quit")
 	}
-	if m.filtering || m.filter.Value() != "ERROR" || m.logs["orders"].filter != "ERROR" {
-		t.Errorf("q after enter went to the filter: filtering=%v input=%q filter=%q", m.filtering, m.filter.Value(), m.logs["orders"].filter)
+	if m.filtering || m.filter.Value() != "ERROR" || m.byName["orders"].logs.filter != "ERROR" {
+		t.Errorf("q after enter went to the filter: filtering=%v input=%q filter=%q", m.filtering, m.filter.Value(), m.byName["orders"].logs.filter)
 	}
 	press(t, m, "/", "esc")
-	if m.logs["orders"].filter != "" || !strings.Contains(m.frame(), "GET /orders") {
-		t.Errorf("esc should clear the filter; filter=%q", m.logs["orders"].filter)
+	if m.byName["orders"].logs.filter != "" || !strings.Contains(m.frame(), "GET /orders") {
+		t.Errorf("esc should clear the filter; filter=%q", m.byName["orders"].logs.filter)
 	}
 	press(t, m, "/")
 	typeText(t, m, "zzz-nothing")
@@ -528,7 +528,7 @@ func TestSubscriptions(t *testing.T) {
 	if !strings.Contains(v, "● Ready") || !strings.Contains(v, "listening on :8080") || !strings.Contains(v, "ready") {
 		t.Errorf("status and log subscriptions did not reach the view:\n%s", v)
 	}
-	if got := m.logs["orders"].lines.len(); got != 2 {
+	if got := m.byName["orders"].logs.lines.len(); got != 2 {
 		t.Errorf("one wait took %d lines, want both waiting lines in one batch", got)
 	}
 }
@@ -547,7 +547,7 @@ func TestRingBufferIsBounded(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		m.Update(logBatchMsg{workload: "orders", lines: logLines("orders", 100, now)})
 	}
-	v := m.logs["orders"]
+	v := m.byName["orders"].logs
 	if v.lines.len() != 100 || v.lines.next() != 10000 || v.lines.first() != 9900 {
 		t.Errorf("ring holds %d lines (first %d, next %d), want the last 100 of 10000", v.lines.len(), v.lines.first(), v.lines.next())
 	}

@@ -2,7 +2,6 @@ package tui
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 // layout splits the height: title, table header, listRows workload rows,
 // tab bar, body rows, message row, footer.
 func (m *Model) layout() (listRows, listStart, body int) {
-	n := max(1, len(m.names))
+	n := max(1, len(m.list))
 	listRows = min(n, max(1, (m.height-5)/3))
 	if m.sel >= listRows {
 		listStart = m.sel - listRows + 1
@@ -113,13 +112,11 @@ func (m *Model) columns() columns {
 	if m.width < 100 {
 		c.image = 8
 	}
-	for _, s := range m.status {
-		if s.Events != nil {
+	for _, w := range m.list {
+		if w.status.Events != nil {
 			c.events = 15 // "lag 9999 dlq 99"
 		}
-	}
-	for _, n := range m.names {
-		c.name = max(c.name, len(n)+1)
+		c.name = max(c.name, len(w.name)+1)
 	}
 	c.name = min(c.name, 20)
 	used := 2 + c.name + c.kind + c.state + c.events + c.rev + c.ready + c.rst + c.image + c.age
@@ -171,38 +168,11 @@ func (c columns) row(mark, name, kind, state, events, rev, ready, rst, image, ag
 func (m *Model) tableLines(rows, start int) []string {
 	c := m.columns()
 	out := []string{m.st.header.Render(c.row("", "WORKLOAD", "KIND", "STATE", "EVENTS", "REV", "READY", "RST", "IMAGE", "AGE", "ENDPOINT"))}
-	if len(m.names) == 0 {
+	if len(m.list) == 0 {
 		return append(out, m.st.dim.Render("  no workloads; add one with `skiff add`"))
 	}
-	for i := start; i < len(m.names) && i < start+rows; i++ {
-		name := m.names[i]
-		s, ok := m.status[name]
-		mark := "  "
-		if i == m.sel {
-			mark = "▸ "
-		}
-		state, rev, ready, rst, image, age, endpoint := "", "", "", "", "", "", ""
-		if ok {
-			state = s.State
-			if s.Revision > 0 {
-				rev = fmt.Sprint(s.Revision)
-			}
-			if s.State != target.StateNotDeployed {
-				ready = fmt.Sprintf("%d/%d", s.Ready, s.Desired)
-				rst = fmt.Sprint(s.Restarts)
-				image = shortDigest(s.Image)[:min(len(shortDigest(s.Image)), max(0, c.image-1))]
-				age = m.age(s.Updated)
-				endpoint = shortEndpoint(s.Endpoint)
-			}
-		}
-		if addr := m.forwards[name]; addr != "" {
-			endpoint = "⇄ " + addr
-		}
-		row := c.row(mark, name, m.kinds[name], m.st.state(state), eventsCell(s.Events), rev, ready, rst, image, age, endpoint)
-		if i == m.sel {
-			row = m.st.title.Render(row)
-		}
-		out = append(out, row)
+	for i := start; i < len(m.list) && i < start+rows; i++ {
+		out = append(out, m.list[i].row(c, i == m.sel, m.st, m.age))
 	}
 	return out
 }
@@ -273,100 +243,18 @@ func (m *Model) tabBar() string {
 }
 
 func (m *Model) tabInfo() string {
-	name := m.selected()
-	if name == "" {
-		return ""
+	if w := m.current(); w != nil {
+		return w.tabInfo(m.tab, m.st, m.opts.Location)
 	}
-	parts := []string{m.st.title.Render(name)}
-	switch m.tab {
-	case tabLogs:
-		v := m.logs[name]
-		if v.follow {
-			parts = append(parts, "following")
-		} else if n := v.newer(); n > 0 {
-			parts = append(parts, m.st.warn.Render(fmt.Sprintf("paused, %d new", n)))
-		} else {
-			parts = append(parts, m.st.warn.Render("paused"))
-		}
-		if v.filter != "" {
-			parts = append(parts, fmt.Sprintf("filter %q", v.filter))
-		}
-		if v.wrap {
-			parts = append(parts, "wrap")
-		}
-	case tabEvents:
-		if e := m.events[name]; e != nil && !e.at.IsZero() {
-			parts = append(parts, "at "+e.at.In(m.opts.Location).Format("15:04:05"))
-		}
-	case tabHistory:
-		if s, ok := m.status[name]; ok && s.Revision > 0 {
-			parts = append(parts, fmt.Sprintf("revision %d", s.Revision))
-		}
-	}
-	return strings.Join(parts, " · ")
+	return ""
 }
 
 func (m *Model) body(h int) []string {
-	name := m.selected()
-	if name == "" || h <= 0 {
+	w := m.current()
+	if w == nil || h <= 0 {
 		return nil
 	}
-	switch m.tab {
-	case tabEvents:
-		return m.eventLines(name, h)
-	case tabHistory:
-		return m.historyLines(name, h)
-	}
-	v := m.logs[name]
-	if v.lines.len() == 0 {
-		return []string{m.st.dim.Render("  waiting for log lines of " + name + "…")}
-	}
-	rows := v.render(m.width, h, m.st, m.opts.Location)
-	if len(rows) == 0 && v.filter != "" {
-		return []string{m.st.dim.Render(fmt.Sprintf("  no line matches %q", v.filter))}
-	}
-	// Keep the newest line at the bottom of the pane.
-	if len(rows) < h {
-		rows = append(make([]string, h-len(rows)), rows...)
-	}
-	return rows
-}
-
-func (m *Model) eventLines(name string, h int) []string {
-	e := m.events[name]
-	switch {
-	case e == nil || (e.loading && e.at.IsZero()):
-		return []string{m.st.dim.Render("  loading events…")}
-	case e.err != nil:
-		return []string{m.st.bad.Render("  " + e.err.Error())}
-	case len(e.items) == 0:
-		return []string{m.st.dim.Render("  no recent events for " + name)}
-	}
-	// Newest at the bottom; on a narrow screen each event takes two rows,
-	// the message under its heading.
-	twoRows := m.width < 110
-	var out []string
-	for i := len(e.items) - 1; i >= 0 && len(out) < h; i-- {
-		ev := e.items[i]
-		typ := m.st.dim.Render(pad(ev.Type, 8))
-		if ev.Type == "Warning" {
-			typ = m.st.warn.Render(pad(ev.Type, 8))
-		}
-		count := ""
-		if ev.Count > 1 {
-			count = fmt.Sprintf(" ×%d", ev.Count)
-		}
-		head := fmt.Sprintf("%s %s%s %s", m.st.logTime.Render(ev.Time.In(m.opts.Location).Format("15:04:05")), typ,
-			pad(ev.Reason+count, 20), m.st.info.Render(shortObject(ev.Object)))
-		if !twoRows {
-			out = append(out, pad(head, 8+1+8+20+1+24)+" "+ev.Message)
-			continue
-		}
-		out = append(out, "    "+m.st.dim.Render(ev.Message), head)
-	}
-	out = out[:min(len(out), h)]
-	slices.Reverse(out)
-	return out
+	return w.body(m.tab, m.width, h, m.st, m.opts.Location)
 }
 
 // shortObject shortens pod/orders-7d9f8c6b5-x2lpq to pod/…-x2lpq.
@@ -378,54 +266,22 @@ func shortObject(o string) string {
 	return kind + "/…-" + podSuffix(name)
 }
 
-func (m *Model) historyLines(name string, h int) []string {
-	hs := m.history[name]
-	switch {
-	case hs == nil || (hs.loading && hs.at.IsZero()):
-		return []string{m.st.dim.Render("  loading the release history…")}
-	case hs.err != nil:
-		return []string{m.st.bad.Render("  " + hs.err.Error())}
-	case len(hs.items) == 0:
-		return []string{m.st.dim.Render("  no release history")}
-	}
-	cur := m.status[name].Revision
-	out := []string{m.st.header.Render("  REV  UPDATED         STATUS      IMAGE         DESCRIPTION")}
-	for i := len(hs.items) - 1; i >= 0 && len(out) < h; i-- {
-		r := hs.items[i]
-		mark := "  "
-		if r.Revision == cur {
-			mark = "* "
-		}
-		status := pad(r.Status, 12)
-		switch r.Status {
-		case "deployed":
-			status = m.st.ok.Render(status)
-		case "failed":
-			status = m.st.bad.Render(status)
-		}
-		out = append(out, fmt.Sprintf("%s%3d  %s  %s%s %s", mark, r.Revision, r.Updated.In(m.opts.Location).Format("2006-01-02 15:04"),
-			status, pad(shortDigest(r.Image), 13), r.Description))
-	}
-	return out
-}
-
 func (m *Model) messageLine() string {
 	if m.filtering {
 		return m.filter.View()
 	}
+	w := m.current()
 	switch {
 	case m.flash != "" && m.flashBad:
 		return m.st.bad.Render("✗ " + m.flash)
-	case m.busy[m.selected()] != "":
-		return m.st.warn.Render(m.busy[m.selected()])
+	case w != nil && w.busy != "":
+		return m.st.warn.Render(w.busy)
 	case m.flash != "":
 		return m.st.ok.Render(m.flash)
 	case m.statErr != nil:
 		return m.st.bad.Render("✗ " + m.statErr.Error())
-	}
-	if s, ok := m.status[m.selected()]; ok && len(s.Problems) > 0 {
-		first, _, _ := strings.Cut(s.Problems[0].String(), "\n")
-		return m.st.warn.Render(first)
+	case w != nil && w.problem() != "":
+		return m.st.warn.Render(w.problem())
 	}
 	return ""
 }
