@@ -73,22 +73,24 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	if err != nil {
 		return err
 	}
-	// Helm may not write over the screen, nor the session's events.
-	sess, err := pc.sessionWith(ctx, f, nil, nil)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Helm may not write over the screen; the session's events go to the
+	// dashboard, which shows them.
+	sink, activity := tui.NewActivity(ctx)
+	sess, err := pc.sessionWith(ctx, f, sink, nil)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var workloads []tui.Workload
 	releases := map[string]string{}
 	for _, w := range pc.workloads {
 		workloads = append(workloads, tui.Workload{Name: w.Name, Kind: w.Kind})
 		releases[w.Name] = sess.Release(&w)
 	}
-	backend := tui.NewCluster(tui.ClusterConfig{Session: sess, Namespace: pc.namespace, Workloads: pc.workloads, Timeout: opts.Timeout})
+	backend := tui.NewCluster(tui.ClusterConfig{Session: sess, Namespace: pc.namespace, Workloads: pc.workloads, Timeout: opts.Timeout, Activity: activity})
 	defer backend.Close()
 
 	m := tui.New(ctx, backend, tui.Options{

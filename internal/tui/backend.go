@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/logs"
 	"github.com/skiffdev/skiff/internal/target"
 )
@@ -51,6 +52,10 @@ type Backend interface {
 	// Invoke sends GET / to the workload (through its port-forward, or a
 	// temporary one) and returns the response.
 	Invoke(ctx context.Context, workload string) (*Response, error)
+	// Activity is a subscription to what the actions report as they run
+	// (Rollback, Delete: the session's events, the ones the command
+	// line's progress and -o json print).
+	Activity(ctx context.Context) (<-chan event.Event, error)
 }
 
 // StatusUpdate is one message of the Statuses subscription: either the

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/invoke"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/logs"
@@ -45,6 +46,9 @@ type ClusterConfig struct {
 	// LogTail is how many past lines each container's log starts with
 	// (default 200).
 	LogTail int64
+	// Activity is what the Session's Events sink sends (NewActivity);
+	// nil: the dashboard shows no activity.
+	Activity <-chan event.Event
 }
 
 // Cluster is the Backend that talks to Kubernetes and Helm.
@@ -307,6 +311,12 @@ func (c *Cluster) History(ctx context.Context, name string) ([]deploy.Revision, 
 // `skiff rollback` does.
 func (c *Cluster) Rollback(ctx context.Context, name string, revision int) (int, error) {
 	return c.cfg.Session.Rollback(ctx, name, revision, c.cfg.Timeout)
+}
+
+// Activity returns the session's events (cfg.Activity). The channel is
+// the session's: it is not closed when ctx ends.
+func (c *Cluster) Activity(context.Context) (<-chan event.Event, error) {
+	return c.cfg.Activity, nil
 }
 
 // Restart rolls the pods of the workload.

@@ -2,7 +2,9 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,9 +75,12 @@ func newTestClusterOf(t *testing.T, p *project.Project, objs ...any) (*Cluster, 
 		t.Fatal(err)
 	}
 	d := &deploy.Deployer{Config: func(string) (*helmaction.Configuration, error) { return cfg, nil }}
-	s := pipeline.NewSession(&pipeline.Pipeline{Project: p}, &kube.Client{Clientset: cs}, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	sink, activity := NewActivity(ctx)
+	s := pipeline.NewSession(&pipeline.Pipeline{Project: p, Events: sink}, &kube.Client{Clientset: cs}, d)
 	t.Cleanup(s.Close)
-	c := NewCluster(ClusterConfig{Session: s, Namespace: "shop", Debounce: 10 * time.Millisecond, Workloads: p.Workloads})
+	c := NewCluster(ClusterConfig{Session: s, Namespace: "shop", Debounce: 10 * time.Millisecond, Workloads: p.Workloads, Activity: activity})
 	t.Cleanup(func() { _ = c.Close() })
 	return c, cs
 }
@@ -245,5 +250,41 @@ func TestDeleteRemovesWhatSkiffDeleteRemoves(t *testing.T) {
 	}
 	for name := range st.ConsumerNames(ctx).Name() {
 		t.Errorf("consumer %s is still on the bus", name)
+	}
+	// The session reported each removal; the dashboard follows them.
+	ch, err := c.Activity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(ch) > 0 {
+		ev := <-ch
+		got = append(got, fmt.Sprintf("%s %s %s", ev.Kind, ev.Workload, ev.Object))
+	}
+	want := []string{"deleted orders release", "deleted orders consumers", "deleted orders secret/" + secret.Name}
+	if !slices.Equal(got, want) {
+		t.Errorf("the session reported %q, want %q", got, want)
+	}
+}
+
+// A rollback through the session reports its start and its end.
+func TestClusterRollbackReportsItsSteps(t *testing.T) {
+	c, _ := newTestCluster(t, ordersDeployment(2))
+	ctx := context.Background()
+	if _, err := c.Rollback(ctx, "orders", 1); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := c.Activity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(ch) > 0 {
+		ev := <-ch
+		got = append(got, fmt.Sprintf("%s %s %s %d", ev.Kind, ev.Workload, ev.Release, ev.Revision))
+	}
+	want := []string{"rollback-started orders shop-orders 1", "rolled-back orders shop-orders 2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the session reported %q, want %q", got, want)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/logs"
 )
 
@@ -22,6 +24,9 @@ type fakeBackend struct {
 	addr     string
 	resp     *Response
 	fail     error // returned by actions when set
+	// activity gets the events Rollback and Delete report, as the
+	// session does.
+	activity chan event.Event
 }
 
 func newFakeBackend() *fakeBackend {
@@ -31,7 +36,13 @@ func newFakeBackend() *fakeBackend {
 		events:   map[string][]Event{},
 		history:  map[string][]deploy.Revision{},
 		addr:     "127.0.0.1:40123",
+		activity: make(chan event.Event, 100),
 	}
+}
+
+func (f *fakeBackend) emit(ev event.Event) {
+	ev.Time = now
+	f.activity <- ev
 }
 
 func (f *fakeBackend) record(format string, args ...any) {
@@ -81,10 +92,14 @@ func (f *fakeBackend) History(_ context.Context, w string) ([]deploy.Revision, e
 
 func (f *fakeBackend) Rollback(_ context.Context, w string, rev int) (int, error) {
 	f.record("Rollback(%s, %d)", w, rev)
+	f.emit(event.Event{Kind: event.RollbackStarted, Workload: w, Release: "shop-" + w, Revision: rev})
 	if f.fail != nil {
+		f.emit(event.Event{Kind: event.Failed, Phase: event.PhaseRollback, Workload: w, Release: "shop-" + w, Err: f.fail})
 		return 0, f.fail
 	}
-	return len(f.history[w]) + 1, nil
+	n := len(f.history[w]) + 1
+	f.emit(event.Event{Kind: event.RolledBack, Workload: w, Release: "shop-" + w, Revision: n, Duration: 2 * time.Second})
+	return n, nil
 }
 
 func (f *fakeBackend) Restart(_ context.Context, w string) error {
@@ -94,7 +109,19 @@ func (f *fakeBackend) Restart(_ context.Context, w string) error {
 
 func (f *fakeBackend) Delete(_ context.Context, w string) error {
 	f.record("Delete(%s)", w)
-	return f.fail
+	if f.fail != nil {
+		f.emit(event.Event{Kind: event.Failed, Phase: event.PhaseDelete, Workload: w, Release: "shop-" + w, Err: f.fail})
+		return f.fail
+	}
+	f.emit(event.Event{Kind: event.Deleted, Workload: w, Release: "shop-" + w, Object: "release", Duration: time.Second})
+	f.emit(event.Event{Kind: event.Deleted, Workload: w, Object: "consumers"})
+	f.emit(event.Event{Kind: event.Deleted, Workload: w, Object: "secret/" + w + "-values"})
+	return nil
+}
+
+func (f *fakeBackend) Activity(context.Context) (<-chan event.Event, error) {
+	f.record("Activity")
+	return f.activity, nil
 }
 
 func (f *fakeBackend) StartPortForward(_ context.Context, w string) (string, error) {

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -10,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/logs"
 )
 
@@ -98,6 +100,14 @@ type (
 		resp     *Response
 		err      error
 	}
+	activitySubMsg struct {
+		ch  <-chan event.Event
+		err error
+	}
+	activityMsg struct {
+		ev event.Event
+		ch <-chan event.Event
+	}
 	tickMsg time.Time
 )
 
@@ -171,7 +181,7 @@ func (m *Model) add(name, kind string) *workload {
 
 // Init starts the subscriptions.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.subscribeStatuses(), m.tick()}
+	cmds := []tea.Cmd{m.subscribeStatuses(), m.subscribeActivity(), m.tick()}
 	if m.opts.Color {
 		// The answer, if the terminal gives one, comes as a message;
 		// nothing waits for it.
@@ -237,6 +247,19 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, waitStatus(msg.ch)
 	case statusMsg:
 		return m, m.onStatus(msg)
+	case activitySubMsg:
+		if msg.err != nil {
+			m.setFlash(true, "following what the actions report: %v", msg.err)
+			return m, nil
+		}
+		return m, m.waitActivity(msg.ch)
+	case activityMsg:
+		if msg.ev.Workload == "" || m.byName[msg.ev.Workload] == nil {
+			// About the project (or a workload not shown): the message
+			// line says it.
+			m.setFlash(msg.ev.Kind == event.Failed, "%s", describe(msg.ev))
+		}
+		return m, m.waitActivity(msg.ch)
 	case logSubMsg:
 		if msg.err != nil {
 			m.setFlash(true, "following the logs of %s: %v", msg.workload, msg.err)
@@ -289,8 +312,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// setFlash sets the message line, on one line (an error of several lines
+// would push the screen down).
 func (m *Model) setFlash(bad bool, format string, args ...any) {
-	m.flash, m.flashBad, m.flashAt = fmt.Sprintf(format, args...), bad, m.now()
+	m.flash, m.flashBad, m.flashAt = strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " "), bad, m.now()
 }
 
 func (m *Model) onStatus(msg statusMsg) tea.Cmd {
@@ -576,6 +601,30 @@ func waitLogs(name string, ch <-chan logs.Line) tea.Cmd {
 	}
 }
 
+func (m *Model) subscribeActivity() tea.Cmd {
+	return func() tea.Msg {
+		ch, err := m.b.Activity(m.ctx)
+		return activitySubMsg{ch: ch, err: err}
+	}
+}
+
+// waitActivity waits for the next event of the actions (nil: there are
+// none to follow). The channel is the session's, which stays open: the
+// wait ends with the dashboard's context too.
+func (m *Model) waitActivity(ch <-chan event.Event) tea.Cmd {
+	if ch == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		select {
+		case ev := <-ch:
+			return activityMsg{ev: ev, ch: ch}
+		case <-m.ctx.Done():
+			return nil
+		}
+	}
+}
+
 func (m *Model) tick() tea.Cmd {
 	return tea.Tick(refreshEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
 }
@@ -604,7 +653,7 @@ func (m *Model) loadHistory(w *workload) tea.Cmd {
 
 func (m *Model) run(a action) tea.Cmd {
 	if w := m.byName[a.workload]; w != nil {
-		w.busy = a.progress()
+		w.busy, w.step = a.progress(), ""
 	}
 	m.setFlash(false, "%s", a.progress())
 	return func() tea.Msg {

@@ -101,7 +101,8 @@ const cmdTimeout = 10 * time.Second
 // Subscription commands are not run: they are what the model returns for
 // the messages of its subscriptions (model.go: statusSubMsg and statusMsg
 // lead to waitStatus, logSubMsg and logBatchMsg to waitLogs, each blocking
-// on a channel of the fake backend, which only the test fills) and for a
+// on a channel of the fake backend, which only the test fills; so do
+// activitySubMsg and activityMsg, leading to waitActivity) and for a
 // tickMsg (the next tick, refreshEvery away). The tests send those
 // messages themselves.
 func send(t *testing.T, m *Model, msg tea.Msg) {
@@ -117,7 +118,7 @@ func send(t *testing.T, m *Model, msg tea.Msg) {
 // subscription (see send).
 func isSubscription(msg tea.Msg) bool {
 	switch msg.(type) {
-	case statusSubMsg, statusMsg, logSubMsg, logBatchMsg, tickMsg:
+	case statusSubMsg, statusMsg, logSubMsg, logBatchMsg, activitySubMsg, activityMsg, tickMsg:
 		return true
 	}
 	return false
@@ -506,7 +507,7 @@ func TestSubscriptions(t *testing.T) {
 				gotStatus = true
 			case logSubMsg:
 				gotLogs = gotLogs || msg.workload == "orders"
-			case tickMsg:
+			case tickMsg, activitySubMsg:
 				continue
 			default:
 				t.Fatalf("an Init command returned %T, want a subscription or the tick", msg)

@@ -275,7 +275,7 @@ func (m *Model) messageLine() string {
 	case m.flash != "" && m.flashBad:
 		return m.st.bad.Render("✗ " + m.flash)
 	case w != nil && w.busy != "":
-		return m.st.warn.Render(w.busy)
+		return m.st.warn.Render(w.progress())
 	case m.flash != "":
 		return m.st.ok.Render(m.flash)
 	case m.statErr != nil:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
@@ -27,6 +28,11 @@ type workload struct {
 	history *loaded[deploy.Revision]
 	forward string // the local address of its port-forward, "" when none
 	busy    string // what runs on it ("Rolling orders back…"), "" when idle
+	// activity is what the actions on it reported (the session's events),
+	// oldest first, at most maxActivity; step is the last of them while
+	// an action runs.
+	activity []event.Event
+	step     string
 }
 
 // loaded is what a pane last loaded from the backend.
@@ -51,6 +57,7 @@ func (m historyMsg) about() string    { return m.workload }
 func (m actionDoneMsg) about() string { return m.workload }
 func (m forwardMsg) about() string    { return m.workload }
 func (m invokeMsg) about() string     { return m.workload }
+func (m activityMsg) about() string   { return m.ev.Workload }
 
 // update applies a message about the workload to its state; what goes
 // beyond it (the message line, overlays, commands) is the Model's.
@@ -78,7 +85,24 @@ func (w *workload) update(msg workloadMsg, now time.Time) {
 		}
 	case invokeMsg:
 		w.busy = ""
+	case activityMsg:
+		w.activity = append(w.activity, msg.ev)
+		if n := len(w.activity) - maxActivity; n > 0 {
+			w.activity = slices.Delete(w.activity, 0, n)
+		}
+		if w.busy != "" {
+			w.step = describe(msg.ev)
+		}
 	}
+}
+
+// progress is the workload's part of the message line: the action running
+// and the last step it reported ("" when idle).
+func (w *workload) progress() string {
+	if w.busy == "" || w.step == "" {
+		return w.busy
+	}
+	return w.busy + " · " + w.step
 }
 
 // setStatus records a new status and reports whether anything shown about
@@ -199,24 +223,49 @@ func (w *workload) body(t tab, width, h int, st *styles, loc *time.Location) []s
 }
 
 func (w *workload) eventLines(width, h int, st *styles, loc *time.Location) []string {
-	e := w.events
-	switch {
-	case e == nil || (e.loading && e.at.IsZero()):
-		return []string{st.dim.Render("  loading events…")}
-	case e.err != nil:
-		return []string{st.bad.Render("  " + e.err.Error())}
-	case len(e.items) == 0:
-		return []string{st.dim.Render("  no recent events for " + w.name)}
+	// The pane lists the Kubernetes events and, among them by time, what
+	// the dashboard's actions reported.
+	var items []Event
+	for _, ev := range w.activity {
+		items = append(items, asEvent(ev))
 	}
+	var note string
+	switch e := w.events; {
+	case e == nil || (e.loading && e.at.IsZero()):
+		note = st.dim.Render("  loading events…")
+	case e.err != nil:
+		note = st.bad.Render("  " + e.err.Error())
+	default:
+		items = append(slices.Clone(e.items), items...)
+		slices.SortStableFunc(items, func(a, b Event) int { return a.Time.Compare(b.Time) })
+	}
+	switch {
+	case len(items) == 0 && note != "":
+		return []string{note}
+	case len(items) == 0:
+		return []string{st.dim.Render("  no recent events for " + w.name)}
+	case note != "":
+		return append([]string{note}, w.eventRows(items, width, h-1, st, loc)...)
+	}
+	return w.eventRows(items, width, h, st, loc)
+}
+
+// eventRows renders events in at most h rows.
+func (w *workload) eventRows(items []Event, width, h int, st *styles, loc *time.Location) []string {
 	// Newest at the bottom; on a narrow screen each event takes two rows,
 	// the message under its heading.
 	twoRows := width < 110
 	var out []string
-	for i := len(e.items) - 1; i >= 0 && len(out) < h; i-- {
-		ev := e.items[i]
+	for i := len(items) - 1; i >= 0 && len(out) < h; i-- {
+		ev := items[i]
 		typ := st.dim.Render(pad(ev.Type, 8))
-		if ev.Type == "Warning" {
+		switch {
+		case ev.Type == "Warning":
 			typ = st.warn.Render(pad(ev.Type, 8))
+		case ev.Type == activityType && ev.Reason == string(event.Failed):
+			typ = st.bad.Render(pad(ev.Type, 8))
+		case ev.Type == activityType:
+			typ = st.info.Render(pad(ev.Type, 8))
 		}
 		count := ""
 		if ev.Count > 1 {
@@ -230,7 +279,7 @@ func (w *workload) eventLines(width, h int, st *styles, loc *time.Location) []st
 		}
 		out = append(out, "    "+st.dim.Render(ev.Message), head)
 	}
-	out = out[:min(len(out), h)]
+	out = out[:min(len(out), max(0, h))]
 	slices.Reverse(out)
 	return out
 }
