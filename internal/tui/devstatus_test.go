@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"image/color"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +62,32 @@ func TestDevStatusFollowsTheLoop(t *testing.T) {
 	m.Interrupt = func() { interrupted++ }
 	if _, cmd := m.Update(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}); cmd != nil || interrupted != 1 {
 		t.Errorf("ctrl-c: cmd %v, interrupted %d", cmd, interrupted)
+	}
+}
+
+// With colors the panel asks the terminal for its background (and
+// restyles on the answer); without, it asks nothing.
+func TestDevStatusAsksBackgroundOnlyWithColors(t *testing.T) {
+	if msg := NewDevStatus([]string{"front"}, false).Init()(); msg != (devTick{}) {
+		t.Errorf("without colors Init returned %T, want only the clock's tick", msg)
+	}
+	m := NewDevStatus([]string{"front"}, true)
+	batch, ok := m.Init()().(tea.BatchMsg)
+	if !ok {
+		t.Fatal("with colors Init returns no batch")
+	}
+	asked := false
+	for _, c := range batch {
+		if _, ok := c().(devTick); !ok {
+			asked = true
+		}
+	}
+	if !asked {
+		t.Error("with colors the panel did not ask for the background")
+	}
+	m.Update(tea.BackgroundColorMsg{Color: color.White})
+	m.Update(DevEventMsg(dev.Event{Kind: dev.Ready, Workload: "front"}))
+	if v := m.render(); !strings.Contains(v, "\x1b[32mready") {
+		t.Errorf("the panel lost its colors on a light background: %q", v)
 	}
 }

@@ -698,3 +698,18 @@ func TestBackgroundAskedOnlyWithColors(t *testing.T) {
 		t.Errorf("on a dark background, Progressing is not in the terminal's yellow: %q", v)
 	}
 }
+
+// Text pasted into the filter input filters as typed text does; pasted
+// elsewhere it does nothing.
+func TestPasteIntoTheFilter(t *testing.T) {
+	m, _ := newTestModel(t)
+	send(t, m, tea.PasteMsg{Content: "declined"})
+	if f := m.byName["orders"].logs.filter; f != "" {
+		t.Errorf("a paste outside the filter set the filter %q", f)
+	}
+	press(t, m, "/")
+	send(t, m, tea.PasteMsg{Content: "declined"})
+	if f := m.byName["orders"].logs.filter; f != "declined" {
+		t.Errorf("filter %q after a paste, want %q", f, "declined")
+	}
+}
