@@ -9,13 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
 )
 
 // devEvent is one JSON line of `skiff dev -o json`: an event of the one
@@ -334,54 +333,101 @@ func TestDevPanelOnTerminal(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go is not installed")
 	}
+	// The panel is redrawn by what changed in it, so the bytes written
+	// are not its lines: a terminal (tmux) shows the screen they make.
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
 	bin := buildSkiff(t)
 	work := t.TempDir()
-	env := append(os.Environ(), "SKIFF_CONFIG_DIR="+filepath.Join(work, ".skiff"), "NO_COLOR=1", "TERM=xterm")
+	env := []string{"SKIFF_CONFIG_DIR=" + filepath.Join(work, ".skiff"), "NO_COLOR=1"}
 	proj := filepath.Join(work, "shop")
 	initCmd := exec.Command(bin, "init", proj, "--kind", "function", "--lang", "go", "--name", "hello", "--non-interactive")
-	initCmd.Env = env
+	initCmd.Env = append(os.Environ(), env...)
 	if out, err := initCmd.CombinedOutput(); err != nil {
 		t.Fatalf("skiff init: %v\n%s", err, out)
 	}
 	port := freePort(t)
 	setPorts(t, filepath.Join(proj, "skiff.yaml"), map[string]int{"hello": port})
 
-	cmd := exec.Command(bin, "dev", "--local")
-	cmd.Dir, cmd.Env = proj, env
-	term, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
-	if err != nil {
-		t.Fatal(err)
+	sock := fmt.Sprintf("skiff-dev-test-%d", os.Getpid())
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
 	}
-	defer term.Close()
-	screen := &syncBuffer{}
-	go func() { _, _ = copyAll(screen, term) }()
+	exitFile := filepath.Join(work, "exit")
+	args := []string{"-f", "/dev/null", "new-session", "-d", "-s", "dev", "-x", "100", "-y", "30", "-c", proj}
+	for _, kv := range append(env, "TERM=xterm-256color", "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME")) {
+		args = append(args, "-e", kv)
+	}
+	// tmux does not always record a dead pane's exit status: the shell
+	// leaves it in a file.
+	tmux(append(args, "sh", "-c", fmt.Sprintf("%q dev --local; echo $? > %q", bin, exitFile))...)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	tmux("set-option", "-t", "dev", "remain-on-exit", "on")
+
+	// panel is the state and the rest of the panel's line of hello ("" when
+	// it is not on the screen): icon, name, state, time, URL.
+	screen := func() string { return tmux("capture-pane", "-p", "-t", "dev") }
+	panelLine := regexp.MustCompile(`(?m)^[·✓↻✗] hello  (\S+)(.*)$`)
+	waitPanel := func(state string, timeout time.Duration) string {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for {
+			s := screen()
+			if m := panelLine.FindAllStringSubmatch(s, -1); len(m) > 0 && m[len(m)-1][1] == state {
+				return m[len(m)-1][2]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the panel never said hello is %s; the screen:\n%s", state, s)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	// The panel's line: icon, name, state, time, URL.
-	screen.waitFor(t, "hello  ready", 2*time.Minute)
-	screen.waitFor(t, url, 10*time.Second)
+	if rest := waitPanel("ready", 2*time.Minute); !strings.Contains(rest, url) {
+		t.Errorf("the panel's line of hello does not end with its URL %s: %q", url, rest)
+	}
 	if body := get(t, url+"/?name=Ada"); !strings.Contains(body, "Hello, Ada!") {
 		t.Fatalf("answered %q", body)
 	}
 	replaceIn(t, filepath.Join(proj, "hello", "main.go"), `Greeting: "Hello"`, `Greeting: "Howdy"`)
-	screen.waitFor(t, "hello  building", time.Minute)
-	screen.waitFor(t, "hello  ready", time.Minute)
+	waitPanel("building", time.Minute)
+	waitPanel("ready", time.Minute)
 	if body := get(t, url+"/?name=Ada"); !strings.Contains(body, "Howdy, Ada!") {
 		t.Fatalf("after the edit, answered %q", body)
 	}
-	waitRaw(t, term, screen, 10*time.Second) // Ctrl-C is a key only in raw mode
-	if _, err := term.Write([]byte{3}); err != nil {
+	// The terminal is raw while the panel runs: Ctrl-C is a key, which the
+	// panel passes on as an interrupt.
+	tty, err := os.Open(strings.TrimSpace(tmux("display-message", "-p", "-t", "dev", "#{pane_tty}")))
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("skiff dev after Ctrl-C: %v\nscreen:\n%s", err, screen)
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("skiff dev did not stop on Ctrl-C\nscreen:\n%s", screen)
+	defer tty.Close()
+	stty := exec.Command("stty", "-a")
+	stty.Stdin = tty
+	if mode, err := stty.Output(); err != nil || !strings.Contains(string(mode), "-icanon") || !strings.Contains(string(mode), "-isig") {
+		t.Fatalf("the panel's terminal is not raw (%v): %s", err, mode)
 	}
-	screen.waitFor(t, "hello  stopped", 10*time.Second)
+	tmux("send-keys", "-t", "dev", "C-c")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, err := os.ReadFile(exitFile)
+		if err == nil && strings.TrimSpace(string(code)) != "" {
+			if c := strings.TrimSpace(string(code)); c != "0" {
+				t.Fatalf("skiff dev exited with %s after Ctrl-C; the screen:\n%s", c, screen())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("skiff dev did not stop on Ctrl-C; the screen:\n%s", screen())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The panel's last state stays on the terminal.
+	waitPanel("stopped", 10*time.Second)
 }

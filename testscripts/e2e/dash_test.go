@@ -108,6 +108,14 @@ func TestDash(t *testing.T) {
 		t.Errorf("after the dashboard's rollback: %+v, want revision 3 running %s", st, firstImage)
 	}
 
+	// The Events pane lists the rollback's steps, as the session reported
+	// them, among the Kubernetes events.
+	tmux("send-keys", "-t", "dash", "2")
+	s = waitScreen("the rollback's steps in the Events pane", func(s string) bool {
+		return strings.Contains(s, "skiff   rollback-started") && strings.Contains(s, "skiff   rolled-back")
+	})
+	t.Logf("the Events pane:\n%s", s)
+
 	tmux("send-keys", "-t", "dash", "q")
 	deadline := time.Now().Add(10 * time.Second)
 	for exec.Command("tmux", "-L", sock, "has-session", "-t", "dash").Run() == nil {
