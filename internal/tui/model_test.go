@@ -18,6 +18,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/logs"
 	"github.com/skiffdev/skiff/internal/target"
@@ -257,6 +258,17 @@ func TestGoldenFrames(t *testing.T) {
 		{"degraded_selected_80x24", func(t *testing.T, m *Model) { press(t, m, "down", "down") }},
 		{"resize_120x30", func(t *testing.T, m *Model) { send(t, m, tea.WindowSizeMsg{Width: 120, Height: 30}) }},
 		{"resize_60x16", func(t *testing.T, m *Model) { send(t, m, tea.WindowSizeMsg{Width: 60, Height: 16}) }},
+		{"events_activity_120x30", func(t *testing.T, m *Model) {
+			send(t, m, tea.WindowSizeMsg{Width: 120, Height: 30})
+			for _, ev := range []event.Event{
+				{Time: now.Add(-150 * time.Second), Kind: event.RollbackStarted, Workload: "orders", Release: "shop-orders", Revision: 2},
+				{Time: now.Add(-90 * time.Second), Kind: event.RolledBack, Workload: "orders", Release: "shop-orders", Revision: 4, Duration: 61 * time.Second},
+				{Time: now.Add(-time.Second), Kind: event.Failed, Phase: event.PhaseDelete, Workload: "orders", Release: "shop-orders", Error: "removing the consumers of orders's triggers: nats: timeout"},
+			} {
+				send(t, m, activityMsg{ev: ev})
+			}
+			press(t, m, "2")
+		}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
