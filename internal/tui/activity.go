@@ -34,7 +34,7 @@ const activityType = "skiff"
 func asEvent(ev event.Event) Event {
 	object := ev.Object
 	switch {
-	case object == "release" || object == "" && ev.Release != "":
+	case object == "release" || (object == "" && ev.Release != ""):
 		object = "release/" + ev.Release
 	case object == "consumers":
 		object = "consumers/" + ev.Workload
