@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -18,6 +22,7 @@ type binaries struct {
 	pause, runcWrapper                                            string
 	keda                                                          kedaBinaries
 	nats                                                          string // nats-server, the events' bus
+	edge                                                          edgeBinaries
 }
 
 // kedaBinaries are the serverless engines, run as pods on the cluster.
@@ -79,7 +84,24 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 	bus := buildGroup{dir: cache("nats-server-" + natsVersion), module: "tools/nats", bins: []binary{
 		{"nats-server", "github.com/nats-io/nats-server/v2"},
 	}}
-	for _, g := range []buildGroup{kube, etcd, dns, keda, addon, bus} {
+	gw := buildGroup{dir: cache("traefik-" + traefikVersion), module: "tools/traefik",
+		ldflags: "-X github.com/traefik/traefik/v3/pkg/version.Version=" + traefikVersion,
+		bins:    []binary{{"traefik", "github.com/traefik/traefik/v3/cmd/traefik"}}}
+	// cert-manager's controller and solver are mains of tools/certmanager:
+	// the cache dir is named after their source too.
+	cmKey, err := sourceKey(filepath.Join(c.cfg.SrcDir, "tools/certmanager"))
+	if err != nil {
+		return nil, err
+	}
+	cm := buildGroup{dir: cache("cert-manager-" + certManagerVersion + "-" + cmKey), module: "tools/certmanager", bins: []binary{
+		{"cert-manager-controller", "./controller"},
+		{"acmesolver", "./acmesolver"},
+	}}
+	acme := buildGroup{dir: cache("pebble-" + pebbleVersion), module: "tools/pebble", bins: []binary{
+		{"pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble"},
+		{"pebble-challtestsrv", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv"},
+	}}
+	for _, g := range []buildGroup{kube, etcd, dns, keda, addon, bus, acme, cm, gw} {
 		if err := c.buildGroup(ctx, g); err != nil {
 			return nil, err
 		}
@@ -109,6 +131,13 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 		pause:             filepath.Join(helperDir, "pause"),
 		runcWrapper:       filepath.Join(helperDir, "runc-wrapper"),
 		nats:              bus.path("nats-server"),
+		edge: edgeBinaries{
+			traefik:      gw.path("traefik"),
+			certManager:  cm.path("cert-manager-controller"),
+			acmeSolver:   cm.path("acmesolver"),
+			pebble:       acme.path("pebble"),
+			challtestsrv: acme.path("pebble-challtestsrv"),
+		},
 		keda: kedaBinaries{
 			operator:      keda.path("keda"),
 			adapter:       keda.path("keda-adapter"),
@@ -177,6 +206,36 @@ func (c *cluster) buildGroup(ctx context.Context, g buildGroup) error {
 	}
 	c.logf("built %s in %s", strings.Join(outs, ", "), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// sourceKey names a tools module's own source: the first 8 hex digits of
+// a SHA-256 over its go.mod, go.sum and .go files, in path order.
+func sourceKey(dir string) (string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if n := d.Name(); !d.IsDir() && (n == "go.mod" || n == "go.sum" || strings.HasSuffix(n, ".go")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		rel, _ := filepath.Rel(dir, f)
+		fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(rel), len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:8], nil
 }
 
 func complete(dir string, names []string) bool {

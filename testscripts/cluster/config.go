@@ -18,6 +18,12 @@ const (
 	kedaVersion      = "v2.21.0"
 	httpAddonVersion = "v0.15.0"
 	natsVersion      = "v2.15.3"
+	// The edge (issue 26); they must match tools/traefik/go.mod (which
+	// also pins the Gateway API CRDs: sigs.k8s.io/gateway-api v1.4.0),
+	// tools/certmanager/go.mod and tools/pebble/go.mod.
+	traefikVersion     = "v3.6.12"
+	certManagerVersion = "v1.21.2"
+	pebbleVersion      = "v2.10.3"
 )
 
 // Addresses. None is in an RFC 1918 range: pods and services use the

@@ -47,11 +47,16 @@ func certSpecs() []certSpec {
 		// API servers (KEDA's metrics adapter) with this client certificate,
 		// from a CA of its own so no other client can pass as the front proxy.
 		{name: "front-proxy-client", ca: "front-proxy-ca", cn: "front-proxy-client", client: true},
+		// Pebble's ACME and management endpoints (cert-manager trusts the
+		// cluster CA for them through the ClusterIssuer's caBundle).
+		{name: "pebble", cn: "pebble", server: true, ips: []string{pebbleIP},
+			dns: []string{"pebble." + acmeNamespace + ".svc", "pebble." + acmeNamespace + ".svc." + clusterDomain}},
 	}
 }
 
-// caNames lists the CAs writePKI creates.
-func caNames() []string { return []string{"ca", "front-proxy-ca"} }
+// caNames lists the CAs writePKI creates. gateway-ca is the key pair of
+// the ClusterIssuer skiff-ca.
+func caNames() []string { return []string{"ca", "front-proxy-ca", "gateway-ca"} }
 
 // writePKI creates a fresh CA, the leaf certificates and the service
 // account signing key in dir.

@@ -162,6 +162,9 @@ func (c *cluster) up(ctx context.Context) error {
 	if err := c.installNATS(ctx, bins.nats, kubelet); err != nil {
 		return fmt.Errorf("installing nats-server: %w", err)
 	}
+	if err := c.installGateway(ctx, bins.edge, kubelet); err != nil {
+		return fmt.Errorf("installing the gateway, cert-manager and Pebble: %w", err)
+	}
 	if err := c.checkAlive(); err != nil {
 		return err
 	}
@@ -303,5 +306,10 @@ func (c *cluster) printEnv() error {
 	fmt.Fprintf(c.out, "export SKIFF_TEST_REGISTRY=%s\n", registryAddr)
 	fmt.Fprintf(c.out, "export SKIFF_TEST_AUTH_REGISTRY=%s SKIFF_TEST_AUTH_USER=%s SKIFF_TEST_AUTH_PASSWORD=$(cat %s)\n",
 		authRegistryAddr, authRegistryUser, c.state("registry-auth", "password"))
+	// The edge (docs/testing.md, "The gateway").
+	fmt.Fprintf(c.out, "export SKIFF_TEST_GATEWAY=%s/%s SKIFF_TEST_GATEWAY_HTTP=%s:80 SKIFF_TEST_GATEWAY_HTTPS=%s:443\n",
+		gatewayNamespace, gatewayName, gatewayIP, gatewayIP)
+	fmt.Fprintf(c.out, "export SKIFF_TEST_CLUSTER_ISSUER=%s SKIFF_TEST_ACME_ROOT=%s SKIFF_TEST_CA_ISSUER=%s SKIFF_TEST_CA_ROOT=%s\n",
+		acmeIssuer, c.acmeRootFile(), caIssuer, c.caRootFile())
 	return nil
 }
