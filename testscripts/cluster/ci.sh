@@ -4,7 +4,7 @@
 #   ci.sh install   install the Debian packages the cluster needs (quick when present)
 #   ci.sh build     build or reuse the cached cluster binaries
 #   ci.sh up        start the cluster (cleans up a crashed one first)
-#   ci.sh env       print `export KUBECONFIG=... SKIFF_TEST_REGISTRY=...` lines
+#   ci.sh env       print `export KUBECONFIG=... SKIFF_TEST_REGISTRY=... SKIFF_TEST_GATEWAY=...` lines
 #   ci.sh smoke     run the smoke e2e test against the running cluster
 #   ci.sh e2e ARGS  run `go test -tags e2e ARGS` in the env of the running cluster,
 #                   from the current directory
