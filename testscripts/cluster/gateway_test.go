@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -136,5 +137,27 @@ func TestSourceKeyFollowsSource(t *testing.T) {
 	write("a/main.go", "package main // changed\n")
 	if k, _ := sourceKey(dir); k == k1 || len(k) != 8 {
 		t.Errorf("key %q after a change, was %q", k, k1)
+	}
+}
+
+// env prints the gateway's names (the contract in docs/testing.md).
+func TestEnvPrintsGateway(t *testing.T) {
+	var out, errOut strings.Builder
+	c := newCluster(Config{StateDir: "/state"}, &out, &errOut)
+	if err := c.printEnv(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"SKIFF_TEST_GATEWAY=skiff-gateway/skiff ",
+		"SKIFF_TEST_GATEWAY_HTTP=198.19.0.80:80 ",
+		"SKIFF_TEST_GATEWAY_HTTPS=198.19.0.80:443\n",
+		"SKIFF_TEST_CLUSTER_ISSUER=skiff-acme ",
+		"SKIFF_TEST_ACME_ROOT=/state/gateway/acme-root.pem ",
+		"SKIFF_TEST_CA_ISSUER=skiff-ca ",
+		"SKIFF_TEST_CA_ROOT=/state/pki/gateway-ca.crt\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("env lacks %q:\n%s", want, out.String())
+		}
 	}
 }
