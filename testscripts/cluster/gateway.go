@@ -38,9 +38,12 @@ const (
 	certManagerNamespace = "cert-manager"
 	acmeNamespace        = "skiff-acme"
 	// Fixed Service addresses: the gateway's is what tests on the host dial.
-	gatewayIP = "198.19.0.80"
-	pebbleIP  = "198.19.0.81"
-	acmeDNSIP = "198.19.0.82"
+	// From the Service range's static band (its first 16 addresses, which
+	// the API server hands out at random only when the rest is full), so no
+	// Service created earlier can hold them.
+	gatewayIP = "198.19.0.11"
+	pebbleIP  = "198.19.0.12"
+	acmeDNSIP = "198.19.0.13"
 	// Traefik's entryPoints; a Gateway listener is served by the entryPoint
 	// with its port. The Service maps 80 and 443 to them.
 	gatewayHTTPPort  = 8000

@@ -266,7 +266,7 @@ func TestSmokeGateway(t *testing.T) {
 		code, body, err := getVia(ctx, gw.http, host, nil)
 		return err == nil && code == http.StatusOK && strings.Contains(body, "hello from hello-"), fmt.Sprint(code, " ", body, " ", err)
 	})
-	if code, body, err := getVia(ctx, gw.http, "nobody."+tag+".skiff.test", nil); err != nil || code != http.StatusNotFound {
+	if code, body, err := getVia(ctx, gw.http, "nobody."+tag+".skiff.test", nil); err != nil || code != http.StatusNotFound || body != "404 page not found\n" {
 		t.Errorf("an unknown host: %d %q %v, want the gateway's 404", code, body, err)
 	}
 
@@ -330,6 +330,47 @@ func TestSmokeGateway(t *testing.T) {
 		return err == nil && code == http.StatusOK && strings.Contains(body, "hello from hello-"), fmt.Sprint(code, " ", body, " ", err)
 	})
 
+	// A route to a Service in another namespace, the KEDA HTTP
+	// interceptor's (the path to a function at zero pods): refused until a
+	// ReferenceGrant in keda allows HTTPRoutes from this namespace. The
+	// interceptor, which knows no such host, answers its own "Not Found"
+	// (the gateway's 404 says "404 page not found").
+	viaHost := "via-interceptor." + tag + ".skiff.test"
+	applyObject(t, ctx, dyn, httpRouteResource, "skiff-smoke", map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"name": "via-interceptor", "namespace": ns},
+		"spec": map[string]any{
+			"parentRefs": []any{map[string]any{"name": gw.name, "namespace": gw.namespace}},
+			"hostnames":  []any{viaHost},
+			"rules": []any{map[string]any{"backendRefs": []any{map[string]any{
+				"name": "keda-add-ons-http-interceptor-proxy", "namespace": kedaNamespace, "port": 8080}}}},
+		},
+	})
+	poll("route via-interceptor refused without a ReferenceGrant in "+kedaNamespace, time.Minute, func(ctx context.Context) (bool, string) {
+		st, reason, msg := routeCondition(ctx, dyn, ns, "via-interceptor", gw.namespace, gw.name, "ResolvedRefs")
+		return st == "False" && reason == "RefNotPermitted", fmt.Sprintf("ResolvedRefs=%s %s %s", st, reason, msg)
+	})
+	grant := "skiff-smoke-" + tag
+	applyObject(t, ctx, dyn, referenceGrantResource, "skiff-smoke", map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+		"metadata": map[string]any{"name": grant, "namespace": kedaNamespace},
+		"spec": map[string]any{
+			"from": []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": ns}},
+			"to":   []any{map[string]any{"group": "", "kind": "Service", "name": "keda-add-ons-http-interceptor-proxy"}},
+		},
+	})
+	t.Cleanup(func() {
+		_ = dyn.Resource(referenceGrantResource).Namespace(kedaNamespace).Delete(context.Background(), grant, metav1.DeleteOptions{})
+	})
+	poll("route via-interceptor resolved with the grant", time.Minute, func(ctx context.Context) (bool, string) {
+		st, reason, msg := routeCondition(ctx, dyn, ns, "via-interceptor", gw.namespace, gw.name, "ResolvedRefs")
+		return st == "True", fmt.Sprintf("ResolvedRefs=%s %s %s", st, reason, msg)
+	})
+	poll("http://"+viaHost+" reaches the interceptor", time.Minute, func(ctx context.Context) (bool, string) {
+		code, body, err := getVia(ctx, gw.http, viaHost, nil)
+		return err == nil && code == http.StatusNotFound && body == "Not Found\n", fmt.Sprintf("%d %q %v", code, body, err)
+	})
+
 	// A host outside the restricted listener's *.allowed.skiff.test.
 	applyObject(t, ctx, dyn, httpRouteResource, "skiff-smoke", map[string]any{
 		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -343,5 +384,24 @@ func TestSmokeGateway(t *testing.T) {
 	poll("route refused not Accepted by the restricted listener", time.Minute, func(ctx context.Context) (bool, string) {
 		st, reason, msg := routeCondition(ctx, dyn, ns, "refused", gw.namespace, gw.name, "Accepted")
 		return st == "False" && reason == "NoMatchingListenerHostname", fmt.Sprintf("Accepted=%s %s %s", st, reason, msg)
+	})
+	// ...while a host under it is Accepted and served.
+	allowedHost := tag + ".allowed.skiff.test"
+	applyObject(t, ctx, dyn, httpRouteResource, "skiff-smoke", map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"name": "allowed", "namespace": ns},
+		"spec": map[string]any{
+			"parentRefs": []any{map[string]any{"name": gw.name, "namespace": gw.namespace, "sectionName": "restricted"}},
+			"hostnames":  []any{allowedHost},
+			"rules":      []any{map[string]any{"backendRefs": []any{map[string]any{"name": "hello", "port": 80}}}},
+		},
+	})
+	poll("route allowed Accepted by the restricted listener", time.Minute, func(ctx context.Context) (bool, string) {
+		st, reason, msg := routeCondition(ctx, dyn, ns, "allowed", gw.namespace, gw.name, "Accepted")
+		return st == "True", fmt.Sprintf("Accepted=%s %s %s", st, reason, msg)
+	})
+	poll("http://"+allowedHost+" answers through the restricted listener", time.Minute, func(ctx context.Context) (bool, string) {
+		code, body, err := getVia(ctx, gw.http, allowedHost, nil)
+		return err == nil && code == http.StatusOK && strings.Contains(body, "hello from hello-"), fmt.Sprint(code, " ", body, " ", err)
 	})
 }

@@ -149,8 +149,8 @@ func TestEnvPrintsGateway(t *testing.T) {
 	}
 	for _, want := range []string{
 		"SKIFF_TEST_GATEWAY=skiff-gateway/skiff ",
-		"SKIFF_TEST_GATEWAY_HTTP=198.19.0.80:80 ",
-		"SKIFF_TEST_GATEWAY_HTTPS=198.19.0.80:443\n",
+		"SKIFF_TEST_GATEWAY_HTTP=198.19.0.11:80 ",
+		"SKIFF_TEST_GATEWAY_HTTPS=198.19.0.11:443\n",
 		"SKIFF_TEST_CLUSTER_ISSUER=skiff-acme ",
 		"SKIFF_TEST_ACME_ROOT=/state/gateway/acme-root.pem ",
 		"SKIFF_TEST_CA_ISSUER=skiff-ca ",
