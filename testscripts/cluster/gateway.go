@@ -49,6 +49,7 @@ const (
 	gatewayHTTPPort  = 8000
 	gatewayHTTPSPort = 8443
 	acmeIssuer       = "skiff-acme"
+	ingressClass     = "traefik" // Traefik serves Ingresses of this class too
 	caIssuer         = "skiff-ca"
 	// restrictedHostname is the only hostname the `restricted` listener takes.
 	restrictedHostname = "*.allowed.skiff.test"
@@ -80,7 +81,7 @@ type manifestValues struct {
 	GatewayNS, GatewayName, CertManagerNS, ACMENS string
 	GatewayIP, PebbleIP, DNSIP                    string
 	HTTPPort, HTTPSPort                           int
-	RestrictedHostname                            string
+	RestrictedHostname, IngressClass              string
 	DefaultCertSecret, DefaultCertHost            string
 	ACMEIssuer, CAIssuer                          string
 	TraefikImage, CertManagerImage, SolverImage   string
@@ -179,8 +180,8 @@ func (c *cluster) installGateway(ctx context.Context, eb edgeBinaries, kubelet *
 		GatewayNS: gatewayNamespace, GatewayName: gatewayName, CertManagerNS: certManagerNamespace, ACMENS: acmeNamespace,
 		GatewayIP: gatewayIP, PebbleIP: pebbleIP, DNSIP: acmeDNSIP,
 		HTTPPort: gatewayHTTPPort, HTTPSPort: gatewayHTTPSPort,
-		RestrictedHostname: restrictedHostname,
-		DefaultCertSecret:  defaultCertSecret, DefaultCertHost: defaultCertHost,
+		RestrictedHostname: restrictedHostname, IngressClass: ingressClass,
+		DefaultCertSecret: defaultCertSecret, DefaultCertHost: defaultCertHost,
 		ACMEIssuer: acmeIssuer, CAIssuer: caIssuer,
 		TraefikImage:      img("traefik", traefikVersion),
 		CertManagerImage:  img("cert-manager-controller", certManagerVersion),

@@ -18,6 +18,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -38,9 +39,10 @@ var (
 type gatewayEnv struct {
 	namespace, name  string
 	http, https      string // ip:port
-	acmeRoot         *x509.CertPool
+	acmeRoot, caRoot *x509.CertPool
 	acmeIssuer       string
-	caIssuer, caRoot string
+	caIssuer         string
+	ingressClass     string
 }
 
 func gatewayFromEnv(t *testing.T) gatewayEnv {
@@ -53,17 +55,21 @@ func gatewayFromEnv(t *testing.T) gatewayEnv {
 	e := gatewayEnv{namespace: ns, name: name,
 		http: os.Getenv("SKIFF_TEST_GATEWAY_HTTP"), https: os.Getenv("SKIFF_TEST_GATEWAY_HTTPS"),
 		acmeIssuer: os.Getenv("SKIFF_TEST_CLUSTER_ISSUER"), caIssuer: os.Getenv("SKIFF_TEST_CA_ISSUER"),
-		caRoot: os.Getenv("SKIFF_TEST_CA_ROOT")}
-	pem, err := os.ReadFile(os.Getenv("SKIFF_TEST_ACME_ROOT"))
-	if err != nil {
-		t.Fatalf("SKIFF_TEST_ACME_ROOT: %v", err)
+		ingressClass: os.Getenv("SKIFF_TEST_INGRESS_CLASS")}
+	roots := func(env string) *x509.CertPool {
+		pem, err := os.ReadFile(os.Getenv(env))
+		if err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("no certificate in %s %s", env, os.Getenv(env))
+		}
+		return pool
 	}
-	e.acmeRoot = x509.NewCertPool()
-	if !e.acmeRoot.AppendCertsFromPEM(pem) {
-		t.Fatalf("no certificate in SKIFF_TEST_ACME_ROOT %s", os.Getenv("SKIFF_TEST_ACME_ROOT"))
-	}
+	e.acmeRoot, e.caRoot = roots("SKIFF_TEST_ACME_ROOT"), roots("SKIFF_TEST_CA_ROOT")
 	for k, v := range map[string]string{"SKIFF_TEST_GATEWAY_HTTP": e.http, "SKIFF_TEST_GATEWAY_HTTPS": e.https,
-		"SKIFF_TEST_CLUSTER_ISSUER": e.acmeIssuer, "SKIFF_TEST_CA_ISSUER": e.caIssuer} {
+		"SKIFF_TEST_CLUSTER_ISSUER": e.acmeIssuer, "SKIFF_TEST_CA_ISSUER": e.caIssuer, "SKIFF_TEST_INGRESS_CLASS": e.ingressClass} {
 		if v == "" {
 			t.Fatalf("%s is not set", k)
 		}
@@ -369,6 +375,57 @@ func TestSmokeGateway(t *testing.T) {
 	poll("http://"+viaHost+" reaches the interceptor", time.Minute, func(ctx context.Context) (bool, string) {
 		code, body, err := getVia(ctx, gw.http, viaHost, nil)
 		return err == nil && code == http.StatusNotFound && body == "Not Found\n", fmt.Sprintf("%d %q %v", code, body, err)
+	})
+
+	// An Ingress of the gateway's class (no Gateway API needed), with a
+	// certificate from skiff-ca: served on the same address, HTTP and HTTPS,
+	// and its status carries the gateway's address.
+	ingHost := "ingress." + tag + ".skiff.test"
+	applyObject(t, ctx, dyn, certificateResource, "skiff-smoke", map[string]any{
+		"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+		"metadata": map[string]any{"name": "ingress", "namespace": ns},
+		"spec": map[string]any{
+			"secretName": "ingress-tls",
+			"dnsNames":   []any{ingHost},
+			"issuerRef":  map[string]any{"group": "cert-manager.io", "kind": "ClusterIssuer", "name": gw.caIssuer},
+		},
+	})
+	poll("certificate ingress from "+gw.caIssuer+" Ready", time.Minute, func(ctx context.Context) (bool, string) {
+		err := readyCondition(ctx, dyn.Resource(certificateResource).Namespace(ns), "ingress", "Ready")
+		return err == nil, fmt.Sprint(err)
+	})
+	prefix := networkingv1.PathTypePrefix
+	if _, err := cs.NetworkingV1().Ingresses(ns).Create(ctx, &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: &gw.ingressClass,
+			TLS:              []networkingv1.IngressTLS{{Hosts: []string{ingHost}, SecretName: "ingress-tls"}},
+			Rules: []networkingv1.IngressRule{{Host: ingHost, IngressRuleValue: networkingv1.IngressRuleValue{
+				HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix,
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+						Name: "hello", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+				}}},
+			}}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll("https://"+ingHost+" (an Ingress) verifies against skiff-ca's root and answers", time.Minute, func(ctx context.Context) (bool, string) {
+		code, body, err := getVia(ctx, gw.https, ingHost, gw.caRoot)
+		return err == nil && code == http.StatusOK && strings.Contains(body, "hello from hello-"), fmt.Sprint(code, " ", body, " ", err)
+	})
+	if code, body, err := getVia(ctx, gw.http, ingHost, nil); err != nil || code != http.StatusOK {
+		t.Errorf("http://%s (an Ingress): %d %q %v", ingHost, code, body, err)
+	}
+	poll("the Ingress's status has the gateway's address", time.Minute, func(ctx context.Context) (bool, string) {
+		ing, err := cs.NetworkingV1().Ingresses(ns).Get(ctx, "hello", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		lb := ing.Status.LoadBalancer.Ingress
+		want, _, _ := net.SplitHostPort(gw.http)
+		return len(lb) == 1 && lb[0].IP == want, fmt.Sprintf("%+v", lb)
 	})
 
 	// A host outside the restricted listener's *.allowed.skiff.test.

@@ -15,7 +15,7 @@ func testValues() manifestValues {
 		GatewayNS: gatewayNamespace, GatewayName: gatewayName, CertManagerNS: certManagerNamespace, ACMENS: acmeNamespace,
 		GatewayIP: gatewayIP, PebbleIP: pebbleIP, DNSIP: acmeDNSIP,
 		HTTPPort: gatewayHTTPPort, HTTPSPort: gatewayHTTPSPort,
-		RestrictedHostname: restrictedHostname, DefaultCertSecret: defaultCertSecret, DefaultCertHost: defaultCertHost,
+		RestrictedHostname: restrictedHostname, IngressClass: ingressClass, DefaultCertSecret: defaultCertSecret, DefaultCertHost: defaultCertHost,
 		ACMEIssuer: acmeIssuer, CAIssuer: caIssuer,
 		TraefikImage: "r/traefik:1", CertManagerImage: "r/cm:1", SolverImage: "r/solver:1",
 		PebbleImage: "r/pebble:1", ChalltestsrvImage: "r/chall:1",
@@ -73,6 +73,9 @@ func TestGatewayManifestContract(t *testing.T) {
 		if from, _, _ := unstructured.NestedString(m, "allowedRoutes", "namespaces", "from"); from != "All" {
 			t.Errorf("listener %v allows routes from %q, want All", m["name"], from)
 		}
+	}
+	if find(objs, "IngressClass", "traefik") == nil {
+		t.Error("no IngressClass traefik")
 	}
 	svc := find(objs, "Service", "traefik")
 	if ip, _, _ := unstructured.NestedString(svc.Object, "spec", "clusterIP"); ip != gatewayIP {
@@ -155,6 +158,7 @@ func TestEnvPrintsGateway(t *testing.T) {
 		"SKIFF_TEST_ACME_ROOT=/state/gateway/acme-root.pem ",
 		"SKIFF_TEST_CA_ISSUER=skiff-ca ",
 		"SKIFF_TEST_CA_ROOT=/state/pki/gateway-ca.crt\n",
+		"SKIFF_TEST_INGRESS_CLASS=traefik\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("env lacks %q:\n%s", want, out.String())

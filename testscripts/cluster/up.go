@@ -311,5 +311,6 @@ func (c *cluster) printEnv() error {
 		gatewayNamespace, gatewayName, gatewayIP, gatewayIP)
 	fmt.Fprintf(c.out, "export SKIFF_TEST_CLUSTER_ISSUER=%s SKIFF_TEST_ACME_ROOT=%s SKIFF_TEST_CA_ISSUER=%s SKIFF_TEST_CA_ROOT=%s\n",
 		acmeIssuer, c.acmeRootFile(), caIssuer, c.caRootFile())
+	fmt.Fprintf(c.out, "export SKIFF_TEST_INGRESS_CLASS=%s\n", ingressClass)
 	return nil
 }
