@@ -84,9 +84,10 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 	bus := buildGroup{dir: cache("nats-server-" + natsVersion), module: "tools/nats", bins: []binary{
 		{"nats-server", "github.com/nats-io/nats-server/v2"},
 	}}
-	gw := buildGroup{dir: cache("traefik-" + traefikVersion), module: "tools/traefik",
+	gw := buildGroup{dir: cache("traefik-" + traefikVersion + "-" + traefikTrimKey()), module: "tools/traefik",
 		ldflags: "-X github.com/traefik/traefik/v3/pkg/version.Version=" + traefikVersion,
-		bins:    []binary{{"traefik", "github.com/traefik/traefik/v3/cmd/traefik"}}}
+		bins:    []binary{{"traefik", "github.com/traefik/traefik/v3/cmd/traefik"}},
+		prepare: c.prepareTraefik}
 	// cert-manager's controller and solver are mains of tools/certmanager:
 	// the cache dir is named after their source too.
 	cmKey, err := sourceKey(filepath.Join(c.cfg.SrcDir, "tools/certmanager"))

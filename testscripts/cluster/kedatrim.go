@@ -58,24 +58,7 @@ func (c *cluster) prepareKEDA(ctx context.Context, scratch string) ([]string, er
 	if err := trimKEDA(modDir, src); err != nil {
 		return nil, err
 	}
-	tools := filepath.Join(c.cfg.SrcDir, "tools", "keda")
-	gomod, err := os.ReadFile(filepath.Join(tools, "go.mod"))
-	if err != nil {
-		return nil, err
-	}
-	gosum, err := os.ReadFile(filepath.Join(tools, "go.sum"))
-	if err != nil {
-		return nil, err
-	}
-	gomod = fmt.Appendf(gomod, "\nreplace %s => %s\n", module, src)
-	modfile := filepath.Join(scratch, "go.mod")
-	if err := os.WriteFile(modfile, gomod, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(scratch, "go.sum"), gosum, 0o644); err != nil {
-		return nil, err
-	}
-	return []string{"-modfile", modfile}, nil
+	return replaceWithCopy(filepath.Join(c.cfg.SrcDir, "tools", "keda"), scratch, module, src)
 }
 
 // trimKEDA copies KEDA's module from modDir into dst, keeping only what
@@ -132,6 +115,14 @@ const externalMetricType = "External"
 // switch of buildScaler cut down to the given trigger types (and its default)
 // and the imports that are then unused removed.
 func trimScalerSwitch(file string, keep []string) ([]byte, error) {
+	return trimSwitch(file, "buildScaler", keep, "KEDA changed its scaler registry; update kedatrim.go", "KEDA changed its trigger types; update kedaTriggers")
+}
+
+// trimSwitch returns the source of file with the switch in function fn cut
+// down to the cases of the given string values (and its default) and the
+// imports that are then unused removed. noSwitch and noCase say what to do
+// when the file no longer has that shape.
+func trimSwitch(file, fn string, keep []string, noSwitch, noCase string) ([]byte, error) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
 	if err != nil {
@@ -139,18 +130,18 @@ func trimScalerSwitch(file string, keep []string) ([]byte, error) {
 	}
 	var sw *ast.SwitchStmt
 	for _, d := range f.Decls {
-		fn, ok := d.(*ast.FuncDecl)
-		if !ok || fn.Name.Name != "buildScaler" {
+		fd, ok := d.(*ast.FuncDecl)
+		if !ok || fd.Name.Name != fn {
 			continue
 		}
-		for _, st := range fn.Body.List {
+		for _, st := range fd.Body.List {
 			if s, ok := st.(*ast.SwitchStmt); ok {
 				sw = s
 			}
 		}
 	}
 	if sw == nil {
-		return nil, fmt.Errorf("%s: no switch in buildScaler (KEDA changed its scaler registry; update kedatrim.go)", file)
+		return nil, fmt.Errorf("%s: no switch in %s (%s)", file, fn, noSwitch)
 	}
 	var clauses []ast.Stmt
 	found := map[string]bool{}
@@ -170,7 +161,7 @@ func trimScalerSwitch(file string, keep []string) ([]byte, error) {
 	}
 	for _, k := range keep {
 		if !found[k] {
-			return nil, fmt.Errorf("%s: buildScaler has no case %q (KEDA changed its trigger types; update kedaTriggers)", file, k)
+			return nil, fmt.Errorf("%s: %s has no case %q (%s)", file, fn, k, noCase)
 		}
 	}
 	sw.Body.List = clauses
@@ -193,7 +184,7 @@ func trimScalerSwitch(file string, keep []string) ([]byte, error) {
 }
 
 // dropUnusedImports removes the imports no selector of the file refers to.
-// Every import of KEDA's registry is used by name as pkg.Symbol.
+// Every import of KEDA's and lego's registries is used by name as pkg.Symbol.
 func dropUnusedImports(f *ast.File) {
 	used := map[string]bool{}
 	ast.Inspect(f, func(n ast.Node) bool {
