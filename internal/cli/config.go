@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/fsutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -253,14 +253,14 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	}
 	defer s.Close()
 	res, err := s.Apply(ctx, w.Name, cfg, timeout)
-	var nd *pipeline.NotDeployedError
+	var nd *engine.NotDeployedError
 	if errors.As(err, &nd) {
 		return fmt.Errorf("%s is not deployed yet; the new configuration takes effect at its first `skiff deploy`", w.Name)
 	}
 	if err != nil {
 		return err
 	}
-	if err := printDeployed(f, []pipeline.Deployment{res.Deployment}); err != nil {
+	if err := printDeployed(f, []engine.Deployment{res.Deployment}); err != nil {
 		return err
 	}
 	// What is deployed decides, not skiff.yaml: liveConfig takes effect at

@@ -127,7 +127,13 @@ func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *pipeli
 		return nil, nil, cmdutil.Manifestf("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
 	}
 	pc := &projectContext{root: root, project: p, namespace: p.Namespace}
-	conn, err := pipeline.DialBus(ctx, p, func(ctx context.Context) (*pipeline.Session, error) { return pc.session(ctx, f, nil) })
+	conn, err := pipeline.DialBus(ctx, p, func(ctx context.Context) (*pipeline.Session, error) {
+		s, err := pc.session(ctx, f, nil)
+		if err != nil {
+			return nil, err
+		}
+		return pipeline.Unwrap(s)
+	})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/pipeline"
 )
 
@@ -147,7 +148,7 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 			for i, w := range pc.workloads {
 				names[i] = w.Name
 			}
-			return s.Delete(cmd.Context(), pipeline.DeleteOptions{KeepSecrets: keepSecrets, All: all, Timeout: timeout}, names...)
+			return s.Delete(cmd.Context(), engine.DeleteOptions{KeepSecrets: keepSecrets, All: all, Timeout: timeout}, names...)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "delete every workload of the project")

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -67,7 +67,7 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s *pipeline.Session, w string) (string, error) {
+			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s engine.Session, w string) (string, error) {
 				return s.SetSecrets(ctx, w, map[string][]byte{args[0]: value})
 			}, "Set secret "+args[0])
 		},
@@ -87,7 +87,7 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s *pipeline.Session, w string) (string, error) {
+			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s engine.Session, w string) (string, error) {
 				return s.UnsetSecrets(ctx, w, args)
 			}, "Removed")
 		},
@@ -164,7 +164,7 @@ func readSecret(f *cmdutil.Factory, file, key string) ([]byte, error) {
 }
 
 func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, restart bool,
-	change func(ctx context.Context, s *pipeline.Session, workload string) (secret string, err error), what string) error {
+	change func(ctx context.Context, s engine.Session, workload string) (secret string, err error), what string) error {
 	pc, w, err := loadWorkload(f, workload)
 	if err != nil {
 		return err

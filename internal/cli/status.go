@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/target"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // NewCmdStatus builds `skiff status`.
@@ -79,7 +79,7 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 	}
 }
 
-func printStatus(f *cmdutil.Factory, all []*target.Status) error {
+func printStatus(f *cmdutil.Factory, all []*engine.Status) error {
 	err := cmdutil.Write(f.IOStreams.Out, f.Globals.Output, all, func(out io.Writer) error {
 		fmt.Fprintln(out, "WORKLOAD\tKIND\tSTATE\tREVISION\tREADY\tRESTARTS\tIMAGE\tENDPOINT")
 		for _, s := range all {
@@ -88,7 +88,7 @@ func printStatus(f *cmdutil.Factory, all []*target.Status) error {
 				rev = fmt.Sprint(s.Revision)
 			}
 			state := s.State
-			if s.State == target.StateIdle && s.Scaling != "" {
+			if s.State == engine.StateIdle && s.Scaling != "" {
 				_, on, _ := strings.Cut(s.Scaling, " pods ") // "0-5 pods on request"
 				state += " (scales " + on + ")"
 			}

@@ -9,9 +9,8 @@ import (
 
 	"github.com/skiffdev/skiff/internal/buildinfo"
 	"github.com/skiffdev/skiff/internal/catalog"
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/iostreams"
-	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/prompt"
 	"github.com/skiffdev/skiff/internal/tmplrepo"
 	"github.com/skiffdev/skiff/templates"
@@ -53,14 +52,17 @@ type Factory struct {
 	// Templates lists every template: the embedded ones, then those of the
 	// user's repositories.
 	Templates func() ([]*catalog.Template, error)
-	// Cluster connects to the cluster of a kubeconfig context ("": the
-	// current one) of Globals.Kubeconfig, checks that it answers, and
-	// returns a client and a Helm deployer for it; logf receives Helm's
-	// log (nil: nowhere). Tests pass fakes.
-	Cluster func(ctx context.Context, kubeContext string, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error)
+	// Session opens the session that owns the changes a command makes to
+	// the project's cluster (it connects to the kubeconfig context of the
+	// config, checks that the cluster answers, and reports its steps to
+	// the config's Events). Close it. A real process's is built by
+	// package factory; tests pass fakes.
+	Session func(ctx context.Context, cfg engine.SessionConfig) (engine.Session, error)
 }
 
-// New returns a Factory for a real process.
+// New returns a Factory for a real process, without the session (package
+// factory adds it: this package imports no cluster, bus, registry or Helm
+// package).
 func New(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
 	f := &Factory{
 		IOStreams: ios,
@@ -91,16 +93,6 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
 			return "", fmt.Errorf("finding the cache folder: %w; set SKIFF_CACHE_DIR", err)
 		}
 		return filepath.Join(d, "skiff"), nil
-	}
-	f.Cluster = func(ctx context.Context, kubeContext string, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
-		kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: kubeContext})
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := kc.Ping(ctx); err != nil {
-			return nil, nil, err
-		}
-		return kc, deploy.ForCluster(kc, logf), nil
 	}
 	f.TemplateRepos = sync.OnceValues(func() (*tmplrepo.Manager, error) {
 		d, err := f.ConfigDir()

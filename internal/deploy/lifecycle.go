@@ -12,17 +12,12 @@ import (
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // Revision is one entry of a release's history.
-type Revision struct {
-	Revision    int       `json:"revision"`
-	Updated     time.Time `json:"updated"`
-	Status      string    `json:"status"`
-	Chart       string    `json:"chart"`
-	Image       string    `json:"image,omitempty"`
-	Description string    `json:"description"`
-}
+type Revision = engine.Revision
 
 // NotFoundError says a workload has no release.
 type NotFoundError struct{ Release, Namespace string }
