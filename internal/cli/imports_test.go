@@ -24,7 +24,6 @@ var forbidden = regexp.MustCompile(`^(k8s\.io/client-go(/.*)?` +
 // says so), and no other may join it.
 var stillHeavy = map[string]string{
 	"internal/dev":      "dev's cluster runner (cluster.go, sync.go) beside the light loop",
-	"internal/doctor":   "its cluster and registry checks beside the light ones",
 	"internal/pipeline": "build and dev use its Pipeline and Builds; dash and dev its concrete Session",
 	"internal/publish":  "registry.go (the registry client) beside the local stores",
 	"internal/relay":    "events and events dlq use JetStream through it",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/buildinfo"
 	"github.com/skiffdev/skiff/internal/catalog"
+	"github.com/skiffdev/skiff/internal/doctor"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/prompt"
@@ -58,6 +59,9 @@ type Factory struct {
 	// the config's Events). Close it. A real process's is built by
 	// package factory; tests pass fakes.
 	Session func(ctx context.Context, cfg engine.SessionConfig) (engine.Session, error)
+	// Probes are doctor's checks of the project's registry and cluster
+	// (package probe in a real process).
+	Probes func(ctx context.Context, cfg doctor.Config) []doctor.Check
 }
 
 // New returns a Factory for a real process, without the session (package

@@ -1,6 +1,7 @@
 // Package factory builds the cmdutil.Factory a real process runs with: it
 // is where the concrete session (pipeline.Session on client-go and Helm)
-// is made and put behind engine.Session, so that the command layer
+// is made and put behind engine.Session, and doctor's probes of the
+// registry and the cluster are chosen, so that the command layer
 // (internal/cli) imports none of them. cmd/skiff and the command line's
 // tests use it.
 package factory
@@ -10,6 +11,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/doctor/probe"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/kube"
@@ -17,10 +19,12 @@ import (
 )
 
 // New returns the Factory of a real process: cmdutil.New's, with sessions
-// on the clusters of the kubeconfig that --kubeconfig names.
+// on the clusters of the kubeconfig that --kubeconfig names and doctor's
+// probes.
 func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory {
 	f := cmdutil.New(ios, getenv)
 	f.Session = Sessions(Dial(f.Globals))
+	f.Probes = probe.Checks
 	return f
 }
 

@@ -1,4 +1,4 @@
-package doctor
+package probe
 
 import (
 	"context"
@@ -11,17 +11,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/skiffdev/skiff/internal/doctor"
 )
 
 // Registry checks that the credentials skiff pushes with may push to repo
 // (host/path): it starts a blob upload and cancels it, pushing nothing.
 // source says where the credentials come from (publish.CredentialSource);
 // rt nil is go-containerregistry's default transport.
-func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, source func(host string) string) Check {
+func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, source func(host string) string) doctor.Check {
 	if rt == nil {
 		rt = remote.DefaultTransport
 	}
-	return Check{Name: "registry " + repo.RegistryStr(), Run: func(ctx context.Context) Result {
+	return doctor.Check{Name: "registry " + repo.RegistryStr(), Run: func(ctx context.Context) doctor.Result {
 		host := repo.RegistryStr()
 		from := source(host)
 		if from == "" {
@@ -34,10 +36,10 @@ func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, sou
 		select {
 		case err = <-done:
 		case <-ctx.Done():
-			return fail(fmt.Sprintf("%s does not answer (credentials: %s)", host, from), "check the registry address in skiff.yaml and the network")
+			return doctor.Fails(fmt.Sprintf("%s does not answer (credentials: %s)", host, from), "check the registry address in skiff.yaml and the network")
 		}
 		if err == nil {
-			return ok(fmt.Sprintf("may push to %s (credentials: %s)", repo, from))
+			return doctor.Okay(fmt.Sprintf("may push to %s (credentials: %s)", repo, from))
 		}
 		var te *transport.Error
 		var ne net.Error
@@ -45,13 +47,13 @@ func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, sou
 		switch {
 		case errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden):
 			if from == "none, anonymous" {
-				return fail(fmt.Sprintf("%s wants credentials to push to %s, and there are none", host, repo), login)
+				return doctor.Fails(fmt.Sprintf("%s wants credentials to push to %s, and there are none", host, repo), login)
 			}
-			return fail(fmt.Sprintf("%s refused the credentials from %s for a push to %s (%d)", host, from, repo, te.StatusCode), login)
+			return doctor.Fails(fmt.Sprintf("%s refused the credentials from %s for a push to %s (%d)", host, from, repo, te.StatusCode), login)
 		case errors.As(err, &oe) || errors.As(err, &ne):
-			return fail(fmt.Sprintf("cannot reach %s: %v", host, err), "check the registry address in skiff.yaml and the network")
+			return doctor.Fails(fmt.Sprintf("cannot reach %s: %v", host, err), "check the registry address in skiff.yaml and the network")
 		}
-		return fail(fmt.Sprintf("push check to %s failed (credentials: %s): %v", repo, from, err), login)
+		return doctor.Fails(fmt.Sprintf("push check to %s failed (credentials: %s): %v", repo, from, err), login)
 	}}
 }
 
@@ -60,24 +62,24 @@ func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, sou
 // credentials here. anonymous asks the registry as nobody (see
 // publish.Registries.AnonymousPull); creds fails when there are none to
 // make the Secret from; mode is skiff.yaml's registryAuth.
-func PullAccess(repo, mode string, anonymous func(ctx context.Context) (bool, error), creds func() error) Check {
-	return Check{Name: "pull access", Run: func(ctx context.Context) Result {
+func PullAccess(repo, mode string, anonymous func(ctx context.Context) (bool, error), creds func() error) doctor.Check {
+	return doctor.Check{Name: "pull access", Run: func(ctx context.Context) doctor.Result {
 		if mode == "none" {
-			return skip("registryAuth: none: the nodes pull with what they have")
+			return doctor.Skips("registryAuth: none: the nodes pull with what they have")
 		}
 		open := false
 		if mode != "pull-secret" {
 			var err error
 			if open, err = anonymous(ctx); err != nil {
-				return warn(fmt.Sprintf("could not ask whether %s may be pulled without credentials: %v", repo, err), "set registryAuth in skiff.yaml")
+				return doctor.Warns(fmt.Sprintf("could not ask whether %s may be pulled without credentials: %v", repo, err), "set registryAuth in skiff.yaml")
 			}
 		}
 		if open {
-			return ok(fmt.Sprintf("%s may be pulled without credentials: pods need no pull secret", repo))
+			return doctor.Okay(fmt.Sprintf("%s may be pulled without credentials: pods need no pull secret", repo))
 		}
 		if err := creds(); err != nil {
-			return fail(fmt.Sprintf("pods need a pull secret for %s, and there are no credentials to make it from", repo), "run `skiff login` for the registry")
+			return doctor.Fails(fmt.Sprintf("pods need a pull secret for %s, and there are no credentials to make it from", repo), "run `skiff login` for the registry")
 		}
-		return ok(fmt.Sprintf("%s wants credentials to pull: deploy keeps a pull secret from yours", repo))
+		return doctor.Okay(fmt.Sprintf("%s wants credentials to pull: deploy keeps a pull secret from yours", repo))
 	}}
 }
