@@ -14,7 +14,6 @@ import (
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
-	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -114,16 +113,6 @@ func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, er
 		}
 	}
 	return pc, nil
-}
-
-func (pc *projectContext) release(w *project.Workload) string {
-	return (&pipeline.Pipeline{Project: pc.project}).Release(w)
-}
-
-// pipeline is the engine for the project, reporting its events to the
-// terminal.
-func (pc *projectContext) pipeline(f *cmdutil.Factory) *pipeline.Pipeline {
-	return &pipeline.Pipeline{Project: pc.project, Root: pc.root, Events: newProgress(f).event}
 }
 
 // session connects to the project's cluster and returns the session that

@@ -13,7 +13,6 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/engine"
-	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -46,8 +45,8 @@ func (v *chartValues) addFlags(cmd *cobra.Command) {
 }
 
 // overrides reads the values the user gave, relative to the working folder.
-func (v *chartValues) overrides() (map[string]any, error) {
-	m, err := pipeline.UserValues(v.Files, v.Set, v.SetStr, v.SetFile)
+func (v *chartValues) overrides(f *cmdutil.Factory) (map[string]any, error) {
+	m, err := f.ChartValues(v.Files, v.Set, v.SetStr, v.SetFile)
 	if err != nil {
 		return nil, cmdutil.Usagef("chart values: %v", err)
 	}
@@ -106,7 +105,7 @@ func releaseInputs(f *cmdutil.Factory, names []string, values chartValues, image
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	overrides, err := values.overrides()
+	overrides, err := values.overrides(f)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -212,9 +212,13 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if err != nil {
 		return err
 	}
-	builds, err := newBuilds(f, bopts, plan)
+	cfg, err := buildConfig(f, bopts, plan)
 	if err != nil {
 		return err
+	}
+	builds, err := pipeline.NewBuilds(cfg)
+	if err != nil {
+		return adviseBuild(err)
 	}
 	if err := sess.EnsureNamespace(ctx); err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/engine"
-	"github.com/skiffdev/skiff/internal/pipeline"
 )
 
 // NewCmdHistory builds `skiff history`.
@@ -51,7 +50,7 @@ func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
 
 // shortImage shortens repo@sha256:abcdef... to repo@sha256:abcdef123456.
 func shortImage(ref string) string {
-	if repo, short, ok := pipeline.ShortDigest(ref); ok {
+	if repo, short, ok := engine.ShortDigest(ref); ok {
 		return repo + "@sha256:" + short
 	}
 	return ref

@@ -112,7 +112,7 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 	if creds.Password == "" {
 		return cmdutil.Usagef("the password is empty")
 	}
-	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: opts.Insecure, UserAgent: "skiff/" + f.BuildInfo.Version})
+	regs, err := f.Registry(opts.Insecure, "skiff/"+f.BuildInfo.Version)
 	if err != nil {
 		return err
 	}

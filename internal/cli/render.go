@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/scaffold"
 )
@@ -88,7 +89,7 @@ func renderRun(ctx context.Context, opts *RenderOptions) error {
 				f.IOStreams.ColorScheme().WarningIcon(), envSuffix(pc.project), strings.Join(names, ", "))
 		}
 	}
-	rendered, err := pc.pipeline(f).Render(ctx, pc.workloads, images, overrides)
+	rendered, err := f.Render(ctx, engine.RenderConfig{Project: pc.project, Root: pc.root, Workloads: pc.workloads, Images: images, Overrides: overrides})
 	if err != nil {
 		return err
 	}

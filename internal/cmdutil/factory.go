@@ -59,6 +59,16 @@ type Factory struct {
 	// the config's Events). Close it. A real process's is built by
 	// package factory; tests pass fakes.
 	Session func(ctx context.Context, cfg engine.SessionConfig) (engine.Session, error)
+	// Builder builds and publishes images as cfg says.
+	Builder func(cfg engine.BuildConfig) (engine.Builder, error)
+	// Render renders releases as a deploy would apply them, offline.
+	Render func(ctx context.Context, cfg engine.RenderConfig) ([]engine.Rendered, error)
+	// ChartValues reads the user's chart overrides as Helm's flags take
+	// them (-f, --set, --set-string, --set-file).
+	ChartValues func(files, set, setString, setFile []string) (map[string]any, error)
+	// Registry is a client of the registries (login checks credentials
+	// with it).
+	Registry func(insecure []string, userAgent string) (engine.Registry, error)
 	// Probes are doctor's checks of the project's registry and cluster
 	// (package probe in a real process).
 	Probes func(ctx context.Context, cfg doctor.Config) []doctor.Check

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -208,14 +207,7 @@ func MergeValues(files, set, setString, setFile []string) (map[string]any, error
 // ShortDigest splits an image reference by digest into what comes before
 // "@sha256:" and the digest's first 12 hex digits; ok is false when ref
 // has no digest.
-func ShortDigest(ref string) (repo, short string, ok bool) {
-	i := strings.Index(ref, "@sha256:")
-	if i < 0 {
-		return ref, "", false
-	}
-	d := ref[i+len("@sha256:"):]
-	return ref[:i], d[:min(12, len(d))], true
-}
+func ShortDigest(ref string) (repo, short string, ok bool) { return engine.ShortDigest(ref) }
 
 // ImageOf is the image a release deploys (the value skiff set).
 func ImageOf(r *release.Release) string {

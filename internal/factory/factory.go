@@ -16,6 +16,7 @@ import (
 	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/publish/registry"
 )
 
 // New returns the Factory of a real process: cmdutil.New's, with sessions
@@ -25,6 +26,14 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory 
 	f := cmdutil.New(ios, getenv)
 	f.Session = Sessions(Dial(f.Globals))
 	f.Probes = probe.Checks
+	f.Builder = pipeline.Builder
+	f.Render = func(ctx context.Context, cfg engine.RenderConfig) ([]engine.Rendered, error) {
+		return (&pipeline.Pipeline{Project: cfg.Project, Root: cfg.Root}).Render(ctx, cfg.Workloads, cfg.Images, cfg.Overrides)
+	}
+	f.ChartValues = pipeline.UserValues
+	f.Registry = func(insecure []string, userAgent string) (engine.Registry, error) {
+		return registry.New(registry.Options{Insecure: insecure, UserAgent: userAgent})
+	}
 	return f
 }
 

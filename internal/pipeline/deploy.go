@@ -164,13 +164,7 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 }
 
 // Rendered is the YAML of one workload's release.
-type Rendered struct {
-	Workload string
-	Release  string
-	// YAML is the manifests in Helm's install order, with a comment saying
-	// what they are.
-	YAML string
-}
+type Rendered = engine.Rendered
 
 // Render renders the release of each workload of ws with its image and
 // the overrides, as a deploy would apply it, without a cluster.

@@ -17,6 +17,7 @@ import (
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
+	"github.com/skiffdev/skiff/internal/publish/registry"
 	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/internal/target"
 )
@@ -175,7 +176,7 @@ func (s *Session) EnsurePullSecret(ctx context.Context, ws []project.Workload, o
 	if p.Registry == "" || p.RegistryAuth == project.RegistryAuthNone || len(ws) == 0 {
 		return "", nil
 	}
-	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: o.Insecure, UserAgent: o.UserAgent})
+	regs, err := registry.New(registry.Options{Insecure: o.Insecure, UserAgent: o.UserAgent})
 	if err != nil {
 		return "", err
 	}

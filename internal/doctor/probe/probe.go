@@ -19,6 +19,7 @@ import (
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
+	"github.com/skiffdev/skiff/internal/publish/registry"
 )
 
 // Checks are the registry's and the cluster's checks of cfg's project.
@@ -37,7 +38,7 @@ func RegistryChecks(p *project.Project, insecure []string) []doctor.Check {
 		}}}
 	}
 	repo := publish.ImageName(p.Registry, p.Workloads[0].Name)
-	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: insecure})
+	regs, err := registry.New(registry.Options{Insecure: insecure})
 	var ref name.Reference
 	if err == nil {
 		ref, err = regs.ParseReference(repo)

@@ -60,7 +60,7 @@ func Registry(repo name.Repository, kc authn.Keychain, rt http.RoundTripper, sou
 // PullAccess checks that the cluster's nodes will be able to pull from
 // repo: anonymously, or through the pull Secret deploy keeps, which needs
 // credentials here. anonymous asks the registry as nobody (see
-// publish.Registries.AnonymousPull); creds fails when there are none to
+// registry.Client.AnonymousPull); creds fails when there are none to
 // make the Secret from; mode is skiff.yaml's registryAuth.
 func PullAccess(repo, mode string, anonymous func(ctx context.Context) (bool, error), creds func() error) doctor.Check {
 	return doctor.Check{Name: "pull access", Run: func(ctx context.Context) doctor.Result {
