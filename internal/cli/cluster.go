@@ -124,13 +124,18 @@ func (pc *projectContext) session(ctx context.Context, f *cmdutil.Factory, event
 
 // sessionWith is session with Helm's log going to logf (nil: nowhere).
 func (pc *projectContext) sessionWith(ctx context.Context, f *cmdutil.Factory, events func(event.Event), logf func(string, ...any)) (engine.Session, error) {
+	return f.Session(ctx, pc.sessionConfig(f, events, logf))
+}
+
+// sessionConfig is what a session of the project is built from.
+func (pc *projectContext) sessionConfig(f *cmdutil.Factory, events func(event.Event), logf func(string, ...any)) engine.SessionConfig {
 	// The kubeconfig's context: --context, else the environment's, else
 	// its current one.
 	kctx := f.Globals.Context
 	if kctx == "" {
 		kctx = pc.project.Context
 	}
-	return f.Session(ctx, engine.SessionConfig{Project: pc.project, Root: pc.root, KubeContext: kctx, Events: events, HelmLog: logf})
+	return engine.SessionConfig{Project: pc.project, Root: pc.root, KubeContext: kctx, Events: events, HelmLog: logf}
 }
 
 // helmLog sends Helm's log to stderr with -v.

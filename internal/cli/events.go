@@ -15,9 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/relay"
 )
 
 // NewCmdEvents is `skiff events`: the project's event bus.
@@ -85,21 +84,19 @@ func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
 				rand.Read(b)
 				id = hex.EncodeToString(b)
 			}
-			stream := relay.Stream(p)
-			if err := relay.EnsureStreams(ctx, conn.JS, stream); err != nil {
-				return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
-			}
-			subject, _ := relay.Subject(stream, typ)
-			ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": source, "type": typ,
+			ev := engine.CloudEvent{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": source, "type": typ,
 				"time": time.Now().UTC().Format(time.RFC3339Nano)}}
 			if body != nil {
 				ev.ContentType, ev.Data = "application/json", body
 			}
-			ack, err := relay.Publish(ctx, conn.JS, stream, ev)
-			if err != nil {
-				return fmt.Errorf("publishing to %s on %s: %w", subject, p.Events.Bus, err)
+			ack, err := conn.Publish(ctx, ev)
+			if err != nil && (ack == nil || ack.Subject == "") {
+				return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
 			}
-			out := published{ID: id, Type: typ, Source: source, Subject: subject, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}
+			if err != nil {
+				return fmt.Errorf("publishing to %s on %s: %w", ack.Subject, p.Events.Bus, err)
+			}
+			out := published{ID: id, Type: typ, Source: source, Subject: ack.Subject, Stream: ack.Stream, Seq: ack.Seq, Duplicate: ack.Duplicate}
 			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
 				what := "Stored"
 				if out.Duplicate {
@@ -118,7 +115,7 @@ func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
 
 // dialBus loads the project and connects to its bus: through the cluster
 // only when the bus is one of its Services.
-func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *pipeline.BusConn, error) {
+func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, engine.Bus, error) {
 	root, p, err := loadProject(f)
 	if err != nil {
 		return nil, nil, err
@@ -127,13 +124,7 @@ func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *pipeli
 		return nil, nil, cmdutil.Manifestf("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
 	}
 	pc := &projectContext{root: root, project: p, namespace: p.Namespace}
-	conn, err := pipeline.DialBus(ctx, p, func(ctx context.Context) (*pipeline.Session, error) {
-		s, err := pc.session(ctx, f, nil)
-		if err != nil {
-			return nil, err
-		}
-		return pipeline.Unwrap(s)
-	})
+	conn, err := f.Bus(ctx, pc.sessionConfig(f, nil, helmLog(f)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -207,32 +198,25 @@ func newCmdEventsTail(f *cmdutil.Factory) *cobra.Command {
 			}
 			defer conn.Close()
 			ctx := cmd.Context()
-			stream := relay.Stream(p)
-			filter, _ := relay.Filter(stream, typ)
-			msgs, err := pipeline.TailConsumer(ctx, conn, stream, filter, since)
+			msgs, err := conn.Tail(ctx, typ, since)
 			if err != nil {
-				return fmt.Errorf("reading stream %s on %s: %w", stream, p.Events.Bus, err)
+				return fmt.Errorf("reading the project's stream on %s: %w", p.Events.Bus, err)
 			}
 			stop := context.AfterFunc(ctx, msgs.Stop)
 			defer stop()
 			if f.Globals.Output == "" {
-				fmt.Fprintf(f.IOStreams.ErrOut, "Following %s on %s (Ctrl-C to stop)\n", filter, p.Events.Bus)
+				fmt.Fprintf(f.IOStreams.ErrOut, "Following %s on %s (Ctrl-C to stop)\n", msgs.Filter(), p.Events.Bus)
 			}
 			enc := json.NewEncoder(f.IOStreams.Out)
 			for n := 0; count == 0 || n < count; n++ {
-				msg, err := msgs.Next()
+				ev, err := msgs.Next()
 				if err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
 					return err
 				}
-				md, _ := msg.Metadata()
-				ev, _ := relay.FromMessage(msg.Headers(), msg.Data())
-				t := tailed{Subject: msg.Subject(), Attrs: ev.Attrs}
-				if md != nil {
-					t.Seq, t.Stored = md.Sequence.Stream, md.Timestamp
-				}
+				t := tailed{Seq: ev.Seq, Subject: ev.Subject, Stored: ev.Stored, Attrs: ev.Attrs}
 				if json.Valid(ev.Data) {
 					t.Data = ev.Data
 				} else {
@@ -249,7 +233,7 @@ func newCmdEventsTail(f *cmdutil.Factory) *cobra.Command {
 					body = t.Text
 				}
 				fmt.Fprintf(f.IOStreams.Out, "%s #%d %s %s %s %s\n", t.Stored.Format(time.RFC3339), t.Seq,
-					ev.Type(), ev.Source(), ev.ID(), body)
+					ev.Attrs["type"], ev.Attrs["source"], ev.Attrs["id"], body)
 			}
 			return nil
 		},

@@ -12,9 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/relay"
 )
 
 // triggered returns the workloads of p with triggers, among names (all
@@ -66,17 +65,9 @@ func newCmdEventsStatus(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := []relay.TriggerStatus{}
-			for _, w := range ws {
-				plan, err := relay.PlanFor(p, &w)
-				if err != nil {
-					return err
-				}
-				st, err := relay.Status(ctx, conn.JS, w.Name, plan)
-				if err != nil {
-					return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
-				}
-				out = append(out, st...)
+			out, err := conn.Triggers(ctx, ws)
+			if err != nil {
+				return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
 			}
 			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
 				if len(out) == 0 {
@@ -125,7 +116,7 @@ func newCmdEventsDLQList(f *cmdutil.Factory) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			dls, _, conn, err := readDeadLetters(ctx, f, args)
+			dls, conn, err := readDeadLetters(ctx, f, args)
 			if err != nil {
 				return err
 			}
@@ -178,25 +169,25 @@ func newCmdEventsDLQReplay(f *cmdutil.Factory) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
-			dls, p, conn, err := readDeadLetters(ctx, f, args)
+			dls, conn, err := readDeadLetters(ctx, f, args)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			var chosen []relay.DeadLetter
+			var chosen []engine.DeadLetter
 			for _, d := range dls {
 				if all || slices.Contains(seqs, uint(d.Seq)) {
 					chosen = append(chosen, d)
 				}
 			}
 			for _, s := range seqs {
-				if !slices.ContainsFunc(chosen, func(d relay.DeadLetter) bool { return d.Seq == uint64(s) }) {
+				if !slices.ContainsFunc(chosen, func(d engine.DeadLetter) bool { return d.Seq == uint64(s) }) {
 					return cmdutil.Usagef("--seq %d: no such dead letter%s; `skiff events dlq list` shows them", s, ofWorkload(args))
 				}
 			}
 			out := []replayed{}
 			for _, d := range chosen {
-				if err := relay.Replay(ctx, conn.JS, relay.Stream(p), d); err != nil {
+				if err := conn.Replay(ctx, d); err != nil {
 					return err
 				}
 				out = append(out, replayed{Seq: d.Seq, Workload: d.Workload, ID: d.ID, Type: d.Type})
@@ -227,26 +218,26 @@ func ofWorkload(args []string) string {
 
 // readDeadLetters connects to the bus and lists the dead letters of the
 // workload in args (of all with none).
-func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]relay.DeadLetter, *project.Project, *pipeline.BusConn, error) {
+func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]engine.DeadLetter, engine.Bus, error) {
 	p, conn, err := dialBus(ctx, f)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if _, err := triggered(p, args); err != nil {
 		conn.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	workload := ""
 	if len(args) == 1 {
 		workload = args[0]
 	}
-	dls, err := relay.DeadLetters(ctx, conn.JS, relay.Stream(p), workload)
+	dls, err := conn.DeadLetters(ctx, workload)
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+		return nil, nil, fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
 	}
 	if dls == nil {
-		dls = []relay.DeadLetter{}
+		dls = []engine.DeadLetter{}
 	}
-	return dls, p, conn, nil
+	return dls, conn, nil
 }

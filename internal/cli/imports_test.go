@@ -25,7 +25,6 @@ var forbidden = regexp.MustCompile(`^(k8s\.io/client-go(/.*)?` +
 var stillHeavy = map[string]string{
 	"internal/dev":      "dev's cluster runner (cluster.go, sync.go) beside the light loop",
 	"internal/pipeline": "dash, dev and the bus commands unwrap its Session; dev builds with its Builds",
-	"internal/relay":    "events and events dlq use JetStream through it",
 	"internal/target":   "dev follows pods with target.Follow",
 	"internal/tui":      "the dashboard's cluster backend (cluster.go) and its types",
 }

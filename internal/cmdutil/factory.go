@@ -59,6 +59,9 @@ type Factory struct {
 	// the config's Events). Close it. A real process's is built by
 	// package factory; tests pass fakes.
 	Session func(ctx context.Context, cfg engine.SessionConfig) (engine.Session, error)
+	// Bus connects to the event bus of cfg's project (through its cluster
+	// when the bus is one of its Services). Close it.
+	Bus func(ctx context.Context, cfg engine.SessionConfig) (engine.Bus, error)
 	// Builder builds and publishes images as cfg says.
 	Builder func(cfg engine.BuildConfig) (engine.Builder, error)
 	// Render renders releases as a deploy would apply them, offline.

@@ -26,6 +26,15 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory 
 	f := cmdutil.New(ios, getenv)
 	f.Session = Sessions(Dial(f.Globals))
 	f.Probes = probe.Checks
+	f.Bus = func(ctx context.Context, cfg engine.SessionConfig) (engine.Bus, error) {
+		return pipeline.OpenBus(ctx, cfg.Project, func(ctx context.Context) (*pipeline.Session, error) {
+			s, err := f.Session(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return pipeline.Unwrap(s)
+		})
+	}
 	f.Builder = pipeline.Builder
 	f.Render = func(ctx context.Context, cfg engine.RenderConfig) ([]engine.Rendered, error) {
 		return (&pipeline.Pipeline{Project: cfg.Project, Root: cfg.Root}).Render(ctx, cfg.Workloads, cfg.Images, cfg.Overrides)
