@@ -53,8 +53,8 @@ func (v *chartValues) overrides(f *cmdutil.Factory) (map[string]any, error) {
 	return m, nil
 }
 
-// NewCmdDeploy builds `skiff deploy`.
-func NewCmdDeploy(f *cmdutil.Factory) *cobra.Command {
+// NewCmdDeploy builds `skiff deploy`. runF replaces deployRun in tests.
+func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *DeployOptions) error) *cobra.Command {
 	opts := &DeployOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "deploy [WORKLOAD...]",
@@ -84,6 +84,9 @@ func NewCmdDeploy(f *cmdutil.Factory) *cobra.Command {
 			opts.Workloads = args
 			if err := checkTimeout(opts.Timeout); err != nil {
 				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return deployRun(cmd.Context(), opts)
 		},

@@ -28,8 +28,8 @@ type LogsOptions struct {
 	MaxStreams int
 }
 
-// NewCmdLogs builds `skiff logs`.
-func NewCmdLogs(f *cmdutil.Factory) *cobra.Command {
+// NewCmdLogs builds `skiff logs`. runF replaces logsRun in tests.
+func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *LogsOptions) error) *cobra.Command {
 	opts := &LogsOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "logs [WORKLOAD...]",
@@ -60,6 +60,9 @@ func NewCmdLogs(f *cmdutil.Factory) *cobra.Command {
 			}
 			if f.Globals.Output == cmdutil.FormatYAML {
 				return cmdutil.Usagef("skiff logs prints lines or JSON: use -o json or no -o")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return logsRun(cmd.Context(), opts)
 		},

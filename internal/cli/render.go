@@ -28,8 +28,8 @@ type RenderOptions struct {
 	Force     bool
 }
 
-// NewCmdRender builds `skiff render`.
-func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
+// NewCmdRender builds `skiff render`. runF replaces renderRun in tests.
+func NewCmdRender(f *cmdutil.Factory, runF func(context.Context, *RenderOptions) error) *cobra.Command {
 	opts := &RenderOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "render [WORKLOAD...]",
@@ -50,6 +50,9 @@ func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workloads = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return renderRun(cmd.Context(), opts)
 		},
 	}

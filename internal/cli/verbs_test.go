@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/engine"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// fakeSession is an engine.Session that records what a verb asks of it; a
+// method it does not define panics (the verb asked for something the test
+// did not expect).
+type fakeSession struct {
+	engine.Session
+	cfg    engine.SessionConfig
+	calls  []string
+	closed bool
+
+	statuses [][]*engine.Status // one answer per Statuses call; the last repeats
+	revs     []engine.Revision
+	deleted  []string
+	delOpts  engine.DeleteOptions
+	rollback struct {
+		workload string
+		revision int
+		timeout  time.Duration
+	}
+	plan struct {
+		given map[string]string
+		reuse bool
+	}
+	deployOpts engine.DeployOptions
+	deployErr  error
+}
+
+// onFakeSession makes f's sessions fs.
+func onFakeSession(f *cmdutil.Factory, fs *fakeSession) {
+	f.Session = func(_ context.Context, cfg engine.SessionConfig) (engine.Session, error) {
+		fs.cfg = cfg
+		return fs, nil
+	}
+}
+
+func (s *fakeSession) Close() { s.closed = true }
+
+func (s *fakeSession) Preflight(context.Context, []project.Workload) error {
+	s.calls = append(s.calls, "preflight")
+	return nil
+}
+
+func (s *fakeSession) Plan(_ context.Context, ws []project.Workload, given map[string]string, reuse bool) (map[string]string, []project.Workload, error) {
+	s.calls = append(s.calls, "plan")
+	s.plan.given, s.plan.reuse = given, reuse
+	images := map[string]string{}
+	for _, w := range ws {
+		images[w.Name] = ordersImage
+	}
+	return images, nil, nil
+}
+
+func (s *fakeSession) EnsureNamespace(context.Context) error {
+	s.calls = append(s.calls, "namespace")
+	return nil
+}
+
+func (s *fakeSession) EnsurePullSecret(context.Context, []project.Workload, engine.PullOptions) (string, error) {
+	s.calls = append(s.calls, "pull-secret")
+	return "shop-pull", nil
+}
+
+func (s *fakeSession) Deploy(_ context.Context, o engine.DeployOptions, ws []project.Workload, images map[string]string) ([]engine.Deployment, error) {
+	s.calls = append(s.calls, "deploy")
+	s.deployOpts = o
+	if s.deployErr != nil {
+		return nil, s.deployErr
+	}
+	var out []engine.Deployment
+	for _, w := range ws {
+		out = append(out, engine.Deployment{Workload: w.Name, Release: "shop-" + w.Name, Namespace: "shop", Revision: 4, Image: images[w.Name], Ready: "1/1"})
+	}
+	return out, nil
+}
+
+func (s *fakeSession) Statuses(context.Context, []project.Workload) ([]*engine.Status, error) {
+	s.calls = append(s.calls, "statuses")
+	st := s.statuses[0]
+	if len(s.statuses) > 1 {
+		s.statuses = s.statuses[1:]
+	}
+	return st, nil
+}
+
+func (s *fakeSession) History(_ context.Context, workload string) ([]engine.Revision, error) {
+	s.calls = append(s.calls, "history "+workload)
+	return s.revs, nil
+}
+
+func (s *fakeSession) Rollback(_ context.Context, workload string, revision int, timeout time.Duration) (int, error) {
+	s.rollback.workload, s.rollback.revision, s.rollback.timeout = workload, revision, timeout
+	return revision, nil
+}
+
+func (s *fakeSession) Delete(_ context.Context, o engine.DeleteOptions, workloads ...string) error {
+	s.delOpts, s.deleted = o, workloads
+	return nil
+}
+
+// Flags are parsed into the options, the run func replaced: no project,
+// no cluster.
+func TestClusterVerbsParseTheirFlags(t *testing.T) {
+	f, _ := testFactory(t, false)
+	var status *StatusOptions
+	cmd := NewCmdStatus(f, func(_ context.Context, o *StatusOptions) error { status = o; return nil })
+	cmd.SetArgs([]string{"orders", "--wait", "--timeout", "90s"})
+	if err := cmd.Execute(); err != nil || status == nil {
+		t.Fatalf("status: %v", err)
+	}
+	if !slices.Equal(status.Workloads, []string{"orders"}) || !status.Wait || status.Timeout != 90*time.Second {
+		t.Errorf("status options %+v", status)
+	}
+
+	var rb *RollbackOptions
+	cmd = NewCmdRollback(f, func(_ context.Context, o *RollbackOptions) error { rb = o; return nil })
+	cmd.SetArgs([]string{"orders", "3"})
+	if err := cmd.Execute(); err != nil || rb.Workload != "orders" || rb.Revision != 3 || rb.Timeout != DefaultTimeout {
+		t.Errorf("rollback: %v, %+v", err, rb)
+	}
+
+	var del *DeleteOptions
+	cmd = NewCmdDelete(f, func(_ context.Context, o *DeleteOptions) error { del = o; return nil })
+	cmd.SetArgs([]string{"--all", "--keep-secrets"})
+	if err := cmd.Execute(); err != nil || !del.All || !del.KeepSecrets || len(del.Workloads) != 0 {
+		t.Errorf("delete: %v, %+v", err, del)
+	}
+
+	var dep *DeployOptions
+	cmd = NewCmdDeploy(f, func(_ context.Context, o *DeployOptions) error { dep = o; return nil })
+	cmd.SetArgs([]string{"orders", "--no-build", "--set", "replicas=3", "--image", "orders=" + ordersImage})
+	if err := cmd.Execute(); err != nil || !dep.NoBuild || !slices.Equal(dep.Values.Set, []string{"replicas=3"}) || len(dep.Images) != 1 {
+		t.Errorf("deploy: %v, %+v", err, dep)
+	}
+
+	// What the flags get wrong never reaches the run func.
+	ran := false
+	for _, tc := range []struct {
+		cmd  *cobra.Command
+		args []string
+	}{
+		{NewCmdStatus(f, func(context.Context, *StatusOptions) error { ran = true; return nil }), []string{"--timeout", "0s"}},
+		{NewCmdRollback(f, func(context.Context, *RollbackOptions) error { ran = true; return nil }), []string{"orders", "x"}},
+		{NewCmdDelete(f, func(context.Context, *DeleteOptions) error { ran = true; return nil }), nil},
+		{NewCmdDelete(f, func(context.Context, *DeleteOptions) error { ran = true; return nil }), []string{"orders", "--all"}},
+	} {
+		tc.cmd.SetArgs(tc.args)
+		tc.cmd.SetOut(io.Discard)
+		tc.cmd.SetErr(io.Discard)
+		if err := tc.cmd.Execute(); cmdutil.ExitCode(err) != cmdutil.ExitUsage || ran {
+			t.Errorf("%s %v: exit %d, ran %v", tc.cmd.Name(), tc.args, cmdutil.ExitCode(err), ran)
+		}
+	}
+}
+
+// status --wait asks until every workload is healthy; without --wait an
+// unhealthy workload is exit 1, its problems on stderr.
+func TestStatusRunOnAFakeSession(t *testing.T) {
+	f, errOut := clusterProject(t)
+	progressing := &engine.Status{Workload: "orders", Kind: "service", State: engine.StateProgressing, Ready: 0, Desired: 1,
+		Problems: []engine.PodProblem{{Pod: "orders-1", Reason: "ImagePullBackOff", Image: "reg/orders:x"}}}
+	ready := &engine.Status{Workload: "orders", Kind: "service", State: engine.StateReady, Ready: 1, Desired: 1, Revision: 2}
+	fs := &fakeSession{statuses: [][]*engine.Status{{progressing}, {progressing}, {ready}}}
+	onFakeSession(f, fs)
+	err := statusRun(context.Background(), &StatusOptions{Factory: f, Wait: true, Timeout: time.Minute, Poll: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(fs.calls), func(c string) bool { return c != "statuses" })); n != 3 || !fs.closed {
+		t.Errorf("asked %d times (want 3), closed %v", n, fs.closed)
+	}
+	if out := f.IOStreams.Out.(*bytes.Buffer).String(); !strings.Contains(out, "orders") || !strings.Contains(out, "Ready") {
+		t.Errorf("table:\n%s", out)
+	}
+
+	f.IOStreams.Out.(*bytes.Buffer).Reset()
+	errOut.Reset()
+	fs.statuses = [][]*engine.Status{{progressing}}
+	err = statusRun(context.Background(), &StatusOptions{Factory: f, Timeout: time.Minute})
+	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !cmdutil.Quiet(err) {
+		t.Errorf("unhealthy: %v (exit %d)", err, cmdutil.ExitCode(err))
+	}
+	if !strings.Contains(errOut.String(), "orders: pod orders-1: ImagePullBackOff for image reg/orders:x") {
+		t.Errorf("stderr:\n%s", errOut.String())
+	}
+}
+
+// deploy checks before it changes anything, then makes the namespace and
+// pull Secret, then deploys with the user's values and the pull Secret;
+// the environment decides the namespace and the kubeconfig context.
+func TestDeployRunOnAFakeSession(t *testing.T) {
+	f, errOut := clusterProject(t)
+	fs := &fakeSession{}
+	onFakeSession(f, fs)
+	code, out, stderr := runCLI(t, f, errOut, "deploy", "--no-build", "--set", "replicas=3", "--env", "prod", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	if want := []string{"preflight", "plan", "namespace", "pull-secret", "deploy"}; !slices.Equal(fs.calls, want) {
+		t.Errorf("calls %v, want %v", fs.calls, want)
+	}
+	if !fs.plan.reuse || fs.deployOpts.PullSecret != "shop-pull" || fs.deployOpts.Overrides["replicas"] != int64(3) || fs.deployOpts.Timeout != DefaultTimeout {
+		t.Errorf("plan %+v, deploy %+v", fs.plan, fs.deployOpts)
+	}
+	if fs.cfg.KubeContext != "prod-cluster" || fs.cfg.Project.Namespace != "shop-prod" || !fs.closed {
+		t.Errorf("session of %q in %s, closed %v", fs.cfg.KubeContext, fs.cfg.Project.Namespace, fs.closed)
+	}
+	var got []engine.Deployment
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 || got[0].Revision != 4 {
+		t.Errorf("printed %s (%v)", out, err)
+	}
+
+	// A failed deploy is the command's error, exit 1.
+	fs.calls, fs.deployErr = nil, errors.New("orders did not become ready")
+	if code, _, stderr := runCLI(t, f, errOut, "deploy", "--no-build"); code != cmdutil.ExitFailure || !strings.Contains(stderr, "orders did not become ready") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+}
+
+func TestHistoryRollbackDeleteOnAFakeSession(t *testing.T) {
+	f, errOut := clusterProject(t)
+	at := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	fs := &fakeSession{revs: []engine.Revision{{Revision: 1, Updated: at, Status: "superseded", Image: ordersImage}, {Revision: 2, Updated: at, Status: "deployed"}}}
+	onFakeSession(f, fs)
+
+	code, out, _ := runCLI(t, f, errOut, "history", "orders", "-o", "json")
+	var revs []engine.Revision
+	if err := json.Unmarshal([]byte(out), &revs); code != 0 || err != nil || len(revs) != 2 || revs[1].Status != "deployed" {
+		t.Errorf("history: exit %d, %s", code, out)
+	}
+	if code, _, stderr := runCLI(t, f, errOut, "rollback", "orders", "1", "--timeout", "2m"); code != 0 || fs.rollback.workload != "orders" ||
+		fs.rollback.revision != 1 || fs.rollback.timeout != 2*time.Minute {
+		t.Errorf("rollback: exit %d, %+v\n%s", code, fs.rollback, stderr)
+	}
+	if code, _, stderr := runCLI(t, f, errOut, "delete", "--all", "--keep-secrets"); code != 0 || !slices.Equal(fs.deleted, []string{"orders"}) ||
+		!fs.delOpts.All || !fs.delOpts.KeepSecrets {
+		t.Errorf("delete: exit %d, %v %+v\n%s", code, fs.deleted, fs.delOpts, stderr)
+	}
+}
