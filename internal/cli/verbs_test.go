@@ -42,6 +42,7 @@ type fakeSession struct {
 	}
 	deployOpts engine.DeployOptions
 	deployErr  error
+	secrets    map[string][]byte
 }
 
 // onFakeSession makes f's sessions fs.
@@ -253,5 +254,85 @@ func TestHistoryRollbackDeleteOnAFakeSession(t *testing.T) {
 	if code, _, stderr := runCLI(t, f, errOut, "delete", "--all", "--keep-secrets"); code != 0 || !slices.Equal(fs.deleted, []string{"orders"}) ||
 		!fs.delOpts.All || !fs.delOpts.KeepSecrets {
 		t.Errorf("delete: exit %d, %v %+v\n%s", code, fs.deleted, fs.delOpts, stderr)
+	}
+}
+
+func (s *fakeSession) SetSecrets(_ context.Context, workload string, values map[string][]byte) (string, error) {
+	s.calls = append(s.calls, "set-secrets "+workload)
+	s.secrets = values
+	return workload + "-secrets", nil
+}
+
+func (s *fakeSession) Restart(_ context.Context, workload string) (bool, error) {
+	s.calls = append(s.calls, "restart "+workload)
+	return true, nil
+}
+
+func TestConfigSecretEventsParseTheirFlags(t *testing.T) {
+	f, _ := clusterProject(t)
+	root := func(args ...string) (got any, err error) {
+		cmd := NewCmdRoot(f)
+		cmd.SetArgs(args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		for _, c := range cmd.Commands() {
+			switch c.Name() {
+			case "config":
+				cmd.RemoveCommand(c)
+				cmd.AddCommand(NewCmdConfig(f, func(_ context.Context, o *ConfigOptions) error { got = o; return nil }))
+			case "secret":
+				cmd.RemoveCommand(c)
+				cmd.AddCommand(NewCmdSecret(f, func(_ context.Context, o *SecretOptions) error { got = o; return nil }))
+			case "events":
+				cmd.RemoveCommand(c)
+				cmd.AddCommand(NewCmdEvents(f, func(_ context.Context, o *EventsOptions) error { got = o; return nil }))
+			}
+		}
+		return got, cmd.Execute()
+	}
+	got, err := root("config", "set", "orders", "A=1", "B=two", "--apply", "--timeout", "1m")
+	if c, ok := got.(*ConfigOptions); err != nil || !ok || c.Verb != "set" || c.Workload != "orders" || c.Set["B"] != "two" || !c.Apply || c.Timeout != time.Minute {
+		t.Errorf("config set: %v %+v", err, got)
+	}
+	got, err = root("config", "get", "orders", "GREETING")
+	if c, ok := got.(*ConfigOptions); err != nil || !ok || c.Verb != "get" || c.Key != "GREETING" || c.Workload != "orders" {
+		t.Errorf("config get: %v %+v", err, got)
+	}
+	f.IOStreams.In.(*bytes.Buffer).WriteString("s3cret\n")
+	got, err = root("secret", "set", "orders", "API_TOKEN", "--no-restart")
+	if s, ok := got.(*SecretOptions); err != nil || !ok || s.Verb != "set" || string(s.Value) != "s3cret" || !slices.Equal(s.Keys, []string{"API_TOKEN"}) || !s.NoRestart {
+		t.Errorf("secret set: %v %+v", err, got)
+	}
+	got, err = root("events", "publish", "com.example.placed", "--data", `{"n":1}`, "--id", "e-1")
+	if e, ok := got.(*EventsOptions); err != nil || !ok || e.Verb != "publish" || e.Type != "com.example.placed" || string(e.Data) != `{"n":1}` || e.ID != "e-1" || e.Source != "/skiff/cli" {
+		t.Errorf("events publish: %v %+v", err, got)
+	}
+	got, err = root("events", "dlq", "replay", "--seq", "3", "--seq", "5")
+	if e, ok := got.(*EventsOptions); err != nil || !ok || e.Verb != "dlq replay" || !slices.Equal(e.Seqs, []uint{3, 5}) || e.All {
+		t.Errorf("events dlq replay: %v %+v", err, got)
+	}
+	// Bad input stops at the flags.
+	for _, args := range [][]string{{"events", "dlq", "replay"}, {"events", "publish", "Bad Type"}, {"config", "set", "orders", "=x"}, {"secret", "set", "orders", "bad key"}} {
+		if got, err := root(args...); got != nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Errorf("%v: ran with %+v, exit %d", args, got, cmdutil.ExitCode(err))
+		}
+	}
+}
+
+// secret set stores the value through the session and restarts the pods;
+// the value is never printed.
+func TestSecretRunOnAFakeSession(t *testing.T) {
+	f, errOut := clusterProject(t)
+	fs := &fakeSession{}
+	onFakeSession(f, fs)
+	err := secretRun(context.Background(), &SecretOptions{Factory: f, Verb: "set", Workload: "orders", Keys: []string{"API_TOKEN"}, Value: []byte("s3cret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fs.calls, []string{"set-secrets orders", "restart orders"}) || string(fs.secrets["API_TOKEN"]) != "s3cret" || !fs.closed {
+		t.Errorf("calls %v, values %v", fs.calls, fs.secrets)
+	}
+	if out := errOut.String() + f.IOStreams.Out.(*bytes.Buffer).String(); strings.Contains(out, "s3cret") || !strings.Contains(out, "Set secret API_TOKEN for orders (Secret shop/orders-secrets)") {
+		t.Errorf("output:\n%s", out)
 	}
 }
