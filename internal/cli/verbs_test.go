@@ -336,3 +336,53 @@ func TestSecretRunOnAFakeSession(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+func TestLocalVerbsParseTheirFlags(t *testing.T) {
+	f, _ := testFactory(t, false)
+	exec := func(cmd *cobra.Command, args ...string) error {
+		cmd.SetArgs(args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		return cmd.Execute()
+	}
+	var cache *CacheOptions
+	if err := exec(NewCmdCache(f, func(_ context.Context, o *CacheOptions) error { cache = o; return nil }), "prune", "--keep", "0"); err != nil ||
+		cache.Verb != "prune" || cache.Keep != 0 {
+		t.Errorf("cache prune: %v %+v", err, cache)
+	}
+	var run *RunOptions
+	if err := exec(NewCmdRun(f, func(_ context.Context, o *RunOptions) error { run = o; return nil }), "orders", "--port", "9000"); err != nil ||
+		run.Workload != "orders" || run.Port != 9000 {
+		t.Errorf("run: %v %+v", err, run)
+	}
+	var logout *LogoutOptions
+	if err := exec(NewCmdLogout(f, func(o *LogoutOptions) error { logout = o; return nil }), "registry.example.com"); err != nil || logout.Registry != "registry.example.com" {
+		t.Errorf("logout: %v %+v", err, logout)
+	}
+	var tpl *TemplatesOptions
+	if err := exec(NewCmdTemplates(f, func(_ context.Context, o *TemplatesOptions) error { tpl = o; return nil }), "add", "team", "./tpl", "--ref", "v1"); err != nil ||
+		tpl.Verb != "add" || tpl.Name != "team" || tpl.URL != "./tpl" || tpl.Ref != "v1" {
+		t.Errorf("templates add: %v %+v", err, tpl)
+	}
+	if err := exec(NewCmdTemplates(f, func(_ context.Context, o *TemplatesOptions) error { tpl = o; return nil }), "list", "--lang", "go"); err != nil ||
+		tpl.Verb != "list" || tpl.Lang != "go" {
+		t.Errorf("templates list: %v %+v", err, tpl)
+	}
+	ran := false
+	if err := exec(NewCmdVersion(f, func(*VersionOptions) error { ran = true; return nil })); err != nil || !ran {
+		t.Errorf("version: %v, ran %v", err, ran)
+	}
+	ran = false
+	for _, c := range []struct {
+		cmd  *cobra.Command
+		args []string
+	}{
+		{NewCmdCache(f, func(context.Context, *CacheOptions) error { ran = true; return nil }), []string{"prune", "--keep", "-1"}},
+		{NewCmdRun(f, func(context.Context, *RunOptions) error { ran = true; return nil }), []string{"--port", "70000"}},
+		{NewCmdTemplates(f, func(context.Context, *TemplatesOptions) error { ran = true; return nil }), []string{"add", "Bad Name", "./x"}},
+	} {
+		if err := exec(c.cmd, c.args...); cmdutil.ExitCode(err) != cmdutil.ExitUsage || ran {
+			t.Errorf("%v: exit %d, ran %v", c.args, cmdutil.ExitCode(err), ran)
+		}
+	}
+}
