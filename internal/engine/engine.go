@@ -1,9 +1,10 @@
 // Package engine is the domain as the command layer sees it: the
-// interface of the session that owns a command's changes to a cluster, and
-// the values it takes and returns. It implements nothing and imports no
-// cluster, bus, registry or Helm package: pipeline.Session implements it,
-// main builds that (internal/factory) and hands it to the commands
-// through cmdutil.Factory, and tests hand them fakes.
+// interfaces of the session that owns a command's changes to a cluster,
+// of the builder and of the event bus, and the values they take and
+// return. It implements nothing and imports no cluster, bus, registry or
+// Helm package: package pipeline implements them (Session.Engine, Builder,
+// OpenBus), main builds those (internal/factory) and hands them to the
+// commands through cmdutil.Factory, and tests hand them fakes.
 package engine
 
 import (
