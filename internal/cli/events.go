@@ -263,7 +263,7 @@ func eventsTail(ctx context.Context, opts *EventsOptions) error {
 	defer conn.Close()
 	msgs, err := conn.Tail(ctx, opts.Type, opts.Since)
 	if err != nil {
-		return fmt.Errorf("reading the project's stream on %s: %w", p.Events.Bus, err)
+		return err
 	}
 	stop := context.AfterFunc(ctx, msgs.Stop)
 	defer stop()

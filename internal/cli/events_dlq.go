@@ -220,7 +220,7 @@ func eventsStatus(ctx context.Context, opts *EventsOptions) error {
 	}
 	out, err := conn.Triggers(ctx, ws)
 	if err != nil {
-		return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+		return err
 	}
 	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
 		if len(out) == 0 {

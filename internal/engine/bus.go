@@ -16,7 +16,7 @@ type Bus interface {
 	Publish(ctx context.Context, ev CloudEvent) (*Stored, error)
 	// Tail follows the events of the project's stream of type typ (a
 	// type, a prefix ending in .*, or *), from now on, or since that long
-	// ago. Stop it.
+	// ago. Stop it. Its errors, and Triggers', name the bus.
 	Tail(ctx context.Context, typ string, since time.Duration) (Tail, error)
 	// Triggers reads the consumer of each trigger of ws.
 	Triggers(ctx context.Context, ws []project.Workload) ([]TriggerStatus, error)

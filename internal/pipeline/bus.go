@@ -95,7 +95,7 @@ func (b *busClient) Tail(ctx context.Context, typ string, since time.Duration) (
 	}
 	msgs, err := TailConsumer(ctx, b.conn, b.stream, filter, since)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading stream %s on %s: %w", b.stream, b.project.Events.Bus, err)
 	}
 	return &tail{filter: filter, msgs: msgs}, nil
 }
@@ -130,7 +130,7 @@ func (b *busClient) Triggers(ctx context.Context, ws []project.Workload) ([]engi
 		}
 		st, err := relay.Status(ctx, b.conn.JS, w.Name, plan)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("the bus %s: %w", b.project.Events.Bus, err)
 		}
 		out = append(out, st...)
 	}
