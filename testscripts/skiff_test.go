@@ -16,6 +16,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cli"
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/factory"
 	"github.com/skiffdev/skiff/internal/iostreams"
 )
 
@@ -24,7 +25,9 @@ func TestMain(m *testing.M) {
 		"skiff": func() {
 			// As cmd/skiff's main: it alone catches the interrupts.
 			in := cmdutil.CatchInterrupts(time.Second, os.Exit)
-			code := cli.Main(in.Ctx, in.Quit, os.Args[1:], iostreams.System(), os.Getenv)
+			f := factory.New(iostreams.System(), os.Getenv)
+			f.Quit = in.Quit
+			code := cli.Main(in.Ctx, f, os.Args[1:])
 			in.Stop()
 			os.Exit(code)
 		},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cli"
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/factory"
 	"github.com/skiffdev/skiff/internal/iostreams"
 )
 
@@ -20,7 +21,9 @@ func main() {
 	// context (commands stop and clean up: a deploy rolls back, dev
 	// restores the cluster); the second closes quit and ends skiff at once.
 	in := cmdutil.CatchInterrupts(quitGrace, os.Exit)
-	code := cli.Main(in.Ctx, in.Quit, os.Args[1:], iostreams.System(), os.Getenv)
+	f := factory.New(iostreams.System(), os.Getenv)
+	f.Quit = in.Quit
+	code := cli.Main(in.Ctx, f, os.Args[1:])
 	in.Stop()
 	os.Exit(code)
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/publish"
+	registries "github.com/skiffdev/skiff/internal/publish/registry"
 )
 
 func main() {
@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string) (string, error) {
 		}
 		plats = append(plats, *p)
 	}
-	regs, err := publish.NewRegistries(publish.RegistryOptions{UserAgent: "skiff-relayimage"})
+	regs, err := registries.New(registries.Options{UserAgent: "skiff-relayimage"})
 	if err != nil {
 		return "", err
 	}
@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string) (string, error) {
 	pl := &pipeline.Pipeline{Project: &project.Project{Name: "skiff", Registry: *registry, Workloads: []project.Workload{w}}, Root: dir}
 	imgs, err := pl.Build(ctx, pipeline.Builds{
 		Builder:   &build.Builder{},
-		Publisher: &publish.Registry{Prefix: *registry, Client: regs},
+		Publisher: &registries.Publisher{Prefix: *registry, Client: regs},
 		Dest:      pipeline.DestRegistry,
 		Tag:       *tag,
 		Platforms: plats,

@@ -16,7 +16,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
 )
@@ -128,7 +128,7 @@ func envCompletion(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([
 type buildPlan struct {
 	pc        *projectContext
 	platforms []v1.Platform
-	destKind  string // pipeline.DestLocal, DestRegistry, DestLayout, DestTarball
+	destKind  string // engine.DestLocal, DestRegistry, DestLayout, DestTarball
 	destPath  string
 }
 
@@ -144,19 +144,19 @@ func planBuild(opts *BuildOptions, pc *projectContext) (*buildPlan, error) {
 	if opts.Jobs < 0 {
 		return nil, cmdutil.Usagef("--jobs %d: use 1 or more, or 0 for the number of CPUs", opts.Jobs)
 	}
-	plan := &buildPlan{destKind: pipeline.DestLocal}
+	plan := &buildPlan{destKind: engine.DestLocal}
 	if opts.Dest != "" {
 		kind, path, err := publish.ParseDest(opts.Dest)
 		if err != nil {
 			return nil, &cmdutil.UsageError{Err: err}
 		}
-		if opts.Push && kind != pipeline.DestRegistry {
+		if opts.Push && kind != engine.DestRegistry {
 			return nil, cmdutil.Usagef("--push and --dest %s both say where images go; use one", opts.Dest)
 		}
 		plan.destKind, plan.destPath = kind, path
 	}
 	if opts.Push {
-		plan.destKind = pipeline.DestRegistry
+		plan.destKind = engine.DestRegistry
 	}
 	wd, err := opts.Factory.WorkDir()
 	if err != nil {
@@ -169,7 +169,7 @@ func planBuild(opts *BuildOptions, pc *projectContext) (*buildPlan, error) {
 	}
 	plan.pc = pc
 	p := pc.project
-	if plan.destKind == pipeline.DestRegistry && p.Registry == "" {
+	if plan.destKind == engine.DestRegistry && p.Registry == "" {
 		return nil, cmdutil.Manifestf("%s names no registry to push to%s; add `registry: HOST/PATH` to it, or use --dest oci:DIR",
 			filepath.Join(pc.root, project.FileName), envSuffix(p))
 	}
@@ -232,51 +232,31 @@ func buildRun(ctx context.Context, opts *BuildOptions) error {
 
 // runBuilds builds and publishes ws through the pipeline, its progress on
 // stderr. deploy and render use it too.
-func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan, ws []project.Workload) ([]pipeline.Image, error) {
-	f := opts.Factory
-	b, err := newBuilds(f, opts, plan)
+func runBuilds(ctx context.Context, opts *BuildOptions, plan *buildPlan, ws []project.Workload) ([]engine.Image, error) {
+	cfg, err := buildConfig(opts.Factory, opts, plan)
 	if err != nil {
 		return nil, err
 	}
-	images, err := plan.pc.pipeline(f).Build(ctx, *b, ws)
+	b, err := opts.Factory.Builder(cfg)
+	if err != nil {
+		return nil, adviseBuild(err)
+	}
+	images, err := b.Build(ctx, ws)
 	return images, adviseBuild(err)
 }
 
-// newBuilds makes the builder and publisher of a plan.
-func newBuilds(f *cmdutil.Factory, opts *BuildOptions, plan *buildPlan) (*pipeline.Builds, error) {
+// buildConfig is how the builds of a plan run and where they go.
+func buildConfig(f *cmdutil.Factory, opts *BuildOptions, plan *buildPlan) (engine.BuildConfig, error) {
 	cacheDir, err := f.CacheDir()
 	if err != nil {
-		return nil, err
+		return engine.BuildConfig{}, err
 	}
-	info := f.BuildInfo
-	regs, err := publish.NewRegistries(publish.RegistryOptions{
-		Insecure:  opts.Insecure,
-		UserAgent: "skiff/" + info.Version,
-	})
-	if err != nil {
-		return nil, err
-	}
-	p := plan.pc.project
-	var pub publish.Interface
-	switch plan.destKind {
-	case pipeline.DestRegistry:
-		pub = &publish.Registry{Prefix: p.Registry, Client: regs, Pushing: pushingNotice(f)}
-	case pipeline.DestLayout:
-		pub = &publish.Layout{Dir: plan.destPath, Repaired: repairedNotice(f)}
-	case pipeline.DestTarball:
-		tb := &publish.Tarball{File: plan.destPath, Prefix: p.Registry, Force: opts.Force}
-		if err := tb.CheckFile(); err != nil {
-			return nil, adviseBuild(err)
-		}
-		pub = tb
-	default:
-		pub = &publish.Layout{Dir: publish.DefaultStoreDir(cacheDir), Repaired: repairedNotice(f)}
-	}
-	return &pipeline.Builds{
-		Builder: &build.Builder{Bases: regs, Version: info.Version, Rebuild: opts.NoCache,
-			Cache: &publish.Cache{Dir: cacheDir, Repaired: repairedNotice(f)}},
-		Publisher: pub, Dest: plan.destKind, Tag: opts.Tag, Platforms: plan.platforms,
-		Base: opts.Base, SBOM: opts.SBOM == "spdx", Getenv: f.Getenv, Jobs: opts.Jobs,
+	return engine.BuildConfig{
+		Project: plan.pc.project, Root: plan.pc.root, Events: newProgress(f).event,
+		Dest: plan.destKind, DestPath: plan.destPath, Force: opts.Force, Tag: opts.Tag, Platforms: plan.platforms,
+		Base: opts.Base, SBOM: opts.SBOM == "spdx", NoCache: opts.NoCache, Jobs: opts.Jobs,
+		Insecure: opts.Insecure, UserAgent: "skiff/" + f.BuildInfo.Version, Version: f.BuildInfo.Version,
+		CacheDir: cacheDir, Getenv: f.Getenv, Pushing: pushingNotice(f), Repaired: repairedNotice(f),
 	}, nil
 }
 
@@ -310,11 +290,11 @@ func adviseBuild(err error) error {
 
 func destName(kind string) string {
 	switch kind {
-	case pipeline.DestRegistry:
+	case engine.DestRegistry:
 		return "registry"
-	case pipeline.DestTarball:
+	case engine.DestTarball:
 		return "tarball"
-	case pipeline.DestLayout:
+	case engine.DestLayout:
 		return "layout"
 	}
 	return "local store"

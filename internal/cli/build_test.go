@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/factory"
 	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
@@ -114,7 +115,7 @@ func TestBuildRunToOCILayout(t *testing.T) {
 	ios, _, out, errOut := iostreams.Test()
 	dir := t.TempDir()
 	env := map[string]string{"SKIFF_CACHE_DIR": filepath.Join(dir, ".cache"), "SOURCE_DATE_EPOCH": "0"}
-	f := cmdutil.New(ios, func(k string) string { return env[k] })
+	f := factory.New(ios, func(k string) string { return env[k] })
 	f.WorkDir = func() (string, error) { return dir, nil }
 	f.Globals.Output = cmdutil.FormatJSON
 	files := map[string]string{

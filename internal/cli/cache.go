@@ -15,13 +15,21 @@ import (
 // CacheOptions are the inputs of `skiff cache info|prune`.
 type CacheOptions struct {
 	Factory *cmdutil.Factory
-	Keep    int
+	// Verb is info or prune.
+	Verb string
+	Keep int
 }
 
-// NewCmdCache builds `skiff cache`. runInfo and runPrune replace the real
-// ones in tests.
-func NewCmdCache(f *cmdutil.Factory) *cobra.Command {
+// NewCmdCache builds `skiff cache`. runF replaces cacheRun in tests.
+func NewCmdCache(f *cmdutil.Factory, runF func(context.Context, *CacheOptions) error) *cobra.Command {
 	opts := &CacheOptions{Factory: f}
+	run := func(ctx context.Context, verb string) error {
+		opts.Verb = verb
+		if runF != nil {
+			return runF(ctx, opts)
+		}
+		return cacheRun(ctx, opts)
+	}
 	cmd := &cobra.Command{
 		Use:     "cache <command>",
 		GroupID: "ship",
@@ -38,7 +46,7 @@ func NewCmdCache(f *cmdutil.Factory) *cobra.Command {
 		Short: "Show the size of the store and what it holds",
 		Args:  exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cacheInfoRun(cmd.Context(), opts)
+			return run(cmd.Context(), "info")
 		},
 	}
 	prune := &cobra.Command{
@@ -55,12 +63,19 @@ func NewCmdCache(f *cmdutil.Factory) *cobra.Command {
 			if opts.Keep < 0 {
 				return cmdutil.Usagef("--keep %d: use 0 (none) or more cached images per workload", opts.Keep)
 			}
-			return cachePruneRun(cmd.Context(), opts)
+			return run(cmd.Context(), "prune")
 		},
 	}
 	prune.Flags().IntVar(&opts.Keep, "keep", publish.DefaultKeep, "cached images to keep per workload")
 	cmd.AddCommand(info, prune)
 	return cmd
+}
+
+func cacheRun(ctx context.Context, opts *CacheOptions) error {
+	if opts.Verb == "prune" {
+		return cachePruneRun(ctx, opts)
+	}
+	return cacheInfoRun(ctx, opts)
 }
 
 func (o *CacheOptions) cache() (*publish.Cache, error) {

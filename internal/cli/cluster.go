@@ -12,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
 // DefaultTimeout bounds how long skiff waits for a release to be ready.
-const DefaultTimeout = pipeline.DefaultTimeout
+const DefaultTimeout = engine.DefaultTimeout
 
 // projectContext is the project a command works on, resolved for the
 // selected environment.
@@ -114,36 +115,27 @@ func loadProjectContext(f *cmdutil.Factory, names []string) (*projectContext, er
 	return pc, nil
 }
 
-func (pc *projectContext) release(w *project.Workload) string {
-	return (&pipeline.Pipeline{Project: pc.project}).Release(w)
-}
-
-// pipeline is the engine for the project, reporting its events to the
-// terminal.
-func (pc *projectContext) pipeline(f *cmdutil.Factory) *pipeline.Pipeline {
-	return &pipeline.Pipeline{Project: pc.project, Root: pc.root, Events: newProgress(f).event}
-}
-
 // session connects to the project's cluster and returns the session that
 // owns every change to it, reporting its events to events (nil: nowhere).
 // Close it.
-func (pc *projectContext) session(ctx context.Context, f *cmdutil.Factory, events func(pipeline.Event)) (*pipeline.Session, error) {
+func (pc *projectContext) session(ctx context.Context, f *cmdutil.Factory, events func(event.Event)) (engine.Session, error) {
 	return pc.sessionWith(ctx, f, events, helmLog(f))
 }
 
 // sessionWith is session with Helm's log going to logf (nil: nowhere).
-func (pc *projectContext) sessionWith(ctx context.Context, f *cmdutil.Factory, events func(pipeline.Event), logf func(string, ...any)) (*pipeline.Session, error) {
+func (pc *projectContext) sessionWith(ctx context.Context, f *cmdutil.Factory, events func(event.Event), logf func(string, ...any)) (engine.Session, error) {
+	return f.Session(ctx, pc.sessionConfig(f, events, logf))
+}
+
+// sessionConfig is what a session of the project is built from.
+func (pc *projectContext) sessionConfig(f *cmdutil.Factory, events func(event.Event), logf func(string, ...any)) engine.SessionConfig {
 	// The kubeconfig's context: --context, else the environment's, else
 	// its current one.
 	kctx := f.Globals.Context
 	if kctx == "" {
 		kctx = pc.project.Context
 	}
-	kc, d, err := f.Cluster(ctx, kctx, logf)
-	if err != nil {
-		return nil, err
-	}
-	return pipeline.NewSession(&pipeline.Pipeline{Project: pc.project, Root: pc.root, Events: events}, kc, d), nil
+	return engine.SessionConfig{Project: pc.project, Root: pc.root, KubeContext: kctx, Events: events, HelmLog: logf}
 }
 
 // helmLog sends Helm's log to stderr with -v.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/factory"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
@@ -61,14 +62,14 @@ func newFakeCluster(t *testing.T, f *cmdutil.Factory, objs ...any) *fakeCluster 
 	for _, o := range objs {
 		fc.add(t, o)
 	}
-	f.Cluster = func(_ context.Context, kubeContext string, _ func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
+	f.Session = factory.Sessions(func(_ context.Context, kubeContext string, _ func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
 		fc.contexts = append(fc.contexts, kubeContext)
 		d := &deploy.Deployer{Config: func(ns string) (*action.Configuration, error) {
 			return &action.Configuration{Releases: fc.releases, KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard},
 				Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}}, nil
 		}}
 		return &kube.Client{Clientset: fc.cs, ContextName: "fake"}, d, nil
-	}
+	})
 	return fc
 }
 

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/fsutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -51,10 +51,35 @@ func pickWorkload(pc *projectContext, flag string) (*project.Workload, error) {
 }
 
 // NewCmdConfig builds `skiff config`.
-func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
+// ConfigOptions are the inputs of `skiff config list|get|set|unset`.
+type ConfigOptions struct {
+	Factory *cmdutil.Factory
+	// Verb is list, get, set or unset.
+	Verb string
+	// Workload is the one named (an argument or --workload; "": the only
+	// one, or asked for on a terminal).
+	Workload string
+	// Key is the key get prints.
+	Key string
+	// Set are the values set sets; Unset the keys unset removes.
+	Set   map[string]string
+	Unset []string
+	// Apply also updates the deployed workload, waiting up to Timeout.
+	Apply   bool
+	Timeout time.Duration
+}
+
+// NewCmdConfig builds `skiff config`. runF replaces configRun in tests.
+func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *ConfigOptions) error) *cobra.Command {
 	var workload string
-	var apply bool
-	var timeout time.Duration
+	opts := &ConfigOptions{Factory: f}
+	run := func(ctx context.Context, verb string) error {
+		opts.Verb = verb
+		if runF != nil {
+			return runF(ctx, opts)
+		}
+		return configRun(ctx, opts)
+	}
 	cmd := &cobra.Command{
 		Use:     "config <command>",
 		GroupID: "ship",
@@ -84,29 +109,8 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, w, err := loadWorkload(f, name)
-			if err != nil {
-				return err
-			}
-			keys := make([]string, 0, len(w.Config))
-			for k := range w.Config {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			if f.Globals.Output == "" {
-				fmt.Fprintln(f.IOStreams.ErrOut, liveStatus(w))
-			}
-			config := w.Config
-			if config == nil {
-				config = map[string]string{} // {} in JSON, not null
-			}
-			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, config, func(out io.Writer) error {
-				fmt.Fprintln(out, "KEY\tVALUE")
-				for _, k := range keys {
-					fmt.Fprintf(out, "%s\t%s\n", k, w.Config[k])
-				}
-				return nil
-			})
+			opts.Workload = name
+			return run(cmd.Context(), "list")
 		},
 	}
 	get := &cobra.Command{
@@ -119,28 +123,12 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key := args[len(args)-1]
 			name, err := workloadName(strings.Join(args[:len(args)-1], ""), workload)
 			if err != nil {
 				return err
 			}
-			_, w, err := loadWorkload(f, name)
-			if err != nil {
-				return err
-			}
-			v, ok := w.Config[key]
-			if !ok {
-				return fmt.Errorf("%s has no configuration key %s; `skiff config list %s` shows them", w.Name, key, w.Name)
-			}
-			if o := f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
-				return cmdutil.Write(f.IOStreams.Out, o, struct {
-					Workload string `json:"workload"`
-					Key      string `json:"key"`
-					Value    string `json:"value"`
-				}{w.Name, key, v}, nil)
-			}
-			fmt.Fprintln(f.IOStreams.Out, v)
-			return nil
+			opts.Workload, opts.Key = name, args[len(args)-1]
+			return run(cmd.Context(), "get")
 		},
 	}
 	set := &cobra.Command{
@@ -172,7 +160,8 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 				}
 				values[k] = v
 			}
-			return editConfig(cmd.Context(), f, name, values, nil, apply, timeout)
+			opts.Workload, opts.Set = name, values
+			return run(cmd.Context(), "set")
 		},
 	}
 	unset := &cobra.Command{
@@ -189,15 +178,75 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return editConfig(cmd.Context(), f, name, nil, keys, apply, timeout)
+			opts.Workload, opts.Unset = name, keys
+			return run(cmd.Context(), "unset")
 		},
 	}
 	for _, c := range []*cobra.Command{set, unset} {
-		c.Flags().BoolVar(&apply, "apply", false, "also update the deployed workload and wait for its pods to roll")
-		addTimeoutFlag(c, &timeout)
+		c.Flags().BoolVar(&opts.Apply, "apply", false, "also update the deployed workload and wait for its pods to roll")
+		addTimeoutFlag(c, &opts.Timeout)
 	}
 	cmd.AddCommand(list, get, set, unset)
 	return cmd
+}
+
+func configRun(ctx context.Context, opts *ConfigOptions) error {
+	switch opts.Verb {
+	case "list":
+		return configList(opts)
+	case "get":
+		return configGet(opts)
+	}
+	return editConfig(ctx, opts.Factory, opts.Workload, opts.Set, opts.Unset, opts.Apply, opts.Timeout)
+}
+
+func configList(opts *ConfigOptions) error {
+	f := opts.Factory
+	_, w, err := loadWorkload(f, opts.Workload)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(w.Config))
+	for k := range w.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if f.Globals.Output == "" {
+		fmt.Fprintln(f.IOStreams.ErrOut, liveStatus(w))
+	}
+	config := w.Config
+	if config == nil {
+		config = map[string]string{} // {} in JSON, not null
+	}
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, config, func(out io.Writer) error {
+		fmt.Fprintln(out, "KEY\tVALUE")
+		for _, k := range keys {
+			fmt.Fprintf(out, "%s\t%s\n", k, w.Config[k])
+		}
+		return nil
+	})
+}
+
+func configGet(opts *ConfigOptions) error {
+	f := opts.Factory
+	key := opts.Key
+	_, w, err := loadWorkload(f, opts.Workload)
+	if err != nil {
+		return err
+	}
+	v, ok := w.Config[key]
+	if !ok {
+		return fmt.Errorf("%s has no configuration key %s; `skiff config list %s` shows them", w.Name, key, w.Name)
+	}
+	if o := f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
+		return cmdutil.Write(f.IOStreams.Out, o, struct {
+			Workload string `json:"workload"`
+			Key      string `json:"key"`
+			Value    string `json:"value"`
+		}{w.Name, key, v}, nil)
+	}
+	fmt.Fprintln(f.IOStreams.Out, v)
+	return nil
 }
 
 func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set map[string]string, unset []string, apply bool, timeout time.Duration) error {
@@ -253,14 +302,14 @@ func editConfig(ctx context.Context, f *cmdutil.Factory, workload string, set ma
 	}
 	defer s.Close()
 	res, err := s.Apply(ctx, w.Name, cfg, timeout)
-	var nd *pipeline.NotDeployedError
+	var nd *engine.NotDeployedError
 	if errors.As(err, &nd) {
 		return fmt.Errorf("%s is not deployed yet; the new configuration takes effect at its first `skiff deploy`", w.Name)
 	}
 	if err != nil {
 		return err
 	}
-	if err := printDeployed(f, []pipeline.Deployment{res.Deployment}); err != nil {
+	if err := printDeployed(f, []engine.Deployment{res.Deployment}); err != nil {
 		return err
 	}
 	// What is deployed decides, not skiff.yaml: liveConfig takes effect at

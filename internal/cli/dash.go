@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/tui"
 )
 
@@ -78,11 +79,15 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	// Helm may not write over the screen; the session's events go to the
 	// dashboard, which shows them.
 	sink, activity := tui.NewActivity(ctx)
-	sess, err := pc.sessionWith(ctx, f, sink, nil)
+	es, err := pc.sessionWith(ctx, f, sink, nil)
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer es.Close()
+	sess, err := pipeline.Unwrap(es) // the dashboard's backend drives the session itself
+	if err != nil {
+		return err
+	}
 
 	var workloads []tui.Workload
 	releases := map[string]string{}

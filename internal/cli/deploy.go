@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -45,16 +45,16 @@ func (v *chartValues) addFlags(cmd *cobra.Command) {
 }
 
 // overrides reads the values the user gave, relative to the working folder.
-func (v *chartValues) overrides() (map[string]any, error) {
-	m, err := pipeline.UserValues(v.Files, v.Set, v.SetStr, v.SetFile)
+func (v *chartValues) overrides(f *cmdutil.Factory) (map[string]any, error) {
+	m, err := f.ChartValues(v.Files, v.Set, v.SetStr, v.SetFile)
 	if err != nil {
 		return nil, cmdutil.Usagef("chart values: %v", err)
 	}
 	return m, nil
 }
 
-// NewCmdDeploy builds `skiff deploy`.
-func NewCmdDeploy(f *cmdutil.Factory) *cobra.Command {
+// NewCmdDeploy builds `skiff deploy`. runF replaces deployRun in tests.
+func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *DeployOptions) error) *cobra.Command {
 	opts := &DeployOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "deploy [WORKLOAD...]",
@@ -85,6 +85,9 @@ func NewCmdDeploy(f *cmdutil.Factory) *cobra.Command {
 			if err := checkTimeout(opts.Timeout); err != nil {
 				return err
 			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return deployRun(cmd.Context(), opts)
 		},
 	}
@@ -105,7 +108,7 @@ func releaseInputs(f *cmdutil.Factory, names []string, values chartValues, image
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	overrides, err := values.overrides()
+	overrides, err := values.overrides(f)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -132,8 +135,8 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err := s.Preflight(ctx, pc.workloads); err != nil {
 		return preflightErr(err)
 	}
-	images, toBuild, err := s.Plan(ctx, s.Deployer, pc.workloads, given, opts.NoBuild)
-	var none *pipeline.NoDeployedImageError
+	images, toBuild, err := s.Plan(ctx, pc.workloads, given, opts.NoBuild)
+	var none *engine.NoDeployedImageError
 	if errors.As(err, &none) {
 		return fmt.Errorf("--no-build: %s has no deployed image to reuse; deploy it once without --no-build, or pass --image", none.Workload)
 	}
@@ -155,7 +158,7 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 	if err != nil {
 		return err
 	}
-	results, err := s.Deploy(ctx, s.Releases(pipeline.WithPullSecret(overrides, pull), opts.Timeout), pc.workloads, images)
+	results, err := s.Deploy(ctx, engine.DeployOptions{Overrides: overrides, PullSecret: pull, Timeout: opts.Timeout}, pc.workloads, images)
 	if err != nil {
 		return err
 	}
@@ -165,20 +168,20 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 // preflightErr makes a missing relay image a usage error: skiff.yaml
 // must say which.
 func preflightErr(err error) error {
-	var mr *pipeline.MissingRelayImageError
+	var mr *engine.MissingRelayImageError
 	if errors.As(err, &mr) {
 		return &cmdutil.UsageError{Err: err}
 	}
 	return err
 }
 
-func pullOptions(f *cmdutil.Factory, insecure []string) pipeline.PullOptions {
-	return pipeline.PullOptions{Insecure: insecure, UserAgent: "skiff/" + f.BuildInfo.Version}
+func pullOptions(f *cmdutil.Factory, insecure []string) engine.PullOptions {
+	return engine.PullOptions{Insecure: insecure, UserAgent: "skiff/" + f.BuildInfo.Version}
 }
 
 // printDeployed prints deploy's summary: a hint on stderr, the table (or
 // JSON) on stdout.
-func printDeployed(f *cmdutil.Factory, results []pipeline.Deployment) error {
+func printDeployed(f *cmdutil.Factory, results []engine.Deployment) error {
 	if len(results) > 0 && (f.Globals.Output == "" || f.Globals.Output == cmdutil.FormatTable) {
 		fmt.Fprintf(f.IOStreams.ErrOut, "Reach it from here with `skiff invoke %s`, follow it with `skiff logs -f %s`; in the cluster at its endpoint below.\n",
 			results[0].Workload, results[0].Workload)

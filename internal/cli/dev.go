@@ -19,8 +19,8 @@ import (
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
-	"github.com/skiffdev/skiff/internal/logs"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/target"
@@ -195,11 +195,15 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 		klog.SetOutput(io.Discard)
 		klog.LogToStderr(false)
 	}
-	sess, err := pc.session(ctx, f, devNotices(out, s.Events))
+	es, err := pc.session(ctx, f, devNotices(out, s.Events))
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer es.Close()
+	sess, err := pipeline.Unwrap(es) // dev's cluster runner drives the session itself
+	if err != nil {
+		return err
+	}
 	if err := sess.Preflight(ctx, pc.workloads); err != nil {
 		return preflightErr(err)
 	}
@@ -208,9 +212,13 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if err != nil {
 		return err
 	}
-	builds, err := newBuilds(f, bopts, plan)
+	cfg, err := buildConfig(f, bopts, plan)
 	if err != nil {
 		return err
+	}
+	builds, err := pipeline.NewBuilds(cfg)
+	if err != nil {
+		return adviseBuild(err)
 	}
 	if err := sess.EnsureNamespace(ctx); err != nil {
 		return err
@@ -404,16 +412,10 @@ func listenStable(port int) (net.Listener, error) {
 // devLogs follows the logs of every pod of the workloads, from now on,
 // through each rollout; the channel closes when it has stopped.
 func devLogs(ctx context.Context, f *cmdutil.Factory, sess *pipeline.Session, pc *projectContext, out *devOutput) <-chan struct{} {
-	kc := sess.Kube
-	var ts []logs.Target
-	for _, t := range sess.Targets.All(pc.workloads) {
-		ts = append(ts, logs.Target{Workload: t.Workload(), Selector: t.Selector()})
-	}
-	lines := make(chan logs.Line, 256)
+	lines := make(chan engine.LogLine, 256)
 	done := make(chan struct{})
 	go func() {
-		_ = logs.New(kc.Clientset).Stream(ctx, logs.Options{Namespace: pc.namespace, Targets: ts, Follow: true,
-			Since: time.Second, Tail: -1,
+		_ = sess.Engine().Logs(ctx, pc.workloads, engine.LogOptions{Follow: true, Since: time.Second, Tail: -1,
 			Notice: func(s string) { fmt.Fprintln(out.messages, "skiff dev: logs:", s) }}, lines)
 		close(lines)
 	}()

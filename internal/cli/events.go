@@ -15,13 +15,40 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/relay"
 )
 
-// NewCmdEvents is `skiff events`: the project's event bus.
-func NewCmdEvents(f *cmdutil.Factory) *cobra.Command {
+// EventsOptions are the inputs of `skiff events` and its verbs.
+type EventsOptions struct {
+	Factory *cmdutil.Factory
+	// Verb is publish, tail, status, dlq list or dlq replay.
+	Verb string
+	// publish: the event's type, source, id and data (JSON; nil: none).
+	Type, Source, ID string
+	Data             []byte
+	// tail: the type filter (Type), from how long ago, how many (0: until
+	// interrupted).
+	Since time.Duration
+	Count int
+	// status, dlq: the workloads named.
+	Workloads []string
+	// dlq replay: the dead letters chosen, or all of them.
+	Seqs []uint
+	All  bool
+}
+
+// NewCmdEvents is `skiff events`: the project's event bus. runF replaces
+// eventsRun in tests.
+func NewCmdEvents(f *cmdutil.Factory, runF func(context.Context, *EventsOptions) error) *cobra.Command {
+	opts := &EventsOptions{Factory: f}
+	run := func(ctx context.Context, verb string) error {
+		opts.Verb = verb
+		if runF != nil {
+			return runF(ctx, opts)
+		}
+		return eventsRun(ctx, opts)
+	}
 	cmd := &cobra.Command{
 		Use:     "events <command>",
 		GroupID: "observe",
@@ -33,8 +60,24 @@ func NewCmdEvents(f *cmdutil.Factory) *cobra.Command {
 			(<service>.<namespace>.svc...) is reached through a port-forward. See docs/events.md.
 		`),
 	}
-	cmd.AddCommand(newCmdEventsPublish(f), newCmdEventsTail(f), newCmdEventsStatus(f), newCmdEventsDLQ(f))
+	cmd.AddCommand(newCmdEventsPublish(opts, run), newCmdEventsTail(opts, run), newCmdEventsStatus(opts, run), newCmdEventsDLQ(opts, run))
 	return cmd
+}
+
+func eventsRun(ctx context.Context, opts *EventsOptions) error {
+	switch opts.Verb {
+	case "publish":
+		return eventsPublish(ctx, opts)
+	case "tail":
+		return eventsTail(ctx, opts)
+	case "status":
+		return eventsStatus(ctx, opts)
+	case "dlq list":
+		return eventsDLQList(ctx, opts)
+	case "dlq replay":
+		return eventsDLQReplay(ctx, opts)
+	}
+	return fmt.Errorf("skiff events has no verb %q", opts.Verb)
 }
 
 // published is what `events publish` prints.
@@ -48,8 +91,9 @@ type published struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
-	var source, data, id string
+func newCmdEventsPublish(opts *EventsOptions, run func(context.Context, string) error) *cobra.Command {
+	f := opts.Factory
+	var data string
 	cmd := &cobra.Command{
 		Use:   "publish TYPE",
 		Short: "Store one CloudEvent on the bus",
@@ -73,52 +117,19 @@ func newCmdEventsPublish(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			p, conn, err := dialBus(ctx, f)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			if id == "" {
-				b := make([]byte, 12)
-				rand.Read(b)
-				id = hex.EncodeToString(b)
-			}
-			stream := relay.Stream(p)
-			if err := relay.EnsureStreams(ctx, conn.JS, stream); err != nil {
-				return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
-			}
-			subject, _ := relay.Subject(stream, typ)
-			ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": source, "type": typ,
-				"time": time.Now().UTC().Format(time.RFC3339Nano)}}
-			if body != nil {
-				ev.ContentType, ev.Data = "application/json", body
-			}
-			ack, err := relay.Publish(ctx, conn.JS, stream, ev)
-			if err != nil {
-				return fmt.Errorf("publishing to %s on %s: %w", subject, p.Events.Bus, err)
-			}
-			out := published{ID: id, Type: typ, Source: source, Subject: subject, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}
-			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
-				what := "Stored"
-				if out.Duplicate {
-					what = "Already had"
-				}
-				fmt.Fprintf(w, "%s %s %s as %s #%d\n", what, typ, id, out.Stream, out.Seq)
-				return nil
-			})
+			opts.Type, opts.Data = typ, body
+			return run(cmd.Context(), "publish")
 		},
 	}
-	cmd.Flags().StringVar(&source, "source", "/skiff/cli", "the event's source")
+	cmd.Flags().StringVar(&opts.Source, "source", "/skiff/cli", "the event's source")
 	cmd.Flags().StringVar(&data, "data", "", "the event's data: JSON, @FILE, or @- for stdin")
-	cmd.Flags().StringVar(&id, "id", "", "the event's id (default: a new random one)")
+	cmd.Flags().StringVar(&opts.ID, "id", "", "the event's id (default: a new random one)")
 	return cmd
 }
 
 // dialBus loads the project and connects to its bus: through the cluster
 // only when the bus is one of its Services.
-func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *pipeline.BusConn, error) {
+func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, engine.Bus, error) {
 	root, p, err := loadProject(f)
 	if err != nil {
 		return nil, nil, err
@@ -127,7 +138,7 @@ func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, *pipeli
 		return nil, nil, cmdutil.Manifestf("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
 	}
 	pc := &projectContext{root: root, project: p, namespace: p.Namespace}
-	conn, err := pipeline.DialBus(ctx, p, func(ctx context.Context) (*pipeline.Session, error) { return pc.session(ctx, f, nil) })
+	conn, err := f.Bus(ctx, pc.sessionConfig(f, nil, helmLog(f)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -167,7 +178,7 @@ type tailed struct {
 	Text    string            `json:"text,omitempty"` // data that is not JSON
 }
 
-func newCmdEventsTail(f *cmdutil.Factory) *cobra.Command {
+func newCmdEventsTail(opts *EventsOptions, run func(context.Context, string) error) *cobra.Command {
 	var typ string
 	var since time.Duration
 	var count int
@@ -193,63 +204,99 @@ func newCmdEventsTail(f *cmdutil.Factory) *cobra.Command {
 			if since < 0 || count < 0 {
 				return cmdutil.Usagef("--since and --count may not be negative")
 			}
-			dctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			p, conn, err := dialBus(dctx, f)
-			cancel()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx := cmd.Context()
-			stream := relay.Stream(p)
-			filter, _ := relay.Filter(stream, typ)
-			msgs, err := pipeline.TailConsumer(ctx, conn, stream, filter, since)
-			if err != nil {
-				return fmt.Errorf("reading stream %s on %s: %w", stream, p.Events.Bus, err)
-			}
-			stop := context.AfterFunc(ctx, msgs.Stop)
-			defer stop()
-			if f.Globals.Output == "" {
-				fmt.Fprintf(f.IOStreams.ErrOut, "Following %s on %s (Ctrl-C to stop)\n", filter, p.Events.Bus)
-			}
-			enc := json.NewEncoder(f.IOStreams.Out)
-			for n := 0; count == 0 || n < count; n++ {
-				msg, err := msgs.Next()
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
-				md, _ := msg.Metadata()
-				ev, _ := relay.FromMessage(msg.Headers(), msg.Data())
-				t := tailed{Subject: msg.Subject(), Attrs: ev.Attrs}
-				if md != nil {
-					t.Seq, t.Stored = md.Sequence.Stream, md.Timestamp
-				}
-				if json.Valid(ev.Data) {
-					t.Data = ev.Data
-				} else {
-					t.Text = string(ev.Data)
-				}
-				if f.Globals.Output != "" {
-					if err := enc.Encode(t); err != nil {
-						return err
-					}
-					continue
-				}
-				body := string(t.Data)
-				if body == "" {
-					body = t.Text
-				}
-				fmt.Fprintf(f.IOStreams.Out, "%s #%d %s %s %s %s\n", t.Stored.Format(time.RFC3339), t.Seq,
-					ev.Type(), ev.Source(), ev.ID(), body)
-			}
-			return nil
+			opts.Type, opts.Since, opts.Count = typ, since, count
+			return run(cmd.Context(), "tail")
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "*", "the events' type, or a prefix such as com.example.*")
 	cmd.Flags().DurationVar(&since, "since", 0, "start this long ago instead of now (e.g. 10m)")
 	cmd.Flags().IntVar(&count, "count", 0, "stop after this many events (0: until interrupted)")
 	return cmd
+}
+
+func eventsPublish(ctx context.Context, opts *EventsOptions) error {
+	f := opts.Factory
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, conn, err := dialBus(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	id := opts.ID
+	if id == "" {
+		b := make([]byte, 12)
+		rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	ev := engine.CloudEvent{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": opts.Source, "type": opts.Type,
+		"time": time.Now().UTC().Format(time.RFC3339Nano)}}
+	if opts.Data != nil {
+		ev.ContentType, ev.Data = "application/json", opts.Data
+	}
+	ack, err := conn.Publish(ctx, ev)
+	if err != nil && (ack == nil || ack.Subject == "") {
+		return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+	}
+	if err != nil {
+		return fmt.Errorf("publishing to %s on %s: %w", ack.Subject, p.Events.Bus, err)
+	}
+	out := published{ID: id, Type: opts.Type, Source: opts.Source, Subject: ack.Subject, Stream: ack.Stream, Seq: ack.Seq, Duplicate: ack.Duplicate}
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
+		what := "Stored"
+		if out.Duplicate {
+			what = "Already had"
+		}
+		fmt.Fprintf(w, "%s %s %s as %s #%d\n", what, opts.Type, id, out.Stream, out.Seq)
+		return nil
+	})
+}
+
+func eventsTail(ctx context.Context, opts *EventsOptions) error {
+	f := opts.Factory
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	p, conn, err := dialBus(dctx, f)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	msgs, err := conn.Tail(ctx, opts.Type, opts.Since)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, msgs.Stop)
+	defer stop()
+	if f.Globals.Output == "" {
+		fmt.Fprintf(f.IOStreams.ErrOut, "Following %s on %s (Ctrl-C to stop)\n", msgs.Filter(), p.Events.Bus)
+	}
+	enc := json.NewEncoder(f.IOStreams.Out)
+	for n := 0; opts.Count == 0 || n < opts.Count; n++ {
+		ev, err := msgs.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		t := tailed{Seq: ev.Seq, Subject: ev.Subject, Stored: ev.Stored, Attrs: ev.Attrs}
+		if json.Valid(ev.Data) {
+			t.Data = ev.Data
+		} else {
+			t.Text = string(ev.Data)
+		}
+		if f.Globals.Output != "" {
+			if err := enc.Encode(t); err != nil {
+				return err
+			}
+			continue
+		}
+		body := string(t.Data)
+		if body == "" {
+			body = t.Text
+		}
+		fmt.Fprintf(f.IOStreams.Out, "%s #%d %s %s %s %s\n", t.Stored.Format(time.RFC3339), t.Seq,
+			ev.Attrs["type"], ev.Attrs["source"], ev.Attrs["id"], body)
+	}
+	return nil
 }

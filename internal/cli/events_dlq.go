@@ -12,9 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/relay"
 )
 
 // triggered returns the workloads of p with triggers, among names (all
@@ -38,7 +37,8 @@ func triggered(p *project.Project, names []string) ([]project.Workload, error) {
 	return out, nil
 }
 
-func newCmdEventsStatus(f *cmdutil.Factory) *cobra.Command {
+func newCmdEventsStatus(opts *EventsOptions, run func(context.Context, string) error) *cobra.Command {
+	f := opts.Factory
 	return &cobra.Command{
 		Use:   "status [WORKLOAD...]",
 		Short: "Show each trigger's backlog, redeliveries and dead letters",
@@ -55,49 +55,13 @@ func newCmdEventsStatus(f *cmdutil.Factory) *cobra.Command {
 		`),
 		ValidArgsFunction: workloadCompletion(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			p, conn, err := dialBus(ctx, f)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ws, err := triggered(p, args)
-			if err != nil {
-				return err
-			}
-			out := []relay.TriggerStatus{}
-			for _, w := range ws {
-				plan, err := relay.PlanFor(p, &w)
-				if err != nil {
-					return err
-				}
-				st, err := relay.Status(ctx, conn.JS, w.Name, plan)
-				if err != nil {
-					return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
-				}
-				out = append(out, st...)
-			}
-			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
-				if len(out) == 0 {
-					fmt.Fprintln(f.IOStreams.ErrOut, "No workload of the project has triggers.")
-					return nil
-				}
-				fmt.Fprintln(w, "WORKLOAD\tTRIGGER\tPENDING\tIN FLIGHT\tREDELIVERED\tDEAD LETTERS")
-				for _, s := range out {
-					if !s.Deployed {
-						fmt.Fprintf(w, "%s\t%s\tnot deployed\t\t\t%d\n", s.Workload, s.Trigger, s.DeadLetters)
-						continue
-					}
-					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\n", s.Workload, s.Trigger, s.Pending, s.AckPending, s.Redelivered, s.DeadLetters)
-				}
-				return nil
-			})
+			opts.Workloads = args
+			return run(cmd.Context(), "status")
 		},
 	}
 }
 
-func newCmdEventsDLQ(f *cmdutil.Factory) *cobra.Command {
+func newCmdEventsDLQ(opts *EventsOptions, run func(context.Context, string) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq <command>",
 		Short: "The events that exhausted their retries",
@@ -108,11 +72,12 @@ func newCmdEventsDLQ(f *cmdutil.Factory) *cobra.Command {
 			them back to the trigger that failed them, and removes them once stored.
 		`),
 	}
-	cmd.AddCommand(newCmdEventsDLQList(f), newCmdEventsDLQReplay(f))
+	cmd.AddCommand(newCmdEventsDLQList(opts, run), newCmdEventsDLQReplay(opts, run))
 	return cmd
 }
 
-func newCmdEventsDLQList(f *cmdutil.Factory) *cobra.Command {
+func newCmdEventsDLQList(opts *EventsOptions, run func(context.Context, string) error) *cobra.Command {
+	f := opts.Factory
 	return &cobra.Command{
 		Use:   "list [WORKLOAD]",
 		Short: "List the dead letters",
@@ -123,25 +88,8 @@ func newCmdEventsDLQList(f *cmdutil.Factory) *cobra.Command {
 		Args:              maxArgs(1, "one workload"),
 		ValidArgsFunction: workloadCompletion(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			dls, _, conn, err := readDeadLetters(ctx, f, args)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, dls, func(w io.Writer) error {
-				if len(dls) == 0 {
-					fmt.Fprintln(f.IOStreams.ErrOut, "No dead letters.")
-					return nil
-				}
-				fmt.Fprintln(w, "SEQ\tWORKLOAD\tTYPE\tID\tSTATUS\tDELIVERIES\tSTORED\tREASON")
-				for _, d := range dls {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.Seq, d.Workload, d.Type, d.ID, d.Status, d.Deliveries,
-						d.Stored.Local().Format(time.RFC3339), d.Reason)
-				}
-				return nil
-			})
+			opts.Workloads = args
+			return run(cmd.Context(), "dlq list")
 		},
 	}
 }
@@ -154,9 +102,8 @@ type replayed struct {
 	Type     string `json:"type"`
 }
 
-func newCmdEventsDLQReplay(f *cmdutil.Factory) *cobra.Command {
-	var seqs []uint
-	var all bool
+func newCmdEventsDLQReplay(opts *EventsOptions, run func(context.Context, string) error) *cobra.Command {
+	f := opts.Factory
 	cmd := &cobra.Command{
 		Use:   "replay [WORKLOAD]",
 		Short: "Deliver dead letters again",
@@ -173,49 +120,56 @@ func newCmdEventsDLQReplay(f *cmdutil.Factory) *cobra.Command {
 		Args:              maxArgs(1, "one workload"),
 		ValidArgsFunction: workloadCompletion(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if all == (len(seqs) > 0) {
+			if opts.All == (len(opts.Seqs) > 0) {
 				return cmdutil.Usagef("choose the dead letters: --seq N (repeatable) or --all")
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
-			defer cancel()
-			dls, p, conn, err := readDeadLetters(ctx, f, args)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			var chosen []relay.DeadLetter
-			for _, d := range dls {
-				if all || slices.Contains(seqs, uint(d.Seq)) {
-					chosen = append(chosen, d)
-				}
-			}
-			for _, s := range seqs {
-				if !slices.ContainsFunc(chosen, func(d relay.DeadLetter) bool { return d.Seq == uint64(s) }) {
-					return cmdutil.Usagef("--seq %d: no such dead letter%s; `skiff events dlq list` shows them", s, ofWorkload(args))
-				}
-			}
-			out := []replayed{}
-			for _, d := range chosen {
-				if err := relay.Replay(ctx, conn.JS, relay.Stream(p), d); err != nil {
-					return err
-				}
-				out = append(out, replayed{Seq: d.Seq, Workload: d.Workload, ID: d.ID, Type: d.Type})
-			}
-			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
-				for _, r := range out {
-					fmt.Fprintf(w, "Replayed #%d to %s: %s %s\n", r.Seq, r.Workload, r.Type, r.ID)
-				}
-				if len(out) == 0 {
-					fmt.Fprintln(f.IOStreams.ErrOut, "No dead letters.")
-				}
-				return nil
-			})
+			opts.Workloads = args
+			return run(cmd.Context(), "dlq replay")
 		},
 	}
-	cmd.Flags().UintSliceVar(&seqs, "seq", nil, "the dead letter's sequence `number` (repeatable)")
+	cmd.Flags().UintSliceVar(&opts.Seqs, "seq", nil, "the dead letter's sequence `number` (repeatable)")
 	cmd.Flags().Lookup("seq").DefValue = "" // none: not "(default [])" in the help
-	cmd.Flags().BoolVar(&all, "all", false, "every dead letter (of WORKLOAD, if named)")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "every dead letter (of WORKLOAD, if named)")
 	return cmd
+}
+
+func eventsDLQReplay(ctx context.Context, opts *EventsOptions) error {
+	f := opts.Factory
+	args, all, seqs := opts.Workloads, opts.All, opts.Seqs
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	dls, conn, err := readDeadLetters(ctx, f, args)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var chosen []engine.DeadLetter
+	for _, d := range dls {
+		if all || slices.Contains(seqs, uint(d.Seq)) {
+			chosen = append(chosen, d)
+		}
+	}
+	for _, s := range seqs {
+		if !slices.ContainsFunc(chosen, func(d engine.DeadLetter) bool { return d.Seq == uint64(s) }) {
+			return cmdutil.Usagef("--seq %d: no such dead letter%s; `skiff events dlq list` shows them", s, ofWorkload(args))
+		}
+	}
+	out := []replayed{}
+	for _, d := range chosen {
+		if err := conn.Replay(ctx, d); err != nil {
+			return err
+		}
+		out = append(out, replayed{Seq: d.Seq, Workload: d.Workload, ID: d.ID, Type: d.Type})
+	}
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
+		for _, r := range out {
+			fmt.Fprintf(w, "Replayed #%d to %s: %s %s\n", r.Seq, r.Workload, r.Type, r.ID)
+		}
+		if len(out) == 0 {
+			fmt.Fprintln(f.IOStreams.ErrOut, "No dead letters.")
+		}
+		return nil
+	})
 }
 
 func ofWorkload(args []string) string {
@@ -227,26 +181,83 @@ func ofWorkload(args []string) string {
 
 // readDeadLetters connects to the bus and lists the dead letters of the
 // workload in args (of all with none).
-func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]relay.DeadLetter, *project.Project, *pipeline.BusConn, error) {
+func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]engine.DeadLetter, engine.Bus, error) {
 	p, conn, err := dialBus(ctx, f)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if _, err := triggered(p, args); err != nil {
 		conn.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	workload := ""
 	if len(args) == 1 {
 		workload = args[0]
 	}
-	dls, err := relay.DeadLetters(ctx, conn.JS, relay.Stream(p), workload)
+	dls, err := conn.DeadLetters(ctx, workload)
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+		return nil, nil, fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
 	}
 	if dls == nil {
-		dls = []relay.DeadLetter{}
+		dls = []engine.DeadLetter{}
 	}
-	return dls, p, conn, nil
+	return dls, conn, nil
+}
+
+func eventsStatus(ctx context.Context, opts *EventsOptions) error {
+	f := opts.Factory
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, conn, err := dialBus(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ws, err := triggered(p, opts.Workloads)
+	if err != nil {
+		return err
+	}
+	out, err := conn.Triggers(ctx, ws)
+	if err != nil {
+		return err
+	}
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
+		if len(out) == 0 {
+			fmt.Fprintln(f.IOStreams.ErrOut, "No workload of the project has triggers.")
+			return nil
+		}
+		fmt.Fprintln(w, "WORKLOAD\tTRIGGER\tPENDING\tIN FLIGHT\tREDELIVERED\tDEAD LETTERS")
+		for _, s := range out {
+			if !s.Deployed {
+				fmt.Fprintf(w, "%s\t%s\tnot deployed\t\t\t%d\n", s.Workload, s.Trigger, s.DeadLetters)
+				continue
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\n", s.Workload, s.Trigger, s.Pending, s.AckPending, s.Redelivered, s.DeadLetters)
+		}
+		return nil
+	})
+}
+
+func eventsDLQList(ctx context.Context, opts *EventsOptions) error {
+	f := opts.Factory
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	dls, conn, err := readDeadLetters(ctx, f, opts.Workloads)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, dls, func(w io.Writer) error {
+		if len(dls) == 0 {
+			fmt.Fprintln(f.IOStreams.ErrOut, "No dead letters.")
+			return nil
+		}
+		fmt.Fprintln(w, "SEQ\tWORKLOAD\tTYPE\tID\tSTATUS\tDELIVERIES\tSTORED\tREASON")
+		for _, d := range dls {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.Seq, d.Workload, d.Type, d.ID, d.Status, d.Deliveries,
+				d.Stored.Local().Format(time.RFC3339), d.Reason)
+		}
+		return nil
+	})
 }

@@ -11,54 +11,80 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
-// NewCmdHistory builds `skiff history`.
-func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
+// HistoryOptions are the inputs of `skiff history`.
+type HistoryOptions struct {
+	Factory  *cmdutil.Factory
+	Workload string
+}
+
+// NewCmdHistory builds `skiff history`. runF replaces historyRun in tests.
+func NewCmdHistory(f *cmdutil.Factory, runF func(context.Context, *HistoryOptions) error) *cobra.Command {
+	opts := &HistoryOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "history WORKLOAD",
 		GroupID: "ship",
 		Short:   "Show the release history of a workload",
 		Args:    exactArgs(1, "the workload"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pc, err := loadProjectContext(f, args)
-			if err != nil {
-				return err
+			opts.Workload = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			s, err := pc.session(cmd.Context(), f, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			revs, err := s.History(cmd.Context(), pc.workloads[0].Name)
-			if err != nil {
-				return err
-			}
-			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, revs, func(out io.Writer) error {
-				fmt.Fprintln(out, "REVISION\tUPDATED\tSTATUS\tIMAGE\tDESCRIPTION")
-				for _, r := range revs {
-					fmt.Fprintf(out, "%d\t%s\t%s\t%s\t%s\n", r.Revision, r.Updated.Local().Format(time.DateTime), r.Status, shortImage(r.Image), r.Description)
-				}
-				return nil
-			})
+			return historyRun(cmd.Context(), opts)
 		},
 	}
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
 
+func historyRun(ctx context.Context, opts *HistoryOptions) error {
+	f := opts.Factory
+	pc, err := loadProjectContext(f, []string{opts.Workload})
+	if err != nil {
+		return err
+	}
+	s, err := pc.session(ctx, f, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	revs, err := s.History(ctx, pc.workloads[0].Name)
+	if err != nil {
+		return err
+	}
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, revs, func(out io.Writer) error {
+		fmt.Fprintln(out, "REVISION\tUPDATED\tSTATUS\tIMAGE\tDESCRIPTION")
+		for _, r := range revs {
+			fmt.Fprintf(out, "%d\t%s\t%s\t%s\t%s\n", r.Revision, r.Updated.Local().Format(time.DateTime), r.Status, shortImage(r.Image), r.Description)
+		}
+		return nil
+	})
+}
+
 // shortImage shortens repo@sha256:abcdef... to repo@sha256:abcdef123456.
 func shortImage(ref string) string {
-	if repo, short, ok := pipeline.ShortDigest(ref); ok {
+	if repo, short, ok := engine.ShortDigest(ref); ok {
 		return repo + "@sha256:" + short
 	}
 	return ref
 }
 
-// NewCmdRollback builds `skiff rollback`.
-func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
-	var timeout time.Duration
+// RollbackOptions are the inputs of `skiff rollback`.
+type RollbackOptions struct {
+	Factory  *cmdutil.Factory
+	Workload string
+	// Revision is the one to roll back to (0: the one before the current).
+	Revision int
+	Timeout  time.Duration
+}
+
+// NewCmdRollback builds `skiff rollback`. runF replaces rollbackRun in
+// tests.
+func NewCmdRollback(f *cmdutil.Factory, runF func(context.Context, *RollbackOptions) error) *cobra.Command {
+	opts := &RollbackOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "rollback WORKLOAD [REVISION]",
 		GroupID: "ship",
@@ -75,27 +101,31 @@ func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkTimeout(timeout); err != nil {
+			if err := checkTimeout(opts.Timeout); err != nil {
 				return err
 			}
-			revision := 0
+			opts.Workload, opts.Revision = args[0], 0
 			if len(args) == 2 {
 				n, err := strconv.Atoi(args[1])
 				if err != nil || n < 1 {
 					return cmdutil.Usagef("REVISION %q must be a revision number from `skiff history %s`", args[1], args[0])
 				}
-				revision = n
+				opts.Revision = n
 			}
-			return rollbackRun(cmd.Context(), f, args[0], revision, timeout)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return rollbackRun(cmd.Context(), opts)
 		},
 	}
-	addTimeoutFlag(cmd, &timeout)
+	addTimeoutFlag(cmd, &opts.Timeout)
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
 
-func rollbackRun(ctx context.Context, f *cmdutil.Factory, workload string, revision int, timeout time.Duration) error {
-	pc, err := loadProjectContext(f, []string{workload})
+func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
+	f := opts.Factory
+	pc, err := loadProjectContext(f, []string{opts.Workload})
 	if err != nil {
 		return err
 	}
@@ -104,14 +134,20 @@ func rollbackRun(ctx context.Context, f *cmdutil.Factory, workload string, revis
 		return err
 	}
 	defer s.Close()
-	_, err = s.Rollback(ctx, pc.workloads[0].Name, revision, timeout)
+	_, err = s.Rollback(ctx, pc.workloads[0].Name, opts.Revision, opts.Timeout)
 	return err
 }
 
-// NewCmdDelete builds `skiff delete`.
-func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
-	var all, keepSecrets bool
-	var timeout time.Duration
+// DeleteOptions are the inputs of `skiff delete`.
+type DeleteOptions struct {
+	Factory   *cmdutil.Factory
+	Workloads []string
+	engine.DeleteOptions
+}
+
+// NewCmdDelete builds `skiff delete`. runF replaces deleteRun in tests.
+func NewCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions) error) *cobra.Command {
+	opts := &DeleteOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "delete [WORKLOAD...]",
 		GroupID: "ship",
@@ -125,34 +161,43 @@ func NewCmdDelete(f *cmdutil.Factory) *cobra.Command {
 			skiff.yaml stay.
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkTimeout(timeout); err != nil {
+			opts.Workloads = args
+			if err := checkTimeout(opts.Timeout); err != nil {
 				return err
 			}
-			if len(args) == 0 && !all {
+			if len(args) == 0 && !opts.All {
 				return cmdutil.Usagef("name the workloads to delete, or use --all for every workload of the project")
 			}
-			if len(args) > 0 && all {
+			if len(args) > 0 && opts.All {
 				return cmdutil.Usagef("use either workload names or --all, not both")
 			}
-			pc, err := loadProjectContext(f, args)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			s, err := pc.session(cmd.Context(), f, newProgress(f).event)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			names := make([]string, len(pc.workloads))
-			for i, w := range pc.workloads {
-				names[i] = w.Name
-			}
-			return s.Delete(cmd.Context(), pipeline.DeleteOptions{KeepSecrets: keepSecrets, All: all, Timeout: timeout}, names...)
+			return deleteRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "delete every workload of the project")
-	cmd.Flags().BoolVar(&keepSecrets, "keep-secrets", false, "keep the Secret that holds the values set with skiff secret")
-	cmd.Flags().DurationVar(&timeout, "timeout", DefaultTimeout, "how long to wait for the workload to be gone")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "delete every workload of the project")
+	cmd.Flags().BoolVar(&opts.KeepSecrets, "keep-secrets", false, "keep the Secret that holds the values set with skiff secret")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", DefaultTimeout, "how long to wait for the workload to be gone")
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
+}
+
+func deleteRun(ctx context.Context, opts *DeleteOptions) error {
+	f := opts.Factory
+	pc, err := loadProjectContext(f, opts.Workloads)
+	if err != nil {
+		return err
+	}
+	s, err := pc.session(ctx, f, newProgress(f).event)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	names := make([]string, len(pc.workloads))
+	for i, w := range pc.workloads {
+		names[i] = w.Name
+	}
+	return s.Delete(ctx, opts.DeleteOptions, names...)
 }

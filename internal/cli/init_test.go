@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/factory"
 	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/prompt"
 )
@@ -27,7 +28,7 @@ func testFactoryBuffers(t *testing.T, tty bool) (*cmdutil.Factory, string, *byte
 	ios.SetTTY(tty)
 	dir := t.TempDir()
 	env := map[string]string{"SKIFF_CONFIG_DIR": filepath.Join(dir, ".skiff"), "SKIFF_CACHE_DIR": filepath.Join(dir, ".cache")}
-	f := cmdutil.New(ios, func(k string) string { return env[k] })
+	f := factory.New(ios, func(k string) string { return env[k] })
 	f.WorkDir = func() (string, error) { return dir, nil }
 	return f, dir, errOut
 }

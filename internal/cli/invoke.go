@@ -35,8 +35,8 @@ type InvokeOptions struct {
 	Timeout    time.Duration
 }
 
-// NewCmdInvoke builds `skiff invoke`.
-func NewCmdInvoke(f *cmdutil.Factory) *cobra.Command {
+// NewCmdInvoke builds `skiff invoke`. runF replaces invokeRun in tests.
+func NewCmdInvoke(f *cmdutil.Factory, runF func(context.Context, *InvokeOptions) error) *cobra.Command {
 	opts := &InvokeOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "invoke [WORKLOAD]",
@@ -70,6 +70,9 @@ func NewCmdInvoke(f *cmdutil.Factory) *cobra.Command {
 			}
 			if err := checkTimeout(opts.Timeout); err != nil {
 				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return invokeRun(cmd.Context(), opts)
 		},

@@ -112,7 +112,7 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 	if creds.Password == "" {
 		return cmdutil.Usagef("the password is empty")
 	}
-	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: opts.Insecure, UserAgent: "skiff/" + f.BuildInfo.Version})
+	regs, err := f.Registry(opts.Insecure, "skiff/"+f.BuildInfo.Version)
 	if err != nil {
 		return err
 	}
@@ -145,8 +145,15 @@ func readPasswordLine(r io.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// NewCmdLogout builds `skiff logout`.
-func NewCmdLogout(f *cmdutil.Factory) *cobra.Command {
+// LogoutOptions are the inputs of `skiff logout`.
+type LogoutOptions struct {
+	Factory  *cmdutil.Factory
+	Registry string
+}
+
+// NewCmdLogout builds `skiff logout`. runF replaces logoutRun in tests.
+func NewCmdLogout(f *cmdutil.Factory, runF func(*LogoutOptions) error) *cobra.Command {
+	opts := &LogoutOptions{Factory: f}
 	return &cobra.Command{
 		Use:     "logout REGISTRY",
 		GroupID: "ship",
@@ -157,19 +164,28 @@ func NewCmdLogout(f *cmdutil.Factory) *cobra.Command {
 		`),
 		Args: exactArgs(1, "the registry host"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			where, found, err := publish.EraseCredentials(args[0])
-			if err != nil {
-				return err
+			opts.Registry = args[0]
+			if runF != nil {
+				return runF(opts)
 			}
-			ios := f.IOStreams
-			return cmdutil.Write(ios.Out, f.Globals.Output, map[string]any{"registry": args[0], "removed": found, "from": where}, func(io.Writer) error {
-				if found {
-					fmt.Fprintf(ios.ErrOut, "Removed the credentials of %s from %s\n", args[0], where)
-				} else {
-					fmt.Fprintf(ios.ErrOut, "No credentials of %s were stored (in %s)\n", args[0], where)
-				}
-				return nil
-			})
+			return logoutRun(opts)
 		},
 	}
+}
+
+func logoutRun(opts *LogoutOptions) error {
+	where, found, err := publish.EraseCredentials(opts.Registry)
+	if err != nil {
+		return err
+	}
+	f := opts.Factory
+	ios := f.IOStreams
+	return cmdutil.Write(ios.Out, f.Globals.Output, map[string]any{"registry": opts.Registry, "removed": found, "from": where}, func(io.Writer) error {
+		if found {
+			fmt.Fprintf(ios.ErrOut, "Removed the credentials of %s from %s\n", opts.Registry, where)
+		} else {
+			fmt.Fprintf(ios.ErrOut, "No credentials of %s were stored (in %s)\n", opts.Registry, where)
+		}
+		return nil
+	})
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // LogsOptions are the inputs of `skiff logs`.
@@ -28,8 +28,8 @@ type LogsOptions struct {
 	MaxStreams int
 }
 
-// NewCmdLogs builds `skiff logs`.
-func NewCmdLogs(f *cmdutil.Factory) *cobra.Command {
+// NewCmdLogs builds `skiff logs`. runF replaces logsRun in tests.
+func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *LogsOptions) error) *cobra.Command {
 	opts := &LogsOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "logs [WORKLOAD...]",
@@ -61,6 +61,9 @@ func NewCmdLogs(f *cmdutil.Factory) *cobra.Command {
 			if f.Globals.Output == cmdutil.FormatYAML {
 				return cmdutil.Usagef("skiff logs prints lines or JSON: use -o json or no -o")
 			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return logsRun(cmd.Context(), opts)
 		},
 	}
@@ -86,18 +89,13 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 		return err
 	}
 	defer s.Close()
-	kc := s.Kube
-	var targets []logs.Target
-	for _, t := range s.Targets.All(pc.workloads) {
-		targets = append(targets, logs.Target{Workload: t.Workload(), Selector: t.Selector()})
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lines := make(chan logs.Line, 256)
+	lines := make(chan engine.LogLine, 256)
 	done := make(chan error, 1)
 	go func() {
-		done <- logs.New(kc.Clientset).Stream(ctx, logs.Options{
-			Namespace: pc.namespace, Targets: targets, Container: opts.Container, Since: opts.Since,
+		done <- s.Logs(ctx, pc.workloads, engine.LogOptions{
+			Container: opts.Container, Since: opts.Since,
 			Tail: opts.Tail, Follow: opts.Follow, Previous: opts.Previous, MaxStreams: opts.MaxStreams,
 			Notice: func(s string) { fmt.Fprintln(f.IOStreams.ErrOut, "skiff logs:", s) },
 		}, lines)
@@ -115,7 +113,7 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 // printLogs writes log lines as they come, until lines closes: each with
 // its pod (its workload too when there are several), in a color of its
 // pod's, or as JSON lines with -o json. It is the only writer of out.
-func printLogs(f *cmdutil.Factory, out io.Writer, lines <-chan logs.Line, container string, multiWorkload bool) error {
+func printLogs(f *cmdutil.Factory, out io.Writer, lines <-chan engine.LogLine, container string, multiWorkload bool) error {
 	enc := json.NewEncoder(out)
 	color := f.IOStreams.ColorEnabled()
 	for l := range lines {

@@ -1,8 +1,9 @@
 // Package cli wires skiff's commands with cobra. It holds no logic of its
 // own beyond parsing flags, asking questions and rendering results and
-// events: what changes or watches the cluster goes through a
-// pipeline.Session, and it imports no client-go, NATS, registry or Helm
-// package (docs/development.md, "Import rule").
+// events: what changes or watches the cluster goes through an
+// engine.Session that main builds and the Factory hands over, and it
+// imports no client-go, NATS, registry or Helm package
+// (docs/development.md, "Import rule"; TestImportRule).
 package cli
 
 import (
@@ -12,16 +13,14 @@ import (
 	"strings"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
 // Main runs skiff with args and returns the process exit code. ctx ends
-// at the first interrupt and quit closes at the second (main catches
-// them: cmdutil.CatchInterrupts).
-func Main(ctx context.Context, quit <-chan struct{}, args []string, ios *iostreams.IOStreams, getenv func(string) string) int {
-	f := cmdutil.New(ios, getenv)
-	f.Quit = quit
+// at the first interrupt and f.Quit closes at the second (main catches
+// them: cmdutil.CatchInterrupts); f holds the dependencies main built
+// (package factory).
+func Main(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	return run(ctx, f, args)
 }
 

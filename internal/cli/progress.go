@@ -8,7 +8,6 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/event"
-	"github.com/skiffdev/skiff/internal/pipeline"
 )
 
 // progress renders the pipeline's events on stderr: a line per step (and
@@ -17,8 +16,8 @@ import (
 type progress struct {
 	f        *cmdutil.Factory
 	stopSpin func()
-	// reused are the workloads whose image came from the build cache.
-	reused map[string]bool
+	// state is where each workload stands, folded from the events so far.
+	state *event.State
 	// rollbackTo is the revision a rollback asked for (0: the previous).
 	rollbackTo int
 	// run tells this command's events from others' (-o json).
@@ -26,10 +25,11 @@ type progress struct {
 }
 
 func newProgress(f *cmdutil.Factory) *progress {
-	return &progress{f: f, reused: map[string]bool{}, run: event.NewRun()}
+	return &progress{f: f, state: &event.State{}, run: event.NewRun()}
 }
 
-func (p *progress) event(ev pipeline.Event) {
+func (p *progress) event(ev event.Event) {
+	p.state.Apply(ev)
 	errOut := p.f.IOStreams.ErrOut
 	if o := p.f.Globals.Output; o == cmdutil.FormatJSON || o == cmdutil.FormatYAML {
 		if ev.Run == "" {
@@ -43,20 +43,18 @@ func (p *progress) event(ev pipeline.Event) {
 	}
 	cs := p.f.IOStreams.ColorScheme()
 	switch ev.Kind {
-	case pipeline.BuildStarted:
+	case event.BuildStarted:
 		fmt.Fprintf(errOut, "Building %s (%s, %s) on %s\n", cs.Bold(ev.Workload), ev.Lang, strings.Join(ev.Platforms, ","), ev.Base)
-	case pipeline.Published:
+	case event.Published:
 		what := "built"
-		if p.reused[ev.Workload] {
+		if st, _ := p.state.Workload(ev.Workload); st.Steps[event.PhaseBuild] == "reused" {
 			what = "unchanged, reused"
 		}
 		if !ev.Uploaded {
 			what += ", " + destName(ev.Destination) + " already up to date"
 		}
 		fmt.Fprintf(errOut, "%s %s %s: %s (%s)\n", cs.SuccessIcon(), ev.Workload, what, ev.Reference, ev.Digest)
-	case pipeline.Reused:
-		p.reused[ev.Workload] = true
-	case pipeline.DeployStarted:
+	case event.DeployStarted:
 		which := "base chart"
 		if ev.OwnChart {
 			which = "its own chart"
@@ -67,29 +65,29 @@ func (p *progress) event(ev pipeline.Event) {
 		}
 		fmt.Fprintf(errOut, "Deploying %s (%s) to %s%s with %s...\n", cs.Bold(ev.Workload), shortImage(ev.Image), ev.Namespace, env, which)
 		p.stopSpin = p.f.IOStreams.StartProgress("waiting for " + ev.Workload + " to be ready")
-	case pipeline.Interrupted:
+	case event.Interrupted:
 		p.spinDone()
 		fmt.Fprintln(errOut, "Interrupted: stopping "+ev.Workload+"'s deploy, rolling back what it changed (Ctrl-C again to quit now and leave it pending)")
-	case pipeline.Deployed:
+	case event.Deployed:
 		p.spinDone()
 		fmt.Fprintf(errOut, "%s %s ready: revision %d, %s pods, in %s\n", cs.SuccessIcon(), ev.Workload, ev.Revision, ev.Ready, ev.Duration.Round(time.Second))
-	case pipeline.Failed:
+	case event.Failed:
 		p.spinDone()
 		if ev.Release != "" && ev.Duration > 0 {
 			fmt.Fprintf(errOut, "%s %s failed after %s\n", cs.FailureIcon(), ev.Workload, ev.Duration.Round(time.Second))
 		}
-	case pipeline.RollbackStarted:
+	case event.RollbackStarted:
 		p.rollbackTo = ev.Revision
 		fmt.Fprintf(errOut, "Rolling %s back...\n", ev.Release)
 		p.stopSpin = p.f.IOStreams.StartProgress("waiting for " + ev.Workload + " to be ready")
-	case pipeline.RolledBack:
+	case event.RolledBack:
 		p.spinDone()
 		to := "the previous revision"
 		if p.rollbackTo > 0 {
 			to = fmt.Sprintf("revision %d", p.rollbackTo)
 		}
 		fmt.Fprintf(errOut, "%s %s rolled back to %s (now revision %d)\n", cs.SuccessIcon(), ev.Workload, to, ev.Revision)
-	case pipeline.Deleted:
+	case event.Deleted:
 		switch what, name, _ := strings.Cut(ev.Object, "/"); what {
 		case "release":
 			fmt.Fprintf(errOut, "%s Deleted %s from namespace %s\n", cs.SuccessIcon(), ev.Workload, ev.Namespace)
@@ -100,7 +98,7 @@ func (p *progress) event(ev pipeline.Event) {
 		case "pull-secret":
 			fmt.Fprintf(errOut, "%s Deleted the pull secret %s\n", cs.SuccessIcon(), name)
 		}
-	case pipeline.Notice:
+	case event.Notice:
 		fmt.Fprintln(errOut, ev.Message)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/scaffold"
 )
@@ -27,8 +28,8 @@ type RenderOptions struct {
 	Force     bool
 }
 
-// NewCmdRender builds `skiff render`.
-func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
+// NewCmdRender builds `skiff render`. runF replaces renderRun in tests.
+func NewCmdRender(f *cmdutil.Factory, runF func(context.Context, *RenderOptions) error) *cobra.Command {
 	opts := &RenderOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "render [WORKLOAD...]",
@@ -49,6 +50,9 @@ func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workloads = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return renderRun(cmd.Context(), opts)
 		},
 	}
@@ -88,7 +92,7 @@ func renderRun(ctx context.Context, opts *RenderOptions) error {
 				f.IOStreams.ColorScheme().WarningIcon(), envSuffix(pc.project), strings.Join(names, ", "))
 		}
 	}
-	rendered, err := pc.pipeline(f).Render(ctx, pc.workloads, images, overrides)
+	rendered, err := f.Render(ctx, engine.RenderConfig{Project: pc.project, Root: pc.root, Workloads: pc.workloads, Images: images, Overrides: overrides})
 	if err != nil {
 		return err
 	}

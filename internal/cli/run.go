@@ -16,9 +16,18 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 )
 
-// NewCmdRun builds `skiff run`.
-func NewCmdRun(f *cmdutil.Factory) *cobra.Command {
-	var port int
+// RunOptions are the inputs of `skiff run`.
+type RunOptions struct {
+	Factory *cmdutil.Factory
+	// Workload is the one named ("": the only one, or asked for).
+	Workload string
+	// Port is the port it listens on (0: its own).
+	Port int
+}
+
+// NewCmdRun builds `skiff run`. runF replaces runRun in tests.
+func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
+	opts := &RunOptions{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "run [WORKLOAD]",
 		GroupID: "observe",
@@ -37,18 +46,27 @@ func NewCmdRun(f *cmdutil.Factory) *cobra.Command {
 		`),
 		Args: maxArgs(1, "the workload"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if port < 0 || port > 65535 {
-				return cmdutil.Usagef("--port %d is out of range; use 1 to 65535", port)
+			if opts.Port < 0 || opts.Port > 65535 {
+				return cmdutil.Usagef("--port %d is out of range; use 1 to 65535", opts.Port)
 			}
-			return runRun(cmd.Context(), f, args, port)
+			opts.Workload = firstArg(args)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().IntVar(&port, "port", 0, "port to listen on (default: the workload's)")
+	cmd.Flags().IntVar(&opts.Port, "port", 0, "port to listen on (default: the workload's)")
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
 
-func runRun(ctx context.Context, f *cmdutil.Factory, args []string, port int) error {
+func runRun(ctx context.Context, opts *RunOptions) error {
+	f, port := opts.Factory, opts.Port
+	var args []string
+	if opts.Workload != "" {
+		args = []string{opts.Workload}
+	}
 	pc, err := loadProjectContext(f, args)
 	if err != nil {
 		return err

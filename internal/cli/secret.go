@@ -12,17 +12,39 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
 // maxSecretSize is Kubernetes' limit for the data of one Secret.
 const maxSecretSize = 1 << 20
 
-// NewCmdSecret builds `skiff secret`.
-func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
+// SecretOptions are the inputs of `skiff secret set|unset|list`.
+type SecretOptions struct {
+	Factory *cmdutil.Factory
+	// Verb is set, unset or list.
+	Verb string
+	// Workload is the one named ("": the only one, or asked for).
+	Workload string
+	// Keys are the key set sets (one) or those unset removes.
+	Keys []string
+	// Value is what set sets (read from stdin, --from-file or a prompt).
+	Value []byte
+	// NoRestart leaves the pods running with the old values.
+	NoRestart bool
+}
+
+// NewCmdSecret builds `skiff secret`. runF replaces secretRun in tests.
+func NewCmdSecret(f *cmdutil.Factory, runF func(context.Context, *SecretOptions) error) *cobra.Command {
 	var workload, fromFile string
-	var noRestart bool
+	opts := &SecretOptions{Factory: f}
+	run := func(ctx context.Context, verb string) error {
+		opts.Verb = verb
+		if runF != nil {
+			return runF(ctx, opts)
+		}
+		return secretRun(ctx, opts)
+	}
 	cmd := &cobra.Command{
 		Use:     "secret <command>",
 		GroupID: "ship",
@@ -42,7 +64,7 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 		`),
 	}
 	cmd.PersistentFlags().StringVarP(&workload, "workload", "w", "", "the workload (needed when the project has several)")
-	cmd.PersistentFlags().BoolVar(&noRestart, "no-restart", false, "do not restart the workload's pods")
+	cmd.PersistentFlags().BoolVar(&opts.NoRestart, "no-restart", false, "do not restart the workload's pods")
 	_ = cmd.RegisterFlagCompletionFunc("workload", workloadCompletion(f))
 
 	set := &cobra.Command{
@@ -67,9 +89,8 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s *pipeline.Session, w string) (string, error) {
-				return s.SetSecrets(ctx, w, map[string][]byte{args[0]: value})
-			}, "Set secret "+args[0])
+			opts.Workload, opts.Keys, opts.Value = workload, args, value
+			return run(cmd.Context(), "set")
 		},
 	}
 	set.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file")
@@ -87,9 +108,8 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return changeSecret(cmd.Context(), f, workload, !noRestart, func(ctx context.Context, s *pipeline.Session, w string) (string, error) {
-				return s.UnsetSecrets(ctx, w, args)
-			}, "Removed")
+			opts.Workload, opts.Keys = workload, args
+			return run(cmd.Context(), "unset")
 		},
 	}
 	list := &cobra.Command{
@@ -101,33 +121,50 @@ func NewCmdSecret(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pc, w, err := loadWorkload(f, name)
-			if err != nil {
-				return err
-			}
-			s, err := pc.session(cmd.Context(), f, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			keys, err := s.SecretKeys(cmd.Context(), w.Name)
-			if err != nil {
-				return err
-			}
-			if keys == nil {
-				keys = []string{}
-			}
-			return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, keys, func(out io.Writer) error {
-				fmt.Fprintln(out, "KEY")
-				for _, k := range keys {
-					fmt.Fprintln(out, k)
-				}
-				return nil
-			})
+			opts.Workload = name
+			return run(cmd.Context(), "list")
 		},
 	}
 	cmd.AddCommand(set, unset, list)
 	return cmd
+}
+
+func secretRun(ctx context.Context, opts *SecretOptions) error {
+	f := opts.Factory
+	switch opts.Verb {
+	case "set":
+		key := opts.Keys[0]
+		return changeSecret(ctx, f, opts.Workload, !opts.NoRestart, func(ctx context.Context, s engine.Session, w string) (string, error) {
+			return s.SetSecrets(ctx, w, map[string][]byte{key: opts.Value})
+		}, "Set secret "+key)
+	case "unset":
+		return changeSecret(ctx, f, opts.Workload, !opts.NoRestart, func(ctx context.Context, s engine.Session, w string) (string, error) {
+			return s.UnsetSecrets(ctx, w, opts.Keys)
+		}, "Removed")
+	}
+	pc, w, err := loadWorkload(f, opts.Workload)
+	if err != nil {
+		return err
+	}
+	s, err := pc.session(ctx, f, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	keys, err := s.SecretKeys(ctx, w.Name)
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, keys, func(out io.Writer) error {
+		fmt.Fprintln(out, "KEY")
+		for _, k := range keys {
+			fmt.Fprintln(out, k)
+		}
+		return nil
+	})
 }
 
 func readSecret(f *cmdutil.Factory, file, key string) ([]byte, error) {
@@ -164,7 +201,7 @@ func readSecret(f *cmdutil.Factory, file, key string) ([]byte, error) {
 }
 
 func changeSecret(ctx context.Context, f *cmdutil.Factory, workload string, restart bool,
-	change func(ctx context.Context, s *pipeline.Session, workload string) (secret string, err error), what string) error {
+	change func(ctx context.Context, s engine.Session, workload string) (secret string, err error), what string) error {
 	pc, w, err := loadWorkload(f, workload)
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/factory"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 )
@@ -75,13 +76,13 @@ func scaledCluster(t *testing.T) (*cmdutil.Factory, *storage.Storage, *bytes.Buf
 			t.Fatal(err)
 		}
 	}
-	f.Cluster = func(context.Context, string, func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
+	f.Session = factory.Sessions(func(context.Context, string, func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
 		kc := &kubefake.FailingKubeClient{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}, WaitError: errHelmWait}
 		d := &deploy.Deployer{Config: func(string) (*action.Configuration, error) {
 			return &action.Configuration{Releases: releases, KubeClient: kc, Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}}, nil
 		}}
 		return &kube.Client{Clientset: cs, ContextName: "fake"}, d, nil
-	}
+	})
 	return f, releases, errOut
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,13 +12,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/target"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
-// NewCmdStatus builds `skiff status`.
-func NewCmdStatus(f *cmdutil.Factory) *cobra.Command {
-	var wait bool
-	var timeout time.Duration
+// StatusOptions are the inputs of `skiff status`.
+type StatusOptions struct {
+	Factory *cmdutil.Factory
+
+	Workloads []string
+	Wait      bool
+	Timeout   time.Duration
+	// Poll is the pause between two reads while waiting (default 2s).
+	Poll time.Duration
+}
+
+// NewCmdStatus builds `skiff status`. runF replaces statusRun in tests.
+func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{Factory: f, Poll: 2 * time.Second}
 	cmd := &cobra.Command{
 		Use:     "status [WORKLOAD...]",
 		GroupID: "observe",
@@ -30,20 +41,25 @@ func NewCmdStatus(f *cmdutil.Factory) *cobra.Command {
 			` + "`skiff status`" + ` works as a CI gate; --wait waits (up to --timeout) for that.
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkTimeout(timeout); err != nil {
+			opts.Workloads = args
+			if err := checkTimeout(opts.Timeout); err != nil {
 				return err
 			}
-			return statusRun(cmd.Context(), f, args, wait, timeout)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return statusRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every workload is healthy")
-	addTimeoutFlag(cmd, &timeout)
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait until every workload is healthy")
+	addTimeoutFlag(cmd, &opts.Timeout)
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
 
-func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait bool, timeout time.Duration) error {
-	pc, err := loadProjectContext(f, names)
+func statusRun(ctx context.Context, opts *StatusOptions) error {
+	f := opts.Factory
+	pc, err := loadProjectContext(f, opts.Workloads)
 	if err != nil {
 		return err
 	}
@@ -52,7 +68,7 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 		return err
 	}
 	defer s.Close()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(opts.Timeout)
 	for {
 		all, err := s.Statuses(ctx, pc.workloads)
 		if err != nil {
@@ -62,7 +78,7 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 		for _, st := range all {
 			healthy = healthy && st.Healthy()
 		}
-		if healthy || !wait || time.Now().After(deadline) {
+		if healthy || !opts.Wait || time.Now().After(deadline) {
 			if err := printStatus(f, all); err != nil {
 				return err
 			}
@@ -74,12 +90,12 @@ func statusRun(ctx context.Context, f *cmdutil.Factory, names []string, wait boo
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(2 * time.Second):
+		case <-time.After(cmp.Or(opts.Poll, 2*time.Second)):
 		}
 	}
 }
 
-func printStatus(f *cmdutil.Factory, all []*target.Status) error {
+func printStatus(f *cmdutil.Factory, all []*engine.Status) error {
 	err := cmdutil.Write(f.IOStreams.Out, f.Globals.Output, all, func(out io.Writer) error {
 		fmt.Fprintln(out, "WORKLOAD\tKIND\tSTATE\tREVISION\tREADY\tRESTARTS\tIMAGE\tENDPOINT")
 		for _, s := range all {
@@ -88,7 +104,7 @@ func printStatus(f *cmdutil.Factory, all []*target.Status) error {
 				rev = fmt.Sprint(s.Revision)
 			}
 			state := s.State
-			if s.State == target.StateIdle && s.Scaling != "" {
+			if s.State == engine.StateIdle && s.Scaling != "" {
 				_, on, _ := strings.Cut(s.Scaling, " pods ") // "0-5 pods on request"
 				state += " (scales " + on + ")"
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -12,8 +13,29 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 )
 
-// NewCmdTemplates builds `skiff templates` and its verbs.
-func NewCmdTemplates(f *cmdutil.Factory) *cobra.Command {
+// TemplatesOptions are the inputs of `skiff templates list|add|remove|update`.
+type TemplatesOptions struct {
+	Factory *cmdutil.Factory
+	// Verb is list, add, remove or update.
+	Verb string
+	// list: only the templates of this language and kind ("": any).
+	Lang, Kind string
+	// add: the repository's name, URL and ref; remove, update: the names.
+	Name, URL, Ref string
+	Names          []string
+}
+
+// NewCmdTemplates builds `skiff templates` and its verbs. runF replaces
+// templatesRun in tests.
+func NewCmdTemplates(f *cmdutil.Factory, runF func(context.Context, *TemplatesOptions) error) *cobra.Command {
+	opts := &TemplatesOptions{Factory: f}
+	run := func(ctx context.Context, verb string) error {
+		opts.Verb = verb
+		if runF != nil {
+			return runF(ctx, opts)
+		}
+		return templatesRun(ctx, opts)
+	}
 	cmd := &cobra.Command{
 		Use:     "templates <command>",
 		GroupID: "create",
@@ -25,23 +47,34 @@ func NewCmdTemplates(f *cmdutil.Factory) *cobra.Command {
 			is described in docs/templates.md.
 		`),
 	}
-	cmd.AddCommand(newCmdTemplatesList(f), newCmdTemplatesAdd(f), newCmdTemplatesRemove(f), newCmdTemplatesUpdate(f))
+	cmd.AddCommand(newCmdTemplatesList(opts, run), newCmdTemplatesAdd(opts, run), newCmdTemplatesRemove(opts, run), newCmdTemplatesUpdate(opts, run))
 	return cmd
 }
 
-func newCmdTemplatesList(f *cmdutil.Factory) *cobra.Command {
-	var lang, kind string
+func templatesRun(ctx context.Context, opts *TemplatesOptions) error {
+	switch opts.Verb {
+	case "add":
+		return templatesAdd(ctx, opts)
+	case "remove":
+		return templatesRemove(opts)
+	case "update":
+		return templatesUpdate(ctx, opts)
+	}
+	return listTemplates(opts.Factory, opts.Lang, opts.Kind)
+}
+
+func newCmdTemplatesList(opts *TemplatesOptions, run func(context.Context, string) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List every available template",
 		Args:    exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return listTemplates(f, lang, kind)
+			return run(cmd.Context(), "list")
 		},
 	}
-	cmd.Flags().StringVar(&lang, "lang", "", "only templates of this language")
-	cmd.Flags().StringVar(&kind, "kind", "", "only templates of this kind")
+	cmd.Flags().StringVar(&opts.Lang, "lang", "", "only templates of this language")
+	cmd.Flags().StringVar(&opts.Kind, "kind", "", "only templates of this kind")
 	registerWorkloadCompletions(cmd)
 	return cmd
 }
@@ -91,8 +124,7 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-func newCmdTemplatesAdd(f *cmdutil.Factory) *cobra.Command {
-	var ref string
+func newCmdTemplatesAdd(opts *TemplatesOptions, run func(context.Context, string) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add NAME URL",
 		Short: "Add a git repository of templates",
@@ -117,29 +149,16 @@ func newCmdTemplatesAdd(f *cmdutil.Factory) *cobra.Command {
 			if args[0] == catalog.EmbeddedRepo {
 				return cmdutil.Usagef("%q is the name of the built-in templates; choose another name", args[0])
 			}
-			m, err := f.TemplateRepos()
-			if err != nil {
-				return err
-			}
-			repo, ts, err := m.Add(cmd.Context(), args[0], args[1], ref)
-			if err != nil {
-				return err
-			}
-			cs := f.IOStreams.ColorScheme()
-			noun := "templates"
-			if len(ts) == 1 {
-				noun = "template"
-			}
-			fmt.Fprintf(f.IOStreams.ErrOut, "%s Added template repository %s at %s with %d %s\n",
-				cs.SuccessIcon(), cs.Bold(repo.Name), shortCommit(repo.Commit), len(ts), noun)
-			return nil
+			opts.Name, opts.URL = args[0], args[1]
+			return run(cmd.Context(), "add")
 		},
 	}
-	cmd.Flags().StringVar(&ref, "ref", "", "branch, tag or commit to pin the repository to")
+	cmd.Flags().StringVar(&opts.Ref, "ref", "", "branch, tag or commit to pin the repository to")
 	return cmd
 }
 
-func newCmdTemplatesRemove(f *cmdutil.Factory) *cobra.Command {
+func newCmdTemplatesRemove(opts *TemplatesOptions, run func(context.Context, string) error) *cobra.Command {
+	f := opts.Factory
 	return &cobra.Command{
 		Use:     "remove NAME",
 		Aliases: []string{"rm"},
@@ -149,20 +168,14 @@ func newCmdTemplatesRemove(f *cmdutil.Factory) *cobra.Command {
 			return repoNames(f), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := f.TemplateRepos()
-			if err != nil {
-				return err
-			}
-			if err := m.Remove(args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IOStreams.ErrOut, "%s Removed template repository %s\n", f.IOStreams.ColorScheme().SuccessIcon(), args[0])
-			return nil
+			opts.Names = args
+			return run(cmd.Context(), "remove")
 		},
 	}
 }
 
-func newCmdTemplatesUpdate(f *cmdutil.Factory) *cobra.Command {
+func newCmdTemplatesUpdate(opts *TemplatesOptions, run func(context.Context, string) error) *cobra.Command {
+	f := opts.Factory
 	return &cobra.Command{
 		Use:   "update [NAME...]",
 		Short: "Fetch template repositories again at their ref",
@@ -175,19 +188,8 @@ func newCmdTemplatesUpdate(f *cmdutil.Factory) *cobra.Command {
 			return repoNames(f), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := f.TemplateRepos()
-			if err != nil {
-				return err
-			}
-			updated, err := m.Update(cmd.Context(), args...)
-			cs := f.IOStreams.ColorScheme()
-			for _, r := range updated {
-				fmt.Fprintf(f.IOStreams.ErrOut, "%s Updated %s to %s\n", cs.SuccessIcon(), r.Name, shortCommit(r.Commit))
-			}
-			if err == nil && len(updated) == 0 {
-				fmt.Fprintln(f.IOStreams.ErrOut, "No template repositories to update; add one with `skiff templates add`")
-			}
-			return err
+			opts.Names = args
+			return run(cmd.Context(), "update")
 		},
 	}
 }
@@ -210,4 +212,54 @@ func shortCommit(c string) string {
 		return c[:12]
 	}
 	return c
+}
+
+func templatesAdd(ctx context.Context, opts *TemplatesOptions) error {
+	f := opts.Factory
+	m, err := f.TemplateRepos()
+	if err != nil {
+		return err
+	}
+	repo, ts, err := m.Add(ctx, opts.Name, opts.URL, opts.Ref)
+	if err != nil {
+		return err
+	}
+	cs := f.IOStreams.ColorScheme()
+	noun := "templates"
+	if len(ts) == 1 {
+		noun = "template"
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "%s Added template repository %s at %s with %d %s\n",
+		cs.SuccessIcon(), cs.Bold(repo.Name), shortCommit(repo.Commit), len(ts), noun)
+	return nil
+}
+
+func templatesRemove(opts *TemplatesOptions) error {
+	f := opts.Factory
+	m, err := f.TemplateRepos()
+	if err != nil {
+		return err
+	}
+	if err := m.Remove(opts.Names[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "%s Removed template repository %s\n", f.IOStreams.ColorScheme().SuccessIcon(), opts.Names[0])
+	return nil
+}
+
+func templatesUpdate(ctx context.Context, opts *TemplatesOptions) error {
+	f := opts.Factory
+	m, err := f.TemplateRepos()
+	if err != nil {
+		return err
+	}
+	updated, err := m.Update(ctx, opts.Names...)
+	cs := f.IOStreams.ColorScheme()
+	for _, r := range updated {
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s Updated %s to %s\n", cs.SuccessIcon(), r.Name, shortCommit(r.Commit))
+	}
+	if err == nil && len(updated) == 0 {
+		fmt.Fprintln(f.IOStreams.ErrOut, "No template repositories to update; add one with `skiff templates add`")
+	}
+	return err
 }

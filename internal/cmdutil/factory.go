@@ -9,9 +9,9 @@ import (
 
 	"github.com/skiffdev/skiff/internal/buildinfo"
 	"github.com/skiffdev/skiff/internal/catalog"
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/doctor"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/iostreams"
-	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/prompt"
 	"github.com/skiffdev/skiff/internal/tmplrepo"
 	"github.com/skiffdev/skiff/templates"
@@ -53,14 +53,33 @@ type Factory struct {
 	// Templates lists every template: the embedded ones, then those of the
 	// user's repositories.
 	Templates func() ([]*catalog.Template, error)
-	// Cluster connects to the cluster of a kubeconfig context ("": the
-	// current one) of Globals.Kubeconfig, checks that it answers, and
-	// returns a client and a Helm deployer for it; logf receives Helm's
-	// log (nil: nowhere). Tests pass fakes.
-	Cluster func(ctx context.Context, kubeContext string, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error)
+	// Session opens the session that owns the changes a command makes to
+	// the project's cluster (it connects to the kubeconfig context of the
+	// config, checks that the cluster answers, and reports its steps to
+	// the config's Events). Close it. A real process's is built by
+	// package factory; tests pass fakes.
+	Session func(ctx context.Context, cfg engine.SessionConfig) (engine.Session, error)
+	// Bus connects to the event bus of cfg's project (through its cluster
+	// when the bus is one of its Services). Close it.
+	Bus func(ctx context.Context, cfg engine.SessionConfig) (engine.Bus, error)
+	// Builder builds and publishes images as cfg says.
+	Builder func(cfg engine.BuildConfig) (engine.Builder, error)
+	// Render renders releases as a deploy would apply them, offline.
+	Render func(ctx context.Context, cfg engine.RenderConfig) ([]engine.Rendered, error)
+	// ChartValues reads the user's chart overrides as Helm's flags take
+	// them (-f, --set, --set-string, --set-file).
+	ChartValues func(files, set, setString, setFile []string) (map[string]any, error)
+	// Registry is a client of the registries (login checks credentials
+	// with it).
+	Registry func(insecure []string, userAgent string) (engine.Registry, error)
+	// Probes are doctor's checks of the project's registry and cluster
+	// (package probe in a real process).
+	Probes func(ctx context.Context, cfg doctor.Config) []doctor.Check
 }
 
-// New returns a Factory for a real process.
+// New returns a Factory for a real process, without the session (package
+// factory adds it: this package imports no cluster, bus, registry or Helm
+// package).
 func New(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
 	f := &Factory{
 		IOStreams: ios,
@@ -91,16 +110,6 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
 			return "", fmt.Errorf("finding the cache folder: %w; set SKIFF_CACHE_DIR", err)
 		}
 		return filepath.Join(d, "skiff"), nil
-	}
-	f.Cluster = func(ctx context.Context, kubeContext string, logf func(string, ...any)) (*kube.Client, *deploy.Deployer, error) {
-		kc, err := kube.New(kube.Options{Kubeconfig: f.Globals.Kubeconfig, Context: kubeContext})
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := kc.Ping(ctx); err != nil {
-			return nil, nil, err
-		}
-		return kc, deploy.ForCluster(kc, logf), nil
 	}
 	f.TemplateRepos = sync.OnceValues(func() (*tmplrepo.Manager, error) {
 		d, err := f.ConfigDir()

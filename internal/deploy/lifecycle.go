@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -12,17 +11,12 @@ import (
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // Revision is one entry of a release's history.
-type Revision struct {
-	Revision    int       `json:"revision"`
-	Updated     time.Time `json:"updated"`
-	Status      string    `json:"status"`
-	Chart       string    `json:"chart"`
-	Image       string    `json:"image,omitempty"`
-	Description string    `json:"description"`
-}
+type Revision = engine.Revision
 
 // NotFoundError says a workload has no release.
 type NotFoundError struct{ Release, Namespace string }
@@ -213,14 +207,7 @@ func MergeValues(files, set, setString, setFile []string) (map[string]any, error
 // ShortDigest splits an image reference by digest into what comes before
 // "@sha256:" and the digest's first 12 hex digits; ok is false when ref
 // has no digest.
-func ShortDigest(ref string) (repo, short string, ok bool) {
-	i := strings.Index(ref, "@sha256:")
-	if i < 0 {
-		return ref, "", false
-	}
-	d := ref[i+len("@sha256:"):]
-	return ref[:i], d[:min(12, len(d))], true
-}
+func ShortDigest(ref string) (repo, short string, ok bool) { return engine.ShortDigest(ref) }
 
 // ImageOf is the image a release deploys (the value skiff set).
 func ImageOf(r *release.Release) string {

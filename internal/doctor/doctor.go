@@ -10,7 +10,13 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/skiffdev/skiff/internal/project"
 )
+
+// Reach bounds how long doctor waits for the cluster, or the bus, to
+// answer.
+const Reach = 5 * time.Second
 
 // Status is how a check ended.
 type Status string
@@ -82,7 +88,22 @@ func Failed(rs []Result) bool {
 	return false
 }
 
-func ok(detail string) Result        { return Result{Status: OK, Detail: detail} }
-func fail(detail, fix string) Result { return Result{Status: Fail, Detail: detail, Fix: fix} }
-func warn(detail, fix string) Result { return Result{Status: Warn, Detail: detail, Fix: fix} }
-func skip(detail string) Result      { return Result{Status: Skip, Detail: detail} }
+// Okay, Fails, Warns and Skips are a check's results.
+func Okay(detail string) Result       { return Result{Status: OK, Detail: detail} }
+func Fails(detail, fix string) Result { return Result{Status: Fail, Detail: detail, Fix: fix} }
+func Warns(detail, fix string) Result { return Result{Status: Warn, Detail: detail, Fix: fix} }
+func Skips(detail string) Result      { return Result{Status: Skip, Detail: detail} }
+
+// Config is what the checks of a project's registry and cluster read.
+type Config struct {
+	// Project is resolved for the environment, with -n applied.
+	Project *project.Project
+	// Root is the folder of skiff.yaml (a workload's own chart is there).
+	Root string
+	// Kubeconfig is the kubeconfig file ("": the default ones).
+	Kubeconfig string
+	// KubeContext is its context ("": its current one).
+	KubeContext string
+	// Insecure lists registry hosts that may be reached over plain HTTP.
+	Insecure []string
+}

@@ -59,16 +59,16 @@ func Toolchain(lang string, workloads []string, run Runner) Check {
 			if err != nil {
 				what := t.name + " " + strings.Join(t.args, " ")
 				if errors.Is(err, exec.ErrNotFound) {
-					return fail(fmt.Sprintf("%s is not installed (needed by %s)", t.name, strings.Join(workloads, ", ")), t.fix)
+					return Fails(fmt.Sprintf("%s is not installed (needed by %s)", t.name, strings.Join(workloads, ", ")), t.fix)
 				}
-				return fail(fmt.Sprintf("`%s` failed: %v", what, err), t.fix)
+				return Fails(fmt.Sprintf("`%s` failed: %v", what, err), t.fix)
 			}
 			versions = append(versions, firstLine(out))
 		}
 		if lang == project.LangTypeScript {
 			versions = append(versions, "tsc from each workload's devDependencies")
 		}
-		return ok(strings.Join(versions, ", "))
+		return Okay(strings.Join(versions, ", "))
 	}}
 }
 

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -10,57 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // PodProblem is why one container of a pod is not ready.
-type PodProblem struct {
-	Pod       string   `json:"pod"`
-	Container string   `json:"container"`
-	Reason    string   `json:"reason"`            // e.g. CrashLoopBackOff, ImagePullBackOff, Unschedulable
-	Message   string   `json:"message,omitempty"` // Kubernetes' message
-	Image     string   `json:"image,omitempty"`
-	ExitCode  *int32   `json:"exitCode,omitempty"`
-	Restarts  int32    `json:"restarts"`
-	Logs      []string `json:"logs,omitempty"` // last lines of the (previous) container
-}
-
-func (p PodProblem) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "pod %s: %s", p.Pod, p.Reason)
-	switch {
-	case strings.Contains(p.Reason, "ImagePull") || p.Reason == "ErrImagePull" || p.Reason == "InvalidImageName":
-		fmt.Fprintf(&b, " for image %s", p.Image)
-	case p.ExitCode != nil:
-		fmt.Fprintf(&b, " (exit code %d, %d restarts)", *p.ExitCode, p.Restarts)
-	}
-	if p.Message != "" {
-		fmt.Fprintf(&b, ": %s", firstLine(p.Message))
-	}
-	if len(p.Logs) > 0 {
-		b.WriteString("\n  last log lines:")
-		for _, l := range p.Logs {
-			b.WriteString("\n    ")
-			b.WriteString(l)
-		}
-	}
-	return b.String()
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
-}
-
-// fatalReasons are waiting reasons that do not heal by themselves.
-var fatalReasons = map[string]bool{
-	"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true, "InvalidImageName": true,
-	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
-}
-
-// Fatal reports whether the problem will not go away by waiting.
-func (p PodProblem) Fatal() bool {
-	return fatalReasons[p.Reason] || (p.Reason == "Error" && p.Restarts >= 2)
-}
+type PodProblem = engine.PodProblem
 
 // Diagnose lists what keeps the pods matching selector in ns from being
 // ready, with the last logLines lines of crashed containers.

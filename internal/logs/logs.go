@@ -19,16 +19,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // Line is one log line of one container.
-type Line struct {
-	Time      time.Time `json:"time"`
-	Workload  string    `json:"workload"`
-	Pod       string    `json:"pod"`
-	Container string    `json:"container"`
-	Message   string    `json:"message"`
-}
+type Line = engine.LogLine
 
 // Target is a workload and the label selector of its pods.
 type Target struct {

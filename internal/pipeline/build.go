@@ -11,16 +11,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
 )
 
 // Destinations of images.
 const (
-	DestLocal    = "local"    // the local OCI store in the cache folder
-	DestRegistry = "registry" // the project's registry
-	DestLayout   = "oci"      // an OCI layout folder
-	DestTarball  = "tar"      // a tarball
+	DestLocal    = engine.DestLocal
+	DestRegistry = engine.DestRegistry
+	DestLayout   = engine.DestLayout
+	DestTarball  = engine.DestTarball
 )
 
 // Builds says how the images of a project are built and where they go.
@@ -47,23 +48,7 @@ type Builds struct {
 }
 
 // Image is a built and published workload image.
-type Image struct {
-	Workload  string   `json:"workload"`
-	Reference string   `json:"reference"`
-	Digest    string   `json:"digest"`
-	Platforms []string `json:"platforms"`
-	// Status is "built" or "reused" (from the build cache).
-	Status     string `json:"status"`
-	Uploaded   bool   `json:"uploaded"`
-	Base       string `json:"base"`
-	BaseDigest string `json:"baseDigest"`
-	SBOM       string `json:"sbom,omitempty"`
-	// Pull is the reference by digest a cluster pulls (deploy and render).
-	Pull string `json:"-"`
-	// Built is the image itself when it is one (one platform), for skiff
-	// dev's live updates; nil for an index.
-	Built v1.Image `json:"-"`
-}
+type Image = engine.Image
 
 // Pipeline runs the steps for one project, resolved for its environment.
 type Pipeline struct {

@@ -2,14 +2,18 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/relay"
 )
 
 // BusConn is a connection to a project's event bus (through a
@@ -46,4 +50,115 @@ func TailConsumer(ctx context.Context, conn *BusConn, stream, filter string, sin
 		return nil, err
 	}
 	return cons.Messages()
+}
+
+// OpenBus connects to the project's bus (DialBus) for `skiff events`.
+func OpenBus(ctx context.Context, p *project.Project, connect func(context.Context) (*Session, error)) (engine.Bus, error) {
+	conn, err := DialBus(ctx, p, connect)
+	if err != nil {
+		return nil, err
+	}
+	return &busClient{conn: conn, stream: relay.Stream(p), project: p, letters: map[uint64]relay.DeadLetter{}}, nil
+}
+
+// busClient is engine.Bus on a connection to the project's bus.
+type busClient struct {
+	conn    *BusConn
+	stream  string
+	project *project.Project
+	// letters are the dead letters listed, by sequence, for Replay.
+	mu      sync.Mutex
+	letters map[uint64]relay.DeadLetter
+}
+
+func (b *busClient) Close() { b.conn.Close() }
+
+func (b *busClient) Publish(ctx context.Context, ev engine.CloudEvent) (*engine.Stored, error) {
+	if err := relay.EnsureStreams(ctx, b.conn.JS, b.stream); err != nil {
+		return nil, err
+	}
+	subject, err := relay.Subject(b.stream, ev.Attrs["type"])
+	if err != nil {
+		return nil, err
+	}
+	ack, err := relay.Publish(ctx, b.conn.JS, b.stream, &relay.Event{Attrs: ev.Attrs, ContentType: ev.ContentType, Data: ev.Data})
+	if err != nil {
+		return &engine.Stored{Subject: subject}, err
+	}
+	return &engine.Stored{Subject: subject, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+func (b *busClient) Tail(ctx context.Context, typ string, since time.Duration) (engine.Tail, error) {
+	filter, err := relay.Filter(b.stream, typ)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := TailConsumer(ctx, b.conn, b.stream, filter, since)
+	if err != nil {
+		return nil, fmt.Errorf("reading stream %s on %s: %w", b.stream, b.project.Events.Bus, err)
+	}
+	return &tail{filter: filter, msgs: msgs}, nil
+}
+
+type tail struct {
+	filter string
+	msgs   jetstream.MessagesContext
+}
+
+func (t *tail) Filter() string { return t.filter }
+func (t *tail) Stop()          { t.msgs.Stop() }
+
+func (t *tail) Next() (*engine.TailedEvent, error) {
+	msg, err := t.msgs.Next()
+	if err != nil {
+		return nil, err
+	}
+	ev, _ := relay.FromMessage(msg.Headers(), msg.Data())
+	out := &engine.TailedEvent{Subject: msg.Subject(), Attrs: ev.Attrs, Data: ev.Data}
+	if md, _ := msg.Metadata(); md != nil {
+		out.Seq, out.Stored = md.Sequence.Stream, md.Timestamp
+	}
+	return out, nil
+}
+
+func (b *busClient) Triggers(ctx context.Context, ws []project.Workload) ([]engine.TriggerStatus, error) {
+	out := []engine.TriggerStatus{}
+	for _, w := range ws {
+		plan, err := relay.PlanFor(b.project, &w)
+		if err != nil {
+			return nil, err
+		}
+		st, err := relay.Status(ctx, b.conn.JS, w.Name, plan)
+		if err != nil {
+			return nil, fmt.Errorf("the bus %s: %w", b.project.Events.Bus, err)
+		}
+		out = append(out, st...)
+	}
+	return out, nil
+}
+
+func (b *busClient) DeadLetters(ctx context.Context, workload string) ([]engine.DeadLetter, error) {
+	dls, err := relay.DeadLetters(ctx, b.conn.JS, b.stream, workload)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := []engine.DeadLetter{}
+	for _, d := range dls {
+		b.letters[d.Seq] = d
+		out = append(out, engine.DeadLetter{Seq: d.Seq, Workload: d.Workload, Consumer: d.Consumer, ID: d.ID, Type: d.Type,
+			Source: d.Source, Subject: d.Subject, Reason: d.Reason, Status: d.Status, Deliveries: d.Deliveries, Stored: d.Stored})
+	}
+	return out, nil
+}
+
+func (b *busClient) Replay(ctx context.Context, dl engine.DeadLetter) error {
+	b.mu.Lock()
+	d, ok := b.letters[dl.Seq]
+	b.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("dead letter #%d was not listed by this connection", dl.Seq)
+	}
+	return relay.Replay(ctx, b.conn.JS, b.stream, d)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/project"
 )
@@ -48,23 +49,10 @@ type Subscriber interface {
 }
 
 // Deployment is one deployed release.
-type Deployment struct {
-	Workload    string `json:"workload"`
-	Environment string `json:"environment,omitempty"`
-	Release     string `json:"release"`
-	Namespace   string `json:"namespace"`
-	Revision    int    `json:"revision"`
-	Image       string `json:"image"`
-	Ready       string `json:"ready"`
-	Endpoint    string `json:"endpoint"`
-}
+type Deployment = engine.Deployment
 
 // NoDeployedImageError says a workload has no deployed image to reuse.
-type NoDeployedImageError struct{ Workload string }
-
-func (e *NoDeployedImageError) Error() string {
-	return e.Workload + " has no deployed image to reuse; deploy it once with a build first"
-}
+type NoDeployedImageError = engine.NoDeployedImageError
 
 // Plan says, for each workload, the image it gets: the one given, else
 // (with reuse) the one its last good release runs, else none: those are
@@ -176,13 +164,7 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 }
 
 // Rendered is the YAML of one workload's release.
-type Rendered struct {
-	Workload string
-	Release  string
-	// YAML is the manifests in Helm's install order, with a comment saying
-	// what they are.
-	YAML string
-}
+type Rendered = engine.Rendered
 
 // Render renders the release of each workload of ws with its image and
 // the overrides, as a deploy would apply it, without a cluster.

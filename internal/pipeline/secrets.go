@@ -7,12 +7,13 @@ import (
 
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
 // DefaultTimeout bounds how long skiff waits for a release to be ready (or
 // gone).
-const DefaultTimeout = deploy.DefaultTimeout
+const DefaultTimeout = engine.DefaultTimeout
 
 // ShortDigest splits an image reference by digest into what comes before
 // "@sha256:" and the digest's first 12 hex digits; ok is false when ref

@@ -12,10 +12,12 @@ import (
 	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/publish"
+	"github.com/skiffdev/skiff/internal/publish/registry"
 	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/internal/target"
 )
@@ -132,12 +134,7 @@ func (s *Session) Preflight(ctx context.Context, ws []project.Workload) error {
 
 // MissingRelayImageError says a project with events has no skiff-relay
 // image to run.
-type MissingRelayImageError struct{}
-
-func (e *MissingRelayImageError) Error() string {
-	return "skiff.yaml has events, and this build of skiff pins no skiff-relay image (a release does); " +
-		"set events.relayImage to one you pushed (docs/events.md says how to build it)"
-}
+type MissingRelayImageError = engine.MissingRelayImageError
 
 // Releases is how the session deploys: its Deployer, the user's
 // overrides, the timeout, its bus, and its targets' readiness.
@@ -166,12 +163,7 @@ func (s *Session) EnsureNamespace(ctx context.Context) error {
 }
 
 // PullOptions say how the registry is reached for the pull Secret.
-type PullOptions struct {
-	// Insecure lists hosts that may be reached over plain HTTP.
-	Insecure []string
-	// UserAgent is skiff's, for the registry.
-	UserAgent string
-}
+type PullOptions = engine.PullOptions
 
 // EnsurePullSecret keeps the project's pull Secret in its namespace when
 // the pods of ws need one to pull from the registry (registryAuth
@@ -184,7 +176,7 @@ func (s *Session) EnsurePullSecret(ctx context.Context, ws []project.Workload, o
 	if p.Registry == "" || p.RegistryAuth == project.RegistryAuthNone || len(ws) == 0 {
 		return "", nil
 	}
-	regs, err := publish.NewRegistries(publish.RegistryOptions{Insecure: o.Insecure, UserAgent: o.UserAgent})
+	regs, err := registry.New(registry.Options{Insecure: o.Insecure, UserAgent: o.UserAgent})
 	if err != nil {
 		return "", err
 	}
@@ -234,17 +226,10 @@ func WithPullSecret(values map[string]any, pull string) map[string]any {
 }
 
 // NotDeployedError says a workload has no release to act on.
-type NotDeployedError struct{ Workload string }
-
-func (e *NotDeployedError) Error() string { return e.Workload + " is not deployed" }
+type NotDeployedError = engine.NotDeployedError
 
 // Applied is what Apply deployed.
-type Applied struct {
-	Deployment
-	// Live: the release delivers configuration to running pods without a
-	// restart (liveConfig, as deployed).
-	Live bool
-}
+type Applied = engine.Applied
 
 // Apply redeploys what runs of a workload (its image and all its values,
 // including earlier --set overrides) with only its configuration replaced
@@ -306,16 +291,7 @@ func (s *Session) History(ctx context.Context, name string) ([]deploy.Revision, 
 }
 
 // DeleteOptions say what Delete keeps.
-type DeleteOptions struct {
-	// KeepSecrets keeps the Secrets of `skiff secret` values.
-	KeepSecrets bool
-	// All: every workload of the project is deleted (delete --all): one
-	// with no release is not an error, and the project's pull Secret goes
-	// too.
-	All bool
-	// Timeout bounds the wait until each release's objects are gone.
-	Timeout time.Duration
-}
+type DeleteOptions = engine.DeleteOptions
 
 // Delete removes the named workloads from the cluster, dependents first
 // (names in deploy order): each one's release and everything it created,

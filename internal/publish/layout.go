@@ -77,7 +77,7 @@ func (p *Layout) Publish(ctx context.Context, a *build.Artifact, imageName, tag 
 		return nil, fmt.Errorf("writing %s into %s: %w", refName, p.Dir, writeFix(err))
 	}
 	if a.SBOM != nil {
-		img, err := sbomImage(a.SBOM)
+		img, err := SBOMImage(a.SBOM)
 		if err != nil {
 			return nil, err
 		}

@@ -1,10 +1,8 @@
 package publish
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,7 +11,6 @@ import (
 	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Credentials are an account on a registry.
@@ -29,54 +26,6 @@ type BadCredentialsError struct {
 
 func (e *BadCredentialsError) Error() string {
 	return fmt.Sprintf("%s refused the username and password (%d %s); nothing was stored", e.Registry, e.Status, http.StatusText(e.Status))
-}
-
-// Verify checks creds against registry host: its API root answers 200 with
-// them (after the token exchange, for registries that use tokens). The
-// password appears in no error.
-func (r *Registries) Verify(ctx context.Context, host string, creds Credentials) error {
-	var opts []name.Option
-	if r.insecure(host) {
-		opts = append(opts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(host, opts...)
-	if err != nil {
-		return fmt.Errorf("%q is not a registry host: %w", host, err)
-	}
-	rt := r.opts.Transport // bounded by Timeout (NewRegistries)
-	auth := &authn.Basic{Username: creds.Username, Password: creds.Password}
-	tr, err := transport.NewWithContext(ctx, reg, auth, rt, []string{reg.Scope(transport.PullScope)})
-	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
-			return &BadCredentialsError{Registry: host, Status: te.StatusCode}
-		}
-		return reachErr(host, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return reachErr(host, err)
-	}
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return nil
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return &BadCredentialsError{Registry: host, Status: resp.StatusCode}
-	}
-	return fmt.Errorf("%s answered %s to a signed-in request", host, resp.Status)
-}
-
-func reachErr(host string, err error) error {
-	var silent *NoAnswerError
-	if errors.As(err, &silent) {
-		return silent
-	}
-	return fmt.Errorf("cannot reach %s: %w", host, err)
 }
 
 // dockerKey is the key docker keeps a registry's credentials under.
@@ -153,40 +102,6 @@ func CredentialSource(host string) string {
 		}
 	}
 	return credentialsPlace(cf.Filename, cf.CredentialHelpers[key], cf.CredentialsStore)
-}
-
-// AnonymousPull reports whether repo (host/path) may be pulled from
-// without credentials, as a node with none would: a token exchange as
-// nobody, then the repository's tag list.
-func (r *Registries) AnonymousPull(ctx context.Context, repo string) (bool, error) {
-	ref, err := r.ParseReference(repo + ":latest")
-	if err != nil {
-		return false, err
-	}
-	rc := ref.Context()
-	rt := r.opts.Transport // bounded by Timeout (NewRegistries)
-	tr, err := transport.NewWithContext(ctx, rc.Registry, authn.Anonymous, rt, []string{rc.Scope(transport.PullScope)})
-	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
-			return false, nil
-		}
-		return false, reachErr(rc.RegistryStr(), err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/%s/tags/list", rc.Registry.Scheme(), rc.RegistryStr(), rc.RepositoryStr()), nil)
-	if err != nil {
-		return false, err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return false, reachErr(rc.RegistryStr(), err)
-	}
-	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return false, nil
-	}
-	return true, nil
 }
 
 // DockerConfigJSON is a kubernetes.io/dockerconfigjson Secret's data for

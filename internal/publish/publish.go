@@ -48,9 +48,9 @@ func SBOMTag(d v1.Hash) string {
 	return d.Algorithm + "-" + d.Hex + ".sbom"
 }
 
-// sbomImage wraps an SPDX document in an image the way `cosign attach
+// SBOMImage wraps an SPDX document in an image the way `cosign attach
 // sbom` does: one layer of media type text/spdx+json.
-func sbomImage(doc []byte) (v1.Image, error) {
+func SBOMImage(doc []byte) (v1.Image, error) {
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	return mutate.AppendLayers(img, static.NewLayer(doc, build.SBOMMediaType))
@@ -76,4 +76,12 @@ func ParseDest(s string) (kind, path string, err error) {
 		return "", "", fmt.Errorf("--dest %q is not a destination; use oci:DIR, tar:FILE or registry", s)
 	}
 	return kind, path, nil
+}
+
+// PlainHTTPError says a registry would be reached over plain HTTP, which
+// was not allowed for its host.
+type PlainHTTPError struct{ Host string }
+
+func (e *PlainHTTPError) Error() string {
+	return fmt.Sprintf("refusing plain HTTP to %s, which was not allowed as an insecure registry", e.Host)
 }

@@ -3,23 +3,15 @@ package publish
 import (
 	"context"
 	"errors"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/skiffdev/skiff/internal/build"
@@ -44,145 +36,6 @@ func artifact(t *testing.T) *build.Artifact {
 	img, err := random.Image(256, 2)
 	must(t, err)
 	return &build.Artifact{Image: img, Platforms: []string{"linux/amd64"}, SBOM: []byte(`{"spdxVersion":"SPDX-2.3"}`)}
-}
-
-// countingHandler counts the requests it serves by method.
-type countingHandler struct {
-	next   http.Handler
-	writes atomic.Int32
-	fail   func(r *http.Request) bool
-}
-
-func (h *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.writes.Add(1)
-	}
-	if h.fail != nil && h.fail(r) {
-		http.Error(w, "boom", http.StatusInternalServerError)
-		return
-	}
-	h.next.ServeHTTP(w, r)
-}
-
-func newRegistry(t *testing.T) (*countingHandler, string, *Registries) {
-	t.Helper()
-	h := &countingHandler{next: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Attempts: 2, Backoff: 1})
-	must(t, err)
-	return h, strings.TrimPrefix(srv.URL, "http://"), regs
-}
-
-func TestRegistryPushTagsLastAndSkipsNoOp(t *testing.T) {
-	h, host, regs := newRegistry(t)
-	ctx := context.Background()
-	p := &Registry{Prefix: host + "/team", Client: regs}
-	a := artifact(t)
-	res, err := p.Publish(ctx, a, "hello", "v1")
-	must(t, err)
-	d, _ := a.Digest()
-	if !res.Uploaded || res.Reference != host+"/team/hello:v1@"+d.String() {
-		t.Fatalf("result %+v", res)
-	}
-	desc, err := remote.Head(ref(t, host+"/team/hello:v1"))
-	must(t, err)
-	if desc.Digest != d {
-		t.Fatalf("tag points at %s, want %s", desc.Digest, d)
-	}
-	sbom, err := remote.Image(ref(t, host+"/team/hello:"+SBOMTag(d)))
-	must(t, err)
-	layers, _ := sbom.Layers()
-	if mt, _ := layers[0].MediaType(); len(layers) != 1 || mt != build.SBOMMediaType {
-		t.Fatalf("SBOM image: %d layers, media type %s", len(layers), mt)
-	}
-
-	before := h.writes.Load()
-	res, err = p.Publish(ctx, a, "hello", "v1")
-	must(t, err)
-	if res.Uploaded || h.writes.Load() != before {
-		t.Fatalf("a no-op push wrote %d times (uploaded=%v)", h.writes.Load()-before, res.Uploaded)
-	}
-}
-
-func TestRegistryFailedPushKeepsTheTag(t *testing.T) {
-	h, host, regs := newRegistry(t)
-	ctx := context.Background()
-	p := &Registry{Prefix: host, Client: regs}
-	old := artifact(t)
-	_, err := p.Publish(ctx, old, "hello", "latest")
-	must(t, err)
-	oldDigest, _ := old.Digest()
-
-	h.fail = func(r *http.Request) bool { return r.Method == http.MethodPatch || r.Method == http.MethodPut }
-	_, err = p.Publish(ctx, artifact(t), "hello", "latest")
-	if err == nil || !strings.Contains(err.Error(), "500") {
-		t.Fatalf("got %v, want a 500 error", err)
-	}
-	h.fail = nil
-	desc, err := remote.Head(ref(t, host+"/hello:latest"))
-	must(t, err)
-	if desc.Digest != oldDigest {
-		t.Fatalf("the failed push moved the tag to %s", desc.Digest)
-	}
-}
-
-func TestRegistryRefusedAuthSaysLogIn(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-		http.Error(w, "no", http.StatusUnauthorized)
-	}))
-	defer srv.Close()
-	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Attempts: 1, Backoff: 1})
-	must(t, err)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	_, err = (&Registry{Prefix: host, Client: regs}).Publish(context.Background(), artifact(t), "hello", "latest")
-	if err == nil || !strings.Contains(err.Error(), "docker login "+host) {
-		t.Fatalf("got %v", err)
-	}
-	_, err = regs.Base(context.Background(), host+"/base:1")
-	if err == nil || !strings.Contains(err.Error(), "refused access") {
-		t.Fatalf("base: got %v", err)
-	}
-}
-
-func TestBaseNotFound(t *testing.T) {
-	_, host, regs := newRegistry(t)
-	_, err := regs.Base(context.Background(), host+"/nothing:1")
-	if err == nil || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), "build.base") {
-		t.Fatalf("got %v", err)
-	}
-}
-
-func TestBaseReadsIndex(t *testing.T) {
-	_, host, regs := newRegistry(t)
-	idx, err := random.Index(64, 1, 2)
-	must(t, err)
-	must(t, remote.WriteIndex(ref(t, host+"/base:1"), idx))
-	b, err := regs.Base(context.Background(), host+"/base:1")
-	must(t, err)
-	d, _ := idx.Digest()
-	if b.Index == nil || b.Digest != d {
-		t.Fatalf("got %+v", b)
-	}
-}
-
-func TestPlainHTTPOnlyForLoopbackOrInsecure(t *testing.T) {
-	g := &plainHTTPGuard{next: http.DefaultTransport, insecure: []string{"10.1.1.1:5000"}}
-	req, _ := http.NewRequest(http.MethodGet, "http://10.9.9.9:5000/v2/", nil)
-	var plain *PlainHTTPError
-	if _, err := g.RoundTrip(req); !errors.As(err, &plain) || plain.Host != "10.9.9.9:5000" {
-		t.Fatalf("got %v, want a PlainHTTPError for 10.9.9.9:5000", err)
-	}
-	regs, err := NewRegistries(RegistryOptions{Insecure: []string{"10.1.1.1:5000"}})
-	must(t, err)
-	for ref, scheme := range map[string]string{"127.0.0.1:5999/a": "http", "localhost:1/a": "http", "10.1.1.1:5000/a": "http", "example.com/a": "https"} {
-		r, err := regs.ParseReference(ref)
-		must(t, err)
-		if got := r.Context().Scheme(); got != scheme {
-			t.Errorf("%s: scheme %s, want %s", ref, got, scheme)
-		}
-	}
 }
 
 func TestLayoutReplacesTheTag(t *testing.T) {

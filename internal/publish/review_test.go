@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -70,27 +66,5 @@ func TestTarballReferenceUploadedAndSBOMAfterClose(t *testing.T) {
 	}
 	if res = publish(); res.Uploaded {
 		t.Fatalf("the tarball already held the image under the tag: %+v", res)
-	}
-}
-
-func TestRegistryRetriesAsDocumented(t *testing.T) {
-	h, host, _ := newRegistry(t)
-	regs, err := NewRegistries(RegistryOptions{Keychain: authn.NewMultiKeychain(), Attempts: 3, Backoff: time.Millisecond})
-	must(t, err)
-	var puts atomic.Int32
-	h.fail = func(r *http.Request) bool {
-		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
-			puts.Add(1)
-			return true
-		}
-		return false
-	}
-	a := artifact(t)
-	a.SBOM = nil
-	if _, err := (&Registry{Prefix: host, Client: regs}).Publish(context.Background(), a, "x", "v1"); err == nil {
-		t.Fatal("a registry failing every manifest PUT accepted the push")
-	}
-	if puts.Load() != 3 {
-		t.Fatalf("the manifest PUT was tried %d times, want 3 attempts (docs/build.md)", puts.Load())
 	}
 }

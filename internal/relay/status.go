@@ -10,32 +10,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // TriggerStatus is how one trigger's consumer stands.
-type TriggerStatus struct {
-	Workload string `json:"workload"`
-	// Trigger is the trigger as skiff.yaml has it: its event, or schedule.
-	Trigger  string `json:"trigger"`
-	Consumer string `json:"consumer"`
-	// Deployed is false when the consumer does not exist (yet).
-	Deployed bool `json:"deployed"`
-	// Pending events wait to be delivered; AckPending are delivered and
-	// not answered yet; their sum is the lag KEDA scales on.
-	Pending     uint64 `json:"pending"`
-	AckPending  int    `json:"ackPending"`
-	Redelivered int    `json:"redelivered"`
-	// Delivered counts the deliveries made (retries included).
-	Delivered uint64 `json:"delivered"`
-	// DeadLetters are the workload's events that exhausted their retries.
-	DeadLetters uint64 `json:"deadLetters"`
-	// LastDone is when the latest event of those done (answered, or dead
-	// lettered) in order was.
-	LastDone *time.Time `json:"lastDone,omitempty"`
-}
-
-// Lag is what KEDA scales on.
-func (s TriggerStatus) Lag() uint64 { return s.Pending + uint64(s.AckPending) }
+type TriggerStatus = engine.TriggerStatus
 
 // Status reads the consumers of plan's workload and its dead letters.
 func Status(ctx context.Context, js jetstream.JetStream, workload string, plan *Plan) ([]TriggerStatus, error) {

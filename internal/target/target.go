@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,56 +27,28 @@ import (
 
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
 // States of a workload.
 const (
-	StateReady       = "Ready"
-	StateProgressing = "Progressing"
-	StateDegraded    = "Degraded"
-	StateFailed      = "Failed"
-	StateNotDeployed = "NotDeployed"
+	StateReady       = engine.StateReady
+	StateProgressing = engine.StateProgressing
+	StateDegraded    = engine.StateDegraded
+	StateFailed      = engine.StateFailed
+	StateNotDeployed = engine.StateNotDeployed
 	// StateIdle is a deployed workload deliberately at zero pods.
-	StateIdle = "Idle"
+	StateIdle = engine.StateIdle
 )
 
 // Status is what runs of one workload.
-type Status struct {
-	Workload  string `json:"workload"`
-	Kind      string `json:"kind"`
-	Release   string `json:"release"`
-	Namespace string `json:"namespace"`
-	// Environment is the environment of skiff.yaml the status is of.
-	Environment string `json:"environment,omitempty"`
-	Revision    int    `json:"revision,omitempty"`
-	Status      string `json:"releaseStatus,omitempty"` // Helm's
-	State       string `json:"state"`                   // skiff's summary
-	Image       string `json:"image,omitempty"`
-	Ready       int32  `json:"ready"`
-	Desired     int32  `json:"desired"`
-	Restarts    int32  `json:"restarts"`
-	Endpoint    string `json:"endpoint,omitempty"`
-	// Scaling says how KEDA scales it ("0-5 pods on request"), when it does.
-	Scaling  string            `json:"scaling,omitempty"`
-	Updated  time.Time         `json:"updated,omitempty"`
-	Problems []kube.PodProblem `json:"problems,omitempty"`
-	// Events is the backlog of its triggers on the event bus, when it
-	// has triggers and the bus was read.
-	Events *EventLag `json:"events,omitempty"`
-}
+type Status = engine.Status
 
 // EventLag is a workload's backlog on the event bus: the events of its
 // triggers waiting or in flight, and its dead letters.
-type EventLag struct {
-	Lag         uint64 `json:"lag"`
-	DeadLetters uint64 `json:"deadLetters"`
-}
-
-// Healthy reports whether the workload runs as it should: all its pods
-// ready, or idle on purpose.
-func (s *Status) Healthy() bool { return s.State == StateReady || s.State == StateIdle }
+type EventLag = engine.EventLag
 
 // Target is how one workload runs.
 type Target interface {

@@ -1,4 +1,4 @@
-package doctor
+package probe
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiffdev/skiff/internal/doctor"
 )
 
 // Cluster is what the cluster checks share: a client and one answer to
@@ -48,46 +50,34 @@ func (c *Cluster) reach(ctx context.Context) error {
 
 // unreachable is the result of a check that needs the cluster, when it
 // does not answer.
-func unreachable() Result { return skip("the cluster does not answer (see the cluster check)") }
+func unreachable() doctor.Result {
+	return doctor.Skips("the cluster does not answer (see the cluster check)")
+}
 
 // Reach checks the cluster answers and says its version, context and
 // namespace.
-func (c *Cluster) Reach() Check {
-	return Check{Name: "cluster", Run: func(ctx context.Context) Result {
+func (c *Cluster) Reach() doctor.Check {
+	return doctor.Check{Name: "cluster", Run: func(ctx context.Context) doctor.Result {
 		if err := c.reach(ctx); err != nil {
-			return fail(err.Error(), "start the cluster, or pick another with --context or --kubeconfig")
+			return doctor.Fails(err.Error(), "start the cluster, or pick another with --context or --kubeconfig")
 		}
 		v, err := c.Clientset.Discovery().ServerVersion()
 		if err != nil {
-			return fail(fmt.Sprintf("%s answers, but not with its version: %v", c.Host, err), "check the kubeconfig's server address")
+			return doctor.Fails(fmt.Sprintf("%s answers, but not with its version: %v", c.Host, err), "check the kubeconfig's server address")
 		}
-		return ok(fmt.Sprintf("Kubernetes %s at %s, context %q, namespace %s", v.GitVersion, c.Host, c.Context, c.Namespace))
+		return doctor.Okay(fmt.Sprintf("Kubernetes %s at %s, context %q, namespace %s", v.GitVersion, c.Host, c.Context, c.Namespace))
 	}}
-}
-
-// Access is one thing deploy does: verb on resource of group.
-type Access struct {
-	Group, Resource, Verb string
-	Namespaced            bool
-}
-
-func (a Access) String() string {
-	r := a.Resource
-	if a.Group != "" {
-		r += "." + a.Group
-	}
-	return a.Verb + " " + r
 }
 
 // RBAC asks the API server, with SelfSubjectAccessReviews, whether the
 // kubeconfig's user may do each of needs in the namespace.
-func (c *Cluster) RBAC(needs []Access) Check {
-	return Check{Name: "permissions", Run: func(ctx context.Context) Result {
+func (c *Cluster) RBAC(needs []doctor.Access) doctor.Check {
+	return doctor.Check{Name: "permissions", Run: func(ctx context.Context) doctor.Result {
 		if c.reach(ctx) != nil {
 			return unreachable()
 		}
 		type answer struct {
-			a       Access
+			a       doctor.Access
 			allowed bool
 			err     error
 		}
@@ -113,57 +103,57 @@ func (c *Cluster) RBAC(needs []Access) Check {
 		var denied []string
 		for _, an := range answers {
 			if an.err != nil {
-				return fail(fmt.Sprintf("asking whether it may %s: %v", an.a, an.err), "check the kubeconfig's credentials")
+				return doctor.Fails(fmt.Sprintf("asking whether it may %s: %v", an.a, an.err), "check the kubeconfig's credentials")
 			}
 			if !an.allowed {
 				denied = append(denied, an.a.String())
 			}
 		}
 		if len(denied) > 0 {
-			return fail(fmt.Sprintf("may not %s in namespace %s", strings.Join(denied, ", "), c.Namespace),
+			return doctor.Fails(fmt.Sprintf("may not %s in namespace %s", strings.Join(denied, ", "), c.Namespace),
 				"ask for a Role (or the edit ClusterRole) in the namespace that allows them, or use another --context")
 		}
-		return ok(fmt.Sprintf("may do all %d things deploy, status, logs and invoke do in namespace %s", len(needs), c.Namespace))
+		return doctor.Okay(fmt.Sprintf("may do all %d things deploy, status, logs and invoke do in namespace %s", len(needs), c.Namespace))
 	}}
 }
 
 // PodSecurity says which Pod Security Standard the namespace enforces
 // (skiff's pods pass "restricted").
-func (c *Cluster) PodSecurity() Check {
-	return Check{Name: "pod security", Run: func(ctx context.Context) Result {
+func (c *Cluster) PodSecurity() doctor.Check {
+	return doctor.Check{Name: "pod security", Run: func(ctx context.Context) doctor.Result {
 		if c.reach(ctx) != nil {
 			return unreachable()
 		}
 		ns, err := c.Clientset.CoreV1().Namespaces().Get(ctx, c.Namespace, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			return ok(fmt.Sprintf("namespace %s does not exist yet; deploy creates it", c.Namespace))
+			return doctor.Okay(fmt.Sprintf("namespace %s does not exist yet; deploy creates it", c.Namespace))
 		case apierrors.IsForbidden(err):
-			return skip(fmt.Sprintf("may not read namespace %s", c.Namespace))
+			return doctor.Skips(fmt.Sprintf("may not read namespace %s", c.Namespace))
 		case err != nil:
-			return fail(err.Error(), "")
+			return doctor.Fails(err.Error(), "")
 		}
 		level := ns.Labels["pod-security.kubernetes.io/enforce"]
 		if level == "" {
-			return ok(fmt.Sprintf("namespace %s enforces no Pod Security Standard (skiff's pods pass restricted)", c.Namespace))
+			return doctor.Okay(fmt.Sprintf("namespace %s enforces no Pod Security Standard (skiff's pods pass restricted)", c.Namespace))
 		}
-		return ok(fmt.Sprintf("namespace %s enforces %s (skiff's pods pass restricted)", c.Namespace, level))
+		return doctor.Okay(fmt.Sprintf("namespace %s enforces %s (skiff's pods pass restricted)", c.Namespace, level))
 	}}
 }
 
 // Architectures checks that the images, built for platforms, can run on
 // the cluster's nodes.
-func (c *Cluster) Architectures(platforms []string) Check {
-	return Check{Name: "node architectures", Run: func(ctx context.Context) Result {
+func (c *Cluster) Architectures(platforms []string) doctor.Check {
+	return doctor.Check{Name: "node architectures", Run: func(ctx context.Context) doctor.Result {
 		if c.reach(ctx) != nil {
 			return unreachable()
 		}
 		nodes, err := c.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if apierrors.IsForbidden(err) {
-			return skip("may not list nodes to see their architectures")
+			return doctor.Skips("may not list nodes to see their architectures")
 		}
 		if err != nil {
-			return fail(err.Error(), "")
+			return doctor.Fails(err.Error(), "")
 		}
 		var built []string
 		for _, p := range platforms {
@@ -188,43 +178,43 @@ func (c *Cluster) Architectures(platforms []string) Check {
 		have := fmt.Sprintf("nodes: %s; images: %s", strings.Join(archs, ", "), strings.Join(platforms, ", "))
 		switch {
 		case len(nodes.Items) == 0:
-			return warn("the cluster has no nodes", "add nodes: pods cannot run")
+			return doctor.Warns("the cluster has no nodes", "add nodes: pods cannot run")
 		case len(missing) == len(byArch):
-			return fail(have+"; no node can run the images", fmt.Sprintf("add linux/%s to build.platforms in skiff.yaml", missing[0]))
+			return doctor.Fails(have+"; no node can run the images", fmt.Sprintf("add linux/%s to build.platforms in skiff.yaml", missing[0]))
 		case len(missing) > 0:
-			return warn(have+"; pods scheduled on "+strings.Join(missing, ", ")+" nodes would not start",
+			return doctor.Warns(have+"; pods scheduled on "+strings.Join(missing, ", ")+" nodes would not start",
 				fmt.Sprintf("add linux/%s to build.platforms, or keep pods off those nodes", strings.Join(missing, ", linux/")))
 		}
-		return ok(have)
+		return doctor.Okay(have)
 	}}
 }
 
 // Bus checks the project's event bus answers, with JetStream: check
 // connects (through the cluster when the bus is one of its Services) and
 // says what it found.
-func (c *Cluster) Bus(check func(ctx context.Context) (string, error)) Check {
-	return Check{Name: "event bus", Run: func(ctx context.Context) Result {
+func (c *Cluster) Bus(check func(ctx context.Context) (string, error)) doctor.Check {
+	return doctor.Check{Name: "event bus", Run: func(ctx context.Context) doctor.Result {
 		if c.reach(ctx) != nil {
 			return unreachable()
 		}
 		detail, err := check(ctx)
 		if err != nil {
-			return fail(err.Error(), "point events.bus at a NATS server started with JetStream (nats-server --jetstream); docs/events.md")
+			return doctor.Fails(err.Error(), "point events.bus at a NATS server started with JetStream (nats-server --jetstream); docs/events.md")
 		}
-		return ok(detail)
+		return doctor.Okay(detail)
 	}}
 }
 
 // Engines checks the serverless engines the project uses; check is
 // target.Cluster.CheckEngines for the project's workloads.
-func (c *Cluster) Engines(check func(ctx context.Context) error) Check {
-	return Check{Name: "serverless engines", Run: func(ctx context.Context) Result {
+func (c *Cluster) Engines(check func(ctx context.Context) error) doctor.Check {
+	return doctor.Check{Name: "serverless engines", Run: func(ctx context.Context) doctor.Result {
 		if c.reach(ctx) != nil {
 			return unreachable()
 		}
 		if err := check(ctx); err != nil {
-			return fail(err.Error(), "docs/serverless.md says what to install")
+			return doctor.Fails(err.Error(), "docs/serverless.md says what to install")
 		}
-		return ok("KEDA's ScaledObject API, the KEDA HTTP add-on's InterceptorRoute API and its interceptor are there")
+		return doctor.Okay("KEDA's ScaledObject API, the KEDA HTTP add-on's InterceptorRoute API and its interceptor are there")
 	}}
 }

@@ -1,4 +1,9 @@
-package publish
+// Package registry is skiff's client of OCI registries (go-containerregistry's
+// remote): base images read, images and their SBOMs pushed by digest with
+// the tag moved last, credentials checked, anonymous pulls tried. Package
+// publish keeps the stores that need no network (the local store, OCI
+// layouts, tarballs, the build cache) and the docker config's credentials.
+package registry
 
 import (
 	"context"
@@ -16,10 +21,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/publish"
 )
 
-// RegistryOptions configure access to registries.
-type RegistryOptions struct {
+// Options configure access to registries.
+type Options struct {
 	// Keychain finds credentials (authn.DefaultKeychain: the docker config
 	// and its credential helpers).
 	Keychain authn.Keychain
@@ -81,16 +87,16 @@ func timedTransport(d time.Duration) http.RoundTripper {
 	return t
 }
 
-// Registries reads base images from and pushes images to registries,
+// Client reads base images from and pushes images to registries,
 // sharing authentication and connections between calls.
-type Registries struct {
-	opts   RegistryOptions
+type Client struct {
+	opts   Options
 	pusher *remote.Pusher
 	puller *remote.Puller
 }
 
-// NewRegistries returns a client for registries.
-func NewRegistries(opts RegistryOptions) (*Registries, error) {
+// New returns a client for registries.
+func New(opts Options) (*Client, error) {
 	if opts.Keychain == nil {
 		opts.Keychain = authn.DefaultKeychain
 	}
@@ -126,7 +132,7 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Registries{opts: opts, pusher: pusher, puller: puller}, nil
+	return &Client{opts: opts, pusher: pusher, puller: puller}, nil
 }
 
 // isLoopback reports whether host (with or without a port) is a loopback
@@ -144,7 +150,7 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (r *Registries) insecure(host string) bool {
+func (r *Client) insecure(host string) bool {
 	if isLoopback(host) {
 		return true
 	}
@@ -157,7 +163,7 @@ func (r *Registries) insecure(host string) bool {
 
 // ParseReference parses ref, allowing plain HTTP for the hosts that may use
 // it.
-func (r *Registries) ParseReference(ref string) (name.Reference, error) {
+func (r *Client) ParseReference(ref string) (name.Reference, error) {
 	parsed, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not an image reference: %w", ref, err)
@@ -166,14 +172,6 @@ func (r *Registries) ParseReference(ref string) (name.Reference, error) {
 		return name.ParseReference(ref, name.Insecure)
 	}
 	return parsed, nil
-}
-
-// PlainHTTPError says a registry would be reached over plain HTTP, which
-// was not allowed for its host.
-type PlainHTTPError struct{ Host string }
-
-func (e *PlainHTTPError) Error() string {
-	return fmt.Sprintf("refusing plain HTTP to %s, which was not allowed as an insecure registry", e.Host)
 }
 
 // plainHTTPGuard refuses plain HTTP to hosts that were not allowed it
@@ -187,14 +185,14 @@ type plainHTTPGuard struct {
 func (g *plainHTTPGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !isLoopback(req.URL.Host) &&
 		!slices.Contains(g.insecure, req.URL.Host) && !slices.Contains(g.insecure, req.URL.Hostname()) {
-		return nil, &PlainHTTPError{Host: req.URL.Host}
+		return nil, &publish.PlainHTTPError{Host: req.URL.Host}
 	}
 	return g.next.RoundTrip(req)
 }
 
 // Base fetches a base image (or index) by reference; it implements
 // build.BaseSource.
-func (r *Registries) Base(ctx context.Context, ref string) (*build.Base, error) {
+func (r *Client) Base(ctx context.Context, ref string) (*build.Base, error) {
 	parsed, err := r.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("base image: %w", err)
@@ -244,11 +242,11 @@ func explain(what, host string, err error, notFoundFix string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// Registry publishes to a registry under a name prefix such as
-// "registry.example.com/team".
-type Registry struct {
+// Publisher publishes to a registry under a name prefix such as
+// "registry.example.com/team"; it is a publish.Interface.
+type Publisher struct {
 	Prefix string
-	Client *Registries
+	Client *Client
 	// Pushing, when set, is told the reference about to be pushed before
 	// the registry is first asked: what the user waits for.
 	Pushing func(ref string)
@@ -258,9 +256,9 @@ type Registry struct {
 // manifests, the SBOM) and moves the tag last, so a failed push leaves the
 // tag where it was. Nothing is uploaded when the tag already points at the
 // artifact.
-func (p *Registry) Publish(ctx context.Context, a *build.Artifact, imageName, tag string) (*Result, error) {
+func (p *Publisher) Publish(ctx context.Context, a *build.Artifact, imageName, tag string) (*publish.Result, error) {
 	r := p.Client
-	ref := ImageName(p.Prefix, imageName) + ":" + tag
+	ref := publish.ImageName(p.Prefix, imageName) + ":" + tag
 	parsed, err := r.ParseReference(ref)
 	if err != nil {
 		return nil, err
@@ -275,7 +273,7 @@ func (p *Registry) Publish(ctx context.Context, a *build.Artifact, imageName, ta
 		return nil, err
 	}
 	repo := tagRef.Context()
-	res := &Result{Reference: ref + "@" + d.String(), Digest: d.String()}
+	res := &publish.Result{Reference: ref + "@" + d.String(), Digest: d.String()}
 	if p.Pushing != nil {
 		p.Pushing(ref)
 	}
@@ -284,7 +282,7 @@ func (p *Registry) Publish(ctx context.Context, a *build.Artifact, imageName, ta
 	}
 	var sbomTag name.Tag
 	if a.SBOM != nil {
-		sbomTag = repo.Tag(SBOMTag(d))
+		sbomTag = repo.Tag(publish.SBOMTag(d))
 		res.SBOM = sbomTag.String()
 	}
 
@@ -310,7 +308,7 @@ func (p *Registry) Publish(ctx context.Context, a *build.Artifact, imageName, ta
 		}
 	}
 	if a.SBOM != nil {
-		img, err := sbomImage(a.SBOM)
+		img, err := publish.SBOMImage(a.SBOM)
 		if err != nil {
 			return nil, err
 		}
@@ -325,4 +323,86 @@ func (p *Registry) Publish(ctx context.Context, a *build.Artifact, imageName, ta
 }
 
 // Close does nothing: every push is complete when Publish returns.
-func (p *Registry) Close() error { return nil }
+func (p *Publisher) Close() error { return nil }
+
+// Verify checks creds against registry host: its API root answers 200 with
+// them (after the token exchange, for registries that use tokens). The
+// password appears in no error.
+func (r *Client) Verify(ctx context.Context, host string, creds publish.Credentials) error {
+	var opts []name.Option
+	if r.insecure(host) {
+		opts = append(opts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(host, opts...)
+	if err != nil {
+		return fmt.Errorf("%q is not a registry host: %w", host, err)
+	}
+	rt := r.opts.Transport // bounded by Timeout (New)
+	auth := &authn.Basic{Username: creds.Username, Password: creds.Password}
+	tr, err := transport.NewWithContext(ctx, reg, auth, rt, []string{reg.Scope(transport.PullScope)})
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+			return &publish.BadCredentialsError{Registry: host, Status: te.StatusCode}
+		}
+		return reachErr(host, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return reachErr(host, err)
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return &publish.BadCredentialsError{Registry: host, Status: resp.StatusCode}
+	}
+	return fmt.Errorf("%s answered %s to a signed-in request", host, resp.Status)
+}
+
+func reachErr(host string, err error) error {
+	var silent *NoAnswerError
+	if errors.As(err, &silent) {
+		return silent
+	}
+	return fmt.Errorf("cannot reach %s: %w", host, err)
+}
+
+// AnonymousPull reports whether repo (host/path) may be pulled from
+// without credentials, as a node with none would: a token exchange as
+// nobody, then the repository's tag list.
+func (r *Client) AnonymousPull(ctx context.Context, repo string) (bool, error) {
+	ref, err := r.ParseReference(repo + ":latest")
+	if err != nil {
+		return false, err
+	}
+	rc := ref.Context()
+	rt := r.opts.Transport // bounded by Timeout (New)
+	tr, err := transport.NewWithContext(ctx, rc.Registry, authn.Anonymous, rt, []string{rc.Scope(transport.PullScope)})
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+			return false, nil
+		}
+		return false, reachErr(rc.RegistryStr(), err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/%s/tags/list", rc.Registry.Scheme(), rc.RegistryStr(), rc.RepositoryStr()), nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return false, reachErr(rc.RegistryStr(), err)
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return false, nil
+	}
+	return true, nil
+}

@@ -1,0 +1,82 @@
+package doctor
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestAccessForReadsTheKindsOfTheManifests(t *testing.T) {
+	manifest := `# skiff render: workload orders
+---
+apiVersion: v1
+kind: Service
+metadata: {name: orders}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: orders}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: orders}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader}
+rules:
+  - apiGroups: [""]
+    resources: ["configmaps"]
+    verbs: ["get", "watch"]
+`
+	got, err := AccessFor(manifest, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: orders}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := func(group, resource, verb string) Access {
+		return Access{Group: group, Resource: resource, Verb: verb, Namespaced: true}
+	}
+	for _, want := range []Access{
+		ns("", "services", "create"), ns("", "services", "delete"),
+		ns("apps", "deployments", "patch"), ns("apps", "deployments", "watch"),
+		ns("networking.k8s.io", "networkpolicies", "create"),
+		ns("gateway.networking.k8s.io", "httproutes", "create"),
+		ns("rbac.authorization.k8s.io", "roles", "create"),
+		// Whoever creates the Role must hold what it grants.
+		ns("", "configmaps", "watch"),
+		// Every project: Helm's records, logs, port-forwards.
+		ns("", "secrets", "list"), ns("", "pods/log", "get"), ns("", "pods/portforward", "create"),
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no %v in %v", want, got)
+		}
+	}
+	for _, not := range []Access{ns("", "services", "watch"), ns("batch", "cronjobs", "create"), ns("keda.sh", "scaledobjects", "create")} {
+		if slices.Contains(got, not) {
+			t.Errorf("%v asked for, though nothing rendered needs it", not)
+		}
+	}
+	seen := map[Access]bool{}
+	for _, a := range got {
+		if seen[a] {
+			t.Errorf("%v twice", a)
+		}
+		seen[a] = true
+	}
+}
+
+func TestAccessForABrokenManifest(t *testing.T) {
+	if _, err := AccessFor("kind: [Service\n"); err == nil {
+		t.Error("no error for YAML that does not parse")
+	}
+}
+
+func TestResourceOf(t *testing.T) {
+	for kind, want := range map[string]string{
+		"Deployment": "deployments", "Ingress": "ingresses", "NetworkPolicy": "networkpolicies",
+		"Gateway": "gateways", "HorizontalPodAutoscaler": "horizontalpodautoscalers", "ScaledObject": "scaledobjects",
+	} {
+		if got := resourceOf(kind); got != want {
+			t.Errorf("resourceOf(%s) = %s, want %s", kind, got, want)
+		}
+	}
+}
