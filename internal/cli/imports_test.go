@@ -24,7 +24,7 @@ var forbidden = regexp.MustCompile(`^(k8s\.io/client-go(/.*)?` +
 // says so), and no other may join it.
 var stillHeavy = map[string]string{
 	"internal/dev":      "dev's cluster runner (cluster.go, sync.go) beside the light loop",
-	"internal/pipeline": "dash, dev and the bus commands unwrap its Session; dev builds with its Builds",
+	"internal/pipeline": "dash and dev unwrap its Session; dev builds with its Builds",
 	"internal/target":   "dev follows pods with target.Follow",
 	"internal/tui":      "the dashboard's cluster backend (cluster.go) and its types",
 }

@@ -12,9 +12,10 @@ import (
 // Engine returns s as the command layer sees it (engine.Session).
 func (s *Session) Engine() engine.Session { return &engineSession{s} }
 
-// Unwrap returns the Session behind es, for the commands that still drive
-// it directly (the dashboard's backend, dev's cluster runner, the event
-// bus's commands); es must come from Engine.
+// Unwrap returns the Session behind es, for what still drives it directly
+// (the dashboard's backend and dev's cluster runner, until they take an
+// engine.Session; the bus's dial of a Service of the cluster, in package
+// factory); es must come from Engine.
 func Unwrap(es engine.Session) (*Session, error) {
 	if e, ok := es.(*engineSession); ok {
 		return e.Session, nil
