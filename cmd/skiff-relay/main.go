@@ -290,14 +290,14 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer nc.Close()
-	ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": source, "type": typ,
-		"time": at.UTC().Format(time.RFC3339Nano)}}
+	var body []byte
 	if data != "" {
 		if !json.Valid([]byte(data)) {
 			return errors.New("--data is not JSON")
 		}
-		ev.ContentType, ev.Data = "application/json", []byte(data)
+		body = []byte(data)
 	}
+	ev := relay.NewEvent(typ, source, id, at, body)
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ack, err := relay.PublishTo(pctx, js, subject, ev)

@@ -108,6 +108,9 @@ func releaseInputs(f *cmdutil.Factory, names []string, values chartValues, image
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := pc.project.RequireBus(); err != nil {
+		return nil, nil, nil, err
+	}
 	overrides, err := values.overrides(f)
 	if err != nil {
 		return nil, nil, nil, err

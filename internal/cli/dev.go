@@ -175,9 +175,30 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	s.Runner = &dev.Local{Project: pc.project, Root: pc.root, Logs: out.logs, LogEvents: out.logEvents, BinDir: bin, Events: events}
+	local := &dev.Local{Project: pc.project, Root: pc.root, Logs: out.logs, LogEvents: out.logEvents, BinDir: bin, Events: events}
+	if dev.HasEvents(pc.project) {
+		lb, err := dev.StartLocalBus(ctx, dev.LocalBusOptions{Root: pc.root, Project: pc.project, Workloads: names,
+			Logs: out.logs, LogEvents: out.logEvents})
+		if err != nil {
+			return err
+		}
+		defer lb.Close()
+		local.Bus = lb
+		fmt.Fprintln(out.messages, localBusNotice(pc.project, lb))
+	}
+	s.Runner = local
 	fmt.Fprintf(out.messages, "Watching %s — Ctrl-C stops\n", strings.Join(names, ", "))
 	return s.Run(ctx)
+}
+
+// localBusNotice says where dev --local's bus is, and that skiff.yaml's
+// events.bus is not it.
+func localBusNotice(p *project.Project, lb *dev.LocalBus) string {
+	ignored := ""
+	if p.Events != nil && p.Events.Bus != "" {
+		ignored = " (events.bus " + p.Events.Bus + " is for deploy: not used locally)"
+	}
+	return fmt.Sprintf("Events: a bus in this process at %s, stream %s%s; K_SINK %s; skiff events and skiff invoke --event find it", lb.URL, lb.Stream, ignored, lb.Sink)
 }
 
 // devCluster is the loop on the cluster: forwards and logs for the whole

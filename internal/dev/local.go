@@ -50,6 +50,9 @@ type Local struct {
 	BinDir string
 	// ReadyTimeout bounds the wait for readiness (0: DefaultReadyTimeout).
 	ReadyTimeout time.Duration
+	// Bus, when the project uses events, is the bus in this process:
+	// every workload gets its K_SINK, and its relays follow skiff.yaml.
+	Bus *LocalBus
 
 	mu     sync.Mutex
 	logMu  sync.Mutex
@@ -79,11 +82,19 @@ func (lw *lockedWriter) Write(p []byte) (int, error) {
 	return lw.w.Write(p)
 }
 
-// SetProject replaces the project (after skiff.yaml changed).
+// SetProject replaces the project (after skiff.yaml changed), and the
+// bus's consumers and relays follow its triggers.
 func (l *Local) SetProject(p *project.Project) {
 	l.mu.Lock()
 	l.Project = p
 	l.mu.Unlock()
+	if l.Bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := l.Bus.SetProject(ctx, p); err != nil {
+			l.Events.Emit(Event{Kind: ManifestError, Error: err.Error()})
+		}
+	}
 }
 
 // URL is where a workload answers on this machine.
@@ -125,6 +136,9 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 		return
 	}
 	plan.ForDev(w.Lang)
+	if l.Bus != nil {
+		plan.Env = append(plan.Env, l.Bus.Env()...)
+	}
 	if err := plan.CheckSyntax(w.Lang); err != nil {
 		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
@@ -233,8 +247,12 @@ func (l *Local) waitReady(ctx context.Context, w *project.Workload, proc *hostru
 	}
 }
 
-// Stop stops every workload's process.
+// Stop stops every workload's process (after the bus's deliveries, so
+// that no event is sent to a process on its way out).
 func (l *Local) Stop() {
+	if l.Bus != nil {
+		l.Bus.StopDelivery()
+	}
 	l.mu.Lock()
 	procs := l.procs
 	l.procs = nil

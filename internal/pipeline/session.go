@@ -114,6 +114,9 @@ func (s *Session) Preflight(ctx context.Context, ws []project.Workload) error {
 	if err := s.Targets.CheckEngines(ctx, ws); err != nil {
 		return err
 	}
+	if err := s.Project.RequireBus(); err != nil {
+		return err
+	}
 	e := s.Project.Events
 	if e == nil {
 		return nil

@@ -73,12 +73,38 @@ func CheckEventType(typ string, pattern bool) error {
 	return nil
 }
 
+// busNeeds lists the workloads with triggers when skiff.yaml names no
+// bus: valid (skiff dev --local runs its own bus), but what goes to a
+// cluster needs one (RequireBus).
+func (p *Project) busNeeds() []*FieldError {
+	if p.Events != nil && p.Events.Bus != "" {
+		return nil
+	}
+	var out []*FieldError
+	for i, w := range p.Workloads {
+		if len(w.Triggers) > 0 {
+			out = append(out, &FieldError{Path: fmt.Sprintf("workloads[%d].triggers", i),
+				Msg:  "need an event bus, and skiff.yaml has no events.bus",
+				Hint: "add `events: {bus: nats://HOST:4222}` at the top level (skiff dev --local runs a bus of its own and needs none)"})
+		}
+	}
+	return out
+}
+
+// RequireBus says, with file and line, which workloads have triggers when
+// skiff.yaml names no bus: deploy and render need one, dev --local does
+// not.
+func (p *Project) RequireBus() error {
+	if len(p.NoBus) == 0 {
+		return nil
+	}
+	return ValidationErrors(p.NoBus)
+}
+
 // checkEvents checks the project's events and its workloads' triggers.
 func (p *Project) checkEvents(add func(path, msg, hint string)) {
 	if e := p.Events; e != nil {
-		if u, err := url.Parse(e.Bus); e.Bus == "" {
-			add("events.bus", "is empty", "set the NATS server with JetStream, e.g. nats://nats.nats.svc.cluster.local:4222")
-		} else if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		if u, err := url.Parse(e.Bus); e.Bus != "" && (err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "") {
 			add("events.bus", fmt.Sprintf("%q is not a nats:// or tls:// URL", e.Bus), "use e.g. nats://nats.nats.svc.cluster.local:4222")
 		}
 		if e.Stream != "" && (strings.ContainsAny(e.Stream, ".*> \t/\\") || len(e.Stream) > 32) {
@@ -87,9 +113,6 @@ func (p *Project) checkEvents(add func(path, msg, hint string)) {
 	}
 	for i, w := range p.Workloads {
 		at := fmt.Sprintf("workloads[%d]", i)
-		if len(w.Triggers) > 0 && (p.Events == nil || p.Events.Bus == "") {
-			add(at+".triggers", "need an event bus, and skiff.yaml has no events.bus", "add `events: {bus: nats://HOST:4222}` at the top level")
-		}
 		for j, t := range w.Triggers {
 			tat := fmt.Sprintf("%s.triggers[%d]", at, j)
 			switch {

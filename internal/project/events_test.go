@@ -1,6 +1,7 @@
 package project
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -30,14 +31,41 @@ func TestEventsParse(t *testing.T) {
 	}
 }
 
+// TestTriggersWithoutBus: a project with triggers and no events.bus loads
+// (skiff dev --local runs its own bus); RequireBus, which deploy and render
+// ask, says which workload needs one, at its line.
+func TestTriggersWithoutBus(t *testing.T) {
+	for _, head := range []string{"", "events: {stream: orders}\n"} {
+		p, err := Parse([]byte("apiVersion: skiff.dev/v1alpha1\nname: shop\n" + head + "workloads:\n- name: fn\n  kind: function\n  lang: go\n  triggers: [{event: a.b}]\n"))
+		if err != nil {
+			t.Fatalf("%q: %v", head, err)
+		}
+		err = p.RequireBus()
+		if err == nil || !IsManifestError(err) {
+			t.Fatalf("%q: RequireBus = %v, want a manifest error", head, err)
+		}
+		line := 7 + strings.Count(head, "\n")
+		for _, want := range []string{fmt.Sprintf("line %d", line), "workloads[0].triggers need an event bus", "events: {bus: nats://HOST:4222}", "dev --local"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%q: %q does not say %q", head, err, want)
+			}
+		}
+	}
+	p, err := Parse([]byte(eventsHead + "- name: fn\n  kind: function\n  lang: go\n  triggers: [{event: a.b}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RequireBus(); err != nil {
+		t.Errorf("with a bus: RequireBus = %v", err)
+	}
+}
+
 func TestEventsErrors(t *testing.T) {
 	fn := "- name: fn\n  kind: function\n  lang: go\n"
 	for _, tt := range []struct {
 		name, yaml string
 		want       []string
 	}{
-		{"no bus", "apiVersion: skiff.dev/v1alpha1\nname: shop\nworkloads:\n" + fn + "  triggers: [{event: a.b}]\n",
-			[]string{"line 7", "workloads[0].triggers need an event bus", "events: {bus: nats://HOST:4222}"}},
 		{"bad bus", "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: http://x}\nworkloads:\n" + fn,
 			[]string{"line 3", `events.bus "http://x" is not a nats:// or tls:// URL`}},
 		{"bad cron", eventsHead + fn + "  triggers:\n    - schedule: \"61 * * * *\"\n",

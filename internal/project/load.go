@@ -58,6 +58,9 @@ func Load(path string) (*Project, error) {
 	if err != nil {
 		return nil, prefixErr(path, err)
 	}
+	for _, e := range p.NoBus {
+		e.File = path
+	}
 	return p, nil
 }
 
@@ -101,7 +104,8 @@ func Parse(data []byte) (*Project, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	for _, w := range p.Warnings {
+	p.NoBus = p.busNeeds()
+	for _, w := range append(slices.Clone(p.Warnings), p.NoBus...) {
 		w.Line = lineOf(root, w.Path)
 	}
 	return &p, nil

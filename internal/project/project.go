@@ -95,6 +95,9 @@ type Project struct {
 	Values map[string]any `json:"-" yaml:"-"`
 	// Warnings are what Load found odd but not wrong, with file and line.
 	Warnings []*FieldError `json:"-" yaml:"-"`
+	// NoBus are the workloads with triggers when there is no events.bus,
+	// with file and line: RequireBus.
+	NoBus []*FieldError `json:"-" yaml:"-"`
 }
 
 // Build holds build settings that apply to every workload unless a workload
