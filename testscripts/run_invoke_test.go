@@ -83,6 +83,14 @@ func TestRunAndInvokeLocal(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"Ce-Type"`) || !strings.Contains(out, `"statusCode": 200`) {
 		t.Errorf("binary mode: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// --event TYPE is --cloudevent --type TYPE; both at once is a usage error.
+	out, errOut, code = skiff("invoke", "events", "--local", "--port", portFlag, "--event", "com.example.ping", "-d", `{"n":1}`, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"Ce-Type"`) || !strings.Contains(out, `"statusCode": 200`) {
+		t.Errorf("--event: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code = skiff("invoke", "events", "--local", "--event", "a.b", "--type", "a.b"); code != 2 || !strings.Contains(errOut, "--event TYPE is --cloudevent --type TYPE") {
+		t.Errorf("--event with --type: exit %d\n%s", code, errOut)
+	}
 	out, errOut, code = skiff("invoke", "events", "--local", "--port", portFlag, "--cloudevent", "--structured", "--type", "com.example.ping", "-d", `{"n":2}`)
 	if code != 0 || !strings.Contains(out, `"specversion"`) || !strings.Contains(errOut, "200 OK") {
 		t.Errorf("structured mode: exit %d\n%s\n%s", code, out, errOut)
@@ -93,7 +101,7 @@ func TestRunAndInvokeLocal(t *testing.T) {
 		t.Errorf("plain POST: exit %d\n%s", code, errOut)
 	}
 	_, errOut, code = skiff("invoke", "events", "--local", "--port", fmt.Sprint(freePort(t)))
-	if code != 1 || !strings.Contains(errOut, "is `skiff run events` running?") {
+	if code != 1 || !strings.Contains(errOut, "is `skiff run events` or `skiff dev --local` running?") {
 		t.Errorf("nothing listening: exit %d\n%s", code, errOut)
 	}
 

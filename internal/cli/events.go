@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,20 +37,28 @@ type EventsOptions struct {
 	// dlq replay: the dead letters chosen, or all of them.
 	Seqs []uint
 	All  bool
+	// Local is --local: true uses the bus of the project's running skiff
+	// dev --local, false events.bus; nil (not given): dev's when one runs.
+	Local *bool
 }
 
 // NewCmdEvents is `skiff events`: the project's event bus. runF replaces
 // eventsRun in tests.
 func NewCmdEvents(f *cmdutil.Factory, runF func(context.Context, *EventsOptions) error) *cobra.Command {
 	opts := &EventsOptions{Factory: f}
+	var local bool
+	var cmd *cobra.Command
 	run := func(ctx context.Context, verb string) error {
 		opts.Verb = verb
+		if fl := cmd.PersistentFlags().Lookup("local"); fl.Changed {
+			opts.Local = &local
+		}
 		if runF != nil {
 			return runF(ctx, opts)
 		}
 		return eventsRun(ctx, opts)
 	}
-	cmd := &cobra.Command{
+	cmd = &cobra.Command{
 		Use:     "events <command>",
 		GroupID: "observe",
 		Short:   "The project's event bus (NATS JetStream)",
@@ -57,9 +66,14 @@ func NewCmdEvents(f *cmdutil.Factory, runF func(context.Context, *EventsOptions)
 			The project's events go to the NATS server with JetStream that skiff.yaml names
 			in events.bus, in the stream events.stream (the project's name by default), under
 			the subjects <stream>.<type>. A bus that is a Service of the cluster
-			(<service>.<namespace>.svc...) is reached through a port-forward. See docs/events.md.
+			(<service>.<namespace>.svc...) is reached through a port-forward.
+
+			While skiff dev --local runs in the project, its bus (in that process) is
+			used instead: it says where it is in .skiff/dev.json. --local insists on
+			it; --local=false uses events.bus even then. See docs/events.md.
 		`),
 	}
+	cmd.PersistentFlags().BoolVar(&local, "local", false, "use the bus of the project's running skiff dev --local (default: when one runs)")
 	cmd.AddCommand(newCmdEventsPublish(opts, run), newCmdEventsTail(opts, run), newCmdEventsStatus(opts, run), newCmdEventsDLQ(opts, run))
 	return cmd
 }
@@ -127,22 +141,39 @@ func newCmdEventsPublish(opts *EventsOptions, run func(context.Context, string) 
 	return cmd
 }
 
-// dialBus loads the project and connects to its bus: through the cluster
-// only when the bus is one of its Services.
-func dialBus(ctx context.Context, f *cmdutil.Factory) (*project.Project, engine.Bus, error) {
+// dialBus loads the project and connects to its bus: the one of the
+// project's running `skiff dev --local` (with --local, or when one runs
+// and --local=false is not given), else events.bus, through the cluster
+// only when the bus is one of its Services. where names the bus.
+func dialBus(ctx context.Context, opts *EventsOptions) (p *project.Project, b engine.Bus, where string, err error) {
+	f := opts.Factory
 	root, p, err := loadProject(f)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
+	}
+	if (opts.Local == nil || *opts.Local) && f.LocalBus != nil {
+		b, where, err := f.LocalBus(ctx, root, p)
+		switch {
+		case err == nil:
+			if f.Globals.Output == "" {
+				fmt.Fprintf(f.IOStreams.ErrOut, "Using the bus of %s\n", where)
+			}
+			return p, b, where, nil
+		case opts.Local != nil:
+			return nil, nil, "", fmt.Errorf("%w; start `skiff dev --local` in this project, or drop --local", err)
+		case !errors.Is(err, engine.ErrNoLocalBus):
+			return nil, nil, "", err
+		}
 	}
 	if p.Events == nil || p.Events.Bus == "" {
-		return nil, nil, cmdutil.Manifestf("skiff.yaml has no events.bus; add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
+		return nil, nil, "", cmdutil.Manifestf("skiff.yaml has no events.bus, and no skiff dev --local runs for this project; start `skiff dev --local`, or add `events: {bus: nats://HOST:4222}` (see docs/events.md)")
 	}
 	pc := &projectContext{root: root, project: p, namespace: p.Namespace}
 	conn, err := f.Bus(ctx, pc.sessionConfig(f, nil, helmLog(f)))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return p, conn, nil
+	return p, conn, p.Events.Bus, nil
 }
 
 // eventData reads --data: JSON as given, from @FILE, or from stdin with @-.
@@ -218,7 +249,7 @@ func eventsPublish(ctx context.Context, opts *EventsOptions) error {
 	f := opts.Factory
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	p, conn, err := dialBus(ctx, f)
+	_, conn, where, err := dialBus(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -236,10 +267,10 @@ func eventsPublish(ctx context.Context, opts *EventsOptions) error {
 	}
 	ack, err := conn.Publish(ctx, ev)
 	if err != nil && (ack == nil || ack.Subject == "") {
-		return fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+		return fmt.Errorf("the bus %s: %w", where, err)
 	}
 	if err != nil {
-		return fmt.Errorf("publishing to %s on %s: %w", ack.Subject, p.Events.Bus, err)
+		return fmt.Errorf("publishing to %s on %s: %w", ack.Subject, where, err)
 	}
 	out := published{ID: id, Type: opts.Type, Source: opts.Source, Subject: ack.Subject, Stream: ack.Stream, Seq: ack.Seq, Duplicate: ack.Duplicate}
 	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
@@ -255,7 +286,7 @@ func eventsPublish(ctx context.Context, opts *EventsOptions) error {
 func eventsTail(ctx context.Context, opts *EventsOptions) error {
 	f := opts.Factory
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	p, conn, err := dialBus(dctx, f)
+	_, conn, where, err := dialBus(dctx, opts)
 	cancel()
 	if err != nil {
 		return err
@@ -268,7 +299,7 @@ func eventsTail(ctx context.Context, opts *EventsOptions) error {
 	stop := context.AfterFunc(ctx, msgs.Stop)
 	defer stop()
 	if f.Globals.Output == "" {
-		fmt.Fprintf(f.IOStreams.ErrOut, "Following %s on %s (Ctrl-C to stop)\n", msgs.Filter(), p.Events.Bus)
+		fmt.Fprintf(f.IOStreams.ErrOut, "Following %s on %s (Ctrl-C to stop)\n", msgs.Filter(), where)
 	}
 	enc := json.NewEncoder(f.IOStreams.Out)
 	for n := 0; opts.Count == 0 || n < opts.Count; n++ {

@@ -138,7 +138,7 @@ func eventsDLQReplay(ctx context.Context, opts *EventsOptions) error {
 	args, all, seqs := opts.Workloads, opts.All, opts.Seqs
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	dls, conn, err := readDeadLetters(ctx, f, args)
+	dls, conn, err := readDeadLetters(ctx, opts, args)
 	if err != nil {
 		return err
 	}
@@ -181,8 +181,8 @@ func ofWorkload(args []string) string {
 
 // readDeadLetters connects to the bus and lists the dead letters of the
 // workload in args (of all with none).
-func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]engine.DeadLetter, engine.Bus, error) {
-	p, conn, err := dialBus(ctx, f)
+func readDeadLetters(ctx context.Context, opts *EventsOptions, args []string) ([]engine.DeadLetter, engine.Bus, error) {
+	p, conn, where, err := dialBus(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -197,7 +197,7 @@ func readDeadLetters(ctx context.Context, f *cmdutil.Factory, args []string) ([]
 	dls, err := conn.DeadLetters(ctx, workload)
 	if err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("the bus %s: %w", p.Events.Bus, err)
+		return nil, nil, fmt.Errorf("the bus %s: %w", where, err)
 	}
 	if dls == nil {
 		dls = []engine.DeadLetter{}
@@ -209,7 +209,7 @@ func eventsStatus(ctx context.Context, opts *EventsOptions) error {
 	f := opts.Factory
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	p, conn, err := dialBus(ctx, f)
+	p, conn, _, err := dialBus(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func eventsDLQList(ctx context.Context, opts *EventsOptions) error {
 	f := opts.Factory
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	dls, conn, err := readDeadLetters(ctx, f, opts.Workloads)
+	dls, conn, err := readDeadLetters(ctx, opts, opts.Workloads)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/dev"
 	"github.com/skiffdev/skiff/internal/natstest"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
@@ -186,4 +187,50 @@ func TestEventsStatusAndDeadLetters(t *testing.T) {
 	}
 	// Back on the stream, for thumbs' consumer alone.
 	waitPending(1)
+}
+
+// TestEventsFindTheLocalBus: while skiff dev --local runs in the project,
+// the events commands use its bus (no events.bus needed); --local insists
+// on it, --local=false on events.bus; once it stopped, --local says so.
+func TestEventsFindTheLocalBus(t *testing.T) {
+	f, dir, errOut := testFactoryBuffers(t, false)
+	manifest := "apiVersion: skiff.dev/v1alpha1\nname: shop\nworkloads:\n  - {name: thumbs, kind: function, lang: go, triggers: [{event: com.example.up}]}\n"
+	if err := os.WriteFile(filepath.Join(dir, project.FileName), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := project.Load(filepath.Join(dir, project.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := dev.StartLocalBus(context.Background(), dev.LocalBusOptions{Root: dir, Project: p, Workloads: []string{"thumbs"}, Logs: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Close()
+
+	code, out, stderr := runCLI(t, f, errOut, "events", "publish", "com.example.up", "--id", "u-1", "-o", "json")
+	var got published
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got.Stream != "shop" || got.Seq != 1 {
+		t.Fatalf("publish to the local bus: exit %d, %s %s", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, f, errOut, "events", "tail", "--since", "1h", "--count", "1")
+	if code != 0 || !strings.Contains(stderr, "Using the bus of skiff dev --local (pid ") || !strings.Contains(stderr, lb.URL) {
+		t.Errorf("tail: exit %d, stderr %q", code, stderr)
+	}
+	code, out, stderr = runCLI(t, f, errOut, "events", "status", "--local", "-o", "json")
+	var st []relay.TriggerStatus
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st) != 1 || !st[0].Deployed {
+		t.Errorf("status --local: exit %d, %s %s", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, f, errOut, "events", "publish", "a.b", "--local=false"); code != cmdutil.ExitUsage || !strings.Contains(stderr, "skiff.yaml has no events.bus") {
+		t.Errorf("--local=false without events.bus: exit %d, %s", code, stderr)
+	}
+
+	lb.Close()
+	if code, _, stderr := runCLI(t, f, errOut, "events", "publish", "a.b", "--local"); code != cmdutil.ExitFailure || !strings.Contains(stderr, "no skiff dev --local runs for this project") {
+		t.Errorf("--local once dev stopped: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, f, errOut, "events", "publish", "a.b"); code != cmdutil.ExitUsage || !strings.Contains(stderr, "start `skiff dev --local`") {
+		t.Errorf("no bus at all: exit %d, %s", code, stderr)
+	}
 }

@@ -27,6 +27,7 @@ type InvokeOptions struct {
 	Data       string
 	Headers    []string
 	CloudEvent bool
+	Event      string
 	Type       string
 	Source     string
 	Structured bool
@@ -44,23 +45,32 @@ func NewCmdInvoke(f *cmdutil.Factory, runF func(context.Context, *InvokeOptions)
 		Short:   "Send an HTTP request or a CloudEvent to a workload",
 		Long: heredoc.Doc(`
 			Send a request to a deployed workload through an automatic port-forward to
-			one of its ready pods, or with --local to the instance ` + "`skiff run`" + ` started
-			on this machine. The body of the answer goes to stdout, the status (and with
+			one of its ready pods, or with --local to the instance ` + "`skiff run`" + ` or
+			` + "`skiff dev --local`" + ` started on this machine. The body of the answer goes to stdout, the status (and with
 			-v the headers) to stderr; the exit code is 1 when the status is not 2xx.
 
-			With --cloudevent, a CloudEvent is POSTed in binary mode (ce-* headers), or
-			in structured mode with --structured.
+			With --cloudevent (or --event TYPE), a CloudEvent is POSTed in binary mode
+			(ce-* headers), or in structured mode with --structured: to the workload
+			itself, not through the bus (skiff events publish stores one for the
+			triggers).
 		`),
 		Example: heredoc.Doc(`
 			skiff invoke hello --path '/?name=Ada'
 			skiff invoke orders -X POST --path /items -d '{"name":"tea"}'
 			skiff invoke thumbs --cloudevent --type com.example.upload --data '{"file":"a.png"}'
 			skiff invoke hello --local
+			skiff invoke thumbs --local --event com.example.upload -d '{"file":"a.png"}'
 		`),
 		Args: maxArgs(1, "the workload"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Workload = args[0]
+			}
+			if cmd.Flags().Changed("event") {
+				if opts.CloudEvent || cmd.Flags().Changed("type") {
+					return cmdutil.Usagef("--event TYPE is --cloudevent --type TYPE: give one or the other")
+				}
+				opts.CloudEvent, opts.Type = true, opts.Event
 			}
 			if !opts.CloudEvent && (cmd.Flags().Changed("type") || opts.Structured) {
 				return cmdutil.Usagef("--type and --structured are for CloudEvents: add --cloudevent")
@@ -84,9 +94,10 @@ func NewCmdInvoke(f *cmdutil.Factory, runF func(context.Context, *InvokeOptions)
 	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
 	fl.BoolVar(&opts.CloudEvent, "cloudevent", false, "send a CloudEvent")
 	fl.StringVar(&opts.Type, "type", "", "CloudEvent type")
+	fl.StringVar(&opts.Event, "event", "", "send a CloudEvent of this type (--cloudevent --type TYPE)")
 	fl.StringVar(&opts.Source, "source", "skiff/invoke", "CloudEvent source")
 	fl.BoolVar(&opts.Structured, "structured", false, "send the CloudEvent in structured mode")
-	fl.BoolVar(&opts.Local, "local", false, "send to the local instance (started with skiff run)")
+	fl.BoolVar(&opts.Local, "local", false, "send to the local instance (started with skiff run or skiff dev --local)")
 	fl.IntVar(&opts.Port, "port", 0, "with --local: the port (default: the workload's)")
 	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long to wait for the answer")
 	cmd.ValidArgsFunction = workloadCompletion(f)
@@ -173,7 +184,7 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 	resp, err := invoke.Do(ctx, &http.Client{}, base, req)
 	if err != nil {
 		if opts.Local {
-			return fmt.Errorf("no answer from %s at %s: %w; is `skiff run %s` running?", w.Name, base, err, w.Name)
+			return fmt.Errorf("no answer from %s at %s: %w; is `skiff run %s` or `skiff dev --local` running?", w.Name, base, err, w.Name)
 		}
 		return fmt.Errorf("no answer from %s (%s): %w", w.Name, via, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/skiffdev/skiff/internal/doctor"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/iostreams"
+	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/prompt"
 	"github.com/skiffdev/skiff/internal/tmplrepo"
 	"github.com/skiffdev/skiff/templates"
@@ -62,6 +63,10 @@ type Factory struct {
 	// Bus connects to the event bus of cfg's project (through its cluster
 	// when the bus is one of its Services). Close it.
 	Bus func(ctx context.Context, cfg engine.SessionConfig) (engine.Bus, error)
+	// LocalBus connects to the bus of the `skiff dev --local` running for
+	// the project p at root (where says which); when none runs, the error
+	// wraps engine.ErrNoLocalBus. nil: none ever runs.
+	LocalBus func(ctx context.Context, root string, p *project.Project) (b engine.Bus, where string, err error)
 	// Builder builds and publishes images as cfg says.
 	Builder func(cfg engine.BuildConfig) (engine.Builder, error)
 	// Render renders releases as a deploy would apply them, offline.

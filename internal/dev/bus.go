@@ -51,6 +51,7 @@ type LocalBus struct {
 	metrics   *relay.Metrics
 	closeLogs func()
 	workloads []string
+	closeOnce sync.Once
 
 	mu       sync.Mutex
 	delivery map[string]*delivering // by workload
@@ -237,8 +238,11 @@ func (b *LocalBus) StopDelivery() {
 }
 
 // Close stops the relays, the sink and the bus, and removes the state
-// and the lock: nothing of it is left, no port, no process, no lock.
-func (b *LocalBus) Close() {
+// and the lock: nothing of it is left, no port, no process, no lock. A
+// second Close does nothing.
+func (b *LocalBus) Close() { b.closeOnce.Do(b.close) }
+
+func (b *LocalBus) close() {
 	b.StopDelivery()
 	b.wg.Wait()
 	if b.sink != nil {

@@ -2,10 +2,15 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/skiffdev/skiff/internal/project"
 )
+
+// ErrNoLocalBus says no `skiff dev --local` runs for the project (its bus
+// is in that process).
+var ErrNoLocalBus = errors.New("no skiff dev --local runs for this project")
 
 // Bus is a connection to a project's event bus (NATS JetStream): what
 // `skiff events` asks of it. Close it.

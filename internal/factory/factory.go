@@ -35,6 +35,7 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory 
 			return pipeline.Unwrap(s)
 		})
 	}
+	f.LocalBus = pipeline.OpenLocalBus
 	f.Builder = pipeline.Builder
 	f.Render = func(ctx context.Context, cfg engine.RenderConfig) ([]engine.Rendered, error) {
 		return (&pipeline.Pipeline{Project: cfg.Project, Root: cfg.Root}).Render(ctx, cfg.Workloads, cfg.Images, cfg.Overrides)

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +54,25 @@ func TailConsumer(ctx context.Context, conn *BusConn, stream, filter string, sin
 	return cons.Messages()
 }
 
+// OpenLocalBus connects to the bus of the `skiff dev --local` running for
+// the project p at root; where says which. When none runs (also when one
+// left a stale state file), the error wraps engine.ErrNoLocalBus.
+func OpenLocalBus(ctx context.Context, root string, p *project.Project) (b engine.Bus, where string, err error) {
+	st, err := bus.FindLocal(root)
+	if errors.Is(err, bus.ErrNoLocalBus) {
+		return nil, "", fmt.Errorf("%w%s", engine.ErrNoLocalBus, strings.TrimPrefix(err.Error(), bus.ErrNoLocalBus.Error()))
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	conn, err := bus.Dial(ctx, nil, st.Bus)
+	if err != nil {
+		return nil, "", fmt.Errorf("the bus of skiff dev --local (pid %d): %w", st.PID, err)
+	}
+	return &busClient{conn: conn, stream: relay.Stream(p), project: p, letters: map[uint64]relay.DeadLetter{}},
+		fmt.Sprintf("skiff dev --local (pid %d) at %s", st.PID, st.Bus), nil
+}
+
 // OpenBus connects to the project's bus (DialBus) for `skiff events`.
 func OpenBus(ctx context.Context, p *project.Project, connect func(context.Context) (*Session, error)) (engine.Bus, error) {
 	conn, err := DialBus(ctx, p, connect)
@@ -95,7 +116,7 @@ func (b *busClient) Tail(ctx context.Context, typ string, since time.Duration) (
 	}
 	msgs, err := TailConsumer(ctx, b.conn, b.stream, filter, since)
 	if err != nil {
-		return nil, fmt.Errorf("reading stream %s on %s: %w", b.stream, b.project.Events.Bus, err)
+		return nil, fmt.Errorf("reading stream %s on %s: %w", b.stream, b.conn.URL, err)
 	}
 	return &tail{filter: filter, msgs: msgs}, nil
 }
@@ -130,7 +151,7 @@ func (b *busClient) Triggers(ctx context.Context, ws []project.Workload) ([]engi
 		}
 		st, err := relay.Status(ctx, b.conn.JS, w.Name, plan)
 		if err != nil {
-			return nil, fmt.Errorf("the bus %s: %w", b.project.Events.Bus, err)
+			return nil, fmt.Errorf("the bus %s: %w", b.conn.URL, err)
 		}
 		out = append(out, st...)
 	}
