@@ -511,6 +511,8 @@ func devPrinter(f *cmdutil.Factory, errOut io.Writer) func(dev.Event) {
 			fmt.Fprintf(errOut, "%s %s\n", cs.FailureIcon(), ev.Error)
 		case dev.Stopped:
 			fmt.Fprintf(errOut, "Stopped %s\n", ev.Workload)
+		case event.Notice:
+			fmt.Fprintln(errOut, ev.Message)
 		case dev.Restored:
 			fmt.Fprintf(errOut, "%s %s: back to revision %d\n", cs.SuccessIcon(), ev.Release, ev.Revision)
 		case dev.Removed:

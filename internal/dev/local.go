@@ -6,9 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -97,6 +100,50 @@ func (l *Local) SetProject(p *project.Project) {
 	}
 }
 
+// configDir is where a liveConfig workload's config is kept for its
+// plumbing to read (SKIFF_CONFIG_FILES).
+func (l *Local) configDir(workload string) string {
+	return filepath.Join(l.Root, ".skiff", "config", workload)
+}
+
+// Reconfigure takes the new project (as SetProject does) and returns the
+// workloads whose edit needs a cycle: every one, but a liveConfig
+// workload whose edit is its config alone, which gets the new config in
+// its folder and keeps running (its plumbing reads it within 2 s).
+func (l *Local) Reconfigure(np *project.Project) []string {
+	l.mu.Lock()
+	old := l.Project
+	l.mu.Unlock()
+	l.SetProject(np)
+	var cycle []string
+	for i := range np.Workloads {
+		w := &np.Workloads[i]
+		ow, ok := old.Workload(w.Name)
+		if !ok || !w.LiveConfig || !sameButConfig(old, ow, np, w) {
+			cycle = append(cycle, w.Name)
+			continue
+		}
+		if maps.Equal(ow.Config, w.Config) {
+			continue
+		}
+		if err := hostrun.WriteConfig(l.configDir(w.Name), w.Config); err != nil {
+			l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: w.Name, Error: "writing its live config: " + err.Error()})
+			continue
+		}
+		l.Events.Emit(Event{Kind: event.Notice, Workload: w.Name, Message: w.Name + ": new config written for its live config (no restart)"})
+	}
+	return cycle
+}
+
+// sameButConfig reports whether workload a of project pa and b of pb run
+// the same way, their config aside: the same settings and environment.
+func sameButConfig(pa *project.Project, a *project.Workload, pb *project.Project, b *project.Workload) bool {
+	ac, bc := *a, *b
+	ac.Config, bc.Config = nil, nil
+	return reflect.DeepEqual(ac, bc) && slices.Equal(hostrun.Env(pa, &ac, ac.Port), hostrun.Env(pb, &bc, bc.Port)) &&
+		pa.Name == pb.Name && reflect.DeepEqual(pa.Events, pb.Events)
+}
+
 // URL is where a workload answers on this machine.
 func URL(w *project.Workload) string { return "http://127.0.0.1:" + strconv.Itoa(w.Port) }
 
@@ -138,6 +185,14 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	plan.ForDev(w.Lang)
 	if l.Bus != nil {
 		plan.Env = append(plan.Env, l.Bus.Env()...)
+	}
+	if w.LiveConfig {
+		dir := l.configDir(w.Name)
+		if err := hostrun.WriteConfig(dir, w.Config); err != nil {
+			l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: "writing its live config: " + err.Error(), Duration: time.Since(start)})
+			return
+		}
+		plan.Env = append(plan.Env, hostrun.ConfigEnv(w, dir)...)
 	}
 	if err := plan.CheckSyntax(w.Lang); err != nil {
 		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})

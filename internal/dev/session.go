@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/skiffdev/skiff/internal/build"
@@ -22,6 +23,14 @@ type Runner interface {
 	URL(workload string) string
 	// Stop ends what Cycle started that must not outlive the loop.
 	Stop()
+}
+
+// Reconfigurer is a Runner that applies some skiff.yaml edits without a
+// cycle (dev --local: a live config).
+type Reconfigurer interface {
+	// Reconfigure takes the new project, as SetProject does, and returns
+	// the workloads whose edit needs a cycle.
+	Reconfigure(p *project.Project) []string
 }
 
 // Session is `skiff dev`: run the workloads, then run a cycle of each one
@@ -112,10 +121,20 @@ func (s *Session) Run(ctx context.Context) error {
 					s.Events.Emit(Event{Kind: ManifestError, Error: err.Error() + "; still running what was loaded before"})
 					continue
 				}
-				s.Runner.SetProject(np)
 				// env, config, ports may have changed: a cycle of each (on the
-				// cluster, one whose image and settings are the same is a no-op).
-				names = s.Workloads
+				// cluster, one whose image and settings are the same is a
+				// no-op), but those the runner reconfigured in place.
+				if r, ok := s.Runner.(Reconfigurer); ok {
+					need := r.Reconfigure(np)
+					for _, n := range s.Workloads {
+						if slices.Contains(need, n) && !slices.Contains(names, n) {
+							names = append(names, n)
+						}
+					}
+				} else {
+					s.Runner.SetProject(np)
+					names = s.Workloads
+				}
 			}
 			for _, n := range names {
 				cycles.Request(ctx, n)
