@@ -19,7 +19,7 @@ import (
 )
 
 // eventsManifest is the project of TestDevLocalEvents: a Go HTTP function
-// (web), a Python CloudEvents function triggered by an event type, with
+// scaled to zero (web), a Python CloudEvents function triggered by an event type, with
 // live config (greet), and a Node.js function on a schedule (tick). Its
 // events.bus is the cluster's: dev --local ignores it.
 const eventsManifest = `apiVersion: skiff.dev/v1alpha1
@@ -32,6 +32,7 @@ workloads:
     lang: go
     path: web
     port: %d
+    scale: {min: 0, idle: 2s}
   - name: greet
     kind: function
     lang: python
@@ -181,7 +182,8 @@ func containsAll(s string, parts ...string) bool {
 // replies are on the stream; a schedule ticks; an event a workload sends
 // to its K_SINK reaches another's trigger; a failing handler's event goes
 // to the dead letters after its retries and replays once fixed; a config
-// edit reaches the live-config workload without a restart; Ctrl-C leaves
+// edit reaches the live-config workload without a restart; a workload
+// with scale.min 0 starts on its first request and stops when idle; Ctrl-C leaves
 // no process, port, state or lock.
 func TestDevLocalEvents(t *testing.T) {
 	if testing.Short() {
@@ -266,6 +268,17 @@ func TestDevLocalEvents(t *testing.T) {
 	}
 	if !containsAll(notice, "a bus in this process at nats://127.0.0.1:", "events.bus nats://nats.nats.svc.cluster.local:4222 is for deploy: not used locally", "K_SINK http://127.0.0.1:") {
 		t.Errorf("the first lines do not say where the bus is and that events.bus is not used: %q", notice)
+	}
+	// web (scale.min 0) starts on its first request, and stops after its
+	// idle time.
+	if body := get(t, fmt.Sprintf("http://127.0.0.1:%d/?name=Ada", ports[0])); !strings.Contains(body, "Hello, Ada!") {
+		t.Fatalf("web answered %q", body)
+	}
+	for _, want := range []string{"web: woken by a request", "web: stopped after 2s without a request"} {
+		ev := dev.awaitEvent(want, 30*time.Second, func(ev devEvent) bool {
+			return ev.Event == "notice" && strings.HasPrefix(ev.Detail.Message, want)
+		})
+		t.Logf("%s", ev.Detail.Message)
 	}
 	var state struct {
 		Bus, Sink string

@@ -33,6 +33,7 @@ type DevOptions struct {
 	Local     bool
 	Keep      bool
 	NoSync    bool
+	KeepWarm  bool
 	Timeout   time.Duration
 	Insecure  []string
 	NoTUI     bool
@@ -89,7 +90,14 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 
 			With --local the workloads run on this machine, as skiff run runs them:
 			Go is built with go build, TypeScript with npm run build, Node.js and
-			Python restart. Each answers on its own port.
+			Python restart. Each answers on its own port. A project with events
+			gets a bus inside skiff (NATS JetStream, stored in .skiff/): its
+			streams and consumers as a deploy makes them, the relay's deliveries,
+			schedules and K_SINK, for skiff events to publish, tail and replay
+			(events.bus is for deploy, and may be left out). A config edit of a
+			liveConfig workload reaches it without a restart. A scale.min 0
+			workload starts on its first request or event and stops after
+			scale.idle (--keep-warm runs it all the time).
 
 			On a terminal, a line per workload (its state, how long its last cycle
 			took, where it answers) stays below the logs and messages, which scroll
@@ -103,6 +111,7 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 			skiff dev --keep
 			skiff dev --local
 			skiff dev --local -o json
+			skiff dev --local --keep-warm
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workloads = args
@@ -111,6 +120,9 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 			}
 			if opts.Local && opts.Keep {
 				return cmdutil.Usagef("--keep is for the cluster: with --local, Ctrl-C stops the workloads")
+			}
+			if opts.KeepWarm && !opts.Local {
+				return cmdutil.Usagef("--keep-warm is for --local: on the cluster, set scale.min 1 in an environment to keep a pod")
 			}
 			if opts.Local && opts.NoSync {
 				return cmdutil.Usagef("--no-sync is for the cluster: with --local, every change restarts the process")
@@ -124,6 +136,7 @@ func NewCmdDev(f *cmdutil.Factory, runF func(context.Context, *DevOptions) error
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Local, "local", false, "run the workloads on this machine, without a cluster")
 	fl.BoolVar(&opts.Keep, "keep", false, "on Ctrl-C, leave the releases as dev deployed them")
+	fl.BoolVar(&opts.KeepWarm, "keep-warm", false, "with --local, run scale.min 0 workloads all the time instead of on their first request or event")
 	fl.BoolVar(&opts.NoSync, "no-sync", false, "roll out new pods for every change, instead of putting new app files into the running ones")
 	fl.DurationVar(&opts.Timeout, "timeout", DefaultDevTimeout, "how long a new version may take to be ready on the cluster")
 	fl.StringArrayVar(&opts.Insecure, "insecure-registry", nil, "allow plain HTTP to this registry host (loopback hosts always are)")
@@ -175,10 +188,11 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	local := &dev.Local{Project: pc.project, Root: pc.root, Logs: out.logs, LogEvents: out.logEvents, BinDir: bin, Events: events}
+	local := &dev.Local{Project: pc.project, Root: pc.root, Logs: out.logs, LogEvents: out.logEvents, BinDir: bin, Events: events,
+		KeepWarm: opts.KeepWarm}
 	if dev.HasEvents(pc.project) {
 		lb, err := dev.StartLocalBus(ctx, dev.LocalBusOptions{Root: pc.root, Project: pc.project, Workloads: names,
-			Logs: out.logs, LogEvents: out.logEvents})
+			Logs: out.logs, LogEvents: out.logEvents, KeepWarm: opts.KeepWarm})
 		if err != nil {
 			return err
 		}

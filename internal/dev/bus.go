@@ -51,6 +51,7 @@ type LocalBus struct {
 	metrics   *relay.Metrics
 	closeLogs func()
 	workloads []string
+	keepWarm  bool
 	closeOnce sync.Once
 
 	mu       sync.Mutex
@@ -77,6 +78,9 @@ type LocalBusOptions struct {
 	// receives them as Log events of "relay" instead).
 	Logs      io.Writer
 	LogEvents *Emitter
+	// KeepWarm: as Local's (a scale.min 0 workload's deliveries then wait
+	// for its readiness path, as the sidecar's do; otherwise they wake it).
+	KeepWarm bool
 }
 
 // StartLocalBus starts the bus of the project (its store in .skiff/bus),
@@ -89,7 +93,7 @@ func StartLocalBus(ctx context.Context, o LocalBusOptions) (b *LocalBus, err err
 		return nil, err
 	}
 	b = &LocalBus{root: root, lock: lock, Stream: relay.Stream(p), metrics: &relay.Metrics{}, delivery: map[string]*delivering{},
-		workloads: o.Workloads}
+		workloads: o.Workloads, keepWarm: o.KeepWarm}
 	defer func() {
 		if err != nil {
 			b.Close()
@@ -168,7 +172,11 @@ func (b *LocalBus) apply(ctx context.Context, p *project.Project) error {
 			return err
 		}
 		keep[w.Name] = true
-		d := &relay.Dispatcher{JS: b.js, Stream: plan.Stream, Workload: w.Name, Target: URL(w) + "/", Ready: URL(w) + w.Ready,
+		ready := URL(w) + w.Ready
+		if sleepsLocally(w, b.keepWarm) {
+			ready = "" // asking it would wake it: deliveries wake it when there are events
+		}
+		d := &relay.Dispatcher{JS: b.js, Stream: plan.Stream, Workload: w.Name, Target: URL(w) + "/", Ready: ready,
 			Triggers: plan.Triggers, Delivery: plan.Delivery, Concurrency: relay.DefaultConcurrency,
 			Client: &http.Client{}, Logger: b.logger.With("workload", w.Name), Metrics: b.metrics}
 		key, _ := json.Marshal([]any{plan, d.Target, d.Ready})

@@ -32,7 +32,7 @@ type handler struct {
 	seen   chan http.Header
 }
 
-func startHandler(t *testing.T, answer func(h http.Header, w http.ResponseWriter)) (*handler, int) {
+func startHandler(t testing.TB, answer func(h http.Header, w http.ResponseWriter)) (*handler, int) {
 	t.Helper()
 	h := &handler{answer: answer, seen: make(chan http.Header, 100)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

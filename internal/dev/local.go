@@ -56,10 +56,14 @@ type Local struct {
 	// Bus, when the project uses events, is the bus in this process:
 	// every workload gets its K_SINK, and its relays follow skiff.yaml.
 	Bus *LocalBus
+	// KeepWarm runs scale.min 0 workloads all the time; otherwise each
+	// starts on its first request or event and stops after scale.idle.
+	KeepWarm bool
 
 	mu     sync.Mutex
 	logMu  sync.Mutex
 	procs  map[string]*hostrun.Process
+	wakers map[string]*waker
 	bins   map[string]string // the folder of the program each runs
 	builds int
 	client *http.Client
@@ -167,9 +171,6 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	p := l.Project
 	l.builds++
 	bin := filepath.Join(l.BinDir, strconv.Itoa(l.builds))
-	if l.client == nil {
-		l.client = &http.Client{Timeout: time.Second}
-	}
 	l.mu.Unlock()
 	w, ok := p.Workload(name)
 	if !ok {
@@ -177,7 +178,17 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 		return
 	}
 	l.Events.Emit(Event{Kind: CycleStarted, Workload: name})
-	plan, err := hostrun.NewPlan(p, w, l.Root, bin, w.Port)
+	port := w.Port
+	var wk *waker
+	if l.sleeps(w) {
+		var err error
+		if wk, err = l.wakerFor(ctx, w); err != nil {
+			l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+			return
+		}
+		port = wk.port // the process's; the workload's port is the waker's
+	}
+	plan, err := hostrun.NewPlan(p, w, l.Root, bin, port)
 	if err != nil {
 		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		return
@@ -221,27 +232,47 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	if oldBin != "" {
 		_ = os.RemoveAll(oldBin) // the program that ran
 	}
-	logs, closeLogs := prefixed(l.logs(), name, l.LogEvents)
-	proc, err := plan.Start(logs, logs)
-	if err != nil {
-		closeLogs()
-		l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
+	if wk != nil {
+		// Scaled to zero: the new version starts on the next request or
+		// event (the waker holds it meanwhile).
+		wk.setVersion(func(ctx context.Context) (*hostrun.Process, error) { return l.launch(ctx, w, plan, port) })
+		l.Events.Emit(Event{Kind: Ready, Workload: name, URL: URL(w), Duration: time.Since(start)})
+		l.Events.Emit(Event{Kind: event.Notice, Workload: name, Message: fmt.Sprintf("%s: scale.min is 0: it starts on its first request or event, and stops after %s without one", name, wk.idle)})
 		return
 	}
-	l.mu.Lock()
-	if l.procs == nil {
-		l.procs = map[string]*hostrun.Process{}
-	}
-	l.procs[name] = proc
-	l.mu.Unlock()
-	if err := l.waitReady(ctx, w, proc); err != nil {
-		go func() { <-proc.Exited(); closeLogs() }()
+	if _, err := l.launch(ctx, w, plan, port); err != nil {
 		if ctx.Err() == nil {
 			l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 		}
 		return
 	}
 	l.Events.Emit(Event{Kind: Ready, Workload: name, URL: URL(w), Duration: time.Since(start)})
+}
+
+// launch starts the built plan of w listening on port and waits until it
+// answers its readiness path. Its exit, unless it was replaced or
+// stopped, is an Exited event.
+func (l *Local) launch(ctx context.Context, w *project.Workload, plan *hostrun.Plan, port int) (*hostrun.Process, error) {
+	name := w.Name
+	logs, closeLogs := prefixed(l.logs(), name, l.LogEvents)
+	proc, err := plan.Start(logs, logs)
+	if err != nil {
+		closeLogs()
+		return nil, err
+	}
+	l.mu.Lock()
+	if l.procs == nil {
+		l.procs = map[string]*hostrun.Process{}
+	}
+	l.procs[name] = proc
+	if l.client == nil {
+		l.client = &http.Client{Timeout: time.Second}
+	}
+	l.mu.Unlock()
+	if err := l.waitReady(ctx, w, "http://127.0.0.1:"+strconv.Itoa(port), proc); err != nil {
+		go func() { <-proc.Exited(); closeLogs() }()
+		return nil, err
+	}
 	go func() {
 		<-proc.Exited()
 		closeLogs()
@@ -256,11 +287,22 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 			l.Events.Emit(Event{Kind: Exited, Workload: name, Error: msg + "; the next change starts it again"})
 		}
 	}()
+	return proc, nil
+}
+
+// forget takes proc out of the running ones (its exit is then not news):
+// the waker stops an idle workload.
+func (l *Local) forget(name string, proc *hostrun.Process) {
+	l.mu.Lock()
+	if l.procs[name] == proc {
+		delete(l.procs, name)
+	}
+	l.mu.Unlock()
 }
 
 // waitReady asks the workload's readiness path until it answers 2xx, the
 // process exits, or ReadyTimeout passes.
-func (l *Local) waitReady(ctx context.Context, w *project.Workload, proc *hostrun.Process) error {
+func (l *Local) waitReady(ctx context.Context, w *project.Workload, base string, proc *hostrun.Process) error {
 	timeout := l.ReadyTimeout
 	if timeout <= 0 {
 		timeout = DefaultReadyTimeout
@@ -271,13 +313,16 @@ func (l *Local) waitReady(ctx context.Context, w *project.Workload, proc *hostru
 	tick := time.NewTicker(readyPollFast)
 	defer tick.Stop()
 	slow := false
-	u := URL(w) + w.Ready
+	u := base + w.Ready
+	l.mu.Lock()
+	client := l.client
+	l.mu.Unlock()
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return err
 		}
-		if resp, err := l.client.Do(req); err == nil {
+		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode/100 == 2 {
 				return nil
@@ -307,6 +352,13 @@ func (l *Local) waitReady(ctx context.Context, w *project.Workload, proc *hostru
 func (l *Local) Stop() {
 	if l.Bus != nil {
 		l.Bus.StopDelivery()
+	}
+	l.mu.Lock()
+	wakers := l.wakers
+	l.wakers = nil
+	l.mu.Unlock()
+	for _, wk := range wakers {
+		wk.close()
 	}
 	l.mu.Lock()
 	procs := l.procs

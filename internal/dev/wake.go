@@ -1,0 +1,232 @@
+package dev
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/event"
+	"github.com/skiffdev/skiff/internal/hostrun"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// waker is a scale-to-zero workload on this machine, as KEDA's HTTP
+// add-on is on the cluster: it listens on the workload's port, and a
+// request that finds no process holds while the current version starts
+// and gets ready, then goes to it; after idle without a request, the
+// process is stopped. The relay's deliveries come through it too, so an
+// event wakes it as well.
+type waker struct {
+	name string
+	// port is the process's (a free loopback port, the same all session);
+	// the workload's own is the waker's.
+	port int
+	idle time.Duration
+	ln   net.Listener
+	srv  *http.Server
+	l    *Local
+	ctx  context.Context
+
+	mu       sync.Mutex
+	start    func(context.Context) (*hostrun.Process, error)
+	proc     *hostrun.Process
+	starting chan struct{} // closed when the start in flight is done
+	startErr error
+	inFlight int
+	timer    *time.Timer
+	closed   bool
+}
+
+// sleeps reports whether w runs only while it has traffic (scale.min 0,
+// unless --keep-warm).
+func (l *Local) sleeps(w *project.Workload) bool { return sleepsLocally(w, l.KeepWarm) }
+
+func sleepsLocally(w *project.Workload, keepWarm bool) bool {
+	return !keepWarm && w.Scale != nil && w.Scale.Min == 0
+}
+
+// wakerFor returns w's waker, listening on w's port from its first cycle
+// on.
+func (l *Local) wakerFor(ctx context.Context, w *project.Workload) (*waker, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if wk := l.wakers[w.Name]; wk != nil {
+		wk.setIdle(w.Scale.IdleDuration())
+		return wk, nil
+	}
+	if err := hostrun.CheckPort(w.Port); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(w.Port))
+	if err != nil {
+		return nil, err
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	port := inner.Addr().(*net.TCPAddr).Port
+	inner.Close() // the process listens there
+	wk := &waker{name: w.Name, port: port, idle: w.Scale.IdleDuration(), ln: ln, l: l, ctx: ctx}
+	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(port))
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	wk.srv = &http.Server{Handler: wk.handler(proxy), ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = wk.srv.Serve(ln) }()
+	if l.wakers == nil {
+		l.wakers = map[string]*waker{}
+	}
+	l.wakers[w.Name] = wk
+	return wk, nil
+}
+
+func (wk *waker) setIdle(d time.Duration) {
+	wk.mu.Lock()
+	wk.idle = d
+	wk.mu.Unlock()
+}
+
+// setVersion makes start the way to start the workload from now on; the
+// version running, if any, was stopped by the cycle.
+func (wk *waker) setVersion(start func(context.Context) (*hostrun.Process, error)) {
+	wk.mu.Lock()
+	wk.start, wk.proc = start, nil
+	wk.mu.Unlock()
+}
+
+func (wk *waker) handler(proxy http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := wk.enter(r.Context()); err != nil {
+			http.Error(w, fmt.Sprintf("skiff dev: %s did not start: %v", wk.name, err), http.StatusServiceUnavailable)
+			return
+		}
+		defer wk.leave()
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+// enter counts a request in, starting the process when none runs (one
+// start for every request that arrives meanwhile).
+func (wk *waker) enter(ctx context.Context) error {
+	for {
+		wk.mu.Lock()
+		if wk.closed {
+			wk.mu.Unlock()
+			return errors.New("skiff dev is stopping")
+		}
+		if wk.proc != nil && processRunning(wk.proc) {
+			wk.inFlight++
+			if wk.timer != nil {
+				wk.timer.Stop()
+			}
+			wk.mu.Unlock()
+			return nil
+		}
+		if wk.starting == nil {
+			if wk.start == nil {
+				wk.mu.Unlock()
+				return errors.New("it has not been built yet")
+			}
+			wk.starting = make(chan struct{})
+			go wk.wake(wk.start, wk.starting)
+		}
+		starting := wk.starting
+		wk.mu.Unlock()
+		select {
+		case <-starting:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wk.mu.Lock()
+		err := wk.startErr
+		wk.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// wake starts the process and says how long that took.
+func (wk *waker) wake(start func(context.Context) (*hostrun.Process, error), done chan struct{}) {
+	began := time.Now()
+	proc, err := start(wk.ctx)
+	wk.mu.Lock()
+	wk.starting, wk.startErr = nil, err
+	if err == nil {
+		wk.proc = proc
+		wk.armLocked()
+	}
+	wk.mu.Unlock()
+	close(done)
+	if err != nil {
+		wk.l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: wk.name, Error: "waking it: " + err.Error()})
+		return
+	}
+	wk.l.Events.Emit(Event{Kind: event.Notice, Workload: wk.name, Duration: time.Since(began),
+		Message: fmt.Sprintf("%s: woken by a request, ready in %s", wk.name, time.Since(began).Round(time.Millisecond))})
+}
+
+// leave counts a request out; the last one starts the idle time.
+func (wk *waker) leave() {
+	wk.mu.Lock()
+	wk.inFlight--
+	wk.armLocked()
+	wk.mu.Unlock()
+}
+
+func (wk *waker) armLocked() {
+	if wk.inFlight > 0 || wk.proc == nil {
+		return
+	}
+	if wk.timer != nil {
+		wk.timer.Stop()
+	}
+	proc := wk.proc
+	wk.timer = time.AfterFunc(wk.idle, func() { wk.sleep(proc) })
+}
+
+// sleep stops proc after its idle time, unless a request came meanwhile.
+func (wk *waker) sleep(proc *hostrun.Process) {
+	wk.mu.Lock()
+	if wk.proc != proc || wk.inFlight > 0 || wk.closed {
+		wk.mu.Unlock()
+		return
+	}
+	wk.proc = nil
+	idle := wk.idle
+	wk.mu.Unlock()
+	wk.l.forget(wk.name, proc)
+	_ = proc.Stop()
+	wk.l.Events.Emit(Event{Kind: event.Notice, Workload: wk.name, Message: fmt.Sprintf("%s: stopped after %s without a request (scale.min 0)", wk.name, idle)})
+}
+
+// close stops listening; the process is Local's to stop.
+func (wk *waker) close() {
+	wk.mu.Lock()
+	wk.closed = true
+	if wk.timer != nil {
+		wk.timer.Stop()
+	}
+	wk.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := wk.srv.Shutdown(ctx); err != nil {
+		wk.srv.Close()
+	}
+}
+
+func processRunning(p *hostrun.Process) bool {
+	select {
+	case <-p.Exited():
+		return false
+	default:
+		return true
+	}
+}

@@ -1,0 +1,112 @@
+package dev
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/event"
+	"github.com/skiffdev/skiff/internal/hostrun"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// TestWakeOnRequest: a scale.min 0 workload runs no process until a
+// request; requests that arrive while it starts wait for that one start
+// and are answered by it; after its idle time it is stopped; the next
+// request starts it again; Stop leaves no listener.
+func TestWakeOnRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	notices := make(chan string, 100)
+	l := &Local{Root: t.TempDir(), Logs: io.Discard, Events: &Emitter{Sink: func(ev event.Event) {
+		if ev.Kind == event.Notice {
+			notices <- ev.Message
+		}
+	}}}
+	defer l.Stop()
+	w := &project.Workload{Name: "fn", Port: port, Ready: "/", Scale: &project.Scale{Min: 0, Idle: "1s"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wk, err := l.wakerFor(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var starts atomic.Int32
+	plan := &hostrun.Plan{Command: []string{os.Args[0]}, Dir: t.TempDir(), Port: wk.port,
+		Env: []string{"SKIFF_DEV_TEST_SERVER=127.0.0.1:" + strconv.Itoa(wk.port), "PORT=" + strconv.Itoa(wk.port)}}
+	wk.setVersion(func(ctx context.Context) (*hostrun.Process, error) {
+		starts.Add(1)
+		return l.launch(ctx, w, plan, wk.port)
+	})
+	if starts.Load() != 0 {
+		t.Fatal("started before a request")
+	}
+	get := func() string {
+		resp, err := http.Get(URL(w) + "/")
+		if err != nil {
+			t.Error(err)
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", resp.Status, b)
+		}
+		return string(b)
+	}
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got := get(); got != "hello from "+strconv.Itoa(wk.port) {
+				t.Errorf("answered %q", got)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := starts.Load(); n != 1 {
+		t.Fatalf("%d starts for 10 requests at once, want 1", n)
+	}
+	await := func(prefix string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case m := <-notices:
+				if strings.HasPrefix(m, prefix) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no notice %q", prefix)
+			}
+		}
+	}
+	await("fn: woken by a request")
+	await("fn: stopped after 1s without a request")
+	if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(wk.port)); err == nil {
+		c.Close()
+		t.Fatal("the process still listens after its idle time")
+	}
+	get()
+	if n := starts.Load(); n != 2 {
+		t.Fatalf("%d starts, want 2 (woken again)", n)
+	}
+	l.Stop()
+	if c, err := net.Dial("tcp", URL(w)[len("http://"):]); err == nil {
+		c.Close()
+		t.Error("the workload's port still answers after Stop")
+	}
+}
