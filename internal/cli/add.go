@@ -24,6 +24,7 @@ type AddOptions struct {
 	Path      string
 	Port      int
 	DependsOn []string
+	Triggers  []string
 	Force     bool
 	Workload  workloadChoice
 }
@@ -46,6 +47,7 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error
 		Example: heredoc.Doc(`
 			skiff add payments --kind service --lang node
 			skiff add thumbnail --kind function --lang python --template cloudevents --depends-on payments
+			skiff add greet --kind function --lang python --template cloudevents --trigger com.example.hello
 		`),
 		Args: maxArgs(1, "the workload's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,6 +63,7 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error
 	fl.StringVar(&opts.Path, "path", "", "folder of the workload, relative to the project (default: NAME)")
 	fl.IntVar(&opts.Port, "port", 0, "port the workload listens on (default: the template's, or the next one no workload of the project uses)")
 	fl.StringSliceVar(&opts.DependsOn, "depends-on", nil, "workloads this one calls (injects NAME_URL variables)")
+	fl.StringArrayVar(&opts.Triggers, "trigger", nil, "an event type (or prefix such as com.example.*) that runs the function (repeatable; see docs/events.md)")
 	fl.BoolVar(&opts.Force, "force", false, "overwrite existing files")
 	return cmd
 }
@@ -114,6 +117,11 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 			return cmdutil.Usagef("--depends-on %s: the project has no workload %q; use one of: %s", d, d, strings.Join(p.WorkloadNames(), ", "))
 		}
 	}
+	for _, t := range opts.Triggers {
+		if err := project.CheckEventType(t, true); err != nil {
+			return cmdutil.Usagef("--trigger %q %v; use a CloudEvent type such as com.example.image.uploaded, or a prefix such as com.example.*", t, err)
+		}
+	}
 	if opts.Port < 0 || opts.Port > 65535 {
 		return cmdutil.Usagef("--port %d is out of range; use 1 to 65535", opts.Port)
 	}
@@ -134,6 +142,9 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 	}
 	w := workloadOf(c, dir)
 	w.DependsOn = opts.DependsOn
+	for _, t := range opts.Triggers {
+		w.Triggers = append(w.Triggers, project.Trigger{Event: t})
+	}
 	old, err := os.ReadFile(manifestPath)
 	if err != nil {
 		return err
