@@ -19,9 +19,10 @@ import (
 )
 
 // eventsManifest is the project of TestDevLocalEvents: a Go HTTP function
-// scaled to zero (web), a Python CloudEvents function triggered by an event type, with
-// live config (greet), and a Node.js function on a schedule (tick). Its
-// events.bus is the cluster's: dev --local ignores it.
+// scaled to zero (web), a Python CloudEvents function triggered by an
+// event type, with live config (greet), and a Node.js function on a
+// schedule, scaled to zero too (tick). Its events.bus is the cluster's:
+// dev --local ignores it.
 const eventsManifest = `apiVersion: skiff.dev/v1alpha1
 name: shop
 events:
@@ -49,6 +50,7 @@ workloads:
     lang: node
     path: tick
     port: %d
+    scale: {min: 0, idle: 1s}
     triggers:
       - schedule: "@every 2s"
 `
@@ -183,8 +185,8 @@ func containsAll(s string, parts ...string) bool {
 // to its K_SINK reaches another's trigger; a failing handler's event goes
 // to the dead letters after its retries and replays once fixed; a config
 // edit reaches the live-config workload without a restart; a workload
-// with scale.min 0 starts on its first request and stops when idle; Ctrl-C leaves
-// no process, port, state or lock.
+// with scale.min 0 starts on its first request (or event) and stops when
+// idle; Ctrl-C leaves no process, port, state or lock.
 func TestDevLocalEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -357,8 +359,12 @@ func TestDevLocalEvents(t *testing.T) {
 		}
 	}
 
-	// The schedule ticks (every 2 s) at the Node.js function.
+	// The schedule ticks (every 2 s) at the Node.js function, which is
+	// scaled to zero: each tick's delivery wakes it.
 	dev.awaitLog("tick", 2, 20*time.Second, "dev.skiff.schedule")
+	dev.awaitEvent("tick woken by its event", 10*time.Second, func(ev devEvent) bool {
+		return ev.Event == "notice" && strings.HasPrefix(ev.Detail.Message, "tick: woken by a request")
+	})
 
 	// web sends an event to its K_SINK: greet's trigger gets it.
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/emit?name=Kay", ports[0]))
