@@ -180,9 +180,10 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	l.Events.Emit(Event{Kind: CycleStarted, Workload: name})
 	port := w.Port
 	var wk *waker
+	fresh := false
 	if l.sleeps(w) {
 		var err error
-		if wk, err = l.wakerFor(ctx, w); err != nil {
+		if wk, fresh, err = l.wakerFor(ctx, w); err != nil {
 			l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error(), Duration: time.Since(start)})
 			return
 		}
@@ -237,7 +238,9 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 		// event (the waker holds it meanwhile).
 		wk.setVersion(func(ctx context.Context) (*hostrun.Process, error) { return l.launch(ctx, w, plan, port) })
 		l.Events.Emit(Event{Kind: Ready, Workload: name, URL: URL(w), Duration: time.Since(start)})
-		l.Events.Emit(Event{Kind: event.Notice, Workload: name, Message: fmt.Sprintf("%s: scale.min is 0: it starts on its first request or event, and stops after %s without one", name, wk.idle)})
+		if fresh {
+			l.Events.Emit(Event{Kind: event.Notice, Workload: name, Message: fmt.Sprintf("%s: scale.min is 0: it starts on its first request or event, and stops after %s without one (--keep-warm: always on)", name, w.Scale.IdleDuration())})
+		}
 		return
 	}
 	if _, err := l.launch(ctx, w, plan, port); err != nil {

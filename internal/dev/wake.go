@@ -53,29 +53,29 @@ func sleepsLocally(w *project.Workload, keepWarm bool) bool {
 }
 
 // wakerFor returns w's waker, listening on w's port from its first cycle
-// on.
-func (l *Local) wakerFor(ctx context.Context, w *project.Workload) (*waker, error) {
+// on; fresh says it was made now.
+func (l *Local) wakerFor(ctx context.Context, w *project.Workload) (wk *waker, fresh bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if wk := l.wakers[w.Name]; wk != nil {
 		wk.setIdle(w.Scale.IdleDuration())
-		return wk, nil
+		return wk, false, nil
 	}
 	if err := hostrun.CheckPort(w.Port); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(w.Port))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		ln.Close()
-		return nil, err
+		return nil, false, err
 	}
 	port := inner.Addr().(*net.TCPAddr).Port
 	inner.Close() // the process listens there
-	wk := &waker{name: w.Name, port: port, idle: w.Scale.IdleDuration(), ln: ln, l: l, ctx: ctx}
+	wk = &waker{name: w.Name, port: port, idle: w.Scale.IdleDuration(), ln: ln, l: l, ctx: ctx}
 	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(port))
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	wk.srv = &http.Server{Handler: wk.handler(proxy), ReadHeaderTimeout: 30 * time.Second}
@@ -84,7 +84,7 @@ func (l *Local) wakerFor(ctx context.Context, w *project.Workload) (*waker, erro
 		l.wakers = map[string]*waker{}
 	}
 	l.wakers[w.Name] = wk
-	return wk, nil
+	return wk, true, nil
 }
 
 func (wk *waker) setIdle(d time.Duration) {

@@ -39,7 +39,7 @@ func TestWakeOnRequest(t *testing.T) {
 	w := &project.Workload{Name: "fn", Port: port, Ready: "/", Scale: &project.Scale{Min: 0, Idle: "1s"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wk, err := l.wakerFor(ctx, w)
+	wk, _, err := l.wakerFor(ctx, w)
 	if err != nil {
 		t.Fatal(err)
 	}
