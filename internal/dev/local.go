@@ -120,6 +120,11 @@ func (l *Local) Reconfigure(np *project.Project) []string {
 	l.mu.Unlock()
 	l.SetProject(np)
 	var cycle []string
+	for _, ow := range old.Workloads {
+		if _, ok := np.Workload(ow.Name); !ok {
+			cycle = append(cycle, ow.Name) // its cycle says it is gone
+		}
+	}
 	for i := range np.Workloads {
 		w := &np.Workloads[i]
 		ow, ok := old.Workload(w.Name)
