@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/hostrun"
 	"github.com/skiffdev/skiff/internal/project"
@@ -107,7 +108,7 @@ func (l *Local) SetProject(p *project.Project) {
 // configDir is where a liveConfig workload's config is kept for its
 // plumbing to read (SKIFF_CONFIG_FILES).
 func (l *Local) configDir(workload string) string {
-	return filepath.Join(l.Root, ".skiff", "config", workload)
+	return filepath.Join(l.Root, bus.LocalDir, "config", workload)
 }
 
 // Reconfigure takes the new project (as SetProject does) and returns the
