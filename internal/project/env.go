@@ -24,6 +24,10 @@ type Environment struct {
 	Values map[string]any `json:"values,omitempty" yaml:"values,omitempty"`
 	// Workloads override fields of workloads, by name.
 	Workloads map[string]WorkloadOverride `json:"workloads,omitempty" yaml:"workloads,omitempty"`
+	// Domain, Gateway and TLS replace the top level's for exposed workloads.
+	Domain  string   `json:"domain,omitempty" yaml:"domain,omitempty"`
+	Gateway *Gateway `json:"gateway,omitempty" yaml:"gateway,omitempty"`
+	TLS     *TLS     `json:"tls,omitempty" yaml:"tls,omitempty"`
 }
 
 // WorkloadOverride is what an environment changes of one workload: maps
@@ -98,6 +102,21 @@ func (p *Project) ForEnv(name string) (*Project, error) {
 		out.Build.Platforms = slices.Clone(e.Platforms)
 	}
 	out.Values = e.Values
+	if e.Domain != "" {
+		out.Domain = e.Domain
+	}
+	if e.Gateway != nil {
+		g := *e.Gateway
+		out.Gateway = &g
+	}
+	if e.TLS != nil {
+		t := *e.TLS
+		if t.Mode == TLSAuto && t.Issuer == "" && p.TLS != nil {
+			// auto: with the top level's issuer.
+			t.Issuer, t.Kind = p.TLS.Issuer, p.TLS.Kind
+		}
+		out.TLS = &t
+	}
 	for i := range out.Workloads {
 		o, ok := e.Workloads[out.Workloads[i].Name]
 		if !ok {
@@ -153,6 +172,18 @@ func (w Workload) clone() Workload {
 		w.Scale = &sc
 	}
 	w.Triggers = slices.Clone(w.Triggers)
+	if w.Expose != nil {
+		e := *w.Expose
+		if e.TLS != nil {
+			t := *e.TLS
+			e.TLS = &t
+		}
+		if e.Ingress != nil {
+			in := *e.Ingress
+			e.Ingress = &in
+		}
+		w.Expose = &e
+	}
 	if w.Delivery != nil {
 		d := *w.Delivery
 		if d.Retries != nil {
@@ -198,6 +229,13 @@ func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
 		for i, pl := range e.Platforms {
 			checkPlatform(fmt.Sprintf("%s.platforms[%d]", at, i), pl, add)
 		}
+		if e.Domain != "" {
+			if why := checkHost(e.Domain, false); why != "" {
+				add(at+".domain", why, hostHint)
+			}
+		}
+		checkGateway(at+".gateway", e.Gateway, add)
+		checkTLS(at+".tls", e.TLS, p.TLS != nil && p.TLS.Issuer != "", add)
 		for _, wn := range slices.Sorted(maps.Keys(e.Workloads)) {
 			o := e.Workloads[wn]
 			wat := at + ".workloads." + wn

@@ -30,6 +30,12 @@ func checkFields(n *yaml.Node, t reflect.Type, path string) ValidationErrors {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			return
 		}
+		if sf, ok := reflect.New(t).Interface().(scalarForm); ok && n.Kind == yaml.ScalarNode {
+			if msg, hint := sf.scalarProblem(n.Value); msg != "" {
+				add(n.Line, path, msg, hint)
+			}
+			return
+		}
 		switch t.Kind() {
 		case reflect.Struct:
 			if n.Kind != yaml.MappingNode {

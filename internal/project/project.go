@@ -85,6 +85,13 @@ type Project struct {
 	Events *Events `json:"events,omitempty" yaml:"events,omitempty"`
 	// Environments are the places the project is deployed to, by name.
 	Environments map[string]Environment `json:"environments,omitempty" yaml:"environments,omitempty"`
+	// Domain makes the host of a workload exposed without one:
+	// <workload>.<project>.<domain>.
+	Domain string `json:"domain,omitempty" yaml:"domain,omitempty"`
+	// Gateway is the Gateway API Gateway exposed workloads attach to.
+	Gateway *Gateway `json:"gateway,omitempty" yaml:"gateway,omitempty"`
+	// TLS is where the certificates of exposed workloads come from.
+	TLS *TLS `json:"tls,omitempty" yaml:"tls,omitempty"`
 
 	// Set by ForEnv, never read from or written to skiff.yaml:
 	// Env is the environment the project was resolved for ("": none).
@@ -139,6 +146,8 @@ type Workload struct {
 	Triggers []Trigger `json:"triggers,omitempty" yaml:"triggers,omitempty"`
 	// Delivery is how the triggers' events are delivered to it.
 	Delivery *Delivery `json:"delivery,omitempty" yaml:"delivery,omitempty"`
+	// Expose gives it a public URL (docs/expose.md).
+	Expose *Expose `json:"expose,omitempty" yaml:"expose,omitempty"`
 }
 
 // Autoscale configures a HorizontalPodAutoscaler.

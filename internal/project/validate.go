@@ -212,6 +212,7 @@ func (p *Project) Validate() ValidationErrors {
 		add(fmt.Sprintf("workloads[%d].dependsOn", cycle.at), "forms a cycle: "+strings.Join(cycle.names, " -> "), "remove one of these dependencies")
 	}
 	p.validateEnvironments(add)
+	p.checkExpose(add)
 	return errs
 }
 
