@@ -194,6 +194,9 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 	if p.Events != nil {
 		v["events"] = eventValues(p, w)
 	}
+	if x := p.Exposure(w); x != nil {
+		v["expose"] = exposeValues(x, w)
+	}
 	if r := w.Resources; r != nil {
 		requests := map[string]any{}
 		if r.CPU != "" {
@@ -246,6 +249,26 @@ func eventValues(p *project.Project, w *project.Workload) map[string]any {
 		"drainSeconds":       int(plan.Delivery.Timeout.Seconds()) + 15,
 		"monitoringEndpoint": monitor,
 	}
+}
+
+// exposeValues are the chart's expose values: the route (or Ingress) and
+// where its certificate comes from.
+func exposeValues(x *project.Exposure, w *project.Workload) map[string]any {
+	v := map[string]any{
+		"enabled": true,
+		"host":    x.Host,
+		"path":    x.Path,
+		"tls": map[string]any{"mode": x.TLS.Mode, "secret": x.SecretName(w.Name), "issuer": x.TLS.Issuer,
+			"issuerKind": cmp.Or(x.TLS.Kind, project.IssuerKindCluster)},
+		"ingress": map[string]any{"enabled": x.Ingress != nil, "className": ""},
+	}
+	if x.Ingress != nil {
+		v["ingress"] = map[string]any{"enabled": true, "className": x.Ingress.ClassName}
+	}
+	if g := x.Gateway; g != nil {
+		v["gateway"] = map[string]any{"name": g.Name, "namespace": g.Namespace, "listener": g.Listener}
+	}
+	return v
 }
 
 // imageValues: the image, and the pull Secret when registryAuth says

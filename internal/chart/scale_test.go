@@ -36,6 +36,12 @@ func renderAllWith(t *testing.T, doc, name string, overrides map[string]any) map
 	if err != nil {
 		t.Fatal(err)
 	}
+	return splitObjects(t, out)
+}
+
+// splitObjects returns the objects of a rendered release by "Kind/name".
+func splitObjects(t *testing.T, out string) map[string]string {
+	t.Helper()
 	objs := map[string]string{}
 	for _, d := range strings.Split(out, "\n---\n") {
 		var meta struct {
