@@ -67,8 +67,8 @@ type httpRoute struct {
 
 type certificate struct {
 	Spec struct {
-		SecretName string   `json:"secretName"`
-		DNSNames   []string `json:"dnsNames"`
+		SecretName string                             `json:"secretName"`
+		DNSNames   []string                           `json:"dnsNames"`
 		IssuerRef  struct{ Group, Kind, Name string } `json:"issuerRef"`
 	} `json:"spec"`
 }
