@@ -140,6 +140,8 @@ type Deployment struct {
 	Image       string `json:"image"`
 	Ready       string `json:"ready"`
 	Endpoint    string `json:"endpoint"`
+	// URL is the public URL of an exposed workload.
+	URL string `json:"url,omitempty"`
 }
 
 // Applied is what Apply deployed.

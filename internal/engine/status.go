@@ -33,6 +33,8 @@ type Status struct {
 	Desired     int32  `json:"desired"`
 	Restarts    int32  `json:"restarts"`
 	Endpoint    string `json:"endpoint,omitempty"`
+	// URL is the public URL of an exposed workload.
+	URL string `json:"url,omitempty"`
 	// Scaling says how KEDA scales it ("0-5 pods on request"), when it does.
 	Scaling  string       `json:"scaling,omitempty"`
 	Updated  time.Time    `json:"updated,omitempty"`

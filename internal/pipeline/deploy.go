@@ -25,6 +25,8 @@ type Releaser interface {
 type Readiness struct {
 	Ready, Desired int32
 	Endpoint       string
+	// URL is its public URL, when it is exposed.
+	URL string
 }
 
 // Releases says how releases are deployed.
@@ -156,10 +158,10 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 			p.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Duration: p.since(start), Err: err})
 			return nil, err
 		}
-		d.Ready, d.Endpoint = fmt.Sprintf("%d/%d", st.Ready, st.Desired), st.Endpoint
+		d.Ready, d.Endpoint, d.URL = fmt.Sprintf("%d/%d", st.Ready, st.Desired), st.Endpoint, st.URL
 	}
 	p.emit(Event{Kind: Deployed, Workload: w.Name, Environment: p.Project.Env, Release: rel, Namespace: ns, Image: image,
-		Revision: res.Revision, Ready: d.Ready, Duration: p.since(start)})
+		Revision: res.Revision, Ready: d.Ready, URL: d.URL, Duration: p.since(start)})
 	return d, nil
 }
 

@@ -148,7 +148,7 @@ func (s *Session) Releases(overrides map[string]any, timeout time.Duration) Rele
 			if err != nil {
 				return nil, err
 			}
-			return &Readiness{Ready: st.Ready, Desired: st.Desired, Endpoint: st.Endpoint}, nil
+			return &Readiness{Ready: st.Ready, Desired: st.Desired, Endpoint: st.Endpoint, URL: st.URL}, nil
 		}}
 	if s.Bus != nil {
 		r.Bus = s.Bus

@@ -43,6 +43,7 @@ func (d *Deployment) Status(ctx context.Context, rel *deploy.Record) (*Status, e
 		return nil, err
 	}
 	d.summarize(ctx, st, rel, rolledOut(dep), d.Selector())
+	d.exposeStatus(ctx, st)
 	return st, nil
 }
 
@@ -182,12 +183,16 @@ func (c *Chart) Restart(ctx context.Context) error {
 }
 
 // Wait watches the Deployments of rel roll out (it returns as soon as the
-// last pod is ready), then checks every other resource as Helm would.
+// last pod is ready), then checks every other resource as Helm would, and
+// an exposed workload's route and certificate.
 func (d *Deployment) Wait(ctx context.Context, rel *deploy.Record) error {
 	if err := WaitRolledOut(ctx, d.c.Clientset, rel); err != nil {
 		return err
 	}
-	return d.waitResources(ctx, rel)
+	if err := d.waitResources(ctx, rel); err != nil {
+		return err
+	}
+	return d.waitExposed(ctx)
 }
 
 // Wait waits for every resource of the chart as Helm's checks see them

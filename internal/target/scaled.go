@@ -103,9 +103,18 @@ func (e *MissingEngineError) Error() string {
 
 // CheckEngines fails with a *MissingEngineError when a workload of ws
 // scales with KEDA and the cluster lacks KEDA's ScaledObject API, the HTTP
-// add-on's InterceptorRoute API or the add-on's interceptor. It changes
-// nothing, so deploy can run it before it does.
+// add-on's InterceptorRoute API or the add-on's interceptor, and with a
+// *MissingEdgeError when an exposed one needs Gateway API or cert-manager
+// and the cluster lacks it. It changes nothing, so deploy can run it
+// before it does.
 func (c *Cluster) CheckEngines(ctx context.Context, ws []project.Workload) error {
+	if err := c.checkKEDA(ctx, ws); err != nil {
+		return err
+	}
+	return c.checkEdge(ws)
+}
+
+func (c *Cluster) checkKEDA(ctx context.Context, ws []project.Workload) error {
 	var scaled []string
 	for _, w := range ws {
 		if w.Scale != nil && !hasOwnChart(c.Root, &w) {
@@ -221,7 +230,8 @@ func containerPort(p *corev1.Pod, target intstr.IntOrString) (int, bool) {
 
 // Wait waits for the Deployment to roll out, KEDA's ScaledObject and the
 // add-on's route to be Ready, and, when it sits at zero pods, for a wake-up
-// through the interceptor that proves the new version answers.
+// through the interceptor that proves the new version answers; then, when
+// it is exposed, for its public route and certificate.
 func (s *Scaled) Wait(ctx context.Context, rel *deploy.Record) error {
 	if err := WaitRolledOut(ctx, s.c.Clientset, rel); err != nil {
 		return err
@@ -229,10 +239,12 @@ func (s *Scaled) Wait(ctx context.Context, rel *deploy.Record) error {
 	if err := s.WaitReady(ctx); err != nil {
 		return err
 	}
-	if s.c.Client == nil {
-		return nil
+	if s.c.Client != nil {
+		if err := s.WakeIfIdle(ctx, s.c.Client); err != nil {
+			return err
+		}
 	}
-	return s.WakeIfIdle(ctx, s.c.Client)
+	return s.waitExposed(ctx)
 }
 
 // WaitReady waits until KEDA accepted the ScaledObject and the add-on its

@@ -1,0 +1,340 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+// The APIs of the edge skiff's base chart uses for `expose`.
+var (
+	HTTPRoutes   = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
+	Gateways     = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
+	Certificates = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+	// ReferenceGrants are v1beta1 in Gateway API's standard channel.
+	ReferenceGrants = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1beta1", Resource: "referencegrants"}
+)
+
+// Reasons a Gateway gives for a route that will not be routed until the
+// route, the Gateway or a grant changes: waiting longer will not help.
+var (
+	finalNotAccepted = []string{"NotAllowedByListeners", "NoMatchingListenerHostname", "NoMatchingParent", "UnsupportedValue"}
+	finalUnresolved  = []string{"RefNotPermitted", "InvalidKind", "UnsupportedProtocol"}
+)
+
+// RouteRefusedError says the Gateway refused a workload's route: the
+// route's own condition, and what to do.
+type RouteRefusedError struct {
+	Workload, Host string
+	Gateway        project.Gateway
+	// Condition is Accepted or ResolvedRefs; Reason and Message are the
+	// Gateway's.
+	Condition, Reason, Message string
+	// Namespace is the route's.
+	Namespace string
+}
+
+func (e *RouteRefusedError) Error() string {
+	what := "refused the route"
+	if e.Condition == "ResolvedRefs" {
+		what = "cannot send requests on the route"
+	}
+	msg := fmt.Sprintf("the Gateway %s/%s %s of %s (host %s): %s: %s", e.Gateway.Namespace, e.Gateway.Name, what, e.Workload, e.Host, e.Reason, e.Message)
+	switch e.Reason {
+	case "NotAllowedByListeners", "NoMatchingListenerHostname":
+		msg += fmt.Sprintf("; no listener of the Gateway admits this host from namespace %s: use a host it allows (`kubectl get gateway -n %s %s -o yaml` lists its listeners), or ask its owner for a listener",
+			e.Namespace, e.Gateway.Namespace, e.Gateway.Name)
+	case "NoMatchingParent":
+		msg += "; check gateway.listener in skiff.yaml against the Gateway's listeners"
+	case "RefNotPermitted":
+		msg += "; the route of a scaled workload goes to the KEDA HTTP add-on's interceptor in namespace " + chart.InterceptorNamespace +
+			", which the Gateway follows only with a ReferenceGrant there; ask a cluster admin to apply:\n" + InterceptorGrant(e.Namespace)
+	}
+	return msg
+}
+
+// InterceptorGrant is the ReferenceGrant that lets HTTPRoutes of namespace
+// ns send requests to the KEDA HTTP add-on's interceptor (docs/expose.md).
+func InterceptorGrant(ns string) string {
+	return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata:
+  name: skiff-routes-from-%s
+  namespace: %s
+spec:
+  from:
+    - group: gateway.networking.k8s.io
+      kind: HTTPRoute
+      namespace: %s
+  to:
+    - group: ""
+      kind: Service
+      name: %s
+`, ns, chart.InterceptorNamespace, ns, chart.InterceptorService)
+}
+
+// CertificateFailedError says cert-manager failed to issue a host's
+// certificate, in its own words.
+type CertificateFailedError struct {
+	Workload, Host, Issuer, Reason, Message string
+}
+
+func (e *CertificateFailedError) Error() string {
+	return fmt.Sprintf("cert-manager could not issue the certificate of %s (host %s) from %s: %s: %s; `kubectl describe certificate %s` and its CertificateRequest say more",
+		e.Workload, e.Host, e.Issuer, e.Reason, e.Message, e.Workload)
+}
+
+// exposure is where w is exposed with skiff's base chart (nil: it is not).
+func (b *base) exposure() *project.Exposure {
+	return b.c.Project.Exposure(&b.w)
+}
+
+// waitExposed waits, for an exposed workload, until the Gateway accepted
+// its route and resolved its backend, and, with tls auto, until its
+// certificate is Ready. A refusal the Gateway or cert-manager will not
+// change its mind about ends the wait at once, with their message. An
+// Ingress has no conditions to wait for.
+func (b *base) waitExposed(ctx context.Context) error {
+	x := b.exposure()
+	if x == nil || b.c.Dynamic == nil {
+		return nil
+	}
+	if x.Gateway != nil {
+		err := waitObject(ctx, b.c.Dynamic.Resource(HTTPRoutes).Namespace(b.c.Namespace), b.w.Name, func(u *unstructured.Unstructured) (bool, string, error) {
+			return routeState(u, x, b.w.Name, b.c.Namespace)
+		})
+		if err != nil {
+			var refused *RouteRefusedError
+			if errors.As(err, &refused) {
+				return err
+			}
+			return fmt.Errorf("the route of %s (host %s) is not accepted by the Gateway %s/%s: %w; `skiff doctor` checks the Gateway",
+				b.w.Name, x.Host, x.Gateway.Namespace, x.Gateway.Name, err)
+		}
+	}
+	if x.TLS.Mode == project.TLSAuto {
+		err := waitObject(ctx, b.c.Dynamic.Resource(Certificates).Namespace(b.c.Namespace), b.w.Name, func(u *unstructured.Unstructured) (bool, string, error) {
+			return certificateState(u, x, b.w.Name)
+		})
+		if err != nil {
+			var failed *CertificateFailedError
+			if errors.As(err, &failed) {
+				return err
+			}
+			return fmt.Errorf("the certificate of %s (host %s) from %s %s is not ready: %w", b.w.Name, x.Host, x.TLS.Kind, x.TLS.Issuer, err)
+		}
+	}
+	return nil
+}
+
+// routeState reads an HTTPRoute's status for the parent x names: done when
+// Accepted and ResolvedRefs are True for its current generation; an error
+// when the Gateway refused it for good; else why it is not done yet.
+func routeState(u *unstructured.Unstructured, x *project.Exposure, workload, ns string) (bool, string, error) {
+	parents, _, _ := unstructured.NestedSlice(u.Object, "status", "parents")
+	for _, p := range parents {
+		pm, _ := p.(map[string]any)
+		ref, _ := pm["parentRef"].(map[string]any)
+		name, _ := ref["name"].(string)
+		pns, _ := ref["namespace"].(string)
+		section, _ := ref["sectionName"].(string)
+		if pns == "" {
+			pns = u.GetNamespace()
+		}
+		if name != x.Gateway.Name || pns != x.Gateway.Namespace || section != x.Gateway.Listener {
+			continue
+		}
+		conds, _ := pm["conditions"].([]any)
+		accepted, aReason, aMsg := conditionOf(conds, "Accepted", u.GetGeneration())
+		resolved, rReason, rMsg := conditionOf(conds, "ResolvedRefs", u.GetGeneration())
+		refused := func(cond, reason, msg string) error {
+			return &RouteRefusedError{Workload: workload, Host: x.Host, Gateway: *x.Gateway, Condition: cond, Reason: reason, Message: msg, Namespace: ns}
+		}
+		switch {
+		case accepted == "False" && slices.Contains(finalNotAccepted, aReason):
+			return false, "", refused("Accepted", aReason, aMsg)
+		case resolved == "False" && slices.Contains(finalUnresolved, rReason):
+			return false, "", refused("ResolvedRefs", rReason, rMsg)
+		case accepted == "True" && resolved == "True":
+			return true, "", nil
+		case accepted == "False":
+			return false, "not accepted: " + aReason + ": " + aMsg, nil
+		case resolved == "False":
+			return false, "references not resolved: " + rReason + ": " + rMsg, nil
+		}
+		return false, "the Gateway has not looked at this version of the route yet", nil
+	}
+	return false, "no word from the Gateway yet: is it there, and its controller running?", nil
+}
+
+// certificateState: done when the Certificate is Ready for its current
+// generation; an error when cert-manager's last issuance failed.
+func certificateState(u *unstructured.Unstructured, x *project.Exposure, workload string) (bool, string, error) {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	ready, rReason, rMsg := conditionOf(conds, "Ready", u.GetGeneration())
+	issuing, iReason, iMsg := conditionOf(conds, "Issuing", u.GetGeneration())
+	switch {
+	case ready == "True":
+		return true, "", nil
+	case issuing == "False" && iReason == "Failed":
+		return false, "", &CertificateFailedError{Workload: workload, Host: x.Host, Issuer: x.TLS.Kind + " " + x.TLS.Issuer, Reason: iReason, Message: iMsg}
+	case ready == "False":
+		return false, rReason + ": " + rMsg, nil
+	}
+	return false, "cert-manager has not looked at it yet: does the cluster run cert-manager?", nil
+}
+
+// conditionOf returns the status, reason and message of condition typ
+// when it is about generation (or says of none); "" when there is none.
+func conditionOf(conds []any, typ string, generation int64) (status, reason, msg string) {
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] != typ {
+			continue
+		}
+		if g, ok, _ := unstructured.NestedInt64(m, "observedGeneration"); ok && g < generation {
+			return "", "", ""
+		}
+		status, _ = m["status"].(string)
+		reason, _ = m["reason"].(string)
+		msg, _ = m["message"].(string)
+		return status, reason, strings.TrimSpace(msg)
+	}
+	return "", "", ""
+}
+
+// waitObject watches object name of ri until state says it is done, or
+// fails. When ctx ends, the error says the last reason it was not done.
+func waitObject(ctx context.Context, ri dynamic.ResourceInterface, name string, state func(*unstructured.Unstructured) (bool, string, error)) error {
+	opts := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()}
+	why := "it is not there yet"
+	var failed error
+	err := watchUntil(ctx,
+		func() (watch.Interface, error) { return ri.Watch(ctx, opts) },
+		func() (runtime.Object, error) { return ri.Get(ctx, name, metav1.GetOptions{}) },
+		func(o runtime.Object) bool {
+			u, ok := o.(*unstructured.Unstructured)
+			if !ok {
+				return false
+			}
+			done, w, err := state(u)
+			if err != nil {
+				failed = err
+				return true
+			}
+			if w != "" {
+				why = w
+			}
+			return done
+		})
+	switch {
+	case failed != nil:
+		return failed
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s (%w)", why, context.Cause(ctx))
+	}
+	return err
+}
+
+// exposeStatus adds the public URL of an exposed workload to st and, when
+// the Gateway refuses its route, says so as a problem that makes it
+// Degraded. The route may not be readable (RBAC): then the URL alone.
+func (b *base) exposeStatus(ctx context.Context, st *Status) {
+	x := b.exposure()
+	if x == nil {
+		return
+	}
+	st.URL = x.URL()
+	if x.Gateway == nil || b.c.Dynamic == nil || st.State == StateNotDeployed {
+		return
+	}
+	u, err := b.c.Dynamic.Resource(HTTPRoutes).Namespace(b.c.Namespace).Get(ctx, b.w.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		st.Problems = append(st.Problems, kube.PodProblem{Reason: "NoRoute", Message: fmt.Sprintf("the release has no HTTPRoute %s: nothing routes %s to it; deploy it again", b.w.Name, x.Host)})
+		st.State = StateDegraded
+		return
+	case err != nil:
+		return
+	}
+	done, why, err := routeState(u, x, b.w.Name, b.c.Namespace)
+	switch {
+	case err != nil:
+		st.Problems = append(st.Problems, kube.PodProblem{Reason: "RouteRefused", Message: err.Error()})
+		st.State = StateDegraded
+	case !done:
+		st.Problems = append(st.Problems, kube.PodProblem{Reason: "RouteNotReady", Message: "the Gateway: " + why})
+	}
+}
+
+// MissingEdgeError says the cluster lacks an API exposed workloads need.
+type MissingEdgeError struct {
+	Workloads []string // the exposed workloads that need it
+	Missing   string   // what is not there
+	Fix       string
+}
+
+func (e *MissingEdgeError) Error() string {
+	return fmt.Sprintf("`expose:` of %s in skiff.yaml needs %s, which the cluster does not serve; %s",
+		strings.Join(e.Workloads, ", "), e.Missing, e.Fix)
+}
+
+// checkEdge fails when an exposed workload of ws (base chart) needs
+// Gateway API's HTTPRoute or cert-manager's Certificate and the cluster
+// does not serve it.
+func (c *Cluster) checkEdge(ws []project.Workload) error {
+	var routed, certified []string
+	for i := range ws {
+		w := &ws[i]
+		x := c.Project.Exposure(w)
+		if x == nil || hasOwnChart(c.Root, w) {
+			continue
+		}
+		if x.Gateway != nil {
+			routed = append(routed, w.Name)
+		}
+		if x.TLS.Mode == project.TLSAuto {
+			certified = append(certified, w.Name)
+		}
+	}
+	for _, need := range []struct {
+		ws   []string
+		gvr  schema.GroupVersionResource
+		what string
+		fix  string
+	}{
+		{routed, HTTPRoutes, "Gateway API (the " + HTTPRoutes.GroupVersion().String() + " HTTPRoute)",
+			"install the Gateway API CRDs (standard channel) and an implementation, or use expose.ingress (docs/expose.md)"},
+		{certified, Certificates, "cert-manager (the " + Certificates.GroupVersion().String() + " Certificate)",
+			"install cert-manager, or use tls: {secret: NAME} or tls: off (docs/expose.md)"},
+	} {
+		if len(need.ws) == 0 {
+			continue
+		}
+		ok, err := c.serves(need.gvr)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &MissingEdgeError{Workloads: need.ws, Missing: need.what, Fix: need.fix}
+		}
+	}
+	return nil
+}

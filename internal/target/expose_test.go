@@ -1,0 +1,221 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/skiffdev/skiff/internal/project"
+)
+
+var exposedOrders = &project.Workload{Name: "orders", Kind: "service", Path: "orders", Port: 8080, Expose: &project.Expose{Host: "orders.example.com"}}
+
+// exposedCluster is a cluster whose project exposes on Gateway infra/edge
+// (listener https) with tls from the ClusterIssuer le.
+func exposedCluster(t *testing.T, objs ...runtime.Object) *Cluster {
+	t.Helper()
+	c, _ := cluster(t, "", dep("orders", 1, 1), pod("orders-a", true, 0))
+	c.Project.Gateway = &project.Gateway{Name: "edge", Namespace: "infra", Listener: "https"}
+	c.Project.TLS = &project.TLS{Mode: project.TLSAuto, Issuer: "le", Kind: project.IssuerKindCluster}
+	c.Dynamic = dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{HTTPRoutes: "HTTPRouteList", Certificates: "CertificateList"}, objs...)
+	return c
+}
+
+type cond struct{ typ, status, reason, msg string }
+
+func conds(cs ...cond) []any {
+	var out []any
+	for _, c := range cs {
+		out = append(out, map[string]any{"type": c.typ, "status": c.status, "reason": c.reason, "message": c.msg, "observedGeneration": int64(2)})
+	}
+	return out
+}
+
+// route is the HTTPRoute orders at generation 2 with the conditions the
+// Gateway set for the parent gateway/listener.
+func route(gateway, listener string, cs ...cond) *unstructured.Unstructured {
+	ns, name, _ := strings.Cut(gateway, "/")
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"name": "orders", "namespace": "shop", "generation": int64(2)},
+		"status": map[string]any{"parents": []any{map[string]any{
+			"parentRef":      map[string]any{"name": name, "namespace": ns, "sectionName": listener},
+			"controllerName": "traefik.io/gateway-controller",
+			"conditions":     conds(cs...),
+		}}},
+	}}
+	return u
+}
+
+func cert(cs ...cond) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+		"metadata": map[string]any{"name": "orders", "namespace": "shop", "generation": int64(2)},
+		"status":   map[string]any{"conditions": conds(cs...)},
+	}}
+}
+
+var (
+	accepted = cond{"Accepted", "True", "Accepted", ""}
+	resolved = cond{"ResolvedRefs", "True", "ResolvedRefs", ""}
+	issued   = cond{"Ready", "True", "Ready", "Certificate is up to date and has not expired"}
+)
+
+func TestWaitExposedRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		objs []runtime.Object
+		want []string
+		as   any
+	}{
+		{"host not allowed", []runtime.Object{route("infra/edge", "https",
+			cond{"Accepted", "False", "NotAllowedByListeners", "No listeners included by this parent ref allowed this attachment."}, resolved)},
+			[]string{"the Gateway infra/edge refused the route of orders (host orders.example.com): NotAllowedByListeners: No listeners included", "use a host it allows"},
+			new(*RouteRefusedError)},
+		{"interceptor not granted", []runtime.Object{route("infra/edge", "https", accepted,
+			cond{"ResolvedRefs", "False", "RefNotPermitted", "Cannot load HTTPRoute BackendRef keda/keda-add-ons-http-interceptor-proxy: missing ReferenceGrant"})},
+			[]string{"cannot send requests on the route of orders", "missing ReferenceGrant", "kind: ReferenceGrant", "namespace: keda", "namespace: shop"},
+			new(*RouteRefusedError)},
+		{"issuer fails", []runtime.Object{route("infra/edge", "https", accepted, resolved),
+			cert(cond{"Ready", "False", "DoesNotExist", "Issuing certificate as Secret does not exist"}, cond{"Issuing", "False", "Failed", "The certificate request has failed to complete and will be retried: ACME order failed"})},
+			[]string{"cert-manager could not issue the certificate of orders (host orders.example.com) from ClusterIssuer le: Failed: The certificate request has failed", "ACME order failed"},
+			new(*CertificateFailedError)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := exposedCluster(t, tc.objs...)
+			// A refusal ends the wait at once: no deadline is needed.
+			err := c.For(exposedOrders).(*Deployment).waitExposed(context.Background())
+			if err == nil {
+				t.Fatal("waitExposed = nil, want the refusal")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			if !errors.As(err, tc.as) {
+				t.Errorf("error is %T, want %T", err, tc.as)
+			}
+		})
+	}
+}
+
+func TestWaitExposedWaitsForTheGatewayAndCertManager(t *testing.T) {
+	ctx := context.Background()
+	// The route as the Gateway last saw it (generation 1): not this version.
+	old := route("infra/edge", "https", accepted, resolved)
+	unstructured.SetNestedField(old.Object, int64(3), "metadata", "generation")
+	c := exposedCluster(t, old)
+
+	short, cancel := context.WithTimeoutCause(ctx, 200*time.Millisecond, errors.New("not ready within 200ms"))
+	err := c.For(exposedOrders).(*Deployment).waitExposed(short)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "the route of orders (host orders.example.com) is not accepted by the Gateway infra/edge: the Gateway has not looked at this version of the route yet (not ready within 200ms)") {
+		t.Fatalf("waitExposed = %v", err)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- c.For(exposedOrders).(*Deployment).waitExposed(ctx) }()
+	// The Gateway accepts the route; then cert-manager issues the certificate.
+	if _, err := c.Dynamic.Resource(HTTPRoutes).Namespace("shop").Update(ctx, route("infra/edge", "https", accepted, resolved), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Dynamic.Resource(Certificates).Namespace("shop").Create(ctx, cert(issued), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("waitExposed did not see the route accepted and the certificate ready")
+	}
+}
+
+// Another parent's conditions (the same Gateway's other listener) are not
+// this route's.
+func TestRouteStateMatchesItsParent(t *testing.T) {
+	x := &project.Exposure{Host: "orders.example.com", Gateway: &project.Gateway{Name: "edge", Namespace: "infra", Listener: "https"}}
+	u := route("infra/edge", "http", accepted, resolved)
+	done, why, err := routeState(u, x, "orders", "shop")
+	if done || err != nil || !strings.Contains(why, "no word from the Gateway") {
+		t.Errorf("routeState = %t, %q, %v; want not done, no word", done, why, err)
+	}
+	x.Gateway.Listener = "http"
+	if done, _, err := routeState(u, x, "orders", "shop"); !done || err != nil {
+		t.Errorf("routeState = %t, %v; want done", done, err)
+	}
+}
+
+func TestStatusShowsURLAndRefusal(t *testing.T) {
+	ctx := context.Background()
+	c := exposedCluster(t, route("infra/edge", "https", cond{"Accepted", "False", "NoMatchingListenerHostname", "no hostname matches"}, resolved))
+	st, err := c.For(exposedOrders).Status(ctx, deployed(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.URL != "https://orders.example.com/" {
+		t.Errorf("url = %q", st.URL)
+	}
+	if st.State != StateDegraded || len(st.Problems) != 1 || !strings.Contains(st.Problems[0].Message, "NoMatchingListenerHostname: no hostname matches") {
+		t.Errorf("state %s, problems %+v", st.State, st.Problems)
+	}
+
+	ok := exposedCluster(t, route("infra/edge", "https", accepted, resolved))
+	st, err = ok.For(exposedOrders).Status(ctx, deployed(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != StateReady || len(st.Problems) != 0 {
+		t.Errorf("accepted route: state %s, problems %+v", st.State, st.Problems)
+	}
+	// Not exposed: no URL.
+	if st, _ := ok.For(orders).Status(ctx, deployed("")); st.URL != "" {
+		t.Errorf("url of a workload not exposed = %q", st.URL)
+	}
+}
+
+func TestCheckEdge(t *testing.T) {
+	ctx := context.Background()
+	gw := &metav1.APIResourceList{GroupVersion: "gateway.networking.k8s.io/v1", APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}}}
+	cm := &metav1.APIResourceList{GroupVersion: "cert-manager.io/v1", APIResources: []metav1.APIResource{{Name: "certificates", Kind: "Certificate", Namespaced: true}}}
+	ingress := &project.Workload{Name: "legacy", Path: "legacy", Expose: &project.Expose{Host: "legacy.example.com", TLS: &project.TLS{Mode: project.TLSOff}, Ingress: &project.Ingress{}}}
+	for _, tc := range []struct {
+		name string
+		apis []*metav1.APIResourceList
+		ws   []project.Workload
+		want string
+	}{
+		{"both there", []*metav1.APIResourceList{gw, cm}, []project.Workload{*exposedOrders}, ""},
+		{"no Gateway API", []*metav1.APIResourceList{cm}, []project.Workload{*exposedOrders}, "`expose:` of orders in skiff.yaml needs Gateway API"},
+		{"no cert-manager", []*metav1.APIResourceList{gw}, []project.Workload{*exposedOrders}, "needs cert-manager (the cert-manager.io/v1 Certificate)"},
+		{"an Ingress without TLS needs neither", nil, []project.Workload{*ingress}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := exposedCluster(t)
+			c.Clientset.Discovery().(*fakediscovery.FakeDiscovery).Resources = tc.apis
+			err := c.CheckEngines(ctx, tc.ws)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("CheckEngines = %v", err)
+				}
+				return
+			}
+			var me *MissingEdgeError
+			if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckEngines = %v, want a MissingEdgeError with %q", err, tc.want)
+			}
+		})
+	}
+}
