@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -189,10 +191,20 @@ func printDeployed(f *cmdutil.Factory, results []engine.Deployment) error {
 		fmt.Fprintf(f.IOStreams.ErrOut, "Reach it from here with `skiff invoke %s`, follow it with `skiff logs -f %s`; in the cluster at its endpoint below.\n",
 			results[0].Workload, results[0].Workload)
 	}
+	// The URL column only when a workload is exposed.
+	public := slices.ContainsFunc(results, func(r engine.Deployment) bool { return r.URL != "" })
 	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, results, func(out io.Writer) error {
-		fmt.Fprintln(out, "WORKLOAD\tRELEASE\tREVISION\tREADY\tIMAGE\tENDPOINT")
+		fmt.Fprint(out, "WORKLOAD\tRELEASE\tREVISION\tREADY\tIMAGE\tENDPOINT")
+		if public {
+			fmt.Fprint(out, "\tURL")
+		}
+		fmt.Fprintln(out)
 		for _, r := range results {
-			fmt.Fprintf(out, "%s\t%s\t%d\t%s\t%s\t%s\n", r.Workload, r.Release, r.Revision, r.Ready, shortImage(r.Image), r.Endpoint)
+			fmt.Fprintf(out, "%s\t%s\t%d\t%s\t%s\t%s", r.Workload, r.Release, r.Revision, r.Ready, shortImage(r.Image), r.Endpoint)
+			if public {
+				fmt.Fprintf(out, "\t%s", cmp.Or(r.URL, "-"))
+			}
+			fmt.Fprintln(out)
 		}
 		return nil
 	})

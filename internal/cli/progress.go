@@ -71,6 +71,9 @@ func (p *progress) event(ev event.Event) {
 	case event.Deployed:
 		p.spinDone()
 		fmt.Fprintf(errOut, "%s %s ready: revision %d, %s pods, in %s\n", cs.SuccessIcon(), ev.Workload, ev.Revision, ev.Ready, ev.Duration.Round(time.Second))
+		if ev.URL != "" {
+			fmt.Fprintf(errOut, "  public at %s\n", ev.URL)
+		}
 	case event.Failed:
 		p.spinDone()
 		if ev.Release != "" && ev.Duration > 0 {

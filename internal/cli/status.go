@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,8 +97,14 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 }
 
 func printStatus(f *cmdutil.Factory, all []*engine.Status) error {
+	// The URL column only when a workload is exposed.
+	public := slices.ContainsFunc(all, func(s *engine.Status) bool { return s.URL != "" })
 	err := cmdutil.Write(f.IOStreams.Out, f.Globals.Output, all, func(out io.Writer) error {
-		fmt.Fprintln(out, "WORKLOAD\tKIND\tSTATE\tREVISION\tREADY\tRESTARTS\tIMAGE\tENDPOINT")
+		fmt.Fprint(out, "WORKLOAD\tKIND\tSTATE\tREVISION\tREADY\tRESTARTS\tIMAGE\tENDPOINT")
+		if public {
+			fmt.Fprint(out, "\tURL")
+		}
+		fmt.Fprintln(out)
 		for _, s := range all {
 			rev := "-"
 			if s.Revision > 0 {
@@ -108,7 +115,11 @@ func printStatus(f *cmdutil.Factory, all []*engine.Status) error {
 				_, on, _ := strings.Cut(s.Scaling, " pods ") // "0-5 pods on request"
 				state += " (scales " + on + ")"
 			}
-			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s\n", s.Workload, s.Kind, state, rev, s.Ready, s.Desired, s.Restarts, shortImage(s.Image), s.Endpoint)
+			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s", s.Workload, s.Kind, state, rev, s.Ready, s.Desired, s.Restarts, shortImage(s.Image), s.Endpoint)
+			if public {
+				fmt.Fprintf(out, "\t%s", cmp.Or(s.URL, "-"))
+			}
+			fmt.Fprintln(out)
 		}
 		return nil
 	})
