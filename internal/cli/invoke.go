@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -34,6 +37,11 @@ type InvokeOptions struct {
 	Local      bool
 	Port       int
 	Timeout    time.Duration
+	// Public calls the workload's public URL (expose), TLS verified
+	// against CACert ("": the system's roots), dialing ConnectTo when set.
+	Public    bool
+	CACert    string
+	ConnectTo string
 }
 
 // NewCmdInvoke builds `skiff invoke`. runF replaces invokeRun in tests.
@@ -53,6 +61,11 @@ func NewCmdInvoke(f *cmdutil.Factory, runF func(context.Context, *InvokeOptions)
 			(ce-* headers), or in structured mode with --structured: to the workload
 			itself, not through the bus (skiff events publish stores one for the
 			triggers).
+
+			With --public, the request goes to the workload's public URL (skiff.yaml
+			expose), through the gateway, as its users reach it: --path is under the
+			exposed path, TLS is verified against the system's roots or --cacert, and
+			--connect-to dials the gateway's address before DNS points the host at it.
 		`),
 		Example: heredoc.Doc(`
 			skiff invoke hello --path '/?name=Ada'
@@ -60,6 +73,8 @@ func NewCmdInvoke(f *cmdutil.Factory, runF func(context.Context, *InvokeOptions)
 			skiff invoke thumbs --cloudevent --type com.example.upload --data '{"file":"a.png"}'
 			skiff invoke hello --local
 			skiff invoke thumbs --local --event com.example.upload -d '{"file":"a.png"}'
+			skiff invoke front --public --path /items
+			skiff invoke front --public --cacert ca.pem --connect-to 203.0.113.7:443
 		`),
 		Args: maxArgs(1, "the workload"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -81,6 +96,17 @@ func NewCmdInvoke(f *cmdutil.Factory, runF func(context.Context, *InvokeOptions)
 			if err := checkTimeout(opts.Timeout); err != nil {
 				return err
 			}
+			if opts.Public && opts.Local {
+				return cmdutil.Usagef("--public and --local are two different places: choose one")
+			}
+			if !opts.Public && (opts.CACert != "" || opts.ConnectTo != "") {
+				return cmdutil.Usagef("--cacert and --connect-to are for the public URL: add --public")
+			}
+			if opts.ConnectTo != "" {
+				if _, port, err := net.SplitHostPort(opts.ConnectTo); err != nil || port == "" {
+					return cmdutil.Usagef("--connect-to %q must be HOST:PORT, e.g. 203.0.113.7:443", opts.ConnectTo)
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -100,6 +126,9 @@ func NewCmdInvoke(f *cmdutil.Factory, runF func(context.Context, *InvokeOptions)
 	fl.BoolVar(&opts.Local, "local", false, "send to the local instance (started with skiff run or skiff dev --local)")
 	fl.IntVar(&opts.Port, "port", 0, "with --local: the port (default: the workload's)")
 	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long to wait for the answer")
+	fl.BoolVar(&opts.Public, "public", false, "send to the workload's public URL (skiff.yaml expose), through the gateway")
+	fl.StringVar(&opts.CACert, "cacert", "", "with --public: PEM file of the CA to verify the certificate with (default: the system's)")
+	fl.StringVar(&opts.ConnectTo, "connect-to", "", "with --public: dial HOST:PORT instead of the URL's host (Host and TLS name unchanged)")
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
@@ -162,7 +191,26 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	var base, via string
-	if opts.Local {
+	client := &http.Client{}
+	if opts.Public {
+		x := pc.project.Exposure(w)
+		if x == nil {
+			return cmdutil.Usagef("%s is not exposed: it has no public URL; add `expose: true` to it in skiff.yaml (docs/expose.md), or leave out --public", w.Name)
+		}
+		var roots *x509.CertPool
+		if opts.CACert != "" {
+			if roots, err = invoke.LoadRoots(opts.CACert); err != nil {
+				return cmdutil.Usagef("--cacert: %v", err)
+			}
+		}
+		client = invoke.PublicClient(roots, opts.ConnectTo)
+		u, _ := url.Parse(x.URL())
+		base, via = u.Scheme+"://"+u.Host, x.URL()
+		req.Path = strings.TrimSuffix(u.Path, "/") + "/" + strings.TrimPrefix(req.Path, "/")
+		if opts.ConnectTo != "" {
+			via += " at " + opts.ConnectTo
+		}
+	} else if opts.Local {
 		port := opts.Port
 		if port == 0 {
 			port = w.Port
@@ -181,8 +229,11 @@ func invokeRun(ctx context.Context, opts *InvokeOptions) error {
 		defer fw.Close()
 		base, via, req.Host = "http://"+fw.Addr, fw.Via, fw.Host
 	}
-	resp, err := invoke.Do(ctx, &http.Client{}, base, req)
+	resp, err := invoke.Do(ctx, client, base, req)
 	if err != nil {
+		if opts.Public {
+			return fmt.Errorf("no answer from %s at %s: %w", w.Name, via, invoke.Untrusted(strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://"), err))
+		}
 		if opts.Local {
 			return fmt.Errorf("no answer from %s at %s: %w; is `skiff run %s` or `skiff dev --local` running?", w.Name, base, err, w.Name)
 		}

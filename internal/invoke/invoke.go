@@ -6,11 +6,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -150,4 +155,61 @@ func Do(ctx context.Context, client *http.Client, baseURL string, req Request) (
 		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
 	return &Response{Status: resp.Status, StatusCode: resp.StatusCode, Headers: resp.Header, Body: body, Duration: time.Since(start)}, nil
+}
+
+// PublicClient is the HTTP client of a workload's public URL. It verifies
+// TLS against roots (nil: the system's pool). connectTo, when set, is the
+// address (host:port) dialed instead of the URL's host, whatever its name
+// resolves to: the request keeps its Host header and TLS server name, as
+// before DNS points at the gateway.
+func PublicClient(roots *x509.CertPool, connectTo string) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if connectTo != "" {
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, connectTo)
+		}
+		tr.Proxy = nil
+	}
+	return &http.Client{Transport: tr}
+}
+
+// LoadRoots reads the PEM certificates of file into a pool.
+func LoadRoots(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// UntrustedError says a public URL's certificate does not verify.
+type UntrustedError struct {
+	Host string
+	Err  error
+}
+
+func (e *UntrustedError) Error() string {
+	return fmt.Sprintf("the certificate %s presents does not verify: %v; pass --cacert FILE with the CA that issued it (a private or test issuer), or check tls in skiff.yaml", e.Host, e.Err)
+}
+
+func (e *UntrustedError) Unwrap() error { return e.Err }
+
+// Untrusted turns an error of a request to host that failed to verify
+// the server's certificate into an *UntrustedError; others are returned
+// as they are.
+func Untrusted(host string, err error) error {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostErr x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostErr) || errors.As(err, &verify) {
+		return &UntrustedError{Host: host, Err: err}
+	}
+	return err
 }
