@@ -35,6 +35,9 @@ var watched = map[string]bool{
 	"keda.sh/ScaledObject":          true,
 	"http.keda.sh/InterceptorRoute": true,
 	"http.keda.sh/HTTPScaledObject": true,
+	// deploy waits for an exposed workload's route and certificate.
+	"gateway.networking.k8s.io/HTTPRoute": true,
+	"cert-manager.io/Certificate":         true,
 }
 
 // AccessFor is what deploy (through Helm), status, logs and invoke do in

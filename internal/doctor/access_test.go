@@ -80,3 +80,24 @@ func TestResourceOf(t *testing.T) {
 		}
 	}
 }
+
+// deploy watches an exposed workload's route and certificate: both are
+// listed and watched besides what Helm does to them.
+func TestAccessForTheEdge(t *testing.T) {
+	got, err := AccessFor("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n---\napiVersion: cert-manager.io/v1\nkind: Certificate\n---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []Access{
+		{Group: "gateway.networking.k8s.io", Resource: "httproutes", Verb: "watch", Namespaced: true},
+		{Group: "cert-manager.io", Resource: "certificates", Verb: "list", Namespaced: true},
+		{Group: "gateway.networking.k8s.io", Resource: "referencegrants", Verb: "create", Namespaced: true},
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("AccessFor lacks %v", want)
+		}
+	}
+	if slices.Contains(got, Access{Group: "gateway.networking.k8s.io", Resource: "referencegrants", Verb: "watch", Namespaced: true}) {
+		t.Error("ReferenceGrants are watched; nothing watches them")
+	}
+}

@@ -338,3 +338,182 @@ func (c *Cluster) checkEdge(ws []project.Workload) error {
 	}
 	return nil
 }
+
+// EdgeFindings is what CheckGateways found: Problems stop an exposed
+// workload from being reached; Warnings may.
+type EdgeFindings struct {
+	Found    []string
+	Warnings []string
+	Problems []string
+}
+
+// CheckGateways reads what the exposed workloads of ws (base chart, on a
+// Gateway) need of the cluster's edge: the APIs (Gateway API, cert-manager
+// with tls auto), their Gateway, Accepted and Programmed, with a listener
+// (the one skiff.yaml names, or any) whose hostname admits each host, an
+// HTTPS one when tls is not off; and, for a scaled workload, the
+// ReferenceGrant in the interceptor's namespace that lets the routes of
+// the project's namespace reach it. What it may not read (RBAC) is a
+// warning. It changes nothing.
+func (c *Cluster) CheckGateways(ctx context.Context, ws []project.Workload) (*EdgeFindings, error) {
+	out := &EdgeFindings{}
+	if err := c.checkEdge(ws); err != nil {
+		var me *MissingEdgeError
+		if errors.As(err, &me) {
+			out.Problems = append(out.Problems, err.Error())
+			return out, nil
+		}
+		return nil, err
+	}
+	type gwKey struct{ ns, name string }
+	byGateway := map[gwKey][]*project.Workload{}
+	var keys []gwKey
+	grantNeeded := false
+	for i := range ws {
+		w := &ws[i]
+		x := c.Project.Exposure(w)
+		if x == nil || x.Gateway == nil || hasOwnChart(c.Root, w) {
+			continue
+		}
+		k := gwKey{x.Gateway.Namespace, x.Gateway.Name}
+		if _, seen := byGateway[k]; !seen {
+			keys = append(keys, k)
+		}
+		byGateway[k] = append(byGateway[k], w)
+		grantNeeded = grantNeeded || w.Scale != nil
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if c.Dynamic == nil {
+		return nil, errors.New("no client for the Gateway API objects")
+	}
+	for _, k := range keys {
+		gw, err := c.Dynamic.Resource(Gateways).Namespace(k.ns).Get(ctx, k.name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			out.Problems = append(out.Problems, fmt.Sprintf("there is no Gateway %s/%s; fix gateway in skiff.yaml (`kubectl get gateways -A` lists them)", k.ns, k.name))
+			continue
+		case apierrors.IsForbidden(err):
+			out.Warnings = append(out.Warnings, fmt.Sprintf("may not read the Gateway %s/%s: cannot tell whether it admits the hosts", k.ns, k.name))
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("reading the Gateway %s/%s: %w", k.ns, k.name, err)
+		}
+		conds, _, _ := unstructured.NestedSlice(gw.Object, "status", "conditions")
+		bad := false
+		for _, typ := range []string{"Accepted", "Programmed"} {
+			if st, reason, msg := conditionOf(conds, typ, gw.GetGeneration()); st != "True" {
+				bad = true
+				out.Problems = append(out.Problems, fmt.Sprintf("the Gateway %s/%s is not %s: %s", k.ns, k.name, typ, strings.TrimPrefix(strings.TrimSpace(reason+": "+msg), ": ")))
+			}
+		}
+		if bad {
+			continue
+		}
+		out.Found = append(out.Found, fmt.Sprintf("Gateway %s/%s is programmed", k.ns, k.name))
+		listeners, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
+		for _, w := range byGateway[k] {
+			c.checkListeners(out, k.ns+"/"+k.name, listeners, w)
+		}
+	}
+	if grantNeeded {
+		c.checkInterceptorGrant(ctx, out)
+	}
+	return out, nil
+}
+
+// checkListeners: a listener of the Gateway admits w's host.
+func (c *Cluster) checkListeners(out *EdgeFindings, gateway string, listeners []any, w *project.Workload) {
+	x := c.Project.Exposure(w)
+	var admitting []map[string]any
+	for _, l := range listeners {
+		lm, _ := l.(map[string]any)
+		name, _ := lm["name"].(string)
+		if x.Gateway.Listener != "" && name != x.Gateway.Listener {
+			continue
+		}
+		host, _ := lm["hostname"].(string)
+		if HostMatches(host, x.Host) {
+			admitting = append(admitting, lm)
+		}
+	}
+	if len(admitting) == 0 {
+		which := "no listener of the Gateway " + gateway
+		if x.Gateway.Listener != "" {
+			which = "the listener " + x.Gateway.Listener + " of the Gateway " + gateway + " (or there is none by that name)"
+		}
+		out.Problems = append(out.Problems, fmt.Sprintf("%s admits %s's host %s; use a host it allows, or ask its owner for a listener", which, w.Name, x.Host))
+		return
+	}
+	if x.TLS.Mode == project.TLSOff {
+		return
+	}
+	secret := x.SecretName(w.Name)
+	for _, lm := range admitting {
+		if proto, _ := lm["protocol"].(string); proto != "HTTPS" {
+			continue
+		}
+		refs, _, _ := unstructured.NestedSlice(lm, "tls", "certificateRefs")
+		for _, r := range refs {
+			rm, _ := r.(map[string]any)
+			ns, _ := rm["namespace"].(string)
+			if rm["name"] == secret && (ns == c.Namespace || (ns == "" && strings.HasPrefix(gateway, c.Namespace+"/"))) {
+				out.Found = append(out.Found, fmt.Sprintf("%s's listener %v serves %s with the certificate in Secret %s", gateway, lm["name"], x.Host, secret))
+				return
+			}
+		}
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s's HTTPS listener %v admits %s but serves its own certificate, not the one in Secret %s/%s; ask the Gateway's owner to add it to the listener's certificateRefs (docs/expose.md), or use the listener's with tls: off",
+			gateway, lm["name"], x.Host, c.Namespace, secret))
+		return
+	}
+	out.Problems = append(out.Problems, fmt.Sprintf("no HTTPS listener of the Gateway %s admits %s's host %s, and its tls is %s; use tls: off, or a Gateway with an HTTPS listener", gateway, w.Name, x.Host, x.TLS.Mode))
+}
+
+// HostMatches reports whether a listener's hostname ("" admits any)
+// admits host: equal, or a wildcard "*.example.com" matching any host
+// under it.
+func HostMatches(listener, host string) bool {
+	if listener == "" || listener == host {
+		return true
+	}
+	if suffix, ok := strings.CutPrefix(listener, "*"); ok {
+		return strings.HasSuffix(host, suffix) && len(host) > len(suffix)
+	}
+	return false
+}
+
+// checkInterceptorGrant: a ReferenceGrant in the interceptor's namespace
+// lets HTTPRoutes of the project's namespace reach its Service.
+func (c *Cluster) checkInterceptorGrant(ctx context.Context, out *EdgeFindings) {
+	list, err := c.Dynamic.Resource(ReferenceGrants).Namespace(chart.InterceptorNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("may not read the ReferenceGrants of namespace %s (%v): cannot tell whether the Gateway may send to the KEDA interceptor; deploy will say", chart.InterceptorNamespace, err))
+		return
+	}
+	for _, g := range list.Items {
+		if grants(&g, c.Namespace) {
+			out.Found = append(out.Found, fmt.Sprintf("ReferenceGrant %s/%s lets the routes of %s reach the KEDA interceptor", chart.InterceptorNamespace, g.GetName(), c.Namespace))
+			return
+		}
+	}
+	out.Problems = append(out.Problems, fmt.Sprintf("no ReferenceGrant in namespace %s lets the HTTPRoutes of %s reach the KEDA interceptor, which scaled workloads are routed through; ask a cluster admin to apply:\n%s",
+		chart.InterceptorNamespace, c.Namespace, InterceptorGrant(c.Namespace)))
+}
+
+// grants reports whether ReferenceGrant g lets HTTPRoutes of namespace ns
+// refer to the interceptor's Service.
+func grants(g *unstructured.Unstructured, ns string) bool {
+	from, _, _ := unstructured.NestedSlice(g.Object, "spec", "from")
+	to, _, _ := unstructured.NestedSlice(g.Object, "spec", "to")
+	fromOK := slices.ContainsFunc(from, func(f any) bool {
+		m, _ := f.(map[string]any)
+		return m["group"] == "gateway.networking.k8s.io" && m["kind"] == "HTTPRoute" && m["namespace"] == ns
+	})
+	toOK := slices.ContainsFunc(to, func(t any) bool {
+		m, _ := t.(map[string]any)
+		name, hasName := m["name"].(string)
+		return (m["group"] == "" || m["group"] == nil) && m["kind"] == "Service" && (!hasName || name == "" || name == chart.InterceptorService)
+	})
+	return fromOK && toOK
+}

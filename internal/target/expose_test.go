@@ -219,3 +219,134 @@ func TestCheckEdge(t *testing.T) {
 		})
 	}
 }
+
+func gateway(accepted string, listeners ...map[string]any) *unstructured.Unstructured {
+	ls := make([]any, len(listeners))
+	for i, l := range listeners {
+		ls[i] = l
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+		"metadata": map[string]any{"name": "edge", "namespace": "infra", "generation": int64(2)},
+		"spec":     map[string]any{"gatewayClassName": "traefik", "listeners": ls},
+		"status": map[string]any{"conditions": conds(cond{"Accepted", accepted, "Accepted", ""},
+			cond{"Programmed", accepted, "Programmed", ""})},
+	}}
+}
+
+func listener(name, proto, host string, certs ...string) map[string]any {
+	l := map[string]any{"name": name, "protocol": proto, "port": int64(443)}
+	if host != "" {
+		l["hostname"] = host
+	}
+	if len(certs) > 0 {
+		var refs []any
+		for _, c := range certs {
+			ns, n, _ := strings.Cut(c, "/")
+			refs = append(refs, map[string]any{"kind": "Secret", "name": n, "namespace": ns})
+		}
+		l["tls"] = map[string]any{"mode": "Terminate", "certificateRefs": refs}
+	}
+	return l
+}
+
+func interceptorGrant(from string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+		"metadata": map[string]any{"name": "from-" + from, "namespace": "keda"},
+		"spec": map[string]any{
+			"from": []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": from}},
+			"to":   []any{map[string]any{"group": "", "kind": "Service", "name": "keda-add-ons-http-interceptor-proxy"}},
+		},
+	}}
+}
+
+func TestCheckGateways(t *testing.T) {
+	ctx := context.Background()
+	apis := []*metav1.APIResourceList{
+		{GroupVersion: "gateway.networking.k8s.io/v1", APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}}},
+		{GroupVersion: "cert-manager.io/v1", APIResources: []metav1.APIResource{{Name: "certificates", Kind: "Certificate", Namespaced: true}}},
+	}
+	scaledExposed := *exposedOrders
+	scaledExposed.Scale = scaledOrders.Scale
+	for _, tc := range []struct {
+		name     string
+		objs     []runtime.Object
+		w        *project.Workload
+		listener string
+		problem  string
+		warning  string
+		found    string
+	}{
+		{"served with its certificate", []runtime.Object{gateway("True", listener("https", "HTTPS", "", "shop/orders-tls"))}, exposedOrders, "",
+			"", "", "listener https serves orders.example.com with the certificate in Secret orders-tls"},
+		{"the listener's own certificate", []runtime.Object{gateway("True", listener("https", "HTTPS", "*.example.com", "infra/wildcard"))}, exposedOrders, "",
+			"", "serves its own certificate, not the one in Secret shop/orders-tls", ""},
+		{"no listener for the host", []runtime.Object{gateway("True", listener("https", "HTTPS", "*.allowed.test", "infra/w"))}, exposedOrders, "",
+			"no listener of the Gateway infra/edge admits orders's host orders.example.com", "", ""},
+		{"the named listener is HTTP", []runtime.Object{gateway("True", listener("http", "HTTP", ""), listener("https", "HTTPS", "*.allowed.test", "infra/w"))}, exposedOrders, "http",
+			"no HTTPS listener of the Gateway infra/edge admits", "", ""},
+		{"not programmed", []runtime.Object{gateway("False", listener("https", "HTTPS", ""))}, exposedOrders, "",
+			"the Gateway infra/edge is not Accepted", "", ""},
+		{"no Gateway", nil, exposedOrders, "", "there is no Gateway infra/edge", "", ""},
+		{"scaled, no grant", []runtime.Object{gateway("True", listener("https", "HTTPS", "", "shop/orders-tls")), interceptorGrant("other")}, &scaledExposed, "",
+			"no ReferenceGrant in namespace keda lets the HTTPRoutes of shop reach the KEDA interceptor", "", ""},
+		{"scaled, granted", []runtime.Object{gateway("True", listener("https", "HTTPS", "", "shop/orders-tls")), interceptorGrant("shop")}, &scaledExposed, "",
+			"", "", "ReferenceGrant keda/from-shop lets the routes of shop reach the KEDA interceptor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := exposedCluster(t)
+			c.Project.Gateway.Listener = tc.listener
+			c.Dynamic = dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+				map[schema.GroupVersionResource]string{Gateways: "GatewayList", ReferenceGrants: "ReferenceGrantList"})
+			// Created through the client: the fake's guess of the resource
+			// of kind Gateway is "gatewaies".
+			for _, o := range tc.objs {
+				u := o.(*unstructured.Unstructured)
+				gvr := ReferenceGrants
+				if u.GetKind() == "Gateway" {
+					gvr = Gateways
+				}
+				if _, err := c.Dynamic.Resource(gvr).Namespace(u.GetNamespace()).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.Clientset.Discovery().(*fakediscovery.FakeDiscovery).Resources = apis
+			f, err := c.CheckGateways(ctx, []project.Workload{*tc.w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(what string, got []string, want string) {
+				all := strings.Join(got, "\n")
+				if want == "" && len(got) > 0 && what != "found" {
+					t.Errorf("%s: %s, want none", what, all)
+				}
+				if want != "" && !strings.Contains(all, want) {
+					t.Errorf("%s: %q, want %q", what, all, want)
+				}
+			}
+			check("problems", f.Problems, tc.problem)
+			check("warnings", f.Warnings, tc.warning)
+			check("found", f.Found, tc.found)
+		})
+	}
+}
+
+func TestHostMatches(t *testing.T) {
+	for _, tc := range []struct {
+		listener, host string
+		want           bool
+	}{
+		{"", "a.example.com", true},
+		{"a.example.com", "a.example.com", true},
+		{"*.example.com", "a.example.com", true},
+		{"*.example.com", "a.b.example.com", true},
+		{"*.example.com", "example.com", false},
+		{"*.allowed.skiff.test", "front.skiff.test", false},
+		{"b.example.com", "a.example.com", false},
+	} {
+		if got := HostMatches(tc.listener, tc.host); got != tc.want {
+			t.Errorf("HostMatches(%q, %q) = %t", tc.listener, tc.host, got)
+		}
+	}
+}

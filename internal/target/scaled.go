@@ -108,13 +108,15 @@ func (e *MissingEngineError) Error() string {
 // and the cluster lacks it. It changes nothing, so deploy can run it
 // before it does.
 func (c *Cluster) CheckEngines(ctx context.Context, ws []project.Workload) error {
-	if err := c.checkKEDA(ctx, ws); err != nil {
+	if err := c.CheckKEDA(ctx, ws); err != nil {
 		return err
 	}
 	return c.checkEdge(ws)
 }
 
-func (c *Cluster) checkKEDA(ctx context.Context, ws []project.Workload) error {
+// CheckKEDA is CheckEngines without the edge: KEDA and its HTTP add-on
+// for the scaled workloads of ws.
+func (c *Cluster) CheckKEDA(ctx context.Context, ws []project.Workload) error {
 	var scaled []string
 	for _, w := range ws {
 		if w.Scale != nil && !hasOwnChart(c.Root, &w) {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiffdev/skiff/internal/doctor"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // Cluster is what the cluster checks share: a client and one answer to
@@ -216,5 +217,28 @@ func (c *Cluster) Engines(check func(ctx context.Context) error) doctor.Check {
 			return doctor.Fails(err.Error(), "docs/serverless.md says what to install")
 		}
 		return doctor.Okay("KEDA's ScaledObject API, the KEDA HTTP add-on's InterceptorRoute API and its interceptor are there")
+	}}
+}
+
+// Edge checks what the project's exposed workloads need of the cluster's
+// edge; check is target.Cluster.CheckGateways for its workloads.
+func (c *Cluster) Edge(check func(ctx context.Context) (*target.EdgeFindings, error)) doctor.Check {
+	return doctor.Check{Name: "edge", Run: func(ctx context.Context) doctor.Result {
+		if c.reach(ctx) != nil {
+			return unreachable()
+		}
+		f, err := check(ctx)
+		if err != nil {
+			return doctor.Fails(err.Error(), "docs/expose.md says what the cluster needs")
+		}
+		switch {
+		case len(f.Problems) > 0:
+			return doctor.Fails(strings.Join(f.Problems, "; "), "docs/expose.md says what the cluster needs")
+		case len(f.Warnings) > 0:
+			return doctor.Warns(strings.Join(f.Warnings, "; "), "docs/expose.md")
+		case len(f.Found) == 0:
+			return doctor.Okay("the exposed workloads use Ingresses: nothing to check before deploy")
+		}
+		return doctor.Okay(strings.Join(f.Found, "; "))
 	}}
 }

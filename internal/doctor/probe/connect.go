@@ -57,7 +57,11 @@ func ClusterChecks(p *project.Project, kubeconfig, kubeContext string, needs []d
 	checks := []doctor.Check{c.Reach(), access, c.PodSecurity(), c.Architectures(platforms)}
 	if slices.ContainsFunc(p.Workloads, func(w project.Workload) bool { return w.Scale != nil }) {
 		tc := &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: p.Namespace, Project: p}
-		checks = append(checks, c.Engines(func(ctx context.Context) error { return tc.CheckEngines(ctx, p.Workloads) }))
+		checks = append(checks, c.Engines(func(ctx context.Context) error { return tc.CheckKEDA(ctx, p.Workloads) }))
+	}
+	if len(p.ExposedWorkloads()) > 0 {
+		tc := &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: p.Namespace, Project: p}
+		checks = append(checks, c.Edge(func(ctx context.Context) (*target.EdgeFindings, error) { return tc.CheckGateways(ctx, p.Workloads) }))
 	}
 	if ev := p.Events; ev != nil && ev.Bus != "" {
 		checks = append(checks, c.Bus(func(ctx context.Context) (string, error) {

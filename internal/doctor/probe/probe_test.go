@@ -24,6 +24,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/doctor"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 func TestRegistry(t *testing.T) {
@@ -119,6 +120,20 @@ func TestClusterChecks(t *testing.T) {
 	}
 	if r := c.Engines(func(context.Context) error { return fmt.Errorf("no KEDA") }).Run(ctx); r.Status != doctor.Fail || r.Detail != "no KEDA" {
 		t.Errorf("engines = %+v", r)
+	}
+	for _, tc := range []struct {
+		f      target.EdgeFindings
+		status doctor.Status
+		want   string
+	}{
+		{target.EdgeFindings{Found: []string{"Gateway infra/edge is programmed"}}, doctor.OK, "Gateway infra/edge is programmed"},
+		{target.EdgeFindings{Found: []string{"x"}, Warnings: []string{"serves its own certificate"}}, doctor.Warn, "serves its own certificate"},
+		{target.EdgeFindings{Warnings: []string{"w"}, Problems: []string{"there is no Gateway infra/edge"}}, doctor.Fail, "there is no Gateway infra/edge"},
+		{target.EdgeFindings{}, doctor.OK, "Ingresses"},
+	} {
+		if r := c.Edge(func(context.Context) (*target.EdgeFindings, error) { return &tc.f, nil }).Run(ctx); r.Status != tc.status || !strings.Contains(r.Detail, tc.want) {
+			t.Errorf("edge %+v = %+v", tc.f, r)
+		}
 	}
 	if r := c.Bus(func(context.Context) (string, error) { return "", fmt.Errorf("the bus has no JetStream") }).Run(ctx); r.Status != doctor.Fail ||
 		r.Detail != "the bus has no JetStream" || !strings.Contains(r.Fix, "--jetstream") {
