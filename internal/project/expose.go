@@ -396,7 +396,7 @@ func (p *Project) checkExpose(report func(path, msg, hint string)) {
 		at := fmt.Sprintf("workloads[%d].expose", i)
 		e := w.Expose
 		if e.Host != "" {
-			if why := checkHost(e.Host, e.TLS == nil || e.TLS.Mode != TLSAuto); why != "" {
+			if why := checkHost(e.Host, p.tlsFor(e).Mode != TLSAuto); why != "" {
 				hint := hostHint
 				if strings.HasPrefix(e.Host, "*.") {
 					hint = "cert-manager's ACME http-01 cannot issue a wildcard certificate: use one host, or tls: {secret: NAME} with a wildcard certificate"

@@ -133,6 +133,7 @@ func TestExposeErrors(t *testing.T) {
 		{"not a bool", one(gw+"domain: example.com\n", "yes"), "workloads[0].expose", 9, `"yes" is not true, false or a mapping`},
 		{"bad host", one(gw, "{host: Shop_Front.example.com}"), "workloads[0].expose.host", 8, `"Shop_Front.example.com" is not a host name; use a DNS name`},
 		{"wildcard with auto", one(gw+"tls: {issuer: le}\n", "{host: '*.example.com', tls: auto}"), "workloads[0].expose.host", 9, "cannot issue a wildcard"},
+		{"wildcard with the top level's issuer", one(gw+"tls: {issuer: le}\n", "{host: '*.example.com'}"), "workloads[0].expose.host", 9, "cannot issue a wildcard"},
 		{"bad path", one(gw, "{host: a.example.com, path: api}"), "workloads[0].expose.path", 8, `"api" does not start with /`},
 		{"dotted path", one(gw, "{host: a.example.com, path: /a/../b}"), "workloads[0].expose.path", 8, "is not a clean path"},
 		{"no host, no domain", one(gw, "true"), "workloads[0].expose", 8, "has no host, and skiff.yaml no domain"},
