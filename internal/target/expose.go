@@ -1,6 +1,7 @@
 package target
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,7 +55,7 @@ func (e *RouteRefusedError) Error() string {
 	if e.Condition == "ResolvedRefs" {
 		what = "cannot send requests on the route"
 	}
-	msg := fmt.Sprintf("the Gateway %s/%s %s of %s (host %s): %s: %s", e.Gateway.Namespace, e.Gateway.Name, what, e.Workload, e.Host, e.Reason, e.Message)
+	msg := fmt.Sprintf("the Gateway %s/%s %s of %s (host %s): %s", e.Gateway.Namespace, e.Gateway.Name, what, e.Workload, e.Host, said(e.Reason, e.Message))
 	switch e.Reason {
 	case "NotAllowedByListeners", "NoMatchingListenerHostname":
 		msg += fmt.Sprintf("; no listener of the Gateway admits this host from namespace %s: use a host it allows (`kubectl get gateway -n %s %s -o yaml` lists its listeners), or ask its owner for a listener",
@@ -95,8 +96,8 @@ type CertificateFailedError struct {
 }
 
 func (e *CertificateFailedError) Error() string {
-	return fmt.Sprintf("cert-manager could not issue the certificate of %s (host %s) from %s: %s: %s; `kubectl describe certificate %s` and its CertificateRequest say more",
-		e.Workload, e.Host, e.Issuer, e.Reason, e.Message, e.Workload)
+	return fmt.Sprintf("cert-manager could not issue the certificate of %s (host %s) from %s: %s; `kubectl describe certificate %s` and its CertificateRequest say more",
+		e.Workload, e.Host, e.Issuer, said(e.Reason, e.Message), e.Workload)
 }
 
 // exposure is where w is exposed with skiff's base chart (nil: it is not).
@@ -173,9 +174,9 @@ func routeState(u *unstructured.Unstructured, x *project.Exposure, workload, ns 
 		case accepted == "True" && resolved == "True":
 			return true, "", nil
 		case accepted == "False":
-			return false, "not accepted: " + aReason + ": " + aMsg, nil
+			return false, "not accepted: " + said(aReason, aMsg), nil
 		case resolved == "False":
-			return false, "references not resolved: " + rReason + ": " + rMsg, nil
+			return false, "references not resolved: " + said(rReason, rMsg), nil
 		}
 		return false, "the Gateway has not looked at this version of the route yet", nil
 	}
@@ -194,9 +195,21 @@ func certificateState(u *unstructured.Unstructured, x *project.Exposure, workloa
 	case issuing == "False" && iReason == "Failed":
 		return false, "", &CertificateFailedError{Workload: workload, Host: x.Host, Issuer: x.TLS.Kind + " " + x.TLS.Issuer, Reason: iReason, Message: iMsg}
 	case ready == "False":
-		return false, rReason + ": " + rMsg, nil
+		return false, said(rReason, rMsg), nil
 	}
 	return false, "cert-manager has not looked at it yet: does the cluster run cert-manager?", nil
+}
+
+// said is a condition's reason and message as one ("Reason: message"),
+// either of which may be empty (some gateways set no message).
+func said(reason, msg string) string {
+	switch {
+	case msg == "":
+		return reason
+	case reason == "":
+		return msg
+	}
+	return reason + ": " + msg
 }
 
 // conditionOf returns the status, reason and message of condition typ
@@ -405,7 +418,7 @@ func (c *Cluster) CheckGateways(ctx context.Context, ws []project.Workload) (*Ed
 		for _, typ := range []string{"Accepted", "Programmed"} {
 			if st, reason, msg := conditionOf(conds, typ, gw.GetGeneration()); st != "True" {
 				bad = true
-				out.Problems = append(out.Problems, fmt.Sprintf("the Gateway %s/%s is not %s: %s", k.ns, k.name, typ, strings.TrimPrefix(strings.TrimSpace(reason+": "+msg), ": ")))
+				out.Problems = append(out.Problems, fmt.Sprintf("the Gateway %s/%s is not %s: %s", k.ns, k.name, typ, cmp.Or(said(reason, msg), "no status yet")))
 			}
 		}
 		if bad {
