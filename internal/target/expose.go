@@ -463,10 +463,17 @@ func (c *Cluster) checkListeners(out *EdgeFindings, gateway string, listeners []
 		return
 	}
 	secret := x.SecretName(w.Name)
+	var https []map[string]any
 	for _, lm := range admitting {
-		if proto, _ := lm["protocol"].(string); proto != "HTTPS" {
-			continue
+		if proto, _ := lm["protocol"].(string); proto == "HTTPS" {
+			https = append(https, lm)
 		}
+	}
+	if len(https) == 0 {
+		out.Problems = append(out.Problems, fmt.Sprintf("no HTTPS listener of the Gateway %s admits %s's host %s, and its tls is %s; use tls: off, or a Gateway with an HTTPS listener", gateway, w.Name, x.Host, x.TLS.Mode))
+		return
+	}
+	for _, lm := range https {
 		refs, _, _ := unstructured.NestedSlice(lm, "tls", "certificateRefs")
 		for _, r := range refs {
 			rm, _ := r.(map[string]any)
@@ -476,11 +483,9 @@ func (c *Cluster) checkListeners(out *EdgeFindings, gateway string, listeners []
 				return
 			}
 		}
-		out.Warnings = append(out.Warnings, fmt.Sprintf("%s's HTTPS listener %v admits %s but serves its own certificate, not the one in Secret %s/%s; ask the Gateway's owner to add it to the listener's certificateRefs (docs/expose.md), or use the listener's with tls: off",
-			gateway, lm["name"], x.Host, c.Namespace, secret))
-		return
 	}
-	out.Problems = append(out.Problems, fmt.Sprintf("no HTTPS listener of the Gateway %s admits %s's host %s, and its tls is %s; use tls: off, or a Gateway with an HTTPS listener", gateway, w.Name, x.Host, x.TLS.Mode))
+	out.Warnings = append(out.Warnings, fmt.Sprintf("the HTTPS listener %v of %s admits %s but serves its own certificate, not the one in Secret %s/%s; ask the Gateway's owner for a listener with hostname %s and that Secret in its certificateRefs (docs/expose.md), or use tls: off",
+		https[0]["name"], gateway, x.Host, c.Namespace, secret, x.Host))
 }
 
 // HostMatches reports whether a listener's hostname ("" admits any)
