@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -193,6 +194,8 @@ environments:
 	if _, errOut, code := c.skiffIn(t, root, "invoke", "front", "--public", "--connect-to", e.https); code != 1 || !strings.Contains(errOut, "--cacert") {
 		t.Errorf("invoke --public without --cacert: exit %d\n%s", code, errOut)
 	}
+	e.measureLatency(t, c, ns, frontHost)
+
 	// An unknown host: the gateway's 404.
 	if code, body, err := e.get(ctx, false, "nobody-"+tag+".skiff.test", "/"); err != nil || code != 404 {
 		t.Errorf("unknown host: %d %q %v, want 404", code, body, err)
@@ -435,5 +438,52 @@ func appendFile(t *testing.T, file, text string) {
 	}
 	if err := os.WriteFile(file, append(bytes.TrimRight(b, "\n"), []byte("\n"+text)...), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// measureLatency logs the gateway's added latency (docs/benchmarks.md):
+// p50 and p99 of 300 sequential GETs of front on kept-alive connections,
+// straight to its Service's cluster IP (the host reaches it through
+// kube-proxy), and through the gateway over HTTP and HTTPS.
+func (e *edge) measureLatency(t *testing.T, c *cluster, ns, host string) {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := c.kc.Clientset.CoreV1().Services(ns).Get(ctx, "front", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := fmt.Sprintf("%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+	client := func(addr string) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
+			TLSClientConfig: &tls.Config{RootCAs: e.roots, ServerName: host},
+		}}
+	}
+	for _, m := range []struct{ what, addr, url string }{
+		{"straight to the Service", direct, "http://" + host + "/"},
+		{"through the gateway, HTTP", e.http, "http://" + host + "/"},
+		{"through the gateway, HTTPS", e.https, "https://" + host + "/"},
+	} {
+		cl := client(m.addr)
+		var ds []time.Duration
+		for i := range 310 {
+			start := time.Now()
+			resp, err := cl.Get(m.url)
+			if err != nil {
+				t.Fatalf("%s: %v", m.what, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: %s", m.what, resp.Status)
+			}
+			if i >= 10 { // the first connections warm up
+				ds = append(ds, time.Since(start))
+			}
+		}
+		slices.Sort(ds)
+		t.Logf("latency %s: p50 %s, p99 %s (%d requests)", m.what, ds[len(ds)/2].Round(time.Microsecond), ds[len(ds)*99/100].Round(time.Microsecond), len(ds))
 	}
 }
