@@ -43,7 +43,7 @@ func (d *Deployment) Status(ctx context.Context, rel *deploy.Record) (*Status, e
 		return nil, err
 	}
 	d.summarize(ctx, st, rel, rolledOut(dep), d.Selector())
-	d.exposeStatus(ctx, st)
+	d.exposeStatus(ctx, st, rel)
 	return st, nil
 }
 
@@ -192,7 +192,7 @@ func (d *Deployment) Wait(ctx context.Context, rel *deploy.Record) error {
 	if err := d.waitResources(ctx, rel); err != nil {
 		return err
 	}
-	return d.waitExposed(ctx)
+	return d.waitExposed(ctx, rel)
 }
 
 // Wait waits for every resource of the chart as Helm's checks see them

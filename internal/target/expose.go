@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 )
@@ -100,18 +101,15 @@ func (e *CertificateFailedError) Error() string {
 		e.Workload, e.Host, e.Issuer, said(e.Reason, e.Message), e.Workload)
 }
 
-// exposure is where w is exposed with skiff's base chart (nil: it is not).
-func (b *base) exposure() *project.Exposure {
-	return b.c.Project.Exposure(&b.w)
-}
-
-// waitExposed waits, for an exposed workload, until the Gateway accepted
-// its route and resolved its backend, and, with tls auto, until its
-// certificate is Ready. A refusal the Gateway or cert-manager will not
-// change its mind about ends the wait at once, with their message. An
-// Ingress has no conditions to wait for.
-func (b *base) waitExposed(ctx context.Context) error {
-	x := b.exposure()
+// waitExposed waits, when release rel exposes the workload, until the
+// Gateway accepted its route and resolved its backend, and, with tls auto,
+// until its certificate is Ready. A refusal the Gateway or cert-manager
+// will not change its mind about ends the wait at once, with their
+// message. An Ingress has no conditions to wait for. What rel holds
+// decides, not skiff.yaml: a rollback to a revision without expose waits
+// for no route.
+func (b *base) waitExposed(ctx context.Context, rel *deploy.Record) error {
+	x := ReleasedExposure(rel)
 	if x == nil || b.c.Dynamic == nil {
 		return nil
 	}
@@ -141,6 +139,35 @@ func (b *base) waitExposed(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ReleasedExposure is where release rel of skiff's base chart exposes its
+// workload, read from the release's values (nil: it does not).
+func ReleasedExposure(rel *deploy.Record) *project.Exposure {
+	if rel == nil {
+		return nil
+	}
+	v := func(path ...string) string {
+		s, _, _ := unstructured.NestedString(rel.Config, append([]string{"expose"}, path...)...)
+		return s
+	}
+	if on, _, _ := unstructured.NestedBool(rel.Config, "expose", "enabled"); !on {
+		return nil
+	}
+	x := &project.Exposure{Host: v("host"), Path: cmp.Or(v("path"), "/"),
+		TLS: project.TLS{Mode: cmp.Or(v("tls", "mode"), project.TLSOff)}}
+	switch x.TLS.Mode {
+	case project.TLSAuto:
+		x.TLS.Issuer, x.TLS.Kind = v("tls", "issuer"), v("tls", "issuerKind")
+	case project.TLSSecret:
+		x.TLS.Secret = v("tls", "secret")
+	}
+	if ing, _, _ := unstructured.NestedBool(rel.Config, "expose", "ingress", "enabled"); ing {
+		x.Ingress = &project.Ingress{ClassName: v("ingress", "className")}
+		return x
+	}
+	x.Gateway = &project.Gateway{Name: v("gateway", "name"), Namespace: cmp.Or(v("gateway", "namespace"), rel.Namespace), Listener: v("gateway", "listener")}
+	return x
 }
 
 // routeState reads an HTTPRoute's status for the parent x names: done when
@@ -266,11 +293,12 @@ func waitObject(ctx context.Context, ri dynamic.ResourceInterface, name string, 
 	return err
 }
 
-// exposeStatus adds the public URL of an exposed workload to st and, when
-// the Gateway refuses its route, says so as a problem that makes it
-// Degraded. The route may not be readable (RBAC): then the URL alone.
-func (b *base) exposeStatus(ctx context.Context, st *Status) {
-	x := b.exposure()
+// exposeStatus adds the public URL of a workload its release rel exposes
+// to st and, when the Gateway refuses its route, says so as a problem that
+// makes it Degraded. The route may not be readable (RBAC): then the URL
+// alone.
+func (b *base) exposeStatus(ctx context.Context, st *Status, rel *deploy.Record) {
+	x := ReleasedExposure(rel)
 	if x == nil {
 		return
 	}

@@ -14,6 +14,8 @@ import (
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	dynfake "k8s.io/client-go/dynamic/fake"
 
+	"github.com/skiffdev/skiff/internal/chart"
+	"github.com/skiffdev/skiff/internal/deploy"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -98,7 +100,7 @@ func TestWaitExposedRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := exposedCluster(t, tc.objs...)
 			// A refusal ends the wait at once: no deadline is needed.
-			err := c.For(exposedOrders).(*Deployment).waitExposed(context.Background())
+			err := c.For(exposedOrders).(*Deployment).waitExposed(context.Background(), exposedRelease(c, exposedOrders))
 			if err == nil {
 				t.Fatal("waitExposed = nil, want the refusal")
 			}
@@ -122,14 +124,14 @@ func TestWaitExposedWaitsForTheGatewayAndCertManager(t *testing.T) {
 	c := exposedCluster(t, old)
 
 	short, cancel := context.WithTimeoutCause(ctx, 200*time.Millisecond, errors.New("not ready within 200ms"))
-	err := c.For(exposedOrders).(*Deployment).waitExposed(short)
+	err := c.For(exposedOrders).(*Deployment).waitExposed(short, exposedRelease(c, exposedOrders))
 	cancel()
 	if err == nil || !strings.Contains(err.Error(), "the route of orders (host orders.example.com) is not accepted by the Gateway infra/edge: the Gateway has not looked at this version of the route yet (not ready within 200ms)") {
 		t.Fatalf("waitExposed = %v", err)
 	}
 
 	done := make(chan error, 1)
-	go func() { done <- c.For(exposedOrders).(*Deployment).waitExposed(ctx) }()
+	go func() { done <- c.For(exposedOrders).(*Deployment).waitExposed(ctx, exposedRelease(c, exposedOrders)) }()
 	// The Gateway accepts the route; then cert-manager issues the certificate.
 	if _, err := c.Dynamic.Resource(HTTPRoutes).Namespace("shop").Update(ctx, route("infra/edge", "https", accepted, resolved), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
@@ -144,6 +146,30 @@ func TestWaitExposedWaitsForTheGatewayAndCertManager(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("waitExposed did not see the route accepted and the certificate ready")
+	}
+}
+
+// exposedRelease is a release of w as deploy makes it: its values are
+// skiff's for the workload.
+func exposedRelease(c *Cluster, w *project.Workload) *deploy.Record {
+	rel := deployed("")
+	rel.Namespace = "shop"
+	rel.Config = chart.Values(c.Project, w, "shop", "r/orders@sha256:1")
+	return rel
+}
+
+// The release, not skiff.yaml, says what to wait for: a rollback to a
+// revision that did not expose the workload waits for no route, and the
+// exposure read back from a release is the one skiff.yaml made.
+func TestWaitExposedFollowsTheRelease(t *testing.T) {
+	c := exposedCluster(t) // no route, no certificate
+	if err := c.For(exposedOrders).(*Deployment).waitExposed(context.Background(), deployed("")); err != nil {
+		t.Errorf("waitExposed of a release without expose = %v", err)
+	}
+	x := ReleasedExposure(exposedRelease(c, exposedOrders))
+	want := c.Project.Exposure(exposedOrders)
+	if x == nil || x.URL() != want.URL() || x.TLS != want.TLS || *x.Gateway != *want.Gateway {
+		t.Errorf("ReleasedExposure = %+v (gateway %+v), want %+v (gateway %+v)", x, x.Gateway, want, want.Gateway)
 	}
 }
 
@@ -165,7 +191,7 @@ func TestRouteStateMatchesItsParent(t *testing.T) {
 func TestStatusShowsURLAndRefusal(t *testing.T) {
 	ctx := context.Background()
 	c := exposedCluster(t, route("infra/edge", "https", cond{"Accepted", "False", "NoMatchingListenerHostname", "no hostname matches"}, resolved))
-	st, err := c.For(exposedOrders).Status(ctx, deployed(""))
+	st, err := c.For(exposedOrders).Status(ctx, exposedRelease(c, exposedOrders))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +203,7 @@ func TestStatusShowsURLAndRefusal(t *testing.T) {
 	}
 
 	ok := exposedCluster(t, route("infra/edge", "https", accepted, resolved))
-	st, err = ok.For(exposedOrders).Status(ctx, deployed(""))
+	st, err = ok.For(exposedOrders).Status(ctx, exposedRelease(ok, exposedOrders))
 	if err != nil {
 		t.Fatal(err)
 	}

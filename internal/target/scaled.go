@@ -246,7 +246,7 @@ func (s *Scaled) Wait(ctx context.Context, rel *deploy.Record) error {
 			return err
 		}
 	}
-	return s.waitExposed(ctx)
+	return s.waitExposed(ctx, rel)
 }
 
 // WaitReady waits until KEDA accepted the ScaledObject and the add-on its
