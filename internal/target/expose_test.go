@@ -383,3 +383,17 @@ func TestHostMatches(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a workload with tls auto removes the Secret cert-manager wrote
+// (its Certificate goes with the release); one the user gave stays.
+func TestRemainsOfAnExposedWorkload(t *testing.T) {
+	c := exposedCluster(t)
+	if got := strings.Join(c.For(exposedOrders).Remains().Secrets, ","); got != "orders-secrets,orders-tls" {
+		t.Errorf("remains of tls auto = %s", got)
+	}
+	own := *exposedOrders
+	own.Expose = &project.Expose{Host: "orders.example.com", TLS: &project.TLS{Mode: project.TLSSecret, Secret: "orders-tls"}}
+	if got := strings.Join(c.For(&own).Remains().Secrets, ","); got != "orders-secrets" {
+		t.Errorf("remains of tls secret = %s, want the user's Secret kept", got)
+	}
+}

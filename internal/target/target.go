@@ -214,9 +214,15 @@ func (b *base) Selector() string { return chart.Selector(b.release) }
 
 func (b *base) Endpoint() string { return chart.ServiceURL(&b.w, b.c.Namespace) }
 
-// Remains: the Secret of its values, and its triggers' consumers.
+// Remains: the Secret of its values, its triggers' consumers, and the
+// Secret cert-manager wrote its certificate into (tls auto; cert-manager
+// leaves it behind when its Certificate goes with the release).
 func (b *base) Remains() Remains {
-	return Remains{Secrets: []string{chart.SecretName(b.w.Name)}, Consumers: len(b.w.Triggers) > 0}
+	r := Remains{Secrets: []string{chart.SecretName(b.w.Name)}, Consumers: len(b.w.Triggers) > 0}
+	if x := b.c.Project.Exposure(&b.w); x != nil && x.TLS.Mode == project.TLSAuto && !hasOwnChart(b.c.Root, &b.w) {
+		r.Secrets = append(r.Secrets, project.CertificateSecret(b.w.Name))
+	}
+	return r
 }
 
 // waitResources waits for every resource of rel as Helm's checks see them,
