@@ -109,7 +109,7 @@ func (e *edge) get(ctx context.Context, secure bool, host, path string) (int, st
 // gateway's 404; `-e staging` exposes on staging's domain; a host the
 // listener refuses fails the deploy with the gateway's reason and leaves
 // nothing exposed; `skiff render` applies in a server-side dry run; delete
-// removes routes and certificates.
+// removes routes, certificates and their Secrets.
 func TestExpose(t *testing.T) {
 	e := needEdge(t)
 	c := needCluster(t)
@@ -275,6 +275,11 @@ environments:
 		list, err := c.kc.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
 		if err != nil || len(list.Items) != 0 {
 			t.Errorf("after delete: %s: %v, %d left", gvr.Resource, err, len(list.Items))
+		}
+	}
+	for _, sec := range []string{"front-tls", "hello-tls"} {
+		if _, err := c.kc.Clientset.CoreV1().Secrets(ns).Get(ctx, sec, metav1.GetOptions{}); err == nil {
+			t.Errorf("after delete: the certificate's Secret %s is left", sec)
 		}
 	}
 	waitFor(t, time.Minute, "front's host to be gone from the gateway", func() bool {
