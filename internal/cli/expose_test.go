@@ -71,9 +71,9 @@ workloads:
 // invoke --public calls the exposed URL by its name at the gateway's
 // address, under the exposed path, verifying TLS with --cacert.
 func TestInvokePublic(t *testing.T) {
-	var gotPath, gotHost string
+	var gotPath, gotHost, gotType string
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotPath, gotHost = r.URL.Path, r.Host
+		gotPath, gotHost, gotType = r.URL.Path, r.Host, r.Header.Get("ce-type")
 		io.WriteString(w, "hello from the edge")
 	}))
 	defer srv.Close()
@@ -95,6 +95,14 @@ func TestInvokePublic(t *testing.T) {
 	}
 	if !strings.Contains(errBuf.String(), "200 OK from front (https://example.com/shop at "+addr+")") {
 		t.Errorf("stderr = %q", errBuf)
+	}
+
+	// A CloudEvent goes the same way.
+	errBuf.Reset()
+	code = run(context.Background(), f, []string{"invoke", "front", "--public", "--cloudevent", "--type", "com.example.ping", "-d", `{"a":1}`,
+		"--cacert", ca, "--connect-to", addr})
+	if code != 0 || gotType != "com.example.ping" || gotPath != "/shop/" {
+		t.Errorf("--cloudevent --public: exit %d, ce-type %q, path %q: %s", code, gotType, gotPath, errBuf)
 	}
 
 	// Without the CA: the error says how to trust it.
