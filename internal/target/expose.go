@@ -333,7 +333,7 @@ type MissingEdgeError struct {
 }
 
 func (e *MissingEdgeError) Error() string {
-	return fmt.Sprintf("`expose:` of %s in skiff.yaml needs %s, which the cluster does not serve; %s",
+	return fmt.Sprintf("`expose:` of %s in skiff.yaml needs %s, which the cluster does not have; %s",
 		strings.Join(e.Workloads, ", "), e.Missing, e.Fix)
 }
 
@@ -375,6 +375,51 @@ func (c *Cluster) checkEdge(ws []project.Workload) error {
 		}
 		if !ok {
 			return &MissingEdgeError{Workloads: need.ws, Missing: need.what, Fix: need.fix}
+		}
+	}
+	return nil
+}
+
+// checkGatewaysExist fails when the Gateway an exposed workload of ws
+// attaches to is not there, or has no listener by the name skiff.yaml
+// gives: a Gateway writes no status on a route that names neither, so
+// deploy would wait its whole timeout. A Gateway skiff may not read is
+// not checked.
+func (c *Cluster) checkGatewaysExist(ctx context.Context, ws []project.Workload) error {
+	if c.Dynamic == nil {
+		return nil
+	}
+	seen := map[project.Gateway]bool{}
+	for i := range ws {
+		w := &ws[i]
+		x := c.Project.Exposure(w)
+		if x == nil || x.Gateway == nil || hasOwnChart(c.Root, w) || seen[*x.Gateway] {
+			continue
+		}
+		g := *x.Gateway
+		seen[g] = true
+		gw, err := c.Dynamic.Resource(Gateways).Namespace(g.Namespace).Get(ctx, g.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return &MissingEdgeError{Workloads: []string{w.Name}, Missing: fmt.Sprintf("the Gateway %s/%s", g.Namespace, g.Name),
+				Fix: "fix gateway in skiff.yaml (`kubectl get gateways -A` lists the cluster's)"}
+		case err != nil:
+			continue // not allowed to look, or it does not answer: the wait will tell
+		}
+		if g.Listener == "" {
+			continue
+		}
+		listeners, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
+		var names []string
+		for _, l := range listeners {
+			if lm, _ := l.(map[string]any); lm != nil {
+				name, _ := lm["name"].(string)
+				names = append(names, name)
+			}
+		}
+		if !slices.Contains(names, g.Listener) {
+			return &MissingEdgeError{Workloads: []string{w.Name}, Missing: fmt.Sprintf("the listener %s of the Gateway %s/%s", g.Listener, g.Namespace, g.Name),
+				Fix: "set gateway.listener in skiff.yaml to one it has: " + strings.Join(names, ", ")}
 		}
 	}
 	return nil

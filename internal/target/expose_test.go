@@ -235,6 +235,10 @@ func TestCheckEdge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := exposedCluster(t)
 			c.Clientset.Discovery().(*fakediscovery.FakeDiscovery).Resources = tc.apis
+			c.Dynamic = dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{Gateways: "GatewayList"})
+			if _, err := c.Dynamic.Resource(Gateways).Namespace("infra").Create(ctx, gateway("True", listener("https", "HTTPS", "")), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 			err := c.CheckEngines(ctx, tc.ws)
 			if tc.want == "" {
 				if err != nil {
@@ -361,6 +365,49 @@ func TestCheckGateways(t *testing.T) {
 			check("problems", f.Problems, tc.problem)
 			check("warnings", f.Warnings, tc.warning)
 			check("found", f.Found, tc.found)
+		})
+	}
+}
+
+// Before anything changes, deploy checks the Gateway is there with the
+// listener skiff.yaml names (a Gateway says nothing of a route that names
+// neither: deploy would wait its whole timeout).
+func TestCheckEnginesFindsTheGateway(t *testing.T) {
+	ctx := context.Background()
+	apis := []*metav1.APIResourceList{
+		{GroupVersion: "gateway.networking.k8s.io/v1", APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}}},
+		{GroupVersion: "cert-manager.io/v1", APIResources: []metav1.APIResource{{Name: "certificates", Kind: "Certificate", Namespaced: true}}},
+	}
+	for _, tc := range []struct {
+		name, listener string
+		gateway        bool
+		want           string
+	}{
+		{"there", "https", true, ""},
+		{"no listener by that name", "htps", true, "needs the listener htps of the Gateway infra/edge, which the cluster does not have; set gateway.listener in skiff.yaml to one it has: http, https"},
+		{"no Gateway", "", false, "needs the Gateway infra/edge, which the cluster does not have"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := exposedCluster(t)
+			c.Clientset.Discovery().(*fakediscovery.FakeDiscovery).Resources = apis
+			c.Project.Gateway.Listener = tc.listener
+			c.Dynamic = dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{Gateways: "GatewayList"})
+			if tc.gateway {
+				if _, err := c.Dynamic.Resource(Gateways).Namespace("infra").Create(ctx, gateway("True", listener("http", "HTTP", ""), listener("https", "HTTPS", "")), metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := c.CheckEngines(ctx, []project.Workload{*exposedOrders})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("CheckEngines = %v", err)
+				}
+				return
+			}
+			var me *MissingEdgeError
+			if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckEngines = %v, want %q", err, tc.want)
+			}
 		})
 	}
 }

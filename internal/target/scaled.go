@@ -111,7 +111,10 @@ func (c *Cluster) CheckEngines(ctx context.Context, ws []project.Workload) error
 	if err := c.CheckKEDA(ctx, ws); err != nil {
 		return err
 	}
-	return c.checkEdge(ws)
+	if err := c.checkEdge(ws); err != nil {
+		return err
+	}
+	return c.checkGatewaysExist(ctx, ws)
 }
 
 // CheckKEDA is CheckEngines without the edge: KEDA and its HTTP add-on
