@@ -195,7 +195,7 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 		v["events"] = eventValues(p, w)
 	}
 	if x := p.Exposure(w); x != nil {
-		v["expose"] = exposeValues(x, w)
+		v["expose"] = exposeValues(x, w, namespace)
 	}
 	if r := w.Resources; r != nil {
 		requests := map[string]any{}
@@ -253,7 +253,7 @@ func eventValues(p *project.Project, w *project.Workload) map[string]any {
 
 // exposeValues are the chart's expose values: the route (or Ingress) and
 // where its certificate comes from.
-func exposeValues(x *project.Exposure, w *project.Workload) map[string]any {
+func exposeValues(x *project.Exposure, w *project.Workload, namespace string) map[string]any {
 	v := map[string]any{
 		"enabled": true,
 		"host":    x.Host,
@@ -266,7 +266,8 @@ func exposeValues(x *project.Exposure, w *project.Workload) map[string]any {
 		v["ingress"] = map[string]any{"enabled": true, "className": x.Ingress.ClassName}
 	}
 	if g := x.Gateway; g != nil {
-		v["gateway"] = map[string]any{"name": g.Name, "namespace": g.Namespace, "listener": g.Listener}
+		v["gateway"] = map[string]any{"name": g.Name, "namespace": g.Namespace, "listener": g.Listener,
+			"addedListener": x.AddedListener(w.Name, namespace)}
 	}
 	return v
 }

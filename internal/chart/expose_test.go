@@ -251,3 +251,19 @@ func renderEnv(t *testing.T, doc, env, name string) map[string]string {
 	}
 	return splitObjects(t, out)
 }
+
+// With gateway.addListeners, a route attached to a named listener
+// attaches to the listener deploy adds for its host too.
+func TestExposeAddedListener(t *testing.T) {
+	doc := strings.Replace(exposeDoc, "listener: https}", "listener: https, addListeners: true}", 1)
+	r := decode[httpRoute](t, renderAll(t, doc, "front"), "HTTPRoute/front")
+	if len(r.Spec.ParentRefs) != 2 || r.Spec.ParentRefs[0].SectionName != "https" || r.Spec.ParentRefs[1].SectionName != "skiff-shop-front" ||
+		r.Spec.ParentRefs[1].Name != "edge" || r.Spec.ParentRefs[1].Namespace != "infra" {
+		t.Errorf("parentRefs = %+v", r.Spec.ParentRefs)
+	}
+	// tls off: no certificate to serve, no listener.
+	r = decode[httpRoute](t, renderAll(t, doc, "thumbs"), "HTTPRoute/thumbs")
+	if len(r.Spec.ParentRefs) != 1 {
+		t.Errorf("thumbs (tls off) parentRefs = %+v", r.Spec.ParentRefs)
+	}
+}

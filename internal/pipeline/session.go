@@ -354,6 +354,16 @@ func (s *Session) deleteOne(ctx context.Context, w *project.Workload, o DeleteOp
 		}
 		s.emit(Event{Kind: Deleted, Workload: w.Name, Namespace: ns, Object: "consumers"})
 	}
+	if remains.Listener {
+		name, err := s.Targets.RemoveListener(ctx, w)
+		if err != nil {
+			s.emit(Event{Kind: Failed, Phase: event.PhaseDelete, Workload: w.Name, Err: err})
+			return err
+		}
+		if name != "" {
+			s.emit(Event{Kind: Deleted, Workload: w.Name, Namespace: ns, Object: "listener/" + name})
+		}
+	}
 	if o.KeepSecrets {
 		return nil
 	}

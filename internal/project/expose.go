@@ -1,6 +1,8 @@
 package project
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -43,6 +45,12 @@ type Gateway struct {
 	// Listener is the section of the Gateway to attach to ("": every
 	// listener that admits the route).
 	Listener string `json:"listener,omitempty" yaml:"listener,omitempty"`
+	// AddListeners: deploy adds to the Gateway an HTTPS listener per
+	// exposed host with TLS, serving the host's certificate from the
+	// workload's namespace, and delete removes it (a server-side apply of
+	// skiff's own, which leaves the Gateway's other listeners alone). It
+	// needs the right to patch the Gateway.
+	AddListeners bool `json:"addListeners,omitempty" yaml:"addListeners,omitempty"`
 }
 
 // TLS modes.
@@ -187,6 +195,28 @@ func (x *Exposure) URL() string {
 		scheme = "http"
 	}
 	return scheme + "://" + x.Host + x.Path
+}
+
+// AddedListener is the name of the listener deploy adds to the Gateway for
+// an exposed host (gateway.addListeners); "" when it adds none: without
+// TLS, or on an Ingress.
+func (x *Exposure) AddedListener(workload, namespace string) string {
+	if x.Gateway == nil || !x.Gateway.AddListeners || x.TLS.Mode == TLSOff {
+		return ""
+	}
+	return ListenerName(workload, namespace)
+}
+
+// ListenerName is the name of the listener skiff adds to a Gateway for a
+// workload of a namespace: skiff-<namespace>-<workload>, at most 63
+// characters (a hash of both replaces the end of a longer one).
+func ListenerName(workload, namespace string) string {
+	n := "skiff-" + namespace + "-" + workload
+	if len(n) <= 63 {
+		return n
+	}
+	sum := sha256.Sum256([]byte(namespace + "/" + workload))
+	return strings.TrimRight(n[:54], "-") + "-" + hex.EncodeToString(sum[:4])
 }
 
 // CertificateSecret is the Secret cert-manager writes the certificate of

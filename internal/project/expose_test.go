@@ -226,3 +226,17 @@ environments:
 		t.Errorf("err = %v, want the clash in environment other", err)
 	}
 }
+
+func TestListenerName(t *testing.T) {
+	if n := ListenerName("front", "shop"); n != "skiff-shop-front" {
+		t.Errorf("ListenerName = %s", n)
+	}
+	long := ListenerName("a-workload-with-a-long-name", "a-namespace-with-a-rather-long-name-too")
+	if len(long) > 63 || !strings.HasPrefix(long, "skiff-a-namespace-with") || long == ListenerName("a-workload-with-a-long-name", "a-namespace-with-a-rather-long-name-to") {
+		t.Errorf("ListenerName of long names = %s (%d)", long, len(long))
+	}
+	x := &Exposure{Gateway: &Gateway{Name: "edge", AddListeners: true}, TLS: TLS{Mode: TLSOff}}
+	if n := x.AddedListener("front", "shop"); n != "" {
+		t.Errorf("a listener for tls off: %s", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -138,7 +139,38 @@ func (b *base) waitExposed(ctx context.Context, rel *deploy.Record) error {
 			return fmt.Errorf("the certificate of %s (host %s) from %s %s is not ready: %w", b.w.Name, x.Host, x.TLS.Kind, x.TLS.Issuer, err)
 		}
 	}
-	return nil
+	return b.serveCertificate(ctx, rel, x)
+}
+
+// serveCertificate adds, with gateway.addListeners, the listener that
+// serves the host's certificate to the Gateway and waits until the Gateway
+// programmed it. When that fails on a first install (which is then
+// removed), the listener goes too: a Gateway shared with others keeps no
+// listener of a workload that is not there.
+func (b *base) serveCertificate(ctx context.Context, rel *deploy.Record, x *project.Exposure) error {
+	name := x.AddedListener(b.w.Name, b.c.Namespace)
+	if name == "" {
+		return nil
+	}
+	if _, err := b.c.applyListener(ctx, x, b.w.Name, x.SecretName(b.w.Name)); err != nil {
+		return err
+	}
+	err := b.c.waitListener(ctx, x.Gateway, name, x.Host)
+	if err == nil {
+		return nil
+	}
+	if rel.Version == 1 {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, rerr := b.c.removeListener(cctx, x, b.w.Name); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	var refused *ListenerRefusedError
+	if errors.As(err, &refused) {
+		return err
+	}
+	return fmt.Errorf("the Gateway %s/%s has not programmed the listener %s for %s: %w", x.Gateway.Namespace, x.Gateway.Name, name, x.Host, err)
 }
 
 // ReleasedExposure is where release rel of skiff's base chart exposes its
@@ -166,7 +198,8 @@ func ReleasedExposure(rel *deploy.Record) *project.Exposure {
 		x.Ingress = &project.Ingress{ClassName: v("ingress", "className")}
 		return x
 	}
-	x.Gateway = &project.Gateway{Name: v("gateway", "name"), Namespace: cmp.Or(v("gateway", "namespace"), rel.Namespace), Listener: v("gateway", "listener")}
+	x.Gateway = &project.Gateway{Name: v("gateway", "name"), Namespace: cmp.Or(v("gateway", "namespace"), rel.Namespace), Listener: v("gateway", "listener"),
+		AddListeners: v("gateway", "addedListener") != ""}
 	return x
 }
 

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -11,8 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	dynfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/deploy"
@@ -442,5 +445,129 @@ func TestRemainsOfAnExposedWorkload(t *testing.T) {
 	own.Expose = &project.Expose{Host: "orders.example.com", TLS: &project.TLS{Mode: project.TLSSecret, Secret: "orders-tls"}}
 	if got := strings.Join(c.For(&own).Remains().Secrets, ","); got != "orders-secrets" {
 		t.Errorf("remains of tls secret = %s, want the user's Secret kept", got)
+	}
+}
+
+// listenerCluster is exposedCluster with gateway.addListeners, a Gateway
+// infra/edge with an HTTP and an HTTPS listener, and the server-side
+// applies to it recorded (the fake client does not merge them: the test
+// answers for the Gateway).
+func listenerCluster(t *testing.T) (*Cluster, *[]map[string]any, chan struct{}) {
+	t.Helper()
+	ctx := context.Background()
+	c := exposedCluster(t)
+	c.Project.Gateway.Listener = ""
+	c.Project.Gateway.AddListeners = true
+	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{Gateways: "GatewayList"})
+	gw := gateway("True", listener("http", "HTTP", ""), listener("https", "HTTPS", "", "infra/default"))
+	ls, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
+	ls[1].(map[string]any)["port"] = int64(8443)
+	unstructured.SetNestedSlice(gw.Object, ls, "spec", "listeners")
+	if _, err := dyn.Resource(Gateways).Namespace("infra").Create(ctx, gw, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var applied []map[string]any
+	appliedOne := make(chan struct{}, 10)
+	dyn.PrependReactor("patch", "gateways", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.PatchAction)
+		if p.GetPatchType() != types.ApplyPatchType {
+			return false, nil, nil
+		}
+		var body map[string]any
+		if err := json.Unmarshal(p.GetPatch(), &body); err != nil {
+			return true, nil, err
+		}
+		applied = append(applied, body)
+		appliedOne <- struct{}{}
+		return true, gw, nil
+	})
+	c.Dynamic = dyn
+	return c, &applied, appliedOne
+}
+
+// setListenerStatus writes the Gateway's status of listener name.
+func setListenerStatus(t *testing.T, c *Cluster, name string, cs ...cond) {
+	t.Helper()
+	ctx := context.Background()
+	gw, err := c.Dynamic.Resource(Gateways).Namespace("infra").Get(ctx, "edge", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unstructured.SetNestedSlice(gw.Object, []any{map[string]any{"name": name, "conditions": conds(cs...)}}, "status", "listeners")
+	if _, err := c.Dynamic.Resource(Gateways).Namespace("infra").Update(ctx, gw, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAddListenerServesTheCertificate(t *testing.T) {
+	ctx := context.Background()
+	c, applied, appliedOne := listenerCluster(t)
+	x := c.Project.Exposure(exposedOrders)
+	rel := exposedRelease(c, exposedOrders)
+	if got := ReleasedExposure(rel); got.AddedListener("orders", "shop") != "skiff-shop-orders" {
+		t.Fatalf("the release does not say skiff adds a listener: %+v", got.Gateway)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.For(exposedOrders).(*Deployment).serveCertificate(ctx, rel, x) }()
+	<-appliedOne
+	setListenerStatus(t, c, "skiff-shop-orders", cond{"ResolvedRefs", "True", "ResolvedRefs", ""}, cond{"Programmed", "True", "Programmed", ""})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serveCertificate did not see the listener programmed")
+	}
+	ls, _, _ := unstructured.NestedSlice((*applied)[0], "spec", "listeners")
+	if len(ls) != 1 {
+		t.Fatalf("applied %v", (*applied)[0])
+	}
+	l := ls[0].(map[string]any)
+	ref, _, _ := unstructured.NestedSlice(l, "tls", "certificateRefs")
+	sel, _, _ := unstructured.NestedString(l, "allowedRoutes", "namespaces", "selector", "matchLabels", "kubernetes.io/metadata.name")
+	if l["name"] != "skiff-shop-orders" || l["hostname"] != "orders.example.com" || l["protocol"] != "HTTPS" || l["port"] != float64(8443) ||
+		len(ref) != 1 || ref[0].(map[string]any)["name"] != "orders-tls" || ref[0].(map[string]any)["namespace"] != "shop" || sel != "shop" {
+		t.Errorf("listener applied = %v", l)
+	}
+}
+
+// A listener the Gateway refuses fails the deploy at once, and on a first
+// install is taken back off the shared Gateway.
+func TestAddedListenerRefusedIsRemovedOnAFirstInstall(t *testing.T) {
+	ctx := context.Background()
+	c, applied, _ := listenerCluster(t)
+	setListenerStatus(t, c, "skiff-shop-orders", cond{"ResolvedRefs", "False", "RefNotPermitted", "missing ReferenceGrant"})
+	// The Gateway has the listener, as after the apply.
+	gw, _ := c.Dynamic.Resource(Gateways).Namespace("infra").Get(ctx, "edge", metav1.GetOptions{})
+	ls, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
+	unstructured.SetNestedSlice(gw.Object, append(ls, listener("skiff-shop-orders", "HTTPS", "orders.example.com", "shop/orders-tls")), "spec", "listeners")
+	c.Dynamic.Resource(Gateways).Namespace("infra").Update(ctx, gw, metav1.UpdateOptions{})
+
+	rel := exposedRelease(c, exposedOrders) // version 4: an upgrade keeps it
+	err := c.For(exposedOrders).(*Deployment).serveCertificate(ctx, rel, c.Project.Exposure(exposedOrders))
+	var refused *ListenerRefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "refuses the listener skiff-shop-orders skiff added for orders.example.com: RefNotPermitted: missing ReferenceGrant") {
+		t.Fatalf("serveCertificate = %v", err)
+	}
+	if len(*applied) != 1 {
+		t.Errorf("an upgrade's refused listener was removed: %d applies", len(*applied))
+	}
+	rel.Version = 1
+	c.For(exposedOrders).(*Deployment).serveCertificate(ctx, rel, c.Project.Exposure(exposedOrders))
+	if n := len(*applied); n != 3 {
+		t.Fatalf("%d applies, want the listener, then none", n)
+	}
+	if ls, _, _ := unstructured.NestedSlice((*applied)[2], "spec", "listeners"); len(ls) != 0 {
+		t.Errorf("the removal applied %v, want no listeners", ls)
+	}
+
+	// delete removes it the same way, and says its name.
+	if !c.For(exposedOrders).Remains().Listener {
+		t.Error("Remains does not include the listener")
+	}
+	name, err := c.RemoveListener(ctx, exposedOrders)
+	if err != nil || name != "skiff-shop-orders" || len(*applied) != 4 {
+		t.Errorf("RemoveListener = %q, %v (%d applies)", name, err, len(*applied))
 	}
 }

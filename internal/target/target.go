@@ -85,6 +85,9 @@ type Remains struct {
 	// Consumers: its triggers' durable consumers on the event bus (each
 	// keeps every later event of its type, unread, until removed).
 	Consumers bool
+	// Listener: the listener skiff added to its Gateway for its host
+	// (gateway.addListeners), removed with Cluster.RemoveListener.
+	Listener bool
 }
 
 // Cluster is where targets run.
@@ -219,8 +222,11 @@ func (b *base) Endpoint() string { return chart.ServiceURL(&b.w, b.c.Namespace) 
 // leaves it behind when its Certificate goes with the release).
 func (b *base) Remains() Remains {
 	r := Remains{Secrets: []string{chart.SecretName(b.w.Name)}, Consumers: len(b.w.Triggers) > 0}
-	if x := b.c.Project.Exposure(&b.w); x != nil && x.TLS.Mode == project.TLSAuto && !hasOwnChart(b.c.Root, &b.w) {
-		r.Secrets = append(r.Secrets, project.CertificateSecret(b.w.Name))
+	if x := b.c.Project.Exposure(&b.w); x != nil && !hasOwnChart(b.c.Root, &b.w) {
+		if x.TLS.Mode == project.TLSAuto {
+			r.Secrets = append(r.Secrets, project.CertificateSecret(b.w.Name))
+		}
+		r.Listener = x.AddedListener(b.w.Name, b.c.Namespace) != ""
 	}
 	return r
 }

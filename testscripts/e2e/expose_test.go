@@ -103,8 +103,9 @@ func (e *edge) get(ctx context.Context, secure bool, host, path string) (int, st
 
 // TestExpose is issue 26 on the real cluster (Traefik on Gateway API,
 // cert-manager, Pebble): a service and a scale-to-zero Go function exposed
-// on custom hosts over HTTPS (certificates from the ACME issuer, verified
-// against Pebble's root); the function at zero pods woken by 20 requests
+// on custom hosts over HTTPS (certificates from the ACME issuer, served on
+// the listeners deploy adds to the Gateway, verified against Pebble's
+// root); the function at zero pods woken by 20 requests
 // at once to its public URL, all answered; an unknown host gets the
 // gateway's 404; `-e staging` exposes on staging's domain; a host the
 // listener refuses fails the deploy with the gateway's reason and leaves
@@ -135,7 +136,7 @@ func TestExpose(t *testing.T) {
 	replaceInFile(t, manifest, "  - name: hello\n", "  - name: hello\n    scale: {min: 0, max: 3, idle: 8s, concurrency: 5}\n    expose: {host: "+helloHost+"}\n")
 	replaceInFile(t, manifest, "  - name: front\n", "  - name: front\n    expose: true\n")
 	appendFile(t, manifest, fmt.Sprintf(`domain: %s
-gateway: {name: %s, namespace: %s}
+gateway: {name: %s, namespace: %s, addListeners: true}
 tls: {issuer: %s, kind: ClusterIssuer}
 environments:
   staging:
@@ -177,9 +178,15 @@ environments:
 		}
 	}
 
-	// What the Gateway's owner does: a listener per host that serves the
-	// workload's certificate (the ReferenceGrant in ns is skiff's).
-	e.addListeners(t, c, ns, map[string]string{frontHost: "front-tls", helloHost: "hello-tls"})
+	// gateway.addListeners: deploy added a listener per host to the
+	// Gateway, serving the workload's certificate (which skiff's
+	// ReferenceGrant lets it read).
+	listeners := e.listeners(t, c)
+	for _, w := range []string{"front", "hello"} {
+		if !slices.Contains(listeners, "skiff-"+ns+"-"+w) {
+			t.Errorf("the Gateway's listeners after deploy: %v, want skiff-%s-%s", listeners, ns, w)
+		}
+	}
 
 	// HTTPS through the gateway, verified against Pebble's root.
 	waitFor(t, 2*time.Minute, "front over HTTPS", func() bool {
@@ -282,6 +289,9 @@ environments:
 			t.Errorf("after delete: the certificate's Secret %s is left", sec)
 		}
 	}
+	if listeners := e.listeners(t, c); slices.ContainsFunc(listeners, func(l string) bool { return strings.HasPrefix(l, "skiff-"+ns+"-") }) {
+		t.Errorf("after delete, the Gateway still has skiff's listeners: %v", listeners)
+	}
 	waitFor(t, time.Minute, "front's host to be gone from the gateway", func() bool {
 		code, _, err := e.get(ctx, false, frontHost, "/")
 		return err == nil && code == 404
@@ -310,75 +320,21 @@ func (c *cluster) grantInterceptor(t *testing.T, ns string) {
 	})
 }
 
-// addListeners adds to the Gateway, as its owner would, an HTTPS listener
-// per host serving the certificate in Secret hosts[host] of ns (a
-// server-side apply with a field manager of the test's own, which removes
-// exactly them after the test), and waits until they are programmed.
-func (e *edge) addListeners(t *testing.T, c *cluster, ns string, hosts map[string]string) {
+// listeners lists the names of the Gateway's listeners.
+func (e *edge) listeners(t *testing.T, c *cluster) []string {
 	t.Helper()
-	ctx := context.Background()
-	gw, err := c.kc.Dynamic.Resource(gateways).Namespace(e.namespace).Get(ctx, e.name, metav1.GetOptions{})
+	gw, err := c.kc.Dynamic.Resource(gateways).Namespace(e.namespace).Get(context.Background(), e.name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := int64(0)
 	ls, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
-	for _, l := range ls {
-		if lm, _ := l.(map[string]any); lm["protocol"] == "HTTPS" {
-			port, _, _ = unstructured.NestedInt64(lm, "port")
-		}
-	}
-	if port == 0 {
-		t.Fatalf("the Gateway %s/%s has no HTTPS listener", e.namespace, e.name)
-	}
-	manager := "e2e-" + ns
-	var listeners []any
 	var names []string
-	for host, secret := range hosts {
-		name := fmt.Sprintf("https-%s-%s", strings.SplitN(host, ".", 2)[0], ns)
-		names = append(names, name)
-		listeners = append(listeners, map[string]any{
-			"name": name, "protocol": "HTTPS", "port": port, "hostname": host,
-			"tls":           map[string]any{"mode": "Terminate", "certificateRefs": []any{map[string]any{"kind": "Secret", "name": secret, "namespace": ns}}},
-			"allowedRoutes": map[string]any{"namespaces": map[string]any{"from": "All"}},
-		})
-	}
-	apply := func(listeners []any) error {
-		data, _ := json.Marshal(map[string]any{
-			"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-			"metadata": map[string]any{"name": e.name, "namespace": e.namespace},
-			"spec":     map[string]any{"listeners": listeners},
-		})
-		_, err := c.kc.Dynamic.Resource(gateways).Namespace(e.namespace).Patch(context.Background(), e.name, types.ApplyPatchType, data,
-			metav1.PatchOptions{FieldManager: manager, Force: new(true)})
-		return err
-	}
-	if err := apply(listeners); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := apply([]any{}); err != nil {
-			t.Errorf("removing the test's listeners: %v", err)
+	for _, l := range ls {
+		if lm, _ := l.(map[string]any); lm != nil {
+			names = append(names, fmt.Sprint(lm["name"]))
 		}
-	})
-	waitFor(t, time.Minute, "the listeners "+strings.Join(names, ", ")+" to be programmed", func() bool {
-		gw, err := c.kc.Dynamic.Resource(gateways).Namespace(e.namespace).Get(ctx, e.name, metav1.GetOptions{})
-		if err != nil {
-			return false
-		}
-		sts, _, _ := unstructured.NestedSlice(gw.Object, "status", "listeners")
-		ready := 0
-		for _, s := range sts {
-			sm, _ := s.(map[string]any)
-			for _, n := range names {
-				if sm["name"] == n && conditionTrue(&unstructured.Unstructured{Object: map[string]any{"status": sm}}, "ResolvedRefs") &&
-					conditionTrue(&unstructured.Unstructured{Object: map[string]any{"status": sm}}, "Programmed") {
-					ready++
-				}
-			}
-		}
-		return ready == len(names)
-	})
+	}
+	return names
 }
 
 // conditionTrue reports whether o's status condition typ is True.
