@@ -48,7 +48,7 @@ const (
 	// RolledBack: the rolled-back release is ready (Revision: the new one).
 	RolledBack Kind = "rolled-back"
 	// Deleted: something of the workload is gone from the cluster (Object:
-	// release, consumers, secret/NAME, pull-secret/NAME).
+	// release, consumers, secret/NAME, pull-secret/NAME, listener/NAME).
 	Deleted Kind = "deleted"
 	// Notice: something the user should know (Message).
 	Notice Kind = "notice"
