@@ -469,6 +469,7 @@ func (p *Project) checkExposedIn(at string, add func(path, msg, hint string)) {
 		return at + "." + f
 	}
 	taken := map[string]int{}
+	listened := map[string]int{} // host → the workload whose listener serves it
 	for i := range p.Workloads {
 		w := &p.Workloads[i]
 		if !w.Expose.On() {
@@ -506,6 +507,16 @@ func (p *Project) checkExposedIn(at string, add func(path, msg, hint string)) {
 			continue
 		}
 		taken[key] = i
+		// A Gateway's listeners on one port may not share a hostname: the
+		// listener deploy adds is one per host.
+		if x.AddedListener(w.Name, p.Namespace) != "" {
+			if j, dup := listened[x.Host]; dup {
+				add(wat, fmt.Sprintf("is on %s, as workloads[%d] (%s) is, and gateway.addListeners adds one listener per host", x.Host, j, p.Workloads[j].Name),
+					"give each a host of its own, or set addListeners to false and have the Gateway's owner serve the host")
+				continue
+			}
+			listened[x.Host] = i
+		}
 	}
 }
 

@@ -240,3 +240,33 @@ func TestListenerName(t *testing.T) {
 		t.Errorf("a listener for tls off: %s", n)
 	}
 }
+
+// With addListeners, two workloads with TLS may not share a host (a
+// Gateway's listeners on one port may not share a hostname).
+func TestAddListenersOneHostOneWorkload(t *testing.T) {
+	doc := `apiVersion: skiff.dev/v1alpha1
+name: shop
+gateway: {name: edge, addListeners: true}
+tls: {issuer: le}
+workloads:
+  - name: front
+    kind: service
+    lang: go
+    expose: {host: www.example.com}
+  - name: api
+    kind: service
+    lang: go
+    expose: {host: www.example.com, path: /api}
+`
+	_, err := Parse([]byte(doc))
+	var verrs ValidationErrors
+	if !errors.As(err, &verrs) || verrs[0].Line != 13 || !strings.Contains(err.Error(), "workloads[1].expose is on www.example.com, as workloads[0] (front) is, and gateway.addListeners adds one listener per host") {
+		t.Fatalf("err = %v", err)
+	}
+	// Without addListeners, or without TLS for one of them, it is fine.
+	for _, ok := range []string{strings.Replace(doc, ", addListeners: true", "", 1), strings.Replace(doc, "path: /api}", "path: /api, tls: off}", 1)} {
+		if _, err := Parse([]byte(ok)); err != nil {
+			t.Errorf("%v\n%s", err, ok)
+		}
+	}
+}
