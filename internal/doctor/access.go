@@ -14,12 +14,17 @@ import (
 type Access struct {
 	Group, Resource, Verb string
 	Namespaced            bool
+	// Namespace is where, when not the project's (a Gateway's listeners).
+	Namespace string
 }
 
 func (a Access) String() string {
 	r := a.Resource
 	if a.Group != "" {
 		r += "." + a.Group
+	}
+	if a.Namespace != "" {
+		r += " in namespace " + a.Namespace
 	}
 	return a.Verb + " " + r
 }

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -90,7 +91,7 @@ func (c *Cluster) RBAC(needs []doctor.Access) doctor.Check {
 				defer wg.Done()
 				ra := &authv1.ResourceAttributes{Group: a.Group, Resource: a.Resource, Verb: a.Verb}
 				if a.Namespaced {
-					ra.Namespace = c.Namespace
+					ra.Namespace = cmp.Or(a.Namespace, c.Namespace)
 				}
 				if sub, ok := strings.CutPrefix(a.Resource, "pods/"); ok {
 					ra.Resource, ra.Subresource = "pods", sub
@@ -101,17 +102,26 @@ func (c *Cluster) RBAC(needs []doctor.Access) doctor.Check {
 			}()
 		}
 		wg.Wait()
-		var denied []string
+		var denied, elsewhere []string
 		for _, an := range answers {
 			if an.err != nil {
 				return doctor.Fails(fmt.Sprintf("asking whether it may %s: %v", an.a, an.err), "check the kubeconfig's credentials")
 			}
-			if !an.allowed {
+			switch {
+			case an.allowed:
+			case an.a.Namespace != "":
+				elsewhere = append(elsewhere, an.a.String())
+			default:
 				denied = append(denied, an.a.String())
 			}
 		}
-		if len(denied) > 0 {
-			return doctor.Fails(fmt.Sprintf("may not %s in namespace %s", strings.Join(denied, ", "), c.Namespace),
+		if len(denied)+len(elsewhere) > 0 {
+			var said []string
+			if len(denied) > 0 {
+				said = append(said, fmt.Sprintf("%s in namespace %s", strings.Join(denied, ", "), c.Namespace))
+			}
+			said = append(said, elsewhere...)
+			return doctor.Fails("may not "+strings.Join(said, ", "),
 				"ask for a Role (or the edit ClusterRole) in the namespace that allows them, or use another --context")
 		}
 		return doctor.Okay(fmt.Sprintf("may do all %d things deploy, status, logs and invoke do in namespace %s", len(needs), c.Namespace))

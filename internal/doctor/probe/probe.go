@@ -75,5 +75,27 @@ func Needs(ctx context.Context, cfg doctor.Config) ([]doctor.Access, error) {
 	if err != nil {
 		return nil, err
 	}
-	return doctor.AccessFor(manifests...)
+	needs, err := doctor.AccessFor(manifests...)
+	if err != nil {
+		return nil, err
+	}
+	return append(needs, listenerAccess(p)...), nil
+}
+
+// listenerAccess: with gateway.addListeners, deploy reads and patches the
+// Gateway, in its own namespace.
+func listenerAccess(p *project.Project) []doctor.Access {
+	var out []doctor.Access
+	seen := map[project.Gateway]bool{}
+	for i := range p.Workloads {
+		x := p.Exposure(&p.Workloads[i])
+		if x == nil || x.AddedListener(p.Workloads[i].Name, p.Namespace) == "" || seen[*x.Gateway] {
+			continue
+		}
+		seen[*x.Gateway] = true
+		for _, v := range []string{"get", "patch"} {
+			out = append(out, doctor.Access{Group: "gateway.networking.k8s.io", Resource: "gateways", Verb: v, Namespaced: true, Namespace: x.Gateway.Namespace})
+		}
+	}
+	return out
 }

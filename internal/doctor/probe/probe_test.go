@@ -96,6 +96,11 @@ func TestClusterChecks(t *testing.T) {
 	c := &Cluster{Clientset: cs, Host: "https://k", Context: "test", Namespace: "shop", Ping: func(context.Context) error { return nil }}
 
 	needs := []doctor.Access{{Resource: "secrets", Verb: "get", Namespaced: true}, {Resource: "secrets", Verb: "delete", Namespaced: true}, {Resource: "pods/portforward", Verb: "create", Namespaced: true}}
+	// An access in another namespace is asked there (a Gateway's).
+	gw := doctor.Access{Group: "gateway.networking.k8s.io", Resource: "gateways", Verb: "patch", Namespaced: true, Namespace: "infra"}
+	if r := c.RBAC([]doctor.Access{needs[0], gw}).Run(ctx); r.Status != doctor.Fail || r.Detail != "may not patch gateways.gateway.networking.k8s.io in namespace infra" {
+		t.Errorf("rbac in another namespace = %+v", r)
+	}
 	if r := c.RBAC(needs).Run(ctx); r.Status != doctor.Fail || r.Detail != "may not delete secrets in namespace shop" {
 		t.Errorf("rbac = %+v", r)
 	}
@@ -288,3 +293,16 @@ func TestPermissionsOfTheRenderedKinds(t *testing.T) {
 }
 
 var mu sync.Mutex
+
+func TestListenerAccess(t *testing.T) {
+	patch := doctor.Access{Group: "gateway.networking.k8s.io", Resource: "gateways", Verb: "patch", Namespaced: true, Namespace: "infra"}
+	p := &project.Project{Name: "shop", Namespace: "shop", Workloads: []project.Workload{{Name: "front", Expose: &project.Expose{Host: "front.example.com"}}},
+		Gateway: &project.Gateway{Name: "edge", Namespace: "infra"}, TLS: &project.TLS{Mode: project.TLSAuto, Issuer: "le"}}
+	if len(listenerAccess(p)) != 0 {
+		t.Error("a project without addListeners is checked for patching the Gateway")
+	}
+	p.Gateway.AddListeners = true
+	if got := listenerAccess(p); !slices.Contains(got, patch) {
+		t.Errorf("a project with addListeners: %v, want %v", got, patch)
+	}
+}
