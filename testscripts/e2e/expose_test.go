@@ -132,6 +132,14 @@ func TestExpose(t *testing.T) {
 	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", "go", "--name", "hello",
 		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
 	c.mustSkiff(t, root, "add", "front", "--kind", "service", "--lang", "go")
+	// On an Ingress instead of the Gateway, where the cluster serves an
+	// IngressClass.
+	ingressClass := os.Getenv("SKIFF_TEST_INGRESS_CLASS")
+	legacyHost := "legacy.in-" + tag + ".skiff.test"
+	if ingressClass != "" {
+		c.mustSkiff(t, root, "add", "legacy", "--kind", "function", "--lang", "go")
+		replaceInFile(t, filepath.Join(root, "skiff.yaml"), "  - name: legacy\n", "  - name: legacy\n    expose: {host: "+legacyHost+", ingress: {className: "+ingressClass+"}}\n")
+	}
 	manifest := filepath.Join(root, "skiff.yaml")
 	replaceInFile(t, manifest, "  - name: hello\n", "  - name: hello\n    scale: {min: 0, max: 3, idle: 8s, concurrency: 5}\n    expose: {host: "+helloHost+"}\n")
 	replaceInFile(t, manifest, "  - name: front\n", "  - name: front\n    expose: true\n")
@@ -202,6 +210,19 @@ environments:
 		t.Errorf("invoke --public without --cacert: exit %d\n%s", code, errOut)
 	}
 	e.measureLatency(t, c, ns, frontHost)
+
+	// The Ingress: HTTPS with its own certificate from the issuer.
+	if ingressClass != "" {
+		if urls["legacy"] != "https://"+legacyHost+"/" {
+			t.Errorf("deploy's URL of legacy = %q", urls["legacy"])
+		}
+		waitFor(t, 2*time.Minute, "legacy over HTTPS through its Ingress", func() bool {
+			code, body, err := e.get(ctx, true, legacyHost, "/?name=Ingress")
+			return err == nil && code == 200 && strings.Contains(body, "Hello, Ingress!")
+		})
+	} else {
+		t.Log("SKIFF_TEST_INGRESS_CLASS is unset: the Ingress path is not tested")
+	}
 
 	// An unknown host: the gateway's 404.
 	if code, body, err := e.get(ctx, false, "nobody-"+tag+".skiff.test", "/"); err != nil || code != 404 {
@@ -277,7 +298,7 @@ environments:
 	}
 
 	// delete takes the routes and the certificates with the releases.
-	c.mustSkiff(t, root, "delete", "front", "hello")
+	c.mustSkiff(t, root, "delete", "--all")
 	for _, gvr := range []schema.GroupVersionResource{httpRoutes, certificates, referenceGrants} {
 		list, err := c.kc.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
 		if err != nil || len(list.Items) != 0 {
