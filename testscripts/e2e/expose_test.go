@@ -164,7 +164,7 @@ environments:
 	// deploy waits for the routes Accepted and the certificates Ready.
 	start := time.Now()
 	out := c.mustSkiff(t, root, "deploy", "--timeout", "5m", "-o", "json")
-	t.Logf("deploy of two exposed workloads (ACME certificates through the gateway): %s", time.Since(start).Round(time.Second))
+	t.Logf("deploy of the exposed workloads (ACME certificates through the gateway): %s", time.Since(start).Round(time.Second))
 	var deployed []struct{ Workload, URL string }
 	if err := json.Unmarshal([]byte(out), &deployed); err != nil {
 		t.Fatalf("deploy -o json: %v\n%s", err, out)
