@@ -24,6 +24,9 @@ type Environment struct {
 	Values map[string]any `json:"values,omitempty" yaml:"values,omitempty"`
 	// Workloads override fields of workloads, by name.
 	Workloads map[string]WorkloadOverride `json:"workloads,omitempty" yaml:"workloads,omitempty"`
+	// Signing and Verify replace the top-level ones.
+	Signing *KeyRef `json:"signing,omitempty" yaml:"signing,omitempty"`
+	Verify  *KeyRef `json:"verify,omitempty" yaml:"verify,omitempty"`
 }
 
 // WorkloadOverride is what an environment changes of one workload: maps
@@ -98,6 +101,12 @@ func (p *Project) ForEnv(name string) (*Project, error) {
 		out.Build.Platforms = slices.Clone(e.Platforms)
 	}
 	out.Values = e.Values
+	if e.Signing != nil {
+		out.Signing = e.Signing
+	}
+	if e.Verify != nil {
+		out.Verify = e.Verify
+	}
 	for i := range out.Workloads {
 		o, ok := e.Workloads[out.Workloads[i].Name]
 		if !ok {
@@ -198,6 +207,8 @@ func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
 		for i, pl := range e.Platforms {
 			checkPlatform(fmt.Sprintf("%s.platforms[%d]", at, i), pl, add)
 		}
+		checkKeyRef(at+".signing", e.Signing, add)
+		checkKeyRef(at+".verify", e.Verify, add)
 		for _, wn := range slices.Sorted(maps.Keys(e.Workloads)) {
 			o := e.Workloads[wn]
 			wat := at + ".workloads." + wn
