@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,10 +25,10 @@ import (
 
 // countingRegistry is ggcr's in-memory registry that counts the writes
 // (PUT, POST, PATCH) it is sent.
-func countingRegistry(t *testing.T) (host string, writes *atomic.Int64) {
+func countingRegistry(t testing.TB) (host string, writes *atomic.Int64) {
 	t.Helper()
 	writes = &atomic.Int64{}
-	reg := registry.New()
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			writes.Add(1)
@@ -37,7 +39,7 @@ func countingRegistry(t *testing.T) (host string, writes *atomic.Int64) {
 	return strings.TrimPrefix(srv.URL, "http://"), writes
 }
 
-func testKey(t *testing.T) *sign.KeyPair {
+func testKey(t testing.TB) *sign.KeyPair {
 	t.Helper()
 	kp, err := sign.Generate([]byte("pw"))
 	if err != nil {
@@ -46,7 +48,7 @@ func testKey(t *testing.T) *sign.KeyPair {
 	return kp
 }
 
-func pushRandom(t *testing.T, host string) name.Digest {
+func pushRandom(t testing.TB, host string) name.Digest {
 	t.Helper()
 	img, err := random.Image(64, 1)
 	if err != nil {
@@ -73,7 +75,7 @@ func subject(d name.Digest) Subject {
 	}}
 }
 
-func signerVerifier(t *testing.T, kp *sign.KeyPair) (*Signer, *Verifier) {
+func signerVerifier(t testing.TB, kp *sign.KeyPair) (*Signer, *Verifier) {
 	t.Helper()
 	priv, err := sign.ParsePrivateKey(kp.Private, []byte("pw"))
 	if err != nil {
@@ -126,7 +128,7 @@ func TestVerifyRefuses(t *testing.T) {
 
 	unsigned := pushRandom(t, host)
 	_, err := v.Verify(ctx, unsigned)
-	var verr *Error
+	var verr *sign.VerifyError
 	if !errors.As(err, &verr) || !strings.Contains(verr.Reason, "not signed") {
 		t.Fatalf("unsigned image: %v", err)
 	}
@@ -193,7 +195,7 @@ func TestVerifyTamperedAttestation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = v.Verify(ctx, d)
-	var verr *Error
+	var verr *sign.VerifyError
 	if !errors.As(err, &verr) || !strings.Contains(verr.Reason, "no SLSA provenance") {
 		t.Fatalf("tampered attestations: %v", err)
 	}

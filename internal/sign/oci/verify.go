@@ -34,32 +34,6 @@ func readLayer(l v1.Layer) ([]byte, error) {
 	return b, nil
 }
 
-// Verified is what a verification found.
-type Verified struct {
-	// Image is the reference verified, Digest the manifest it names.
-	Image  string `json:"image"`
-	Digest string `json:"digest"`
-	// Signer is the fingerprint of the key whose signature verified.
-	Signer string `json:"signer"`
-	// Commit and Source are the git commit and repository the provenance
-	// records (empty when the build was outside git).
-	Commit string `json:"commit,omitempty"`
-	Source string `json:"source,omitempty"`
-	// Workload is the workload the provenance names.
-	Workload string `json:"workload,omitempty"`
-	// SBOM says an SPDX SBOM is attested; Packages is how many packages it lists.
-	SBOM     bool `json:"sbom"`
-	Packages int  `json:"packages"`
-}
-
-// Error says an image does not verify, and why.
-type Error struct {
-	Image  string
-	Reason string
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("%s does not verify: %s", e.Image, e.Reason) }
-
 // Verifier checks signatures and attestations against a public key.
 type Verifier struct {
 	Key    *ecdsa.PublicKey
@@ -72,26 +46,26 @@ func (v *Verifier) opts(ctx context.Context) []remote.Option {
 
 // Verify checks that the manifest ref names (a tag is resolved to its
 // digest first) is signed by the key and has SLSA provenance attested by
-// it; an attested SPDX SBOM is reported. A *Error says what is missing or
+// it; an attested SPDX SBOM is reported. A *sign.VerifyError says what is missing or
 // wrong.
-func (v *Verifier) Verify(ctx context.Context, ref name.Reference) (*Verified, error) {
+func (v *Verifier) Verify(ctx context.Context, ref name.Reference) (*sign.Verified, error) {
 	d, ok := ref.(name.Digest)
 	if !ok {
 		desc, err := remote.Head(ref, v.opts(ctx)...)
 		if err != nil {
 			if isNotFound(err) {
-				return nil, &Error{Image: ref.String(), Reason: "no such image in the registry"}
+				return nil, &sign.VerifyError{Image: ref.String(), Reason: "no such image in the registry"}
 			}
 			return nil, fmt.Errorf("resolving %s: %w", ref, err)
 		}
 		d = ref.Context().Digest(desc.Digest.String())
 	}
-	out := &Verified{Image: ref.String(), Digest: d.DigestStr(), Signer: sign.Fingerprint(v.Key)}
+	out := &sign.Verified{Image: ref.String(), Digest: d.DigestStr(), Signer: sign.Fingerprint(v.Key)}
 	fail := func(format string, args ...any) error {
-		return &Error{Image: ref.String(), Reason: fmt.Sprintf(format, args...)}
+		return &sign.VerifyError{Image: ref.String(), Reason: fmt.Sprintf(format, args...)}
 	}
 	if err := v.signature(ctx, d); err != nil {
-		if e, ok := err.(*Error); ok {
+		if e, ok := err.(*sign.VerifyError); ok {
 			return nil, fail("%s", e.Reason)
 		}
 		return nil, err
@@ -171,7 +145,7 @@ func (v *Verifier) signature(ctx context.Context, d name.Digest) error {
 		return err
 	}
 	if img == nil {
-		return &Error{Reason: fmt.Sprintf("not signed (no %s tag); sign it with `skiff build --push --sign` or signing: in skiff.yaml", tag.TagStr())}
+		return &sign.VerifyError{Reason: fmt.Sprintf("not signed (no %s tag); sign it with `skiff build --push --sign` or signing: in skiff.yaml", tag.TagStr())}
 	}
 	m, err := img.Manifest()
 	if err != nil {
@@ -201,7 +175,7 @@ func (v *Verifier) signature(ctx context.Context, d name.Digest) error {
 			return nil
 		}
 	}
-	return &Error{Reason: fmt.Sprintf("no signature in %s verifies with key %s", tag.TagStr(), sign.Fingerprint(v.Key))}
+	return &sign.VerifyError{Reason: fmt.Sprintf("no signature in %s verifies with key %s", tag.TagStr(), sign.Fingerprint(v.Key))}
 }
 
 func about(st sign.Statement, h v1.Hash) bool {
