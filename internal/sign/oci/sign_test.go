@@ -245,3 +245,51 @@ func TestSignIndexSignsEachManifest(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedPushLeavesNoTag: when the registry refuses part of a
+// signing (an attestation blob, or the attestation tag itself), no
+// signature or attestation tag names missing content, and no signature
+// tag exists without its attestations; signing again completes it.
+func TestFailedPushLeavesNoTag(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail func(r *http.Request) bool
+	}{
+		{"attestation-blob", func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/blobs/") }},
+		{"attestation-tag", func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, ".att") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+			var failing atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if failing.Load() && r.Method != http.MethodGet && r.Method != http.MethodHead && tc.fail(r) {
+					http.Error(w, "quota exceeded", http.StatusBadRequest)
+					return
+				}
+				reg.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			d := pushRandom(t, strings.TrimPrefix(srv.URL, "http://"))
+			s, v := signerVerifier(t, testKey(t))
+
+			failing.Store(true)
+			if _, err := s.Sign(ctx, subject(d)); err == nil || !strings.Contains(err.Error(), "pushing the attestations") {
+				t.Fatalf("Sign with the registry refusing: %v", err)
+			}
+			for _, tagOf := range []func(name.Digest) (name.Tag, error){SignatureTag, AttestationTag} {
+				tag, _ := tagOf(d)
+				if _, err := remote.Head(tag); !isNotFound(err) {
+					t.Errorf("%s exists after the failed push (%v)", tag.TagStr(), err)
+				}
+			}
+			failing.Store(false)
+			if res, err := s.Sign(ctx, subject(d)); err != nil || res.Pushed != 2 {
+				t.Fatalf("signing again: %+v, %v", res, err)
+			}
+			if _, err := v.Verify(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
