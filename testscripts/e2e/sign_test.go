@@ -146,6 +146,12 @@ func (s *signEnv) testCosignVerifies(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"docker-manifest-digest":"`+res[0].Digest+`"`) {
 		t.Fatalf("cosign verify: exit %d\n%s", code, out)
 	}
+	// The signature is an OCI 1.1 referrer too: docker-registry has no
+	// referrers API, so it is listed under the referrers tag schema.
+	out, errOut, code := s.cosignRun(t, "verify", "--key", "skiff.pub", "--insecure-ignore-tlog", "--allow-http-registry", "--experimental-oci11", ref)
+	if code != 0 || !strings.Contains(out, `"docker-manifest-digest":"`+res[0].Digest+`"`) {
+		t.Fatalf("cosign verify --experimental-oci11: exit %d\n%s%s", code, out, errOut)
+	}
 	out, code = s.cosignVerifyAttestation(t, ref, "spdxjson")
 	if code != 0 {
 		t.Fatalf("cosign verify-attestation --type spdxjson: exit %d\n%s", code, out)
@@ -196,7 +202,7 @@ func (s *signEnv) testCosignVerifies(t *testing.T) {
 	// skopeo and ggcr see the signature and attestation tags.
 	tags := mustRun(t, "", nil, "skopeo", "list-tags", "--tls-verify=false", "docker://"+s.registry+"/e2e/hello")
 	prefix := strings.Replace(res[0].Digest, ":", "-", 1)
-	for _, suffix := range []string{".sig", ".att", ".sbom"} {
+	for _, suffix := range []string{".sig", ".att", ".sbom", ""} {
 		if !strings.Contains(tags, prefix+suffix) {
 			t.Errorf("skopeo does not list %s%s:\n%s", prefix, suffix, tags)
 		}
@@ -205,7 +211,7 @@ func (s *signEnv) testCosignVerifies(t *testing.T) {
 	must(t, err)
 	ggcr, err := remote.List(repo)
 	must(t, err)
-	if !slices.Contains(ggcr, prefix+".sig") || !slices.Contains(ggcr, prefix+".att") {
+	if !slices.Contains(ggcr, prefix+".sig") || !slices.Contains(ggcr, prefix+".att") || !slices.Contains(ggcr, prefix) {
 		t.Errorf("ggcr lists %v", ggcr)
 	}
 }

@@ -25,6 +25,11 @@ import (
 	"github.com/skiffdev/skiff/internal/sign"
 )
 
+// SignatureArtifactType is the artifact type of a signature stored as an
+// OCI 1.1 referrer of the manifest it signs (what `cosign verify
+// --experimental-oci11` looks for).
+const SignatureArtifactType = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
 // SignatureTag is the tag of the signatures of the manifest d:
 // "sha256-<hex>.sig".
 func SignatureTag(d name.Digest) (name.Tag, error) { return suffixTag(d, ".sig") }
@@ -106,11 +111,18 @@ func (s *Signer) Sign(ctx context.Context, subj Subject) (*Result, error) {
 			return nil, err
 		}
 		res.Pushed += n
-		n, err = s.signOne(ctx, d)
+		// The signature tag, then the referrer (docker-registry fails
+		// concurrent uploads of one blob to a repository). A signature
+		// new to the tag is new as a referrer too: no need to look.
+		tagged, err := s.signOne(ctx, d)
 		if err != nil {
 			return nil, err
 		}
-		res.Pushed += n
+		referred, err := s.refer(ctx, d, tagged == 0)
+		if err != nil {
+			return nil, err
+		}
+		res.Pushed += tagged + referred
 		res.Signed = append(res.Signed, d.DigestStr())
 	}
 	return res, nil
@@ -292,6 +304,89 @@ func isNotFound(err error) bool {
 	}
 	for _, e := range terr.Errors {
 		if e.Code == transport.ManifestUnknownErrorCode || e.Code == transport.NameUnknownErrorCode {
+			return true
+		}
+	}
+	return false
+}
+
+// refer makes sure the manifest d has, as an OCI 1.1 referrer, a
+// signature of it by the key: a manifest of artifact type
+// SignatureArtifactType whose subject is d, holding the same
+// simple-signing layer as the signature tag. The registry's referrers API
+// lists it; on a registry without that API, go-containerregistry adds it
+// to the index of the referrers tag schema ("sha256-<hex>"). It returns
+// how many manifests it wrote (0 or 1). Unless look, it pushes without
+// looking for one first.
+func (s *Signer) refer(ctx context.Context, d name.Digest, look bool) (int, error) {
+	payload, err := sign.SimpleSigningPayload(d)
+	if err != nil {
+		return 0, err
+	}
+	layer := static.NewLayer(payload, sign.SimpleSigningMediaType)
+	want, err := layer.Digest()
+	if err != nil {
+		return 0, err
+	}
+	opts := s.opts(ctx)
+	var found []v1.Descriptor
+	if look {
+		idx, err := remote.Referrers(d, append(opts, remote.WithFilter("artifactType", SignatureArtifactType))...)
+		if err != nil {
+			return 0, fmt.Errorf("listing the referrers of %s: %w", d, err)
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return 0, err
+		}
+		found = im.Manifests
+	}
+	for _, desc := range found {
+		if desc.ArtifactType != SignatureArtifactType {
+			continue
+		}
+		img, err := remote.Image(d.Context().Digest(desc.Digest.String()), opts...)
+		if err != nil {
+			continue
+		}
+		if m, err := img.Manifest(); err == nil && signedBy(m, want, payload, &s.Key.PublicKey) {
+			return 0, nil
+		}
+	}
+	subject, err := remote.Head(d, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", d, err)
+	}
+	sig, err := sign.SignBytes(s.Key, payload)
+	if err != nil {
+		return 0, err
+	}
+	img := mutate.ConfigMediaType(emptySigImage(), SignatureArtifactType)
+	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, Annotations: map[string]string{
+		sign.SignatureAnnotation: base64.StdEncoding.EncodeToString(sig),
+	}})
+	if err != nil {
+		return 0, err
+	}
+	ref := mutate.Subject(img, v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}).(v1.Image)
+	h, err := ref.Digest()
+	if err != nil {
+		return 0, err
+	}
+	if err := remote.Write(d.Context().Digest(h.String()), ref, opts...); err != nil {
+		return 0, fmt.Errorf("pushing the signature of %s as a referrer: %w", d, err)
+	}
+	return 1, nil
+}
+
+// signedBy says whether m has the simple-signing layer want (payload)
+// signed by pub.
+func signedBy(m *v1.Manifest, want v1.Hash, payload []byte, pub *ecdsa.PublicKey) bool {
+	for _, l := range m.Layers {
+		if l.Digest != want {
+			continue
+		}
+		if sig, err := base64.StdEncoding.DecodeString(l.Annotations[sign.SignatureAnnotation]); err == nil && sign.VerifyBytes(pub, payload, sig) {
 			return true
 		}
 	}

@@ -98,8 +98,27 @@ func TestSignThenVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Pushed != 2 || len(res.Signed) != 1 || res.Signed[0] != d.DigestStr() {
-		t.Fatalf("first signing: %+v, want 2 tags pushed for %s", res, d.DigestStr())
+	if res.Pushed != 3 || len(res.Signed) != 1 || res.Signed[0] != d.DigestStr() {
+		t.Fatalf("first signing: %+v, want 2 tags and 1 referrer pushed for %s", res, d.DigestStr())
+	}
+	// The signature is an OCI 1.1 referrer of the image too.
+	idx, err := remote.Referrers(d, remote.WithFilter("artifactType", SignatureArtifactType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	if len(im.Manifests) != 1 {
+		t.Fatalf("referrers %+v, want one signature", im.Manifests)
+	}
+	refImg, err := remote.Image(d.Context().Digest(im.Manifests[0].Digest.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, _ := refImg.Manifest()
+	payload, _ := sign.SimpleSigningPayload(d)
+	want, _ := static.NewLayer(payload, sign.SimpleSigningMediaType).Digest()
+	if rm.Subject == nil || rm.Subject.Digest.String() != d.DigestStr() || !signedBy(rm, want, payload, v.Key) {
+		t.Fatalf("the referrer %+v does not hold a signature of %s by the key", rm, d.DigestStr())
 	}
 	got, err := v.Verify(ctx, d.Context().Tag("latest"))
 	if err != nil {
@@ -232,7 +251,7 @@ func TestSignIndexSignsEachManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Signed) != 3 || res.Pushed != 6 {
+	if len(res.Signed) != 3 || res.Pushed != 9 {
 		t.Fatalf("index: %+v, want 3 manifests signed and attested", res)
 	}
 	for _, h := range append([]v1.Hash{dig}, children...) {
@@ -284,7 +303,7 @@ func TestFailedPushLeavesNoTag(t *testing.T) {
 				}
 			}
 			failing.Store(false)
-			if res, err := s.Sign(ctx, subject(d)); err != nil || res.Pushed != 2 {
+			if res, err := s.Sign(ctx, subject(d)); err != nil || res.Pushed != 3 {
 				t.Fatalf("signing again: %+v, %v", res, err)
 			}
 			if _, err := v.Verify(ctx, d); err != nil {
