@@ -1,8 +1,8 @@
 // Package oci signs images in a registry and attaches attestations to
 // them under cosign's tag schema ("sha256-<hex>.sig" and
 // "sha256-<hex>.att" in the image's repository, which every registry
-// stores), and verifies them: what `cosign verify --key` and `cosign
-// verify-attestation --key` accept.
+// stores), each signature also as an OCI 1.1 referrer, and verifies them:
+// what `cosign verify --key` and `cosign verify-attestation --key` accept.
 package oci
 
 import (
