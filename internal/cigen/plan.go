@@ -66,6 +66,36 @@ type Plan struct {
 	// Group names the deploys of this project and environment, which must
 	// never run at once.
 	Group string
+	// SignKeyEnv is the secret variable holding the private key deploy
+	// signs with ("": the project does not sign); SignFlag is what deploy
+	// is told to read it (" --sign-key env://NAME" when skiff.yaml names a
+	// file, which is never committed).
+	SignKeyEnv string
+	SignFlag   string
+	// VerifyKeyEnv is the variable holding the public key deploy verifies
+	// with, when skiff.yaml names one (a file is committed).
+	VerifyKeyEnv string
+}
+
+// DefaultSignKeyEnv is the secret variable that holds the signing key in
+// CI when skiff.yaml names a file.
+const DefaultSignKeyEnv = "SKIFF_SIGNING_KEY"
+
+// signing plans how the deploy job reaches the keys of p.
+func (plan *Plan) signing(p *project.Project) {
+	if p.Signing != nil {
+		if env, ok := strings.CutPrefix(p.Signing.Key, "env://"); ok {
+			plan.SignKeyEnv = env
+		} else {
+			plan.SignKeyEnv = DefaultSignKeyEnv
+			plan.SignFlag = " --sign-key env://" + DefaultSignKeyEnv
+		}
+	}
+	if p.Verify != nil {
+		if env, ok := strings.CutPrefix(p.Verify.Key, "env://"); ok {
+			plan.VerifyKeyEnv = env
+		}
+	}
 }
 
 // Workload is one workload's test job.
@@ -166,6 +196,7 @@ func NewPlan(root string, p *project.Project, opts Options) (*Plan, error) {
 		Registry: reg.Name(),
 		Group:    "skiff-deploy-" + p.Name + "-" + envOrDefault(opts.Env),
 	}
+	plan.signing(p)
 	plan.Command = "skiff ci init " + opts.Platform
 	if opts.Env != "" {
 		plan.EnvFlag = " --env " + opts.Env

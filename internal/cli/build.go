@@ -36,6 +36,10 @@ type BuildOptions struct {
 	NoCache   bool
 	Jobs      int
 	Force     bool
+	// Sign signs pushed images even without signing: in skiff.yaml;
+	// SignKey is the key (a file or env://NAME) instead of signing.key.
+	Sign    bool
+	SignKey string
 }
 
 // NewCmdBuild builds `skiff build`. runF replaces buildRun in tests.
@@ -62,6 +66,11 @@ func NewCmdBuild(f *cmdutil.Factory, runF func(context.Context, *BuildOptions) e
 			workloads are not rebuilt, and pushes skip what the registry has.
 			An SPDX 2.3 SBOM is stored next to each image unless --sbom none.
 
+			Pushed images are signed, and their SBOM and SLSA provenance attested,
+			when skiff.yaml has signing: {key: ...} or with --sign (and --sign-key);
+			the key's password comes from $SKIFF_SIGNING_PASSWORD or a prompt. See
+			docs/supply-chain.md.
+
 			-o/--output is the format of the report (table, json or yaml); the
 			destination of the images is --dest.
 		`),
@@ -70,6 +79,7 @@ func NewCmdBuild(f *cmdutil.Factory, runF func(context.Context, *BuildOptions) e
 			skiff build orders --push --platform linux/amd64,linux/arm64
 			skiff build hello --base scratch --dest oci:./out
 			skiff build --push -o json
+			skiff build --push --sign-key skiff.key
 		`),
 		ValidArgsFunction: workloadCompletion(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -91,6 +101,8 @@ func NewCmdBuild(f *cmdutil.Factory, runF func(context.Context, *BuildOptions) e
 	fl.IntVar(&opts.Jobs, "jobs", 0, "workloads built at once (default: the number of CPUs)")
 	fl.BoolVar(&opts.NoCache, "no-cache", false, "build even when nothing changed (the new image is cached)")
 	fl.BoolVar(&opts.Force, "force", false, "replace a --dest tar:FILE (or the SBOM beside it) that skiff did not write")
+	fl.BoolVar(&opts.Sign, "sign", false, "sign the pushed images and attest their SBOM and provenance (default: when skiff.yaml has signing:)")
+	fl.StringVar(&opts.SignKey, "sign-key", "", "private key to sign with: a file or env://NAME (implies --sign; default: signing.key of skiff.yaml)")
 	_ = cmd.RegisterFlagCompletionFunc("sbom", fixedCompletion("spdx", "none"))
 	_ = cmd.RegisterFlagCompletionFunc("platform", fixedCompletion("linux/amd64", "linux/arm64", "linux/arm/v7"))
 	return cmd
@@ -173,6 +185,12 @@ func planBuild(opts *BuildOptions, pc *projectContext) (*buildPlan, error) {
 		return nil, cmdutil.Manifestf("%s names no registry to push to%s; add `registry: HOST/PATH` to it, or use --dest oci:DIR",
 			filepath.Join(pc.root, project.FileName), envSuffix(p))
 	}
+	if (opts.Sign || opts.SignKey != "") && plan.destKind != engine.DestRegistry {
+		return nil, cmdutil.Usagef("--sign signs images pushed to a registry; add --push")
+	}
+	if (opts.Sign || opts.SignKey != "") && opts.SignKey == "" && p.Signing == nil {
+		return nil, cmdutil.Usagef("--sign: no key to sign with; pass --sign-key FILE, or add `signing: {key: skiff.key}` to skiff.yaml (create a pair with `skiff keys generate`)")
+	}
 	if plan.destPath != "" && !filepath.IsAbs(plan.destPath) {
 		plan.destPath = filepath.Join(wd, plan.destPath)
 	}
@@ -251,13 +269,19 @@ func buildConfig(f *cmdutil.Factory, opts *BuildOptions, plan *buildPlan) (engin
 	if err != nil {
 		return engine.BuildConfig{}, err
 	}
-	return engine.BuildConfig{
+	cfg := engine.BuildConfig{
 		Project: plan.pc.project, Root: plan.pc.root, Events: newProgress(f).event,
 		Dest: plan.destKind, DestPath: plan.destPath, Force: opts.Force, Tag: opts.Tag, Platforms: plan.platforms,
 		Base: opts.Base, SBOM: opts.SBOM == "spdx", NoCache: opts.NoCache, Jobs: opts.Jobs,
 		Insecure: opts.Insecure, UserAgent: "skiff/" + f.BuildInfo.Version, Version: f.BuildInfo.Version,
 		CacheDir: cacheDir, Getenv: f.Getenv, Pushing: pushingNotice(f), Repaired: repairedNotice(f),
-	}, nil
+	}
+	if plan.destKind == engine.DestRegistry && (opts.Sign || opts.SignKey != "" || plan.pc.project.Signing != nil) {
+		if cfg.SigningKey, err = signingKey(f, opts.SignKey, plan.pc); err != nil {
+			return engine.BuildConfig{}, err
+		}
+	}
+	return cfg, nil
 }
 
 // pushingNotice says on stderr which image is being pushed (the wait that

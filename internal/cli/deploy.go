@@ -28,6 +28,9 @@ type DeployOptions struct {
 	Values    chartValues
 	Timeout   time.Duration
 	Insecure  []string
+	// Sign and SignKey are build's --sign and --sign-key.
+	Sign    bool
+	SignKey string
 }
 
 // chartValues are the user's chart overrides, as Helm's flags take them.
@@ -75,6 +78,12 @@ func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *DeployOptions)
 
 			The chart is skiff's base chart, or the workload's own chart/ folder when it
 			has one; -f and --set override its values.
+
+			With signing: in skiff.yaml (or --sign, --sign-key) the images pushed are
+			signed and their SBOM and provenance attested. With verify: every image
+			(built, --image or --no-build) is checked against its key before the
+			cluster is changed, and one that does not verify is refused: see
+			docs/supply-chain.md.
 		`),
 		Example: heredoc.Doc(`
 			skiff deploy
@@ -97,6 +106,8 @@ func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *DeployOptions)
 	fl.BoolVar(&opts.NoBuild, "no-build", false, "deploy the image already deployed (e.g. after a config change)")
 	fl.StringArrayVar(&opts.Images, "image", nil, "deploy this image instead of building: REF for one workload, or WORKLOAD=REF (repeatable)")
 	fl.StringArrayVar(&opts.Insecure, "insecure-registry", nil, "allow plain HTTP to this registry host (loopback hosts always are)")
+	fl.BoolVar(&opts.Sign, "sign", false, "sign the images built and attest their SBOM and provenance (default: when skiff.yaml has signing:)")
+	fl.StringVar(&opts.SignKey, "sign-key", "", "private key to sign with: a file or env://NAME (implies --sign; default: signing.key of skiff.yaml)")
 	opts.Values.addFlags(cmd)
 	addTimeoutFlag(cmd, &opts.Timeout)
 	cmd.ValidArgsFunction = workloadCompletion(f)
@@ -152,9 +163,13 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 		if pc.project.Registry == "" {
 			return cmdutil.Manifestf("skiff.yaml names no registry the cluster can pull from%s; add `registry: HOST/PATH`, or pass --image", envSuffix(pc.project))
 		}
-		if err := buildImages(ctx, f, pc, toBuild, true, opts.Insecure, images); err != nil {
+		bopts := BuildOptions{Push: true, Insecure: opts.Insecure, Sign: opts.Sign, SignKey: opts.SignKey}
+		if err := buildImages(ctx, f, pc, toBuild, bopts, images); err != nil {
 			return err
 		}
+	}
+	if err := verifyDeployed(ctx, f, pc, images, opts.Insecure); err != nil {
+		return err
 	}
 	if err := s.EnsureNamespace(ctx); err != nil {
 		return err
@@ -233,19 +248,21 @@ func parseImages(flags []string, pc *projectContext) (map[string]string, error) 
 	return out, nil
 }
 
-// buildImages builds the named workloads (pushing them when push is set)
-// and records each one's reference by digest in images.
-func buildImages(ctx context.Context, f *cmdutil.Factory, pc *projectContext, ws []project.Workload, push bool, insecure []string, images map[string]string) error {
+// buildImages builds the named workloads (pushing them with bopts.Push,
+// signing them as bopts.Sign and SignKey say; Insecure: the registries
+// allowed plain HTTP) and records each one's reference by digest in images.
+func buildImages(ctx context.Context, f *cmdutil.Factory, pc *projectContext, ws []project.Workload, bopts BuildOptions, images map[string]string) error {
 	names := make([]string, len(ws))
 	for i, w := range ws {
 		names[i] = w.Name
 	}
-	bopts := &BuildOptions{Factory: f, Workloads: names, Push: push, SBOM: "spdx", Tag: "latest", Insecure: insecure}
-	plan, err := planBuild(bopts, pc)
+	b := &BuildOptions{Factory: f, Workloads: names, Push: bopts.Push, SBOM: "spdx", Tag: "latest", Insecure: bopts.Insecure,
+		Sign: bopts.Sign, SignKey: bopts.SignKey}
+	plan, err := planBuild(b, pc)
 	if err != nil {
 		return err
 	}
-	results, err := runBuilds(ctx, bopts, plan, ws)
+	results, err := runBuilds(ctx, b, plan, ws)
 	if err != nil {
 		return err
 	}

@@ -251,6 +251,9 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if err != nil {
 		return err
 	}
+	if cfg.CheckKey, err = devKey(f, pc); err != nil {
+		return err
+	}
 	builds, err := pipeline.NewBuilds(cfg)
 	if err != nil {
 		return adviseBuild(err)

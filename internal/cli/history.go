@@ -134,6 +134,9 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		return err
 	}
 	defer s.Close()
+	if err := verifyRollback(ctx, f, pc, s, pc.workloads[0].Name, opts.Revision); err != nil {
+		return err
+	}
 	_, err = s.Rollback(ctx, pc.workloads[0].Name, opts.Revision, opts.Timeout)
 	return err
 }

@@ -54,6 +54,14 @@ func (p *progress) event(ev event.Event) {
 			what += ", " + destName(ev.Destination) + " already up to date"
 		}
 		fmt.Fprintf(errOut, "%s %s %s: %s (%s)\n", cs.SuccessIcon(), ev.Workload, what, ev.Reference, ev.Digest)
+	case event.Signed:
+		what := "signed"
+		if !ev.Uploaded {
+			what = "already signed"
+		}
+		fmt.Fprintf(errOut, "%s %s %s: %s\n", cs.SuccessIcon(), ev.Workload, what, ev.Message)
+	case event.Verified:
+		fmt.Fprintf(errOut, "%s %s verified (%s): %s\n", cs.SuccessIcon(), ev.Workload, shortImage(ev.Reference), ev.Message)
 	case event.DeployStarted:
 		which := "base chart"
 		if ev.OwnChart {

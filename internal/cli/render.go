@@ -80,7 +80,7 @@ func renderRun(ctx context.Context, opts *RenderOptions) error {
 		}
 	}
 	if len(toBuild) > 0 {
-		if err := buildImages(ctx, f, pc, toBuild, false, nil, images); err != nil {
+		if err := buildImages(ctx, f, pc, toBuild, BuildOptions{}, images); err != nil {
 			return err
 		}
 		if pc.project.Registry == "" {

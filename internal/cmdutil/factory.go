@@ -77,6 +77,9 @@ type Factory struct {
 	// Registry is a client of the registries (login checks credentials
 	// with it).
 	Registry func(insecure []string, userAgent string) (engine.Registry, error)
+	// Verifier checks images' signatures and attestations (verify,
+	// deploy's and rollback's gate).
+	Verifier func(cfg engine.VerifyConfig) (engine.Verifier, error)
 	// Probes are doctor's checks of the project's registry and cluster
 	// (package probe in a real process).
 	Probes func(ctx context.Context, cfg doctor.Config) []doctor.Check

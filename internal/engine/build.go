@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/ecdsa"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -57,6 +58,12 @@ type BuildConfig struct {
 	Pushing func(ref string)
 	// Repaired is told when a store's index was damaged and rebuilt.
 	Repaired func(dir string, recovered int)
+	// SigningKey, when set, signs each image pushed to a registry and
+	// attests its SBOM and provenance (a signed event).
+	SigningKey *ecdsa.PrivateKey
+	// CheckKey, when set, verifies each image pushed to a registry and
+	// warns (a notice) when it does not verify: dev with verify:.
+	CheckKey *ecdsa.PublicKey
 }
 
 // Builder builds and publishes the images of workloads.

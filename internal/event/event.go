@@ -32,6 +32,14 @@ const (
 	// Published: the image is at its destination (Uploaded says whether
 	// anything had to be written).
 	Published Kind = "published"
+	// Signed: the pushed image is signed and its SBOM and provenance
+	// attested (Uploaded says whether anything had to be written; Message
+	// names the key and what was attested).
+	Signed Kind = "signed"
+	// Verified: the image of the workload verifies with the key of
+	// verify: (Reference, Digest; Message: the signer, the provenance's
+	// commit, the SBOM's package count).
+	Verified Kind = "verified"
 	// DeployStarted: the release is being installed or upgraded.
 	DeployStarted Kind = "deploy-started"
 	// Deployed: the release is ready.
@@ -84,6 +92,8 @@ const (
 const (
 	PhaseBuild    = "build"
 	PhasePush     = "push"
+	PhaseSign     = "sign"
+	PhaseVerify   = "verify"
 	PhaseDeploy   = "deploy"
 	PhaseWait     = "wait"
 	PhaseSync     = "sync"
@@ -104,6 +114,8 @@ var phaseStatus = map[Kind][2]string{
 	Built:           {PhaseBuild, "succeeded"},
 	Reused:          {PhaseBuild, "reused"},
 	Published:       {PhasePush, "succeeded"},
+	Signed:          {PhaseSign, "succeeded"},
+	Verified:        {PhaseVerify, "succeeded"},
 	DeployStarted:   {PhaseDeploy, "started"},
 	Deployed:        {PhaseDeploy, "succeeded"},
 	Interrupted:     {PhaseDeploy, "interrupted"},

@@ -44,6 +44,7 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory 
 	f.Registry = func(insecure []string, userAgent string) (engine.Registry, error) {
 		return registry.New(registry.Options{Insecure: insecure, UserAgent: userAgent})
 	}
+	f.Verifier = pipeline.Verifier
 	return f
 }
 

@@ -45,6 +45,11 @@ type Builds struct {
 	Getenv func(string) string
 	// Jobs bounds the builds that run at once (0: the number of CPUs).
 	Jobs int
+	// Sign, when set, signs and attests each image pushed to a registry.
+	Sign *Signing
+	// Check, when set, verifies each image pushed to a registry and warns
+	// when it does not verify (dev with verify:).
+	Check *ImageVerifier
 }
 
 // Image is a built and published workload image.
@@ -185,6 +190,10 @@ func (p *Pipeline) buildOne(ctx context.Context, b Builds, w project.Workload) (
 	}
 	p.emit(Event{Kind: Published, Workload: w.Name, Duration: p.since(pubStart), Reference: res.Reference,
 		Digest: res.Digest, Destination: b.Dest, Uploaded: res.Uploaded})
+	if err := p.signPushed(ctx, b, w, dir, a, prov.Labels, res.Reference); err != nil {
+		return nil, err
+	}
+	p.warnUnverified(ctx, b, w, res.Reference)
 	status := "built"
 	if a.Reused {
 		status = "reused"

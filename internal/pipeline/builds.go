@@ -34,12 +34,19 @@ func NewBuilds(cfg engine.BuildConfig) (*Builds, error) {
 	default:
 		pub = &publish.Layout{Dir: publish.DefaultStoreDir(cfg.CacheDir), Repaired: cfg.Repaired}
 	}
-	return &Builds{
+	b := &Builds{
 		Builder: &build.Builder{Bases: regs, Version: cfg.Version, Rebuild: cfg.NoCache,
 			Cache: &publish.Cache{Dir: cfg.CacheDir, Repaired: cfg.Repaired}},
 		Publisher: pub, Dest: cfg.Dest, Tag: cfg.Tag, Platforms: cfg.Platforms,
 		Base: cfg.Base, SBOM: cfg.SBOM, Getenv: cfg.Getenv, Jobs: cfg.Jobs,
-	}, nil
+	}
+	if cfg.SigningKey != nil {
+		b.Sign = NewSigning(cfg.SigningKey, regs, cfg.Version)
+	}
+	if cfg.CheckKey != nil {
+		b.Check = NewImageVerifier(cfg.CheckKey, regs, nil)
+	}
+	return b, nil
 }
 
 // Builder returns the engine.Builder of cfg: NewBuilds's, run by the

@@ -29,6 +29,8 @@ const (
 	Built           = event.Built
 	Reused          = event.Reused
 	Published       = event.Published
+	Signed          = event.Signed
+	Verified        = event.Verified
 	DeployStarted   = event.DeployStarted
 	Deployed        = event.Deployed
 	Interrupted     = event.Interrupted

@@ -28,6 +28,9 @@ type Environment struct {
 	Domain  string   `json:"domain,omitempty" yaml:"domain,omitempty"`
 	Gateway *Gateway `json:"gateway,omitempty" yaml:"gateway,omitempty"`
 	TLS     *TLS     `json:"tls,omitempty" yaml:"tls,omitempty"`
+	// Signing and Verify replace the top-level ones.
+	Signing *KeyRef `json:"signing,omitempty" yaml:"signing,omitempty"`
+	Verify  *KeyRef `json:"verify,omitempty" yaml:"verify,omitempty"`
 }
 
 // WorkloadOverride is what an environment changes of one workload: maps
@@ -116,6 +119,12 @@ func (p *Project) ForEnv(name string) (*Project, error) {
 			t.Issuer, t.Kind = p.TLS.Issuer, p.TLS.Kind
 		}
 		out.TLS = &t
+	}
+	if e.Signing != nil {
+		out.Signing = e.Signing
+	}
+	if e.Verify != nil {
+		out.Verify = e.Verify
 	}
 	for i := range out.Workloads {
 		o, ok := e.Workloads[out.Workloads[i].Name]
@@ -236,6 +245,8 @@ func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
 		}
 		checkGateway(at+".gateway", e.Gateway, add)
 		checkTLS(at+".tls", e.TLS, p.TLS != nil && p.TLS.Issuer != "", add)
+		checkKeyRef(at+".signing", e.Signing, add)
+		checkKeyRef(at+".verify", e.Verify, add)
 		for _, wn := range slices.Sorted(maps.Keys(e.Workloads)) {
 			o := e.Workloads[wn]
 			wat := at + ".workloads." + wn

@@ -92,6 +92,12 @@ type Project struct {
 	Gateway *Gateway `json:"gateway,omitempty" yaml:"gateway,omitempty"`
 	// TLS is where the certificates of exposed workloads come from.
 	TLS *TLS `json:"tls,omitempty" yaml:"tls,omitempty"`
+	// Signing signs every image pushed (build --push, deploy) and attests
+	// its SBOM and provenance.
+	Signing *KeyRef `json:"signing,omitempty" yaml:"signing,omitempty"`
+	// Verify makes deploy refuse an image that does not verify with its
+	// key, and dev warn.
+	Verify *KeyRef `json:"verify,omitempty" yaml:"verify,omitempty"`
 
 	// Set by ForEnv, never read from or written to skiff.yaml:
 	// Env is the environment the project was resolved for ("": none).
@@ -105,6 +111,12 @@ type Project struct {
 	// NoBus are the workloads with triggers when there is no events.bus,
 	// with file and line: RequireBus.
 	NoBus []*FieldError `json:"-" yaml:"-"`
+}
+
+// KeyRef names a key: a file (relative to the project's folder) or
+// "env://NAME", the environment variable NAME holding the PEM.
+type KeyRef struct {
+	Key string `json:"key" yaml:"key"`
 }
 
 // Build holds build settings that apply to every workload unless a workload

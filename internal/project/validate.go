@@ -211,6 +211,8 @@ func (p *Project) Validate() ValidationErrors {
 	if cycle := p.findCycle(); cycle != nil {
 		add(fmt.Sprintf("workloads[%d].dependsOn", cycle.at), "forms a cycle: "+strings.Join(cycle.names, " -> "), "remove one of these dependencies")
 	}
+	checkKeyRef("signing", p.Signing, add)
+	checkKeyRef("verify", p.Verify, add)
 	p.validateEnvironments(add)
 	p.checkExpose(add)
 	return errs
@@ -378,4 +380,22 @@ func (p *Project) findCycle() *cycle {
 		}
 	}
 	return nil
+}
+
+// keyHint says how to name a key.
+const keyHint = "write `key: FILE` (a path relative to skiff.yaml, e.g. skiff.key or skiff.pub) or `key: env://NAME` (the PEM in an environment variable); create a pair with `skiff keys generate`"
+
+// checkKeyRef checks the key of signing: or verify:.
+func checkKeyRef(at string, k *KeyRef, add func(path, msg, hint string)) {
+	if k == nil {
+		return
+	}
+	switch {
+	case strings.TrimSpace(k.Key) == "":
+		add(at+".key", "is missing", keyHint)
+	case k.Key == "env://" || strings.HasPrefix(k.Key, "env://") && strings.ContainsAny(k.Key[len("env://"):], " =/$"):
+		add(at+".key", fmt.Sprintf("%q is not env://NAME", k.Key), keyHint)
+	case strings.Contains(k.Key, "://") && !strings.HasPrefix(k.Key, "env://"):
+		add(at+".key", fmt.Sprintf("%q is neither a file nor env://NAME (KMS and keyless signing are not supported)", k.Key), keyHint)
+	}
 }

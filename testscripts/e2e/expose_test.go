@@ -412,6 +412,7 @@ func (c *cluster) dryRunApply(t *testing.T, ns, manifests string) {
 	}
 }
 
+// appendFile appends text to file on a line of its own (skiff.yaml edits).
 func appendFile(t *testing.T, file, text string) {
 	t.Helper()
 	b, err := os.ReadFile(file)

@@ -135,6 +135,13 @@ func New(opts Options) (*Client, error) {
 	return &Client{opts: opts, pusher: pusher, puller: puller}, nil
 }
 
+// RemoteOptions are the options of every request to a registry
+// (credentials, transport, retries), for the packages that reach
+// registries beyond Base and Publish (signatures).
+func (r *Client) RemoteOptions() []remote.Option {
+	return []remote.Option{remote.Reuse(r.puller), remote.Reuse(r.pusher)}
+}
+
 // isLoopback reports whether host (with or without a port) is a loopback
 // name or address.
 func isLoopback(host string) bool {

@@ -1,0 +1,46 @@
+package engine
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+
+	"github.com/skiffdev/skiff/internal/event"
+	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/sign"
+)
+
+// VerifyConfig says what images are verified with.
+type VerifyConfig struct {
+	// Key is the public key of verify: (or --key).
+	Key *ecdsa.PublicKey
+	// Insecure lists registry hosts that may be reached over plain HTTP.
+	Insecure []string
+	// UserAgent is skiff's, for registries.
+	UserAgent string
+	// Events receives a verified event per image Gate lets through (nil:
+	// nowhere).
+	Events func(event.Event)
+}
+
+// Verifier checks images' signatures and attestations against a key.
+type Verifier interface {
+	// Verify checks one image reference (by tag or digest); a
+	// *sign.VerifyError says why it does not verify.
+	Verify(ctx context.Context, ref string) (*sign.Verified, error)
+	// Gate checks the image of each workload of ws that images names
+	// (workload → reference), in order, and returns the first that does
+	// not verify as an *UnverifiedError.
+	Gate(ctx context.Context, ws []project.Workload, images map[string]string) error
+}
+
+// UnverifiedError says a workload's image does not verify: deploy and
+// rollback refuse it before changing anything.
+type UnverifiedError struct {
+	Workload string
+	Err      error
+}
+
+func (e *UnverifiedError) Error() string { return fmt.Sprintf("%s: %v", e.Workload, e.Err) }
+
+func (e *UnverifiedError) Unwrap() error { return e.Err }
