@@ -13,7 +13,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/tui"
 )
 
@@ -79,27 +78,25 @@ func dashRun(ctx context.Context, f *cmdutil.Factory, opts *DashOptions) error {
 	// Helm may not write over the screen; the session's events go to the
 	// dashboard, which shows them.
 	sink, activity := tui.NewActivity(ctx)
-	es, err := pc.sessionWith(ctx, f, sink, nil)
+	sess, err := pc.sessionWith(ctx, f, sink, nil)
 	if err != nil {
 		return err
 	}
-	defer es.Close()
-	sess, err := pipeline.Unwrap(es) // the dashboard's backend drives the session itself
+	defer sess.Close()
+	backend, err := f.Dashboard(sess, tui.ClusterConfig{Namespace: pc.namespace, Workloads: pc.workloads, Timeout: opts.Timeout, Activity: activity})
 	if err != nil {
 		return err
 	}
+	defer backend.Close()
 
 	var workloads []tui.Workload
 	releases := map[string]string{}
 	for _, w := range pc.workloads {
 		workloads = append(workloads, tui.Workload{Name: w.Name, Kind: w.Kind})
-		releases[w.Name] = sess.Release(&w)
+		releases[w.Name] = backend.Release(w.Name)
 	}
-	backend := tui.NewCluster(tui.ClusterConfig{Session: sess, Namespace: pc.namespace, Workloads: pc.workloads, Timeout: opts.Timeout, Activity: activity})
-	defer backend.Close()
-
 	m := tui.New(ctx, backend, tui.Options{
-		Project: pc.project.Name, Namespace: pc.namespace, Context: sess.Kube.ContextName,
+		Project: pc.project.Name, Namespace: pc.namespace, Context: backend.Context(),
 		Workloads: workloads, Releases: releases, LogLines: opts.LogLines, Color: ios.ColorEnabled(),
 	})
 

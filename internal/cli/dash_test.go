@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/tui"
 )
@@ -80,5 +82,35 @@ current-context: x
 	}
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("took %s to give up", d)
+	}
+}
+
+// dash opens its backend through the Factory on the session it opened,
+// with the project's namespace and workloads and --timeout; when the
+// backend cannot be opened, dash says why and closes the session.
+func TestDashOpensItsBackendOnTheSession(t *testing.T) {
+	f, errOut := clusterProject(t)
+	f.IOStreams.SetTTY(true)
+	fs := &fakeSession{}
+	onFakeSession(f, fs)
+	var got tui.ClusterConfig
+	var on engine.Session
+	f.Dashboard = func(s engine.Session, cfg tui.ClusterConfig) (tui.Cluster, error) {
+		on, got = s, cfg
+		return nil, errors.New("this command needs a session on a real cluster")
+	}
+	code, _, stderr := runCLI(t, f, errOut, "dash", "--timeout", "90s")
+	if code != cmdutil.ExitFailure || !strings.Contains(stderr, "this command needs a session on a real cluster") {
+		t.Errorf("exit %d, stderr %q; want 1 and the backend's error", code, stderr)
+	}
+	if on != fs || !fs.closed {
+		t.Errorf("backend opened on %v (want the session), session closed %v", on, fs.closed)
+	}
+	var names []string
+	for _, w := range got.Workloads {
+		names = append(names, w.Name)
+	}
+	if got.Namespace != "shop" || got.Timeout != 90*time.Second || strings.Join(names, ",") != "orders" || got.Activity == nil {
+		t.Errorf("backend config = %+v", got)
 	}
 }

@@ -24,9 +24,8 @@ var forbidden = regexp.MustCompile(`^(k8s\.io/client-go(/.*)?` +
 // says so), and no other may join it.
 var stillHeavy = map[string]string{
 	"internal/dev":      "dev's cluster runner (cluster.go, sync.go) beside the light loop",
-	"internal/pipeline": "dash and dev unwrap its Session; dev builds with its Builds",
+	"internal/pipeline": "dev unwraps its Session and builds with its Builds",
 	"internal/target":   "dev follows pods with target.Follow",
-	"internal/tui":      "the dashboard's cluster backend (cluster.go) and its types",
 }
 
 // TestImportRule checks, with `go list -deps`, what each package the

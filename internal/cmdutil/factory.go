@@ -15,6 +15,7 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/prompt"
 	"github.com/skiffdev/skiff/internal/tmplrepo"
+	"github.com/skiffdev/skiff/internal/tui"
 	"github.com/skiffdev/skiff/templates"
 )
 
@@ -83,6 +84,10 @@ type Factory struct {
 	// Probes are doctor's checks of the project's registry and cluster
 	// (package probe in a real process).
 	Probes func(ctx context.Context, cfg doctor.Config) []doctor.Check
+	// Dashboard opens `skiff dash`'s backend on the cluster of a session
+	// this Factory's Session opened (package tui/cluster in a real
+	// process). Close it.
+	Dashboard func(s engine.Session, cfg tui.ClusterConfig) (tui.Cluster, error)
 }
 
 // New returns a Factory for a real process, without the session (package

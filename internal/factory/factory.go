@@ -1,7 +1,8 @@
 // Package factory builds the cmdutil.Factory a real process runs with: it
 // is where the concrete session (pipeline.Session on client-go and Helm)
-// is made and put behind engine.Session, and doctor's probes of the
-// registry and the cluster are chosen, so that the command layer
+// is made and put behind engine.Session, the dashboard's backend on it
+// (tui/cluster) is built, and doctor's probes of the registry and the
+// cluster are chosen, so that the command layer
 // (internal/cli) imports none of them. cmd/skiff and the command line's
 // tests use it.
 package factory
@@ -17,6 +18,8 @@ import (
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/publish/registry"
+	"github.com/skiffdev/skiff/internal/tui"
+	"github.com/skiffdev/skiff/internal/tui/cluster"
 )
 
 // New returns the Factory of a real process: cmdutil.New's, with sessions
@@ -45,6 +48,13 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory 
 		return registry.New(registry.Options{Insecure: insecure, UserAgent: userAgent})
 	}
 	f.Verifier = pipeline.Verifier
+	f.Dashboard = func(s engine.Session, cfg tui.ClusterConfig) (tui.Cluster, error) {
+		ps, err := pipeline.Unwrap(s) // the backend watches the session's cluster itself
+		if err != nil {
+			return nil, err
+		}
+		return cluster.New(cluster.Config{Session: ps, ClusterConfig: cfg}), nil
+	}
 	return f
 }
 

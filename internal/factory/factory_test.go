@@ -9,6 +9,7 @@ import (
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/iostreams"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/tui"
 )
 
 // Every dependency a command may ask for is there: a nil one would be a
@@ -18,7 +19,7 @@ func TestNewWiresEveryDependency(t *testing.T) {
 	f := New(ios, func(string) string { return "" })
 	for name, missing := range map[string]bool{
 		"Session": f.Session == nil, "Probes": f.Probes == nil, "Builder": f.Builder == nil, "Render": f.Render == nil,
-		"ChartValues": f.ChartValues == nil, "Registry": f.Registry == nil, "Bus": f.Bus == nil,
+		"ChartValues": f.ChartValues == nil, "Registry": f.Registry == nil, "Bus": f.Bus == nil, "Dashboard": f.Dashboard == nil,
 		"Prompter": f.Prompter == nil, "Templates": f.Templates == nil,
 	} {
 		if missing {
@@ -37,5 +38,17 @@ func TestSessionReadsTheKubeconfigFlagLate(t *testing.T) {
 	_, err := f.Session(context.Background(), engine.SessionConfig{Project: &project.Project{Name: "shop", Namespace: "shop"}})
 	if err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("err = %v, want one naming %s", err, missing)
+	}
+}
+
+// The dashboard's backend watches the cluster of a session the Factory
+// opened; on any other (a test's fake) it says what it needs.
+func TestDashboardNeedsTheFactorysSession(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	f := New(ios, func(string) string { return "" })
+	var other struct{ engine.Session }
+	b, err := f.Dashboard(other, tui.ClusterConfig{Namespace: "shop"})
+	if err == nil || !strings.Contains(err.Error(), "needs a session on a real cluster") {
+		t.Errorf("Dashboard on another session = %v, %v; want the error that says so", b, err)
 	}
 }

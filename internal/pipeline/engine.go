@@ -13,9 +13,9 @@ import (
 func (s *Session) Engine() engine.Session { return &engineSession{s} }
 
 // Unwrap returns the Session behind es, for what still drives it directly
-// (the dashboard's backend and dev's cluster runner, until they take an
-// engine.Session; the bus's dial of a Service of the cluster, in package
-// factory); es must come from Engine.
+// (the dashboard's backend and the bus's dial of a Service of the
+// cluster, both in package factory; dev's cluster runner, in the command
+// layer until it moves there too); es must come from Engine.
 func Unwrap(es engine.Session) (*Session, error) {
 	if e, ok := es.(*engineSession); ok {
 		return e.Session, nil

@@ -10,7 +10,7 @@ import (
 )
 
 // NewActivity returns the sink to give the session the dashboard acts
-// through (pipeline.Pipeline.Events) and the channel of what it sends
+// through (engine.SessionConfig.Events) and the channel of what it sends
 // (ClusterConfig.Activity): the events of the dashboard's actions. The
 // sink waits while the dashboard is behind, until ctx ends.
 func NewActivity(ctx context.Context) (sink func(event.Event), events <-chan event.Event) {

@@ -7,19 +7,21 @@
 // screen's (selection, pane, filter, overlays, the message line) and a
 // child per workload (workload.go: its status, logs, events, history,
 // port-forward, running action), to which it routes the messages about
-// that workload. The real Backend (cluster.go)
-// acts through a pipeline.Session (rollback, delete, statuses: as the
-// verbs do) and watches the cluster; tests use a fake.
+// that workload. The real Backend (package tui/cluster) acts through
+// the session (rollback, delete, statuses: as the verbs do) and watches
+// the cluster; main builds it and the command hands it to New (Cluster,
+// ClusterConfig); tests use a fake. The package names only engine's
+// values and the events of package event, and imports nothing that
+// reaches a cluster.
 package tui
 
 import (
 	"context"
 	"time"
 
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
-	"github.com/skiffdev/skiff/internal/logs"
-	"github.com/skiffdev/skiff/internal/target"
+	"github.com/skiffdev/skiff/internal/project"
 )
 
 // Backend is everything the dashboard asks of the outside world.
@@ -31,12 +33,12 @@ type Backend interface {
 	// Options.Workloads, each time something about them changes.
 	Statuses(ctx context.Context) (<-chan StatusUpdate, error)
 	// Logs follows the log lines of every pod of a workload.
-	Logs(ctx context.Context, workload string) (<-chan logs.Line, error)
+	Logs(ctx context.Context, workload string) (<-chan engine.LogLine, error)
 	// Events returns the recent Kubernetes events of the workload's
 	// Deployment, ReplicaSets and pods, oldest first.
 	Events(ctx context.Context, workload string) ([]Event, error)
 	// History returns the release history of the workload, oldest first.
-	History(ctx context.Context, workload string) ([]deploy.Revision, error)
+	History(ctx context.Context, workload string) ([]engine.Revision, error)
 	// Rollback rolls the workload back to revision and returns the new
 	// revision number Helm recorded.
 	Rollback(ctx context.Context, workload string, revision int) (int, error)
@@ -58,10 +60,36 @@ type Backend interface {
 	Activity(ctx context.Context) (<-chan event.Event, error)
 }
 
+// ClusterConfig is what the backend on the project's cluster is opened
+// with (cmdutil.Factory.Dashboard).
+type ClusterConfig struct {
+	// Namespace is the project's.
+	Namespace string
+	// Workloads are the workloads shown.
+	Workloads []project.Workload
+	// Timeout bounds a rollback or a delete (waiting for ready / gone).
+	Timeout time.Duration
+	// Activity is what the session's Events sink sends (NewActivity);
+	// nil: the dashboard shows no activity.
+	Activity <-chan event.Event
+}
+
+// Cluster is the Backend on the project's cluster (package tui/cluster),
+// with what the dashboard's header and rows name. Close it to stop its
+// port-forwards.
+type Cluster interface {
+	Backend
+	// Context is the kubeconfig context of the cluster.
+	Context() string
+	// Release is the name of a workload's release.
+	Release(workload string) string
+	Close() error
+}
+
 // StatusUpdate is one message of the Statuses subscription: either the
 // statuses of every workload or the error that kept them from being read.
 type StatusUpdate struct {
-	Statuses []target.Status
+	Statuses []engine.Status
 	Err      error
 }
 

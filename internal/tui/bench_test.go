@@ -9,7 +9,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // BenchmarkLogThroughput feeds log lines of three workloads into the model
@@ -69,7 +69,7 @@ func benchLogs(b *testing.B, filter string, rate int) {
 		}()
 	}
 	for _, n := range names {
-		ch := make(chan logs.Line, 4096) // as the cluster backend's
+		ch := make(chan engine.LogLine, 4096) // as the cluster backend's
 		go produce(ch, n, per, rate/len(names))
 		exec(waitLogs(n, ch))
 	}
@@ -108,15 +108,15 @@ func benchLogs(b *testing.B, filter string, rate int) {
 // produce sends n lines of a busy JSON-logging service to ch, at rate
 // lines/s (every 10ms) or as fast as possible when rate is 0, then closes
 // ch.
-func produce(ch chan<- logs.Line, workload string, n, rate int) {
+func produce(ch chan<- engine.LogLine, workload string, n, rate int) {
 	defer close(ch)
 	pods := []string{workload + "-7d9f8c6b5-x2lpq", workload + "-7d9f8c6b5-m4kzt"}
-	line := func(i int) logs.Line {
+	line := func(i int) engine.LogLine {
 		status := 200
 		if i%100 == 99 {
 			status = 503
 		}
-		return logs.Line{Time: time.Now(), Workload: workload, Pod: pods[i%2], Container: workload,
+		return engine.LogLine{Time: time.Now(), Workload: workload, Pod: pods[i%2], Container: workload,
 			Message: fmt.Sprintf(`{"level":"info","msg":"handled request","method":"GET","path":"/%s/%d","status=%d","duration_ms":%d.%d,"trace":"%016x"}`,
 				workload, i, status, i%40, i%10, uint64(i)*2654435761)}
 	}

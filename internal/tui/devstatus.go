@@ -9,7 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/event"
 )
 
 // DevStatus is `skiff dev`'s panel on a terminal: a line per workload
@@ -39,7 +39,7 @@ type devRow struct {
 }
 
 // DevEventMsg carries one of the loop's events to the panel.
-type DevEventMsg dev.Event
+type DevEventMsg event.Event
 
 type devTick struct{}
 
@@ -87,12 +87,12 @@ func (m *DevStatus) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case devTick:
 		return m, m.tick()
 	case DevEventMsg:
-		m.apply(dev.Event(msg))
+		m.apply(event.Event(msg))
 	}
 	return m, nil
 }
 
-func (m *DevStatus) apply(ev dev.Event) {
+func (m *DevStatus) apply(ev event.Event) {
 	r := m.rows[ev.Workload]
 	if r == nil {
 		return
@@ -101,19 +101,19 @@ func (m *DevStatus) apply(ev dev.Event) {
 		r.url = ev.URL
 	}
 	switch ev.Kind {
-	case dev.CycleStarted:
+	case event.CycleStarted:
 		r.state, r.started = "building", m.now()
-	case dev.Ready, dev.Unchanged:
+	case event.Ready, event.Unchanged:
 		r.state, r.last, r.detail = "ready", ev.Duration, ""
-	case dev.Failed:
+	case event.Failed:
 		r.last = ev.Duration
 		r.detail, _, _ = strings.Cut(ev.Error, "\n")
 		if r.state == "building" && r.detail != "" {
 			r.state = "failed"
 		}
-	case dev.Exited:
+	case event.Exited:
 		r.state, r.detail = "exited", ev.Error
-	case dev.Stopped, dev.Removed, dev.Restored, dev.Left:
+	case event.Stopped, event.Removed, event.Restored, event.Left:
 		r.state = string(ev.Kind)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/event"
 )
 
 func TestDevStatusFollowsTheLoop(t *testing.T) {
@@ -17,7 +17,7 @@ func TestDevStatusFollowsTheLoop(t *testing.T) {
 	m := NewDevStatus([]string{"front", "payments"}, false)
 	m.now = func() time.Time { return now }
 	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-	send := func(ev dev.Event) { m.Update(DevEventMsg(ev)) }
+	send := func(ev event.Event) { m.Update(DevEventMsg(ev)) }
 	line := func(name string) string {
 		t.Helper()
 		for _, l := range strings.Split(m.render(), "\n") {
@@ -29,21 +29,21 @@ func TestDevStatusFollowsTheLoop(t *testing.T) {
 		return ""
 	}
 
-	send(dev.Event{Kind: dev.Watching, Workload: "front", URL: "http://127.0.0.1:18080"})
+	send(event.Event{Kind: event.Watching, Workload: "front", URL: "http://127.0.0.1:18080"})
 	if l := line("front"); !strings.Contains(l, "starting") || !strings.Contains(l, "http://127.0.0.1:18080") {
 		t.Errorf("watching: %q", l)
 	}
-	send(dev.Event{Kind: dev.CycleStarted, Workload: "front"})
+	send(event.Event{Kind: event.CycleStarted, Workload: "front"})
 	now = now.Add(1500 * time.Millisecond)
 	if l := line("front"); !strings.Contains(l, "building") || !strings.Contains(l, "1.5s") {
 		t.Errorf("building: %q", l)
 	}
-	send(dev.Event{Kind: dev.Ready, Workload: "front", Duration: 1234 * time.Millisecond})
+	send(event.Event{Kind: event.Ready, Workload: "front", Duration: 1234 * time.Millisecond})
 	if l := line("front"); !strings.Contains(l, "✓") || !strings.Contains(l, "ready") || !strings.Contains(l, "1.23s") {
 		t.Errorf("ready: %q", l)
 	}
-	send(dev.Event{Kind: dev.CycleStarted, Workload: "payments"})
-	send(dev.Event{Kind: dev.Failed, Workload: "payments", Error: "go build of payments failed:\n./main.go:3: syntax error", Duration: time.Second})
+	send(event.Event{Kind: event.CycleStarted, Workload: "payments"})
+	send(event.Event{Kind: event.Failed, Workload: "payments", Error: "go build of payments failed:\n./main.go:3: syntax error", Duration: time.Second})
 	if l := line("payments"); !strings.Contains(l, "✗") || !strings.Contains(l, "failed") || !strings.Contains(l, "go build of payments failed:") || strings.Contains(l, "syntax") {
 		t.Errorf("failed: %q (want the error's first line)", l)
 	}
@@ -86,7 +86,7 @@ func TestDevStatusAsksBackgroundOnlyWithColors(t *testing.T) {
 		t.Error("with colors the panel did not ask for the background")
 	}
 	m.Update(tea.BackgroundColorMsg{Color: color.White})
-	m.Update(DevEventMsg(dev.Event{Kind: dev.Ready, Workload: "front"}))
+	m.Update(DevEventMsg(event.Event{Kind: event.Ready, Workload: "front"}))
 	if v := m.render(); !strings.Contains(v, "\x1b[32mready") {
 		t.Errorf("the panel lost its colors on a light background: %q", v)
 	}

@@ -10,7 +10,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // overlay is a box drawn over the dashboard that takes the keys while it
@@ -97,7 +97,7 @@ type pickedMsg struct {
 // picker lets the user choose the revision to roll back to.
 type picker struct {
 	workload string
-	revs     []deploy.Revision // newest first
+	revs     []engine.Revision // newest first
 	current  int
 	cursor   int
 	loading  bool
@@ -111,7 +111,7 @@ func newPicker(workload string, current int, loc *time.Location) *picker {
 
 // setHistory fills the picker, the cursor on the revision before the
 // current one.
-func (p *picker) setHistory(revs []deploy.Revision, err error) {
+func (p *picker) setHistory(revs []engine.Revision, err error) {
 	p.loading, p.err = false, err
 	p.revs = p.revs[:0]
 	for i := len(revs) - 1; i >= 0; i-- {

@@ -7,9 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
-	"github.com/skiffdev/skiff/internal/logs"
 )
 
 // fakeBackend records what the dashboard asked and answers from its
@@ -18,9 +17,9 @@ type fakeBackend struct {
 	mu       sync.Mutex
 	calls    []string
 	statuses chan StatusUpdate
-	logs     map[string]chan logs.Line
+	logs     map[string]chan engine.LogLine
 	events   map[string][]Event
-	history  map[string][]deploy.Revision
+	history  map[string][]engine.Revision
 	addr     string
 	resp     *Response
 	fail     error // returned by actions when set
@@ -32,9 +31,9 @@ type fakeBackend struct {
 func newFakeBackend() *fakeBackend {
 	return &fakeBackend{
 		statuses: make(chan StatusUpdate, 10),
-		logs:     map[string]chan logs.Line{},
+		logs:     map[string]chan engine.LogLine{},
 		events:   map[string][]Event{},
-		history:  map[string][]deploy.Revision{},
+		history:  map[string][]engine.Revision{},
 		addr:     "127.0.0.1:40123",
 		activity: make(chan event.Event, 100),
 	}
@@ -57,11 +56,11 @@ func (f *fakeBackend) seen() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeBackend) logChan(w string) chan logs.Line {
+func (f *fakeBackend) logChan(w string) chan engine.LogLine {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.logs[w] == nil {
-		f.logs[w] = make(chan logs.Line, 100)
+		f.logs[w] = make(chan engine.LogLine, 100)
 	}
 	return f.logs[w]
 }
@@ -71,7 +70,7 @@ func (f *fakeBackend) Statuses(context.Context) (<-chan StatusUpdate, error) {
 	return f.statuses, nil
 }
 
-func (f *fakeBackend) Logs(_ context.Context, w string) (<-chan logs.Line, error) {
+func (f *fakeBackend) Logs(_ context.Context, w string) (<-chan engine.LogLine, error) {
 	f.record("Logs(%s)", w)
 	return f.logChan(w), nil
 }
@@ -81,11 +80,12 @@ func (f *fakeBackend) Events(_ context.Context, w string) ([]Event, error) {
 	return f.events[w], nil
 }
 
-func (f *fakeBackend) History(_ context.Context, w string) ([]deploy.Revision, error) {
+func (f *fakeBackend) History(_ context.Context, w string) ([]engine.Revision, error) {
 	f.record("History(%s)", w)
 	h, ok := f.history[w]
 	if !ok {
-		return nil, &deploy.NotFoundError{Release: "shop-" + w, Namespace: "shop"}
+		// What the session says of a workload with no release.
+		return nil, fmt.Errorf("release shop-%s is not deployed in namespace shop; run `skiff deploy` first", w)
 	}
 	return h, nil
 }

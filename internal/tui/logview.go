@@ -7,7 +7,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/skiffdev/skiff/internal/logs"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // DefaultLogLines is how many log lines the dashboard keeps per workload.
@@ -66,7 +66,7 @@ func newLogView(size int) *logView {
 
 // add stores lines, stripping terminal escapes so a pod cannot drive the
 // terminal.
-func (v *logView) add(lines []logs.Line) {
+func (v *logView) add(lines []engine.LogLine) {
 	for _, l := range lines {
 		v.lines.push(logLine{time: l.Time, pod: l.Pod, msg: sanitize(l.Message)})
 	}

@@ -10,9 +10,8 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
-	"github.com/skiffdev/skiff/internal/logs"
 )
 
 // Options configure the dashboard.
@@ -67,13 +66,13 @@ type (
 	}
 	logSubMsg struct {
 		workload string
-		ch       <-chan logs.Line
+		ch       <-chan engine.LogLine
 		err      error
 	}
 	logBatchMsg struct {
 		workload string
-		lines    []logs.Line
-		ch       <-chan logs.Line // nil once the stream ended
+		lines    []engine.LogLine
+		ch       <-chan engine.LogLine // nil once the stream ended
 	}
 	eventsMsg struct {
 		workload string
@@ -82,7 +81,7 @@ type (
 	}
 	historyMsg struct {
 		workload string
-		revs     []deploy.Revision
+		revs     []engine.Revision
 		err      error
 	}
 	actionDoneMsg struct {
@@ -579,13 +578,13 @@ func (m *Model) subscribeLogs(name string) tea.Cmd {
 
 // waitLogs waits for a log line, then takes every line already waiting
 // (up to maxBatch) so a flood of lines costs one Update and one render.
-func waitLogs(name string, ch <-chan logs.Line) tea.Cmd {
+func waitLogs(name string, ch <-chan engine.LogLine) tea.Cmd {
 	return func() tea.Msg {
 		l, ok := <-ch
 		if !ok {
 			return nil
 		}
-		batch := []logs.Line{l}
+		batch := []engine.LogLine{l}
 		for len(batch) < maxBatch {
 			select {
 			case l, ok := <-ch:

@@ -17,11 +17,9 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/kube"
-	"github.com/skiffdev/skiff/internal/logs"
-	"github.com/skiffdev/skiff/internal/target"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden frames in testdata")
@@ -30,30 +28,30 @@ var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 const digest = "sha256:3f9a2c1b7d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4"
 
-func fixtureStatuses() []target.Status {
+func fixtureStatuses() []engine.Status {
 	exit := int32(1)
-	return []target.Status{
-		{Workload: "orders", Kind: "service", Release: "shop-orders", Namespace: "shop", Revision: 3, Status: "deployed", State: target.StateReady,
+	return []engine.Status{
+		{Workload: "orders", Kind: "service", Release: "shop-orders", Namespace: "shop", Revision: 3, Status: "deployed", State: engine.StateReady,
 			Image: "ghcr.io/acme/orders@" + digest, Ready: 2, Desired: 2, Endpoint: "http://orders.shop.svc.cluster.local:8080", Updated: now.Add(-5 * time.Minute)},
-		{Workload: "payments", Kind: "service", Release: "shop-payments", Namespace: "shop", Revision: 7, Status: "deployed", State: target.StateProgressing,
+		{Workload: "payments", Kind: "service", Release: "shop-payments", Namespace: "shop", Revision: 7, Status: "deployed", State: engine.StateProgressing,
 			Image: "ghcr.io/acme/payments:v2", Ready: 1, Desired: 2, Restarts: 1, Endpoint: "http://payments.shop.svc.cluster.local:9090", Updated: now.Add(-90 * time.Second)},
-		{Workload: "thumbnail", Kind: "function", Release: "shop-thumbnail", Namespace: "shop", Revision: 2, Status: "deployed", State: target.StateDegraded,
+		{Workload: "thumbnail", Kind: "function", Release: "shop-thumbnail", Namespace: "shop", Revision: 2, Status: "deployed", State: engine.StateDegraded,
 			Image: "ghcr.io/acme/thumbnail@" + digest, Ready: 0, Desired: 1, Restarts: 4, Endpoint: "http://thumbnail.shop.svc.cluster.local:8080", Updated: now.Add(-3 * time.Hour),
 			Problems: []kube.PodProblem{{Pod: "thumbnail-5d8c7b9f4-q7rtz", Container: "thumbnail", Reason: "CrashLoopBackOff", ExitCode: &exit, Restarts: 4, Logs: []string{"panic: boom"}}}},
-		{Workload: "web", Kind: "service", Release: "shop-web", Namespace: "shop", State: target.StateNotDeployed},
+		{Workload: "web", Kind: "service", Release: "shop-web", Namespace: "shop", State: engine.StateNotDeployed},
 	}
 }
 
-func fixtureHistory() []deploy.Revision {
-	return []deploy.Revision{
+func fixtureHistory() []engine.Revision {
+	return []engine.Revision{
 		{Revision: 1, Updated: now.Add(-72 * time.Hour), Status: "superseded", Image: "ghcr.io/acme/orders@sha256:aaaaaaaaaaaaaaaa", Description: "Install complete"},
 		{Revision: 2, Updated: now.Add(-24 * time.Hour), Status: "superseded", Image: "ghcr.io/acme/orders@sha256:bbbbbbbbbbbbbbbb", Description: "Upgrade complete"},
 		{Revision: 3, Updated: now.Add(-5 * time.Minute), Status: "deployed", Image: "ghcr.io/acme/orders@" + digest, Description: "Upgrade complete"},
 	}
 }
 
-func logLines(workload string, n int, from time.Time) []logs.Line {
-	out := make([]logs.Line, n)
+func logLines(workload string, n int, from time.Time) []engine.LogLine {
+	out := make([]engine.LogLine, n)
 	for i := range out {
 		pod := workload + "-7d9f8c6b5-x2lpq"
 		if i%2 == 1 {
@@ -63,7 +61,7 @@ func logLines(workload string, n int, from time.Time) []logs.Line {
 		if i%5 == 4 {
 			msg = fmt.Sprintf("error: payment %d declined by the provider, retrying in %d seconds with a new idempotency key", i, i%3+1)
 		}
-		out[i] = logs.Line{Time: from.Add(time.Duration(i) * time.Second), Workload: workload, Pod: pod, Container: workload, Message: msg}
+		out[i] = engine.LogLine{Time: from.Add(time.Duration(i) * time.Second), Workload: workload, Pod: pod, Container: workload, Message: msg}
 	}
 	return out
 }
@@ -370,7 +368,7 @@ func TestFilter(t *testing.T) {
 func TestPauseAndJumpToEnd(t *testing.T) {
 	m, _ := newTestModel(t)
 	press(t, m, "p")
-	send(t, m, logBatchMsg{workload: "orders", lines: []logs.Line{{Time: now, Pod: "orders-7d9f8c6b5-x2lpq", Message: "a brand new line"}}})
+	send(t, m, logBatchMsg{workload: "orders", lines: []engine.LogLine{{Time: now, Pod: "orders-7d9f8c6b5-x2lpq", Message: "a brand new line"}}})
 	v := m.frame()
 	if strings.Contains(v, "a brand new line") || !strings.Contains(v, "paused, 1 new") {
 		t.Errorf("paused view shows new lines or does not count them:\n%s", v)
@@ -494,8 +492,8 @@ func TestSubscriptions(t *testing.T) {
 	fb := newFakeBackend()
 	m := New(context.Background(), fb, Options{Workloads: []Workload{{Name: "orders", Kind: "service"}}, Now: func() time.Time { return now }, Location: time.UTC})
 	fb.statuses <- StatusUpdate{Statuses: fixtureStatuses()[:1]}
-	fb.logChan("orders") <- logs.Line{Time: now, Pod: "orders-1-abcde", Message: "listening on :8080"}
-	fb.logChan("orders") <- logs.Line{Time: now, Pod: "orders-1-abcde", Message: "ready"}
+	fb.logChan("orders") <- engine.LogLine{Time: now, Pod: "orders-1-abcde", Message: "listening on :8080"}
+	fb.logChan("orders") <- engine.LogLine{Time: now, Pod: "orders-1-abcde", Message: "ready"}
 	// Run Init's commands at once and take the messages of the
 	// subscriptions they start: statusSubMsg and one logSubMsg per
 	// workload. The tick among them is due only in refreshEvery: it is
@@ -577,7 +575,7 @@ func TestRingBufferIsBounded(t *testing.T) {
 
 func TestLogLinesCannotDriveTheTerminal(t *testing.T) {
 	m, _ := newTestModel(t)
-	m.Update(logBatchMsg{workload: "orders", lines: []logs.Line{{Time: now, Pod: "p-1", Message: "\x1b[2J\x1b]0;pwned\x07red \x1b[31mtext\x1b[0m\tafter tab\r"}}})
+	m.Update(logBatchMsg{workload: "orders", lines: []engine.LogLine{{Time: now, Pod: "p-1", Message: "\x1b[2J\x1b]0;pwned\x07red \x1b[31mtext\x1b[0m\tafter tab\r"}}})
 	v := m.frame()
 	if strings.Contains(v, "\x1b") {
 		t.Errorf("escape sequences from a log line reached the screen: %q", v)
@@ -651,7 +649,7 @@ func TestEventLagColumn(t *testing.T) {
 		t.Errorf("an EVENTS column without events:\n%s", v)
 	}
 	sts := fixtureStatuses()
-	sts[0].Events = &target.EventLag{Lag: 3, DeadLetters: 1}
+	sts[0].Events = &engine.EventLag{Lag: 3, DeadLetters: 1}
 	send(t, m, tea.WindowSizeMsg{Width: 120, Height: 24})
 	send(t, m, statusMsg{StatusUpdate: StatusUpdate{Statuses: sts}})
 	v := m.frame()
@@ -697,7 +695,7 @@ func TestBackgroundAskedOnlyWithColors(t *testing.T) {
 	if !asks(m) {
 		t.Fatal("a dashboard with colors did not ask the terminal for its background")
 	}
-	m.Update(statusMsg{StatusUpdate: StatusUpdate{Statuses: []target.Status{{Workload: "orders", Kind: "service", State: target.StateProgressing}}}})
+	m.Update(statusMsg{StatusUpdate: StatusUpdate{Statuses: []engine.Status{{Workload: "orders", Kind: "service", State: engine.StateProgressing}}}})
 	if v := m.frame(); !strings.Contains(v, "\x1b[33m◐ Progressing") {
 		t.Errorf("before an answer, Progressing is not in the terminal's yellow: %q", v)
 	}

@@ -6,7 +6,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	"charm.land/lipgloss/v2"
 
-	"github.com/skiffdev/skiff/internal/target"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // styles are the dashboard's colors. Without color (NO_COLOR, --no-color,
@@ -87,13 +87,13 @@ func (s *styles) pod(name string) lipgloss.Style {
 // state renders a workload state with its symbol and color.
 func (s *styles) state(state string) string {
 	switch state {
-	case target.StateReady:
+	case engine.StateReady:
 		return s.ok.Render("● " + state)
-	case target.StateProgressing:
+	case engine.StateProgressing:
 		return s.warn.Render("◐ " + state)
-	case target.StateDegraded:
+	case engine.StateDegraded:
 		return s.bad.Render("▲ " + state)
-	case target.StateFailed:
+	case engine.StateFailed:
 		return s.bad.Render("✗ " + state)
 	case "":
 		return s.dim.Render("… loading")

@@ -10,8 +10,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/skiffdev/skiff/internal/deploy"
-	"github.com/skiffdev/skiff/internal/target"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // layout splits the height: title, table header, listRows workload rows,
@@ -133,7 +132,7 @@ func (m *Model) columns() columns {
 }
 
 // eventsCell is a workload's backlog on the bus: "lag 3", "lag 0 dlq 1".
-func eventsCell(l *target.EventLag) string {
+func eventsCell(l *engine.EventLag) string {
 	if l == nil {
 		return ""
 	}
@@ -180,7 +179,7 @@ func (m *Model) tableLines(rows, start int) []string {
 // shortDigest returns the first 12 hex digits of an image's digest, or
 // its tag when it has no digest.
 func shortDigest(ref string) string {
-	if _, short, ok := deploy.ShortDigest(ref); ok {
+	if _, short, ok := engine.ShortDigest(ref); ok {
 		return short
 	}
 	if i := strings.LastIndexByte(ref, '/'); i >= 0 {

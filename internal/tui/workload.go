@@ -6,9 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
-	"github.com/skiffdev/skiff/internal/target"
 )
 
 // workload is the part of the dashboard that is one workload's: its row
@@ -19,13 +18,13 @@ import (
 type workload struct {
 	name, kind string
 	// status is the last status read; seen says whether there was one.
-	status target.Status
+	status engine.Status
 	seen   bool
 	logs   *logView
 	// events and history are nil until loaded (or after something made
 	// them stale).
 	events  *loaded[Event]
-	history *loaded[deploy.Revision]
+	history *loaded[engine.Revision]
 	forward string // the local address of its port-forward, "" when none
 	busy    string // what runs on it ("Rolling orders back…"), "" when idle
 	// activity is what the actions on it reported (the session's events),
@@ -68,7 +67,7 @@ func (w *workload) update(msg workloadMsg, now time.Time) {
 	case eventsMsg:
 		w.events = &loaded[Event]{items: msg.events, err: msg.err, at: now}
 	case historyMsg:
-		w.history = &loaded[deploy.Revision]{items: msg.revs, err: msg.err, at: now}
+		w.history = &loaded[engine.Revision]{items: msg.revs, err: msg.err, at: now}
 	case actionDoneMsg:
 		w.busy = ""
 		if msg.err != nil {
@@ -107,7 +106,7 @@ func (w *workload) progress() string {
 
 // setStatus records a new status and reports whether anything shown about
 // the workload changed; newRevision says whether its release changed.
-func (w *workload) setStatus(s target.Status) (changed, newRevision bool) {
+func (w *workload) setStatus(s engine.Status) (changed, newRevision bool) {
 	old, seen := w.status, w.seen
 	w.status, w.seen, w.kind = s, true, s.Kind
 	newRevision = !seen || old.Revision != s.Revision
@@ -150,7 +149,7 @@ func (w *workload) row(c columns, selected bool, st *styles, age func(time.Time)
 		if s.Revision > 0 {
 			rev = fmt.Sprint(s.Revision)
 		}
-		if s.State != target.StateNotDeployed {
+		if s.State != engine.StateNotDeployed {
 			ready = fmt.Sprintf("%d/%d", s.Ready, s.Desired)
 			rst = fmt.Sprint(s.Restarts)
 			image = shortDigest(s.Image)[:min(len(shortDigest(s.Image)), max(0, c.image-1))]

@@ -8,7 +8,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/skiffdev/skiff/internal/target"
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // A workload's own messages change its state alone.
@@ -100,7 +100,7 @@ func TestModelRoutesToWorkloads(t *testing.T) {
 	press(t, m, "w", "/")
 	typeText(t, m, "declined")
 	press(t, m, "enter")
-	sts := append(fixtureStatuses(), target.Status{Workload: "extra", Kind: "function", State: target.StateReady})
+	sts := append(fixtureStatuses(), engine.Status{Workload: "extra", Kind: "function", State: engine.StateReady})
 	_, cmd := m.Update(statusMsg{StatusUpdate: StatusUpdate{Statuses: sts}})
 	w := m.byName["extra"]
 	if w == nil || m.list[len(m.list)-1] != w {

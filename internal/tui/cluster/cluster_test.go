@@ -1,4 +1,4 @@
-package tui
+package cluster
 
 import (
 	"context"
@@ -31,7 +31,14 @@ import (
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/internal/target"
+	"github.com/skiffdev/skiff/internal/tui"
 )
+
+// now is the tests' clock: the events' times are around it.
+var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// digest is the image digest revision 1 of shop-orders runs.
+const digest = "sha256:3f9a2c1b7d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4"
 
 // newTestCluster is the cluster backend on a fake clientset and Helm's
 // in-memory release storage holding revision 1 of shop-orders.
@@ -77,10 +84,11 @@ func newTestClusterOf(t *testing.T, p *project.Project, objs ...any) (*Cluster, 
 	d := &deploy.Deployer{Config: func(string) (*helmaction.Configuration, error) { return cfg, nil }}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	sink, activity := NewActivity(ctx)
-	s := pipeline.NewSession(&pipeline.Pipeline{Project: p, Events: sink}, &kube.Client{Clientset: cs}, d)
+	sink, activity := tui.NewActivity(ctx)
+	s := pipeline.NewSession(&pipeline.Pipeline{Project: p, Events: sink}, &kube.Client{Clientset: cs, ContextName: "kind-shop"}, d)
 	t.Cleanup(s.Close)
-	c := NewCluster(ClusterConfig{Session: s, Namespace: "shop", Debounce: 10 * time.Millisecond, Workloads: p.Workloads, Activity: activity})
+	c := New(Config{Session: s, Debounce: 10 * time.Millisecond,
+		ClusterConfig: tui.ClusterConfig{Namespace: "shop", Workloads: p.Workloads, Activity: activity}})
 	t.Cleanup(func() { _ = c.Close() })
 	return c, cs
 }
@@ -94,7 +102,7 @@ func ordersDeployment(ready int32) *appsv1.Deployment {
 	}
 }
 
-func next(t *testing.T, ch <-chan StatusUpdate) StatusUpdate {
+func next(t *testing.T, ch <-chan tui.StatusUpdate) tui.StatusUpdate {
 	t.Helper()
 	select {
 	case u := <-ch:
@@ -105,7 +113,7 @@ func next(t *testing.T, ch <-chan StatusUpdate) StatusUpdate {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no status update within 5s")
 	}
-	return StatusUpdate{}
+	return tui.StatusUpdate{}
 }
 
 func TestClusterStatusesFollowTheWatch(t *testing.T) {
@@ -286,5 +294,20 @@ func TestClusterRollbackReportsItsSteps(t *testing.T) {
 	want := []string{"rollback-started orders shop-orders 1", "rolled-back orders shop-orders 2"}
 	if !slices.Equal(got, want) {
 		t.Errorf("the session reported %q, want %q", got, want)
+	}
+}
+
+// The dashboard's header names the session's kubeconfig context, and its
+// rows the release of each workload.
+func TestClusterNamesContextAndReleases(t *testing.T) {
+	c, _ := newTestCluster(t)
+	if got := c.Context(); got != "kind-shop" {
+		t.Errorf("Context() = %q, want kind-shop", got)
+	}
+	if got := c.Release("orders"); got != "shop-orders" {
+		t.Errorf("Release(orders) = %q, want shop-orders", got)
+	}
+	if got := c.Release("nope"); got != "" {
+		t.Errorf("Release(nope) = %q, want none", got)
 	}
 }

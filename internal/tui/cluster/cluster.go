@@ -1,4 +1,10 @@
-package tui
+// Package cluster is the dashboard's Backend on the project's cluster
+// (tui.Backend): it acts through the pipeline.Session (rollback, delete,
+// statuses: as the command line's verbs do) and watches the cluster with
+// client-go. package factory builds it and hands it to `skiff dash`
+// through cmdutil.Factory, so that the command layer and package tui
+// import neither.
+package cluster
 
 import (
 	"context"
@@ -17,7 +23,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/skiffdev/skiff/internal/deploy"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/invoke"
 	"github.com/skiffdev/skiff/internal/kube"
@@ -25,18 +31,16 @@ import (
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/target"
+	"github.com/skiffdev/skiff/internal/tui"
 )
 
-// ClusterConfig configures the real Backend.
-type ClusterConfig struct {
+// Config configures the Backend beyond what the dashboard says
+// (tui.ClusterConfig); tests shorten its periods.
+type Config struct {
+	tui.ClusterConfig
 	// Session owns every change to the cluster (rollback, delete) and
 	// reads the statuses, as the command line's verbs do.
-	Session   *pipeline.Session
-	Namespace string
-	// Workloads are the workloads shown.
-	Workloads []project.Workload
-	// Timeout bounds a rollback or a delete (waiting for ready / gone).
-	Timeout time.Duration
+	Session *pipeline.Session
 	// Debounce is how long statuses wait for changes to settle before
 	// being read again (default 300ms).
 	Debounce time.Duration
@@ -46,14 +50,11 @@ type ClusterConfig struct {
 	// LogTail is how many past lines each container's log starts with
 	// (default 200).
 	LogTail int64
-	// Activity is what the Session's Events sink sends (NewActivity);
-	// nil: the dashboard shows no activity.
-	Activity <-chan event.Event
 }
 
 // Cluster is the Backend that talks to Kubernetes and Helm.
 type Cluster struct {
-	cfg     ClusterConfig
+	cfg     Config
 	http    *http.Client
 	client  *kube.Client
 	targets []target.Target
@@ -62,8 +63,8 @@ type Cluster struct {
 	forwards map[string]*target.Following
 }
 
-// NewCluster returns the real backend. Close it to stop its port-forwards.
-func NewCluster(cfg ClusterConfig) *Cluster {
+// New returns the real backend. Close it to stop its port-forwards.
+func New(cfg Config) *Cluster {
 	if cfg.Debounce <= 0 {
 		cfg.Debounce = 300 * time.Millisecond
 	}
@@ -78,10 +79,23 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 		cfg.LogTail = 200
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = deploy.DefaultTimeout
+		cfg.Timeout = engine.DefaultTimeout
 	}
 	return &Cluster{cfg: cfg, http: &http.Client{Timeout: 10 * time.Second}, forwards: map[string]*target.Following{},
 		client: cfg.Session.Kube, targets: cfg.Session.Targets.All(cfg.Workloads)}
+}
+
+// Context is the kubeconfig context of the session's cluster.
+func (c *Cluster) Context() string { return c.client.ContextName }
+
+// Release is the name of the workload's release ("" for a workload the
+// project does not have).
+func (c *Cluster) Release(workload string) string {
+	w, err := c.workload(workload)
+	if err != nil {
+		return ""
+	}
+	return w.Release()
 }
 
 // Close stops every port-forward.
@@ -109,7 +123,7 @@ func (c *Cluster) workload(name string) (target.Target, error) {
 // release records of the project's workloads and sends every status again
 // each time one of them changes, once changes have settled for
 // cfg.Debounce.
-func (c *Cluster) Statuses(ctx context.Context) (<-chan StatusUpdate, error) {
+func (c *Cluster) Statuses(ctx context.Context) (<-chan tui.StatusUpdate, error) {
 	cs := c.client.Clientset
 	releases := make([]string, len(c.targets))
 	for i, t := range c.targets {
@@ -156,12 +170,12 @@ func (c *Cluster) Statuses(ctx context.Context) (<-chan StatusUpdate, error) {
 	byInstance.Start(ctx.Done())
 	helmRecords.Start(ctx.Done())
 
-	out := make(chan StatusUpdate, 1)
+	out := make(chan tui.StatusUpdate, 1)
 	go func() {
 		defer close(out)
 		defer byInstance.Shutdown()
 		defer helmRecords.Shutdown()
-		send := func(u StatusUpdate) bool {
+		send := func(u tui.StatusUpdate) bool {
 			select {
 			case out <- u:
 				return true
@@ -177,7 +191,7 @@ func (c *Cluster) Statuses(ctx context.Context) (<-chan StatusUpdate, error) {
 			case <-ctx.Done():
 				return
 			case err := <-watchErrs:
-				if !send(StatusUpdate{Err: fmt.Errorf("watching namespace %s: %w; retrying", c.cfg.Namespace, err)}) {
+				if !send(tui.StatusUpdate{Err: fmt.Errorf("watching namespace %s: %w; retrying", c.cfg.Namespace, err)}) {
 					return
 				}
 				continue
@@ -202,12 +216,12 @@ func (c *Cluster) Statuses(ctx context.Context) (<-chan StatusUpdate, error) {
 	return out, nil
 }
 
-func (c *Cluster) readStatuses(ctx context.Context) StatusUpdate {
+func (c *Cluster) readStatuses(ctx context.Context) tui.StatusUpdate {
 	sts, err := c.cfg.Session.Statuses(ctx, c.cfg.Workloads)
 	if err != nil {
-		return StatusUpdate{Err: fmt.Errorf("reading the statuses: %w", err)}
+		return tui.StatusUpdate{Err: fmt.Errorf("reading the statuses: %w", err)}
 	}
-	var u StatusUpdate
+	var u tui.StatusUpdate
 	for _, st := range sts {
 		u.Statuses = append(u.Statuses, *st)
 	}
@@ -215,15 +229,15 @@ func (c *Cluster) readStatuses(ctx context.Context) StatusUpdate {
 }
 
 // Logs follows the logs of the workload's pods, picking up new ones.
-func (c *Cluster) Logs(ctx context.Context, name string) (<-chan logs.Line, error) {
+func (c *Cluster) Logs(ctx context.Context, name string) (<-chan engine.LogLine, error) {
 	w, err := c.workload(name)
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan logs.Line, 4096)
+	out := make(chan engine.LogLine, 4096)
 	notice := func(s string) {
 		select {
-		case out <- logs.Line{Time: time.Now(), Workload: name, Pod: "skiff", Message: s}:
+		case out <- engine.LogLine{Time: time.Now(), Workload: name, Pod: "skiff", Message: s}:
 		case <-ctx.Done():
 		}
 	}
@@ -248,18 +262,18 @@ const maxEvents = 50
 
 // Events lists the recent events of the workload's Deployment, Service,
 // ReplicaSets and pods.
-func (c *Cluster) Events(ctx context.Context, name string) ([]Event, error) {
+func (c *Cluster) Events(ctx context.Context, name string) ([]tui.Event, error) {
 	list, err := c.client.Clientset.CoreV1().Events(c.cfg.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing the events of namespace %s: %w", c.cfg.Namespace, err)
 	}
-	var out []Event
+	var out []tui.Event
 	for i := range list.Items {
 		ev := &list.Items[i]
 		if !ownedBy(ev.InvolvedObject, name) {
 			continue
 		}
-		out = append(out, Event{Time: eventTime(ev), Type: ev.Type, Reason: ev.Reason,
+		out = append(out, tui.Event{Time: eventTime(ev), Type: ev.Type, Reason: ev.Reason,
 			Object:  strings.ToLower(ev.InvolvedObject.Kind) + "/" + ev.InvolvedObject.Name,
 			Message: strings.TrimSpace(ev.Message), Count: ev.Count})
 	}
@@ -303,7 +317,7 @@ func eventTime(ev *corev1.Event) time.Time {
 }
 
 // History returns the release history of the workload.
-func (c *Cluster) History(ctx context.Context, name string) ([]deploy.Revision, error) {
+func (c *Cluster) History(ctx context.Context, name string) ([]engine.Revision, error) {
 	return c.cfg.Session.History(ctx, name)
 }
 
@@ -384,7 +398,7 @@ func (c *Cluster) StopPortForward(_ context.Context, name string) error {
 
 // Invoke sends GET / through the workload's port-forward, or through a
 // temporary one, as `skiff invoke` does.
-func (c *Cluster) Invoke(ctx context.Context, name string) (*Response, error) {
+func (c *Cluster) Invoke(ctx context.Context, name string) (*tui.Response, error) {
 	w, err := c.workload(name)
 	if err != nil {
 		return nil, err
@@ -408,5 +422,5 @@ func (c *Cluster) Invoke(ctx context.Context, name string) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GET / on %s (through %s): %w", name, addr, err)
 	}
-	return &Response{URL: base + "/", Status: resp.Status, Code: resp.StatusCode, Body: string(resp.Body), Duration: resp.Duration}, nil
+	return &tui.Response{URL: base + "/", Status: resp.Status, Code: resp.StatusCode, Body: string(resp.Body), Duration: resp.Duration}, nil
 }
