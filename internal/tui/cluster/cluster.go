@@ -63,6 +63,8 @@ type Cluster struct {
 	forwards map[string]*target.Following
 }
 
+var _ tui.Cluster = (*Cluster)(nil)
+
 // New returns the real backend. Close it to stop its port-forwards.
 func New(cfg Config) *Cluster {
 	if cfg.Debounce <= 0 {
