@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,9 +19,7 @@ import (
 	"github.com/skiffdev/skiff/internal/dev"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
-	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/target"
 )
 
 // DevOptions are the inputs of `skiff dev`.
@@ -235,11 +231,7 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 		return err
 	}
 	defer es.Close()
-	sess, err := pipeline.Unwrap(es) // dev's cluster runner drives the session itself
-	if err != nil {
-		return err
-	}
-	if err := sess.Preflight(ctx, pc.workloads); err != nil {
+	if err := es.Preflight(ctx, pc.workloads); err != nil {
 		return preflightErr(err)
 	}
 	bopts := &BuildOptions{Factory: f, Workloads: s.Workloads, Push: true, SBOM: "none", Tag: "dev", Insecure: opts.Insecure}
@@ -254,34 +246,22 @@ func devCluster(ctx context.Context, opts *DevOptions, pc *projectContext, s *de
 	if cfg.CheckKey, err = devKey(f, pc); err != nil {
 		return err
 	}
-	builds, err := pipeline.NewBuilds(cfg)
+	dcfg := engine.DevConfig{Project: pc.project, Root: pc.root, Workloads: pc.workloads, Build: cfg,
+		Pull: pullOptions(f, opts.Insecure), Timeout: opts.Timeout, Events: s.Events}
+	if img := relayImage(f, pc.project); img != "" && !opts.NoSync {
+		dcfg.SyncImage = img
+	}
+	cl, err := f.DevCluster(ctx, es, dcfg)
 	if err != nil {
 		return adviseBuild(err)
 	}
-	if err := sess.EnsureNamespace(ctx); err != nil {
-		return err
-	}
-	pull, err := sess.EnsurePullSecret(ctx, pc.workloads, pullOptions(f, opts.Insecure))
-	if err != nil {
-		return err
-	}
-	kc := sess.Kube
-	cl := &dev.Cluster{Project: pc.project, Root: pc.root, Builds: *builds, History: sess.Deployer,
-		Releases: sess.Releases(pipeline.WithPullSecret(dev.ChartSettings(), pull), opts.Timeout),
-		URLs:     map[string]string{}, Events: s.Events}
-	if img := relayImage(f, pc.project); img != "" && !opts.NoSync {
-		cl.SyncImage, cl.Syncer, cl.SyncTimeout = img, &dev.KubeSyncer{Client: kc}, opts.Timeout
-	}
-	if err := cl.Snapshot(ctx, s.Workloads); err != nil {
-		return err
-	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	stopForwards, err := devForwards(runCtx, sess, pc, cl.URLs)
+	stopForwards, err := cl.Forward(runCtx)
 	if err != nil {
 		return err
 	}
-	logsDone := devLogs(runCtx, f, sess, pc, out)
+	logsDone := devLogs(runCtx, f, es, pc, out)
 	s.Runner = cl
 	fmt.Fprintf(out.messages, "Watching %s in namespace %s — Ctrl-C stops and restores the cluster\n", strings.Join(s.Workloads, ", "), pc.namespace)
 	runErr := s.Run(runCtx)
@@ -408,52 +388,13 @@ func (i *interrupts) close() {
 	<-i.ended
 }
 
-// devForwards starts a forward per workload on a stable loopback port and
-// records its URL; stop closes them all.
-func devForwards(ctx context.Context, sess *pipeline.Session, pc *projectContext, urls map[string]string) (stop func(), err error) {
-	var fws []*target.Following
-	stop = func() {
-		for _, f := range fws {
-			_ = f.Close()
-		}
-	}
-	for _, w := range pc.workloads {
-		ln, err := listenStable(w.Port)
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		fws = append(fws, target.Follow(ctx, sess.Kube, pc.namespace, sess.Targets.For(&w), ln))
-		urls[w.Name] = "http://" + ln.Addr().String()
-	}
-	return stop, nil
-}
-
-// listenStable listens on 127.0.0.1 at the workload's port plus 10000 (a
-// port the user can keep in a browser tab), or the next free one.
-func listenStable(port int) (net.Listener, error) {
-	first := port + 10000
-	if first > 65535-20 {
-		first = 18080
-	}
-	var lastErr error
-	for p := first; p < first+20; p++ {
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err == nil {
-			return ln, nil
-		}
-		lastErr = err
-	}
-	return nil, fmt.Errorf("no free local port from %d to %d for a port-forward: %w", first, first+19, lastErr)
-}
-
 // devLogs follows the logs of every pod of the workloads, from now on,
 // through each rollout; the channel closes when it has stopped.
-func devLogs(ctx context.Context, f *cmdutil.Factory, sess *pipeline.Session, pc *projectContext, out *devOutput) <-chan struct{} {
+func devLogs(ctx context.Context, f *cmdutil.Factory, sess engine.Session, pc *projectContext, out *devOutput) <-chan struct{} {
 	lines := make(chan engine.LogLine, 256)
 	done := make(chan struct{})
 	go func() {
-		_ = sess.Engine().Logs(ctx, pc.workloads, engine.LogOptions{Follow: true, Since: time.Second, Tail: -1,
+		_ = sess.Logs(ctx, pc.workloads, engine.LogOptions{Follow: true, Since: time.Second, Tail: -1,
 			Notice: func(s string) { fmt.Fprintln(out.messages, "skiff dev: logs:", s) }}, lines)
 		close(lines)
 	}()
@@ -488,10 +429,10 @@ func checkPorts(ws []project.Workload) error {
 
 // devNotices prints the session's notices (a namespace created, the pull
 // Secret) among dev's messages.
-func devNotices(out *devOutput, events *dev.Emitter) func(pipeline.Event) {
-	return func(ev pipeline.Event) {
+func devNotices(out *devOutput, events *dev.Emitter) func(event.Event) {
+	return func(ev event.Event) {
 		switch {
-		case ev.Kind == pipeline.Notice:
+		case ev.Kind == event.Notice:
 			fmt.Fprintln(out.messages, ev.Message)
 		case out.logEvents != nil:
 			events.Emit(ev) // -o json: every event of the session

@@ -88,6 +88,10 @@ type Factory struct {
 	// this Factory's Session opened (package tui/cluster in a real
 	// process). Close it.
 	Dashboard func(s engine.Session, cfg tui.ClusterConfig) (tui.Cluster, error)
+	// DevCluster opens `skiff dev`'s runner on the cluster of a session
+	// this Factory's Session opened (package dev/cluster in a real
+	// process).
+	DevCluster func(ctx context.Context, s engine.Session, cfg engine.DevConfig) (engine.DevRunner, error)
 }
 
 // New returns a Factory for a real process, without the session (package

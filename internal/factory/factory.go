@@ -1,7 +1,7 @@
 // Package factory builds the cmdutil.Factory a real process runs with: it
 // is where the concrete session (pipeline.Session on client-go and Helm)
 // is made and put behind engine.Session, the dashboard's backend on it
-// (tui/cluster) is built, and doctor's probes of the registry and the
+// (tui/cluster) and dev's runner on it (dev/cluster) are built, and doctor's probes of the registry and the
 // cluster are chosen, so that the command layer
 // (internal/cli) imports none of them. cmd/skiff and the command line's
 // tests use it.
@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
+	devcluster "github.com/skiffdev/skiff/internal/dev/cluster"
 	"github.com/skiffdev/skiff/internal/doctor/probe"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/iostreams"
@@ -54,6 +55,13 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory 
 			return nil, err
 		}
 		return cluster.New(cluster.Config{Session: ps, ClusterConfig: cfg}), nil
+	}
+	f.DevCluster = func(ctx context.Context, s engine.Session, cfg engine.DevConfig) (engine.DevRunner, error) {
+		ps, err := pipeline.Unwrap(s) // dev's runner drives the session's releases itself
+		if err != nil {
+			return nil, err
+		}
+		return devcluster.Open(ctx, ps, cfg)
 	}
 	return f
 }

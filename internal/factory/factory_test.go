@@ -19,7 +19,7 @@ func TestNewWiresEveryDependency(t *testing.T) {
 	f := New(ios, func(string) string { return "" })
 	for name, missing := range map[string]bool{
 		"Session": f.Session == nil, "Probes": f.Probes == nil, "Builder": f.Builder == nil, "Render": f.Render == nil,
-		"ChartValues": f.ChartValues == nil, "Registry": f.Registry == nil, "Bus": f.Bus == nil, "Dashboard": f.Dashboard == nil,
+		"ChartValues": f.ChartValues == nil, "Registry": f.Registry == nil, "Bus": f.Bus == nil, "Dashboard": f.Dashboard == nil, "DevCluster": f.DevCluster == nil,
 		"Prompter": f.Prompter == nil, "Templates": f.Templates == nil,
 	} {
 		if missing {
@@ -41,14 +41,18 @@ func TestSessionReadsTheKubeconfigFlagLate(t *testing.T) {
 	}
 }
 
-// The dashboard's backend watches the cluster of a session the Factory
-// opened; on any other (a test's fake) it says what it needs.
-func TestDashboardNeedsTheFactorysSession(t *testing.T) {
+// The dashboard's backend and dev's runner drive a session the Factory
+// opened; on any other (a test's fake) they say what they need.
+func TestBackendsNeedTheFactorysSession(t *testing.T) {
 	ios, _, _, _ := iostreams.Test()
 	f := New(ios, func(string) string { return "" })
 	var other struct{ engine.Session }
 	b, err := f.Dashboard(other, tui.ClusterConfig{Namespace: "shop"})
 	if err == nil || !strings.Contains(err.Error(), "needs a session on a real cluster") {
 		t.Errorf("Dashboard on another session = %v, %v; want the error that says so", b, err)
+	}
+	r, err := f.DevCluster(context.Background(), other, engine.DevConfig{})
+	if err == nil || !strings.Contains(err.Error(), "needs a session on a real cluster") {
+		t.Errorf("DevCluster on another session = %v, %v; want the error that says so", r, err)
 	}
 }
