@@ -12,7 +12,7 @@ import (
 )
 
 // Runner runs the cycles of one place the workloads run: this machine
-// (*Local) or the cluster (*Cluster).
+// (*Local) or the cluster (package dev/cluster).
 type Runner interface {
 	// Cycle rebuilds one workload and replaces what runs of it, keeping
 	// what ran when that fails. Cycles never overlap for one workload.

@@ -1,6 +1,6 @@
-// Package cluster opens `skiff dev`'s runner on the cluster (dev.Cluster)
-// on a pipeline.Session: the builds, the releases with dev's chart
-// settings and the pull Secret, live sync into running pods, a forward
+// Package cluster is `skiff dev`'s runner on the cluster (Cluster, on a
+// pipeline.Session): the builds, the releases with dev's chart settings
+// and the pull Secret, live sync into running pods (sync.go), a forward
 // per workload and the releases to restore. package factory opens it and
 // hands it to `skiff dev` as engine.DevRunner (cmdutil.Factory.DevCluster),
 // so that the command layer imports neither pipeline nor target.
@@ -12,16 +12,15 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/skiffdev/skiff/internal/dev"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
-// Runner is dev's cluster runner with its forwards.
+// Runner is the cluster runner with its forwards.
 type Runner struct {
-	*dev.Cluster
+	*Cluster
 	sess      *pipeline.Session
 	workloads []project.Workload
 }
@@ -42,11 +41,11 @@ func Open(ctx context.Context, sess *pipeline.Session, cfg engine.DevConfig) (*R
 	if err != nil {
 		return nil, err
 	}
-	cl := &dev.Cluster{Project: cfg.Project, Root: cfg.Root, Builds: *builds, History: sess.Deployer,
-		Releases: sess.Releases(pipeline.WithPullSecret(dev.ChartSettings(), pull), cfg.Timeout),
+	cl := &Cluster{Project: cfg.Project, Root: cfg.Root, Builds: *builds, History: sess.Deployer,
+		Releases: sess.Releases(pipeline.WithPullSecret(ChartSettings(), pull), cfg.Timeout),
 		URLs:     map[string]string{}, Events: cfg.Events}
 	if cfg.SyncImage != "" {
-		cl.SyncImage, cl.Syncer, cl.SyncTimeout = cfg.SyncImage, &dev.KubeSyncer{Client: sess.Kube}, cfg.Timeout
+		cl.SyncImage, cl.Syncer, cl.SyncTimeout = cfg.SyncImage, &KubeSyncer{Client: sess.Kube}, cfg.Timeout
 	}
 	names := make([]string, len(cfg.Workloads))
 	for i, w := range cfg.Workloads {
