@@ -1,9 +1,10 @@
 // Package engine is the domain as the command layer sees it: the
 // interfaces of the session that owns a command's changes to a cluster,
-// of the builder and of the event bus, and the values they take and
-// return. It implements nothing and imports no cluster, bus, registry or
-// Helm package: package pipeline implements them (Session.Engine, Builder,
-// OpenBus), main builds those (internal/factory) and hands them to the
+// of the builder, of the event bus and of `skiff dev`'s runner on a
+// cluster, and the values they take and return. It implements nothing and
+// imports no cluster, bus, registry or Helm package: package pipeline
+// implements them (Session.Engine, Builder, OpenBus; dev/cluster the
+// DevRunner), main builds those (internal/factory) and hands them to the
 // commands through cmdutil.Factory, and tests hand them fakes.
 package engine
 
