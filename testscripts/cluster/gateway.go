@@ -21,11 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/restmapper"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // The edge of the test cluster, the names issue 26's e2e tests rely on
@@ -215,20 +211,10 @@ func (c *cluster) installGateway(ctx context.Context, eb edgeBinaries, kubelet *
 	clusterCA := []byte(v.PebbleCABundle)
 	v.PebbleCABundle = base64.StdEncoding.EncodeToString(clusterCA)
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig())
+	dyn, cs, mapper, err := c.applyClients()
 	if err != nil {
 		return err
 	}
-	cfg.Timeout = 30 * time.Second
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
 
 	// The CRDs, from the modules the binaries are built from: the Gateway
 	// API's standard channel at the version Traefik is built against.

@@ -20,11 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/restmapper"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
@@ -66,20 +63,10 @@ func (c *cluster) installEngines(ctx context.Context, kb kedaBinaries, kubelet *
 	}
 	engines := serverlessEngines(pushes[0].Ref, pushes[1].Ref, pushes[2].Ref, pushes[3].Ref, pushes[4].Ref)
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig())
+	dyn, cs, mapper, err := c.applyClients()
 	if err != nil {
 		return err
 	}
-	cfg.Timeout = 30 * time.Second
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
 
 	var objs []*unstructured.Unstructured
 	for _, e := range engines {

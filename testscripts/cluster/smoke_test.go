@@ -16,10 +16,8 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -112,44 +110,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("creating a non-compliant pod in a restricted namespace: got %v, want a PodSecurity refusal", err)
 	}
 
-	labels := map[string]string{"app": "hello"}
-	podSC, ctrSC := restricted()
-	_, err = cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					SecurityContext: podSC,
-					Containers: []corev1.Container{{
-						Name:            "hello",
-						Image:           helloImg,
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}},
-							PeriodSeconds: 1,
-						},
-						SecurityContext: ctrSC,
-					}},
-				},
-			},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
-		Spec: corev1.ServiceSpec{
-			Selector: labels,
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	deployHello(t, ctx, cs, ns, helloImg)
 
 	start := time.Now()
 	var pod corev1.Pod
@@ -177,6 +138,7 @@ func TestSmoke(t *testing.T) {
 	}
 
 	// From another pod, by the Service's DNS name (CoreDNS + kube-proxy).
+	podSC, ctrSC := restricted()
 	url := fmt.Sprintf("http://hello.%s.svc.cluster.local/", ns)
 	_, err = cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "fetch"},

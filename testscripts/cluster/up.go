@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -211,6 +214,27 @@ func (c *cluster) client() (kubernetes.Interface, error) {
 	}
 	cfg.Timeout = 10 * time.Second
 	return kubernetes.NewForConfig(cfg)
+}
+
+// applyClients returns what applying manifests to the cluster and waiting
+// for them needs: a dynamic client, a typed client and a REST mapper that
+// discovers the kinds as it goes (Reset it once CRDs are applied), all
+// with a 30s request timeout.
+func (c *cluster) applyClients() (dynamic.Interface, kubernetes.Interface, *restmapper.DeferredDiscoveryRESTMapper, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg.Timeout = 30 * time.Second
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return dyn, cs, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery())), nil
 }
 
 // componentNames lists the processes up starts, in start order.
