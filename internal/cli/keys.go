@@ -233,21 +233,36 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode, replace bool) e
 	return nil
 }
 
-// signingKey reads and decrypts the private key to sign with: flag
-// (relative to the working folder), else signing.key of the project
-// (relative to it).
-func signingKey(f *cmdutil.Factory, flag string, pc *projectContext) (*ecdsa.PrivateKey, error) {
-	ref, dir := flag, pc.root
+// readKeyRef reads the key flag names (relative to the working folder),
+// else the one skiff.yaml names, projectRef (relative to the project's
+// root), and returns the reference it read with the key's bytes.
+func readKeyRef(f *cmdutil.Factory, flag, projectRef, root string) (string, []byte, error) {
+	ref, dir := flag, root
 	if ref == "" {
-		ref = pc.project.Signing.Key
+		ref = projectRef
 	} else {
 		wd, err := f.WorkDir()
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		dir = wd
 	}
 	data, err := sign.ReadKeyRef(ref, dir, f.Getenv)
+	if err != nil {
+		return "", nil, err
+	}
+	return ref, data, nil
+}
+
+// signingKey reads and decrypts the private key to sign with: flag
+// (relative to the working folder), else signing.key of the project
+// (relative to it).
+func signingKey(f *cmdutil.Factory, flag string, pc *projectContext) (*ecdsa.PrivateKey, error) {
+	var projectRef string
+	if flag == "" {
+		projectRef = pc.project.Signing.Key
+	}
+	ref, data, err := readKeyRef(f, flag, projectRef, pc.root)
 	if err != nil {
 		return nil, err
 	}

@@ -178,20 +178,14 @@ func short(s string, n int) string {
 // verifyKey reads the public key to verify with: flag (relative to the
 // working folder), else verify.key of the project (relative to it).
 func verifyKey(f *cmdutil.Factory, flag string, pc *projectContext) (*ecdsa.PublicKey, error) {
-	ref, dir := flag, ""
-	if ref == "" {
+	var projectRef, root string
+	if flag == "" {
 		if pc == nil || pc.project.Verify == nil {
 			return nil, cmdutil.Usagef("no key to verify with: pass --key FILE, or add `verify: {key: skiff.pub}` to skiff.yaml")
 		}
-		ref, dir = pc.project.Verify.Key, pc.root
-	} else {
-		wd, err := f.WorkDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = wd
+		projectRef, root = pc.project.Verify.Key, pc.root
 	}
-	data, err := sign.ReadKeyRef(ref, dir, f.Getenv)
+	ref, data, err := readKeyRef(f, flag, projectRef, root)
 	if err != nil {
 		return nil, err
 	}
