@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,23 +22,14 @@ import (
 
 	"github.com/skiffdev/skiff/internal/doctor"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/registrytest"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
 func TestRegistry(t *testing.T) {
 	ctx := context.Background()
-	reg := registry.New()
 	// A registry that wants user "ci" with password "right" for anything.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "ci" || p != "right" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://")+"/shop/orders", name.Insecure)
+	repo, err := name.NewRepository(registrytest.BasicAuth(t, "ci", "right")+"/shop/orders", name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/publish"
+	"github.com/skiffdev/skiff/internal/registrytest"
 )
 
 func must(t *testing.T, err error) {
@@ -269,25 +270,9 @@ func TestRegistryThatNeverAnswers(t *testing.T) {
 	}
 }
 
-// basicAuthRegistry is an in-memory registry that wants ci/right.
-func basicAuthRegistry(t *testing.T) string {
-	t.Helper()
-	reg := memregistry.New()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "ci" || p != "right" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
 func TestLoginVerifyStoreErase(t *testing.T) {
 	ctx := context.Background()
-	host := basicAuthRegistry(t)
+	host := registrytest.BasicAuth(t, "ci", "right")
 	regs, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +341,7 @@ func TestAnonymousPullAndPullSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	private := basicAuthRegistry(t)
+	private := registrytest.BasicAuth(t, "ci", "right")
 	openSrv := httptest.NewServer(memregistry.New())
 	defer openSrv.Close()
 	open := strings.TrimPrefix(openSrv.URL, "http://")
