@@ -41,18 +41,8 @@ func renderWorkload(t *testing.T, name string, overrides map[string]any) map[str
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := p.Workload(name)
-	c, err := LoadBase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals := Merge(Values(p, w, "shop", image), overrides)
-	out, err := Render(context.Background(), c, vals, ReleaseName(p, w), "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
 	docs := map[string]string{}
-	for _, doc := range strings.Split(out, "\n---\n") {
+	for _, doc := range strings.Split(renderRelease(t, p, name, "shop", overrides), "\n---\n") {
 		var meta struct {
 			Kind string `json:"kind"`
 		}

@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -240,16 +239,7 @@ func renderEnv(t *testing.T, doc, env, name string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := p.Workload(name)
-	c, err := LoadBase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Render(context.Background(), c, Values(p, w, p.Namespace, image), ReleaseName(p, w), p.Namespace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return splitObjects(t, out)
+	return splitObjects(t, renderRelease(t, p, name, p.Namespace, nil))
 }
 
 // With gateway.addListeners, a route attached to a named listener

@@ -27,16 +27,23 @@ func renderAllWith(t *testing.T, doc, name string, overrides map[string]any) map
 	if err != nil {
 		t.Fatal(err)
 	}
+	return splitObjects(t, renderRelease(t, p, name, "shop", overrides))
+}
+
+// renderRelease renders workload name of p into namespace ns with the
+// base chart, overrides over its values.
+func renderRelease(t *testing.T, p *project.Project, name, ns string, overrides map[string]any) string {
+	t.Helper()
 	w, _ := p.Workload(name)
 	c, err := LoadBase()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := Render(context.Background(), c, Merge(Values(p, w, "shop", image), overrides), ReleaseName(p, w), "shop")
+	out, err := Render(context.Background(), c, Merge(Values(p, w, ns, image), overrides), ReleaseName(p, w), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return splitObjects(t, out)
+	return out
 }
 
 // splitObjects returns the objects of a rendered release by "Kind/name".
