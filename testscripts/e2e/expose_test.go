@@ -32,13 +32,8 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
-)
 
-var (
-	httpRoutes      = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
-	gateways        = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
-	referenceGrants = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1beta1", Resource: "referencegrants"}
-	certificates    = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+	"github.com/skiffdev/skiff/internal/target"
 )
 
 // edge is the test cluster's gateway, as `ci.sh env` names it
@@ -177,7 +172,7 @@ environments:
 		t.Errorf("deploy's URLs = %v", urls)
 	}
 	for _, w := range []string{"front", "hello"} {
-		cert, err := c.kc.Dynamic.Resource(certificates).Namespace(ns).Get(ctx, w, metav1.GetOptions{})
+		cert, err := c.kc.Dynamic.Resource(target.Certificates).Namespace(ns).Get(ctx, w, metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("certificate %s after deploy: %v", w, err)
 		}
@@ -293,13 +288,13 @@ environments:
 	if code != 1 || !strings.Contains(errOut, "NoMatchingListenerHostname") || !strings.Contains(errOut, "refused the route of front") {
 		t.Errorf("deploy on a listener that refuses the host: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if list, err := c.kc.Dynamic.Resource(httpRoutes).Namespace(staging).List(ctx, metav1.ListOptions{}); err != nil || len(list.Items) != 0 {
+	if list, err := c.kc.Dynamic.Resource(target.HTTPRoutes).Namespace(staging).List(ctx, metav1.ListOptions{}); err != nil || len(list.Items) != 0 {
 		t.Errorf("after the refused first deploy: %v, %d HTTPRoutes left", err, len(list.Items))
 	}
 
 	// delete takes the routes and the certificates with the releases.
 	c.mustSkiff(t, root, "delete", "--all")
-	for _, gvr := range []schema.GroupVersionResource{httpRoutes, certificates, referenceGrants} {
+	for _, gvr := range []schema.GroupVersionResource{target.HTTPRoutes, target.Certificates, target.ReferenceGrants} {
 		list, err := c.kc.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
 		if err != nil || len(list.Items) != 0 {
 			t.Errorf("after delete: %s: %v, %d left", gvr.Resource, err, len(list.Items))
@@ -333,18 +328,18 @@ func (c *cluster) grantInterceptor(t *testing.T, ns string) {
 			"to":   []any{map[string]any{"group": "", "kind": "Service", "name": "keda-add-ons-http-interceptor-proxy"}},
 		},
 	}}
-	if _, err := c.kc.Dynamic.Resource(referenceGrants).Namespace("keda").Create(ctx, g, metav1.CreateOptions{}); err != nil {
+	if _, err := c.kc.Dynamic.Resource(target.ReferenceGrants).Namespace("keda").Create(ctx, g, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		c.kc.Dynamic.Resource(referenceGrants).Namespace("keda").Delete(context.Background(), g.GetName(), metav1.DeleteOptions{})
+		c.kc.Dynamic.Resource(target.ReferenceGrants).Namespace("keda").Delete(context.Background(), g.GetName(), metav1.DeleteOptions{})
 	})
 }
 
 // listeners lists the names of the Gateway's listeners.
 func (e *edge) listeners(t *testing.T, c *cluster) []string {
 	t.Helper()
-	gw, err := c.kc.Dynamic.Resource(gateways).Namespace(e.namespace).Get(context.Background(), e.name, metav1.GetOptions{})
+	gw, err := c.kc.Dynamic.Resource(target.Gateways).Namespace(e.namespace).Get(context.Background(), e.name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
