@@ -142,14 +142,7 @@ func TestWaitExposedWaitsForTheGatewayAndCertManager(t *testing.T) {
 	if _, err := c.Dynamic.Resource(Certificates).Namespace("shop").Create(ctx, cert(issued), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("waitExposed did not see the route accepted and the certificate ready")
-	}
+	awaitDone(t, done, "waitExposed did not see the route accepted and the certificate ready")
 }
 
 // exposedRelease is a release of w as deploy makes it: its values are
@@ -242,17 +235,7 @@ func TestCheckEdge(t *testing.T) {
 			if _, err := c.Dynamic.Resource(Gateways).Namespace("infra").Create(ctx, gateway("True", listener("https", "HTTPS", "")), metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			err := c.CheckEngines(ctx, tc.ws)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("CheckEngines = %v", err)
-				}
-				return
-			}
-			var me *MissingEdgeError
-			if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("CheckEngines = %v, want a MissingEdgeError with %q", err, tc.want)
-			}
+			checkMissingEdge(t, c.CheckEngines(ctx, tc.ws), tc.want)
 		})
 	}
 }
@@ -400,17 +383,7 @@ func TestCheckEnginesFindsTheGateway(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := c.CheckEngines(ctx, []project.Workload{*exposedOrders})
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("CheckEngines = %v", err)
-				}
-				return
-			}
-			var me *MissingEdgeError
-			if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("CheckEngines = %v, want %q", err, tc.want)
-			}
+			checkMissingEdge(t, c.CheckEngines(ctx, []project.Workload{*exposedOrders}), tc.want)
 		})
 	}
 }
@@ -511,14 +484,7 @@ func TestAddListenerServesTheCertificate(t *testing.T) {
 	go func() { done <- c.For(exposedOrders).(*Deployment).serveCertificate(ctx, rel, x) }()
 	<-appliedOne
 	setListenerStatus(t, c, "skiff-shop-orders", cond{"ResolvedRefs", "True", "ResolvedRefs", ""}, cond{"Programmed", "True", "Programmed", ""})
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serveCertificate did not see the listener programmed")
-	}
+	awaitDone(t, done, "serveCertificate did not see the listener programmed")
 	ls, _, _ := unstructured.NestedSlice((*applied)[0], "spec", "listeners")
 	if len(ls) != 1 {
 		t.Fatalf("applied %v", (*applied)[0])
@@ -569,5 +535,21 @@ func TestAddedListenerRefusedIsRemovedOnAFirstInstall(t *testing.T) {
 	name, err := c.RemoveListener(ctx, exposedOrders)
 	if err != nil || name != "skiff-shop-orders" || len(*applied) != 4 {
 		t.Errorf("RemoveListener = %q, %v (%d applies)", name, err, len(*applied))
+	}
+}
+
+// checkMissingEdge fails t unless err, CheckEngines' result, is nil when
+// want is "" and otherwise a MissingEdgeError whose message has want.
+func checkMissingEdge(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("CheckEngines = %v", err)
+		}
+		return
+	}
+	var me *MissingEdgeError
+	if !errors.As(err, &me) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("CheckEngines = %v, want a MissingEdgeError with %q", err, want)
 	}
 }

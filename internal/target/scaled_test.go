@@ -185,12 +185,19 @@ func TestScaledWaitReady(t *testing.T) {
 	if _, err := c.Dynamic.Resource(ScaledObjects).Namespace("shop").Update(ctx, so, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	awaitDone(t, done, "WaitReady did not see the ScaledObject become ready")
+}
+
+// awaitDone fails t with msg unless the call behind done returns, without
+// an error, within 10 seconds.
+func awaitDone(t *testing.T, done <-chan error, msg string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("WaitReady did not see the ScaledObject become ready")
+		t.Fatal(msg)
 	}
 }
