@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/publish/publishtest"
 )
 
 func must(t *testing.T, err error) {
@@ -24,24 +25,10 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func ref(t *testing.T, s string) name.Reference {
-	t.Helper()
-	r, err := name.ParseReference(s)
-	must(t, err)
-	return r
-}
-
-func artifact(t *testing.T) *build.Artifact {
-	t.Helper()
-	img, err := random.Image(256, 2)
-	must(t, err)
-	return &build.Artifact{Image: img, Platforms: []string{"linux/amd64"}, SBOM: []byte(`{"spdxVersion":"SPDX-2.3"}`)}
-}
-
 func TestLayoutReplacesTheTag(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	p := &Layout{Dir: dir}
-	a1, a2 := artifact(t), artifact(t)
+	a1, a2 := publishtest.Artifact(t), publishtest.Artifact(t)
 	_, err := p.Publish(context.Background(), a1, "hello", "latest")
 	must(t, err)
 	res, err := p.Publish(context.Background(), a2, "hello", "latest")
@@ -68,7 +55,7 @@ func TestLayoutReplacesTheTag(t *testing.T) {
 func TestLayoutRefusesAForeignFolder(t *testing.T) {
 	dir := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644))
-	_, err := (&Layout{Dir: dir}).Publish(context.Background(), artifact(t), "hello", "latest")
+	_, err := (&Layout{Dir: dir}).Publish(context.Background(), publishtest.Artifact(t), "hello", "latest")
 	if err == nil || !strings.Contains(err.Error(), "not an OCI image layout") {
 		t.Fatalf("got %v", err)
 	}
@@ -77,7 +64,7 @@ func TestLayoutRefusesAForeignFolder(t *testing.T) {
 func TestTarballWritesADockerArchive(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "img.tar")
 	p := &Tarball{File: file, Prefix: "registry.example/team"}
-	a := artifact(t)
+	a := publishtest.Artifact(t)
 	res, err := p.Publish(context.Background(), a, "hello", "v1")
 	must(t, err)
 	must(t, p.Close())
@@ -128,7 +115,7 @@ func TestTarballRefusesAForeignFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "notes.tar")
 	must(t, os.WriteFile(file, []byte("my notes"), 0o644))
-	_, err := (&Tarball{File: file}).Publish(context.Background(), artifact(t), "hello", "v1")
+	_, err := (&Tarball{File: file}).Publish(context.Background(), publishtest.Artifact(t), "hello", "v1")
 	var foreign *ForeignFileError
 	if !errors.As(err, &foreign) || foreign.File != file {
 		t.Fatalf("got %v, want a ForeignFileError for %s", err, file)
@@ -141,20 +128,20 @@ func TestTarballRefusesAForeignFile(t *testing.T) {
 	// foreign file where the SBOM goes.
 	good := filepath.Join(dir, "img.tar")
 	p := &Tarball{File: good}
-	_, err = p.Publish(context.Background(), artifact(t), "hello", "v1")
+	_, err = p.Publish(context.Background(), publishtest.Artifact(t), "hello", "v1")
 	must(t, err)
 	must(t, p.Close())
 	p = &Tarball{File: good}
-	_, err = p.Publish(context.Background(), artifact(t), "hello", "v2")
+	_, err = p.Publish(context.Background(), publishtest.Artifact(t), "hello", "v2")
 	must(t, err)
 	must(t, os.WriteFile(SBOMFile(good, "hello"), []byte("mine"), 0o644))
-	_, err = (&Tarball{File: good}).Publish(context.Background(), artifact(t), "hello", "v3")
+	_, err = (&Tarball{File: good}).Publish(context.Background(), publishtest.Artifact(t), "hello", "v3")
 	if !errors.As(err, &foreign) || foreign.File != SBOMFile(good, "hello") {
 		t.Fatalf("got %v, want a ForeignFileError for the SBOM file", err)
 	}
 
 	p = &Tarball{File: file, Force: true}
-	_, err = p.Publish(context.Background(), artifact(t), "hello", "v1")
+	_, err = p.Publish(context.Background(), publishtest.Artifact(t), "hello", "v1")
 	must(t, err)
 	must(t, p.Close())
 }

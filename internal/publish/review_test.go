@@ -11,12 +11,14 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/skiffdev/skiff/internal/publish/publishtest"
 )
 
 func TestLayoutReportsWhatItAlreadyHad(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	p := &Layout{Dir: dir}
-	a := artifact(t)
+	a := publishtest.Artifact(t)
 	d, _ := a.Digest()
 	res, err := p.Publish(context.Background(), a, "hello", "latest")
 	must(t, err)
@@ -37,7 +39,7 @@ func TestLayoutReportsWhatItAlreadyHad(t *testing.T) {
 
 func TestTarballReferenceUploadedAndSBOMAfterClose(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "app.tar")
-	a := artifact(t)
+	a := publishtest.Artifact(t)
 	// An OCI manifest, as skiff builds: the tarball keeps none of it.
 	a.Image = mutate.MediaType(a.Image, types.OCIManifestSchema1)
 	publish := func() *Result {

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/skiffdev/skiff/internal/build"
+	"github.com/skiffdev/skiff/internal/publish/publishtest"
 )
 
 // readStoreIndex parses index.json strictly: one JSON document.
@@ -88,7 +89,7 @@ func TestConcurrentWritersKeepTheStoreValid(t *testing.T) {
 				// Each writer has its own values, as separate processes do.
 				cache := &Cache{Dir: cacheDir}
 				store := &Layout{Dir: DefaultStoreDir(cacheDir)}
-				a := artifact(t)
+				a := publishtest.Artifact(t)
 				a.Name = fmt.Sprintf("p/w%d", w)
 				key := fmt.Sprintf("key-%d-%d", w, r)
 				if err := cache.Put(ctx, key, a); err != nil {
@@ -132,9 +133,9 @@ func TestDamagedIndexIsRebuiltFromTheBlobs(t *testing.T) {
 	ctx := context.Background()
 	var repaired []int
 	cache := &Cache{Dir: cacheDir, Repaired: func(_ string, n int) { repaired = append(repaired, n) }}
-	a := artifact(t)
+	a := publishtest.Artifact(t)
 	must(t, cache.Put(ctx, "k1", a))
-	b := artifact(t)
+	b := publishtest.Artifact(t)
 	must(t, cache.Put(ctx, "k2", b))
 	dir := DefaultStoreDir(cacheDir)
 	index := filepath.Join(dir, "index.json")
@@ -159,7 +160,7 @@ func TestDamagedIndexIsRebuiltFromTheBlobs(t *testing.T) {
 		t.Errorf("the damaged index was not kept aside: %v", err)
 	}
 	// And the store takes new images again.
-	if _, err := (&Layout{Dir: dir}).Publish(ctx, artifact(t), "p/w", "latest"); err != nil {
+	if _, err := (&Layout{Dir: dir}).Publish(ctx, publishtest.Artifact(t), "p/w", "latest"); err != nil {
 		t.Fatal(err)
 	}
 	checkStore(t, dir)
@@ -169,7 +170,7 @@ func TestUnrepairableStoreNamesTheFix(t *testing.T) {
 	cacheDir := t.TempDir()
 	ctx := context.Background()
 	cache := &Cache{Dir: cacheDir}
-	must(t, cache.Put(ctx, "k1", artifact(t)))
+	must(t, cache.Put(ctx, "k1", publishtest.Artifact(t)))
 	dir := DefaultStoreDir(cacheDir)
 	must(t, os.WriteFile(filepath.Join(dir, "index.json"), []byte("{"), 0o644))
 	// Blobs that cannot be listed: the index cannot be rebuilt.
@@ -265,11 +266,11 @@ func TestPruneKeepsProtectedDigests(t *testing.T) {
 	cacheDir := t.TempDir()
 	ctx := context.Background()
 	cache := &Cache{Dir: cacheDir}
-	old := artifact(t)
+	old := publishtest.Artifact(t)
 	old.Name = "p/w"
 	must(t, cache.Put(ctx, "old", old))
 	for i := range 3 {
-		a := artifact(t)
+		a := publishtest.Artifact(t)
 		a.Name = "p/w"
 		must(t, cache.Put(ctx, fmt.Sprint("new", i), a))
 	}
@@ -292,7 +293,7 @@ func TestPruneKeepsWhatABuildJustUsed(t *testing.T) {
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cache := &Cache{Dir: cacheDir, Now: func() time.Time { clock = clock.Add(time.Minute); return clock }}
 	for i := range 4 {
-		a := artifact(t)
+		a := publishtest.Artifact(t)
 		a.Name = "p/w"
 		must(t, cache.Put(ctx, fmt.Sprint("k", i), a))
 	}

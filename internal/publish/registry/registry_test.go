@@ -25,6 +25,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/publish"
+	"github.com/skiffdev/skiff/internal/publish/publishtest"
 	"github.com/skiffdev/skiff/internal/registrytest"
 )
 
@@ -33,20 +34,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func ref(t *testing.T, s string) name.Reference {
-	t.Helper()
-	r, err := name.ParseReference(s)
-	must(t, err)
-	return r
-}
-
-func artifact(t *testing.T) *build.Artifact {
-	t.Helper()
-	img, err := random.Image(256, 2)
-	must(t, err)
-	return &build.Artifact{Image: img, Platforms: []string{"linux/amd64"}, SBOM: []byte(`{"spdxVersion":"SPDX-2.3"}`)}
 }
 
 // countingHandler counts the requests it serves by method.
@@ -81,19 +68,19 @@ func TestRegistryPushTagsLastAndSkipsNoOp(t *testing.T) {
 	h, host, regs := newRegistry(t)
 	ctx := context.Background()
 	p := &Publisher{Prefix: host + "/team", Client: regs}
-	a := artifact(t)
+	a := publishtest.Artifact(t)
 	res, err := p.Publish(ctx, a, "hello", "v1")
 	must(t, err)
 	d, _ := a.Digest()
 	if !res.Uploaded || res.Reference != host+"/team/hello:v1@"+d.String() {
 		t.Fatalf("result %+v", res)
 	}
-	desc, err := remote.Head(ref(t, host+"/team/hello:v1"))
+	desc, err := remote.Head(publishtest.Ref(t, host+"/team/hello:v1"))
 	must(t, err)
 	if desc.Digest != d {
 		t.Fatalf("tag points at %s, want %s", desc.Digest, d)
 	}
-	sbom, err := remote.Image(ref(t, host+"/team/hello:"+publish.SBOMTag(d)))
+	sbom, err := remote.Image(publishtest.Ref(t, host+"/team/hello:"+publish.SBOMTag(d)))
 	must(t, err)
 	layers, _ := sbom.Layers()
 	if mt, _ := layers[0].MediaType(); len(layers) != 1 || mt != build.SBOMMediaType {
@@ -112,18 +99,18 @@ func TestRegistryFailedPushKeepsTheTag(t *testing.T) {
 	h, host, regs := newRegistry(t)
 	ctx := context.Background()
 	p := &Publisher{Prefix: host, Client: regs}
-	old := artifact(t)
+	old := publishtest.Artifact(t)
 	_, err := p.Publish(ctx, old, "hello", "latest")
 	must(t, err)
 	oldDigest, _ := old.Digest()
 
 	h.fail = func(r *http.Request) bool { return r.Method == http.MethodPatch || r.Method == http.MethodPut }
-	_, err = p.Publish(ctx, artifact(t), "hello", "latest")
+	_, err = p.Publish(ctx, publishtest.Artifact(t), "hello", "latest")
 	if err == nil || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("got %v, want a 500 error", err)
 	}
 	h.fail = nil
-	desc, err := remote.Head(ref(t, host+"/hello:latest"))
+	desc, err := remote.Head(publishtest.Ref(t, host+"/hello:latest"))
 	must(t, err)
 	if desc.Digest != oldDigest {
 		t.Fatalf("the failed push moved the tag to %s", desc.Digest)
@@ -139,7 +126,7 @@ func TestRegistryRefusedAuthSaysLogIn(t *testing.T) {
 	regs, err := New(Options{Keychain: authn.NewMultiKeychain(), Attempts: 1, Backoff: 1})
 	must(t, err)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	_, err = (&Publisher{Prefix: host, Client: regs}).Publish(context.Background(), artifact(t), "hello", "latest")
+	_, err = (&Publisher{Prefix: host, Client: regs}).Publish(context.Background(), publishtest.Artifact(t), "hello", "latest")
 	if err == nil || !strings.Contains(err.Error(), "docker login "+host) {
 		t.Fatalf("got %v", err)
 	}
@@ -161,7 +148,7 @@ func TestBaseReadsIndex(t *testing.T) {
 	_, host, regs := newRegistry(t)
 	idx, err := random.Index(64, 1, 2)
 	must(t, err)
-	must(t, remote.WriteIndex(ref(t, host+"/base:1"), idx))
+	must(t, remote.WriteIndex(publishtest.Ref(t, host+"/base:1"), idx))
 	b, err := regs.Base(context.Background(), host+"/base:1")
 	must(t, err)
 	d, _ := idx.Digest()
@@ -200,7 +187,7 @@ func TestRegistryRetriesAsDocumented(t *testing.T) {
 		}
 		return false
 	}
-	a := artifact(t)
+	a := publishtest.Artifact(t)
 	a.SBOM = nil
 	if _, err := (&Publisher{Prefix: host, Client: regs}).Publish(context.Background(), a, "x", "v1"); err == nil {
 		t.Fatal("a registry failing every manifest PUT accepted the push")
@@ -249,7 +236,7 @@ func TestRegistryThatNeverAnswers(t *testing.T) {
 		"login": func() error { return regs.Verify(ctx, host, publish.Credentials{Username: "u", Password: "p"}) },
 		"push": func() error {
 			var said string
-			_, err := (&Publisher{Prefix: host, Client: regs, Pushing: func(ref string) { said = ref }}).Publish(ctx, artifact(t), "hello", "latest")
+			_, err := (&Publisher{Prefix: host, Client: regs, Pushing: func(ref string) { said = ref }}).Publish(ctx, publishtest.Artifact(t), "hello", "latest")
 			if said != host+"/hello:latest" {
 				t.Errorf("Pushing was told %q before the push, want %s", said, host+"/hello:latest")
 			}
