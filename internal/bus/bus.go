@@ -1,5 +1,8 @@
 // Package bus reaches a project's event bus (skiff.yaml events.bus, a NATS
-// server with JetStream) from the machine skiff runs on.
+// server with JetStream) from the machine skiff runs on. It also runs the
+// bus of `skiff dev --local` (Embedded, nats-server in skiff's process) and
+// keeps that run's address in the project's .skiff folder under a lock
+// (LockLocal), where the events commands find it (FindLocal).
 package bus
 
 import (

@@ -4,7 +4,8 @@
 //	go run . build   build (or reuse) the cached binaries
 //	go run . up      start the cluster; prints the env lines at the end
 //	go run . down    stop everything up started and undo its changes
-//	go run . env     print export lines for KUBECONFIG and SKIFF_TEST_REGISTRY
+//	go run . env     print export lines for KUBECONFIG and the SKIFF_TEST_*
+//	                 variables (registries, gateway, issuers, IngressClass)
 //	go run . logs    print every component's log
 //	go run . status  say whether the cluster's processes are alive
 //

@@ -1,9 +1,11 @@
 //go:build e2e
 
-// Package e2e proves `skiff build` with real components: a CNCF
+// Package e2e proves skiff with real components. The build tests: a CNCF
 // distribution registry (Debian's docker-registry) on loopback, skopeo and
-// umoci reading what skiff pushed, and runc running the images. Run it as
-// root with: go test -tags e2e ./testscripts/e2e/
+// umoci reading what skiff pushed, and runc running the images (as root:
+// go test -tags e2e -run TestBuild ./testscripts/e2e/); TestSign has the
+// cosign CLI verify what skiff signed. The others deploy to the test
+// cluster and skip without it. docs/testing.md says how to run each.
 package e2e
 
 import (
