@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -247,27 +246,14 @@ environments:
 	// The function at zero pods, woken by 20 requests at once to its
 	// public URL: the interceptor holds them, every one is answered.
 	c.waitIdle(t, root, ns)
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
 	start = time.Now()
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			code, body, err := e.get(ctx, true, helloHost, fmt.Sprintf("/?name=Edge%d", i))
-			if err == nil && (code != 200 || !strings.Contains(body, fmt.Sprintf("Hello, Edge%d!", i))) {
-				err = fmt.Errorf("request %d answered %d %q", i, code, body)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
+	atOnce(t, 20, func(i int) error {
+		code, body, err := e.get(ctx, true, helloHost, fmt.Sprintf("/?name=Edge%d", i))
+		if err == nil && (code != 200 || !strings.Contains(body, fmt.Sprintf("Hello, Edge%d!", i))) {
+			err = fmt.Errorf("request %d answered %d %q", i, code, body)
 		}
-	}
+		return err
+	})
 	t.Logf("20 HTTPS requests to a function at zero pods through the gateway answered in %s", time.Since(start).Round(time.Millisecond))
 
 	// -e staging: front on staging's domain, plain HTTP (tls: off).

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,27 +78,14 @@ func TestScaleToZero(t *testing.T) {
 	// 20 requests at once through front: the interceptor holds them while
 	// hello wakes, and every one is answered by hello.
 	fw := c.forwardTo(t, ns, "shop-front", workloadPort(t, root, "front"))
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
 	start := time.Now()
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			body, err := httpGet(fmt.Sprintf("http://%s/?i=%d", fw, i))
-			if err == nil && !strings.Contains(body, "Hello, front!") {
-				err = fmt.Errorf("request %d answered %q", i, body)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
+	atOnce(t, 20, func(i int) error {
+		body, err := httpGet(fmt.Sprintf("http://%s/?i=%d", fw, i))
+		if err == nil && !strings.Contains(body, "Hello, front!") {
+			err = fmt.Errorf("request %d answered %q", i, body)
 		}
-	}
+		return err
+	})
 	t.Logf("20 requests through a sleeping function answered in %s", time.Since(start).Round(time.Millisecond))
 	if d, err := c.kc.Clientset.AppsV1().Deployments(ns).Get(ctx, "hello", metav1.GetOptions{}); err != nil || d.Status.Replicas < 1 {
 		t.Errorf("hello after the requests: %v, replicas %d; want woken", err, d.Status.Replicas)
