@@ -10,7 +10,6 @@ import (
 	"go/parser"
 	"go/printer"
 	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,16 +48,7 @@ func kedaTrimKey() string {
 // go.mod (with its go.sum) that replaces KEDA by it, and returns the go
 // build flag that uses that go.mod.
 func (c *cluster) prepareKEDA(ctx context.Context, scratch string) ([]string, error) {
-	const module = "github.com/kedacore/keda/v2"
-	modDir, err := c.moduleDir(ctx, "tools/keda", module)
-	if err != nil {
-		return nil, err
-	}
-	src := filepath.Join(scratch, "keda")
-	if err := trimKEDA(modDir, src); err != nil {
-		return nil, err
-	}
-	return replaceWithCopy(filepath.Join(c.cfg.SrcDir, "tools", "keda"), scratch, module, src)
+	return c.prepareTrimmed(ctx, scratch, "keda", "github.com/kedacore/keda/v2", "keda", trimKEDA)
 }
 
 // trimKEDA copies KEDA's module from modDir into dst, keeping only what
@@ -66,28 +56,9 @@ func (c *cluster) prepareKEDA(ctx context.Context, scratch string) ([]string, er
 func trimKEDA(modDir, dst string) error {
 	scalers := filepath.Join("pkg", "scalers")
 	builder := filepath.Join("pkg", "scaling", "scalers_builder.go")
-	err := filepath.WalkDir(modDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(modDir, p)
-		if err != nil {
-			return err
-		}
-		out := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(out, 0o755)
-		case !d.Type().IsRegular(), strings.HasSuffix(rel, "_test.go"), rel == builder:
-			return nil
-		case filepath.Dir(rel) == scalers && strings.HasSuffix(rel, ".go") && !slices.Contains(kedaScalerFiles, filepath.Base(rel)):
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(out, data, 0o644)
+	err := copyModule(modDir, dst, func(rel string) bool {
+		return rel == builder ||
+			filepath.Dir(rel) == scalers && strings.HasSuffix(rel, ".go") && !slices.Contains(kedaScalerFiles, filepath.Base(rel))
 	})
 	if err != nil {
 		return err

@@ -41,22 +41,45 @@ func traefikTrimKey() string {
 // (with its go.sum) that replaces lego by it, and returns the go build
 // flag that uses that go.mod.
 func (c *cluster) prepareTraefik(ctx context.Context, scratch string) ([]string, error) {
-	modDir, err := c.moduleDir(ctx, "tools/traefik", legoModule)
+	return c.prepareTrimmed(ctx, scratch, "traefik", legoModule, "lego", trimLego)
+}
+
+// prepareTrimmed makes, with trim, a trimmed copy of module (as the go.mod
+// of tools/<tools> pins it) in scratch/<name>, and a go.mod (with its
+// go.sum) that replaces module by it, and returns the go build flag that
+// uses that go.mod.
+func (c *cluster) prepareTrimmed(ctx context.Context, scratch, tools, module, name string, trim func(modDir, dst string) error) ([]string, error) {
+	modDir, err := c.moduleDir(ctx, "tools/"+tools, module)
 	if err != nil {
 		return nil, err
 	}
-	dst := filepath.Join(scratch, "lego")
-	if err := trimLego(modDir, dst); err != nil {
+	dst := filepath.Join(scratch, name)
+	if err := trim(modDir, dst); err != nil {
 		return nil, err
 	}
-	return replaceWithCopy(filepath.Join(c.cfg.SrcDir, "tools", "traefik"), scratch, legoModule, dst)
+	return replaceWithCopy(filepath.Join(c.cfg.SrcDir, "tools", tools), scratch, module, dst)
 }
 
 // trimLego copies lego's module from modDir into dst with the provider
 // registry cut down to traefikDNSProviders (the other providers' packages
 // are copied but no longer imported, so never compiled).
 func trimLego(modDir, dst string) error {
-	err := filepath.WalkDir(modDir, func(p string, d fs.DirEntry, err error) error {
+	if err := copyModule(modDir, dst, func(rel string) bool { return rel == legoRegistry }); err != nil {
+		return err
+	}
+	src, err := trimSwitch(filepath.Join(modDir, legoRegistry), "NewDNSChallengeProviderByName", traefikDNSProviders,
+		"lego changed its provider registry; update traefiktrim.go", "lego changed its provider names; update traefikDNSProviders")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dst, legoRegistry), src, 0o644)
+}
+
+// copyModule copies the module in modDir into dst: every folder, and every
+// regular file except the tests and those for which leave (given the path
+// relative to modDir) is true, which the trim writes itself or leaves out.
+func copyModule(modDir, dst string, leave func(rel string) bool) error {
+	return filepath.WalkDir(modDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -68,7 +91,7 @@ func trimLego(modDir, dst string) error {
 		switch {
 		case d.IsDir():
 			return os.MkdirAll(out, 0o755)
-		case !d.Type().IsRegular(), strings.HasSuffix(rel, "_test.go"), rel == legoRegistry:
+		case !d.Type().IsRegular(), strings.HasSuffix(rel, "_test.go"), leave(rel):
 			return nil
 		}
 		data, err := os.ReadFile(p)
@@ -77,15 +100,6 @@ func trimLego(modDir, dst string) error {
 		}
 		return os.WriteFile(out, data, 0o644)
 	})
-	if err != nil {
-		return err
-	}
-	src, err := trimSwitch(filepath.Join(modDir, legoRegistry), "NewDNSChallengeProviderByName", traefikDNSProviders,
-		"lego changed its provider registry; update traefiktrim.go", "lego changed its provider names; update traefikDNSProviders")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dst, legoRegistry), src, 0o644)
 }
 
 // replaceWithCopy writes into scratch a copy of the tools module's go.mod
