@@ -13,7 +13,8 @@ import (
 )
 
 // DevStatus is `skiff dev`'s panel on a terminal: a line per workload
-// (state, how long its last cycle took, where it answers), pinned below
+// (state, how long its last cycle took, where it answers on this machine
+// and, once deployed on the cluster, its public URL), pinned below
 // the logs and the loop's messages, which the program prints above it, so
 // every log line stays in the terminal's scrollback.
 type DevStatus struct {
@@ -31,8 +32,9 @@ type DevStatus struct {
 }
 
 type devRow struct {
-	state   string // starting, building, ready, failed, exited
-	url     string
+	state   string        // starting, building, ready, failed, exited
+	url     string        // where it answers on this machine
+	public  string        // its public URL, from its last deploy when exposed
 	last    time.Duration // the last cycle that ended
 	started time.Time     // of the cycle that runs
 	detail  string        // the last failure's first line
@@ -97,7 +99,12 @@ func (m *DevStatus) apply(ev event.Event) {
 	if r == nil {
 		return
 	}
-	if ev.URL != "" {
+	// The deployed event (dev on the cluster) carries the public URL of
+	// an exposed workload; dev's own events, where it answers here.
+	switch {
+	case ev.Kind == event.Deployed:
+		r.public = ev.URL
+	case ev.URL != "":
 		r.url = ev.URL
 	}
 	switch ev.Kind {
@@ -115,6 +122,9 @@ func (m *DevStatus) apply(ev event.Event) {
 		r.state, r.detail = "exited", ev.Error
 	case event.Stopped, event.Removed, event.Restored, event.Left:
 		r.state = string(ev.Kind)
+		if ev.Kind == event.Removed {
+			r.public = "" // uninstalled: nothing answers there
+		}
 	}
 }
 
@@ -150,6 +160,9 @@ func (m *DevStatus) render() string {
 			took = r.last.Round(10 * time.Millisecond).String()
 		}
 		line := fmt.Sprintf("%s %-*s  %-9s %7s  %s", style.Render(icon), nameW, n, style.Render(r.state), took, r.url)
+		if r.public != "" {
+			line += "  " + m.st.info.Render(r.public)
+		}
 		if r.detail != "" && r.state != "ready" {
 			line += "  " + m.st.dim.Render(r.detail)
 		}

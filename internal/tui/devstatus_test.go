@@ -91,3 +91,56 @@ func TestDevStatusAsksBackgroundOnlyWithColors(t *testing.T) {
 		t.Errorf("the panel lost its colors on a light background: %q", v)
 	}
 }
+
+// On the cluster, the deployed event of an exposed workload carries its
+// public URL: the panel shows it beside where the workload answers here,
+// keeps it over the cycles that follow and drops it once the release is
+// uninstalled.
+func TestDevStatusShowsThePublicURL(t *testing.T) {
+	m := NewDevStatus([]string{"front", "worker"}, false)
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 30})
+	send := func(ev event.Event) { m.Update(DevEventMsg(ev)) }
+	line := func(name string) string {
+		t.Helper()
+		for _, l := range strings.Split(m.render(), "\n") {
+			if strings.Contains(l, name) {
+				return l
+			}
+		}
+		t.Fatalf("no line for %s in:\n%s", name, m.render())
+		return ""
+	}
+	const local, public = "http://127.0.0.1:18080", "https://front.shop.example.com"
+
+	send(event.Event{Kind: event.Watching, Workload: "front", URL: local})
+	send(event.Event{Kind: event.CycleStarted, Workload: "front"})
+	if l := line("front"); strings.Contains(l, "https://") {
+		t.Errorf("a public URL before any deploy: %q", l)
+	}
+	send(event.Event{Kind: event.Deployed, Workload: "front", URL: public})
+	send(event.Event{Kind: event.Deployed, Workload: "worker"})
+	send(event.Event{Kind: event.Ready, Workload: "front", URL: local, Duration: time.Second})
+	l := line("front")
+	if !strings.Contains(l, local) || !strings.Contains(l, public) || strings.Index(l, local) > strings.Index(l, public) {
+		t.Errorf("after the deploy: %q, want %s then %s", l, local, public)
+	}
+	if l := line("worker"); strings.Contains(l, "https://") {
+		t.Errorf("a workload not exposed shows a public URL: %q", l)
+	}
+	// The next cycle's events carry no public URL; it stays.
+	send(event.Event{Kind: event.CycleStarted, Workload: "front"})
+	send(event.Event{Kind: event.Unchanged, Workload: "front", URL: local})
+	if l := line("front"); !strings.Contains(l, public) {
+		t.Errorf("the public URL is gone after a cycle: %q", l)
+	}
+	// A deploy that no longer exposes it clears it; so does removing it.
+	send(event.Event{Kind: event.Deployed, Workload: "front"})
+	if l := line("front"); strings.Contains(l, public) || !strings.Contains(l, local) {
+		t.Errorf("after a deploy without a URL: %q", l)
+	}
+	send(event.Event{Kind: event.Deployed, Workload: "front", URL: public})
+	send(event.Event{Kind: event.Removed, Workload: "front"})
+	if l := line("front"); strings.Contains(l, public) {
+		t.Errorf("after the release is removed: %q", l)
+	}
+}

@@ -254,6 +254,7 @@ func TestGoldenFrames(t *testing.T) {
 		{"rollback_confirm_80x24", func(t *testing.T, m *Model) { press(t, m, "r", "enter") }},
 		{"invoke_80x24", func(t *testing.T, m *Model) { press(t, m, "i") }},
 		{"degraded_selected_80x24", func(t *testing.T, m *Model) { press(t, m, "down", "down") }},
+		{"exposed_80x24", func(t *testing.T, m *Model) { send(t, m, exposed("orders", "https://orders.shop.dev")) }},
 		{"resize_120x30", func(t *testing.T, m *Model) { send(t, m, tea.WindowSizeMsg{Width: 120, Height: 30}) }},
 		{"resize_60x16", func(t *testing.T, m *Model) { send(t, m, tea.WindowSizeMsg{Width: 60, Height: 16}) }},
 		{"events_activity_120x30", func(t *testing.T, m *Model) {

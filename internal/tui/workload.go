@@ -110,7 +110,7 @@ func (w *workload) setStatus(s engine.Status) (changed, newRevision bool) {
 	old, seen := w.status, w.seen
 	w.status, w.seen, w.kind = s, true, s.Kind
 	newRevision = !seen || old.Revision != s.Revision
-	changed = newRevision || old.State != s.State || old.Ready != s.Ready || old.Restarts != s.Restarts
+	changed = newRevision || old.State != s.State || old.Ready != s.Ready || old.Restarts != s.Restarts || old.URL != s.URL
 	return changed, newRevision
 }
 
@@ -154,7 +154,11 @@ func (w *workload) row(c columns, selected bool, st *styles, age func(time.Time)
 			rst = fmt.Sprint(s.Restarts)
 			image = shortDigest(s.Image)[:min(len(shortDigest(s.Image)), max(0, c.image-1))]
 			since = age(s.Updated)
+			// An exposed workload shows where it is reached from outside.
 			endpoint = shortEndpoint(s.Endpoint)
+			if s.URL != "" {
+				endpoint = s.URL
+			}
 		}
 	}
 	if w.forward != "" {
@@ -170,6 +174,9 @@ func (w *workload) row(c columns, selected bool, st *styles, age func(time.Time)
 // tabInfo is what the tab bar says about the workload's pane t.
 func (w *workload) tabInfo(t tab, st *styles, loc *time.Location) string {
 	parts := []string{st.title.Render(w.name)}
+	if w.seen && w.status.URL != "" && w.status.State != engine.StateNotDeployed {
+		parts = append(parts, st.info.Render(w.status.URL))
+	}
 	switch t {
 	case tabLogs:
 		v := w.logs

@@ -3,6 +3,7 @@ package tui
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,70 @@ func TestModelRoutesToWorkloads(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("the logs of extra are not followed: backend calls %q", fb.seen())
 		}
+	}
+}
+
+// exposed is a status update of the fixture in which workload is exposed
+// at url.
+func exposed(workload, url string) statusMsg {
+	ss := fixtureStatuses()
+	for i := range ss {
+		if ss[i].Workload == workload {
+			ss[i].URL = url
+		}
+	}
+	return statusMsg{StatusUpdate: StatusUpdate{Statuses: ss}}
+}
+
+// An exposed workload's public URL shows in its row (in place of the
+// in-cluster endpoint) and in the pane's header, only while its status has
+// one.
+func TestExposedWorkloadShowsItsURL(t *testing.T) {
+	m, _ := newTestModel(t)
+	send(t, m, tea.WindowSizeMsg{Width: 120, Height: 30}) // room for the whole URL in the row
+	const url = "https://orders.shop.dev"
+	row := func(name string) string {
+		t.Helper()
+		for _, l := range strings.Split(m.frame(), "\n") {
+			if strings.HasPrefix(strings.TrimLeft(l, "▸ "), name+" ") {
+				return l
+			}
+		}
+		t.Fatalf("no row for %s in:\n%s", name, m.frame())
+		return ""
+	}
+	header := func() string { return strings.Split(m.frame(), "\n")[6] }
+	if strings.Contains(m.frame(), "https://") {
+		t.Fatalf("a URL before any workload is exposed:\n%s", m.frame())
+	}
+
+	send(t, m, exposed("orders", url))
+	if r := row("orders"); !strings.Contains(r, url) || strings.Contains(r, "orders.shop:8080") {
+		t.Errorf("orders' row: %q, want %s in place of its endpoint", r, url)
+	}
+	if r := row("payments"); !strings.Contains(r, "payments.shop:9090") {
+		t.Errorf("payments' row (not exposed): %q, want its endpoint", r)
+	}
+	if h := header(); !strings.Contains(h, "orders · "+url+" · following") {
+		t.Errorf("pane header: %q, want orders' URL", h)
+	}
+	// Another workload's header says nothing of orders' URL.
+	press(t, m, "down")
+	if h := header(); !strings.Contains(h, "payments") || strings.Contains(h, "https://") {
+		t.Errorf("payments' pane header: %q", h)
+	}
+	press(t, m, "up")
+	// A port-forward takes the row's cell; the header keeps the URL.
+	press(t, m, "f")
+	if r := row("orders"); !strings.Contains(r, "⇄ 127.0.0.1:40123") {
+		t.Errorf("orders' row with a port-forward: %q", r)
+	}
+	if h := header(); !strings.Contains(h, url) {
+		t.Errorf("pane header with a port-forward: %q, want %s", h, url)
+	}
+	// No longer exposed: the URL goes.
+	send(t, m, statusMsg{StatusUpdate: StatusUpdate{Statuses: fixtureStatuses()}})
+	if f := m.frame(); strings.Contains(f, url) {
+		t.Errorf("the URL stays once the status has none:\n%s", f)
 	}
 }
