@@ -32,10 +32,10 @@ func NewCmdDash(f *cmdutil.Factory, runF func(context.Context, *DashOptions) err
 		Short:   "Open the interactive dashboard: status, logs, events and actions",
 		Long: heredoc.Doc(`
 			Open a terminal dashboard of the project's workloads (or the named ones):
-			their state, revision, ready pods, restarts, image and endpoint, updated
-			live from the cluster; the live logs, recent events and release history
-			of the selected one; and actions on it: roll back to a revision, restart,
-			delete, port-forward and invoke.
+			their state, revision, ready pods, restarts, image and endpoint (the
+			public URL of an exposed one), updated live from the cluster; the live
+			logs, recent events and release history of the selected one; and actions
+			on it: roll back to a revision, restart, delete, port-forward and invoke.
 
 			Press ? in the dashboard for its keys; docs/dash.md lists them too.
 			skiff dash needs a terminal: in scripts use ` + "`skiff status`" + ` and ` + "`skiff logs`" + `.
