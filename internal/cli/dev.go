@@ -187,7 +187,7 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 	local := &dev.Local{Project: pc.project, Root: pc.root, Logs: out.logs, LogEvents: out.logEvents, BinDir: bin, Events: events,
 		KeepWarm: opts.KeepWarm}
 	if dev.HasEvents(pc.project) {
-		lb, err := dev.StartLocalBus(ctx, dev.LocalBusOptions{Root: pc.root, Project: pc.project, Workloads: names,
+		lb, err := f.DevLocalBus(ctx, engine.DevBusConfig{Root: pc.root, Project: pc.project, Workloads: names,
 			Logs: out.logs, LogEvents: out.logEvents, KeepWarm: opts.KeepWarm})
 		if err != nil {
 			return err
@@ -203,12 +203,13 @@ func devRun(ctx context.Context, opts *DevOptions) error {
 
 // localBusNotice says where dev --local's bus is, and that skiff.yaml's
 // events.bus is not it.
-func localBusNotice(p *project.Project, lb *dev.LocalBus) string {
+func localBusNotice(p *project.Project, lb engine.DevBus) string {
+	at := lb.Info()
 	ignored := ""
 	if p.Events != nil && p.Events.Bus != "" {
 		ignored = " (events.bus " + p.Events.Bus + " is for deploy: not used locally)"
 	}
-	return fmt.Sprintf("Events: a bus in this process at %s, stream %s%s; K_SINK %s; skiff events and skiff invoke --event find it", lb.URL, lb.Stream, ignored, lb.Sink)
+	return fmt.Sprintf("Events: a bus in this process at %s, stream %s%s; K_SINK %s; skiff events and skiff invoke --event find it", at.URL, at.Stream, ignored, at.Sink)
 }
 
 // devCluster is the loop on the cluster: forwards and logs for the whole

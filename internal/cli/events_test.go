@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
-	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/dev/localbus"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/natstest"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
@@ -202,7 +203,7 @@ func TestEventsFindTheLocalBus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, err := dev.StartLocalBus(context.Background(), dev.LocalBusOptions{Root: dir, Project: p, Workloads: []string{"thumbs"}, Logs: io.Discard})
+	lb, err := localbus.Start(context.Background(), engine.DevBusConfig{Root: dir, Project: p, Workloads: []string{"thumbs"}, Logs: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

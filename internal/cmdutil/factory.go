@@ -92,6 +92,10 @@ type Factory struct {
 	// this Factory's Session opened (package dev/cluster in a real
 	// process).
 	DevCluster func(ctx context.Context, s engine.Session, cfg engine.DevConfig) (engine.DevRunner, error)
+	// DevLocalBus starts `skiff dev --local`'s event bus in this process,
+	// for a project that uses events (package dev/localbus in a real
+	// process). Close it.
+	DevLocalBus func(ctx context.Context, cfg engine.DevBusConfig) (engine.DevBus, error)
 }
 
 // New returns a Factory for a real process, without the session (package

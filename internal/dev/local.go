@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/hostrun"
 	"github.com/skiffdev/skiff/internal/project"
@@ -25,6 +25,17 @@ import (
 // DefaultReadyTimeout bounds how long a new version has to answer its
 // readiness path.
 const DefaultReadyTimeout = 30 * time.Second
+
+// LocalDir is the folder of a project (beside skiff.yaml) where `skiff dev
+// --local` keeps what it makes: its bus's store and state (package bus's
+// LocalDir, the same folder) and liveConfig workloads' config.
+const LocalDir = ".skiff"
+
+// HasEvents reports whether p uses the event bus: an events section, or a
+// workload with triggers.
+func HasEvents(p *project.Project) bool {
+	return p.Events != nil || slices.ContainsFunc(p.Workloads, func(w project.Workload) bool { return len(w.Triggers) > 0 })
+}
 
 // readyPoll is how often the readiness path is asked while a new version
 // starts: every 5 ms for its first second (a compiled server listens within
@@ -56,7 +67,8 @@ type Local struct {
 	ReadyTimeout time.Duration
 	// Bus, when the project uses events, is the bus in this process:
 	// every workload gets its K_SINK, and its relays follow skiff.yaml.
-	Bus *LocalBus
+	// Package dev/localbus is the real one (cmdutil.Factory.DevLocalBus).
+	Bus engine.DevBus
 	// KeepWarm runs scale.min 0 workloads all the time; otherwise each
 	// starts on its first request or event and stops after scale.idle.
 	KeepWarm bool
@@ -108,7 +120,7 @@ func (l *Local) SetProject(p *project.Project) {
 // configDir is where a liveConfig workload's config is kept for its
 // plumbing to read (SKIFF_CONFIG_FILES).
 func (l *Local) configDir(workload string) string {
-	return filepath.Join(l.Root, bus.LocalDir, "config", workload)
+	return filepath.Join(l.Root, LocalDir, "config", workload)
 }
 
 // Reconfigure takes the new project (as SetProject does) and returns the
@@ -263,7 +275,7 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 // stopped, is an Exited event.
 func (l *Local) launch(ctx context.Context, w *project.Workload, plan *hostrun.Plan, port int) (*hostrun.Process, error) {
 	name := w.Name
-	logs, closeLogs := prefixed(l.logs(), name, l.LogEvents)
+	logs, closeLogs := Prefixed(l.logs(), name, l.LogEvents)
 	proc, err := plan.Start(logs, logs)
 	if err != nil {
 		closeLogs()
@@ -385,9 +397,10 @@ func (l *Local) Stop() {
 	wg.Wait()
 }
 
-// prefixed writes each line to w as "name | line"; close it once the
+// Prefixed writes each line to w as "name | line" (asEvents, when set,
+// receives each as a Log event of name instead); close it once the
 // process has exited.
-func prefixed(w io.Writer, name string, asEvents *Emitter) (io.Writer, func()) {
+func Prefixed(w io.Writer, name string, asEvents *Emitter) (io.Writer, func()) {
 	pr, pw := io.Pipe()
 	go func() {
 		sc := bufio.NewScanner(pr)

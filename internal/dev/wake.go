@@ -46,9 +46,12 @@ type waker struct {
 
 // sleeps reports whether w runs only while it has traffic (scale.min 0,
 // unless --keep-warm).
-func (l *Local) sleeps(w *project.Workload) bool { return sleepsLocally(w, l.KeepWarm) }
+func (l *Local) sleeps(w *project.Workload) bool { return SleepsLocally(w, l.KeepWarm) }
 
-func sleepsLocally(w *project.Workload, keepWarm bool) bool {
+// SleepsLocally reports whether w, run by dev --local, runs only while it
+// has traffic: scale.min 0, unless keepWarm (dev/localbus then wakes it
+// for its deliveries instead of asking its readiness path).
+func SleepsLocally(w *project.Workload, keepWarm bool) bool {
 	return !keepWarm && w.Scale != nil && w.Scale.Min == 0
 }
 

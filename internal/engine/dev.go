@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/skiffdev/skiff/internal/event"
@@ -51,4 +52,51 @@ type DevRunner interface {
 	// Restore puts each release back as it was at open (keep: leaves
 	// them), until ctx ends; it returns how many it could not.
 	Restore(ctx context.Context, keep bool, timeout time.Duration) (left int)
+}
+
+// DevBusConfig is what `skiff dev --local`'s event bus is started with
+// (cmdutil.Factory.DevLocalBus), for a project that uses events.
+type DevBusConfig struct {
+	// Root is the project's folder: the bus's store is in its .skiff/bus.
+	Root    string
+	Project *project.Project
+	// Workloads are those dev runs: only their triggers are delivered to.
+	Workloads []string
+	// Logs receives the relay's lines, "relay | ..." (LogEvents, when set,
+	// receives them as Log events of "relay" instead).
+	Logs      io.Writer
+	LogEvents *event.Emitter
+	// KeepWarm: as dev --local's (a scale.min 0 workload's deliveries then
+	// wait for its readiness path, as the sidecar's do; otherwise they wake
+	// it).
+	KeepWarm bool
+}
+
+// DevBusInfo says where `skiff dev --local`'s bus is.
+type DevBusInfo struct {
+	// URL is the bus's (nats://127.0.0.1:<port>).
+	URL string
+	// Stream is the project's stream.
+	Stream string
+	// Sink is where workloads send events: their K_SINK.
+	Sink string
+}
+
+// DevBus is the event half of `skiff dev --local`: the bus, its sink and
+// the relay's deliveries to the triggered workloads, in this process. Only
+// one runs per project. Close it.
+type DevBus interface {
+	// Info says where the bus, its stream and the sink are.
+	Info() DevBusInfo
+	// Env is what every workload's environment gets: K_SINK.
+	Env() []string
+	// SetProject makes the consumers and deliveries those of p (skiff.yaml
+	// changed); a changed events.stream is an error.
+	SetProject(ctx context.Context, p *project.Project) error
+	// StopDelivery stops every delivery (before the workloads stop); the
+	// sink keeps serving.
+	StopDelivery()
+	// Close stops the deliveries, the sink and the bus, and leaves nothing
+	// of them (no port, no process, no lock). A second Close does nothing.
+	Close()
 }

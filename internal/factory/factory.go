@@ -1,8 +1,9 @@
 // Package factory builds the cmdutil.Factory a real process runs with: it
 // is where the concrete session (pipeline.Session on client-go and Helm)
 // is made and put behind engine.Session, the dashboard's backend on it
-// (tui/cluster) and dev's runner on it (dev/cluster) are built, and doctor's probes of the registry and the
-// cluster are chosen, so that the command layer
+// (tui/cluster) and dev's runner on it (dev/cluster) are built, dev
+// --local's bus (dev/localbus) is started, and doctor's probes of the
+// registry and the cluster are chosen, so that the command layer
 // (internal/cli) imports none of them. cmd/skiff and the command line's
 // tests use it.
 package factory
@@ -13,6 +14,7 @@ import (
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/deploy"
 	devcluster "github.com/skiffdev/skiff/internal/dev/cluster"
+	"github.com/skiffdev/skiff/internal/dev/localbus"
 	"github.com/skiffdev/skiff/internal/doctor/probe"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/iostreams"
@@ -62,6 +64,13 @@ func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory 
 			return nil, err
 		}
 		return devcluster.Open(ctx, ps, cfg)
+	}
+	f.DevLocalBus = func(ctx context.Context, cfg engine.DevBusConfig) (engine.DevBus, error) {
+		b, err := localbus.Start(ctx, cfg)
+		if err != nil {
+			return nil, err // not a nil *Bus in a non-nil interface
+		}
+		return b, nil
 	}
 	return f
 }

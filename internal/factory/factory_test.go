@@ -2,7 +2,10 @@ package factory
 
 import (
 	"context"
+	"io"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,6 +23,7 @@ func TestNewWiresEveryDependency(t *testing.T) {
 	for name, missing := range map[string]bool{
 		"Session": f.Session == nil, "Probes": f.Probes == nil, "Builder": f.Builder == nil, "Render": f.Render == nil,
 		"ChartValues": f.ChartValues == nil, "Registry": f.Registry == nil, "Bus": f.Bus == nil, "Dashboard": f.Dashboard == nil, "DevCluster": f.DevCluster == nil,
+		"LocalBus": f.LocalBus == nil, "DevLocalBus": f.DevLocalBus == nil, "Verifier": f.Verifier == nil,
 		"Prompter": f.Prompter == nil, "Templates": f.Templates == nil,
 	} {
 		if missing {
@@ -55,4 +59,37 @@ func TestBackendsNeedTheFactorysSession(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "needs a session on a real cluster") {
 		t.Errorf("DevCluster on another session = %v, %v; want the error that says so", r, err)
 	}
+}
+
+// dev --local's bus is the real one, one per project: a second start is
+// the error naming the first, and no bus (not a nil *Bus in the interface,
+// which would pass skiff dev's nil checks); once the first is closed, the
+// project's bus can start again.
+func TestDevLocalBusIsOnePerProject(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	f := New(ios, func(string) string { return "" })
+	root := t.TempDir()
+	p := &project.Project{Name: "shop", Events: &project.Events{}}
+	cfg := engine.DevBusConfig{Root: root, Project: p, Logs: io.Discard}
+	b, err := f.DevLocalBus(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := b.Info()
+	if !strings.HasPrefix(at.URL, "nats://127.0.0.1:") || at.Stream != "shop" || !strings.HasPrefix(at.Sink, "http://127.0.0.1:") {
+		t.Errorf("Info = %+v; want the bus and sink on loopback and the project's stream", at)
+	}
+	if env := b.Env(); len(env) != 1 || env[0] != "K_SINK="+at.Sink {
+		t.Errorf("Env = %q; want K_SINK=%s", env, at.Sink)
+	}
+	second, err := f.DevLocalBus(context.Background(), cfg)
+	if err == nil || second != nil || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
+		t.Errorf("a second bus = %v, %v; want none and the error naming this process", second, err)
+	}
+	b.Close()
+	again, err := f.DevLocalBus(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	again.Close()
 }

@@ -1,4 +1,4 @@
-package dev
+package localbus
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
@@ -53,6 +55,19 @@ func startHandler(t testing.TB, answer func(h http.Header, w http.ResponseWriter
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return h, ln.Addr().(*net.TCPAddr).Port
+}
+
+// lockedWriter writes to w one write at a time (the relay's lines come
+// from its goroutines).
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (lw *lockedWriter) Write(p []byte) (int, error) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return lw.w.Write(p)
 }
 
 func (h *handler) next(t *testing.T, what string) http.Header {
@@ -103,7 +118,7 @@ func TestLocalBus(t *testing.T) {
 	}}
 	var logs bytes.Buffer
 	var logMu sync.Mutex
-	lb, err := StartLocalBus(context.Background(), LocalBusOptions{Root: root, Project: p, Workloads: []string{"greeter", "picky", "web"},
+	lb, err := Start(context.Background(), engine.DevBusConfig{Root: root, Project: p, Workloads: []string{"greeter", "picky", "web"},
 		Logs: &lockedWriter{mu: &logMu, w: &logs}})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +131,7 @@ func TestLocalBus(t *testing.T) {
 	}()
 
 	// A second one for the project is refused, naming the first.
-	if _, err := StartLocalBus(context.Background(), LocalBusOptions{Root: root, Project: p}); err == nil || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
+	if _, err := Start(context.Background(), engine.DevBusConfig{Root: root, Project: p}); err == nil || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("a second bus: %v, want an error naming this pid", err)
 	}
 	st, err := bus.FindLocal(root)
@@ -255,5 +270,13 @@ func TestLocalBus(t *testing.T) {
 	defer logMu.Unlock()
 	if !strings.Contains(logs.String(), "relay | ") || !strings.Contains(logs.String(), "dead-lettered") {
 		t.Errorf("the relay's lines:\n%s", logs.String())
+	}
+}
+
+// dev --local keeps liveConfig workloads' config in the folder of the
+// bus's store and state: dev names it without importing package bus.
+func TestDevKeepsItsFilesWhereTheBusDoes(t *testing.T) {
+	if dev.LocalDir != bus.LocalDir {
+		t.Errorf("dev.LocalDir = %q, bus.LocalDir = %q; want one folder", dev.LocalDir, bus.LocalDir)
 	}
 }

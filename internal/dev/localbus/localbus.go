@@ -1,10 +1,15 @@
-package dev
+// Package localbus is `skiff dev --local`'s event bus: the embedded NATS
+// server (package bus), the project's streams and consumers, the sink and
+// the relay's deliveries and schedules, in this process. Package factory
+// starts it and hands it to `skiff dev --local` as engine.DevBus (through
+// cmdutil.Factory.DevLocalBus), so that neither the command layer nor
+// package dev reaches nats.go, the bus or the cluster's client.
+package localbus
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,24 +23,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
 
-// HasEvents reports whether p uses the event bus: an events section, or a
-// workload with triggers.
-func HasEvents(p *project.Project) bool {
-	return p.Events != nil || slices.ContainsFunc(p.Workloads, func(w project.Workload) bool { return len(w.Triggers) > 0 })
-}
-
-// LocalBus is the event half of `skiff dev --local`: a NATS server with
+// Bus is the event half of `skiff dev --local`: a NATS server with
 // JetStream in this process (package bus), the project's streams and one
 // durable consumer per trigger made as a deploy makes them
 // (relay.Subscribe), a sink every workload gets as K_SINK (relay.Sink),
 // the relay's delivery to each triggered workload (relay.Dispatcher), and
 // the ticks of its schedules (relay.Scheduler): the sidecar's code, run
 // in this process for every workload.
-type LocalBus struct {
+type Bus struct {
 	// URL is the bus's (nats://127.0.0.1:<port>); Sink is K_SINK.
 	URL, Sink string
 	// Stream is the project's stream.
@@ -60,6 +61,8 @@ type LocalBus struct {
 	wg       sync.WaitGroup
 }
 
+var _ engine.DevBus = (*Bus)(nil)
+
 // delivering is the relay of one workload: its deliveries and schedules.
 type delivering struct {
 	key    string // what it was started with: a change restarts it
@@ -67,39 +70,23 @@ type delivering struct {
 	done   chan struct{}
 }
 
-// LocalBusOptions say what StartLocalBus serves.
-type LocalBusOptions struct {
-	// Root is the project's folder: the bus's store is in its .skiff/bus.
-	Root    string
-	Project *project.Project
-	// Workloads are those dev runs: only their triggers are delivered to.
-	Workloads []string
-	// Logs receives the relay's lines, "relay | ..." (LogEvents, when set,
-	// receives them as Log events of "relay" instead).
-	Logs      io.Writer
-	LogEvents *Emitter
-	// KeepWarm: as Local's (a scale.min 0 workload's deliveries then wait
-	// for its readiness path, as the sidecar's do; otherwise they wake it).
-	KeepWarm bool
-}
-
-// StartLocalBus starts the bus of the project (its store in .skiff/bus),
+// Start starts the bus of the project (its store in .skiff/bus),
 // its streams and sink, and the deliveries of its triggered workloads.
 // Only one runs per project: a second one is an error naming the first.
-func StartLocalBus(ctx context.Context, o LocalBusOptions) (b *LocalBus, err error) {
+func Start(ctx context.Context, o engine.DevBusConfig) (b *Bus, err error) {
 	root, p := o.Root, o.Project
 	lock, err := bus.LockLocal(root)
 	if err != nil {
 		return nil, err
 	}
-	b = &LocalBus{root: root, lock: lock, Stream: relay.Stream(p), metrics: &relay.Metrics{}, delivery: map[string]*delivering{},
+	b = &Bus{root: root, lock: lock, Stream: relay.Stream(p), metrics: &relay.Metrics{}, delivery: map[string]*delivering{},
 		workloads: o.Workloads, keepWarm: o.KeepWarm}
 	defer func() {
 		if err != nil {
 			b.Close()
 		}
 	}()
-	w, closeLogs := prefixed(o.Logs, "relay", o.LogEvents)
+	w, closeLogs := dev.Prefixed(o.Logs, "relay", o.LogEvents)
 	b.closeLogs = closeLogs
 	b.logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 		if len(groups) == 0 && a.Key == slog.TimeKey {
@@ -137,16 +124,21 @@ func StartLocalBus(ctx context.Context, o LocalBusOptions) (b *LocalBus, err err
 	return b, nil
 }
 
+// Info says where the bus, its stream and the sink are.
+func (b *Bus) Info() engine.DevBusInfo {
+	return engine.DevBusInfo{URL: b.URL, Stream: b.Stream, Sink: b.Sink}
+}
+
 // Env is what every workload's environment gets: K_SINK.
-func (b *LocalBus) Env() []string { return []string{"K_SINK=" + b.Sink} }
+func (b *Bus) Env() []string { return []string{"K_SINK=" + b.Sink} }
 
 // Metrics count what the sink, the deliveries and the schedules did.
-func (b *LocalBus) Metrics() *relay.Metrics { return b.metrics }
+func (b *Bus) Metrics() *relay.Metrics { return b.metrics }
 
 // SetProject makes the consumers and deliveries those of p (skiff.yaml
 // changed): a workload whose triggers, delivery or port changed gets its
 // relay again; one that lost its triggers, none.
-func (b *LocalBus) SetProject(ctx context.Context, p *project.Project) error {
+func (b *Bus) SetProject(ctx context.Context, p *project.Project) error {
 	if s := relay.Stream(p); s != b.Stream {
 		return fmt.Errorf("events.stream changed from %s to %s: restart skiff dev to use it", b.Stream, s)
 	}
@@ -155,7 +147,7 @@ func (b *LocalBus) SetProject(ctx context.Context, p *project.Project) error {
 
 // apply subscribes each triggered workload of p on the bus as a deploy
 // does and (re)starts the relays whose plan changed.
-func (b *LocalBus) apply(ctx context.Context, p *project.Project) error {
+func (b *Bus) apply(ctx context.Context, p *project.Project) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.stopped {
@@ -172,11 +164,11 @@ func (b *LocalBus) apply(ctx context.Context, p *project.Project) error {
 			return err
 		}
 		keep[w.Name] = true
-		ready := URL(w) + w.Ready
-		if sleepsLocally(w, b.keepWarm) {
+		ready := dev.URL(w) + w.Ready
+		if dev.SleepsLocally(w, b.keepWarm) {
 			ready = "" // asking it would wake it: deliveries wake it when there are events
 		}
-		d := &relay.Dispatcher{JS: b.js, Stream: plan.Stream, Workload: w.Name, Target: URL(w) + "/", Ready: ready,
+		d := &relay.Dispatcher{JS: b.js, Stream: plan.Stream, Workload: w.Name, Target: dev.URL(w) + "/", Ready: ready,
 			Triggers: plan.Triggers, Delivery: plan.Delivery, Concurrency: relay.DefaultConcurrency,
 			Client: &http.Client{}, Logger: b.logger.With("workload", w.Name), Metrics: b.metrics}
 		key, _ := json.Marshal([]any{plan, d.Target, d.Ready})
@@ -200,7 +192,7 @@ func (b *LocalBus) apply(ctx context.Context, p *project.Project) error {
 	return nil
 }
 
-func (b *LocalBus) startLocked(name, key string, d *relay.Dispatcher, schedules []relay.Schedule) {
+func (b *Bus) startLocked(name, key string, d *relay.Dispatcher, schedules []relay.Schedule) {
 	ctx, cancel := context.WithCancel(context.Background())
 	dl := &delivering{key: key, cancel: cancel, done: make(chan struct{})}
 	b.delivery[name] = dl
@@ -226,7 +218,7 @@ func (b *LocalBus) startLocked(name, key string, d *relay.Dispatcher, schedules 
 
 // stopLocked stops a workload's relay: no new deliveries, what was fetched
 // and not started goes back to the stream, deliveries in flight finish.
-func (b *LocalBus) stopLocked(name string) {
+func (b *Bus) stopLocked(name string) {
 	if dl := b.delivery[name]; dl != nil {
 		dl.cancel()
 		<-dl.done
@@ -236,7 +228,7 @@ func (b *LocalBus) stopLocked(name string) {
 
 // StopDelivery stops every relay (before the workloads stop: an event is
 // not sent to a process on its way out). The sink keeps serving.
-func (b *LocalBus) StopDelivery() {
+func (b *Bus) StopDelivery() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stopped = true
@@ -248,9 +240,9 @@ func (b *LocalBus) StopDelivery() {
 // Close stops the relays, the sink and the bus, and removes the state
 // and the lock: nothing of it is left, no port, no process, no lock. A
 // second Close does nothing.
-func (b *LocalBus) Close() { b.closeOnce.Do(b.close) }
+func (b *Bus) Close() { b.closeOnce.Do(b.close) }
 
-func (b *LocalBus) close() {
+func (b *Bus) close() {
 	b.StopDelivery()
 	b.wg.Wait()
 	if b.sink != nil {

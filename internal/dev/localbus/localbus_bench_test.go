@@ -1,4 +1,4 @@
-package dev
+package localbus
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
@@ -53,7 +54,7 @@ func BenchmarkLocalBusDelivery(b *testing.B) {
 		}()
 		p := &project.Project{Name: "bench", Workloads: []project.Workload{
 			{Name: "fn", Port: port, Ready: "/", Triggers: []project.Trigger{{Event: "com.example.bench"}}}}}
-		lb, err := StartLocalBus(context.Background(), LocalBusOptions{Root: b.TempDir(), Project: p, Workloads: []string{"fn"}, Logs: io.Discard})
+		lb, err := Start(context.Background(), engine.DevBusConfig{Root: b.TempDir(), Project: p, Workloads: []string{"fn"}, Logs: io.Discard})
 		if err != nil {
 			b.Fatal(err)
 		}
