@@ -459,6 +459,11 @@ func devPrinter(f *cmdutil.Factory, errOut io.Writer) func(dev.Event) {
 			fmt.Fprintf(errOut, "%s %s ready in %s at %s%s\n", cs.SuccessIcon(), ev.Workload, ev.Duration.Round(time.Millisecond), ev.URL, rev)
 		case dev.Unchanged:
 			fmt.Fprintf(errOut, "%s %s unchanged, still at %s\n", cs.SuccessIcon(), ev.Workload, ev.URL)
+		case event.Deployed:
+			// On the cluster: where an exposed workload is public, as deploy says it.
+			if ev.URL != "" {
+				fmt.Fprintf(errOut, "  %s public at %s\n", ev.Workload, ev.URL)
+			}
 		case dev.Failed:
 			fmt.Fprintf(errOut, "%s %s: %s\n", cs.FailureIcon(), ev.Workload, ev.Error)
 			if out := strings.TrimRight(ev.Output, "\n"); out != "" {

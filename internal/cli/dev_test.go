@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"testing"
+
+	"github.com/skiffdev/skiff/internal/dev"
+	"github.com/skiffdev/skiff/internal/event"
 )
 
 func TestInterruptAction(t *testing.T) {
@@ -56,4 +59,16 @@ func TestDevCountsThePanelsCtrlC(t *testing.T) {
 	}
 	intr.interrupt()
 	<-intr.restore.Done()
+}
+
+// Without the panel, dev prints where an exposed workload is public once
+// its release is deployed, and nothing for one that is not exposed.
+func TestDevPrinterSaysWhereAWorkloadIsPublic(t *testing.T) {
+	f, _, errOut := testFactoryBuffers(t, false)
+	printEvent := devPrinter(f, errOut)
+	printEvent(dev.Event{Kind: event.Deployed, Workload: "front", URL: "https://front.shop.example.com/"})
+	printEvent(dev.Event{Kind: event.Deployed, Workload: "orders"})
+	if got, want := errOut.String(), "  front public at https://front.shop.example.com/\n"; got != want {
+		t.Errorf("dev printed %q, want %q", got, want)
+	}
 }
