@@ -143,6 +143,24 @@ func (s *signEnv) testCosignVerifies(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"docker-manifest-digest":"`+res[0].Digest+`"`) {
 		t.Fatalf("cosign verify --experimental-oci11: exit %d\n%s%s", code, out, errOut)
 	}
+	// The signature and the attestations are both listed as referrers of
+	// the digest, each with its artifact type. (cosign v3.1.3's
+	// verify-attestation accepts --experimental-oci11 but reads only the
+	// ".att" tag, so ggcr is what checks the attestation referrer.)
+	d, err := name.NewDigest(ref, name.Insecure)
+	must(t, err)
+	idx, err := remote.Referrers(d)
+	must(t, err)
+	im, err := idx.IndexManifest()
+	must(t, err)
+	var types []string
+	for _, m := range im.Manifests {
+		types = append(types, m.ArtifactType)
+	}
+	slices.Sort(types)
+	if strings.Join(types, " ") != "application/vnd.dev.cosign.artifact.sig.v1+json application/vnd.in-toto+json" {
+		t.Fatalf("the referrers of %s have the artifact types %v, want one signature and one in-toto", ref, types)
+	}
 	out, code = s.cosignVerifyAttestation(t, ref, "spdxjson")
 	if code != 0 {
 		t.Fatalf("cosign verify-attestation --type spdxjson: exit %d\n%s", code, out)

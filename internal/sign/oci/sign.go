@@ -1,7 +1,8 @@
 // Package oci signs images in a registry and attaches attestations to
 // them under cosign's tag schema ("sha256-<hex>.sig" and
 // "sha256-<hex>.att" in the image's repository, which every registry
-// stores), each signature also as an OCI 1.1 referrer, and verifies them:
+// stores), each signature and the attestations also as OCI 1.1
+// referrers, and verifies them:
 // what `cosign verify --key` and `cosign verify-attestation --key` accept.
 package oci
 
@@ -29,6 +30,12 @@ import (
 // OCI 1.1 referrer of the manifest it signs (what `cosign verify
 // --experimental-oci11` looks for).
 const SignatureArtifactType = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
+// AttestationArtifactType is the artifact type of the attestations of a
+// manifest stored as an OCI 1.1 referrer of it: one manifest whose layers
+// are the DSSE envelopes of the attestation tag (the type cosign's
+// library writes attestation referrers with).
+const AttestationArtifactType = "application/vnd.in-toto+json"
 
 // SignatureTag is the tag of the signatures of the manifest d:
 // "sha256-<hex>.sig".
@@ -106,23 +113,36 @@ func (s *Signer) Sign(ctx context.Context, subj Subject) (*Result, error) {
 			atts = append(atts, attestation{sign.PredicateSPDX, subj.SBOM})
 		}
 		atts = append(atts, attestation{sign.PredicateSLSA, prov})
+		// Each tag, then its referrer (docker-registry fails concurrent
+		// uploads of one blob to a repository). A signature new to the
+		// tag is new as a referrer too: no need to look. Attestations are
+		// looked for always: a damaged tag is repaired while the
+		// referrer stands.
 		n, err := s.attest(ctx, d, atts)
 		if err != nil {
 			return nil, err
 		}
-		res.Pushed += n
-		// The signature tag, then the referrer (docker-registry fails
-		// concurrent uploads of one blob to a repository). A signature
-		// new to the tag is new as a referrer too: no need to look.
+		ra, err := s.attestationsReferred(d, atts)
+		if err != nil {
+			return nil, err
+		}
+		attReferred, err := s.refer(ctx, d, AttestationArtifactType, ra, true)
+		if err != nil {
+			return nil, err
+		}
 		tagged, err := s.signOne(ctx, d)
 		if err != nil {
 			return nil, err
 		}
-		referred, err := s.refer(ctx, d, tagged == 0)
+		rs, err := s.signatureReferred(d)
 		if err != nil {
 			return nil, err
 		}
-		res.Pushed += tagged + referred
+		sigReferred, err := s.refer(ctx, d, SignatureArtifactType, rs, tagged == 0)
+		if err != nil {
+			return nil, err
+		}
+		res.Pushed += n + attReferred + tagged + sigReferred
 		res.Signed = append(res.Signed, d.DigestStr())
 	}
 	return res, nil
@@ -231,14 +251,11 @@ func (s *Signer) attest(ctx context.Context, d name.Digest, atts []attestation) 
 		if have[string(stmt)] {
 			continue
 		}
-		env, err := sign.SignEnvelope(s.Key, stmt)
+		add, err := s.envelope(stmt, a.predicateType)
 		if err != nil {
 			return 0, err
 		}
-		img, err = mutate.Append(img, mutate.Addendum{Layer: static.NewLayer(env, sign.DSSEMediaType), Annotations: map[string]string{
-			sign.SignatureAnnotation: "", sign.PredicateTypeAnnotation: a.predicateType,
-		}})
-		if err != nil {
+		if img, err = mutate.Append(img, add); err != nil {
 			return 0, err
 		}
 		added = true
@@ -310,28 +327,27 @@ func isNotFound(err error) bool {
 	return false
 }
 
-// refer makes sure the manifest d has, as an OCI 1.1 referrer, a
-// signature of it by the key: a manifest of artifact type
-// SignatureArtifactType whose subject is d, holding the same
-// simple-signing layer as the signature tag. The registry's referrers API
-// lists it; on a registry without that API, go-containerregistry adds it
-// to the index of the referrers tag schema ("sha256-<hex>"). It returns
-// how many manifests it wrote (0 or 1). Unless look, it pushes without
-// looking for one first.
-func (s *Signer) refer(ctx context.Context, d name.Digest, look bool) (int, error) {
-	payload, err := sign.SimpleSigningPayload(d)
-	if err != nil {
-		return 0, err
-	}
-	layer := static.NewLayer(payload, sign.SimpleSigningMediaType)
-	want, err := layer.Digest()
-	if err != nil {
-		return 0, err
-	}
+// referred is one layer to keep in a referrer of some artifact type:
+// has says whether a layer of an existing referrer manifest holds it
+// already, add makes (and signs) it.
+type referred struct {
+	has func(img v1.Image, l v1.Descriptor) bool
+	add func() (mutate.Addendum, error)
+}
+
+// refer makes sure the manifest d has, as OCI 1.1 referrers of
+// artifactType (a manifest whose subject is d and whose config media type
+// is artifactType), every layer of want. The registry's referrers API
+// lists them; on a registry without that API, go-containerregistry adds
+// them to the index of the referrers tag schema ("sha256-<hex>"). The
+// layers no referrer holds yet are pushed in one manifest. It returns how
+// many manifests it wrote (0 or 1). Unless look, it pushes every layer
+// without looking at the referrers first.
+func (s *Signer) refer(ctx context.Context, d name.Digest, artifactType string, want []referred, look bool) (int, error) {
 	opts := s.opts(ctx)
-	var found []v1.Descriptor
+	missing := want
 	if look {
-		idx, err := remote.Referrers(d, append(opts, remote.WithFilter("artifactType", SignatureArtifactType))...)
+		idx, err := remote.Referrers(d, append(opts, remote.WithFilter("artifactType", artifactType))...)
 		if err != nil {
 			return 0, fmt.Errorf("listing the referrers of %s: %w", d, err)
 		}
@@ -339,34 +355,40 @@ func (s *Signer) refer(ctx context.Context, d name.Digest, look bool) (int, erro
 		if err != nil {
 			return 0, err
 		}
-		found = im.Manifests
+		for _, desc := range im.Manifests {
+			if len(missing) == 0 {
+				break
+			}
+			if desc.ArtifactType != artifactType {
+				continue
+			}
+			img, err := remote.Image(d.Context().Digest(desc.Digest.String()), opts...)
+			if err != nil {
+				continue // gone or damaged: not one of ours
+			}
+			m, err := img.Manifest()
+			if err != nil {
+				continue
+			}
+			missing = without(missing, img, m.Layers)
+		}
 	}
-	for _, desc := range found {
-		if desc.ArtifactType != SignatureArtifactType {
-			continue
-		}
-		img, err := remote.Image(d.Context().Digest(desc.Digest.String()), opts...)
-		if err != nil {
-			continue
-		}
-		if m, err := img.Manifest(); err == nil && signedBy(m, want, payload, &s.Key.PublicKey) {
-			return 0, nil
-		}
+	if len(missing) == 0 {
+		return 0, nil
 	}
 	subject, err := remote.Head(d, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", d, err)
 	}
-	sig, err := sign.SignBytes(s.Key, payload)
-	if err != nil {
-		return 0, err
-	}
-	img := mutate.ConfigMediaType(emptySigImage(), SignatureArtifactType)
-	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, Annotations: map[string]string{
-		sign.SignatureAnnotation: base64.StdEncoding.EncodeToString(sig),
-	}})
-	if err != nil {
-		return 0, err
+	img := mutate.ConfigMediaType(emptySigImage(), types.MediaType(artifactType))
+	for _, r := range missing {
+		add, err := r.add()
+		if err != nil {
+			return 0, err
+		}
+		if img, err = mutate.Append(img, add); err != nil {
+			return 0, err
+		}
 	}
 	ref := mutate.Subject(img, v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}).(v1.Image)
 	h, err := ref.Digest()
@@ -374,9 +396,92 @@ func (s *Signer) refer(ctx context.Context, d name.Digest, look bool) (int, erro
 		return 0, err
 	}
 	if err := remote.Write(d.Context().Digest(h.String()), ref, opts...); err != nil {
-		return 0, fmt.Errorf("pushing the signature of %s as a referrer: %w", d, err)
+		return 0, fmt.Errorf("pushing the %s referrer of %s: %w", artifactType, d, err)
 	}
 	return 1, nil
+}
+
+// without returns the layers of want that none of the layers ls of img
+// holds.
+func without(want []referred, img v1.Image, ls []v1.Descriptor) []referred {
+	var rest []referred
+	for _, r := range want {
+		held := false
+		for _, l := range ls {
+			if r.has(img, l) {
+				held = true
+				break
+			}
+		}
+		if !held {
+			rest = append(rest, r)
+		}
+	}
+	return rest
+}
+
+// signatureReferred is the simple-signing layer of d, signed by the key,
+// as the signature tag holds it.
+func (s *Signer) signatureReferred(d name.Digest) ([]referred, error) {
+	payload, err := sign.SimpleSigningPayload(d)
+	if err != nil {
+		return nil, err
+	}
+	layer := static.NewLayer(payload, sign.SimpleSigningMediaType)
+	want, err := layer.Digest()
+	if err != nil {
+		return nil, err
+	}
+	pub := &s.Key.PublicKey
+	return []referred{{
+		has: func(_ v1.Image, l v1.Descriptor) bool {
+			return signedBy(&v1.Manifest{Layers: []v1.Descriptor{l}}, want, payload, pub)
+		},
+		add: func() (mutate.Addendum, error) {
+			sig, err := sign.SignBytes(s.Key, payload)
+			if err != nil {
+				return mutate.Addendum{}, err
+			}
+			return mutate.Addendum{Layer: layer, Annotations: map[string]string{
+				sign.SignatureAnnotation: base64.StdEncoding.EncodeToString(sig),
+			}}, nil
+		},
+	}}, nil
+}
+
+// attestationsReferred are the DSSE layers of the statements about d,
+// each signed by the key, as the attestation tag holds them.
+func (s *Signer) attestationsReferred(d name.Digest, atts []attestation) ([]referred, error) {
+	pub := &s.Key.PublicKey
+	var rs []referred
+	for _, a := range atts {
+		stmt, err := sign.NewStatement(d, a.predicateType, a.predicate)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, referred{
+			has: func(img v1.Image, l v1.Descriptor) bool {
+				if l.MediaType != sign.DSSEMediaType || l.Annotations[sign.PredicateTypeAnnotation] != a.predicateType {
+					return false
+				}
+				got, err := layerStatement(img, l.Digest, pub)
+				return err == nil && string(got) == string(stmt)
+			},
+			add: func() (mutate.Addendum, error) { return s.envelope(stmt, a.predicateType) },
+		})
+	}
+	return rs, nil
+}
+
+// envelope is the DSSE layer of stmt signed by the key.
+func (s *Signer) envelope(stmt []byte, predicateType string) (mutate.Addendum, error) {
+	env, err := sign.SignEnvelope(s.Key, stmt)
+	if err != nil {
+		return mutate.Addendum{}, err
+	}
+	return mutate.Addendum{Layer: static.NewLayer(env, sign.DSSEMediaType), Annotations: map[string]string{
+		sign.SignatureAnnotation: "", sign.PredicateTypeAnnotation: predicateType,
+	}}, nil
 }
 
 // signedBy says whether m has the simple-signing layer want (payload)

@@ -98,8 +98,47 @@ func TestSignThenVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Pushed != 3 || len(res.Signed) != 1 || res.Signed[0] != d.DigestStr() {
-		t.Fatalf("first signing: %+v, want 2 tags and 1 referrer pushed for %s", res, d.DigestStr())
+	if res.Pushed != 4 || len(res.Signed) != 1 || res.Signed[0] != d.DigestStr() {
+		t.Fatalf("first signing: %+v, want 2 tags and 2 referrers pushed for %s", res, d.DigestStr())
+	}
+	// The attestations are one OCI 1.1 referrer of the image too: the SBOM
+	// and the provenance about d, each signed by the key.
+	aidx, err := remote.Referrers(d, remote.WithFilter("artifactType", AttestationArtifactType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aim, _ := aidx.IndexManifest()
+	if len(aim.Manifests) != 1 || aim.Manifests[0].ArtifactType != AttestationArtifactType {
+		t.Fatalf("referrers %+v, want one of type %s", aim.Manifests, AttestationArtifactType)
+	}
+	attImg, err := remote.Image(d.Context().Digest(aim.Manifests[0].Digest.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, _ := attImg.Manifest()
+	if am.Subject == nil || am.Subject.Digest.String() != d.DigestStr() {
+		t.Fatalf("attestation referrer subject %+v, want %s", am.Subject, d.DigestStr())
+	}
+	var predicates []string
+	for _, l := range am.Layers {
+		stmt, err := layerStatement(attImg, l.Digest, v.Key)
+		if err != nil || l.MediaType != sign.DSSEMediaType {
+			t.Fatalf("attestation referrer layer %+v: %v", l, err)
+		}
+		var st struct {
+			PredicateType string `json:"predicateType"`
+			Subject       []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"subject"`
+		}
+		if err := json.Unmarshal(stmt, &st); err != nil || len(st.Subject) != 1 || "sha256:"+st.Subject[0].Digest["sha256"] != d.DigestStr() ||
+			st.PredicateType != l.Annotations[sign.PredicateTypeAnnotation] {
+			t.Fatalf("statement %s (%v) is not about %s", stmt, err, d.DigestStr())
+		}
+		predicates = append(predicates, st.PredicateType)
+	}
+	if strings.Join(predicates, " ") != sign.PredicateSPDX+" "+sign.PredicateSLSA {
+		t.Fatalf("attested %v, want the SBOM and the provenance", predicates)
 	}
 	// The signature is an OCI 1.1 referrer of the image too.
 	idx, err := remote.Referrers(d, remote.WithFilter("artifactType", SignatureArtifactType))
@@ -251,7 +290,7 @@ func TestSignIndexSignsEachManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Signed) != 3 || res.Pushed != 9 {
+	if len(res.Signed) != 3 || res.Pushed != 12 {
 		t.Fatalf("index: %+v, want 3 manifests signed and attested", res)
 	}
 	for _, h := range append([]v1.Hash{dig}, children...) {
@@ -303,7 +342,7 @@ func TestFailedPushLeavesNoTag(t *testing.T) {
 				}
 			}
 			failing.Store(false)
-			if res, err := s.Sign(ctx, subject(d)); err != nil || res.Pushed != 3 {
+			if res, err := s.Sign(ctx, subject(d)); err != nil || res.Pushed != 4 {
 				t.Fatalf("signing again: %+v, %v", res, err)
 			}
 			if _, err := v.Verify(ctx, d); err != nil {
