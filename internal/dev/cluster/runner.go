@@ -58,7 +58,7 @@ type Cluster struct {
 	// URLs are where the workloads answer on this machine (their forwards).
 	URLs map[string]string
 	// Events receives the loop's events.
-	Events *Emitter
+	Events *event.Emitter
 	// Retry asks for another cycle of a workload (the session sets it);
 	// nil: a workload whose registry or cluster was unreachable waits for
 	// the next save.
@@ -144,10 +144,10 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	c.mu.Unlock()
 	w, ok := p.Workload(name)
 	if !ok {
-		c.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: name + " is no longer in skiff.yaml"})
+		c.Events.Emit(event.Event{Kind: event.Failed, Phase: event.PhaseCycle, Workload: name, Error: name + " is no longer in skiff.yaml"})
 		return
 	}
-	c.Events.Emit(Event{Kind: CycleStarted, Workload: name})
+	c.Events.Emit(event.Event{Kind: event.CycleStarted, Workload: name})
 	steps := map[string]time.Duration{}
 	var stepsMu sync.Mutex
 	pl := &pipeline.Pipeline{Project: p, Root: c.Root, Events: func(ev pipeline.Event) {
@@ -171,7 +171,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 			return
 		}
 		c.reachable(name)
-		c.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error() + "; what ran before keeps serving",
+		c.Events.Emit(event.Event{Kind: event.Failed, Phase: event.PhaseCycle, Workload: name, Error: err.Error() + "; what ran before keeps serving",
 			Duration: time.Since(start)})
 	}
 	images, err := pl.Build(ctx, c.Builds, []project.Workload{*w})
@@ -209,7 +209,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 	}
 	if same {
 		c.reachable(name)
-		c.Events.Emit(Event{Kind: Unchanged, Workload: name, URL: c.URL(name), Duration: time.Since(start), Steps: steps})
+		c.Events.Emit(event.Event{Kind: event.Unchanged, Workload: name, URL: c.URL(name), Duration: time.Since(start), Steps: steps})
 		return
 	}
 	c.mu.Lock()
@@ -254,7 +254,7 @@ func (c *Cluster) Cycle(ctx context.Context, name string) {
 			c.mu.Unlock()
 		}
 	}
-	c.Events.Emit(Event{Kind: Ready, Workload: name, URL: c.URL(name), Release: d.Release, Revision: d.Revision,
+	c.Events.Emit(event.Event{Kind: event.Ready, Workload: name, URL: c.URL(name), Release: d.Release, Revision: d.Revision,
 		Duration: time.Since(start), Steps: steps})
 }
 
@@ -329,7 +329,7 @@ func (c *Cluster) unreachable(ctx context.Context, name string, err error, start
 		if retry != nil {
 			msg += "; trying again from " + wait.String() + " on, and on every save"
 		}
-		c.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: name, Error: msg, Duration: time.Since(start)})
+		c.Events.Emit(event.Event{Kind: event.Failed, Phase: event.PhaseCycle, Workload: name, Error: msg, Duration: time.Since(start)})
 	}
 	if retry != nil {
 		t := time.AfterFunc(wait, func() { retry(name) })
@@ -382,15 +382,15 @@ func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration)
 				msg += "; its pods run files dev synced into them, a new pod starts from the release's image: `skiff deploy " + name + "` makes the release hold them"
 			}
 			c.mu.Unlock()
-			c.Events.Emit(Event{Kind: Left, Workload: name, Release: rel, Error: msg})
+			c.Events.Emit(event.Event{Kind: event.Left, Workload: name, Release: rel, Error: msg})
 			left++
 			continue
 		}
 		ev := c.restoreOne(ctx, name, rel, p.Namespace, before[name], timeout)
-		if ctx.Err() != nil && ev.Kind != Restored && ev.Kind != Removed {
-			ev = Event{Kind: Left, Workload: name, Release: rel, Error: "interrupted while restoring it"}
+		if ctx.Err() != nil && ev.Kind != event.Restored && ev.Kind != event.Removed {
+			ev = event.Event{Kind: event.Left, Workload: name, Release: rel, Error: "interrupted while restoring it"}
 		}
-		if ev.Kind == Left {
+		if ev.Kind == event.Left {
 			left++
 		}
 		if ev.Kind != "" {
@@ -399,7 +399,7 @@ func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration)
 		if ctx.Err() != nil {
 			for _, n := range slices.Sorted(maps.Keys(before)) {
 				if n > name {
-					c.Events.Emit(Event{Kind: Left, Workload: n, Error: "interrupted before restoring it"})
+					c.Events.Emit(event.Event{Kind: event.Left, Workload: n, Error: "interrupted before restoring it"})
 					left++
 				}
 			}
@@ -411,39 +411,39 @@ func (c *Cluster) Restore(ctx context.Context, keep bool, timeout time.Duration)
 
 // restoreOne brings one release back; the event says what it did ("" kind:
 // nothing to do). When ctx ends, it stops waiting for the release.
-func (c *Cluster) restoreOne(ctx context.Context, name, rel, ns string, was *deploy.Record, timeout time.Duration) Event {
+func (c *Cluster) restoreOne(ctx context.Context, name, rel, ns string, was *deploy.Record, timeout time.Duration) event.Event {
 	now, err := c.History.Get(ctx, rel, ns)
 	var nf *deploy.NotFoundError
 	if errors.As(err, &nf) {
 		now, err = nil, nil
 	}
 	if err != nil {
-		return Event{Kind: Left, Workload: name, Release: rel, Error: "reading it: " + err.Error()}
+		return event.Event{Kind: event.Left, Workload: name, Release: rel, Error: "reading it: " + err.Error()}
 	}
 	switch {
 	case was == nil && now == nil:
-		return Event{}
+		return event.Event{}
 	case was == nil:
 		if err := c.History.Uninstall(ctx, rel, ns, timeout); err != nil {
-			return Event{Kind: Left, Workload: name, Release: rel, Error: "uninstalling it: " + err.Error()}
+			return event.Event{Kind: event.Left, Workload: name, Release: rel, Error: "uninstalling it: " + err.Error()}
 		}
-		return Event{Kind: Removed, Workload: name, Release: rel}
+		return event.Event{Kind: event.Removed, Workload: name, Release: rel}
 	case now == nil:
-		return Event{Kind: Left, Workload: name, Release: rel, Error: "it was uninstalled meanwhile"}
+		return event.Event{Kind: event.Left, Workload: name, Release: rel, Error: "it was uninstalled meanwhile"}
 	case now.Version == was.Version:
-		return Event{}
+		return event.Event{}
 	}
 	if _, err := c.History.Rollback(ctx, rel, ns, was.Version, timeout); err == nil {
-		return Event{Kind: Restored, Workload: name, Release: rel, Revision: was.Version}
+		return event.Event{Kind: event.Restored, Workload: name, Release: rel, Revision: was.Version}
 	} else if nr := (*deploy.NoRevisionError)(nil); !errors.As(err, &nr) {
-		return Event{Kind: Left, Workload: name, Release: rel, Error: "rolling it back: " + err.Error()}
+		return event.Event{Kind: event.Left, Workload: name, Release: rel, Error: "rolling it back: " + err.Error()}
 	}
 	// The revision fell out of Helm's history (dev made many): deploy
 	// what it held.
 	_, err = c.Releases.Releaser.Deploy(ctx, deploy.Release{Name: rel, Namespace: ns, Chart: was.Chart,
 		Values: was.Config, Timeout: timeout, Description: fmt.Sprintf("skiff dev: back to revision %d", was.Version)}, name)
 	if err != nil {
-		return Event{Kind: Left, Workload: name, Release: rel, Error: "restoring it: " + err.Error()}
+		return event.Event{Kind: event.Left, Workload: name, Release: rel, Error: "restoring it: " + err.Error()}
 	}
-	return Event{Kind: Restored, Workload: name, Release: rel, Revision: was.Version}
+	return event.Event{Kind: event.Restored, Workload: name, Release: rel, Revision: was.Version}
 }

@@ -145,7 +145,7 @@ func (h *fakeHelm) callList() string {
 	return strings.Join(h.calls, ", ")
 }
 
-func newTestCluster(t *testing.T, h *fakeHelm, b *versionBuilder) (*Cluster, *[]Event) {
+func newTestCluster(t *testing.T, h *fakeHelm, b *versionBuilder) (*Cluster, *[]event.Event) {
 	t.Helper()
 	p, err := project.Parse([]byte("apiVersion: skiff.dev/v1alpha1\nname: shop\nregistry: r.example.com/acme\nnamespace: shop\n" +
 		"workloads:\n  - {name: front, kind: function, lang: go}\n  - {name: back, kind: service, lang: go}\n"))
@@ -153,12 +153,12 @@ func newTestCluster(t *testing.T, h *fakeHelm, b *versionBuilder) (*Cluster, *[]
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var events []Event
+	var events []event.Event
 	c := &Cluster{Project: p, Root: t.TempDir(), History: h,
 		Builds:   pipeline.Builds{Builder: b, Publisher: nopPublisher{}, Dest: pipeline.DestRegistry, Tag: "dev"},
 		Releases: pipeline.Releases{Releaser: h, Overrides: ChartSettings()},
 		URLs:     map[string]string{"front": "http://127.0.0.1:18080"},
-		Events: &Emitter{Sink: func(ev Event) {
+		Events: &event.Emitter{Sink: func(ev event.Event) {
 			mu.Lock()
 			defer mu.Unlock()
 			if !loopKinds[ev.Kind] {
@@ -171,10 +171,10 @@ func newTestCluster(t *testing.T, h *fakeHelm, b *versionBuilder) (*Cluster, *[]
 
 // loopKinds are the loop's own events; a cycle on the cluster also passes
 // on the pipeline's (build, push, deploy).
-var loopKinds = map[event.Kind]bool{Watching: true, CycleStarted: true, Ready: true, Unchanged: true, Failed: true,
-	Exited: true, ManifestError: true, Stopped: true, Restored: true, Removed: true, Left: true}
+var loopKinds = map[event.Kind]bool{event.Watching: true, event.CycleStarted: true, event.Ready: true, event.Unchanged: true, event.Failed: true,
+	event.Exited: true, event.ManifestError: true, event.Stopped: true, event.Restored: true, event.Removed: true, event.Left: true}
 
-func kinds(events []Event) string {
+func kinds(events []event.Event) string {
 	var s []string
 	for _, ev := range events {
 		s = append(s, string(ev.Kind)+" "+ev.Workload)
@@ -190,10 +190,10 @@ func TestClusterCycleDeploysWhatChangedAndKeepsWhatRunsOnFailure(t *testing.T) {
 
 	loop := c.Events.Sink
 	var all []string
-	c.Events.Sink = func(ev Event) { all = append(all, string(ev.Kind)); loop(ev) }
+	c.Events.Sink = func(ev event.Event) { all = append(all, string(ev.Kind)); loop(ev) }
 	c.Cycle(ctx, "front")
 	last := (*events)[len(*events)-1]
-	if last.Kind != Ready || last.Revision != 1 || last.URL != "http://127.0.0.1:18080" {
+	if last.Kind != event.Ready || last.Revision != 1 || last.URL != "http://127.0.0.1:18080" {
 		t.Fatalf("first cycle: %+v", last)
 	}
 	// One stream: the cycle's build, push and deploy are in it.
@@ -206,21 +206,21 @@ func TestClusterCycleDeploysWhatChangedAndKeepsWhatRunsOnFailure(t *testing.T) {
 	}
 	// Nothing changed (a save that restored the file): no new revision.
 	c.Cycle(ctx, "front")
-	if last := (*events)[len(*events)-1]; last.Kind != Unchanged {
+	if last := (*events)[len(*events)-1]; last.Kind != event.Unchanged {
 		t.Fatalf("a cycle with nothing new: %s", kinds(*events))
 	}
 	// A compile error: said, nothing deployed.
 	b.version["front"] = "!broken"
 	c.Cycle(ctx, "front")
 	last = (*events)[len(*events)-1]
-	if last.Kind != Failed || !strings.Contains(last.Error, "syntax error") || !strings.Contains(last.Error, "keeps serving") {
+	if last.Kind != event.Failed || !strings.Contains(last.Error, "syntax error") || !strings.Contains(last.Error, "keeps serving") {
 		t.Fatalf("a failed build: %+v", last)
 	}
 	// A version that crashes: deploy's error is shown.
 	b.version["front"] = "2"
 	c.Releases.Overrides = map[string]any{"image": map[string]any{"ref": "crash"}}
 	c.Cycle(ctx, "front")
-	if last := (*events)[len(*events)-1]; last.Kind != Failed || !strings.Contains(last.Error, "CrashLoopBackOff") {
+	if last := (*events)[len(*events)-1]; last.Kind != event.Failed || !strings.Contains(last.Error, "CrashLoopBackOff") {
 		t.Fatalf("a crashing version: %+v", last)
 	}
 	// A manifest edit that changes only the values: deployed, same image.
@@ -231,7 +231,7 @@ func TestClusterCycleDeploysWhatChangedAndKeepsWhatRunsOnFailure(t *testing.T) {
 	np.Workloads[0].Env = map[string]string{"GREETING": "Hi"}
 	c.SetProject(&np)
 	c.Cycle(ctx, "front")
-	if last := (*events)[len(*events)-1]; last.Kind != Ready || last.Revision != 2 {
+	if last := (*events)[len(*events)-1]; last.Kind != event.Ready || last.Revision != 2 {
 		t.Fatalf("a values-only change: %s", kinds(*events))
 	}
 	if got := h.callList(); got != "deploy shop-front, deploy shop-front, deploy shop-front" {
@@ -354,7 +354,7 @@ func TestAnUnreachableRegistryIsSaidOnceAndTriedAgain(t *testing.T) {
 	}
 	<-retries
 	c.Cycle(ctx, "front")
-	if last := (*events)[len(*events)-1]; last.Kind != Ready {
+	if last := (*events)[len(*events)-1]; last.Kind != event.Ready {
 		t.Fatalf("once reachable: %s", kinds(*events))
 	}
 	if _, down := c.down["front"]; down {

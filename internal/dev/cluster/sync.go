@@ -132,7 +132,7 @@ func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project
 	patch.From, patch.To = st.ref, img.Pull
 	if patch.Empty() {
 		c.reachable(w.Name)
-		c.Events.Emit(Event{Kind: Unchanged, Workload: w.Name, URL: c.URL(w.Name), Duration: time.Since(start), Steps: steps})
+		c.Events.Emit(event.Event{Kind: event.Unchanged, Workload: w.Name, URL: c.URL(w.Name), Duration: time.Since(start), Steps: steps})
 		return true
 	}
 	var buf bytes.Buffer
@@ -149,7 +149,7 @@ func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project
 		st.built, st.ref, st.tree = img.Built, img.Pull, to
 		c.mu.Unlock()
 		c.reachable(w.Name)
-		c.Events.Emit(Event{Kind: Ready, Workload: w.Name, URL: c.URL(w.Name), Release: pl.Release(w),
+		c.Events.Emit(event.Event{Kind: event.Ready, Workload: w.Name, URL: c.URL(w.Name), Release: pl.Release(w),
 			Duration: time.Since(start), Steps: steps})
 		return true
 	case errors.As(err, &se):
@@ -161,7 +161,7 @@ func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project
 			c.mu.Unlock()
 		}
 		c.reachable(w.Name)
-		c.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: w.Name, Error: se.Error(), Output: se.Result.Output, Duration: time.Since(start)})
+		c.Events.Emit(event.Event{Kind: event.Failed, Phase: event.PhaseCycle, Workload: w.Name, Error: se.Error(), Output: se.Result.Output, Duration: time.Since(start)})
 		return true
 	}
 	return false // stale or unreachable pods: a rollout

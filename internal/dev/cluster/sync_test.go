@@ -19,6 +19,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/devsync"
+	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -126,12 +127,12 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	pods := &fakePods{version: map[string]string{}, files: map[string]string{}}
 	c.SyncImage, c.Syncer = "r.example.com/skiff-relay@sha256:1", pods
 	ctx := context.Background()
-	last := func() Event { return (*events)[len(*events)-1] }
+	last := func() event.Event { return (*events)[len(*events)-1] }
 	deploys := func() int { return strings.Count(h.callList(), "deploy shop-front") }
 
 	// The first cycle rolls out, with the supervisor in the values.
 	c.Cycle(ctx, "front")
-	if last().Kind != Ready || deploys() != 1 {
+	if last().Kind != event.Ready || deploys() != 1 {
 		t.Fatalf("first cycle: %s", kinds(*events))
 	}
 	rel, _ := h.Get(context.Background(), "shop-front", "shop")
@@ -144,7 +145,7 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	// A code change: synced into the pods, no rollout.
 	b.version["front"] = "v2"
 	c.Cycle(ctx, "front")
-	if ev := last(); ev.Kind != Ready || deploys() != 1 || pods.files["shop-front"] != "v2" {
+	if ev := last(); ev.Kind != event.Ready || deploys() != 1 || pods.files["shop-front"] != "v2" {
 		t.Fatalf("a code change: %s; deploys %d; pods run %q", kinds(*events), deploys(), pods.files["shop-front"])
 	}
 	if _, ok := last().Steps["sync"]; !ok {
@@ -152,13 +153,13 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	}
 	// The same code again (a save that changed nothing): unchanged.
 	c.Cycle(ctx, "front")
-	if last().Kind != Unchanged || pods.syncs != 1 {
+	if last().Kind != event.Unchanged || pods.syncs != 1 {
 		t.Fatalf("no change: %s, %d syncs", kinds(*events), pods.syncs)
 	}
 	// Back to the release's own image: a sync too (the pods run v2).
 	b.version["front"] = "v1"
 	c.Cycle(ctx, "front")
-	if last().Kind != Ready || deploys() != 1 || pods.files["shop-front"] != "v1" {
+	if last().Kind != event.Ready || deploys() != 1 || pods.files["shop-front"] != "v1" {
 		t.Fatalf("back to v1: %s; pods run %q", kinds(*events), pods.files["shop-front"])
 	}
 
@@ -167,12 +168,12 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	b.version["front"] = "v3"
 	pods.err = &SyncError{Pod: "front-1", Result: devsync.Result{Error: "the new version exited with status 1 before it was ready", Output: "listen tcp: bad port"}}
 	c.Cycle(ctx, "front")
-	if ev := last(); ev.Kind != Failed || !strings.Contains(ev.Error, "status 1") || ev.Output != "listen tcp: bad port" || deploys() != 1 {
+	if ev := last(); ev.Kind != event.Failed || !strings.Contains(ev.Error, "status 1") || ev.Output != "listen tcp: bad port" || deploys() != 1 {
 		t.Fatalf("a failed sync: %+v; deploys %d", ev, deploys())
 	}
 	b.version["front"] = "v4"
 	c.Cycle(ctx, "front")
-	if last().Kind != Ready || deploys() != 1 || pods.files["shop-front"] != "v4" {
+	if last().Kind != event.Ready || deploys() != 1 || pods.files["shop-front"] != "v4" {
 		t.Fatalf("after a failed sync: %s; pods run %q", kinds(*events), pods.files["shop-front"])
 	}
 
@@ -181,7 +182,7 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	pods.rolledOut(h, "shop-front", "v1")
 	b.version["front"] = "v5"
 	c.Cycle(ctx, "front")
-	if last().Kind != Ready || deploys() != 2 {
+	if last().Kind != event.Ready || deploys() != 2 {
 		t.Fatalf("stale pods: %s; deploys %d", kinds(*events), deploys())
 	}
 	pods.rolledOut(h, "shop-front", "v5")
@@ -192,7 +193,7 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	c.Cycle(ctx, "front")
 	b.version["front"] = "v7"
 	c.Cycle(ctx, "front")
-	if last().Kind != Ready || deploys() != 3 {
+	if last().Kind != event.Ready || deploys() != 3 {
 		t.Fatalf("after a partly kept version: %s; deploys %d", kinds(*events), deploys())
 	}
 	pods.rolledOut(h, "shop-front", "v7")
@@ -201,7 +202,7 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	b.base = "debian-2"
 	b.version["front"] = "v8"
 	c.Cycle(ctx, "front")
-	if last().Kind != Ready || deploys() != 4 {
+	if last().Kind != event.Ready || deploys() != 4 {
 		t.Fatalf("a new base: %s; deploys %d", kinds(*events), deploys())
 	}
 	pods.rolledOut(h, "shop-front", "v8")
@@ -212,7 +213,7 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	np.Workloads[0].Env = map[string]string{"GREETING": "Hi"}
 	c.SetProject(&np)
 	c.Cycle(ctx, "front")
-	if last().Kind != Ready || deploys() != 5 {
+	if last().Kind != event.Ready || deploys() != 5 {
 		t.Fatalf("a values change: %s; deploys %d", kinds(*events), deploys())
 	}
 	pods.rolledOut(h, "shop-front", "v8")
@@ -227,12 +228,12 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	c.Cycle(ctx, "front")
 	rel, _ = h.Get(context.Background(), "shop-front", "shop")
 	ann, _ := rel.Config["podAnnotations"].(map[string]any)
-	if last().Kind != Ready || deploys() != 6 || ann[GenerationAnnotation] != "1" {
+	if last().Kind != event.Ready || deploys() != 6 || ann[GenerationAnnotation] != "1" {
 		t.Fatalf("back to the release's image after a sync: %s; deploys %d; annotations %v", kinds(*events), deploys(), ann)
 	}
 	pods.rolledOut(h, "shop-front", "v8")
 	c.Cycle(ctx, "front") // the same again: the generation stays
-	if last().Kind != Unchanged {
+	if last().Kind != event.Unchanged {
 		t.Fatalf("after the replacing rollout: %s", kinds(*events))
 	}
 
@@ -244,7 +245,7 @@ func TestClusterCycleSyncsTheAppFolderIntoRunningPods(t *testing.T) {
 	}
 	c.before = map[string]*release.Release{"front": nil}
 	c.Restore(ctx, true, 0)
-	if ev := last(); ev.Kind != Left || !strings.Contains(ev.Error, "skiff deploy front") {
+	if ev := last(); ev.Kind != event.Left || !strings.Contains(ev.Error, "skiff deploy front") {
 		t.Errorf("--keep after a sync: %+v", ev)
 	}
 }
@@ -275,7 +276,7 @@ func TestClusterCycleRollsOutAScaledWorkload(t *testing.T) {
 			pods.rolledOut(h, "shop-front", "v1")
 			b.version["front"] = "v2"
 			c.Cycle(ctx, "front")
-			if last := (*events)[len(*events)-1]; last.Kind != Ready || last.Revision != 2 || pods.syncs != 0 {
+			if last := (*events)[len(*events)-1]; last.Kind != event.Ready || last.Revision != 2 || pods.syncs != 0 {
 				t.Fatalf("an edit of a scaled workload: %s; %d syncs", kinds(*events), pods.syncs)
 			}
 			if rel, _ := h.Get(context.Background(), "shop-front", "shop"); rel.Config["dev"] != nil {
