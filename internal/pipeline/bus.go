@@ -168,8 +168,7 @@ func (b *busClient) DeadLetters(ctx context.Context, workload string) ([]engine.
 	out := []engine.DeadLetter{}
 	for _, d := range dls {
 		b.letters[d.Seq] = d
-		out = append(out, engine.DeadLetter{Seq: d.Seq, Workload: d.Workload, Consumer: d.Consumer, ID: d.ID, Type: d.Type,
-			Source: d.Source, Subject: d.Subject, Reason: d.Reason, Status: d.Status, Deliveries: d.Deliveries, Stored: d.Stored})
+		out = append(out, d.DeadLetter)
 	}
 	return out, nil
 }

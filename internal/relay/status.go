@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,20 +65,10 @@ func deadLetterCount(ctx context.Context, js jetstream.JetStream, stream, worklo
 }
 
 // DeadLetter is an event that exhausted its retries, as the dead-letter
-// stream holds it.
+// stream holds it: engine's value, and the message to replay.
 type DeadLetter struct {
-	Seq        uint64    `json:"seq"`
-	Workload   string    `json:"workload"`
-	Consumer   string    `json:"consumer"`
-	ID         string    `json:"id"`
-	Type       string    `json:"type"`
-	Source     string    `json:"source"`
-	Subject    string    `json:"subject"`
-	Reason     string    `json:"reason"`
-	Status     int       `json:"status"`
-	Deliveries int       `json:"deliveries"`
-	Stored     time.Time `json:"stored"`
-	msg        *jetstream.RawStreamMsg
+	engine.DeadLetter
+	msg *jetstream.RawStreamMsg
 }
 
 // DeadLetters lists the dead letters of workload ("": of every workload),
@@ -115,8 +104,9 @@ func deadLetterOf(stream string, m *jetstream.RawStreamMsg) DeadLetter {
 	h := m.Header
 	status, _ := strconv.Atoi(h.Get("Skiff-Status"))
 	deliveries, _ := strconv.Atoi(h.Get("Skiff-Deliveries"))
-	dl := DeadLetter{Seq: m.Sequence, Workload: m.Subject[len(DeadLetterSubject(stream, "")):], Consumer: h.Get("Skiff-Consumer"),
-		Subject: h.Get("Skiff-Subject"), Reason: h.Get("Skiff-Reason"), Status: status, Deliveries: deliveries, Stored: m.Time, msg: m}
+	dl := DeadLetter{DeadLetter: engine.DeadLetter{Seq: m.Sequence, Workload: m.Subject[len(DeadLetterSubject(stream, "")):],
+		Consumer: h.Get("Skiff-Consumer"), Subject: h.Get("Skiff-Subject"), Reason: h.Get("Skiff-Reason"), Status: status,
+		Deliveries: deliveries, Stored: m.Time}, msg: m}
 	if ev, err := FromMessage(h, m.Data); err == nil {
 		dl.ID, dl.Type, dl.Source = ev.ID(), ev.Type(), ev.Source()
 	}
