@@ -31,6 +31,8 @@ type Environment struct {
 	// Signing and Verify replace the top-level ones.
 	Signing *KeyRef `json:"signing,omitempty" yaml:"signing,omitempty"`
 	Verify  *KeyRef `json:"verify,omitempty" yaml:"verify,omitempty"`
+	// Metrics' fields replace the top level's, each when set.
+	Metrics *Metrics `json:"metrics,omitempty" yaml:"metrics,omitempty"`
 }
 
 // WorkloadOverride is what an environment changes of one workload: maps
@@ -125,6 +127,19 @@ func (p *Project) ForEnv(name string) (*Project, error) {
 	}
 	if e.Verify != nil {
 		out.Verify = e.Verify
+	}
+	if e.Metrics != nil {
+		m := Metrics{}
+		if p.Metrics != nil {
+			m = *p.Metrics
+		}
+		if e.Metrics.Proxy != nil {
+			m.Proxy = e.Metrics.Proxy
+		}
+		if e.Metrics.Prometheus != "" {
+			m.Prometheus = e.Metrics.Prometheus
+		}
+		out.Metrics = &m
 	}
 	for i := range out.Workloads {
 		o, ok := e.Workloads[out.Workloads[i].Name]
@@ -247,6 +262,7 @@ func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
 		checkTLS(at+".tls", e.TLS, p.TLS != nil && p.TLS.Issuer != "", add)
 		checkKeyRef(at+".signing", e.Signing, add)
 		checkKeyRef(at+".verify", e.Verify, add)
+		checkMetrics(at+".metrics", e.Metrics, add)
 		for _, wn := range slices.Sorted(maps.Keys(e.Workloads)) {
 			o := e.Workloads[wn]
 			wat := at + ".workloads." + wn

@@ -98,6 +98,9 @@ type Project struct {
 	// Verify makes deploy refuse an image that does not verify with its
 	// key, and dev warn.
 	Verify *KeyRef `json:"verify,omitempty" yaml:"verify,omitempty"`
+	// Metrics is how skiff measures the workloads: the per-pod proxy and
+	// the Prometheus it reads.
+	Metrics *Metrics `json:"metrics,omitempty" yaml:"metrics,omitempty"`
 
 	// Set by ForEnv, never read from or written to skiff.yaml:
 	// Env is the environment the project was resolved for ("": none).

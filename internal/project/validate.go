@@ -213,6 +213,7 @@ func (p *Project) Validate() ValidationErrors {
 	}
 	checkKeyRef("signing", p.Signing, add)
 	checkKeyRef("verify", p.Verify, add)
+	checkMetrics("metrics", p.Metrics, add)
 	p.validateEnvironments(add)
 	p.checkExpose(add)
 	return errs
