@@ -177,9 +177,15 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
 		d.ack(msg)
 		return
 	}
+	// An event stored without a trace (by an older relay, or straight on
+	// the bus) starts one here.
+	ev.carryTrace(http.Header{}, false, nil)
+	start := time.Now()
 	status, err := d.deliver(ev)
 	if err == nil {
 		d.Metrics.add(Delivered, 1)
+		d.Logger.Info("delivered", "id", ev.ID(), "type", ev.Type(), "consumer", t.Consumer, "attempt", md.NumDelivered,
+			"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000, "trace_id", ev.TraceID())
 		d.ack(msg)
 		return
 	}
@@ -190,15 +196,17 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
 	wait := d.Delivery.delay(md.NumDelivered)
 	d.Metrics.add(Retried, 1)
 	d.Logger.Warn("delivery failed; retrying", "id", ev.ID(), "type", ev.Type(), "attempt", md.NumDelivered,
-		"of", d.Delivery.Retries+1, "in", wait.String(), "error", err.Error())
+		"of", d.Delivery.Retries+1, "in", wait.String(), "error", err.Error(), "trace_id", ev.TraceID())
 	if err := msg.NakWithDelay(wait); err != nil {
 		d.Logger.Warn("nak", "id", ev.ID(), "error", err.Error()) // redelivered after AckWait
 	}
 }
 
-// deliver POSTs ev to the function in binary mode; an error says why it
-// did not answer 2xx in time. A CloudEvent the function answers with (its
-// reply) is stored on the stream before the delivery counts as done.
+// deliver POSTs ev to the function in binary mode, its trace context as
+// the traceparent header too; an error says why it did not answer 2xx in
+// time. A CloudEvent the function answers with (its reply) is stored on the
+// stream, in ev's trace unless it has one of its own, before the delivery
+// counts as done.
 func (d *Dispatcher) deliver(ev *Event) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.Delivery.Timeout)
 	defer cancel()
@@ -207,6 +215,7 @@ func (d *Dispatcher) deliver(ev *Event) (int, error) {
 		return 0, err
 	}
 	ev.WriteHeaders(req.Header)
+	ev.writeTrace(req.Header)
 	resp, err := d.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -234,6 +243,7 @@ func (d *Dispatcher) deliver(ev *Event) (int, error) {
 	if reply == nil || err != nil {
 		return resp.StatusCode, nil
 	}
+	reply.carryTrace(http.Header{}, false, ev)
 	subject, err := Subject(d.Stream, reply.Type())
 	if err != nil {
 		d.Logger.Warn("the function's reply has a type skiff cannot route; not stored", "id", ev.ID(), "error", err.Error())
@@ -293,7 +303,11 @@ func (d *Dispatcher) deadLetter(t Trigger, msg jetstream.Msg, md *jetstream.MsgM
 		return
 	}
 	d.Metrics.add(DeadLettered, 1)
-	d.Logger.Warn("dead-lettered", "seq", md.Sequence.Stream, "consumer", t.Consumer, "deliveries", md.NumDelivered, "reason", reason)
+	traceID := ""
+	if tp, ok := ParseTraceparent(msg.Headers().Get("ce-traceparent")); ok {
+		traceID = tp.TraceIDString()
+	}
+	d.Logger.Warn("dead-lettered", "seq", md.Sequence.Stream, "consumer", t.Consumer, "deliveries", md.NumDelivered, "reason", reason, "trace_id", traceID)
 	d.ack(msg)
 }
 

@@ -91,11 +91,17 @@ func ReadHTTP(r *http.Request) (*Event, error) {
 	return e, err
 }
 
+// structured reports whether h is that of a CloudEvent in structured mode.
+func structured(h http.Header) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return mt == "application/cloudevents+json"
+}
+
 // readEvent reads a CloudEvent from HTTP headers and a body, in binary or
 // structured mode; neither: nil, nil.
 func readEvent(h http.Header, body []byte) (*Event, error) {
 	ct := h.Get("Content-Type")
-	if mt, _, _ := mime.ParseMediaType(ct); mt == "application/cloudevents+json" {
+	if structured(h) {
 		return parseStructured(body)
 	}
 	e := &Event{Attrs: map[string]string{}, ContentType: ct, Data: body}

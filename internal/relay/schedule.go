@@ -13,10 +13,11 @@ import (
 )
 
 // NewEvent is a CloudEvent of typ from source with id, at time at, with
-// JSON data (nil: none).
+// JSON data (nil: none). It starts a trace of its own (its traceparent
+// attribute): each schedule's tick is a new trace.
 func NewEvent(typ, source, id string, at time.Time, data []byte) *Event {
 	ev := &Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": source, "type": typ,
-		"time": at.UTC().Format(time.RFC3339Nano)}}
+		"time": at.UTC().Format(time.RFC3339Nano), "traceparent": NewTraceparent().String()}}
 	if data != nil {
 		ev.ContentType, ev.Data = "application/json", data
 	}
@@ -91,7 +92,8 @@ func (sc *Scheduler) Run(ctx context.Context, schedules []Schedule) error {
 		next[first] = entries[first].sched.Next(from)
 		id := s.Name + "-" + strconv.FormatInt(at.Unix(), 10)
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := PublishTo(pctx, sc.JS, s.Subject, Tick(s, id, at))
+		ev := Tick(s, id, at)
+		_, err := PublishTo(pctx, sc.JS, s.Subject, ev)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -102,6 +104,6 @@ func (sc *Scheduler) Run(ctx context.Context, schedules []Schedule) error {
 			continue
 		}
 		sc.Metrics.add(Published, 1)
-		sc.Logger.Debug("tick", "schedule", s.Schedule, "id", id)
+		sc.Logger.Debug("tick", "schedule", s.Schedule, "id", id, "trace_id", ev.TraceID())
 	}
 }

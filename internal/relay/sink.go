@@ -22,6 +22,10 @@ type Publisher interface {
 // has stored the event, under <stream>.<type>. The stream drops a second
 // event with the same source and id within its duplicate window, so a
 // client may retry a POST whose answer it did not get.
+//
+// The stored event carries the CloudEvents distributed-tracing extension:
+// its traceparent attribute is the request's traceparent header (binary
+// mode) or the event's own attribute (structured mode), or a new trace.
 type Sink struct {
 	Stream  string // the subjects' prefix: the stream holds <Stream>.>
 	JS      Publisher
@@ -42,6 +46,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	ev.carryTrace(r.Header, !structured(r.Header), nil)
 	subject, err := Subject(s.Stream, ev.Type())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -52,7 +57,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ack, err := Publish(ctx, s.JS, s.Stream, ev)
 	if err != nil {
 		s.Metrics.add(PublishFailed, 1)
-		s.Logger.Warn("publishing an event failed", "id", ev.ID(), "type", ev.Type(), "error", err.Error())
+		s.Logger.Warn("publishing an event failed", "id", ev.ID(), "type", ev.Type(), "trace_id", ev.TraceID(), "error", err.Error())
 		status := http.StatusServiceUnavailable
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 			err = errors.New("the bus has no stream for " + subject + ": " + err.Error())
@@ -61,7 +66,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Metrics.add(Published, 1)
-	s.Logger.Debug("published", "id", ev.ID(), "type", ev.Type(), "seq", ack.Sequence, "duplicate", ack.Duplicate)
+	s.Logger.Info("stored", "id", ev.ID(), "type", ev.Type(), "seq", ack.Sequence, "duplicate", ack.Duplicate, "trace_id", ev.TraceID())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	json.NewEncoder(w).Encode(map[string]any{"stream": ack.Stream, "seq": ack.Sequence, "duplicate": ack.Duplicate})
