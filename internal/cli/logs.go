@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/engine"
+	"github.com/skiffdev/skiff/internal/logs/traceid"
 )
 
 // LogsOptions are the inputs of `skiff logs`.
@@ -26,7 +27,13 @@ type LogsOptions struct {
 	Container  string
 	Previous   bool
 	MaxStreams int
+	// Trace, when set, keeps only the lines of this trace id (lower case),
+	// from every container, in time order.
+	Trace string
 }
+
+// traceSince is how far back --trace looks when --since does not say.
+const traceSince = time.Hour
 
 // NewCmdLogs builds `skiff logs`. runF replaces logsRun in tests.
 func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *LogsOptions) error) *cobra.Command {
@@ -43,12 +50,20 @@ func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *LogsOptions) err
 
 			-o json prints one JSON object per line: time, workload, pod, container,
 			message.
+
+			--trace ID follows one request: it reads the lines of every pod of the
+			workloads, their skiff-relay sidecars included, keeps those whose trace id
+			is ID (the trace_id field of a JSON line, or trace_id=ID in a line of
+			text), and prints them in time order. ID is the 32 hex digits of a W3C
+			trace id, or a whole traceparent. It reads the last hour unless --since
+			says otherwise, and cannot --follow.
 		`),
 		Example: heredoc.Doc(`
 			skiff logs orders --tail 20
 			skiff logs -f
 			skiff logs orders --previous      # the crashed container's last run
 			skiff logs -f -o json | jq .message
+			skiff logs --trace 4bf92f3577b34da6a3ce929d0e0e4736 --since 10m
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workloads = args
@@ -60,6 +75,19 @@ func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *LogsOptions) err
 			}
 			if f.Globals.Output == cmdutil.FormatYAML {
 				return cmdutil.Usagef("skiff logs prints lines or JSON: use -o json or no -o")
+			}
+			if cmd.Flags().Changed("trace") {
+				id, err := traceid.Parse(opts.Trace)
+				if err != nil {
+					return cmdutil.Usagef("--trace: %v", err)
+				}
+				if opts.Follow {
+					return cmdutil.Usagef("--trace reads the lines there are and sorts them by time: drop --follow")
+				}
+				opts.Trace = id
+				if !cmd.Flags().Changed("since") {
+					opts.Since = traceSince
+				}
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -74,6 +102,7 @@ func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *LogsOptions) err
 	fl.StringVarP(&opts.Container, "container", "c", "", "only this container of each pod")
 	fl.BoolVarP(&opts.Previous, "previous", "p", false, "the previous instance of each container (after a crash)")
 	fl.IntVar(&opts.MaxStreams, "max-streams", 32, "most log streams open at once")
+	fl.StringVar(&opts.Trace, "trace", "", "only the lines of this trace id (or traceparent), from every container, in time order (since 1h by default)")
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
@@ -101,8 +130,14 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 		}, lines)
 		close(lines)
 	}()
-	if err := printLogs(f, f.IOStreams.Out, lines, opts.Container, len(pc.workloads) > 1); err != nil {
-		return err
+	var printErr error
+	if opts.Trace != "" {
+		printErr = printTrace(f, lines, opts.Trace, opts.Container)
+	} else {
+		printErr = printLogs(f, f.IOStreams.Out, lines, opts.Container, len(pc.workloads) > 1)
+	}
+	if printErr != nil {
+		return printErr
 	}
 	if err := <-done; err != nil && ctx.Err() == nil {
 		return err
@@ -138,6 +173,21 @@ func printLogs(f *cmdutil.Factory, out io.Writer, lines <-chan engine.LogLine, c
 		}
 	}
 	return nil
+}
+
+// printTrace reads every line, then prints those of trace id in time
+// order, each with its workload and pod.
+func printTrace(f *cmdutil.Factory, lines <-chan engine.LogLine, id, container string) error {
+	kept := traceid.Filter(lines, id)
+	sorted := make(chan engine.LogLine, len(kept))
+	for _, l := range kept {
+		sorted <- l
+	}
+	close(sorted)
+	if len(kept) == 0 {
+		fmt.Fprintf(f.IOStreams.ErrOut, "skiff logs: no line of trace %s; it may be older than --since, or its pods gone\n", id)
+	}
+	return printLogs(f, f.IOStreams.Out, sorted, container, true)
 }
 
 // podColor picks a stable ANSI color for a pod name.

@@ -219,14 +219,30 @@ func (s *Streamer) retry() time.Duration {
 	return time.Second
 }
 
-// startPod starts a tail for each container of pod that has started and
-// has no tail yet.
-func (r *run) startPod(ctx context.Context, workload string, pod *corev1.Pod) {
+// containers are the containers of pod that serve while it runs: its
+// containers and its sidecars (init containers that restart always, such
+// as skiff-relay), with whether each has started.
+func containers(pod *corev1.Pod) ([]corev1.Container, map[string]bool) {
 	started := map[string]bool{}
-	for _, st := range pod.Status.ContainerStatuses {
-		started[st.Name] = st.State.Running != nil || st.State.Terminated != nil || st.LastTerminationState.Terminated != nil
+	for _, sts := range [][]corev1.ContainerStatus{pod.Status.ContainerStatuses, pod.Status.InitContainerStatuses} {
+		for _, st := range sts {
+			started[st.Name] = st.State.Running != nil || st.State.Terminated != nil || st.LastTerminationState.Terminated != nil
+		}
 	}
-	for _, c := range pod.Spec.Containers {
+	cs := append([]corev1.Container(nil), pod.Spec.Containers...)
+	for _, c := range pod.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			cs = append(cs, c)
+		}
+	}
+	return cs, started
+}
+
+// startPod starts a tail for each container (and sidecar) of pod that has
+// started and has no tail yet.
+func (r *run) startPod(ctx context.Context, workload string, pod *corev1.Pod) {
+	cs, started := containers(pod)
+	for _, c := range cs {
 		if r.opts.Container != "" && c.Name != r.opts.Container {
 			continue
 		}
