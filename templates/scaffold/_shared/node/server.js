@@ -1,7 +1,9 @@
 'use strict';
 // The plumbing every workload needs: configuration from the environment,
-// JSON logs on stdout, liveness and readiness probes and graceful shutdown.
+// JSON logs on stdout, liveness and readiness probes and graceful shutdown,
+// and every request in its W3C trace (trace.js).
 const http = require('node:http');
+const { continueTrace, currentTrace, runInTrace } = require('./trace');
 
 const LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 };
 
@@ -38,12 +40,15 @@ function loadConfig(env, defaults) {
 }
 
 // createLogger writes one JSON object per line: time, level, msg, then the
-// logger's fields and the call's attributes.
+// logger's fields, trace_id while a request is handled, and the call's
+// attributes.
 function createLogger({ level = 'INFO', stream = process.stdout, fields = {} } = {}) {
   const min = LEVELS[level] ?? LEVELS.INFO;
   const at = (lvl) => (msg, attrs = {}) => {
     if (LEVELS[lvl] < min) return;
-    stream.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields, ...attrs })}\n`);
+    const trace = currentTrace();
+    const traceId = trace ? { trace_id: trace.traceId } : {};
+    stream.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields, ...traceId, ...attrs })}\n`);
   };
   return { debug: at('DEBUG'), info: at('INFO'), warn: at('WARN'), error: at('ERROR') };
 }
@@ -73,8 +78,9 @@ function readBody(req, limit = 1 << 20) {
   });
 }
 
-// createServer serves app, and GET /healthz (liveness) and GET /readyz
-// (readiness, 503 once shutdown began) itself.
+// createServer serves app, each request in its trace and logged with its
+// trace_id, and GET /healthz (liveness) and GET /readyz (readiness, 503 once
+// shutdown began) itself, unlogged.
 function createServer(app, { logger }) {
   let ready = false;
   let closing = false;
@@ -90,13 +96,22 @@ function createServer(app, { logger }) {
       if (path === '/healthz') return sendJSON(res, 200, { status: 'ok' });
       if (path === '/readyz') return sendJSON(res, ready ? 200 : 503, { status: ready ? 'ready' : 'shutting down' });
     }
-    Promise.resolve()
-      .then(() => app(req, res))
-      .catch((err) => {
-        logger.error('request failed', { method: req.method, path, error: String(err && err.message) });
-        if (!res.headersSent) sendJSON(res, err.status || 500, { error: err.status ? err.message : 'internal error' });
-        else res.destroy();
-      });
+    // The app runs in the request's trace; its line is logged once answered.
+    const trace = continueTrace(req.headers);
+    const start = process.hrtime.bigint();
+    res.on('close', () => {
+      const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
+      runInTrace(trace, () => logger.info('request', { method: req.method, path, status: res.statusCode, duration_ms: durationMs }));
+    });
+    runInTrace(trace, () =>
+      Promise.resolve()
+        .then(() => app(req, res))
+        .catch((err) => {
+          logger.error('request failed', { method: req.method, path, error: String(err && err.message) });
+          if (!res.headersSent) sendJSON(res, err.status || 500, { error: err.status ? err.message : 'internal error' });
+          else res.destroy();
+        }),
+    );
   });
   return {
     server,

@@ -1,7 +1,9 @@
 // The plumbing every workload needs: configuration from the environment,
-// JSON logs on stdout, liveness and readiness probes and graceful shutdown.
+// JSON logs on stdout, liveness and readiness probes and graceful shutdown,
+// and every request in its W3C trace (trace.ts).
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { continueTrace, currentTrace, runInTrace } from './trace';
 
 const LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 } as const;
 export type Level = keyof typeof LEVELS;
@@ -55,12 +57,14 @@ export interface Logger {
   error(msg: string, attrs?: Attrs): void;
 }
 
-/** createLogger writes one JSON object per line: time, level, msg, then fields and attributes. */
+/** createLogger writes one JSON object per line: time, level, msg, then fields, trace_id while a request is handled, and attributes. */
 export function createLogger(opts: { level?: Level; stream?: { write(s: string): unknown }; fields?: Attrs } = {}): Logger {
   const { level = 'INFO', stream = process.stdout, fields = {} } = opts;
   const at = (lvl: Level) => (msg: string, attrs: Attrs = {}) => {
     if (LEVELS[lvl] < LEVELS[level]) return;
-    stream.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields, ...attrs })}\n`);
+    const trace = currentTrace();
+    const traceId = trace ? { trace_id: trace.traceId } : {};
+    stream.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields, ...traceId, ...attrs })}\n`);
   };
   return { debug: at('DEBUG'), info: at('INFO'), warn: at('WARN'), error: at('ERROR') };
 }
@@ -98,7 +102,7 @@ export interface Server {
   shutdown(timeoutMs?: number): Promise<void>;
 }
 
-/** createServer serves app, and GET /healthz (liveness) and GET /readyz (readiness, 503 once shutdown began). */
+/** createServer serves app, each request in its trace and logged with its trace_id, and GET /healthz (liveness) and GET /readyz (readiness, 503 once shutdown began), unlogged. */
 export function createServer(app: App, { logger }: { logger: Logger }): Server {
   let ready = false;
   let closing = false;
@@ -114,19 +118,28 @@ export function createServer(app: App, { logger }: { logger: Logger }): Server {
       if (path === '/healthz') return sendJSON(res, 200, { status: 'ok' });
       if (path === '/readyz') return sendJSON(res, ready ? 200 : 503, { status: ready ? 'ready' : 'shutting down' });
     }
-    Promise.resolve()
-      .then(() => app(req, res))
-      .catch((err: unknown) => {
-        const message = err instanceof Error ? err.message : String(err);
-        logger.error('request failed', { method: req.method, path, error: message });
-        if (res.headersSent) {
-          res.destroy();
-        } else if (err instanceof HttpError) {
-          sendJSON(res, err.status, { error: message });
-        } else {
-          sendJSON(res, 500, { error: 'internal error' });
-        }
-      });
+    // The app runs in the request's trace; its line is logged once answered.
+    const trace = continueTrace(req.headers);
+    const start = process.hrtime.bigint();
+    res.on('close', () => {
+      const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
+      runInTrace(trace, () => logger.info('request', { method: req.method, path, status: res.statusCode, duration_ms: durationMs }));
+    });
+    void runInTrace(trace, () =>
+      Promise.resolve()
+        .then(() => app(req, res))
+        .catch((err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          logger.error('request failed', { method: req.method, path, error: message });
+          if (res.headersSent) {
+            res.destroy();
+          } else if (err instanceof HttpError) {
+            sendJSON(res, err.status, { error: message });
+          } else {
+            sendJSON(res, 500, { error: 'internal error' });
+          }
+        }),
+    );
   });
   return {
     server,

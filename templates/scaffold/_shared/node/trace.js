@@ -1,0 +1,80 @@
+'use strict';
+// Following one request: W3C trace context (https://www.w3.org/TR/trace-context/).
+// server.js runs each request in the trace of its traceparent header (or a
+// new one) and logs a "request" line with its trace_id; every line the
+// logger writes while the request is handled carries trace_id too, so
+// `skiff logs --trace ID` finds them. Call dependencies with tracedFetch
+// (dependencyURL gives their <NAME>_URL) and send events to K_SINK with
+// emitEvent: both carry the trace on as the traceparent header.
+const { AsyncLocalStorage } = require('node:async_hooks');
+const crypto = require('node:crypto');
+
+const storage = new AsyncLocalStorage();
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+
+const randomHex = (bytes) => crypto.randomBytes(bytes).toString('hex');
+
+// continueTrace reads the traceparent and tracestate of headers (a Node.js
+// request's or a plain object with lower-case names); without a valid
+// traceparent it starts a trace. Either way this hop gets a span id of its own.
+function continueTrace(headers = {}) {
+  const m = TRACEPARENT.exec(String(headers.traceparent || ''));
+  if (!m || m[1] === 'ff' || (m[1] === '00' && m[5]) || /^0+$/.test(m[2]) || /^0+$/.test(m[3])) {
+    return { traceId: randomHex(16), spanId: randomHex(8), parentId: '', flags: '01', state: '' };
+  }
+  // A later version: only the sampled bit means the same.
+  const flags = m[1] === '00' ? m[4] : `0${parseInt(m[4], 16) & 1}`;
+  return { traceId: m[2], spanId: randomHex(8), parentId: m[3], flags, state: String(headers.tracestate || '') };
+}
+
+// traceparent is the header value that makes trace's span the parent.
+const traceparent = (trace) => `00-${trace.traceId}-${trace.spanId}-${trace.flags}`;
+
+// runInTrace calls fn with trace as the current trace of everything it does.
+const runInTrace = (trace, fn) => storage.run(trace, fn);
+
+// currentTrace is the trace of the request being handled, or undefined.
+const currentTrace = () => storage.getStore();
+
+// traceHeaders are the headers that carry the current trace on.
+function traceHeaders(trace = currentTrace()) {
+  if (!trace) return {};
+  return trace.state ? { traceparent: traceparent(trace), tracestate: trace.state } : { traceparent: traceparent(trace) };
+}
+
+// tracedFetch is fetch with the current trace's headers added.
+function tracedFetch(url, init = {}) {
+  const headers = new Headers(init.headers);
+  for (const [k, v] of Object.entries(traceHeaders())) headers.set(k, v);
+  return fetch(url, { ...init, headers });
+}
+
+// dependencyURL is the base URL of the workload name this one depends on
+// (dependsOn in skiff.yaml): its <NAME>_URL variable.
+function dependencyURL(name, env = process.env) {
+  const key = `${name.toUpperCase().replaceAll('-', '_')}_URL`;
+  if (!env[key]) throw new Error(`${key} is not set: add ${name} to dependsOn in skiff.yaml`);
+  return env[key].replace(/\/$/, '');
+}
+
+// emitEvent sends a CloudEvent of type from source with JSON data to
+// K_SINK, in binary mode and in the current trace; it resolves once the
+// relay stored it on the bus.
+async function emitEvent({ type, source, data, sink = process.env.K_SINK }) {
+  if (!sink) throw new Error('K_SINK is not set: the project has no events in skiff.yaml');
+  const res = await tracedFetch(sink, {
+    method: 'POST',
+    headers: {
+      'ce-specversion': '1.0',
+      'ce-id': crypto.randomUUID(),
+      'ce-source': source,
+      'ce-type': type,
+      'ce-time': new Date().toISOString(),
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify(data ?? null),
+  });
+  if (!res.ok) throw new Error(`sending a ${type} event: K_SINK answered ${res.status}: ${(await res.text()).slice(0, 512)}`);
+}
+
+module.exports = { continueTrace, traceparent, runInTrace, currentTrace, traceHeaders, tracedFetch, dependencyURL, emitEvent };
