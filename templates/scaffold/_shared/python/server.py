@@ -1,5 +1,6 @@
 """The plumbing every workload needs: configuration from the environment,
-JSON logs on stdout, liveness and readiness probes and graceful shutdown.
+JSON logs on stdout, liveness and readiness probes and graceful shutdown,
+and every request in its W3C trace (tracing.py).
 
 Standard library only: http.server's ThreadingHTTPServer.
 """
@@ -9,10 +10,13 @@ import re
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tracing import continue_trace, current_trace, reset_trace, set_trace
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30, "ERROR": 40}
 MAX_BODY = 1 << 20
@@ -57,7 +61,7 @@ def load_config(env, default_port):
 
 class Logger:
     """Writes one JSON object per line: time, level, msg, then the logger's
-    fields and the call's attributes."""
+    fields, trace_id while a request is handled, and the call's attributes."""
 
     def __init__(self, level="INFO", stream=None, **fields):
         self.min = LEVELS[level]
@@ -69,7 +73,9 @@ class Logger:
         if LEVELS[level] < self.min:
             return
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        line = json.dumps({"time": now, "level": level, "msg": msg, **self.fields, **attrs}, default=str)
+        trace = current_trace()
+        traced = {"trace_id": trace.trace_id} if trace else {}
+        line = json.dumps({"time": now, "level": level, "msg": msg, **self.fields, **traced, **attrs}, default=str)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -124,8 +130,9 @@ def read_json(req):
 
 
 class Server:
-    """Serves app (a function from Request to Response), and GET /healthz
-    (liveness) and GET /readyz (readiness, 503 once shutdown began)."""
+    """Serves app (a function from Request to Response), each request in its
+    trace and logged with its trace_id, and GET /healthz (liveness) and
+    GET /readyz (readiness, 503 once shutdown began), unlogged."""
 
     def __init__(self, app, logger, host="", port=0):
         self.app = app
@@ -164,15 +171,29 @@ class Server:
         class Handler(BaseHTTPRequestHandler):
             server_version = "skiff-python"
 
-            def log_message(self, format, *args):  # access log at debug level
-                srv.logger.debug("request", line=format % args, remote=self.client_address[0])
+            def log_message(self, format, *args):  # http.server's own messages, at debug level
+                srv.logger.debug("http.server", line=format % args, remote=self.client_address[0])
+
+            def log_request(self, code="-", size="-"):  # _serve logs each request with its trace
+                pass
 
             def _serve(self):
                 with srv._idle:
                     srv._inflight += 1
+                path = urlsplit(self.path).path
+                probe = self.command in ("GET", "HEAD") and path in ("/healthz", "/readyz")
+                token = None if probe else set_trace(continue_trace(self.headers))
+                start = time.monotonic()
+                status = 500
                 try:
-                    self._respond(self._handle())
+                    resp = self._handle()
+                    status = resp.status
+                    self._respond(resp)
                 finally:
+                    if token is not None:
+                        duration_ms = round((time.monotonic() - start) * 1000, 3)
+                        srv.logger.info("request", method=self.command, path=path, status=status, duration_ms=duration_ms)
+                        reset_trace(token)
                     with srv._idle:
                         srv._inflight -= 1
                         srv._idle.notify_all()
