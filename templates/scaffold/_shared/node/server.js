@@ -3,7 +3,7 @@
 // JSON logs on stdout, liveness and readiness probes and graceful shutdown,
 // and every request in its W3C trace (trace.js).
 const http = require('node:http');
-const { continueTrace, currentTrace, runInTrace } = require('./trace');
+const { continueTrace, currentTrace, runInTrace, spansFromEnv } = require('./trace');
 
 const LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 };
 
@@ -79,9 +79,10 @@ function readBody(req, limit = 1 << 20) {
 }
 
 // createServer serves app, each request in its trace and logged with its
-// trace_id, and GET /healthz (liveness) and GET /readyz (readiness, 503 once
-// shutdown began) itself, unlogged.
-function createServer(app, { logger }) {
+// trace_id (and a span exported with spans, see spansFromEnv), and
+// GET /healthz (liveness) and GET /readyz (readiness, 503 once shutdown
+// began) itself, unlogged.
+function createServer(app, { logger, spans }) {
   let ready = false;
   let closing = false;
   const server = http.createServer((req, res) => {
@@ -99,7 +100,9 @@ function createServer(app, { logger }) {
     // The app runs in the request's trace; its line is logged once answered.
     const trace = continueTrace(req.headers);
     const start = process.hrtime.bigint();
+    const endSpan = spans && spans.startSpan(trace, `${req.method} ${path}`, { 'http.request.method': req.method, 'url.path': path });
     res.on('close', () => {
+      if (endSpan) endSpan(res.statusCode);
       const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
       runInTrace(trace, () => logger.info('request', { method: req.method, path, status: res.statusCode, duration_ms: durationMs }));
     });
@@ -147,7 +150,8 @@ function createServer(app, { logger }) {
 // runMain starts app on the configured port and shuts it down gracefully on
 // SIGTERM or SIGINT, exiting 0 once drained and onShutdown (if given) is done.
 async function runMain(app, cfg, logger, { onShutdown } = {}) {
-  const srv = createServer(app, { logger });
+  const spans = spansFromEnv(process.env, logger);
+  const srv = createServer(app, { logger, spans });
   const addr = await srv.listen(cfg.port);
   logger.info('listening', { addr: `${addr.address}:${addr.port}` });
   for (const signal of ['SIGTERM', 'SIGINT']) {
@@ -156,6 +160,7 @@ async function runMain(app, cfg, logger, { onShutdown } = {}) {
       await srv.shutdown(cfg.shutdownTimeoutMs);
       try {
         if (onShutdown) await onShutdown();
+        if (spans) await spans.shutdown();
       } catch (err) {
         logger.error('shutdown hook failed', { error: String(err && err.message) });
       }

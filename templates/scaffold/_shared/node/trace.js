@@ -5,7 +5,8 @@
 // logger writes while the request is handled carries trace_id too, so
 // `skiff logs --trace ID` finds them. Call dependencies with tracedFetch
 // (dependencyURL gives their <NAME>_URL) and send events to K_SINK with
-// emitEvent: both carry the trace on as the traceparent header.
+// emitEvent: both carry the trace on as the traceparent header. With
+// OTEL_EXPORTER_OTLP_ENDPOINT set, the requests' spans go over OTLP (otel.js).
 const { AsyncLocalStorage } = require('node:async_hooks');
 const crypto = require('node:crypto');
 
@@ -77,4 +78,14 @@ async function emitEvent({ type, source, data, sink = process.env.K_SINK }) {
   if (!res.ok) throw new Error(`sending a ${type} event: K_SINK answered ${res.status}: ${(await res.text()).slice(0, 512)}`);
 }
 
-module.exports = { continueTrace, traceparent, runInTrace, currentTrace, traceHeaders, tracedFetch, dependencyURL, emitEvent };
+// spansFromEnv is otel.js's exporter when OTEL_EXPORTER_OTLP_ENDPOINT is
+// set, else undefined: the OpenTelemetry SDK is not even loaded.
+function spansFromEnv(env = process.env, logger = undefined) {
+  if (!env.OTEL_EXPORTER_OTLP_ENDPOINT) return undefined;
+  const { setupOTLP } = require('./otel');
+  const serviceName = env.OTEL_SERVICE_NAME || require('./package.json').name;
+  if (logger) logger.info('exporting spans over OTLP', { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
+  return setupOTLP({ serviceName });
+}
+
+module.exports = { spansFromEnv, continueTrace, traceparent, runInTrace, currentTrace, traceHeaders, tracedFetch, dependencyURL, emitEvent };

@@ -3,7 +3,8 @@
 // and every request in its W3C trace (trace.ts).
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { continueTrace, currentTrace, runInTrace } from './trace';
+import type { Spans } from './otel';
+import { continueTrace, currentTrace, runInTrace, spansFromEnv } from './trace';
 
 const LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 } as const;
 export type Level = keyof typeof LEVELS;
@@ -102,8 +103,8 @@ export interface Server {
   shutdown(timeoutMs?: number): Promise<void>;
 }
 
-/** createServer serves app, each request in its trace and logged with its trace_id, and GET /healthz (liveness) and GET /readyz (readiness, 503 once shutdown began), unlogged. */
-export function createServer(app: App, { logger }: { logger: Logger }): Server {
+/** createServer serves app, each request in its trace and logged with its trace_id (and a span exported with spans, see spansFromEnv), and GET /healthz (liveness) and GET /readyz (readiness, 503 once shutdown began), unlogged. */
+export function createServer(app: App, { logger, spans }: { logger: Logger; spans?: Spans }): Server {
   let ready = false;
   let closing = false;
   const server = http.createServer((req, res) => {
@@ -121,7 +122,9 @@ export function createServer(app: App, { logger }: { logger: Logger }): Server {
     // The app runs in the request's trace; its line is logged once answered.
     const trace = continueTrace(req.headers);
     const start = process.hrtime.bigint();
+    const endSpan = spans?.startSpan(trace, `${req.method} ${path}`, { 'http.request.method': req.method ?? '', 'url.path': path });
     res.on('close', () => {
+      endSpan?.(res.statusCode);
       const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
       runInTrace(trace, () => logger.info('request', { method: req.method, path, status: res.statusCode, duration_ms: durationMs }));
     });
@@ -171,7 +174,8 @@ export function createServer(app: App, { logger }: { logger: Logger }): Server {
 
 /** runMain starts app on the configured port and shuts it down gracefully on SIGTERM or SIGINT, exiting 0 once drained and onShutdown is done. */
 export async function runMain(app: App, cfg: Config, logger: Logger, opts: { onShutdown?: () => unknown } = {}): Promise<Server> {
-  const srv = createServer(app, { logger });
+  const spans = spansFromEnv(process.env, logger);
+  const srv = createServer(app, { logger, spans });
   const addr = await srv.listen(cfg.port);
   logger.info('listening', { addr: `${addr.address}:${addr.port}` });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -179,6 +183,7 @@ export async function runMain(app: App, cfg: Config, logger: Logger, opts: { onS
       logger.info('shutting down', { signal, timeoutMs: cfg.shutdownTimeoutMs });
       void srv.shutdown(cfg.shutdownTimeoutMs)
         .then(() => opts.onShutdown?.())
+        .then(() => spans?.shutdown())
         .catch((err: unknown) => logger.error('shutdown hook failed', { error: err instanceof Error ? err.message : String(err) }))
         .then(() => {
           logger.info('stopped');

@@ -4,9 +4,11 @@
 // logger writes while the request is handled carries trace_id too, so
 // `skiff logs --trace ID` finds them. Call dependencies with tracedFetch
 // (dependencyURL gives their <NAME>_URL) and send events to K_SINK with
-// emitEvent: both carry the trace on as the traceparent header.
+// emitEvent: both carry the trace on as the traceparent header. With
+// OTEL_EXPORTER_OTLP_ENDPOINT set, the requests' spans go over OTLP (otel.ts).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as crypto from 'node:crypto';
+import type { Spans } from './otel';
 
 /** Trace is the trace a request belongs to, and this workload's span of it. */
 export interface Trace {
@@ -82,4 +84,13 @@ export async function emitEvent(ev: { type: string; source: string; data?: unkno
     body: JSON.stringify(ev.data ?? null),
   });
   if (!res.ok) throw new Error(`sending a ${ev.type} event: K_SINK answered ${res.status}: ${(await res.text()).slice(0, 512)}`);
+}
+
+/** spansFromEnv is otel.ts's exporter when OTEL_EXPORTER_OTLP_ENDPOINT is set, else undefined: the OpenTelemetry SDK is not even loaded. */
+export function spansFromEnv(env: Record<string, string | undefined> = process.env, logger?: { info(msg: string, attrs?: Record<string, unknown>): void }): Spans | undefined {
+  if (!env.OTEL_EXPORTER_OTLP_ENDPOINT) return undefined;
+  const { setupOTLP } = require('./otel') as typeof import('./otel');
+  const serviceName = env.OTEL_SERVICE_NAME || (require('../package.json') as { name: string }).name;
+  logger?.info('exporting spans over OTLP', { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
+  return setupOTLP({ serviceName });
 }
