@@ -232,10 +232,14 @@ var toolchain = map[string]struct {
 	env  []string
 }{
 	"go": {
-		bin:  []string{"go"},
-		cmds: [][]string{{"go", "vet", "./..."}, {"go", "test", "-count=1", "./..."},
+		bin: []string{"go"},
+		cmds: [][]string{
+			{"go", "vet", "./..."},
+			{"go", "test", "-count=1", "./..."},
 			// OTLP export is built in with -tags otel only (otel.go).
-			{"go", "vet", "-tags", "otel", "./..."}, {"go", "test", "-tags", "otel", "-count=1", "-run", "OTLP", "./..."}},
+			{"go", "vet", "-tags", "otel", "./..."},
+			{"go", "test", "-tags", "otel", "-count=1", "-run", "OTLP", "./..."},
+		},
 		// go.sum must be complete: never let the go command edit go.mod/go.sum.
 		env: []string{"GOFLAGS=-mod=readonly", "GOWORK=off", "GOTOOLCHAIN=local"},
 	},
