@@ -200,11 +200,15 @@ func TestDispatcherCarriesTheTrace(t *testing.T) {
 	got := make(chan http.Header, 10)
 	fn := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Clone()
-		if r.Header.Get("ce-id") != "traced" {
+		switch r.Header.Get("ce-id") {
+		case "traced":
+		case "own": // a reply in a trace of its own keeps it
+			w.Header().Set("ce-traceparent", otherTrace)
+		default:
 			return
 		}
 		w.Header().Set("ce-specversion", "1.0")
-		w.Header().Set("ce-id", "reply")
+		w.Header().Set("ce-id", "reply-"+r.Header.Get("ce-id"))
 		w.Header().Set("ce-source", "/thumbs")
 		w.Header().Set("ce-type", "com.example.thumb.made")
 		w.Header().Set("Content-Type", "application/json")
@@ -229,17 +233,19 @@ func TestDispatcherCarriesTheTrace(t *testing.T) {
 	traced := &Event{Attrs: map[string]string{"specversion": "1.0", "id": "traced", "source": "/up", "type": "com.example.image.uploaded",
 		"traceparent": knownTrace, "tracestate": knownState}}
 	untraced := &Event{Attrs: map[string]string{"specversion": "1.0", "id": "untraced", "source": "/up", "type": "com.example.image.uploaded"}}
-	for _, ev := range []*Event{traced, untraced} {
+	own := &Event{Attrs: map[string]string{"specversion": "1.0", "id": "own", "source": "/up", "type": "com.example.image.uploaded",
+		"traceparent": knownTrace}}
+	for _, ev := range []*Event{traced, untraced, own} {
 		if _, err := Publish(context.Background(), js, "shop", ev); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for range 2 {
+	for range 3 {
 		var h http.Header
 		select {
 		case h = <-got:
 		case <-time.After(20 * time.Second):
-			t.Fatal("the function got fewer than 2 deliveries")
+			t.Fatal("the function got fewer than 3 deliveries")
 		}
 		tp, ce := h.Get("traceparent"), h.Get(binaryTrace)
 		if tp != ce {
@@ -261,19 +267,29 @@ func TestDispatcherCarriesTheTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := replies.Next(jetstream.FetchMaxWait(10 * time.Second))
-	if err != nil {
-		t.Fatal(err)
+	stored := map[string]*Event{}
+	for range 2 {
+		msg, err := replies.Next(jetstream.FetchMaxWait(10 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := FromMessage(msg.Headers(), msg.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored[reply.ID()] = reply
 	}
-	reply, err := FromMessage(msg.Headers(), msg.Data())
-	if err != nil || reply.Attrs["traceparent"] != knownTrace || reply.Attrs["tracestate"] != knownState {
-		t.Errorf("the reply was stored with %v (%v), want the delivered event's trace", reply, err)
+	if r := stored["reply-traced"]; r == nil || r.Attrs["traceparent"] != knownTrace || r.Attrs["tracestate"] != knownState {
+		t.Errorf("the reply was stored with %v, want the delivered event's trace", r)
+	}
+	if r := stored["reply-own"]; r == nil || r.Attrs["traceparent"] != otherTrace {
+		t.Errorf("the reply with a trace of its own was stored with %v, want its own", r)
 	}
 	// The reply is stored before the delivery's line is written: wait for
-	// the ack of both, then read the lines.
+	// the acks of all three, then read the lines.
 	c, _ := js.Consumer(context.Background(), "shop", "thumbs-img")
 	for tick := time.NewTicker(10 * time.Millisecond); ; <-tick.C {
-		if info, err := c.Info(context.Background()); err == nil && info.AckFloor.Consumer >= 2 && info.NumAckPending == 0 {
+		if info, err := c.Info(context.Background()); err == nil && info.AckFloor.Consumer >= 3 && info.NumAckPending == 0 {
 			break
 		}
 	}
