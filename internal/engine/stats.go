@@ -10,6 +10,10 @@ import (
 // DefaultWindow is how far back status -o wide and top look.
 const DefaultWindow = 5 * time.Minute
 
+// PodsKeep is how far back each pod's skiff-relay keeps its figures: the
+// longest window read from the pods.
+const PodsKeep = 15 * time.Minute
+
 // Where the figures of Session.Stats come from.
 const (
 	// SourcePods: read from each ready pod's proxy (skiff-relay's
