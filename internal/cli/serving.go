@@ -95,12 +95,17 @@ func triggerRows(w io.Writer, s *engine.Serving, cols int) {
 
 // servingNotes says, on stderr, what the figures leave out: workloads idle
 // at zero pods, and pods whose figures could not be read.
-func servingNotes(w io.Writer, workload string, s *engine.Serving) {
+// kept says since when the reader kept what it read ("": nothing).
+func servingNotes(w io.Writer, workload string, s *engine.Serving, kept string) {
 	if s == nil {
 		return
 	}
 	if s.Source == engine.SourcePods && s.Pods == 0 && len(s.Unread) == 0 {
-		fmt.Fprintf(w, "%s: idle: no pod runs, so there is nothing served in the last %s to read (skiff top keeps what it saw while it runs; a Prometheus keeps it all: --prometheus)\n", workload, s.Window)
+		if kept != "" {
+			fmt.Fprintf(w, "%s: idle: no pod ran %s\n", workload, kept)
+		} else {
+			fmt.Fprintf(w, "%s: idle: no pod runs, so there is nothing served in the last %s to read (skiff top keeps what it saw while it runs; a Prometheus keeps it all: --prometheus)\n", workload, s.Window)
+		}
 	}
 	for _, pod := range sortedKeys(s.Unread) {
 		fmt.Fprintf(w, "%s: the figures of pod %s are left out: %s\n", workload, pod, s.Unread[pod])

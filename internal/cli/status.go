@@ -193,7 +193,7 @@ func printStatus(f *cmdutil.Factory, all []*engine.Status) error {
 	if cmdutil.IsTable(f.Globals.Output) {
 		for _, s := range all {
 			if wide {
-				servingNotes(f.IOStreams.ErrOut, s.Workload, s.Serving)
+				servingNotes(f.IOStreams.ErrOut, s.Workload, s.Serving, "")
 			}
 			for _, p := range s.Problems {
 				fmt.Fprintf(f.IOStreams.ErrOut, "%s: %s\n", s.Workload, strings.ReplaceAll(p.String(), "\n", "\n  "))
