@@ -23,6 +23,10 @@ import (
 // server, which serves GET /stats (and /metrics) in every pod.
 const AdminPort = "relay-admin"
 
+// Slot is how finely each pod's skiff-relay keeps its figures: a window
+// shorter than it is read as one slot.
+const Slot = 10 * time.Second
+
 // DefaultConcurrency caps the pods read at once.
 const DefaultConcurrency = 8
 
@@ -120,7 +124,7 @@ func (p *Pods) readPod(ctx context.Context, pod string, port int32, window time.
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	body, err := p.Client.CoreV1().Pods(p.Namespace).
-		ProxyGet("http", pod, strconv.Itoa(int(port)), "stats", map[string]string{"window": formatWindow(window)}).
+		ProxyGet("http", pod, strconv.Itoa(int(port)), "stats", map[string]string{"window": formatWindow(max(window, Slot))}).
 		DoRaw(ctx)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

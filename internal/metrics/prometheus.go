@@ -175,6 +175,7 @@ func (p *Prometheus) Read(ctx context.Context, ts []Target, window time.Duration
 		{byLe + "(increase(skiff_cold_start_wait_seconds_bucket{M}W))", bucket("coldStartWait")},
 		{by + "(increase(skiff_cold_start_wait_seconds_sum{M}W))", func(s sample) { at(s).ColdStartWait.Sum = s.value }},
 		{byTrigger + "(increase(skiff_relay_delivered_total{M}W))", func(s sample) { trig(s, func(t *stats.Trigger) { t.Delivered = count(s.value) }) }},
+		{byTrigger + "(increase(skiff_relay_delivery_failed_total{M}W))", func(s sample) { trig(s, func(t *stats.Trigger) { t.Failed = count(s.value) }) }},
 		{byTrigger + "(increase(skiff_relay_retried_total{M}W))", func(s sample) { trig(s, func(t *stats.Trigger) { t.Retried = count(s.value) }) }},
 		{byTrigger + "(increase(skiff_relay_dead_lettered_total{M}W))", func(s sample) {
 			trig(s, func(t *stats.Trigger) { t.DeadLettered = count(s.value) })
@@ -209,11 +210,6 @@ func (p *Prometheus) Read(ctx context.Context, ts []Target, window time.Duration
 		}
 	}
 	for name, w := range pods {
-		for tn, t := range w.Triggers {
-			// A failed attempt is retried or dead-lettered.
-			t.Failed = t.Retried + t.DeadLettered
-			w.Triggers[tn] = t
-		}
 		for i := range ts {
 			if pats[i].MatchString(name) {
 				out[i].Pods[name] = *w

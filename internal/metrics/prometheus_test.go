@@ -68,6 +68,8 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	tr := a + `trigger="orders-created",`
 	b.WriteString("# TYPE skiff_relay_delivered_total counter\n")
 	fmt.Fprintf(&b, "skiff_relay_delivered_total{%s} %d\n", strings.TrimSuffix(tr, ","), 7*on)
+	b.WriteString("# TYPE skiff_relay_delivery_failed_total counter\n")
+	fmt.Fprintf(&b, "skiff_relay_delivery_failed_total{%s} %d\n", strings.TrimSuffix(tr, ","), 4*on)
 	b.WriteString("# TYPE skiff_relay_retried_total counter\n")
 	fmt.Fprintf(&b, "skiff_relay_retried_total{%s} %d\n", strings.TrimSuffix(tr, ","), 2*on)
 	b.WriteString("# TYPE skiff_relay_dead_lettered_total counter\n")
@@ -222,7 +224,7 @@ func TestPrometheusReadsWhatARealPrometheusScraped(t *testing.T) {
 		t.Errorf("cold starts %d, their wait %+v", o.ColdStarts, o.ColdStartWait)
 	}
 	tr := o.Triggers["orders-created"]
-	if tr.Delivered != 7 || tr.Retried != 2 || tr.DeadLettered != 1 || tr.Failed != 3 || tr.Pending != 3 || tr.Latency.Count() != 7 {
+	if tr.Delivered != 7 || tr.Retried != 2 || tr.DeadLettered != 1 || tr.Failed != 4 || tr.Pending != 3 || tr.Latency.Count() != 7 {
 		t.Errorf("trigger: %+v", tr)
 	}
 	// skiff's p50 and p99 are Prometheus' own histogram_quantile.

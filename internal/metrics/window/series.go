@@ -21,9 +21,14 @@ type Point struct {
 	Pods int
 }
 
-// PointOf is the point of a read made at at over window.
+// PointOf is the point of a read made at at over window: rates are over
+// the span the figures cover when they say (a pod's relay rounds a
+// window to its 10 s slots), else over window.
 func PointOf(at time.Time, st engine.WorkloadStats, window time.Duration) Point {
 	secs := window.Seconds()
+	if s := st.Window.Seconds(); s > 0 {
+		secs = s
+	}
 	p := Point{At: at, P99: st.Window.Duration.Quantile(0.99), Pods: st.Window.Pods}
 	if secs > 0 {
 		p.Rate = float64(st.Window.Requests) / secs

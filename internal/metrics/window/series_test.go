@@ -42,4 +42,10 @@ func TestPointOf(t *testing.T) {
 	if p := PointOf(time.Time{}, engine.WorkloadStats{}, 10*time.Second); !math.IsNaN(p.P99) || p.Rate != 0 {
 		t.Errorf("nothing served: %+v", p)
 	}
+	// The relay's window covers whole slots: the rate is over what it says.
+	t0 := time.Date(2026, 12, 6, 14, 0, 0, 0, time.UTC)
+	p = PointOf(t0, engine.WorkloadStats{Window: stats.Window{Start: t0.Add(-20 * time.Second), End: t0, Requests: 10}}, 10*time.Second)
+	if p.Rate != 0.5 {
+		t.Errorf("over the 20 s the figures cover: %+v", p)
+	}
 }
