@@ -29,8 +29,8 @@ func (s *servingFlags) add(cmd *cobra.Command) {
 
 // check validates the flags alone.
 func (s *servingFlags) check() error {
-	if s.Window < time.Second {
-		return cmdutil.Usagef("--window %s is too short; use 1s or more, e.g. --window 5m", s.Window)
+	if s.Window < 10*time.Second {
+		return cmdutil.Usagef("--window %s is too short; use 10s or more, e.g. --window 5m", s.Window)
 	}
 	if s.Prometheus != "" {
 		if why := project.CheckPrometheusURL(s.Prometheus); why != "" {

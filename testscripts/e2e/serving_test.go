@@ -1,0 +1,174 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiffdev/skiff/internal/engine"
+)
+
+// servingAPI replaces the Go service template's API: /ok answers 200,
+// /fail 500.
+const servingAPI = `package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+)
+
+func newAPI(_ *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /fail", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "failing on purpose", http.StatusInternalServerError)
+	})
+	return mux
+}
+`
+
+// servingOf runs skiff with args (a status -o json) and returns each
+// workload's figures.
+func (c *cluster) servingOf(t *testing.T, root string, args ...string) map[string]*engine.Serving {
+	t.Helper()
+	out, errOut, code := c.skiffIn(t, root, args...)
+	var sts []engine.Status
+	if err := json.Unmarshal([]byte(out), &sts); err != nil {
+		t.Fatalf("skiff %s (exit %d): %v\n%s\n%s", strings.Join(args, " "), code, err, out, errOut)
+	}
+	m := map[string]*engine.Serving{}
+	for _, s := range sts {
+		m[s.Workload] = s.Serving
+	}
+	return m
+}
+
+// TestServing is `skiff status -o wide/-o json` and `skiff top` on the
+// real cluster: a Go service answers N requests through its pod's
+// skiff-relay, k of them failing; skiff reads the pod's figures through
+// the API server and, with the test cluster's Prometheus, by PromQL.
+func TestServing(t *testing.T) {
+	c := needCluster(t)
+	ns := c.restrictedNamespace(t, "e2e-serving")
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "shop")
+	c.mustSkiff(t, "", "init", root, "--kind", "service", "--lang", "go", "--name", "api",
+		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
+	if err := os.WriteFile(filepath.Join(root, "api", "api.go"), []byte(servingAPI), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(root, "api", "api_test.go"))
+	c.mustSkiff(t, root, "deploy", "--timeout", "4m")
+
+	pod, err := readyPod(ctx, c.kc.Clientset, ns, "app.kubernetes.io/instance=shop-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before any request: read, and nothing served.
+	if s := c.servingOf(t, root, "status", "-o", "json")["api"]; s == nil || s.Source != engine.SourcePods || s.Pods != 1 || s.Requests != 0 || !s.Idle {
+		t.Fatalf("before any request: %+v", s)
+	}
+	fw, err := c.kc.ForwardPort(ctx, ns, pod.Name, 8012) // the proxy's port: what the Service reaches
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Close()
+	// One request of each kind first, so that their series exist in
+	// Prometheus before the load (increase() counts from a series' first
+	// sample).
+	_, _ = httpGet("http://" + fw.Addr + "/ok")
+	_, _ = httpGet("http://" + fw.Addr + "/fail")
+	prom := os.Getenv("SKIFF_TEST_PROMETHEUS")
+	if prom != "" {
+		waitPromSeries(t, prom, fmt.Sprintf(`http_server_request_duration_seconds_count{namespace=%q,http_response_status_code="500"}`, ns))
+	}
+	const n, k = 40, 5 // the load
+	const warm = 2     // and the first two, one of them failing
+	for i := range n + k {
+		path := "/ok"
+		if i%9 == 8 {
+			path = "/fail"
+		}
+		_, _ = httpGet("http://" + fw.Addr + path)
+	}
+
+	s := c.servingOf(t, root, "status", "-o", "json", "--window", "5m")["api"]
+	if s == nil || s.Requests != n+k+warm || s.Errors != k+1 || s.Pods != 1 || s.Idle || s.P50 == nil || s.P99 == nil || *s.P99 <= 0 {
+		t.Fatalf("status -o json: %+v; want %d requests, %d errors from 1 pod, p50 and p99", s, n+k+warm, k+1)
+	}
+	if want := 100 * float64(k+1) / float64(n+k+warm); math.Abs(s.ErrorPercent-want) > 0.01 {
+		t.Errorf("error %% %g, want %g", s.ErrorPercent, want)
+	}
+	// The relay rounds the window down to its 10 s slots: up to 10 s more.
+	if lo, hi := float64(n+k+warm)/310, float64(n+k+warm)/300; s.RPS < lo-0.001 || s.RPS > hi+0.001 {
+		t.Errorf("rps %g, want %d requests over 5m: %.3f-%.3f", s.RPS, n+k+warm, lo, hi)
+	}
+	t.Logf("status -o json: %d requests, %d errors, p50 %gs, p99 %gs", s.Requests, s.Errors, *s.P50, *s.P99)
+
+	wide := c.mustSkiff(t, root, "status", "-o", "wide")
+	t.Logf("status -o wide:\n%s", wide)
+	if !strings.Contains(wide, "RPS") || !strings.Contains(wide, "12.8%") { // 6 of 47
+		t.Errorf("status -o wide lacks the figures:\n%s", wide)
+	}
+
+	top := c.mustSkiff(t, root, "top", "--once", "-o", "json")
+	var frame struct{ Workloads []engine.Status }
+	if err := json.Unmarshal([]byte(top), &frame); err != nil || len(frame.Workloads) != 1 || frame.Workloads[0].Serving == nil || frame.Workloads[0].Serving.Requests != n+k+warm {
+		t.Errorf("top --once -o json: %v\n%s", err, top)
+	}
+
+	// The load's figures by PromQL from the test cluster's Prometheus,
+	// which scrapes every second; increase() extrapolates a little.
+	if prom == "" {
+		t.Log("no SKIFF_TEST_PROMETHEUS: the Prometheus reader is not checked here")
+		return
+	}
+	var ps *engine.Serving
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ps = c.servingOf(t, root, "status", "-o", "json", "--prometheus", prom)["api"]
+		if ps != nil && ps.Requests >= n+k {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus never had the %d requests: %+v", n+k, ps)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if ps.Source != engine.SourcePrometheus || float64(ps.Requests) > 1.1*(n+k) || float64(ps.Errors) < k || float64(ps.Errors) > 1.1*k+1 || ps.P99 == nil {
+		t.Errorf("status --prometheus: %+v; want %d requests and %d errors within 10%%", ps, n+k, k)
+	}
+	t.Logf("status --prometheus: %d requests, %d errors, p99 %v", ps.Requests, ps.Errors, fmt.Sprint(*ps.P99))
+}
+
+// waitPromSeries waits until the Prometheus at base has a series for
+// selector.
+func waitPromSeries(t *testing.T, base, selector string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		body, err := httpGet(base + "/api/v1/query?query=" + url.QueryEscape(selector))
+		var resp struct {
+			Data struct {
+				Result []json.RawMessage `json:"result"`
+			} `json:"data"`
+		}
+		if err == nil && json.Unmarshal([]byte(body), &resp) == nil && len(resp.Data.Result) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus at %s never had %s: %v %s", base, selector, err, body)
+		}
+		time.Sleep(time.Second)
+	}
+}
