@@ -181,3 +181,38 @@ func TestFormatWindow(t *testing.T) {
 		}
 	}
 }
+
+// A Prometheus that is a Service of the cluster is asked through the API
+// server's service proxy; any other URL is not a Service.
+func TestServiceGetter(t *testing.T) {
+	cs := fake.NewClientset()
+	var asked string
+	cs.PrependProxyReactor("services", func(action k8stesting.Action) (bool, restclient.ResponseWrapper, error) {
+		pa := action.(k8stesting.ProxyGetAction)
+		asked = fmt.Sprintf("%s %s/%s:%s %s query=%s", pa.GetScheme(), pa.GetNamespace(), pa.GetName(), pa.GetPort(), pa.GetPath(), pa.GetParams()["query"])
+		rec := httptest.NewRecorder()
+		fmt.Fprint(rec, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+		return true, response{rec.Result()}, nil
+	})
+	for raw, want := range map[string]string{
+		"http://prometheus.monitoring.svc:9090":               "http monitoring/prometheus:9090 /api/v1/query query=up",
+		"https://prom.obs.svc.cluster.local/prefix/":          "https obs/prom:443 /prefix/api/v1/query query=up",
+		"http://prometheus.monitoring.svc.cluster.local:9090": "http monitoring/prometheus:9090 /api/v1/query query=up",
+	} {
+		u, _ := url.Parse(raw)
+		get, ok := ServiceGetter(cs, u)
+		if !ok {
+			t.Errorf("%s: not read as a Service", raw)
+			continue
+		}
+		if _, err := get(context.Background(), "/api/v1/query", url.Values{"query": {"up"}}); err != nil || asked != want {
+			t.Errorf("%s: asked %q (%v), want %q", raw, asked, err, want)
+		}
+	}
+	for _, raw := range []string{"http://127.0.0.1:9090", "http://prometheus.monitoring:9090", "https://prom.example.com", "http://a.b.c.svc:9090"} {
+		u, _ := url.Parse(raw)
+		if _, ok := ServiceGetter(cs, u); ok {
+			t.Errorf("%s read as a Service", raw)
+		}
+	}
+}
