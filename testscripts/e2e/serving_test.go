@@ -3,12 +3,14 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,4 +173,100 @@ func waitPromSeries(t *testing.T, base, selector string) {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// TestTopAcrossAScaleToZero runs `skiff top` while a function scaled
+// from zero serves and goes back to zero pods: top keeps what it read,
+// so its last refresh still has the requests; `skiff status`, reading the
+// pods afresh, finds none left and says idle.
+func TestTopAcrossAScaleToZero(t *testing.T) {
+	c := needCluster(t)
+	ns := c.restrictedNamespace(t, "e2e-top")
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "shop")
+	c.mustSkiff(t, "", "init", root, "--kind", "function", "--lang", "go", "--name", "hello",
+		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
+	replaceInFile(t, filepath.Join(root, "skiff.yaml"), "  - name: hello\n", "  - name: hello\n    scale: {min: 0, max: 1, idle: 8s}\n")
+	c.mustSkiff(t, root, "deploy", "--timeout", "4m")
+
+	// top runs from here to the end, a refresh a second, as JSON lines.
+	topCtx, stopTop := context.WithCancel(ctx)
+	defer stopTop()
+	top := exec.CommandContext(topCtx, c.skiff, "top", "-o", "json", "--interval", "1s")
+	top.Dir, top.Env = root, append(os.Environ(), c.env...)
+	stdout, err := top.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var topErr strings.Builder
+	top.Stderr = &topErr
+	if err := top.Start(); err != nil {
+		t.Fatal(err)
+	}
+	frames := make(chan engine.Status, 1000)
+	go func() {
+		defer close(frames)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var f struct{ Workloads []engine.Status }
+			if json.Unmarshal(sc.Bytes(), &f) == nil && len(f.Workloads) == 1 {
+				frames <- f.Workloads[0]
+			}
+		}
+	}()
+
+	// Wake it if it went idle already (through the interceptor), then
+	// load its pod's skiff-relay.
+	c.mustSkiff(t, root, "invoke", "hello", "--path", "/?name=wake")
+	pod, err := readyPod(ctx, c.kc.Clientset, ns, "app.kubernetes.io/instance=shop-hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, err := c.kc.ForwardPort(ctx, ns, pod.Name, 8012)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for range n {
+		if _, err := httpGet("http://" + fw.Addr + "/?name=top"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw.Close()
+
+	c.waitIdle(t, root, ns)
+	// A refresh of top after the pods went: Idle, with what they served.
+	deadline := time.After(2 * time.Minute)
+	var last engine.Status
+	for seen := false; !seen; {
+		select {
+		case st, ok := <-frames:
+			if !ok {
+				t.Fatalf("top ended: %s", topErr.String())
+			}
+			last = st
+			seen = st.State == engine.StateIdle && st.Ready == 0 && st.Serving != nil && st.Serving.Requests >= n
+		case <-deadline:
+			t.Fatalf("no refresh of top at zero pods with the %d requests; the last: %+v %+v\n%s", n, last, last.Serving, topErr.String())
+		}
+	}
+	t.Logf("top at zero pods: %d requests, p99 %v, cold starts %d", last.Serving.Requests, fmt.Sprint(deref(last.Serving.P99)), last.Serving.ColdStarts)
+	stopTop()
+
+	s := c.servingOf(t, root, "status", "-o", "json")["hello"]
+	if s == nil || !s.Idle || s.Pods != 0 || s.Requests != 0 {
+		t.Errorf("status at zero pods: %+v, want idle with nothing left to read", s)
+	}
+	_, errOut, _ := c.skiffIn(t, root, "status", "-o", "wide")
+	if !strings.Contains(errOut, "hello: idle: no pod runs") {
+		t.Errorf("status -o wide does not say why hello is idle:\n%s", errOut)
+	}
+}
+
+func deref(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
 }
