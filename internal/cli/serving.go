@@ -69,7 +69,8 @@ func servingCells(s *engine.Serving, lag *engine.EventLag) string {
 	switch {
 	case s == nil:
 		return "?\t?\t?\t?\t?\t" + events
-	case s.Idle && s.Requests == 0 && s.ColdStarts == 0:
+	case s.Idle && s.Pods == 0:
+		// No pod served in the window (none runs, read from the pods).
 		return "idle\t-\t-\t-\t" + cold(s) + "\t" + events
 	}
 	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", rate(s.RPS), percent(s.ErrorPercent), seconds(s.P50), seconds(s.P99), cold(s), events)

@@ -183,3 +183,19 @@ func TestWideOnlyWhereItIs(t *testing.T) {
 		t.Errorf("status --window 1h: exit %d:\n%s", code, stderr)
 	}
 }
+
+// A workload whose pods served nothing shows zeros; "idle" is for one
+// with no pod.
+func TestServingCells(t *testing.T) {
+	quiet := engine.Summarize(engine.WorkloadStats{Source: engine.SourcePods, Window: stats.Window{Pods: 2}}, time.Minute)
+	if got := servingCells(quiet, nil); !strings.HasPrefix(got, "0\t0%\t-\t-\t0\t-") {
+		t.Errorf("pods that served nothing: %q", got)
+	}
+	gone := engine.Summarize(engine.WorkloadStats{Source: engine.SourcePods}, time.Minute)
+	if got := servingCells(gone, &engine.EventLag{Lag: 2}); got != "idle\t-\t-\t-\t0\tlag 2" {
+		t.Errorf("no pod: %q", got)
+	}
+	if got := servingCells(nil, nil); got != "?\t?\t?\t?\t?\t-" {
+		t.Errorf("not read: %q", got)
+	}
+}
