@@ -55,11 +55,13 @@ func (c *cluster) servingOf(t *testing.T, root string, args ...string) map[strin
 	return m
 }
 
-// TestServing is `skiff status -o wide/-o json` and `skiff top` on the
+// TestObserveStatusAndTop is `skiff status -o wide/-o json` and `skiff top` on the
 // real cluster: a Go service answers N requests through its pod's
 // skiff-relay, k of them failing; skiff reads the pod's figures through
 // the API server and, with the test cluster's Prometheus, by PromQL.
-func TestServing(t *testing.T) {
+// (Named TestObserve…: .ci/run's -run TestObserve runs it with the
+// proxy's e2e.)
+func TestObserveStatusAndTop(t *testing.T) {
 	c := needCluster(t)
 	ns := c.restrictedNamespace(t, "e2e-serving")
 	ctx := context.Background()
@@ -175,11 +177,11 @@ func waitPromSeries(t *testing.T, base, selector string) {
 	}
 }
 
-// TestTopAcrossAScaleToZero runs `skiff top` while a function scaled
+// TestObserveTopAcrossScaleToZero runs `skiff top` while a function scaled
 // from zero serves and goes back to zero pods: top keeps what it read,
 // so its last refresh still has the requests; `skiff status`, reading the
 // pods afresh, finds none left and says idle.
-func TestTopAcrossAScaleToZero(t *testing.T) {
+func TestObserveTopAcrossScaleToZero(t *testing.T) {
 	c := needCluster(t)
 	ns := c.restrictedNamespace(t, "e2e-top")
 	ctx := context.Background()
