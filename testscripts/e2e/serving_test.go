@@ -137,6 +137,10 @@ func TestObserveStatusAndTop(t *testing.T) {
 		t.Log("no SKIFF_TEST_PROMETHEUS: the Prometheus reader is not checked here")
 		return
 	}
+	// increase() extrapolates a series to the ends of the window by up to
+	// a scrape interval: over a series a few samples long that is a third
+	// more. Once every series has 30 samples (30 s) it is a few per cent.
+	waitPromSeries(t, prom, fmt.Sprintf(`min(count_over_time(http_server_request_duration_seconds_count{namespace=%q}[5m])) >= 30`, ns))
 	var ps *engine.Serving
 	deadline := time.Now().Add(60 * time.Second)
 	for {
