@@ -30,7 +30,7 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 			}
 			f.IOStreams.SetNoColor(f.Globals.NoColor)
 			f.IOStreams.SetNonInteractive(f.Globals.NonInteractive)
-			return cmdutil.CheckFormat(f.Globals.Output)
+			return cmdutil.CheckFormat(f.Globals.Output, cmd.Annotations[cmdutil.WideAnnotation] != "")
 		},
 	}
 	root.SetVersionTemplate("skiff {{.Version}}\n")
@@ -48,7 +48,9 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 	pf.BoolVar(&g.NoColor, "no-color", false, "never color the output (also NO_COLOR)")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print more about what happens")
 	pf.BoolVar(&g.NonInteractive, "non-interactive", false, "never prompt; fail on a missing value instead")
-	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion(cmdutil.Formats()...))
+	_ = root.RegisterFlagCompletionFunc("output", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return cmdutil.Formats(cmd.Annotations[cmdutil.WideAnnotation] != ""), cobra.ShellCompDirectiveNoFileComp
+	})
 	_ = root.RegisterFlagCompletionFunc("env", envCompletion(f))
 
 	root.AddGroup(&cobra.Group{ID: "create", Title: "Create:"})
@@ -72,6 +74,7 @@ SKIFF_ and the flag's name in capitals, e.g. SKIFF_NAMESPACE=shop.`,
 		NewCmdRollback(f, nil),
 		NewCmdDelete(f, nil),
 		NewCmdStatus(f, nil),
+		NewCmdTop(f, nil),
 		NewCmdDash(f, nil),
 		NewCmdLogs(f, nil),
 		NewCmdEvents(f, nil),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/engine"
+	"github.com/skiffdev/skiff/internal/project"
 )
 
 // StatusOptions are the inputs of `skiff status`.
@@ -25,6 +26,9 @@ type StatusOptions struct {
 	Timeout   time.Duration
 	// Poll is the pause between two reads while waiting (default 2s).
 	Poll time.Duration
+	// Serving are --window and --prometheus: how each workload served,
+	// read for -o wide, json and yaml.
+	Serving servingFlags
 }
 
 // NewCmdStatus builds `skiff status`. runF replaces statusRun in tests.
@@ -38,12 +42,30 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions)
 			Show every workload of the project (or the named ones): release status and
 			revision, image, ready/desired pods, restarts and endpoint.
 
+			With -o wide (and in -o json and -o yaml, under "serving") it adds how
+			each workload served over the last --window (5m): requests per second,
+			the share of errors (5xx and timeouts), p50 and p99 latency, cold
+			starts and how long their first callers waited, and a row per event
+			trigger (delivered per second, failures, delivery latency, lag).
+			skiff reads them from each ready pod's skiff-relay through the API
+			server, or from a Prometheus (metrics.prometheus in skiff.yaml, or
+			--prometheus). A workload at zero pods reads as idle.
+
 			The exit code is 0 only when every workload is deployed and ready, so
 			` + "`skiff status`" + ` works as a CI gate; --wait waits (up to --timeout) for that.
 		`),
+		Example: heredoc.Doc(`
+			skiff status -o wide
+			skiff status orders -o json --window 1m
+			skiff status -o wide --prometheus http://127.0.0.1:9090
+		`),
+		Annotations: map[string]string{cmdutil.WideAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workloads = args
 			if err := checkTimeout(opts.Timeout); err != nil {
+				return err
+			}
+			if err := opts.Serving.check(); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -54,6 +76,7 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions)
 	}
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait until every workload is healthy")
 	addTimeoutFlag(cmd, &opts.Timeout)
+	opts.Serving.add(cmd)
 	cmd.ValidArgsFunction = workloadCompletion(f)
 	return cmd
 }
@@ -63,6 +86,12 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	pc, err := loadProjectContext(f, opts.Workloads)
 	if err != nil {
 		return err
+	}
+	serving := f.Globals.Output != "" && f.Globals.Output != cmdutil.FormatTable
+	if serving {
+		if err := opts.Serving.checkFor(pc.project); err != nil {
+			return err
+		}
 	}
 	s, err := pc.session(ctx, f, nil)
 	if err != nil {
@@ -80,6 +109,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			healthy = healthy && st.Healthy()
 		}
 		if healthy || !opts.Wait || time.Now().After(deadline) {
+			if serving {
+				readServing(ctx, f, s, pc.workloads, opts.Serving, all)
+			}
 			if err := printStatus(f, all); err != nil {
 				return err
 			}
@@ -96,13 +128,39 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	}
 }
 
+// readServing reads how each workload served into its status. The
+// statuses stand without them when they cannot be read: a warning says
+// why.
+func readServing(ctx context.Context, f *cmdutil.Factory, s engine.Session, ws []project.Workload, flags servingFlags, all []*engine.Status) {
+	read, err := s.Stats(ctx, ws, flags.options())
+	if err != nil {
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s how the workloads serve could not be read: %v\n", f.IOStreams.ColorScheme().Yellow("Warning:"), err)
+		return
+	}
+	by := map[string]engine.WorkloadStats{}
+	for _, r := range read {
+		by[r.Workload] = r
+	}
+	for _, st := range all {
+		if r, ok := by[st.Workload]; ok {
+			st.Serving = engine.Summarize(r, flags.Window)
+		}
+	}
+}
+
 func printStatus(f *cmdutil.Factory, all []*engine.Status) error {
 	// The URL column only when a workload is exposed.
 	public := slices.ContainsFunc(all, func(s *engine.Status) bool { return s.URL != "" })
+	wide := f.Globals.Output == cmdutil.FormatWide
 	err := cmdutil.Write(f.IOStreams.Out, f.Globals.Output, all, func(out io.Writer) error {
+		cols := 8
 		fmt.Fprint(out, "WORKLOAD\tKIND\tSTATE\tREVISION\tREADY\tRESTARTS\tIMAGE\tENDPOINT")
 		if public {
 			fmt.Fprint(out, "\tURL")
+			cols++
+		}
+		if wide {
+			fmt.Fprint(out, "\t"+servingHeader)
 		}
 		fmt.Fprintln(out)
 		for _, s := range all {
@@ -119,15 +177,24 @@ func printStatus(f *cmdutil.Factory, all []*engine.Status) error {
 			if public {
 				fmt.Fprintf(out, "\t%s", cmp.Or(s.URL, "-"))
 			}
+			if wide {
+				fmt.Fprint(out, "\t"+servingCells(s.Serving, s.Events))
+			}
 			fmt.Fprintln(out)
+			if wide {
+				triggerRows(out, s.Serving, cols)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if f.Globals.Output == "" || f.Globals.Output == cmdutil.FormatTable {
+	if cmdutil.IsTable(f.Globals.Output) {
 		for _, s := range all {
+			if wide {
+				servingNotes(f.IOStreams.ErrOut, s.Workload, s.Serving, "")
+			}
 			for _, p := range s.Problems {
 				fmt.Fprintf(f.IOStreams.ErrOut, "%s: %s\n", s.Workload, strings.ReplaceAll(p.String(), "\n", "\n  "))
 			}

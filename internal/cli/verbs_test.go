@@ -43,6 +43,10 @@ type fakeSession struct {
 	deployOpts engine.DeployOptions
 	deployErr  error
 	secrets    map[string][]byte
+	// stats answers Stats, one answer per call (the last repeats).
+	stats     [][]engine.WorkloadStats
+	statsErr  error
+	statsOpts []engine.StatsOptions
 }
 
 // onFakeSession makes f's sessions fs.

@@ -17,18 +17,44 @@ const (
 	FormatTable = "table"
 	FormatJSON  = "json"
 	FormatYAML  = "yaml"
+	// FormatWide is the table with more columns, for the commands that
+	// have them (annotated WideAnnotation).
+	FormatWide = "wide"
 )
 
-// Formats lists the valid values of -o/--output.
-func Formats() []string { return []string{FormatTable, FormatJSON, FormatYAML} }
+// WideAnnotation marks a command that prints -o wide.
+const WideAnnotation = "skiff.dev/output-wide"
 
-// CheckFormat fails with a usage error for an unknown output format.
-func CheckFormat(f string) error {
+// Formats lists the valid values of -o/--output (wide: for a command
+// that has it).
+func Formats(wide bool) []string {
+	if wide {
+		return []string{FormatTable, FormatWide, FormatJSON, FormatYAML}
+	}
+	return []string{FormatTable, FormatJSON, FormatYAML}
+}
+
+// CheckFormat fails with a usage error for an unknown output format; wide
+// says the command prints -o wide.
+func CheckFormat(f string, wide bool) error {
 	switch f {
 	case "", FormatTable, FormatJSON, FormatYAML:
 		return nil
+	case FormatWide:
+		if wide {
+			return nil
+		}
+		return Usagef("this command has no -o wide (skiff status and skiff top have); use -o table, -o json or -o yaml")
+	}
+	if wide {
+		return Usagef("unknown output format %q; use -o table, -o wide, -o json or -o yaml", f)
 	}
 	return Usagef("unknown output format %q; use -o table, -o json or -o yaml", f)
+}
+
+// IsTable says format prints a table (table, wide or the default).
+func IsTable(format string) bool {
+	return format == "" || format == FormatTable || format == FormatWide
 }
 
 // Write prints v in format: JSON or YAML of v, or the table written by
@@ -46,7 +72,7 @@ func Write(w io.Writer, format string, v any, table func(w io.Writer) error) err
 		}
 		_, err = w.Write(data)
 		return err
-	case "", FormatTable:
+	case "", FormatTable, FormatWide:
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		if err := table(tw); err != nil {
 			return err

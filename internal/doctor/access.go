@@ -52,7 +52,8 @@ var watched = map[string]bool{
 // watched, and a Role's rules must be held by whoever creates it (RBAC's
 // escalation check); then what every project needs: Helm's release
 // records and skiff secret's values (Secrets), and the pods' logs,
-// port-forwards and events.
+// port-forwards and events; and, for pods with a skiff-relay, reading its
+// figures through the pod proxy.
 func AccessFor(manifests ...string) ([]Access, error) {
 	var out []Access
 	add := func(a Access) {
@@ -79,6 +80,11 @@ func AccessFor(manifests ...string) ([]Access, error) {
 			addAll(group, resource, helmVerbs...)
 			if watched[group+"/"+o.Kind] {
 				addAll(group, resource, "list", "watch")
+			}
+			if o.servesStats() {
+				// status -o wide, top and dash read each pod's figures
+				// from its skiff-relay through the API server.
+				addAll("", "pods/proxy", "get")
 			}
 			if group == "rbac.authorization.k8s.io" && o.Kind == "Role" {
 				for _, r := range o.Rules {
@@ -109,6 +115,38 @@ type object struct {
 		Resources []string `yaml:"resources"`
 		Verbs     []string `yaml:"verbs"`
 	} `yaml:"rules"`
+	Spec struct {
+		Template struct {
+			Spec struct {
+				Containers     []container `yaml:"containers"`
+				InitContainers []container `yaml:"initContainers"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+type container struct {
+	Ports []struct {
+		Name string `yaml:"name"`
+	} `yaml:"ports"`
+}
+
+// statsPort names the port of skiff-relay's figures (metrics.AdminPort).
+const statsPort = "relay-admin"
+
+// servesStats says the object's pods have a skiff-relay whose figures
+// skiff reads through the pod proxy.
+func (o object) servesStats() bool {
+	for _, cs := range [][]container{o.Spec.Template.Spec.InitContainers, o.Spec.Template.Spec.Containers} {
+		for _, c := range cs {
+			for _, p := range c.Ports {
+				if p.Name == statsPort {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // objects reads the objects of a stream of YAML documents (empty ones and

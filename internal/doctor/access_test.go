@@ -15,6 +15,14 @@ metadata: {name: orders}
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: orders}
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: skiff-relay
+          ports: [{name: relay-admin, containerPort: 9091}]
+      containers:
+        - name: app
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -45,6 +53,8 @@ rules:
 		ns("", "configmaps", "watch"),
 		// Every project: Helm's records, logs, port-forwards.
 		ns("", "secrets", "list"), ns("", "pods/log", "get"), ns("", "pods/portforward", "create"),
+		// status -o wide reads its skiff-relay's figures.
+		ns("", "pods/proxy", "get"),
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("no %v in %v", want, got)
@@ -99,5 +109,17 @@ func TestAccessForTheEdge(t *testing.T) {
 	}
 	if slices.Contains(got, Access{Group: "gateway.networking.k8s.io", Resource: "referencegrants", Verb: "watch", Namespaced: true}) {
 		t.Error("ReferenceGrants are watched; nothing watches them")
+	}
+}
+
+// Reading the pods' figures needs the pod proxy only where a skiff-relay
+// serves them.
+func TestAccessForPodProxyOnlyWithARelay(t *testing.T) {
+	got, err := AccessFor("apiVersion: apps/v1\nkind: Deployment\nspec: {template: {spec: {containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]}}}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if proxy := (Access{Resource: "pods/proxy", Verb: "get", Namespaced: true}); slices.Contains(got, proxy) {
+		t.Errorf("%v asked for, though no pod has a skiff-relay", proxy)
 	}
 }

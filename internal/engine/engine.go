@@ -79,6 +79,11 @@ type Session interface {
 	// streams end (or, following, the context does); it does not close
 	// lines.
 	Logs(ctx context.Context, ws []project.Workload, o LogOptions, lines chan<- LogLine) error
+	// Stats reads how each workload of ws served over o.Window: from its
+	// ready pods' proxies (skiff-relay's /stats, through the API server),
+	// or, with a Prometheus configured, by PromQL. A workload at zero pods
+	// has empty figures read from its pods.
+	Stats(ctx context.Context, ws []project.Workload, o StatsOptions) ([]WorkloadStats, error)
 }
 
 // PullOptions say how the registry is reached for the pull Secret.

@@ -42,6 +42,9 @@ type Status struct {
 	// Events is the backlog of its triggers on the event bus, when it
 	// has triggers and the bus was read.
 	Events *EventLag `json:"events,omitempty"`
+	// Serving is how it served over the window asked (status -o wide and
+	// -o json; nil when not read).
+	Serving *Serving `json:"serving,omitempty"`
 }
 
 // EventLag is a workload's backlog on the event bus: the events of its

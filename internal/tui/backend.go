@@ -58,6 +58,22 @@ type Backend interface {
 	// (Rollback, Delete: the session's events, the ones the command
 	// line's progress and -o json print).
 	Activity(ctx context.Context) (<-chan event.Event, error)
+	// Serving is a subscription to how the workloads serve: a sample of
+	// every workload's figures over a short window, each SampleEvery.
+	Serving(ctx context.Context) (<-chan ServingUpdate, error)
+}
+
+// SampleEvery is how often the dashboard samples how the workloads serve.
+const SampleEvery = 10 * time.Second
+
+// ServingUpdate is one sample of the Serving subscription: what each
+// workload served over Window up to At, or the error that kept it from
+// being read.
+type ServingUpdate struct {
+	At     time.Time
+	Window time.Duration
+	Stats  []engine.WorkloadStats
+	Err    error
 }
 
 // ClusterConfig is what the backend on the project's cluster is opened

@@ -26,6 +26,8 @@ type fakeBackend struct {
 	// activity gets the events Rollback and Delete report, as the
 	// session does.
 	activity chan event.Event
+	// serving gets the samples of how the workloads serve.
+	serving chan ServingUpdate
 }
 
 func newFakeBackend() *fakeBackend {
@@ -36,6 +38,7 @@ func newFakeBackend() *fakeBackend {
 		history:  map[string][]engine.Revision{},
 		addr:     "127.0.0.1:40123",
 		activity: make(chan event.Event, 100),
+		serving:  make(chan ServingUpdate, 100),
 	}
 }
 
@@ -122,6 +125,11 @@ func (f *fakeBackend) Delete(_ context.Context, w string) error {
 func (f *fakeBackend) Activity(context.Context) (<-chan event.Event, error) {
 	f.record("Activity")
 	return f.activity, nil
+}
+
+func (f *fakeBackend) Serving(context.Context) (<-chan ServingUpdate, error) {
+	f.record("Serving")
+	return f.serving, nil
 }
 
 func (f *fakeBackend) StartPortForward(_ context.Context, w string) (string, error) {

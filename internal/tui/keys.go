@@ -8,6 +8,7 @@ type keyMap struct {
 	Up, Down                       key.Binding
 	NextTab, PrevTab               key.Binding
 	LogsTab, EventsTab, HistoryTab key.Binding
+	ServingTab                     key.Binding
 	Pause, Filter, Wrap            key.Binding
 	End, Top, PageUp, PageDown     key.Binding
 	Rollback, Restart, Delete      key.Binding
@@ -27,6 +28,7 @@ func newKeyMap() keyMap {
 		LogsTab:    b([]string{"1"}, "1", "logs"),
 		EventsTab:  b([]string{"2"}, "2", "events"),
 		HistoryTab: b([]string{"3"}, "3", "history"),
+		ServingTab: b([]string{"4"}, "4", "how it serves (charts)"),
 		Pause:      b([]string{"p", "space"}, "p", "pause/follow logs"),
 		Filter:     b([]string{"/"}, "/", "filter logs"),
 		Wrap:       b([]string{"w"}, "w", "wrap long lines"),
@@ -54,7 +56,7 @@ func (k keyMap) helpGroups() []struct {
 		title string
 		keys  []key.Binding
 	}{
-		{"Navigate", []key.Binding{k.Up, k.Down, k.NextTab, k.PrevTab, k.LogsTab, k.EventsTab, k.HistoryTab, k.Help, k.Quit}},
+		{"Navigate", []key.Binding{k.Up, k.Down, k.NextTab, k.PrevTab, k.LogsTab, k.EventsTab, k.HistoryTab, k.ServingTab, k.Help, k.Quit}},
 		{"Logs", []key.Binding{k.Pause, k.Filter, k.Wrap, k.End, k.Top, k.PageUp, k.PageDown}},
 		{"Actions", []key.Binding{k.Rollback, k.Restart, k.Delete, k.Forward, k.Invoke, k.Refresh}},
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
+	"github.com/skiffdev/skiff/internal/metrics/window"
 )
 
 // Options configure the dashboard.
@@ -41,10 +42,11 @@ const (
 	tabLogs tab = iota
 	tabEvents
 	tabHistory
+	tabServing
 	tabCount
 )
 
-func (t tab) String() string { return [...]string{"Logs", "Events", "History"}[t] }
+func (t tab) String() string { return [...]string{"Logs", "Events", "History", "Serving"}[t] }
 
 // maxBatch bounds the log lines handled in one Update, so the screen keeps
 // refreshing under a flood.
@@ -107,6 +109,14 @@ type (
 		ev event.Event
 		ch <-chan event.Event
 	}
+	servingSubMsg struct {
+		ch  <-chan ServingUpdate
+		err error
+	}
+	servingMsg struct {
+		ServingUpdate
+		ch <-chan ServingUpdate
+	}
 	tickMsg time.Time
 )
 
@@ -125,8 +135,11 @@ type Model struct {
 	list    []*workload
 	byName  map[string]*workload
 	statErr error
-	sel     int
-	tab     tab
+	// servingErr is why the last sample of how the workloads serve could
+	// not be read (the Serving pane says it).
+	servingErr error
+	sel        int
+	tab        tab
 
 	flash    string
 	flashBad bool
@@ -180,7 +193,7 @@ func (m *Model) add(name, kind string) *workload {
 
 // Init starts the subscriptions.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.subscribeStatuses(), m.subscribeActivity(), m.tick()}
+	cmds := []tea.Cmd{m.subscribeStatuses(), m.subscribeActivity(), m.subscribeServing(), m.tick()}
 	if m.opts.Color {
 		// The answer, if the terminal gives one, comes as a message;
 		// nothing waits for it.
@@ -259,6 +272,22 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.setFlash(msg.ev.Kind == event.Failed, "%s", describe(msg.ev))
 		}
 		return m, m.waitActivity(msg.ch)
+	case servingSubMsg:
+		if msg.err != nil {
+			m.servingErr = msg.err
+			return m, nil
+		}
+		return m, waitServing(msg.ch)
+	case servingMsg:
+		m.servingErr = msg.Err
+		if msg.Err == nil {
+			for _, st := range msg.Stats {
+				if w := m.byName[st.Workload]; w != nil {
+					w.serving.Add(window.PointOf(msg.At, st, msg.Window))
+				}
+			}
+		}
+		return m, waitServing(msg.ch)
 	case logSubMsg:
 		if msg.err != nil {
 			m.setFlash(true, "following the logs of %s: %v", msg.workload, msg.err)
@@ -408,6 +437,8 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.showTab(tabEvents)
 	case key.Matches(msg, k.HistoryTab):
 		return m.showTab(tabHistory)
+	case key.Matches(msg, k.ServingTab):
+		return m.showTab(tabServing)
 	case key.Matches(msg, k.Refresh):
 		if w != nil {
 			w.forget(true)
@@ -566,6 +597,23 @@ func waitStatus(ch <-chan StatusUpdate) tea.Cmd {
 			return nil
 		}
 		return statusMsg{StatusUpdate: u, ch: ch}
+	}
+}
+
+func (m *Model) subscribeServing() tea.Cmd {
+	return func() tea.Msg {
+		ch, err := m.b.Serving(m.ctx)
+		return servingSubMsg{ch: ch, err: err}
+	}
+}
+
+func waitServing(ch <-chan ServingUpdate) tea.Cmd {
+	return func() tea.Msg {
+		u, ok := <-ch
+		if !ok {
+			return nil
+		}
+		return servingMsg{ServingUpdate: u, ch: ch}
 	}
 }
 

@@ -101,7 +101,8 @@ const cmdTimeout = 10 * time.Second
 // the messages of its subscriptions (model.go: statusSubMsg and statusMsg
 // lead to waitStatus, logSubMsg and logBatchMsg to waitLogs, each blocking
 // on a channel of the fake backend, which only the test fills; so do
-// activitySubMsg and activityMsg, leading to waitActivity) and for a
+// activitySubMsg and activityMsg, leading to waitActivity, and
+// servingSubMsg and servingMsg, leading to waitServing) and for a
 // tickMsg (the next tick, refreshEvery away). The tests send those
 // messages themselves.
 func send(t *testing.T, m *Model, msg tea.Msg) {
@@ -117,7 +118,7 @@ func send(t *testing.T, m *Model, msg tea.Msg) {
 // subscription (see send).
 func isSubscription(msg tea.Msg) bool {
 	switch msg.(type) {
-	case statusSubMsg, statusMsg, logSubMsg, logBatchMsg, activitySubMsg, activityMsg, tickMsg:
+	case statusSubMsg, statusMsg, logSubMsg, logBatchMsg, activitySubMsg, activityMsg, servingSubMsg, servingMsg, tickMsg:
 		return true
 	}
 	return false
@@ -257,6 +258,17 @@ func TestGoldenFrames(t *testing.T) {
 		{"exposed_80x24", func(t *testing.T, m *Model) { send(t, m, exposed("orders", "https://orders.shop.dev")) }},
 		{"resize_120x30", func(t *testing.T, m *Model) { send(t, m, tea.WindowSizeMsg{Width: 120, Height: 30}) }},
 		{"resize_60x16", func(t *testing.T, m *Model) { send(t, m, tea.WindowSizeMsg{Width: 60, Height: 16}) }},
+		{"sparklines_80x24", func(t *testing.T, m *Model) { sample(t, m) }},
+		{"sparklines_120x30", func(t *testing.T, m *Model) {
+			send(t, m, tea.WindowSizeMsg{Width: 120, Height: 30})
+			sample(t, m)
+		}},
+		{"serving_120x30", func(t *testing.T, m *Model) {
+			send(t, m, tea.WindowSizeMsg{Width: 120, Height: 30})
+			sample(t, m)
+			press(t, m, "4")
+		}},
+		{"serving_empty_80x24", func(t *testing.T, m *Model) { press(t, m, "4") }},
 		{"events_activity_120x30", func(t *testing.T, m *Model) {
 			send(t, m, tea.WindowSizeMsg{Width: 120, Height: 30})
 			for _, ev := range []event.Event{
@@ -307,8 +319,12 @@ func TestNavigation(t *testing.T) {
 		t.Errorf("tab: pane %s, want Events", m.tab)
 	}
 	press(t, m, "shift+tab", "shift+tab")
-	if m.tab != tabHistory {
-		t.Errorf("shift+tab twice from Events: pane %s, want History", m.tab)
+	if m.tab != tabServing {
+		t.Errorf("shift+tab twice from Events: pane %s, want Serving (the last)", m.tab)
+	}
+	press(t, m, "4")
+	if m.tab != tabServing {
+		t.Errorf("4: pane %s, want Serving", m.tab)
 	}
 }
 
@@ -518,7 +534,7 @@ func TestSubscriptions(t *testing.T) {
 				gotStatus = true
 			case logSubMsg:
 				gotLogs = gotLogs || msg.workload == "orders"
-			case tickMsg, activitySubMsg:
+			case tickMsg, activitySubMsg, servingSubMsg:
 				continue
 			default:
 				t.Fatalf("an Init command returned %T, want a subscription or the tick", msg)

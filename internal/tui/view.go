@@ -104,21 +104,39 @@ func (m *Model) titleLine() string {
 	return t
 }
 
-type columns struct{ name, kind, state, events, rev, ready, rst, image, age, endpoint int }
+type columns struct {
+	name, kind, state, events int
+	// rate, p99 and errs are the sparkline columns (0: not shown).
+	rate, p99, errs                       int
+	rev, ready, rst, image, age, endpoint int
+}
+
+// sparkValue is the room for the value after a sparkline.
+const sparkValue = 6
 
 func (m *Model) columns() columns {
 	c := columns{name: len("WORKLOAD") + 1, kind: 9, state: 14, rev: 4, ready: 6, rst: 4, image: 13, age: 5}
 	if m.width < 100 {
 		c.image = 8
 	}
+	sampled := false
 	for _, w := range m.list {
 		if w.status.Events != nil {
 			c.events = 15 // "lag 9999 dlq 99"
 		}
 		c.name = max(c.name, len(w.name)+1)
+		sampled = sampled || len(w.serving.Points) > 0
 	}
 	c.name = min(c.name, 20)
-	used := 2 + c.name + c.kind + c.state + c.events + c.rev + c.ready + c.rst + c.image + c.age
+	if sampled {
+		// Once sampled, the request rate's sparkline; on a wide screen,
+		// p99's and the errors' too.
+		c.rate = 8 + 1 + sparkValue
+		if m.width >= 120 {
+			c.p99, c.errs = 6+1+sparkValue, 6+1+sparkValue
+		}
+	}
+	used := 2 + c.name + c.kind + c.state + c.events + c.rate + c.p99 + c.errs + c.rev + c.ready + c.rst + c.image + c.age
 	c.endpoint = m.width - used
 	if c.endpoint < 10 { // make room: the image goes first, then the kind
 		c.endpoint += c.image
@@ -142,7 +160,7 @@ func eventsCell(l *engine.EventLag) string {
 	return fmt.Sprintf("lag %d", l.Lag)
 }
 
-func (c columns) row(mark, name, kind, state, events, rev, ready, rst, image, age, endpoint string) string {
+func (c columns) row(mark, name, kind, state, events string, sparks [3]string, rev, ready, rst, image, age, endpoint string) string {
 	var b strings.Builder
 	b.WriteString(pad(mark, 2))
 	b.WriteString(pad(name, c.name))
@@ -152,6 +170,11 @@ func (c columns) row(mark, name, kind, state, events, rev, ready, rst, image, ag
 	b.WriteString(pad(state, c.state))
 	if c.events > 0 {
 		b.WriteString(pad(events, c.events))
+	}
+	for i, width := range []int{c.rate, c.p99, c.errs} {
+		if width > 0 {
+			b.WriteString(pad(sparks[i], width))
+		}
 	}
 	b.WriteString(padLeft(rev, c.rev-1) + " ")
 	b.WriteString(padLeft(ready, c.ready-1) + " ")
@@ -166,7 +189,7 @@ func (c columns) row(mark, name, kind, state, events, rev, ready, rst, image, ag
 
 func (m *Model) tableLines(rows, start int) []string {
 	c := m.columns()
-	out := []string{m.st.header.Render(c.row("", "WORKLOAD", "KIND", "STATE", "EVENTS", "REV", "READY", "RST", "IMAGE", "AGE", "ENDPOINT"))}
+	out := []string{m.st.header.Render(c.row("", "WORKLOAD", "KIND", "STATE", "EVENTS", [3]string{"REQ/S", "P99", "ERR/S"}, "REV", "READY", "RST", "IMAGE", "AGE", "ENDPOINT"))}
 	if len(m.list) == 0 {
 		return append(out, m.st.dim.Render("  no workloads; add one with `skiff add`"))
 	}
@@ -252,6 +275,9 @@ func (m *Model) body(h int) []string {
 	w := m.current()
 	if w == nil || h <= 0 {
 		return nil
+	}
+	if m.tab == tabServing {
+		return w.servingLines(m.width, h, m.st, m.now(), m.servingErr)
 	}
 	return w.body(m.tab, m.width, h, m.st, m.opts.Location)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
+	"github.com/skiffdev/skiff/internal/metrics/window"
 )
 
 // workload is the part of the dashboard that is one workload's: its row
@@ -32,6 +33,9 @@ type workload struct {
 	// an action runs.
 	activity []event.Event
 	step     string
+	// serving is a sample a SampleEvery of how it served, over the last
+	// 15 minutes (the sparklines and the Serving pane).
+	serving window.Series
 }
 
 // loaded is what a pane last loaded from the backend.
@@ -164,11 +168,42 @@ func (w *workload) row(c columns, selected bool, st *styles, age func(time.Time)
 	if w.forward != "" {
 		endpoint = "⇄ " + w.forward
 	}
-	row := c.row(mark, w.name, w.kind, st.state(state), eventsCell(s.Events), rev, ready, rst, image, since, endpoint)
+	row := c.row(mark, w.name, w.kind, st.state(state), eventsCell(s.Events), w.sparks(c, st), rev, ready, rst, image, since, endpoint)
 	if selected {
 		row = st.title.Render(row)
 	}
 	return row
+}
+
+// sparks are the workload's sparklines in the list: requests per second,
+// p99 and errors per second, each with its last value.
+func (w *workload) sparks(c columns, st *styles) [3]string {
+	var out [3]string
+	if len(w.serving.Points) == 0 {
+		return out
+	}
+	last, _ := w.serving.Last()
+	cells := []struct {
+		width int
+		f     func(window.Point) float64
+		value string
+	}{
+		{c.rate, func(p window.Point) float64 { return p.Rate }, rateCell(last.Rate)},
+		{c.p99, func(p window.Point) float64 { return p.P99 }, secondsCell(last.P99)},
+		{c.errs, func(p window.Point) float64 { return p.Errors }, rateCell(last.Errors)},
+	}
+	for i, cell := range cells {
+		if cell.width == 0 {
+			continue
+		}
+		n := cell.width - 1 - sparkValue
+		style := st.info
+		if i == 2 && last.Errors > 0 {
+			style = st.bad
+		}
+		out[i] = style.Render(sparkline(lastN(&w.serving, n, cell.f))) + " " + cell.value
+	}
+	return out
 }
 
 // tabInfo is what the tab bar says about the workload's pane t.
@@ -200,6 +235,10 @@ func (w *workload) tabInfo(t tab, st *styles, loc *time.Location) string {
 	case tabHistory:
 		if w.seen && w.status.Revision > 0 {
 			parts = append(parts, fmt.Sprintf("revision %d", w.status.Revision))
+		}
+	case tabServing:
+		if last, ok := w.serving.Last(); ok {
+			parts = append(parts, "at "+last.At.In(loc).Format("15:04:05"))
 		}
 	}
 	return strings.Join(parts, " · ")

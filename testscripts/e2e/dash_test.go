@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +15,8 @@ import (
 
 // TestDash runs `skiff dash` in a real terminal (tmux) against the test
 // cluster: the deployed workload shows Ready, a log line written by a
-// request appears, and a rollback from the dashboard changes the revision.
+// request appears, a rollback from the dashboard changes the revision, and
+// traffic shows as a sparkline in the list and charts in the Serving pane.
 func TestDash(t *testing.T) {
 	c := needCluster(t)
 	if _, err := exec.LookPath("tmux"); err != nil {
@@ -115,6 +117,42 @@ func TestDash(t *testing.T) {
 		return strings.Contains(s, "skiff   rollback-started") && strings.Contains(s, "skiff   rolled-back")
 	})
 	t.Logf("the Events pane:\n%s", s)
+
+	// Traffic through the pod's skiff-relay (what the Service reaches)
+	// shows as the workload's sparkline in the list and as the charts of
+	// the Serving pane, sampled every 10 s.
+	pod, err := readyPod(context.Background(), c.kc.Clientset, ns, "app.kubernetes.io/instance=shop-hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, err := c.kc.ForwardPort(context.Background(), ns, pod.Name, 8012)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Close()
+	stop := make(chan struct{})
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_, _ = httpGet("http://" + fw.Addr + "/?name=load")
+			}
+		}
+	}()
+	defer func() { close(stop); <-loaded }()
+	tmux("send-keys", "-t", "dash", "4")
+	s = waitScreen("a sparkline and a chart of the load", func(s string) bool {
+		r := row(s)
+		return strings.Contains(s, "REQ/S") && strings.ContainsAny(r, "▂▃▄▅▆▇█") &&
+			strings.Contains(s, "requests/s  now ") && !strings.Contains(s, "requests/s  now 0 ")
+	})
+	t.Logf("the Serving pane under load:\n%s", s)
 
 	tmux("send-keys", "-t", "dash", "q")
 	deadline := time.Now().Add(10 * time.Second)

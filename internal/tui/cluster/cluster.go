@@ -50,6 +50,9 @@ type Config struct {
 	// LogTail is how many past lines each container's log starts with
 	// (default 200).
 	LogTail int64
+	// SampleEvery is how often Serving samples (default
+	// tui.SampleEvery).
+	SampleEvery time.Duration
 }
 
 // Cluster is the Backend that talks to Kubernetes and Helm.
@@ -79,6 +82,9 @@ func New(cfg Config) *Cluster {
 	}
 	if cfg.LogTail == 0 {
 		cfg.LogTail = 200
+	}
+	if cfg.SampleEvery <= 0 {
+		cfg.SampleEvery = tui.SampleEvery
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = engine.DefaultTimeout
@@ -333,6 +339,41 @@ func (c *Cluster) Rollback(ctx context.Context, name string, revision int) (int,
 // the session's: it is not closed when ctx ends.
 func (c *Cluster) Activity(context.Context) (<-chan event.Event, error) {
 	return c.cfg.Activity, nil
+}
+
+// Serving samples how the workloads serve each SampleEvery, over that
+// window (read from the pods' skiff-relay), or over a minute when read
+// from a Prometheus (whose scrapes are further apart), until ctx ends.
+func (c *Cluster) Serving(ctx context.Context) (<-chan tui.ServingUpdate, error) {
+	every := c.cfg.SampleEvery
+	window := every
+	if c.cfg.Session.Project.Metrics.PrometheusURL() != "" {
+		window = max(every, time.Minute)
+	}
+	out := make(chan tui.ServingUpdate, 1)
+	go func() {
+		defer close(out)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			read, err := c.cfg.Session.Stats(ctx, c.cfg.Workloads, engine.StatsOptions{Window: window})
+			u := tui.ServingUpdate{At: time.Now(), Window: window, Stats: read, Err: err}
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case out <- u:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
 }
 
 // Restart rolls the pods of the workload.
