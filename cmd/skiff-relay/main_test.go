@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/natstest"
+	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
 
@@ -162,7 +163,7 @@ func publishStreams(url string) error {
 		return err
 	}
 	defer nc.Close()
-	if err := relay.EnsureStreams(context.Background(), js, "shop"); err != nil {
+	if err := relay.EnsureStreams(context.Background(), js, "shop", project.Limits{}); err != nil {
 		return err
 	}
 	_, err = js.CreateOrUpdateConsumer(context.Background(), "shop",
