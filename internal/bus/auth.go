@@ -147,7 +147,7 @@ func (a Auth) authErr(busURL string, err error) error {
 		return &NeedsCredentialsError{URL: busURL}
 	}
 	return &CredsError{File: a.Creds, Why: strings.TrimSpace("were refused by the bus " + busURL + " " + why),
-		Fix: "check the user belongs to the account the bus trusts and has not expired or been revoked (" + credsFix + ")"}
+		Fix: "check that the user belongs to an account the bus trusts and was not revoked; " + credsFix}
 }
 
 // NeedsCredentialsError says a bus refused a client without credentials.
