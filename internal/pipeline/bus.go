@@ -173,6 +173,14 @@ func (b *busClient) Triggers(ctx context.Context, ws []project.Workload) ([]engi
 	return out, nil
 }
 
+func (b *busClient) Streams(ctx context.Context) ([]engine.StreamUsage, error) {
+	out, err := relay.Usage(ctx, b.conn.JS, b.stream)
+	if err != nil {
+		return nil, fmt.Errorf("the bus %s: %w", b.conn.URL, err)
+	}
+	return out, nil
+}
+
 func (b *busClient) DeadLetters(ctx context.Context, workload string) ([]engine.DeadLetter, error) {
 	dls, err := relay.DeadLetters(ctx, b.conn.JS, b.stream, workload)
 	if err != nil {

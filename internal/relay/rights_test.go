@@ -349,3 +349,51 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// Status says when the oldest event waiting for a trigger was stored and
+// when the stream's maxAge drops it; Usage reads the streams against
+// their limits.
+func TestStatusOldestAndUsage(t *testing.T) {
+	js := natstest.Connect(t, natstest.Start(t))
+	ctx := context.Background()
+	lim := project.Limits{MaxAge: time.Hour, MaxBytes: 8 << 20, DeadLetterMaxAge: 2 * time.Hour}
+	if err := EnsureStreams(ctx, js, "shop", lim); err != nil {
+		t.Fatal(err)
+	}
+	filter, _ := Filter("shop", "com.example.a")
+	tr := Trigger{Consumer: "thumbs-0", Filter: filter, Event: "com.example.a"}
+	d := Delivery{Retries: 1, Backoff: time.Second, Timeout: 5 * time.Second}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "shop", ConsumerConfig(tr, "thumbs", d, 4)); err != nil {
+		t.Fatal(err)
+	}
+	plan := &Plan{Stream: "shop", Triggers: []Trigger{tr}}
+	st, err := Status(ctx, js, "thumbs", plan)
+	if err != nil || len(st) != 1 || st[0].Oldest != nil || st[0].AgingOut {
+		t.Fatalf("with nothing waiting: %+v, %v", st, err)
+	}
+	publish(t, js, "other", "/t", "com.example.b") // not the trigger's
+	publish(t, js, "first", "/t", "com.example.a")
+	publish(t, js, "second", "/t", "com.example.a")
+	s, _ := js.Stream(ctx, "shop")
+	first, err := s.GetMsg(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = Status(ctx, js, "thumbs", plan)
+	if err != nil || st[0].Oldest == nil || !st[0].Oldest.Equal(first.Time) || !st[0].AgesOut.Equal(first.Time.Add(time.Hour)) {
+		t.Fatalf("oldest %v, ages out %v (%v); want %v", st[0].Oldest, st[0].AgesOut, err, first.Time)
+	}
+	if AgingOut(first.Time, time.Hour, first.Time.Add(47*time.Minute)) || !AgingOut(first.Time, time.Hour, first.Time.Add(48*time.Minute)) || AgingOut(first.Time, 0, first.Time.Add(1000*time.Hour)) {
+		t.Error("AgingOut does not turn at 80% of maxAge")
+	}
+	u, err := Usage(ctx, js, "shop")
+	if err != nil || len(u) != 2 {
+		t.Fatalf("usage %+v, %v", u, err)
+	}
+	if u[0].Stream != "shop" || u[0].Events != 3 || u[0].Bytes == 0 || u[0].MaxBytes != 8<<20 || u[0].MaxAge != time.Hour || u[0].First == nil {
+		t.Errorf("shop's usage %+v", u[0])
+	}
+	if u[1].Stream != "shop-dlq" || u[1].Events != 0 || u[1].MaxAge != 2*time.Hour || u[1].First != nil {
+		t.Errorf("shop-dlq's usage %+v", u[1])
+	}
+}
