@@ -150,6 +150,33 @@ type BusFiles struct {
 	CA string
 }
 
+// overlay is e with o's bus, credentials, signing key, TLS and retention
+// where o sets them (e may be nil).
+func (e *Events) overlay(o *Events) *Events {
+	out := &Events{}
+	if e != nil {
+		*out = *e
+	}
+	if o.Bus != "" {
+		out.Bus = o.Bus
+	}
+	if o.Credentials != "" {
+		out.Credentials = o.Credentials
+	}
+	if o.SigningKey != "" {
+		out.SigningKey = o.SigningKey
+	}
+	if o.TLS != nil {
+		t := *o.TLS
+		out.TLS = &t
+	}
+	if o.Retention != nil {
+		r := *o.Retention
+		out.Retention = &r
+	}
+	return out
+}
+
 // BusFiles are e's files, from root, with the environment's overrides
 // (getenv nil: none).
 func (e *Events) BusFiles(root string, getenv func(string) string) BusFiles {
@@ -227,6 +254,35 @@ func CheckEventType(typ string, pattern bool) error {
 	return nil
 }
 
+// checkEventsFields checks the fields of e, at path at (events, or an
+// environment's).
+func checkEventsFields(at string, e *Events, add func(path, msg, hint string)) {
+	if u, err := url.Parse(e.Bus); e.Bus != "" && (err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "") {
+		add(at+".bus", fmt.Sprintf("%q is not a nats:// or tls:// URL", e.Bus), "use e.g. nats://nats.nats.svc.cluster.local:4222")
+	}
+	// (An environment's signing key may go with the top level's
+	// credentials.)
+	if e.SigningKey != "" && e.Credentials == "" && at == "events" {
+		add(at+".signingKey", "is set without events.credentials", "deploy needs both: credentials to manage the streams, the signing key to mint the workloads' users")
+	}
+	if e.TLS != nil && e.TLS.CA == "" {
+		add(at+".tls", "has no ca", "set events.tls.ca to the file of the CA that signed the bus's certificate, or remove events.tls")
+	}
+	if r := e.Retention; r != nil {
+		for _, f := range []struct{ field, v string }{{"maxAge", r.MaxAge}, {"deadLetterMaxAge", r.DeadLetterMaxAge}} {
+			if _, err := ParseAge(f.v); f.v != "" && err != nil {
+				add(at+".retention."+f.field, err.Error(), "use a duration such as 7d, 36h or 90m")
+			}
+		}
+		if _, err := ParseBytes(r.MaxBytes); r.MaxBytes != "" && err != nil {
+			add(at+".retention.maxBytes", err.Error(), "use a size such as 512MiB or 1GiB")
+		}
+	}
+	if e.Stream != "" && (strings.ContainsAny(e.Stream, ".*> \t/\\") || len(e.Stream) > 32) {
+		add(at+".stream", fmt.Sprintf("%q is not a stream name", e.Stream), "use letters, digits, - and _, at most 32 characters")
+	}
+}
+
 // busNeeds lists the workloads with triggers when skiff.yaml names no
 // bus: valid (skiff dev --local runs its own bus), but what goes to a
 // cluster needs one (RequireBus).
@@ -258,28 +314,7 @@ func (p *Project) RequireBus() error {
 // checkEvents checks the project's events and its workloads' triggers.
 func (p *Project) checkEvents(add func(path, msg, hint string)) {
 	if e := p.Events; e != nil {
-		if u, err := url.Parse(e.Bus); e.Bus != "" && (err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "") {
-			add("events.bus", fmt.Sprintf("%q is not a nats:// or tls:// URL", e.Bus), "use e.g. nats://nats.nats.svc.cluster.local:4222")
-		}
-		if e.SigningKey != "" && e.Credentials == "" {
-			add("events.signingKey", "is set without events.credentials", "deploy needs both: credentials to manage the streams, the signing key to mint the workloads' users")
-		}
-		if e.TLS != nil && e.TLS.CA == "" {
-			add("events.tls", "has no ca", "set events.tls.ca to the file of the CA that signed the bus's certificate, or remove events.tls")
-		}
-		if r := e.Retention; r != nil {
-			for field, v := range map[string]string{"maxAge": r.MaxAge, "deadLetterMaxAge": r.DeadLetterMaxAge} {
-				if _, err := ParseAge(v); v != "" && err != nil {
-					add("events.retention."+field, err.Error(), "use a duration such as 7d, 36h or 90m")
-				}
-			}
-			if _, err := ParseBytes(r.MaxBytes); r.MaxBytes != "" && err != nil {
-				add("events.retention.maxBytes", err.Error(), "use a size such as 512MiB or 1GiB")
-			}
-		}
-		if e.Stream != "" && (strings.ContainsAny(e.Stream, ".*> \t/\\") || len(e.Stream) > 32) {
-			add("events.stream", fmt.Sprintf("%q is not a stream name", e.Stream), "use letters, digits, - and _, at most 32 characters")
-		}
+		checkEventsFields("events", e, add)
 	}
 	for i, w := range p.Workloads {
 		at := fmt.Sprintf("workloads[%d]", i)

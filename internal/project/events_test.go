@@ -135,3 +135,32 @@ func TestEventsLimitsAndFiles(t *testing.T) {
 		}
 	}
 }
+
+// An environment changes the bus and how skiff reaches it; the stream
+// stays the project's.
+func TestEventsForEnvironment(t *testing.T) {
+	doc := "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: nats://dev:4222, stream: orders, retention: {maxAge: 1d}}\n" +
+		"environments:\n  prod:\n    events:\n      bus: tls://prod:4222\n      credentials: prod.creds\n      signingKey: prod.nk\n      tls: {ca: prod-ca.pem}\n" +
+		"workloads:\n- name: fn\n  kind: function\n  lang: go\n"
+	p, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := p.ForEnv("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := prod.Events
+	if e.Bus != "tls://prod:4222" || e.Stream != "orders" || e.Credentials != "prod.creds" || e.SigningKey != "prod.nk" || e.TLS.CA != "prod-ca.pem" || e.Retention.MaxAge != "1d" {
+		t.Errorf("prod's events: %+v", e)
+	}
+	if p.Events.Bus != "nats://dev:4222" || p.Events.Credentials != "" {
+		t.Errorf("the top level changed: %+v", p.Events)
+	}
+	_, err = Parse([]byte(strings.Replace(doc, "      bus: tls://prod:4222\n", "      bus: http://prod\n      stream: x\n", 1)))
+	for _, want := range []string{"environments.prod.events.bus", "environments.prod.events sets stream or relayImage"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}
