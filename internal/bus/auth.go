@@ -22,16 +22,22 @@ type Auth struct {
 	// CA is a PEM file of the CA certificates the bus's certificate is
 	// checked against ("": the system's).
 	CA string
+
+	// jwt and seed are a user held in memory (Minter.Check's probe).
+	jwt, seed string
 }
 
 // Open says whether a connection with a is one without credentials.
-func (a Auth) Open() bool { return a.Creds == "" }
+func (a Auth) Open() bool { return a.Creds == "" && a.jwt == "" }
 
 // options are nats.go's options for a.
 func (a Auth) options() []nats.Option {
 	var opts []nats.Option
 	if a.Creds != "" {
 		opts = append(opts, nats.UserCredentials(a.Creds))
+	}
+	if a.jwt != "" {
+		opts = append(opts, nats.UserJWTAndSeed(a.jwt, a.seed))
 	}
 	if a.CA != "" {
 		opts = append(opts, nats.RootCAs(a.CA))
@@ -142,6 +148,9 @@ func (a Auth) authErr(busURL string, err error) error {
 		why = ""
 	default:
 		return nil
+	}
+	if a.jwt != "" {
+		return errRefusedProbe
 	}
 	if a.Creds == "" {
 		return &NeedsCredentialsError{URL: busURL}

@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
+
+	"github.com/skiffdev/skiff/internal/kube"
 )
 
 // ReadSigningKey reads the seed of an account signing key (SA...) from
@@ -128,4 +132,43 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// errRefusedProbe says the bus refused the user Check minted.
+var errRefusedProbe = errors.New("refused")
+
+// Check proves, before anything is deployed, that users m mints are
+// taken by the bus at busURL: it mints one that may publish and subscribe
+// to nothing and lives a minute, and connects with it (through kc for a
+// Service of the cluster, trusting ca). A refusal means the signing key is
+// not one of the account's, or the account not the bus's: the error says
+// so, naming keyFile.
+func (m *Minter) Check(ctx context.Context, kc *kube.Client, busURL, ca, keyFile string) error {
+	ukp, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	defer ukp.Wipe()
+	upub, _ := ukp.PublicKey()
+	uc := jwt.NewUserClaims(upub)
+	uc.Name = "skiff probe"
+	uc.IssuerAccount = m.Account
+	uc.Expires = m.now().Add(time.Minute).Unix()
+	uc.Pub.Deny.Add(">")
+	uc.Sub.Deny.Add(">")
+	tok, err := uc.Encode(m.Key)
+	if err != nil {
+		return fmt.Errorf("the account signing key %s cannot sign: %w", keyFile, err)
+	}
+	seed, _ := ukp.Seed()
+	conn, err := (&Dialer{Auth: Auth{CA: ca, jwt: tok, seed: string(seed)}}).Dial(ctx, kc, busURL)
+	if errors.Is(err, errRefusedProbe) {
+		return fmt.Errorf("the bus %s refused a user signed by the account signing key %s for account %s: the key is not one of that account's signing keys, or the bus does not trust the account; "+
+			"point events.signingKey (or $SKIFF_NATS_SIGNING_KEY) at a signing key of the account of events.credentials's user (docs/security.md)", busURL, keyFile, m.Account)
+	}
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	return nil
 }

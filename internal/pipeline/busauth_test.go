@@ -197,6 +197,28 @@ func TestPreflightBusAuth(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "cli.creds")) || !strings.Contains(err.Error(), "expired") || !strings.Contains(err.Error(), "deploy changed nothing") {
 		t.Errorf("preflight with an expired user: %v", err)
 	}
+
+	// A signing key the account does not have: the users deploy would mint
+	// would be refused, so it mints none.
+	good, _ := os.ReadFile(op.WriteUser(t, natstest.User{Name: "cli"}))
+	if err := os.WriteFile(filepath.Join(root, "cli.creds"), good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stranger := natstest.StartOperator(t)
+	if err := os.WriteFile(filepath.Join(root, "account.nk"), stranger.SigningKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Preflight(ctx, s.Project.Workloads)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "account.nk")) || !strings.Contains(err.Error(), "not one of that account's signing keys") ||
+		!strings.Contains(err.Error(), "deploy changed nothing") || strings.Contains(err.Error(), string(stranger.SigningKey)) {
+		t.Errorf("preflight with another account's signing key: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "account.nk"), op.SigningKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Preflight(ctx, s.Project.Workloads); err != nil {
+		t.Errorf("preflight with the account's signing key: %v", err)
+	}
 }
 
 func userClaims(t *testing.T, creds []byte) *jwt.UserClaims {

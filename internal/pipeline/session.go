@@ -161,10 +161,26 @@ func (s *Session) Preflight(ctx context.Context, ws []project.Workload) error {
 			"set events.signingKey (or $SKIFF_NATS_SIGNING_KEY) to the account signing key's seed file (docs/security.md)"})
 		return nil
 	}
-	if _, err := bus.ReadSigningKey(files.SigningKey); err != nil {
+	if err := CheckSigningKey(ctx, s.Kube, e.Bus, files); err != nil {
 		return fmt.Errorf("%w; deploy changed nothing", err)
 	}
 	return nil
+}
+
+// CheckSigningKey proves that the users deploy would mint with
+// files.SigningKey, in the account of files.Creds's user, are taken by
+// the bus.
+func CheckSigningKey(ctx context.Context, kc *kube.Client, busURL string, files project.BusFiles) error {
+	user, err := bus.ReadCreds(files.Creds, time.Now())
+	if err != nil {
+		return err
+	}
+	key, err := bus.ReadSigningKey(files.SigningKey)
+	if err != nil {
+		return err
+	}
+	defer key.Wipe()
+	return (&bus.Minter{Key: key, Account: user.Account}).Check(ctx, kc, busURL, files.CA, files.SigningKey)
 }
 
 // MissingRelayImageError says a project with events has no skiff-relay

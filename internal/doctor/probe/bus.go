@@ -9,6 +9,7 @@ import (
 	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/doctor"
 	"github.com/skiffdev/skiff/internal/kube"
+	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -41,6 +42,15 @@ func BusChecks(p *project.Project, files project.BusFiles, kubeconfig, kubeConte
 			}
 			if auth.Creds != "" {
 				detail += ", as user " + userOf(auth.Creds)
+			}
+			if files.Creds != "" && files.SigningKey != "" {
+				kc, _ := kube.New(kube.Options{Kubeconfig: kubeconfig, Context: kubeContext})
+				cctx, cancel := context.WithTimeout(ctx, doctor.Reach)
+				defer cancel()
+				if err := pipeline.CheckSigningKey(cctx, kc, url, files); err != nil {
+					return doctor.Fails(err.Error(), "deploy mints the workloads' bus users with events.signingKey; docs/security.md")
+				}
+				detail += "; takes the users events.signingKey mints"
 			}
 			return doctor.Okay(detail)
 		}},

@@ -42,6 +42,17 @@ func TestBusChecks(t *testing.T) {
 		t.Errorf("bus access with accounts: %+v", r)
 	}
 
+	cli := op.WriteUser(t, natstest.User{Name: "cli"})
+	minting := runBusChecks(t, op.URL, project.BusFiles{Creds: cli, SigningKey: op.WriteSigningKey(t)})
+	if r := minting["event bus"]; r.Status != doctor.OK || !strings.Contains(r.Detail, "takes the users events.signingKey mints") {
+		t.Errorf("event bus with a signing key: %+v", r)
+	}
+	other := natstest.StartOperator(t).WriteSigningKey(t)
+	wrong := runBusChecks(t, op.URL, project.BusFiles{Creds: cli, SigningKey: other})
+	if r := wrong["event bus"]; r.Status != doctor.Fail || !strings.Contains(r.Detail, other) || !strings.Contains(r.Detail, "not one of that account's signing keys") {
+		t.Errorf("event bus with another account's signing key: %+v", r)
+	}
+
 	none := runBusChecks(t, op.URL, project.BusFiles{})
 	if r := none["event bus"]; r.Status != doctor.Fail || !strings.Contains(r.Detail, "asks for credentials") {
 		t.Errorf("event bus with accounts and no credentials: %+v", r)
