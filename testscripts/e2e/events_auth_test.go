@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -144,6 +145,20 @@ func TestEventsAuth(t *testing.T) {
 			t.Errorf("deploy with %s printed the user's seed", file)
 		}
 	}
+	// A signing key that is not the account's: its users would be refused.
+	stranger, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := stranger.Seed()
+	wrongKey := filepath.Join(t.TempDir(), "wrong.nk")
+	if err := os.WriteFile(wrongKey, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, root, append(append([]string{}, c.env...), "SKIFF_NATS_SIGNING_KEY="+wrongKey), c.skiff, "deploy", "--timeout", "4m")
+	if code != 1 || !strings.Contains(errOut, wrongKey) || !strings.Contains(errOut, "not one of that account's signing keys") || strings.Contains(out+errOut, string(seed)) {
+		t.Errorf("deploy with another account's signing key: exit %d\n%s\n%s", code, out, errOut)
+	}
 	if st := c.status(t, root)["thumbs"]; st.State != "NotDeployed" {
 		t.Errorf("after the deploys with bad credentials, thumbs is %s", st.State)
 	}
@@ -151,7 +166,7 @@ func TestEventsAuth(t *testing.T) {
 		t.Errorf("a deploy with bad credentials made the stream %s", s.CachedInfo().Config.Name)
 	}
 
-	out, errOut, code := c.skiffIn(t, root, "deploy", "--timeout", "4m")
+	out, errOut, code = c.skiffIn(t, root, "deploy", "--timeout", "4m")
 	if code != 0 {
 		t.Fatalf("deploy: exit %d\n%s\n%s", code, out, errOut)
 	}
