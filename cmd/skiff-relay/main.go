@@ -10,7 +10,9 @@
 // them): SKIFF_RELAY_BUS, _STREAM, _WORKLOAD, _TARGET, _TRIGGERS (JSON),
 // _READY (the function's readiness URL), _RETRIES, _BACKOFF, _TIMEOUT,
 // _CONCURRENCY, _SINK (address), _ADMIN (address of /healthz, /readyz,
-// /metrics and /drain).
+// /metrics and /drain), and on a bus with accounts _CREDS (the user's
+// .creds file skiff deploy mints), _INBOX (its reply prefix) and _CA (the
+// CA of a tls:// bus).
 //
 // In the pod it is a native sidecar: it starts before the function (whose
 // K_SINK it is) and stops after it. The function's preStop hook calls
@@ -76,6 +78,7 @@ func main() {
 // options are what serve and publish read from flags and the environment.
 type options struct {
 	bus, stream, workload, target, ready, triggers string
+	creds, ca, inbox                               string
 	sink, admin                                    string
 	delivery                                       relay.Delivery
 	concurrency                                    int
@@ -92,6 +95,9 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.bus, "bus", env("BUS", nats.DefaultURL), "the NATS server")
+	fs.StringVar(&o.creds, "creds", env("CREDS", ""), "the bus user's .creds file (minted by skiff deploy)")
+	fs.StringVar(&o.ca, "ca", env("CA", ""), "the CA certificates of a tls:// bus, PEM")
+	fs.StringVar(&o.inbox, "inbox", env("INBOX", ""), "the prefix of the bus user's reply subjects")
 	fs.StringVar(&o.stream, "stream", env("STREAM", ""), "the project's stream")
 	fs.StringVar(&o.workload, "workload", env("WORKLOAD", ""), "the workload this relay serves")
 	fs.StringVar(&o.target, "target", env("TARGET", "http://127.0.0.1:8080/"), "the function's handler")
@@ -135,14 +141,25 @@ func dur(s string) time.Duration {
 }
 
 func connect(o *options, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(o.bus, nats.Name("skiff-relay "+o.workload), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true), nats.ReconnectWait(500*time.Millisecond),
+	opts := []nats.Option{nats.Name("skiff-relay " + o.workload), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				logger.Warn("disconnected from the bus", "error", err.Error())
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("reconnected to the bus", "url", c.ConnectedUrlRedacted()) }))
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("reconnected to the bus", "url", c.ConnectedUrlRedacted()) })}
+	// The file's content is read at each (re)connect and never logged.
+	if o.creds != "" {
+		opts = append(opts, nats.UserCredentials(o.creds))
+	}
+	if o.ca != "" {
+		opts = append(opts, nats.RootCAs(o.ca))
+	}
+	if o.inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.inbox))
+	}
+	nc, err := nats.Connect(o.bus, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to %s: %w", o.bus, err)
 	}

@@ -7,11 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/natstest"
+	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
 
@@ -162,10 +166,55 @@ func publishStreams(url string) error {
 		return err
 	}
 	defer nc.Close()
-	if err := relay.EnsureStreams(context.Background(), js, "shop"); err != nil {
+	if err := relay.EnsureStreams(context.Background(), js, "shop", project.Limits{}); err != nil {
 		return err
 	}
 	_, err = js.CreateOrUpdateConsumer(context.Background(), "shop",
 		relay.ConsumerConfig(relay.Trigger{Consumer: "thumbs-0", Filter: "shop.>"}, "thumbs", relay.DefaultDelivery(), 4))
 	return err
+}
+
+// On a bus with accounts, `skiff-relay publish` (a schedule's CronJob)
+// connects as the user deploy minted for it (SKIFF_RELAY_CREDS, with its
+// reply prefix SKIFF_RELAY_INBOX), whose only right is its tick.
+func TestPublishAsAMintedUser(t *testing.T) {
+	op := natstest.StartOperator(t)
+	admin := op.WriteUser(t, natstest.User{Name: "cli"})
+	nc, js, err := connect(&options{bus: op.URL, creds: admin}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := relay.EnsureStreams(context.Background(), js, "shop", project.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := bus.ReadSigningKey(op.WriteSigningKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := relay.Schedule{Name: "thumbs-1a2b3c4d", Subject: "shop.dev.skiff.schedule.thumbs.1a2b3c4d"}
+	r := relay.ScheduleRights("shop", tick)
+	creds, err := (&bus.Minter{Key: key, Account: op.Account}).Mint("tick", r.Pub, r.Sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "user.creds")
+	if err := os.WriteFile(file, creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SKIFF_RELAY_BUS": op.URL, "SKIFF_RELAY_STREAM": "shop", "SKIFF_RELAY_CREDS": file, "SKIFF_RELAY_INBOX": r.Inbox}
+	var out strings.Builder
+	if err := publish(context.Background(), []string{"--source", "/s", "--job", "thumbs-1a2b3c4d-29000000", "--subject", tick.Subject},
+		func(k string) string { return env[k] }, &out); err != nil {
+		t.Fatalf("publish as the schedule's user: %v", err)
+	}
+	if !strings.Contains(out.String(), "stored thumbs-1a2b3c4d-29000000 as shop #1") {
+		t.Errorf("publish printed %q", out.String())
+	}
+	delete(env, "SKIFF_RELAY_CREDS")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := publish(ctx, []string{"--source", "/s", "--subject", tick.Subject}, func(k string) string { return env[k] }, io.Discard); err == nil {
+		t.Error("publish without the user's credentials was stored")
+	}
 }

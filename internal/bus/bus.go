@@ -7,6 +7,7 @@ package bus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -47,11 +48,13 @@ type Dialer struct {
 	// Timeout bounds the wait for the bus to answer (0: DefaultDialTimeout;
 	// sooner when the context ends sooner).
 	Timeout time.Duration
+	// Auth are the credentials and the CA (zero: none).
+	Auth Auth
 }
 
-// Dial connects to busURL with the default Dialer.
-func Dial(ctx context.Context, kc *kube.Client, busURL string) (*Conn, error) {
-	return (&Dialer{}).Dial(ctx, kc, busURL)
+// Dial connects to busURL with auth and the default timeout.
+func Dial(ctx context.Context, kc *kube.Client, busURL string, auth Auth) (*Conn, error) {
+	return (&Dialer{Auth: auth}).Dial(ctx, kc, busURL)
 }
 
 // Dial connects to busURL. A host <service>.<namespace>.svc[.<domain>]
@@ -61,6 +64,9 @@ func (d *Dialer) Dial(ctx context.Context, kc *kube.Client, busURL string) (*Con
 	u, err := url.Parse(busURL)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("events.bus %q is not a URL such as nats://nats.nats.svc.cluster.local:4222", busURL)
+	}
+	if err := d.Auth.check(time.Now()); err != nil {
+		return nil, err
 	}
 	port := 4222
 	if p := u.Port(); p != "" {
@@ -85,9 +91,18 @@ func (d *Dialer) Dial(ctx context.Context, kc *kube.Client, busURL string) (*Con
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
-	nc, err := nats.Connect(target, nats.Name("skiff"), nats.Timeout(timeout), nats.MaxReconnects(0))
+	opts := append([]nats.Option{nats.Name("skiff"), nats.Timeout(timeout), nats.MaxReconnects(0)}, d.Auth.options()...)
+	if c.forward != nil && u.Scheme == "tls" {
+		// Through a port-forward the address is loopback: the bus's
+		// certificate still names the Service's host.
+		opts = append(opts, nats.Secure(&tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}))
+	}
+	nc, err := nats.Connect(target, opts...)
 	if err != nil {
 		c.closeForward()
+		if aerr := d.Auth.authErr(busURL, err); aerr != nil {
+			return nil, aerr
+		}
 		return nil, dialErr(busURL, target, timeout, err)
 	}
 	js, err := jetstream.New(nc)
@@ -149,8 +164,9 @@ func (c *Conn) Check(ctx context.Context) (string, error) {
 // dialled on first use and again after it dropped (a port-forward's pod
 // gone, the bus restarted).
 type Redialer struct {
-	KC  *kube.Client
-	URL string
+	KC   *kube.Client
+	URL  string
+	Auth Auth
 
 	mu   sync.Mutex
 	conn *Conn
@@ -167,7 +183,7 @@ func (r *Redialer) Do(ctx context.Context, f func(*Conn) error) error {
 	}
 	if r.conn == nil {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		conn, err := Dial(dctx, r.KC, r.URL)
+		conn, err := Dial(dctx, r.KC, r.URL, r.Auth)
 		cancel()
 		if err != nil {
 			return err

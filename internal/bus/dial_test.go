@@ -19,7 +19,7 @@ func TestDialErrors(t *testing.T) {
 	refused := l.Addr().String()
 	l.Close()
 	ctx := context.Background()
-	if _, err := Dial(ctx, nil, "nats://"+refused); err == nil || !strings.Contains(err.Error(), "connection refused") {
+	if _, err := Dial(ctx, nil, "nats://"+refused, Auth{}); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("refused bus: %v, want it to say the connection was refused", err)
 	}
 

@@ -63,7 +63,7 @@ func TestEmbedded(t *testing.T) {
 	if !strings.HasPrefix(e.URL, "nats://127.0.0.1:") {
 		t.Errorf("URL %s", e.URL)
 	}
-	c, err := Dial(context.Background(), nil, e.URL)
+	c, err := Dial(context.Background(), nil, e.URL, Auth{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestEmbedded(t *testing.T) {
 	}
 	c.Close()
 	e.Shutdown()
-	if _, err := Dial(context.Background(), nil, e.URL); err == nil {
+	if _, err := Dial(context.Background(), nil, e.URL, Auth{}); err == nil {
 		t.Error("the server still answers after Shutdown")
 	}
 }

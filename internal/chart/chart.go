@@ -236,8 +236,23 @@ func eventValues(p *project.Project, w *project.Workload) map[string]any {
 	if u, err := url.Parse(p.Events.Bus); err == nil && u.Hostname() != "" {
 		monitor = net.JoinHostPort(u.Hostname(), "8222")
 	}
+	// With a signing key (deploy mints the users) or a tls:// bus's CA,
+	// the relay and the CronJobs mount the Secret of the workload's bus
+	// users; skiff deploy fills it, render names it only.
+	inboxes := map[string]any{"relay": relay.Inbox(plan.Stream, w.Name)}
+	for _, s := range plan.Schedules {
+		inboxes[s.Name] = relay.Inbox(plan.Stream, s.Name)
+	}
+	auth := map[string]any{
+		"enabled": p.Events.SigningKey != "" || p.Events.TLS != nil,
+		"secret":  relay.CredsSecret(w.Name),
+		"creds":   p.Events.SigningKey != "",
+		"ca":      p.Events.TLS != nil && p.Events.TLS.CA != "",
+		"inboxes": inboxes,
+	}
 	return map[string]any{
 		"enabled":    true,
+		"auth":       auth,
 		"bus":        p.Events.Bus,
 		"stream":     plan.Stream,
 		"relayImage": p.Events.RelayImage,

@@ -69,7 +69,7 @@ func newFakeCluster(t *testing.T, f *cmdutil.Factory, objs ...any) *fakeCluster 
 				Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}}, nil
 		}}
 		return &kube.Client{Clientset: fc.cs, ContextName: "fake"}, d, nil
-	})
+	}, f.Getenv)
 	return fc
 }
 

@@ -222,18 +222,49 @@ func eventsStatus(ctx context.Context, opts *EventsOptions) error {
 	if err != nil {
 		return err
 	}
+	streams, err := conn.Streams(ctx)
+	if err != nil {
+		return err
+	}
+	// Before the events age out: said whatever the output format.
+	for _, s := range out {
+		if s.AgingOut {
+			fmt.Fprintf(f.IOStreams.ErrOut, "warning: %s's trigger %s has an event waiting since %s; the stream drops it at %s (events.retention.maxAge): scale it up or fix what fails\n",
+				s.Workload, s.Trigger, s.Oldest.Local().Format(time.RFC3339), s.AgesOut.Local().Format(time.RFC3339))
+		}
+	}
 	return cmdutil.Write(f.IOStreams.Out, f.Globals.Output, out, func(w io.Writer) error {
 		if len(out) == 0 {
 			fmt.Fprintln(f.IOStreams.ErrOut, "No workload of the project has triggers.")
-			return nil
+		} else {
+			fmt.Fprintln(w, "WORKLOAD\tTRIGGER\tPENDING\tIN FLIGHT\tREDELIVERED\tDEAD LETTERS\tOLDEST WAITING")
 		}
-		fmt.Fprintln(w, "WORKLOAD\tTRIGGER\tPENDING\tIN FLIGHT\tREDELIVERED\tDEAD LETTERS")
 		for _, s := range out {
 			if !s.Deployed {
-				fmt.Fprintf(w, "%s\t%s\tnot deployed\t\t\t%d\n", s.Workload, s.Trigger, s.DeadLetters)
+				fmt.Fprintf(w, "%s\t%s\tnot deployed\t\t\t%d\t\n", s.Workload, s.Trigger, s.DeadLetters)
 				continue
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\n", s.Workload, s.Trigger, s.Pending, s.AckPending, s.Redelivered, s.DeadLetters)
+			oldest := "-"
+			if s.Oldest != nil {
+				oldest = time.Since(*s.Oldest).Round(time.Second).String() + " ago"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Workload, s.Trigger, s.Pending, s.AckPending, s.Redelivered, s.DeadLetters, oldest)
+		}
+		if len(streams) > 0 {
+			fmt.Fprintln(w, "\nSTREAM\tEVENTS\tSIZE\tMAX SIZE\tMAX AGE\tOLDEST")
+		}
+		for _, s := range streams {
+			limit, age, first := "none", "none", "-"
+			if s.MaxBytes > 0 {
+				limit = fmt.Sprintf("%s (%d%%)", humanBytes(s.MaxBytes), s.Bytes*100/uint64(s.MaxBytes))
+			}
+			if s.MaxAge > 0 {
+				age = s.MaxAge.String()
+			}
+			if s.First != nil {
+				first = time.Since(*s.First).Round(time.Second).String() + " ago"
+			}
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.Stream, s.Events, humanBytes(int64(s.Bytes)), limit, age, first)
 		}
 		return nil
 	})

@@ -166,6 +166,12 @@ func TestEventsStatusAndDeadLetters(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "thumbs") || !strings.Contains(out, "com.example.image.uploaded") {
 		t.Errorf("status table: exit %d\n%s", code, out)
 	}
+	// The streams against the default limits (1 GiB, 7 days; dead letters 30 days).
+	for _, want := range []string{"STREAM", "MAX SIZE", "1.0 GiB (0%)", "168h0m0s", "720h0m0s", "shop-dlq"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status table lacks %q:\n%s", want, out)
+		}
+	}
 
 	for name, args := range map[string][]string{
 		"replay chooses nothing": {"events", "dlq", "replay"},

@@ -82,7 +82,7 @@ func scaledCluster(t *testing.T) (*cmdutil.Factory, *storage.Storage, *bytes.Buf
 			return &action.Configuration{Releases: releases, KubeClient: kc, Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}}, nil
 		}}
 		return &kube.Client{Clientset: cs, ContextName: "fake"}, d, nil
-	})
+	}, f.Getenv)
 	return f, releases, errOut
 }
 

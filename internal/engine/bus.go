@@ -25,6 +25,9 @@ type Bus interface {
 	Tail(ctx context.Context, typ string, since time.Duration) (Tail, error)
 	// Triggers reads the consumer of each trigger of ws.
 	Triggers(ctx context.Context, ws []project.Workload) ([]TriggerStatus, error)
+	// Streams reads the use of the project's streams against their
+	// limits.
+	Streams(ctx context.Context) ([]StreamUsage, error)
 	// DeadLetters lists the dead letters of workload ("": of every one).
 	DeadLetters(ctx context.Context, workload string) ([]DeadLetter, error)
 	// Replay stores a dead letter's event again for the trigger that
@@ -88,6 +91,29 @@ type TriggerStatus struct {
 	// LastDone is when the latest event of those done (answered, or dead
 	// lettered) in order was.
 	LastDone *time.Time `json:"lastDone,omitempty"`
+	// Oldest is when the oldest event waiting for the trigger was stored,
+	// and AgesOut when the stream's maxAge drops it (nil: none waits, or
+	// no maxAge); AgingOut: it has lived AgingOutShare of maxAge.
+	Oldest   *time.Time `json:"oldest,omitempty"`
+	AgesOut  *time.Time `json:"agesOut,omitempty"`
+	AgingOut bool       `json:"agingOut,omitempty"`
+}
+
+// AgingOutShare is how much of the stream's maxAge the oldest waiting
+// event of a trigger may have lived before status warns that events will
+// age out unhandled.
+const AgingOutShare = 0.8
+
+// StreamUsage is how full one of the project's streams is.
+type StreamUsage struct {
+	Stream string `json:"stream"`
+	Events uint64 `json:"events"`
+	Bytes  uint64 `json:"bytes"`
+	// MaxBytes and MaxAge are its limits (-1 and 0: none).
+	MaxBytes int64         `json:"maxBytes"`
+	MaxAge   time.Duration `json:"maxAge"`
+	// First is when its oldest event was stored (nil: it is empty).
+	First *time.Time `json:"first,omitempty"`
 }
 
 // Lag is what KEDA scales on.

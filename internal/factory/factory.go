@@ -30,10 +30,11 @@ import (
 // probes.
 func New(ios *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory {
 	f := cmdutil.New(ios, getenv)
-	f.Session = Sessions(Dial(f.Globals))
+	f.Session = Sessions(Dial(f.Globals), getenv)
 	f.Probes = probe.Checks
 	f.Bus = func(ctx context.Context, cfg engine.SessionConfig) (engine.Bus, error) {
-		return pipeline.OpenBus(ctx, cfg.Project, func(ctx context.Context) (*pipeline.Session, error) {
+		files := (&pipeline.Pipeline{Project: cfg.Project, Root: cfg.Root, Getenv: getenv}).BusFiles()
+		return pipeline.OpenBus(ctx, cfg.Project, pipeline.BusAuth(files), func(ctx context.Context) (*pipeline.Session, error) {
 			s, err := f.Session(ctx, cfg)
 			if err != nil {
 				return nil, err
@@ -97,13 +98,13 @@ func Dial(g *cmdutil.GlobalOptions) Connect {
 
 // Sessions returns a Factory's Session: the project's pipeline.Session on
 // the cluster connect reaches.
-func Sessions(connect Connect) func(context.Context, engine.SessionConfig) (engine.Session, error) {
+func Sessions(connect Connect, getenv func(string) string) func(context.Context, engine.SessionConfig) (engine.Session, error) {
 	return func(ctx context.Context, cfg engine.SessionConfig) (engine.Session, error) {
 		kc, d, err := connect(ctx, cfg.KubeContext, cfg.HelmLog)
 		if err != nil {
 			return nil, err
 		}
-		pl := &pipeline.Pipeline{Project: cfg.Project, Root: cfg.Root, Events: cfg.Events}
+		pl := &pipeline.Pipeline{Project: cfg.Project, Root: cfg.Root, Events: cfg.Events, Getenv: getenv}
 		return pipeline.NewSession(pl, kc, d).Engine(), nil
 	}
 }

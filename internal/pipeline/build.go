@@ -64,6 +64,9 @@ type Pipeline struct {
 	Events func(Event)
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Getenv reads the environment's overrides of skiff.yaml's bus files
+	// ($SKIFF_NATS_CREDS, $SKIFF_NATS_SIGNING_KEY; nil: os.Getenv).
+	Getenv func(string) string
 
 	em emitter
 }

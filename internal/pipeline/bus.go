@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -22,9 +23,22 @@ import (
 // port-forward when the bus is a Service of the cluster).
 type BusConn = bus.Conn
 
-// DialBus connects to the project's bus, reaching the cluster (connect)
-// only when the bus is one of its Services.
-func DialBus(ctx context.Context, p *project.Project, connect func(context.Context) (*Session, error)) (*BusConn, error) {
+// BusFiles are the files the pipeline's project reaches its bus with.
+func (pl *Pipeline) BusFiles() project.BusFiles {
+	getenv := pl.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return pl.Project.Events.BusFiles(pl.Root, getenv)
+}
+
+// BusAuth is how the commands connect to the project's bus: the CLI's
+// credentials and the bus's CA.
+func BusAuth(f project.BusFiles) bus.Auth { return bus.Auth{Creds: f.Creds, CA: f.CA} }
+
+// DialBus connects to the project's bus with auth, reaching the cluster
+// (connect) only when the bus is one of its Services.
+func DialBus(ctx context.Context, p *project.Project, auth bus.Auth, connect func(context.Context) (*Session, error)) (*BusConn, error) {
 	var kc *kube.Client
 	if u, err := url.Parse(p.Events.Bus); err == nil {
 		if _, _, inCluster := kube.ServiceHost(u.Hostname()); inCluster {
@@ -35,7 +49,7 @@ func DialBus(ctx context.Context, p *project.Project, connect func(context.Conte
 			kc = s.Kube
 		}
 	}
-	return bus.Dial(ctx, kc, p.Events.Bus)
+	return bus.Dial(ctx, kc, p.Events.Bus, auth)
 }
 
 // TailConsumer reads the events of stream that match filter as they are
@@ -65,7 +79,8 @@ func OpenLocalBus(ctx context.Context, root string, p *project.Project) (b engin
 	if err != nil {
 		return nil, "", err
 	}
-	conn, err := bus.Dial(ctx, nil, st.Bus)
+	// The bus of skiff dev --local is open, on loopback only.
+	conn, err := bus.Dial(ctx, nil, st.Bus, bus.Auth{})
 	if err != nil {
 		return nil, "", fmt.Errorf("the bus of skiff dev --local (pid %d): %w", st.PID, err)
 	}
@@ -74,8 +89,8 @@ func OpenLocalBus(ctx context.Context, root string, p *project.Project) (b engin
 }
 
 // OpenBus connects to the project's bus (DialBus) for `skiff events`.
-func OpenBus(ctx context.Context, p *project.Project, connect func(context.Context) (*Session, error)) (engine.Bus, error) {
-	conn, err := DialBus(ctx, p, connect)
+func OpenBus(ctx context.Context, p *project.Project, auth bus.Auth, connect func(context.Context) (*Session, error)) (engine.Bus, error) {
+	conn, err := DialBus(ctx, p, auth, connect)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +110,7 @@ type busClient struct {
 func (b *busClient) Close() { b.conn.Close() }
 
 func (b *busClient) Publish(ctx context.Context, ev engine.CloudEvent) (*engine.Stored, error) {
-	if err := relay.EnsureStreams(ctx, b.conn.JS, b.stream); err != nil {
+	if err := relay.EnsureStreams(ctx, b.conn.JS, b.stream, b.project.Events.Limits()); err != nil {
 		return nil, err
 	}
 	subject, err := relay.Subject(b.stream, ev.Attrs["type"])
@@ -154,6 +169,14 @@ func (b *busClient) Triggers(ctx context.Context, ws []project.Workload) ([]engi
 			return nil, fmt.Errorf("the bus %s: %w", b.conn.URL, err)
 		}
 		out = append(out, st...)
+	}
+	return out, nil
+}
+
+func (b *busClient) Streams(ctx context.Context) ([]engine.StreamUsage, error) {
+	out, err := relay.Usage(ctx, b.conn.JS, b.stream)
+	if err != nil {
+		return nil, fmt.Errorf("the bus %s: %w", b.conn.URL, err)
 	}
 	return out, nil
 }

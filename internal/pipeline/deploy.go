@@ -50,6 +50,12 @@ type Subscriber interface {
 	Subscribe(ctx context.Context, w *project.Workload) error
 }
 
+// BusUsers, when a Subscriber is one, gives the chart values of the
+// workload's bus users (events.auth), minted for its release.
+type BusUsers interface {
+	Users(ctx context.Context, w *project.Workload) (map[string]any, error)
+}
+
 // Deployment is one deployed release.
 type Deployment = engine.Deployment
 
@@ -138,6 +144,18 @@ func (p *Pipeline) DeployValues(ctx context.Context, r Releases, w *project.Work
 			err = fmt.Errorf("readying the event bus for %s: %w", w.Name, err)
 			p.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Err: err})
 			return nil, err
+		}
+		if u, ok := r.Bus.(BusUsers); ok {
+			ev, err := u.Users(ctx, w)
+			if err != nil {
+				interrupted()
+				err = fmt.Errorf("the bus users of %s: %w", w.Name, err)
+				p.emit(Event{Kind: Failed, Workload: w.Name, Release: rel, Namespace: ns, Err: err})
+				return nil, err
+			}
+			if ev != nil {
+				vals = chart.Merge(vals, map[string]any{"events": ev})
+			}
 		}
 	}
 	desc := "skiff deploy " + image

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/chart"
@@ -49,7 +52,18 @@ func NewSession(pl *Pipeline, kc *kube.Client, d *deploy.Deployer) *Session {
 	s.Targets = &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: pl.Project.Namespace,
 		Project: pl.Project, Root: pl.Root, Releases: d, Client: kc}
 	if e := pl.Project.Events; e != nil {
-		s.Bus = &busConsumers{project: pl.Project, bus: &bus.Redialer{KC: kc, URL: e.Bus}}
+		files := pl.BusFiles()
+		s.Bus = &busConsumers{project: pl.Project, files: files, bus: &bus.Redialer{KC: kc, URL: e.Bus, Auth: BusAuth(files)},
+			secret: func(ctx context.Context, name string) (map[string][]byte, error) {
+				sec, err := kc.Clientset.CoreV1().Secrets(pl.Project.Namespace).Get(ctx, name, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) {
+					return nil, nil
+				}
+				if err != nil {
+					return nil, err
+				}
+				return sec.Data, nil
+			}}
 	}
 	// Every release the session applies (deploy, config --apply, rollback,
 	// the rollback of a failed deploy) is waited for by its target.
@@ -124,7 +138,12 @@ func (s *Session) Preflight(ctx context.Context, ws []project.Workload) error {
 	if e.RelayImage == "" {
 		return &MissingRelayImageError{}
 	}
-	conn, err := bus.Dial(ctx, s.Kube, e.Bus)
+	files := s.BusFiles()
+	conn, err := bus.Dial(ctx, s.Kube, e.Bus, BusAuth(files))
+	var ce *bus.CredsError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("%w; deploy changed nothing", err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w; deploy changed nothing: start the bus, or fix events.bus in skiff.yaml", err)
 	}
@@ -132,7 +151,36 @@ func (s *Session) Preflight(ctx context.Context, ws []project.Workload) error {
 	if _, err := conn.Check(ctx); err != nil {
 		return fmt.Errorf("%w; deploy changed nothing: run nats-server with --jetstream", err)
 	}
+	if files.Creds == "" {
+		s.emit(Event{Kind: Notice, Message: fmt.Sprintf("warning: the bus %s took skiff without credentials: any pod that reaches it may read, publish and delete the project's events; "+
+			"run it with accounts and set events.credentials and events.signingKey (docs/security.md)", e.Bus)})
+		return nil
+	}
+	if files.SigningKey == "" {
+		s.emit(Event{Kind: Notice, Message: "warning: skiff.yaml has events.credentials but no events.signingKey: the workloads' relays connect without credentials, which the bus will refuse; " +
+			"set events.signingKey (or $SKIFF_NATS_SIGNING_KEY) to the account signing key's seed file (docs/security.md)"})
+		return nil
+	}
+	if err := CheckSigningKey(ctx, s.Kube, e.Bus, files); err != nil {
+		return fmt.Errorf("%w; deploy changed nothing", err)
+	}
 	return nil
+}
+
+// CheckSigningKey proves that the users deploy would mint with
+// files.SigningKey, in the account of files.Creds's user, are taken by
+// the bus.
+func CheckSigningKey(ctx context.Context, kc *kube.Client, busURL string, files project.BusFiles) error {
+	user, err := bus.ReadCreds(files.Creds, time.Now())
+	if err != nil {
+		return err
+	}
+	key, err := bus.ReadSigningKey(files.SigningKey)
+	if err != nil {
+		return err
+	}
+	defer key.Wipe()
+	return (&bus.Minter{Key: key, Account: user.Account}).Check(ctx, kc, busURL, files.CA, files.SigningKey)
 }
 
 // MissingRelayImageError says a project with events has no skiff-relay
@@ -441,6 +489,84 @@ type Consumers interface {
 type busConsumers struct {
 	project *project.Project
 	bus     *bus.Redialer
+	files   project.BusFiles
+	// secret reads a Secret of the project's namespace (nil, nil: none).
+	secret func(ctx context.Context, name string) (map[string][]byte, error)
+}
+
+// Users are the chart's events.auth values of w's release: with
+// credentials and a signing key, the users of w's relay and of each of its
+// schedules, minted by the account signing key with exactly the rights
+// they need (relay.RelayRights, relay.ScheduleRights), and the bus's CA.
+// A user in w's Secret that still fits is kept, so a deploy that changes
+// nothing changes no Secret. Nil: no Secret to fill.
+func (b *busConsumers) Users(ctx context.Context, w *project.Workload) (map[string]any, error) {
+	f := b.files
+	if f.CA == "" && (f.Creds == "" || f.SigningKey == "") {
+		return nil, nil
+	}
+	plan, err := relay.PlanFor(b.project, w)
+	if err != nil {
+		return nil, err
+	}
+	var current map[string][]byte
+	if b.secret != nil {
+		if current, err = b.secret(ctx, relay.CredsSecret(w.Name)); err != nil {
+			return nil, fmt.Errorf("reading the Secret %s: %w", relay.CredsSecret(w.Name), err)
+		}
+	}
+	data := map[string]any{}
+	auth := map[string]any{"enabled": true, "secret": relay.CredsSecret(w.Name), "data": data}
+	out := map[string]any{"auth": auth}
+	if f.CA != "" {
+		ca, err := os.ReadFile(f.CA)
+		if err != nil {
+			return nil, fmt.Errorf("the bus's CA: %w", err)
+		}
+		data["ca.crt"], auth["ca"] = string(ca), true
+	}
+	if f.Creds == "" || f.SigningKey == "" {
+		return out, nil
+	}
+	user, err := bus.ReadCreds(f.Creds, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	key, err := bus.ReadSigningKey(f.SigningKey)
+	if err != nil {
+		return nil, err
+	}
+	defer key.Wipe()
+	m := &bus.Minter{Key: key, Account: user.Account}
+	mint := func(key, name string, r relay.Rights) error {
+		if old := current[key]; old != nil && m.Current(old, r.Pub, r.Sub) {
+			data[key] = string(old)
+			return nil
+		}
+		c, err := m.Mint(name, r.Pub, r.Sub)
+		if err != nil {
+			return err
+		}
+		data[key] = string(c)
+		return nil
+	}
+	inboxes := map[string]any{}
+	r := relay.RelayRights(plan, w.Name)
+	inboxes["relay"] = r.Inbox
+	if err := mint(relay.RelayCredsKey, "skiff-relay "+plan.Stream+"/"+w.Name, r); err != nil {
+		return nil, err
+	}
+	for _, s := range plan.Schedules {
+		r := relay.ScheduleRights(plan.Stream, s)
+		inboxes[s.Name] = r.Inbox
+		if err := mint(relay.ScheduleCredsKey(s), "skiff schedule "+plan.Stream+"/"+s.Name, r); err != nil {
+			return nil, err
+		}
+	}
+	auth["creds"], auth["inboxes"] = true, inboxes
+	// KEDA reads the consumers' lag in the account's JetStream.
+	out["account"] = user.Account
+	return out, nil
 }
 
 // Subscribe creates the project's streams and w's consumers, and removes

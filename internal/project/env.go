@@ -28,6 +28,10 @@ type Environment struct {
 	Domain  string   `json:"domain,omitempty" yaml:"domain,omitempty"`
 	Gateway *Gateway `json:"gateway,omitempty" yaml:"gateway,omitempty"`
 	TLS     *TLS     `json:"tls,omitempty" yaml:"tls,omitempty"`
+	// Events replaces the top level's bus, credentials, signing key, TLS
+	// and retention where it sets them (the stream and the relay image
+	// stay the project's).
+	Events *Events `json:"events,omitempty" yaml:"events,omitempty"`
 	// Signing and Verify replace the top-level ones.
 	Signing *KeyRef `json:"signing,omitempty" yaml:"signing,omitempty"`
 	Verify  *KeyRef `json:"verify,omitempty" yaml:"verify,omitempty"`
@@ -121,6 +125,9 @@ func (p *Project) ForEnv(name string) (*Project, error) {
 			t.Issuer, t.Kind = p.TLS.Issuer, p.TLS.Kind
 		}
 		out.TLS = &t
+	}
+	if e.Events != nil {
+		out.Events = p.Events.overlay(e.Events)
 	}
 	if e.Signing != nil {
 		out.Signing = e.Signing
@@ -260,6 +267,12 @@ func (p *Project) validateEnvironments(add func(path, msg, hint string)) {
 		}
 		checkGateway(at+".gateway", e.Gateway, add)
 		checkTLS(at+".tls", e.TLS, p.TLS != nil && p.TLS.Issuer != "", add)
+		if e.Events != nil {
+			if e.Events.Stream != "" || e.Events.RelayImage != "" {
+				add(at+".events", "sets stream or relayImage", "set them at the top level: an environment may change bus, credentials, signingKey, tls and retention")
+			}
+			checkEventsFields(at+".events", e.Events, add)
+		}
 		checkKeyRef(at+".signing", e.Signing, add)
 		checkKeyRef(at+".verify", e.Verify, add)
 		checkMetrics(at+".metrics", e.Metrics, add)

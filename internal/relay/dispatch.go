@@ -95,7 +95,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return nil // stopped before the function was ready
 	}
 	for _, t := range d.Triggers {
-		cons, err := d.JS.CreateOrUpdateConsumer(ctx, d.Stream, ConsumerConfig(t, d.Workload, d.Delivery, d.Concurrency))
+		// skiff deploy made the consumer; a relay whose bus user may not
+		// create consumers (docs/security.md) only reads it. One that is
+		// missing is made, on a bus that allows it (skiff dev --local).
+		cons, err := d.JS.Consumer(ctx, d.Stream, t.Consumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			cons, err = d.JS.CreateOrUpdateConsumer(ctx, d.Stream, ConsumerConfig(t, d.Workload, d.Delivery, d.Concurrency))
+		}
 		if err != nil {
 			return fmt.Errorf("the consumer %s of stream %s: %w", t.Consumer, d.Stream, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skiffdev/skiff/internal/natstest"
+	"github.com/skiffdev/skiff/internal/project"
 )
 
 // runNATS starts a real nats-server with JetStream on a file store in a
@@ -22,7 +23,7 @@ import (
 func runNATS(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	js := natstest.Connect(t, natstest.Start(t))
-	if err := EnsureStreams(context.Background(), js, "shop"); err != nil {
+	if err := EnsureStreams(context.Background(), js, "shop", project.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	return js

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,6 +22,13 @@ func Status(ctx context.Context, js jetstream.JetStream, workload string, plan *
 	dead, err := deadLetterCount(ctx, js, plan.Stream, workload)
 	if err != nil {
 		return nil, err
+	}
+	var maxAge time.Duration
+	stream, err := js.Stream(ctx, plan.Stream)
+	if err == nil {
+		maxAge = stream.CachedInfo().Config.MaxAge
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("stream %s: %w", plan.Stream, err)
 	}
 	var out []TriggerStatus
 	for _, t := range plan.Triggers {
@@ -42,8 +50,72 @@ func Status(ctx context.Context, js jetstream.JetStream, workload string, plan *
 			st.Pending, st.AckPending, st.Redelivered = info.NumPending, info.NumAckPending, info.NumRedelivered
 			st.Delivered = info.Delivered.Consumer
 			st.LastDone = info.AckFloor.Last
+			if st.Lag() > 0 && stream != nil {
+				if st.Oldest, err = oldestWaiting(ctx, stream, info); err != nil {
+					return nil, fmt.Errorf("the consumer %s: %w", t.Consumer, err)
+				}
+				if st.Oldest != nil && maxAge > 0 {
+					at := st.Oldest.Add(maxAge)
+					st.AgesOut = &at
+					st.AgingOut = AgingOut(*st.Oldest, maxAge, time.Now())
+				}
+			}
 		}
 		out = append(out, st)
+	}
+	return out, nil
+}
+
+// AgingOut says whether an event stored at oldest, on a stream that keeps
+// events for maxAge, has lived engine.AgingOutShare of it at now.
+func AgingOut(oldest time.Time, maxAge time.Duration, now time.Time) bool {
+	return maxAge > 0 && now.Sub(oldest) >= time.Duration(float64(maxAge)*engine.AgingOutShare)
+}
+
+// oldestWaiting is when the oldest event a consumer has not had acked
+// was stored: the first of its subjects after its ack floor.
+func oldestWaiting(ctx context.Context, s jetstream.Stream, info *jetstream.ConsumerInfo) (*time.Time, error) {
+	filters := info.Config.FilterSubjects
+	if info.Config.FilterSubject != "" {
+		filters = append(filters, info.Config.FilterSubject)
+	}
+	var oldest *time.Time
+	for _, f := range filters {
+		m, err := s.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(f))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if oldest == nil || m.Time.Before(*oldest) {
+			t := m.Time
+			oldest = &t
+		}
+	}
+	return oldest, nil
+}
+
+// Usage reads the use of stream and its dead letters' against their
+// limits (a stream not made yet is left out).
+func Usage(ctx context.Context, js jetstream.JetStream, stream string) ([]engine.StreamUsage, error) {
+	out := []engine.StreamUsage{}
+	for _, name := range []string{stream, DeadLetterStream(stream)} {
+		s, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+		info := s.CachedInfo()
+		u := engine.StreamUsage{Stream: name, Events: info.State.Msgs, Bytes: info.State.Bytes,
+			MaxBytes: info.Config.MaxBytes, MaxAge: info.Config.MaxAge}
+		if info.State.Msgs > 0 {
+			first := info.State.FirstTime
+			u.First = &first
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }

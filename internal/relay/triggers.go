@@ -50,7 +50,9 @@ type Schedule struct {
 // Plan is how the events of a workload's triggers reach it: one durable
 // consumer per trigger, and a CronJob per schedule.
 type Plan struct {
-	Stream    string
+	Stream string
+	// Limits bound the project's streams.
+	Limits    project.Limits
 	Triggers  []Trigger
 	Schedules []Schedule
 	Delivery  Delivery
@@ -61,7 +63,7 @@ type Plan struct {
 // reads, so reordering triggers keeps them and changing one replaces it.
 func PlanFor(p *project.Project, w *project.Workload) (*Plan, error) {
 	stream := Stream(p)
-	pl := &Plan{Stream: stream, Delivery: DeliveryOf(w)}
+	pl := &Plan{Stream: stream, Limits: p.Events.Limits(), Delivery: DeliveryOf(w)}
 	for _, t := range w.Triggers {
 		var tr Trigger
 		if t.Schedule != "" {
@@ -162,7 +164,7 @@ func ConsumerConfig(t Trigger, workload string, d Delivery, concurrency int) jet
 // deployed: the project's streams, a consumer per trigger (updated to the
 // delivery), and no consumer left of a trigger the workload no longer has.
 func Subscribe(ctx context.Context, js jetstream.JetStream, workload string, plan *Plan, concurrency int) error {
-	if err := EnsureStreams(ctx, js, plan.Stream); err != nil {
+	if err := EnsureStreams(ctx, js, plan.Stream, plan.Limits); err != nil {
 		return err
 	}
 	keep := map[string]bool{}

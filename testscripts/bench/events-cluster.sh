@@ -19,6 +19,9 @@ WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
+# The cluster's bus runs with accounts: skiff (and eventwake) connect as the
+# test user, and deploy mints the relays' users with the account's key.
+export SKIFF_NATS_CREDS=${SKIFF_TEST_NATS_CREDS:-} SKIFF_NATS_SIGNING_KEY=${SKIFF_TEST_NATS_SIGNING_KEY:-}
 ns=bench-events stream=bench_events
 cleanup() {
   (cd "$work/shop" 2>/dev/null && "$work/skiff" delete --all >/dev/null 2>&1) || true

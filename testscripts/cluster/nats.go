@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,6 +34,18 @@ func (c *cluster) installNATS(ctx context.Context, binary string, kubelet *procR
 	if err := os.Chown(data, natsUID, natsUID); err != nil {
 		return err
 	}
+	auth, err := writeNATSAuth(c.natsAuthDir())
+	if err != nil {
+		return fmt.Errorf("the bus's accounts: %w", err)
+	}
+	crt, err := os.ReadFile(filepath.Join(c.pkiDir(), "nats.crt"))
+	if err != nil {
+		return err
+	}
+	key, err := os.ReadFile(filepath.Join(c.pkiDir(), "nats.key"))
+	if err != nil {
+		return err
+	}
 	ref := registryAddr + "/skiff-cluster/nats-server:" + natsVersion
 	if err := pushImage(ctx, binaryImage{Ref: ref, Binary: binary, User: "65532"}); err != nil {
 		return err
@@ -45,13 +58,15 @@ func (c *cluster) installNATS(ctx context.Context, binary string, kubelet *procR
 	if err != nil {
 		return err
 	}
-	for _, o := range natsObjects(ref, data) {
+	for _, o := range natsObjects(ref, data, map[string][]byte{"nats.conf": []byte(natsConfig(auth)), "tls.crt": crt, "tls.key": key}) {
 		var err error
 		switch o := o.(type) {
 		case *corev1.Namespace:
 			_, err = cs.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
 		case *corev1.PersistentVolume:
 			_, err = cs.CoreV1().PersistentVolumes().Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.Secret:
+			_, err = cs.CoreV1().Secrets(natsNamespace).Create(ctx, o, metav1.CreateOptions{})
 		case *corev1.PersistentVolumeClaim:
 			_, err = cs.CoreV1().PersistentVolumeClaims(natsNamespace).Create(ctx, o, metav1.CreateOptions{})
 		case *corev1.Service:
@@ -68,16 +83,20 @@ func (c *cluster) installNATS(ctx context.Context, binary string, kubelet *procR
 	}); err != nil {
 		return fmt.Errorf("%w\npods in %s:\n%s", err, natsNamespace, podReport(ctx, cs, natsNamespace))
 	}
-	c.logf("installed nats-server %s with JetStream in %s", natsVersion, time.Since(begin).Round(time.Second))
+	c.logf("installed nats-server %s with JetStream and accounts (operator mode, TLS for tls:// clients) in %s", natsVersion, time.Since(begin).Round(time.Second))
 	return nil
 }
 
 // natsUID runs nats-server and owns its store.
 const natsUID = 65532
 
+// natsAuthDir holds the bus's test users and signing key (ci.sh env).
+func (c *cluster) natsAuthDir() string { return c.state("nats-auth") }
+
 // natsObjects are the bus's namespace, store (a PersistentVolume on the
-// host folder data, bound to its claim), Service and Deployment.
-func natsObjects(image, data string) []any {
+// host folder data, bound to its claim), configuration (a Secret: its
+// accounts and TLS key), Service and Deployment.
+func natsObjects(image, data string, config map[string][]byte) []any {
 	labels := map[string]string{"app.kubernetes.io/name": "nats"}
 	meta := metav1.ObjectMeta{Name: "nats", Namespace: natsNamespace, Labels: labels}
 	uid := int64(natsUID)
@@ -102,6 +121,7 @@ func natsObjects(image, data string) []any {
 				VolumeName:       "nats-data",
 				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
 			}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "nats-config", Namespace: natsNamespace, Labels: labels}, Data: config},
 		&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{
 			Selector: labels,
 			Ports: []corev1.ServicePort{
@@ -126,7 +146,7 @@ func natsObjects(image, data string) []any {
 					Containers: []corev1.Container{{
 						Name:  "nats",
 						Image: image,
-						Args:  []string{"--name", "skiff-nats", "-p", "4222", "-m", "8222", "--jetstream", "--store_dir", "/data"},
+						Args:  []string{"-c", "/etc/nats/nats.conf"},
 						Ports: []corev1.ContainerPort{
 							{Name: "client", ContainerPort: 4222},
 							{Name: "monitor", ContainerPort: 8222},
@@ -144,10 +164,13 @@ func natsObjects(image, data string) []any {
 							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 							ReadOnlyRootFilesystem:   new(true),
 						},
-						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}, {Name: "config", MountPath: "/etc/nats", ReadOnly: true}},
 					}},
-					Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
-						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "nats-data"}}}},
+					Volumes: []corev1.Volume{
+						{Name: "data", VolumeSource: corev1.VolumeSource{
+							PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "nats-data"}}},
+						{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "nats-config"}}},
+					},
 				},
 			},
 		}},

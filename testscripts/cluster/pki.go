@@ -47,6 +47,9 @@ func certSpecs() []certSpec {
 		// API servers (KEDA's metrics adapter) with this client certificate,
 		// from a CA of its own so no other client can pass as the front proxy.
 		{name: "front-proxy-client", ca: "front-proxy-ca", cn: "front-proxy-client", client: true},
+		// nats-server's TLS for tls:// clients of the bus.
+		{name: "nats", cn: "nats", server: true,
+			dns: []string{"nats.nats.svc", "nats.nats.svc." + clusterDomain}},
 		// Pebble's ACME and management endpoints (cert-manager trusts the
 		// cluster CA for them through the ClusterIssuer's caBundle).
 		{name: "pebble", cn: "pebble", server: true, ips: []string{pebbleIP},

@@ -336,5 +336,13 @@ func (c *cluster) printEnv() error {
 	fmt.Fprintf(c.out, "export SKIFF_TEST_CLUSTER_ISSUER=%s SKIFF_TEST_ACME_ROOT=%s SKIFF_TEST_CA_ISSUER=%s SKIFF_TEST_CA_ROOT=%s\n",
 		acmeIssuer, c.acmeRootFile(), caIssuer, c.caRootFile())
 	fmt.Fprintf(c.out, "export SKIFF_TEST_INGRESS_CLASS=%s\n", ingressClass)
+	// The bus runs with accounts (docs/testing.md, "The bus"): a user with
+	// every right of the projects' account, the account's signing key,
+	// the CA of its TLS port, and two users it refuses.
+	na := c.natsAuthDir()
+	fmt.Fprintf(c.out, "export SKIFF_TEST_NATS_CREDS=%s SKIFF_TEST_NATS_SIGNING_KEY=%s SKIFF_TEST_NATS_CA=%s\n",
+		filepath.Join(na, "e2e.creds"), filepath.Join(na, "account-signing.nk"), filepath.Join(c.pkiDir(), "ca.crt"))
+	fmt.Fprintf(c.out, "export SKIFF_TEST_NATS_EXPIRED_CREDS=%s SKIFF_TEST_NATS_STRANGER_CREDS=%s\n",
+		filepath.Join(na, "expired.creds"), filepath.Join(na, "stranger.creds"))
 	return nil
 }

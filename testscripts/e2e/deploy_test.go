@@ -55,7 +55,10 @@ func needCluster(t *testing.T) *cluster {
 		registry: registry,
 		skiff:    buildSkiff(t, work),
 		env: []string{"KUBECONFIG=" + kubeconfig, "SKIFF_CACHE_DIR=" + filepath.Join(work, "cache"),
-			"SKIFF_CONFIG_DIR=" + filepath.Join(work, "config"), "NO_COLOR=1"},
+			"SKIFF_CONFIG_DIR=" + filepath.Join(work, "config"), "NO_COLOR=1",
+			// The bus runs with accounts: skiff connects as the test user
+			// and mints the workloads' users with the account's key.
+			"SKIFF_NATS_CREDS=" + os.Getenv("SKIFF_TEST_NATS_CREDS"), "SKIFF_NATS_SIGNING_KEY=" + os.Getenv("SKIFF_TEST_NATS_SIGNING_KEY")},
 	}
 	return c
 }

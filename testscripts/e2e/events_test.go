@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,10 @@ import (
 )
 
 const testBus = "nats://nats.nats.svc.cluster.local:4222"
+
+// testBusAuth is the test cluster's user for the tests' own reads of the
+// bus (`ci.sh env`: the bus runs with accounts).
+func testBusAuth() bus.Auth { return bus.Auth{Creds: os.Getenv("SKIFF_TEST_NATS_CREDS")} }
 
 var relayOnce struct {
 	sync.Once
@@ -129,7 +134,7 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("CronJobs after deploy: %v, %d", err, len(cjs.Items))
 	}
 
-	conn, err := bus.Dial(ctx, c.kc, testBus)
+	conn, err := bus.Dial(ctx, c.kc, testBus, testBusAuth())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +206,7 @@ func TestEvents(t *testing.T) {
 	// must; the relays reconnect on their own.
 	const m = 2000
 	go func() {
-		pc, err := bus.Dial(ctx, c.kc, testBus)
+		pc, err := bus.Dial(ctx, c.kc, testBus, testBusAuth())
 		for i := 0; i < m; {
 			if err == nil {
 				ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": fmt.Sprintf("b%d", i), "source": "/e2e", "type": "com.example.image.uploaded"},
@@ -217,7 +222,7 @@ func TestEvents(t *testing.T) {
 				pc.Close()
 			}
 			time.Sleep(200 * time.Millisecond) // the bus is restarting: try again
-			pc, err = bus.Dial(ctx, c.kc, testBus)
+			pc, err = bus.Dial(ctx, c.kc, testBus, testBusAuth())
 		}
 		pc.Close()
 		published <- nil
@@ -232,7 +237,7 @@ func TestEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close()
-	if conn, err = bus.Dial(ctx, c.kc, testBus); err != nil {
+	if conn, err = bus.Dial(ctx, c.kc, testBus, testBusAuth()); err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()

@@ -104,7 +104,7 @@ func Start(ctx context.Context, o engine.DevBusConfig) (b *Bus, err error) {
 	if b.js, err = jetstream.New(b.nc); err != nil {
 		return nil, err
 	}
-	if err := relay.EnsureStreams(ctx, b.js, b.Stream); err != nil {
+	if err := relay.EnsureStreams(ctx, b.js, b.Stream, p.Events.Limits()); err != nil {
 		return nil, fmt.Errorf("the local bus: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

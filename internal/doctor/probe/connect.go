@@ -8,7 +8,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/doctor"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
@@ -62,18 +61,6 @@ func ClusterChecks(p *project.Project, kubeconfig, kubeContext string, needs []d
 	if len(p.ExposedWorkloads()) > 0 {
 		tc := &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: p.Namespace, Project: p}
 		checks = append(checks, c.Edge(func(ctx context.Context) (*target.EdgeFindings, error) { return tc.CheckGateways(ctx, p.Workloads) }))
-	}
-	if ev := p.Events; ev != nil && ev.Bus != "" {
-		checks = append(checks, c.Bus(func(ctx context.Context) (string, error) {
-			ctx, cancel := context.WithTimeout(ctx, doctor.Reach)
-			defer cancel()
-			conn, err := bus.Dial(ctx, kc, ev.Bus)
-			if err != nil {
-				return "", err
-			}
-			defer conn.Close()
-			return conn.Check(ctx)
-		}))
 	}
 	return checks
 }

@@ -10,6 +10,7 @@ package probe
 
 import (
 	"context"
+	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -25,7 +26,11 @@ import (
 // Checks are the registry's and the cluster's checks of cfg's project.
 func Checks(ctx context.Context, cfg doctor.Config) []doctor.Check {
 	needs, err := Needs(ctx, cfg)
-	return append(RegistryChecks(cfg.Project, cfg.Insecure), ClusterChecks(cfg.Project, cfg.Kubeconfig, cfg.KubeContext, needs, err)...)
+	checks := append(RegistryChecks(cfg.Project, cfg.Insecure), ClusterChecks(cfg.Project, cfg.Kubeconfig, cfg.KubeContext, needs, err)...)
+	if ev := cfg.Project.Events; ev != nil && ev.Bus != "" {
+		checks = append(checks, BusChecks(cfg.Project, ev.BusFiles(cfg.Root, os.Getenv), cfg.Kubeconfig, cfg.KubeContext)...)
+	}
+	return checks
 }
 
 // RegistryChecks check the push to and the pulls from the project's

@@ -30,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
 
@@ -74,7 +75,7 @@ func run() error {
 	defer sub.Close()
 	rjs, _ := jetstream.New(sub)
 	ctx := context.Background()
-	if err := relay.EnsureStreams(ctx, js, "bench"); err != nil {
+	if err := relay.EnsureStreams(ctx, js, "bench", (*project.Events)(nil).Limits()); err != nil {
 		return err
 	}
 

@@ -59,7 +59,7 @@ func run(ns, release, busURL, stream, typ, warmType, replyType string, wakes, ra
 	if err != nil {
 		return err
 	}
-	conn, err := bus.Dial(ctx, kc, busURL)
+	conn, err := bus.Dial(ctx, kc, busURL, bus.Auth{Creds: os.Getenv("SKIFF_NATS_CREDS")})
 	if err != nil {
 		return err
 	}
