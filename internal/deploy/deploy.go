@@ -53,6 +53,13 @@ type Deployer struct {
 	// Clientset reads what WaitReady asks about (nil: only releases with no
 	// resources can be waited for).
 	Clientset kubernetes.Interface
+	// ServerValidates says the API server checks the fields of what is
+	// applied itself (kube.Client.ValidatesFields). Helm's client-side
+	// check is then skipped: on such a server it validates nothing (it
+	// leaves the check to the server) but first downloads and parses the
+	// OpenAPI document of each group applied to learn that, most of what
+	// an upgrade allocates.
+	ServerValidates bool
 	// Wait is how a release applied by Deploy or Rollback is waited for:
 	// it returns when the release is ready, or an error. The release's
 	// timeout bounds its ctx. nil: WaitReady. A session sets it to the
@@ -212,6 +219,7 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 		in.Namespace = r.Namespace
 		in.Timeout = r.Timeout
 		in.Description = r.Description
+		in.DisableOpenAPIValidation = d.ServerValidates
 		rel, err = in.RunWithContext(applyCtx, r.Chart, r.Values)
 	} else {
 		up := action.NewUpgrade(cfg)
@@ -219,6 +227,7 @@ func (d *Deployer) Deploy(ctx context.Context, r Release, workload string) (*Res
 		up.Timeout = r.Timeout
 		up.MaxHistory = MaxHistory
 		up.Description = r.Description
+		up.DisableOpenAPIValidation = d.ServerValidates
 		rel, err = up.RunWithContext(applyCtx, r.Name, r.Chart, r.Values)
 	}
 	waitCtx, cancel := context.WithCancelCause(ctx)

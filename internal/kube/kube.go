@@ -5,18 +5,22 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -46,6 +50,8 @@ type Client struct {
 	ContextName string
 	// DefaultNamespace is the context's namespace ("default" when unset).
 	DefaultNamespace string
+	// Version is the API server's, as Ping read it (nil before).
+	Version *version.Info
 
 	opts Options
 }
@@ -146,18 +152,24 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// Ping checks that the API server answers within ReachTimeout.
+// Ping checks that the API server answers within ReachTimeout, and
+// records its Version.
 func (c *Client) Ping(ctx context.Context) error {
 	cfg := rest.CopyConfig(c.REST)
 	cfg.Timeout = ReachTimeout
-	cs, err := kubernetes.NewForConfig(cfg)
+	// One REST client for one request, not a second typed clientset.
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, ReachTimeout)
 	defer cancel()
-	_, err = cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	raw, err := dc.RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
 	if err == nil {
+		var v version.Info
+		if json.Unmarshal(raw, &v) == nil {
+			c.Version = &v
+		}
 		return nil
 	}
 	var ne net.Error
@@ -169,6 +181,35 @@ func (c *Client) Ping(ctx context.Context) error {
 		return fmt.Errorf("the cluster at %s refused skiff's credentials (context %q): %w", c.REST.Host, c.ContextName, err)
 	}
 	return &UnreachableError{Host: c.REST.Host, Context: c.ContextName, Err: simplify(err)}
+}
+
+// ValidatesFields reports whether the API server, as Ping found it,
+// checks the fields of the objects it is sent itself (server-side field
+// validation, on by default since Kubernetes 1.25 and GA in 1.27; this
+// says yes from 1.27). False when unknown.
+func (c *Client) ValidatesFields() bool {
+	if c.Version == nil {
+		return false
+	}
+	major, err := strconv.Atoi(leadingDigits(c.Version.Major))
+	if err != nil {
+		return false
+	}
+	minor, err := strconv.Atoi(leadingDigits(c.Version.Minor))
+	if err != nil {
+		return false
+	}
+	return major > 1 || (major == 1 && minor >= 27)
+}
+
+// leadingDigits is s up to its first non-digit: providers write minors
+// such as "27+".
+func leadingDigits(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		return s
+	}
+	return s[:i]
 }
 
 func simplify(err error) error {
