@@ -237,7 +237,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 
 	if len(triggers) > 0 {
 		d := &relay.Dispatcher{JS: js, Stream: o.stream, Workload: o.workload, Target: o.target, Ready: o.ready, Triggers: triggers,
-			Delivery: o.delivery, Concurrency: o.concurrency, Client: &http.Client{}, Logger: logger, Metrics: metrics}
+			Delivery: o.delivery, Concurrency: o.concurrency, Client: relay.HandlerClient(o.concurrency), Logger: logger, Metrics: metrics}
 		go func() { done <- d.Run(dctx) }()
 	}
 	select {

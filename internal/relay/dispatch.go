@@ -72,6 +72,19 @@ type Dispatcher struct {
 	Metrics     *Metrics
 }
 
+// HandlerClient is the HTTP client a Dispatcher delivers with when it
+// has concurrency events in flight to one handler: it keeps a connection
+// open to the handler for each of them. Go's default client keeps two per
+// host, so with more in flight most deliveries opened a connection of
+// their own and closed it after the answer.
+func HandlerClient(concurrency int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil // the handler is in the pod: never through a proxy
+	t.MaxIdleConnsPerHost = max(concurrency, 1)
+	t.MaxIdleConns = max(concurrency, t.MaxIdleConns)
+	return &http.Client{Transport: t}
+}
+
 // Run delivers until ctx ends, then stops fetching, hands back what it
 // fetched but did not start (redelivered at once, to another pod), and
 // waits for the deliveries in flight.
@@ -317,12 +330,13 @@ func (d *Dispatcher) deadLetter(t Trigger, msg jetstream.Msg, md *jetstream.MsgM
 	d.ack(msg)
 }
 
-// ack acks msg and waits for the server to confirm: an ack lost on the
-// way means a duplicate delivery, never a lost event.
+// ack acks msg. It does not wait for the server to confirm: an ack lost
+// on the way means the event comes again after AckWait (a duplicate, never
+// a lost event), whether or not the relay waited to learn of it, and a
+// confirmation is one more round trip to the bus per event while the
+// delivery holds its place among those in flight.
 func (d *Dispatcher) ack(msg jetstream.Msg) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := msg.DoubleAck(ctx); err != nil {
-		d.Logger.Warn("ack not confirmed; the event may come again", "subject", msg.Subject(), "error", err.Error())
+	if err := msg.Ack(); err != nil {
+		d.Logger.Warn("ack not sent; the event will come again", "subject", msg.Subject(), "error", err.Error())
 	}
 }

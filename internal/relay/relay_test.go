@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -159,7 +160,7 @@ func startDispatcher(t *testing.T, js jetstream.JetStream, fn http.Handler, d De
 	t.Cleanup(srv.Close)
 	m := &Metrics{}
 	disp := &Dispatcher{JS: js, Stream: "shop", Workload: "thumbs", Target: srv.URL, Triggers: triggers,
-		Delivery: d, Concurrency: 8, Client: &http.Client{}, Logger: quiet, Metrics: m}
+		Delivery: d, Concurrency: 8, Client: HandlerClient(8), Logger: quiet, Metrics: m}
 	// As skiff deploy does before a pod runs: a new consumer holds the
 	// events published from its creation on.
 	for _, tr := range triggers {
@@ -209,6 +210,48 @@ func TestDispatcherDeliversEveryEvent(t *testing.T) {
 	waitAcked(t, js, "thumbs-0")
 	if m.Get(Delivered) != 200 {
 		t.Errorf("delivered = %d", m.Get(Delivered))
+	}
+}
+
+func TestDispatcherKeepsItsConnectionsToTheHandler(t *testing.T) {
+	js := runNATS(t)
+	fn := newFunction(nil)
+	var mu sync.Mutex
+	opened := 0
+	srv := httptest.NewUnstartedServer(fn)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	const concurrency = 8
+	filter, _ := Filter("shop", "com.example.image.*")
+	tr := Trigger{Consumer: "thumbs-0", Filter: filter}
+	d := Delivery{Retries: 3, Backoff: 100 * time.Millisecond, Timeout: 5 * time.Second}
+	if _, err := js.CreateOrUpdateConsumer(context.Background(), "shop", ConsumerConfig(tr, "thumbs", d, concurrency)); err != nil {
+		t.Fatal(err)
+	}
+	disp := &Dispatcher{JS: js, Stream: "shop", Workload: "thumbs", Target: srv.URL, Triggers: []Trigger{tr},
+		Delivery: d, Concurrency: concurrency, Client: HandlerClient(concurrency), Logger: quiet, Metrics: &Metrics{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- disp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for i := range 500 {
+		publish(t, js, fmt.Sprint(i), "/uploads", "com.example.image.uploaded")
+	}
+	fn.wait(t, 500)
+	waitAcked(t, js, "thumbs-0")
+	mu.Lock()
+	defer mu.Unlock()
+	// One connection per delivery in flight at most, kept open between
+	// deliveries (Go's default client keeps 2 a host and opens the rest anew).
+	if opened > concurrency {
+		t.Errorf("500 deliveries, %d in flight, opened %d connections to the handler; want at most %d", concurrency, opened, concurrency)
 	}
 }
 

@@ -170,7 +170,7 @@ func (b *Bus) apply(ctx context.Context, p *project.Project) error {
 		}
 		d := &relay.Dispatcher{JS: b.js, Stream: plan.Stream, Workload: w.Name, Target: dev.URL(w) + "/", Ready: ready,
 			Triggers: plan.Triggers, Delivery: plan.Delivery, Concurrency: relay.DefaultConcurrency,
-			Client: &http.Client{}, Logger: b.logger.With("workload", w.Name), Metrics: b.metrics}
+			Client: relay.HandlerClient(relay.DefaultConcurrency), Logger: b.logger.With("workload", w.Name), Metrics: b.metrics}
 		key, _ := json.Marshal([]any{plan, d.Target, d.Ready})
 		if cur := b.delivery[w.Name]; cur != nil && cur.key == string(key) {
 			continue

@@ -7,6 +7,13 @@
 // reports how many the handler received per second, and how many were
 // lost or delivered twice.
 //
+// With -target, the function is a handler already running there (a
+// template's function, started by events.sh) that answers each event with
+// a reply of type -reply-type: an event then counts as arrived when its
+// reply is stored on the stream (the reply's CloudEvents subject names the
+// event, as the templates set it), and the latency is from the publish
+// call to the reply stored.
+//
 //	go run ./testscripts/bench/eventload -rate 100 -n 2000 -burst 20000
 package main
 
@@ -20,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,7 +53,11 @@ func run() error {
 	rate := flag.Int("rate", 100, "events per second for the latency run")
 	n := flag.Int("n", 2000, "events in the latency run")
 	burst := flag.Int("burst", 20000, "events in the throughput run")
-	concurrency := flag.Int("concurrency", 64, "the relay's events in flight")
+	concurrency := flag.Int("concurrency", relay.DefaultConcurrency, "the relay's events in flight")
+	target := flag.String("target", "", "a running handler's URL (default: one in this process that answers at once)")
+	replyType := flag.String("reply-type", "bench.reply", "with -target: the type of the handler's replies")
+	defaultClient := flag.Bool("default-client", false, "deliver with Go's default HTTP client, as the relay did before it sized its own")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the throughput run (this process: nats-server, the relay and the publisher) to this file")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "eventload")
@@ -79,15 +91,13 @@ func run() error {
 		return err
 	}
 
-	// The function: notes when each event arrived.
+	// The function: notes when each event arrived (entered the handler,
+	// or with -target its reply was stored).
 	var mu sync.Mutex
 	entered := map[string]time.Time{}
 	seen := map[string]int{}
 	arrived := make(chan struct{}, *burst+*n)
-	fn := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		id := r.Header.Get("Ce-Id")
-		io.Copy(io.Discard, r.Body)
+	note := func(id string, now time.Time) {
 		mu.Lock()
 		if _, ok := entered[id]; !ok {
 			entered[id] = now
@@ -95,24 +105,55 @@ func run() error {
 		seen[id]++
 		mu.Unlock()
 		arrived <- struct{}{}
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
 	}
-	go http.Serve(ln, fn)
-	filter, _ := relay.Filter("bench", "*")
-	d := &relay.Dispatcher{JS: rjs, Stream: "bench", Workload: "fn", Target: "http://" + ln.Addr().String() + "/",
+	trigger := "*"
+	url := *target
+	if url == "" {
+		fn := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			now := time.Now()
+			io.Copy(io.Discard, r.Body)
+			note(r.Header.Get("Ce-Id"), now)
+		})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		go http.Serve(ln, fn)
+		url = "http://" + ln.Addr().String() + "/"
+	} else {
+		trigger = "bench.tick" // not the replies' type: a function is not triggered by its own replies
+		subject, err := relay.Subject("bench", *replyType)
+		if err != nil {
+			return err
+		}
+		replies, err := pub.Subscribe(subject, func(m *nats.Msg) {
+			now := time.Now()
+			if ev, err := relay.FromMessage(m.Header, m.Data); err == nil {
+				note(ev.Attrs["subject"], now)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		defer replies.Unsubscribe()
+		pub.Flush()
+	}
+	filter, _ := relay.Filter("bench", trigger)
+	client := relay.HandlerClient(*concurrency)
+	if *defaultClient {
+		client = &http.Client{}
+	}
+	d := &relay.Dispatcher{JS: rjs, Stream: "bench", Workload: "fn", Target: url,
 		Triggers: []relay.Trigger{{Consumer: "fn-0", Filter: filter}},
 		Delivery: relay.Delivery{Retries: 3, Backoff: time.Second, Timeout: 10 * time.Second}, Concurrency: *concurrency,
-		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Client: client, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	dctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go d.Run(dctx)
 
 	send := func(id string) (time.Time, error) {
 		ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": "/bench", "type": "bench.tick"},
-			ContentType: "application/json", Data: []byte(`{"n":1}`)}
+			ContentType: "application/json", Data: []byte(`{"name":"bench"}`)}
 		start := time.Now()
 		_, err := js.PublishMsg(ctx, ev.Message("bench.bench.tick"))
 		return start, err
@@ -129,21 +170,29 @@ func run() error {
 		return nil
 	}
 
-	// The floor: the same events POSTed straight to the handler, no bus.
-	client := &http.Client{}
+	// The floor: the same events POSTed straight to the handler, no bus,
+	// timed to the handler entered (or, with -target, to its answer).
+	floorClient := &http.Client{}
 	var floor []time.Duration
 	tick := time.NewTicker(time.Second / time.Duration(*rate))
 	for i := range *n {
 		<-tick.C
 		id := "f" + strconv.Itoa(i)
-		req, _ := http.NewRequest(http.MethodPost, d.Target, strings.NewReader(`{"n":1}`))
-		req.Header.Set("Ce-Id", id)
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"name":"bench"}`))
+		for k, v := range map[string]string{"Ce-Id": id, "Ce-Specversion": "1.0", "Ce-Source": "/bench", "Ce-Type": "bench.tick", "Content-Type": "application/json"} {
+			req.Header.Set(k, v)
+		}
 		at := time.Now()
-		resp, err := client.Do(req)
+		resp, err := floorClient.Do(req)
 		if err != nil {
 			return err
 		}
+		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if *target != "" {
+			floor = append(floor, time.Since(at))
+			continue
+		}
 		<-arrived
 		mu.Lock()
 		floor = append(floor, entered[id].Sub(at))
@@ -152,7 +201,11 @@ func run() error {
 	tick.Stop()
 	slices.Sort(floor)
 	pf := func(q int) time.Duration { return floor[min(len(floor)-1, len(floor)*q/100)] }
-	fmt.Printf("| HTTP POST straight to the handler (the floor), %d/s | %d | %s | %s | %s | %s |\n", *rate, len(floor), ms(pf(50)), ms(pf(90)), ms(pf(99)), ms(floor[len(floor)-1]))
+	what, to := "HTTP POST straight to the handler (the floor)", "handler entered"
+	if *target != "" {
+		what, to = "HTTP POST straight to the handler, to its answer (the floor)", "reply stored"
+	}
+	fmt.Printf("| %s, %d/s | %d | %s | %s | %s | %s |\n", what, *rate, len(floor), ms(pf(50)), ms(pf(90)), ms(pf(99)), ms(floor[len(floor)-1]))
 
 	// Latency at a fixed rate.
 	sent := map[string]time.Time{}
@@ -178,14 +231,24 @@ func run() error {
 	mu.Unlock()
 	slices.Sort(lat)
 	p := func(q int) time.Duration { return lat[min(len(lat)-1, len(lat)*q/100)] }
-	fmt.Printf("| publish → handler entered, %d events/s | %d | %s | %s | %s | %s |\n", *rate, len(lat), ms(p(50)), ms(p(90)), ms(p(99)), ms(lat[len(lat)-1]))
+	fmt.Printf("| publish → %s, %d events/s, %d in flight | %d | %s | %s | %s | %s |\n", to, *rate, *concurrency, len(lat), ms(p(50)), ms(p(90)), ms(p(99)), ms(lat[len(lat)-1]))
 
 	// Throughput: publish as fast as acks come (async), count arrivals.
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, 0, *burst)
 	for i := range *burst {
 		ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": "b" + strconv.Itoa(i), "source": "/bench", "type": "bench.tick"},
-			ContentType: "application/json", Data: []byte(`{"n":1}`)}
+			ContentType: "application/json", Data: []byte(`{"name":"bench"}`)}
 		f, err := js.PublishMsgAsync(ev.Message("bench.bench.tick"))
 		if err != nil {
 			return err
@@ -215,8 +278,8 @@ func run() error {
 		}
 	}
 	mu.Unlock()
-	fmt.Printf("| %d events published at once: stored in | %s | delivered in | %s | %.0f events/s | lost %d, duplicates %d |\n",
-		*burst, ms(stored), ms(took), float64(*burst)/took.Seconds(), lost, dup)
+	fmt.Printf("| %d events published at once, %d in flight: stored in | %s | delivered in | %s | %.0f events/s | lost %d, duplicates %d |\n",
+		*burst, *concurrency, ms(stored), ms(took), float64(*burst)/took.Seconds(), lost, dup)
 	return nil
 }
 
