@@ -3,7 +3,6 @@ package testscripts
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,16 +10,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skiffdev/skiff/internal/hostrun"
 )
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := hostrun.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // TestRunAndInvokeLocal runs a generated Python CloudEvents function with

@@ -71,13 +71,11 @@ func (l *Local) wakerFor(ctx context.Context, w *project.Workload) (wk *waker, f
 	if err != nil {
 		return nil, false, err
 	}
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := hostrun.FreePort() // the process listens there
 	if err != nil {
 		ln.Close()
 		return nil, false, err
 	}
-	port := inner.Addr().(*net.TCPAddr).Port
-	inner.Close() // the process listens there
 	wk = &waker{name: w.Name, port: port, idle: w.Scale.IdleDuration(), ln: ln, l: l, ctx: ctx}
 	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(port))
 	proxy := httputil.NewSingleHostReverseProxy(target)
