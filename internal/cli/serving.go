@@ -13,6 +13,7 @@ import (
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/stats"
 )
 
 // servingFlags are the flags of the commands that print how workloads
@@ -73,7 +74,7 @@ func servingCells(s *engine.Serving, lag *engine.EventLag) string {
 		// No pod served in the window (none runs, read from the pods).
 		return "idle\t-\t-\t-\t" + cold(s) + "\t" + events
 	}
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", rate(s.RPS), percent(s.ErrorPercent), seconds(s.P50), seconds(s.P99), cold(s), events)
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", stats.FormatRate(s.RPS), percent(s.ErrorPercent), seconds(s.P50), seconds(s.P99), cold(s), events)
 }
 
 // triggerRows are one row per trigger, under a workload's row: the
@@ -89,7 +90,7 @@ func triggerRows(w io.Writer, s *engine.Serving, cols int) {
 			failed = 100 * float64(t.Failed) / float64(n)
 		}
 		fmt.Fprintf(w, "  └ %s%s\t%s\t%s\t%s\t%s\t-\t%s\n", t.Trigger, strings.Repeat("\t", cols-1),
-			rate(t.PerSecond), percent(failed), seconds(t.P50), seconds(t.P99),
+			stats.FormatRate(t.PerSecond), percent(failed), seconds(t.P50), seconds(t.P99),
 			fmt.Sprintf("%d delivered, %d retried, %d dead, lag %d", t.Delivered, t.Retried, t.DeadLettered, t.Pending))
 	}
 }
@@ -113,16 +114,6 @@ func servingNotes(w io.Writer, workload string, s *engine.Serving, kept string) 
 	}
 }
 
-func rate(v float64) string {
-	switch {
-	case v == 0:
-		return "0"
-	case v < 10:
-		return fmt.Sprintf("%.2f", v)
-	}
-	return fmt.Sprintf("%.1f", v)
-}
-
 func percent(v float64) string {
 	if v == 0 {
 		return "0%"
@@ -136,17 +127,7 @@ func seconds(v *float64) string {
 	if v == nil {
 		return "-"
 	}
-	return humanSeconds(*v)
-}
-
-func humanSeconds(s float64) string {
-	switch {
-	case s < 0.01:
-		return fmt.Sprintf("%.1fms", s*1000)
-	case s < 1:
-		return fmt.Sprintf("%.0fms", s*1000)
-	}
-	return fmt.Sprintf("%.2fs", s)
+	return stats.FormatSeconds(*v)
 }
 
 // cold is the cold starts and their callers' mean wait: "1 (820ms)".
@@ -157,7 +138,7 @@ func cold(s *engine.Serving) string {
 	if s.ColdStartWait == nil {
 		return fmt.Sprint(s.ColdStarts)
 	}
-	return fmt.Sprintf("%d (%s)", s.ColdStarts, humanSeconds(*s.ColdStartWait))
+	return fmt.Sprintf("%d (%s)", s.ColdStarts, stats.FormatSeconds(*s.ColdStartWait))
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/metrics/window"
+	"github.com/skiffdev/skiff/internal/stats"
 )
 
 // levels are the eighths of a cell, from empty to full.
@@ -75,28 +76,6 @@ func chart(vs []float64, rows int, top float64) []string {
 	return out
 }
 
-func rateCell(v float64) string {
-	switch {
-	case v == 0:
-		return "0"
-	case v < 10:
-		return fmt.Sprintf("%.2f", v)
-	}
-	return fmt.Sprintf("%.1f", v)
-}
-
-func secondsCell(s float64) string {
-	switch {
-	case math.IsNaN(s):
-		return "-"
-	case s < 0.01:
-		return fmt.Sprintf("%.1fms", s*1000)
-	case s < 1:
-		return fmt.Sprintf("%.0fms", s*1000)
-	}
-	return fmt.Sprintf("%.2fs", s)
-}
-
 // servingLines is the Serving pane: a chart of the last 15 minutes each
 // of requests per second, p99 latency and errors per second, ending now.
 func (w *workload) servingLines(width, h int, st *styles, now time.Time, err error) []string {
@@ -117,9 +96,9 @@ func (w *workload) servingLines(width, h int, st *styles, now time.Time, err err
 		f     func(window.Point) float64
 		value func(float64) string
 	}{
-		{"requests/s", func(p window.Point) float64 { return p.Rate }, rateCell},
-		{"p99", func(p window.Point) float64 { return p.P99 }, secondsCell},
-		{"errors/s", func(p window.Point) float64 { return p.Errors }, rateCell},
+		{"requests/s", func(p window.Point) float64 { return p.Rate }, stats.FormatRate},
+		{"p99", func(p window.Point) float64 { return p.P99 }, stats.FormatSeconds},
+		{"errors/s", func(p window.Point) float64 { return p.Errors }, stats.FormatRate},
 	}
 	for _, c := range charts {
 		vs := fillGaps(w.serving.Columns(cols, span, now, c.f))

@@ -9,6 +9,7 @@ import (
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/metrics/window"
+	"github.com/skiffdev/skiff/internal/stats"
 )
 
 // workload is the part of the dashboard that is one workload's: its row
@@ -188,9 +189,9 @@ func (w *workload) sparks(c columns, st *styles) [3]string {
 		f     func(window.Point) float64
 		value string
 	}{
-		{c.rate, func(p window.Point) float64 { return p.Rate }, rateCell(last.Rate)},
-		{c.p99, func(p window.Point) float64 { return p.P99 }, secondsCell(last.P99)},
-		{c.errs, func(p window.Point) float64 { return p.Errors }, rateCell(last.Errors)},
+		{c.rate, func(p window.Point) float64 { return p.Rate }, stats.FormatRate(last.Rate)},
+		{c.p99, func(p window.Point) float64 { return p.P99 }, stats.FormatSeconds(last.P99)},
+		{c.errs, func(p window.Point) float64 { return p.Errors }, stats.FormatRate(last.Errors)},
 	}
 	for i, cell := range cells {
 		if cell.width == 0 {
