@@ -197,6 +197,7 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 	if x := p.Exposure(w); x != nil {
 		v["expose"] = exposeValues(x, w, namespace)
 	}
+	v["network"] = networkValues(p, w)
 	if r := w.Resources; r != nil {
 		requests := map[string]any{}
 		if r.CPU != "" {
@@ -264,6 +265,79 @@ func eventValues(p *project.Project, w *project.Workload) map[string]any {
 		"drainSeconds":       int(plan.Delivery.Timeout.Seconds()) + 15,
 		"monitoringEndpoint": monitor,
 	}
+}
+
+// networkValues are the chart's network values: whether the workload
+// gets a NetworkPolicy, who it admits besides the interceptor and the
+// gateway (which the chart knows from scale and expose), and, with
+// network.egress, whom it may reach.
+func networkValues(p *project.Project, w *project.Workload) map[string]any {
+	if !p.NetworkPolicy() {
+		return map[string]any{"policy": false}
+	}
+	v := map[string]any{
+		"policy":     true,
+		"dependents": stringsList(p.Dependents(w.Name)),
+		"allowFrom":  []any{},
+		"egress":     map[string]any{"limited": false},
+	}
+	if n := p.Network; n != nil {
+		v["allowFrom"] = peerValues(n.AllowFrom)
+	}
+	if x := p.Exposure(w); x != nil {
+		v["gatewayNamespace"] = p.GatewayNamespaceFor(x)
+	}
+	if !p.EgressLimited() {
+		return v
+	}
+	var deps []any
+	for _, d := range w.DependsOn {
+		if dep, ok := p.Workload(d); ok {
+			deps = append(deps, map[string]any{"name": dep.Name, "port": dep.Port, "scaled": dep.Scale != nil})
+		}
+	}
+	to := peerValues(p.Network.Egress)
+	if p.Events != nil {
+		if bus, ok := project.BusPeer(p.Events.Bus); ok {
+			to = append(peerValues([]project.Peer{bus}), to...)
+		}
+	}
+	v["egress"] = map[string]any{"limited": true, "workloads": append([]any{}, deps...), "to": to}
+	return v
+}
+
+// peerValues are NetworkPolicy peers as the chart takes them.
+func peerValues(peers []project.Peer) []any {
+	out := []any{}
+	for _, pe := range peers {
+		m := map[string]any{}
+		if pe.Namespace != "" {
+			m["namespace"] = pe.Namespace
+		}
+		if len(pe.Pods) > 0 {
+			m["pods"] = stringMap(pe.Pods)
+		}
+		if pe.CIDR != "" {
+			m["cidr"] = pe.CIDR
+		}
+		if len(pe.Ports) > 0 {
+			ports := make([]any, len(pe.Ports))
+			for i, port := range pe.Ports {
+				ports[i] = port
+			}
+			m["ports"] = ports
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func stringsList(s []string) []any {
+	out := make([]any, len(s))
+	for i, x := range s {
+		out[i] = x
+	}
+	return out
 }
 
 // exposeValues are the chart's expose values: the route (or Ingress) and

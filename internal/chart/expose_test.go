@@ -16,6 +16,7 @@ name: shop
 domain: example.com
 gateway: {name: edge, namespace: infra, listener: https}
 tls: {issuer: letsencrypt}
+network: {gatewayNamespace: ingress-nginx}
 workloads:
   - name: front
     kind: service

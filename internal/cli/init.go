@@ -178,6 +178,8 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 		Registry:   registry,
 		Namespace:  f.Globals.Namespace,
 		Workloads:  []project.Workload{workloadOf(c, c.Name)},
+		// Written, so the project says what its default is.
+		Network: &project.Network{Policy: project.PolicyOn},
 	}
 	manifest, err := project.Marshal(p)
 	if err != nil {

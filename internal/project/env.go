@@ -37,6 +37,8 @@ type Environment struct {
 	Verify  *KeyRef `json:"verify,omitempty" yaml:"verify,omitempty"`
 	// Metrics' fields replace the top level's, each when set.
 	Metrics *Metrics `json:"metrics,omitempty" yaml:"metrics,omitempty"`
+	// Network's fields replace the top level's where written.
+	Network *Network `json:"network,omitempty" yaml:"network,omitempty"`
 }
 
 // WorkloadOverride is what an environment changes of one workload: maps
@@ -148,6 +150,7 @@ func (p *Project) ForEnv(name string) (*Project, error) {
 		}
 		out.Metrics = &m
 	}
+	out.Network = mergeNetwork(p.Network, e.Network)
 	for i := range out.Workloads {
 		o, ok := e.Workloads[out.Workloads[i].Name]
 		if !ok {

@@ -11,6 +11,7 @@ name: shop
 domain: example.com
 gateway: {name: edge, namespace: infra, listener: https}
 tls: {issuer: letsencrypt, kind: ClusterIssuer}
+network: {gatewayNamespace: ingress-nginx}
 workloads:
   - name: front
     kind: service

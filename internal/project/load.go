@@ -91,7 +91,7 @@ func Parse(data []byte) (*Project, error) {
 	}
 	errs := p.validateVersion()
 	if errs == nil {
-		p.Warnings = p.warnings()
+		p.Warnings = append(p.warnings(), p.networkWarnings()...)
 		p.ApplyDefaults()
 		errs = p.Validate()
 	}

@@ -101,6 +101,9 @@ type Project struct {
 	// Metrics is how skiff measures the workloads: the per-pod proxy and
 	// the Prometheus it reads.
 	Metrics *Metrics `json:"metrics,omitempty" yaml:"metrics,omitempty"`
+	// Network is who may reach the workloads and whom they may reach: a
+	// NetworkPolicy per workload unless its policy is off.
+	Network *Network `json:"network,omitempty" yaml:"network,omitempty"`
 
 	// Set by ForEnv, never read from or written to skiff.yaml:
 	// Env is the environment the project was resolved for ("": none).

@@ -216,6 +216,7 @@ func (p *Project) Validate() ValidationErrors {
 	checkMetrics("metrics", p.Metrics, add)
 	p.validateEnvironments(add)
 	p.checkExpose(add)
+	p.checkNetworks(add)
 	return errs
 }
 

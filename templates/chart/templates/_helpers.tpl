@@ -21,3 +21,33 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- define "skiff.podsService" -}}
 {{ include "skiff.name" . }}-pods
 {{- end -}}
+
+{{/* A NetworkPolicy peer from skiff.yaml's network: {namespace, pods} or {cidr}. */}}
+{{- define "skiff.peer" -}}
+{{- if .cidr -}}
+- ipBlock:
+    cidr: {{ .cidr | quote }}
+{{- else -}}
+- {{- with .namespace }}
+  namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ . | quote }}
+  {{- end }}
+  {{- with .pods }}
+  podSelector:
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The ports of a peer ("": every port). */}}
+{{- define "skiff.ports" -}}
+{{- with .ports -}}
+ports:
+  {{- range . }}
+  - protocol: TCP
+    port: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end -}}
