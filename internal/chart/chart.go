@@ -281,9 +281,15 @@ func networkValues(p *project.Project, w *project.Workload) map[string]any {
 		"allowFrom":  []any{},
 		"egress":     map[string]any{"limited": false},
 	}
+	var from []project.Peer
 	if n := p.Network; n != nil {
-		v["allowFrom"] = peerValues(n.AllowFrom)
+		from = n.AllowFrom
 	}
+	// The Prometheus skiff reads scrapes the pods: its namespace, any port.
+	if prom, ok := project.ServicePeer(p.Metrics.PrometheusURL(), 9090); ok && prom.Namespace != "" {
+		from = append(from, project.Peer{Namespace: prom.Namespace})
+	}
+	v["allowFrom"] = peerValues(from)
 	if x := p.Exposure(w); x != nil {
 		v["gatewayNamespace"] = p.GatewayNamespaceFor(x)
 	}

@@ -50,6 +50,8 @@ environments:
           ports: [443]
   ingress:
     network: {gatewayNamespace: ingress-nginx}
+  scraped:
+    metrics: {prometheus: "http://prometheus.observe.svc:9090"}
 `
 
 // networkPolicy renders workload in env and returns its NetworkPolicy
@@ -148,6 +150,8 @@ func TestNetworkPolicyIngress(t *testing.T) {
 		// Event-driven: its relay pulls, nothing needs to reach it.
 		{"", "audit", []string{"ns=monitoring TCP/9090"}},
 		{"ingress", "front", []string{"ns=ingress-nginx", "ns=monitoring TCP/9090"}},
+		// The Prometheus skiff reads (metrics.prometheus) scrapes it.
+		{"scraped", "audit", []string{"ns=monitoring TCP/9090", "ns=observe"}},
 	} {
 		np := networkPolicy(t, tc.env, tc.workload)
 		if np == nil {

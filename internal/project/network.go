@@ -108,16 +108,21 @@ func (p *Project) GatewayNamespaceFor(x *Exposure) string {
 	return ""
 }
 
-// BusPeer is where the project's bus is, for a NetworkPolicy's egress: the
-// namespace of a bus addressed by its Service name (svc.ns, svc.ns.svc,
-// svc.ns.svc.cluster.local) or the address of one given by IP, and its
-// port. ok is false when its host is a name outside the cluster.
-func BusPeer(bus string) (peer Peer, ok bool) {
-	u, err := url.Parse(bus)
+// BusPeer is where the project's bus is, for a NetworkPolicy's egress:
+// see ServicePeer (NATS's port 4222 when the URL names none).
+func BusPeer(bus string) (peer Peer, ok bool) { return ServicePeer(bus, 4222) }
+
+// ServicePeer is where a URL leads, as a NetworkPolicy peer: the namespace
+// of a Service addressed by name (svc.ns, svc.ns.svc,
+// svc.ns.svc.cluster.local) or the address of a host given by IP, with
+// the URL's port (defaultPort when it names none). ok is false when its
+// host is a name outside the cluster.
+func ServicePeer(rawURL string, defaultPort int) (peer Peer, ok bool) {
+	u, err := url.Parse(rawURL)
 	if err != nil || u.Hostname() == "" {
 		return Peer{}, false
 	}
-	port := 4222
+	port := defaultPort
 	if s := u.Port(); s != "" {
 		if n, err := strconv.Atoi(s); err == nil {
 			port = n
