@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	authv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -250,5 +251,87 @@ func (c *Cluster) Edge(check func(ctx context.Context) (*target.EdgeFindings, er
 			return doctor.Okay("the exposed workloads use Ingresses: nothing to check before deploy")
 		}
 		return doctor.Okay(strings.Join(f.Found, "; "))
+	}}
+}
+
+// enforcer is a NetworkPolicy implementation known by the labels of the
+// pods it runs as (its own manifests' or Helm chart's), and, where those
+// pods run a CNI that enforces policies only when told to, the container
+// that does it.
+type enforcer struct {
+	name, selector, container string
+}
+
+// enforcers are the NetworkPolicy implementations doctor recognises.
+var enforcers = []enforcer{
+	{name: "Calico", selector: "k8s-app=calico-node"},
+	{name: "Canal", selector: "k8s-app=canal"},
+	{name: "Cilium", selector: "k8s-app=cilium"},
+	{name: "kube-router", selector: "k8s-app=kube-router"},
+	{name: "Antrea", selector: "app=antrea,component=antrea-agent"},
+	{name: "Weave Net", selector: "name=weave-net"},
+	{name: "kube-network-policies", selector: "app=kube-network-policies"},
+	{name: "kube-network-policies", selector: "k8s-app=kube-network-policies"},
+	{name: "Azure NPM", selector: "k8s-app=azure-npm"},
+	{name: "the AWS VPC CNI's network policy agent", selector: "k8s-app=aws-node", container: "aws-network-policy-agent"},
+}
+
+// EnforcerNames lists the NetworkPolicy implementations NetworkPolicy
+// recognises, for messages and docs.
+func EnforcerNames() []string {
+	var out []string
+	for _, e := range enforcers {
+		if !slices.Contains(out, e.name) {
+			out = append(out, e.name)
+		}
+	}
+	return out
+}
+
+// NetworkPolicy says whether the cluster enforces NetworkPolicies: an API
+// server takes them whatever the cluster's network does with them, so
+// doctor looks for the running pods of a known enforcer, in every
+// namespace (in kube-system when it may not list them all). An enforcer
+// run outside Kubernetes, as a process on the nodes, leaves no trace in
+// the API: it is reported as not found (a warning). on is whether the
+// project renders policies (network.policy).
+func (c *Cluster) NetworkPolicy(on bool) doctor.Check {
+	return doctor.Check{Name: "network policies", Run: func(ctx context.Context) doctor.Result {
+		if c.reach(ctx) != nil {
+			return unreachable()
+		}
+		ns, where := "", "any namespace"
+		var found []string
+		for _, e := range enforcers {
+			pods, err := c.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: e.selector})
+			if apierrors.IsForbidden(err) && ns == "" {
+				ns, where = "kube-system", "kube-system (may not list pods in every namespace)"
+				pods, err = c.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: e.selector})
+			}
+			switch {
+			case apierrors.IsForbidden(err):
+				return doctor.Skips("may not list pods in kube-system: cannot tell whether NetworkPolicies are enforced")
+			case err != nil:
+				return doctor.Fails(err.Error(), "")
+			}
+			for _, p := range pods.Items {
+				if p.Status.Phase != corev1.PodRunning || (e.container != "" && !slices.ContainsFunc(p.Spec.Containers, func(c corev1.Container) bool { return c.Name == e.container })) {
+					continue
+				}
+				if s := fmt.Sprintf("%s (pod %s/%s)", e.name, p.Namespace, p.Name); !slices.ContainsFunc(found, func(f string) bool { return strings.HasPrefix(f, e.name+" ") }) {
+					found = append(found, s)
+				}
+			}
+		}
+		switch {
+		case len(found) > 0 && on:
+			return doctor.Okay("enforced by " + strings.Join(found, ", ") + ": each workload's NetworkPolicy admits only its dependents, the interceptor, the gateway and network.allowFrom")
+		case len(found) > 0:
+			return doctor.Okay("enforced by " + strings.Join(found, ", ") + "; skiff.yaml turns skiff's policies off (network.policy)")
+		case on:
+			return doctor.Warns("found no NetworkPolicy enforcer running in "+where+" (looked for "+strings.Join(EnforcerNames(), ", ")+"): the API server accepts the workloads' NetworkPolicies, and without an enforcer every pod can reach every workload",
+				"install one (docs/security.md); an enforcer that runs on the nodes outside Kubernetes cannot be seen from the API, and then this warning is wrong")
+		}
+		return doctor.Okay("skiff.yaml turns NetworkPolicies off (network.policy), and no known enforcer runs in " + where)
 	}}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -293,5 +294,54 @@ func TestListenerAccess(t *testing.T) {
 	p.Gateway.AddListeners = true
 	if got := listenerAccess(p); !slices.Contains(got, patch) {
 		t.Errorf("a project with addListeners: %v, want %v", got, patch)
+	}
+}
+
+func TestNetworkPolicyEnforcement(t *testing.T) {
+	ctx := context.Background()
+	pod := func(ns, name string, labels map[string]string, phase corev1.PodPhase, containers ...string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}, Status: corev1.PodStatus{Phase: phase}}
+		for _, c := range containers {
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c})
+		}
+		return p
+	}
+	run := func(on bool, objs ...runtime.Object) doctor.Result {
+		c := &Cluster{Clientset: fake.NewClientset(objs...), Namespace: "shop", Ping: func(context.Context) error { return nil }}
+		return c.NetworkPolicy(on).Run(ctx)
+	}
+	calico := pod("calico-system", "calico-node-x1", map[string]string{"k8s-app": "calico-node"}, corev1.PodRunning)
+	if r := run(true, calico); r.Status != doctor.OK || !strings.Contains(r.Detail, "Calico (pod calico-system/calico-node-x1)") {
+		t.Errorf("calico = %+v", r)
+	}
+	// Not running, or a CNI without its policy agent: not an enforcer.
+	for name, objs := range map[string][]runtime.Object{
+		"nothing":           nil,
+		"pending calico":    {pod("kube-system", "calico-node-x", map[string]string{"k8s-app": "calico-node"}, corev1.PodPending)},
+		"aws without agent": {pod("kube-system", "aws-node-1", map[string]string{"k8s-app": "aws-node"}, corev1.PodRunning, "aws-node")},
+		"coredns":           {pod("kube-system", "coredns-1", map[string]string{"k8s-app": "kube-dns"}, corev1.PodRunning)},
+	} {
+		if r := run(true, objs...); r.Status != doctor.Warn || !strings.Contains(r.Detail, "found no NetworkPolicy enforcer running in any namespace") || !strings.Contains(r.Detail, "kube-router") {
+			t.Errorf("%s = %+v", name, r)
+		}
+	}
+	if r := run(true, pod("kube-system", "aws-node-1", map[string]string{"k8s-app": "aws-node"}, corev1.PodRunning, "aws-node", "aws-network-policy-agent")); r.Status != doctor.OK {
+		t.Errorf("aws with agent = %+v", r)
+	}
+	if r := run(false); r.Status != doctor.OK || !strings.Contains(r.Detail, "turns NetworkPolicies off") {
+		t.Errorf("policy off = %+v", r)
+	}
+
+	// May list pods in kube-system only: it says where it looked.
+	cs := fake.NewClientset(pod("kube-system", "kube-router-a", map[string]string{"k8s-app": "kube-router"}, corev1.PodRunning))
+	cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetNamespace() == "" {
+			return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New("no"))
+		}
+		return false, nil, nil
+	})
+	c := &Cluster{Clientset: cs, Namespace: "shop", Ping: func(context.Context) error { return nil }}
+	if r := c.NetworkPolicy(true).Run(ctx); r.Status != doctor.OK || !strings.Contains(r.Detail, "kube-router (pod kube-system/kube-router-a)") {
+		t.Errorf("kube-system only = %+v", r)
 	}
 }
