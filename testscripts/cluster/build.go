@@ -22,6 +22,7 @@ type binaries struct {
 	pause, runcWrapper                                            string
 	keda                                                          kedaBinaries
 	nats                                                          string // nats-server, the events' bus
+	kubeRouter                                                    string // the NetworkPolicy enforcer
 	edge                                                          edgeBinaries
 }
 
@@ -98,11 +99,15 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 		{"cert-manager-controller", "./controller"},
 		{"acmesolver", "./acmesolver"},
 	}}
+	// kube-router's own version string, or it logs "Malformed version".
+	netpol := buildGroup{dir: cache("kube-router-" + kubeRouterVersion), module: "tools/kuberouter",
+		ldflags: "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=" + kubeRouterVersion,
+		bins:    []binary{{"kube-router", "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"}}}
 	acme := buildGroup{dir: cache("pebble-" + pebbleVersion), module: "tools/pebble", bins: []binary{
 		{"pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble"},
 		{"pebble-challtestsrv", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv"},
 	}}
-	for _, g := range []buildGroup{kube, etcd, dns, keda, addon, bus, acme, cm, gw} {
+	for _, g := range []buildGroup{kube, etcd, dns, keda, addon, bus, netpol, acme, cm, gw} {
 		if err := c.buildGroup(ctx, g); err != nil {
 			return nil, err
 		}
@@ -132,6 +137,7 @@ func (c *cluster) ensureBinaries(ctx context.Context) (*binaries, error) {
 		pause:             filepath.Join(helperDir, "pause"),
 		runcWrapper:       filepath.Join(helperDir, "runc-wrapper"),
 		nats:              bus.path("nats-server"),
+		kubeRouter:        netpol.path("kube-router"),
 		edge: edgeBinaries{
 			traefik:      gw.path("traefik"),
 			certManager:  cm.path("cert-manager-controller"),

@@ -18,7 +18,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-packages=(docker-registry containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux)
+# ipset: kube-router, the NetworkPolicy enforcer, keeps its address sets with it.
+packages=(docker-registry containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux ipset)
 
 cluster() {
 	(cd "$here" && go run . "$@")

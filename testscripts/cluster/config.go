@@ -24,6 +24,10 @@ const (
 	traefikVersion     = "v3.6.12"
 	certManagerVersion = "v1.21.2"
 	pebbleVersion      = "v2.10.3"
+	// The NetworkPolicy enforcer (issue 29); it must match
+	// tools/kuberouter/go.mod. Later versions are not served by the
+	// module proxy here.
+	kubeRouterVersion = "v2.1.0"
 )
 
 // Addresses. None is in an RFC 1918 range: pods and services use the

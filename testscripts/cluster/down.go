@@ -27,7 +27,7 @@ import (
 // containerd; last the registries.
 func downOrder() [3][]string {
 	return [3][]string{
-		{"kube-proxy", "kubelet"},
+		{kubeRouterName, "kube-proxy", "kubelet"},
 		{"kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"},
 		{"registry-auth", "registry"},
 	}

@@ -19,8 +19,9 @@ import (
 // undo exactly those.
 type hostChanges struct {
 	LoAddrAdded bool `json:"loAddrAdded"`
-	// OwnIptables is true when no KUBE-*/CNI-* chains existed before up:
-	// then all such chains are the cluster's, and down removes them.
+	// OwnIptables is true when no KUBE-*/CNI-* chains and no kube-router
+	// ipsets existed before up: then all such chains and sets are the
+	// cluster's, and down removes them.
 	OwnIptables bool              `json:"ownIptables"`
 	Sysctls     map[string]string `json:"sysctls"`    // key -> value before up
 	NewPaths    []string          `json:"newPaths"`   // paths that did not exist before up
@@ -73,7 +74,7 @@ func (c *cluster) noteHostState(h *hostChanges) error {
 			h.NewPaths = append(h.NewPaths, p)
 		}
 	}
-	h.OwnIptables = len(clusterChains()) == 0
+	h.OwnIptables = len(clusterChains()) == 0 && len(kubeRouterSets()) == 0
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, root := range roots {
 		for _, name := range []string{"kubepods", "kubepods.slice"} {
@@ -166,6 +167,9 @@ func (c *cluster) undoHost(h *hostChanges) error {
 	}
 	if h.OwnIptables {
 		if err := cleanIptables(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := destroyKubeRouterSets(); err != nil {
 			errs = append(errs, err)
 		}
 	} else if left := clusterChains(); len(left) > 0 {

@@ -51,3 +51,19 @@ func TestDownStopsEveryComponent(t *testing.T) {
 		t.Errorf("down stops %d components, up starts %d", len(stopped), len(componentNames()))
 	}
 }
+
+func TestKubeRouterSets(t *testing.T) {
+	for name, want := range map[string]bool{
+		"KUBE-SRC-ABCDEF":        true,
+		"KUBE-DST-0123":          true,
+		"inet6:KUBE-DST-0123":    true,
+		"kube-router-local-ips":  true,
+		"my-blocklist":           false,
+		"inet6:my-blocklist":     false,
+		"CNI-not-an-ipset-owner": false,
+	} {
+		if got := isKubeRouterSet(name); got != want {
+			t.Errorf("isKubeRouterSet(%q) = %v", name, got)
+		}
+	}
+}

@@ -151,6 +151,9 @@ func (c *cluster) up(ctx context.Context) error {
 		return err
 	}
 	c.logf("node %s is Ready", nodeName)
+	if err := c.startKubeRouter(ctx, bins.kubeRouter); err != nil {
+		return fmt.Errorf("starting the NetworkPolicy enforcer: %w", err)
+	}
 	if err := deployDNS(ctx, cs); err != nil {
 		return err
 	}
@@ -240,7 +243,7 @@ func (c *cluster) applyClients() (dynamic.Interface, kubernetes.Interface, *rest
 // componentNames lists the processes up starts, in start order.
 func componentNames() []string {
 	return []string{"registry", "registry-auth", "containerd", "etcd", "kube-apiserver",
-		"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
+		"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", kubeRouterName}
 }
 
 // checkAlive fails if a started component has died.
