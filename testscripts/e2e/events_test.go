@@ -123,6 +123,11 @@ func TestEvents(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// thumbs is behind a NetworkPolicy that admits nothing but the
+	// interceptor: its events come through its relay's pull from the bus.
+	if _, err := c.kc.Clientset.NetworkingV1().NetworkPolicies(ns).Get(context.Background(), "thumbs", metav1.GetOptions{}); err != nil {
+		t.Errorf("thumbs's NetworkPolicy: %v", err)
+	}
 	// deploy created the consumers before the release: KEDA reads them.
 	st := c.eventsStatus(t, root)
 	evTrigger, schedTrigger := st["com.example.image.uploaded"], st["schedule * * * * *"]

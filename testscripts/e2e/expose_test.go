@@ -135,6 +135,12 @@ func TestExpose(t *testing.T) {
 		replaceInFile(t, filepath.Join(root, "skiff.yaml"), "  - name: legacy\n", "  - name: legacy\n    expose: {host: "+legacyHost+", ingress: {className: "+ingressClass+"}}\n")
 	}
 	manifest := filepath.Join(root, "skiff.yaml")
+	if ingressClass != "" {
+		// The Ingress controller's pods, which its NetworkPolicy admits:
+		// Traefik serves both, from the Gateway's namespace.
+		gwNS, _, _ := strings.Cut(os.Getenv("SKIFF_TEST_GATEWAY"), "/")
+		replaceInFile(t, manifest, "network: {policy: on}\n", "network: {policy: on, gatewayNamespace: "+gwNS+"}\n")
+	}
 	replaceInFile(t, manifest, "  - name: hello\n", "  - name: hello\n    scale: {min: 0, max: 3, idle: 8s, concurrency: 5}\n    expose: {host: "+helloHost+"}\n")
 	replaceInFile(t, manifest, "  - name: front\n", "  - name: front\n    expose: true\n")
 	appendFile(t, manifest, fmt.Sprintf(`domain: %s

@@ -68,6 +68,13 @@ func TestScaleToZero(t *testing.T) {
 			t.Fatalf("after deploy: %s hello: %v", gvr.Resource, err)
 		}
 	}
+	// hello's NetworkPolicy admits the interceptor: what wakes it below
+	// goes through it (the cluster enforces policies: kube-router).
+	if np, err := c.kc.Clientset.NetworkingV1().NetworkPolicies(ns).Get(ctx, "hello", metav1.GetOptions{}); err != nil {
+		t.Errorf("hello's NetworkPolicy: %v", err)
+	} else if !strings.Contains(describeIngress(np), "kubernetes.io/metadata.name=keda") {
+		t.Errorf("hello's NetworkPolicy admits %s; want the interceptor's namespace", describeIngress(np))
+	}
 	c.waitIdle(t, root, ns)
 	// Idle is healthy: `skiff status` exits 0 and says why it has no pods.
 	out, errOut, code = c.skiffIn(t, root, "status", "hello")
