@@ -62,6 +62,13 @@ func TestDoctor(t *testing.T) {
 	if !strings.Contains(rs["pod security"].Detail, "enforces restricted") {
 		t.Errorf("pod security: %+v", rs["pod security"])
 	}
+	// The test cluster's enforcer, kube-router, is a process on the host:
+	// nothing in the API shows it, and doctor says it found none, and that
+	// such an enforcer is the exception (docs/security.md).
+	if np := rs["network policies"]; np.Status != "warn" || !strings.Contains(np.Detail, "found no NetworkPolicy enforcer running in any namespace") ||
+		!strings.Contains(np.Fix, "outside Kubernetes") {
+		t.Errorf("network policies: %+v", np)
+	}
 
 	// A service account that may only read pods: the denied things are named.
 	cs := c.kc.Clientset
@@ -90,6 +97,10 @@ func TestDoctor(t *testing.T) {
 	}
 	if rs["cluster"].Status != "ok" {
 		t.Errorf("doctor as a pod reader: cluster %+v", rs["cluster"])
+	}
+	// It may list pods in its namespace only: doctor cannot tell.
+	if np := rs["network policies"]; np.Status != "skip" || !strings.Contains(np.Detail, "may not list pods in kube-system") {
+		t.Errorf("doctor as a pod reader: network policies %+v", np)
 	}
 
 	// A cluster without KEDA's and the add-on's APIs.
