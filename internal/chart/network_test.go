@@ -202,15 +202,16 @@ func TestNetworkPolicyOff(t *testing.T) {
 
 func TestNetworkPolicyEgress(t *testing.T) {
 	dns := "UDP/53 TCP/53"
+	resolver := "pods{k8s-app=kube-dns} ns=kube-system"
 	for _, tc := range []struct {
 		workload string
 		want     []string
 	}{
 		// orders → thumbs, a scaled function: through the interceptor.
-		{"orders", []string{dns, "ns=keda", "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
+		{"orders", []string{resolver, dns, "ns=keda", "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
 		// front → orders on its port (a NetworkPolicy sees the pod's).
-		{"front", []string{dns, "pods{app.kubernetes.io/name=orders,app.kubernetes.io/part-of=shop} TCP/3000", "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
-		{"thumbs", []string{dns, "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
+		{"front", []string{resolver, dns, "pods{app.kubernetes.io/name=orders,app.kubernetes.io/part-of=shop} TCP/3000", "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
+		{"thumbs", []string{resolver, dns, "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
 	} {
 		np := networkPolicy(t, "locked", tc.workload)
 		if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{"Ingress", "Egress"}) {

@@ -24,7 +24,8 @@ import (
 // is told hello's URL, and other once more in a second namespace. Each
 // calls hello from its own pod when asked (the traffic a policy sees is
 // pod to pod; the node may always reach a pod). hello answers front and
-// refuses other and the pod of the other namespace; with `network:
+// refuses other and the pod of the other namespace; with network.egress
+// written, front still resolves and reaches hello; with `network:
 // {policy: off}` the same call from other is answered and no policy is
 // left; delete removes a release's policy.
 func TestNetworkPolicy(t *testing.T) {
@@ -47,7 +48,8 @@ func TestNetworkPolicy(t *testing.T) {
 	manifest := filepath.Join(root, "skiff.yaml")
 	helloURL := fmt.Sprintf("http://hello.%s.svc.cluster.local:%d", ns, workloadPort(t, root, "hello"))
 	replaceInFile(t, manifest, "  - name: other\n", "  - name: other\n    env: {HELLO_URL: \""+helloURL+"\"}\n")
-	appendFile(t, manifest, fmt.Sprintf("environments:\n  away: {namespace: %s}\n  open: {network: {policy: off}}\n", away))
+	appendFile(t, manifest, fmt.Sprintf("environments:\n  away: {namespace: %s}\n  open: {network: {policy: off}}\n"+
+		"  locked: {network: {egress: []}, workloads: {front: {env: {ROUND: locked}}}}\n", away))
 	if data, _ := os.ReadFile(manifest); !strings.Contains(string(data), "network: {policy: on}") {
 		t.Fatalf("skiff init did not write network: {policy: on}:\n%s", data)
 	}
@@ -85,6 +87,17 @@ func TestNetworkPolicy(t *testing.T) {
 			t.Errorf("other, again: answered %q", body)
 		}
 	}
+
+	// network.egress written, empty: the pods may reach DNS and their
+	// dependencies only. front, rolled out anew (its env changes: new
+	// connections, new lookups), still gets hello's answer.
+	c.mustSkiff(t, root, "deploy", "-e", "locked", "--timeout", "3m")
+	np, err = c.kc.Clientset.NetworkingV1().NetworkPolicies(ns).Get(ctx, "front", metav1.GetOptions{})
+	if err != nil || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+		t.Fatalf("front's policy with network.egress: %v, %+v", err, np.Spec.PolicyTypes)
+	}
+	front = c.forwardTo(t, ns, "shop-front", workloadPort(t, root, "front"))
+	c.waitCall(t, front, "front with egress limited to DNS and hello", true)
 
 	// delete removes the release's policy.
 	c.mustSkiff(t, root, "delete", "other", "-e", "away")
