@@ -1,8 +1,8 @@
 // Package probe holds the checks of `skiff doctor` that ask something
 // outside this machine: the registry (a push started and cancelled, an
 // anonymous pull), the cluster (reach, access reviews for what the
-// project's rendered chart holds, Pod Security, the nodes' architectures,
-// the serverless engines) and the event bus. Package doctor holds the
+// project's rendered chart holds, Pod Security, NetworkPolicy enforcement,
+// the nodes' architectures, the serverless engines) and the event bus. Package doctor holds the
 // rest (results, the toolchains, running checks at once) and imports no
 // cluster, bus or registry package; main hands these to the command
 // through cmdutil.Factory.
