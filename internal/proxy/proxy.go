@@ -1,0 +1,198 @@
+// Package proxy is skiff-relay's per-pod proxy: it stands in front of the
+// workload's port, forwards every request to the app on loopback and
+// measures it, whatever the app's code (docs/observe.md): requests by
+// method and status, their duration, the requests in flight, and, for a
+// workload that scales from zero, the pod's cold start.
+//
+// The proxy cannot know the app's routes, so its series carry no
+// http_route: a path is not a route (/orders/42 and /orders/43 are one),
+// and labelling by path would let callers grow the series without bound.
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// StatusClientClosed is recorded for a request whose caller went away
+// before the app answered (nginx's convention; nothing is sent).
+const StatusClientClosed = 499
+
+// Options configure a Proxy.
+type Options struct {
+	// Target is the app: http://127.0.0.1:<port>.
+	Target *url.URL
+	// Timeout bounds the wait for the app's response headers (a stream or
+	// a WebSocket may then last as long as it likes); a request that
+	// waits longer is answered 504. 0: no bound.
+	Timeout time.Duration
+	// ColdStarts says the workload scales from zero: the pod's first
+	// request is a cold start, its wait counted from Started.
+	ColdStarts bool
+	// Started is when the pod started, as near as the relay knows: its
+	// own process start (it is the pod's first container).
+	Started time.Time
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// Inbound, when set, sees each request before it is forwarded: the
+	// place to start or continue a trace (traceparent) for the app.
+	Inbound func(*http.Request)
+}
+
+// Proxy forwards requests to the app and records each in its Metrics.
+type Proxy struct {
+	o        Options
+	h1, h2c  *httputil.ReverseProxy
+	answered atomic.Bool // the first response began
+	now      func() time.Time
+}
+
+// New returns the proxy of o.
+func New(o Options) *Proxy {
+	p := &Proxy{o: o, now: time.Now}
+	p.h1 = p.reverseProxy(transport(o.Timeout, false))
+	p.h2c = p.reverseProxy(transport(o.Timeout, true))
+	return p
+}
+
+// transport keeps connections to the app open (every request goes to the
+// same loopback address). With h2c, it speaks HTTP/2 without TLS, for a
+// caller that did so (gRPC): the app must then speak it too.
+func transport(timeout time.Duration, h2c bool) *http.Transport {
+	t := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1000,
+		MaxIdleConnsPerHost:   1000,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		// The app's answer goes to the caller as it is, compressed or not.
+		DisableCompression: true,
+	}
+	if h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return t
+}
+
+func (p *Proxy) reverseProxy(t http.RoundTripper) *httputil.ReverseProxy {
+	target := p.o.Target
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // the app sees the Host its caller asked for
+			r.SetXForwarded()
+		},
+		Transport: t,
+		// Every write reaches the caller at once: server-sent events,
+		// streamed answers and WebSockets are not held back.
+		FlushInterval: -1,
+		ErrorHandler:  p.failed,
+		ErrorLog:      nil,
+	}
+}
+
+// failed answers a request the app did not: 504 when it did not answer
+// in time, 502 when it could not be reached or broke off; nothing when
+// the caller went away (recorded as StatusClientClosed).
+func (p *Proxy) failed(w http.ResponseWriter, r *http.Request, err error) {
+	rec, _ := w.(*recorder)
+	var ne net.Error
+	switch {
+	case r.Context().Err() != nil:
+		if rec != nil {
+			rec.status = StatusClientClosed
+		}
+		return
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		w.WriteHeader(http.StatusGatewayTimeout)
+	default:
+		w.WriteHeader(http.StatusBadGateway)
+	}
+	if p.o.Logger != nil {
+		p.o.Logger.Warn("the app did not answer", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.now()
+	m := p.o.Metrics
+	m.begin()
+	rec := &recorder{ResponseWriter: w, p: p}
+	if p.o.Inbound != nil {
+		p.o.Inbound(r)
+	}
+	rp := p.h1
+	if r.ProtoMajor == 2 {
+		rp = p.h2c
+	}
+	defer func() {
+		// A panic of ReverseProxy (ErrAbortHandler when the app broke off
+		// a streamed answer) still ends the request.
+		status := rec.status
+		if status == 0 {
+			status = http.StatusBadGateway
+		}
+		m.end(r.Method, status, p.now().Sub(start), p.now())
+	}()
+	rp.ServeHTTP(rec, r)
+	if rec.status == 0 {
+		rec.status = http.StatusOK // an answer without a body or header written
+	}
+}
+
+// firstByte notes that a response began: for the pod's first, with cold
+// starts on, the caller's wait ends here.
+func (p *Proxy) firstByte() {
+	if !p.o.ColdStarts || p.answered.Load() || !p.answered.CompareAndSwap(false, true) {
+		return
+	}
+	now := p.now()
+	p.o.Metrics.coldStart(now.Sub(p.o.Started), now)
+}
+
+// recorder notes the status of the answer and when it began. Unwrap lets
+// ReverseProxy flush and hijack (a WebSocket) through it.
+type recorder struct {
+	http.ResponseWriter
+	p      *Proxy
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	// 1xx other than 101 are interim: the answer's status comes after.
+	if r.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		r.status = code
+		r.p.firstByte()
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+		r.p.firstByte()
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Hijack hands the connection to ReverseProxy for a protocol upgrade
+// (WebSocket): the app's 101 goes to the caller on the raw connection.
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil && r.status == 0 {
+		r.status = http.StatusSwitchingProtocols
+		r.p.firstByte()
+	}
+	return conn, brw, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
