@@ -1,7 +1,9 @@
-// Command skiff-relay runs next to a function in its pod and moves its
-// CloudEvents to and from NATS JetStream (package relay):
+// Command skiff-relay runs next to every workload in its pod: in front of
+// its port it proxies and measures the requests (package proxy), and, for
+// a workload with events, it moves its CloudEvents to and from NATS
+// JetStream (package relay):
 //
-//	skiff-relay            serve: the sink (K_SINK) and the triggers' deliveries
+//	skiff-relay            serve: the proxy, the sink (K_SINK) and the triggers' deliveries
 //	skiff-relay publish    store one event and exit (a schedule's CronJob)
 //	skiff-relay install | copy | supervise
 //	                       skiff dev's live updates (dev.go)
@@ -10,11 +12,13 @@
 // them): SKIFF_RELAY_BUS, _STREAM, _WORKLOAD, _TARGET, _TRIGGERS (JSON),
 // _READY (the function's readiness URL), _RETRIES, _BACKOFF, _TIMEOUT,
 // _CONCURRENCY, _SINK (address), _ADMIN (address of /healthz, /readyz,
-// /metrics and /drain), and on a bus with accounts _CREDS (the user's
-// .creds file skiff deploy mints), _INBOX (its reply prefix) and _CA (the
-// CA of a tls:// bus).
+// /metrics, /stats and /drain), _PROXY (the proxy's address; off when
+// empty), _PROXY_TIMEOUT, _COLD_STARTS (true: the workload scales from
+// zero), and on a bus with accounts _CREDS (the user's .creds file skiff
+// deploy mints), _INBOX (its reply prefix) and _CA (the CA of a tls://
+// bus). Without _STREAM it runs the proxy alone and never touches NATS.
 //
-// In the pod it is a native sidecar: it starts before the function (whose
+// In the pod it is a native sidecar: it starts before the workload (whose
 // K_SINK it is) and stops after it. The function's preStop hook calls
 // /drain, which stops the deliveries (those in flight finish, fetched ones
 // go back to the stream) before the function is told to stop.
@@ -31,6 +35,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -42,10 +47,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skiffdev/skiff/internal/devsync"
+	"github.com/skiffdev/skiff/internal/proxy"
 	"github.com/skiffdev/skiff/internal/relay"
 )
 
 func main() {
+	started := time.Now() // as near to the pod's start as the relay can tell: it is the pod's first container
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "skiff-relay")
@@ -67,7 +74,7 @@ func main() {
 			os.Exit(ee.Code) // the workload's own status
 		}
 	default:
-		err = serve(ctx, os.Args[1:], os.Getenv, logger)
+		err = serve(ctx, os.Args[1:], os.Getenv, logger, started)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "skiff-relay:", err)
@@ -82,6 +89,9 @@ type options struct {
 	sink, admin                                    string
 	delivery                                       relay.Delivery
 	concurrency                                    int
+	proxy                                          string
+	proxyTimeout                                   time.Duration
+	coldStarts                                     bool
 }
 
 func parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (*options, error) {
@@ -109,14 +119,20 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.DurationVar(&o.delivery.Backoff, "backoff", dur(env("BACKOFF", "1s")), "the wait before the first retry; it doubles")
 	fs.DurationVar(&o.delivery.Timeout, "timeout", dur(env("TIMEOUT", "30s")), "how long one delivery may take")
 	fs.IntVar(&o.concurrency, "concurrency", atoi(env("CONCURRENCY", "16")), "events in flight to the function, per trigger")
+	fs.StringVar(&o.proxy, "proxy", env("PROXY", ""), "where the proxy in front of the target listens (none when empty)")
+	fs.DurationVar(&o.proxyTimeout, "proxy-timeout", dur(env("PROXY_TIMEOUT", "5m")), "how long the proxy waits for the target's answer before a 504")
+	fs.BoolVar(&o.coldStarts, "cold-starts", env("COLD_STARTS", "") == "true", "the workload scales from zero: its first request is a cold start")
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if o.stream == "" {
+	if o.stream == "" && (name != "skiff-relay" || o.proxy == "") {
 		return nil, errors.New("no stream: set SKIFF_RELAY_STREAM or --stream")
+	}
+	if o.proxyTimeout <= 0 {
+		return nil, errors.New("the proxy's timeout must be a positive duration")
 	}
 	if o.delivery.Timeout <= 0 || o.delivery.Backoff <= 0 || o.delivery.Retries < 0 {
 		return nil, errors.New("timeout and backoff must be positive durations, retries 0 or more")
@@ -171,7 +187,7 @@ func connect(o *options, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, 
 	return nc, js, nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger, started time.Time) error {
 	o, err := parse("skiff-relay", args, getenv, nil)
 	if err != nil {
 		return err
@@ -180,27 +196,48 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	if err := json.Unmarshal([]byte(o.triggers), &triggers); err != nil {
 		return fmt.Errorf("SKIFF_RELAY_TRIGGERS: %w", err)
 	}
-	nc, js, err := connect(o, logger)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
 	metrics := &relay.Metrics{}
+	var pm *proxy.Metrics
+	var servers []*http.Server
+	if o.proxy != "" {
+		target, err := url.Parse(o.target)
+		if err != nil || target.Host == "" {
+			return fmt.Errorf("SKIFF_RELAY_TARGET %q is not a URL", o.target)
+		}
+		pm = proxy.NewMetrics()
+		p := proxy.New(proxy.Options{Target: target, Timeout: o.proxyTimeout, ColdStarts: o.coldStarts, Started: started,
+			Metrics: pm, Logger: logger})
+		srv := &http.Server{Addr: o.proxy, Handler: p, ReadHeaderTimeout: 10 * time.Second}
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true) // h2c callers (gRPC) pass through
+		servers = append(servers, srv)
+	}
+	// Without a stream, the relay is the proxy alone: nothing of NATS.
+	var nc *nats.Conn
+	var js jetstream.JetStream
+	if o.stream != "" {
+		if nc, js, err = connect(o, logger); err != nil {
+			return err
+		}
+		defer nc.Close()
+	}
 
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	admin.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !nc.IsConnected() {
+		if nc != nil && !nc.IsConnected() {
 			http.Error(w, "not connected to the bus", http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	admin.Handle("GET /metrics", metrics)
+	admin.Handle("GET /metrics", metricsHandler(pm, metrics, nc != nil))
+	admin.Handle("GET /stats", statsHandler(pm, metrics, time.Now))
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	if len(triggers) == 0 {
+	if len(triggers) == 0 || nc == nil {
 		done <- nil
 	}
 	// drained is closed once the deliveries stopped, for every caller of
@@ -216,10 +253,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 		case <-r.Context().Done():
 		}
 	})
-	sink := &relay.Sink{Stream: o.stream, JS: js, Logger: logger, Metrics: metrics}
-	servers := []*http.Server{
-		{Addr: o.admin, Handler: admin, ReadHeaderTimeout: 10 * time.Second},
-		{Addr: o.sink, Handler: sink, ReadHeaderTimeout: 10 * time.Second},
+	servers = append(servers, &http.Server{Addr: o.admin, Handler: admin, ReadHeaderTimeout: 10 * time.Second})
+	if nc != nil {
+		sink := &relay.Sink{Stream: o.stream, JS: js, Logger: logger, Metrics: metrics}
+		servers = append(servers, &http.Server{Addr: o.sink, Handler: sink, ReadHeaderTimeout: 10 * time.Second})
 	}
 	errc := make(chan error, len(servers)+1)
 	for _, srv := range servers {
@@ -233,9 +270,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 			}
 		}()
 	}
-	logger.Info("relaying", "bus", nc.ConnectedUrlRedacted(), "stream", o.stream, "sink", o.sink, "triggers", len(triggers))
+	if nc != nil {
+		logger.Info("relaying", "bus", nc.ConnectedUrlRedacted(), "stream", o.stream, "sink", o.sink, "triggers", len(triggers), "proxy", o.proxy)
+	} else {
+		logger.Info("proxying", "proxy", o.proxy, "to", o.target)
+	}
 
-	if len(triggers) > 0 {
+	if len(triggers) > 0 && nc != nil {
 		d := &relay.Dispatcher{JS: js, Stream: o.stream, Workload: o.workload, Target: o.target, Ready: o.ready, Triggers: triggers,
 			Delivery: o.delivery, Concurrency: o.concurrency, Client: relay.HandlerClient(o.concurrency), Logger: logger, Metrics: metrics}
 		go func() { done <- d.Run(dctx) }()
@@ -245,7 +286,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	case <-ctx.Done():
 	}
 	// Stop delivering (in-flight deliveries finish, fetched ones go back),
-	// then stop the sink, which the function may use while it drains.
+	// then stop the servers in reverse order: the sink, which the function
+	// may use while it drains, the admin, and the proxy last, so that the
+	// requests in flight are answered (the kubelet stops the relay only
+	// after the workload).
 	cancel()
 	<-drained
 	if err == nil {
@@ -257,8 +301,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	for i := len(servers) - 1; i >= 0; i-- {
 		servers[i].Shutdown(sctx)
 	}
-	if derr := nc.Drain(); derr != nil && err == nil {
-		err = derr
+	if nc != nil {
+		if derr := nc.Drain(); derr != nil && err == nil {
+			err = derr
+		}
 	}
 	return err
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +19,7 @@ import (
 	"github.com/skiffdev/skiff/internal/natstest"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/stats"
 )
 
 func freeAddr(t *testing.T) string {
@@ -74,7 +77,7 @@ func TestServeAndPublish(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, nil, getenv, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() { done <- serve(ctx, nil, getenv, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now()) }()
 	waitOK(t, "http://"+admin+"/readyz")
 
 	req, _ := http.NewRequest(http.MethodPost, "http://"+sink, strings.NewReader(`{"n":1}`))
@@ -216,5 +219,83 @@ func TestPublishAsAMintedUser(t *testing.T) {
 	defer cancel()
 	if err := publish(ctx, []string{"--source", "/s", "--subject", tick.Subject}, func(k string) string { return env[k] }, io.Discard); err == nil {
 		t.Error("publish without the user's credentials was stored")
+	}
+}
+
+// TestServeProxyOnly runs the relay as a workload without events has it:
+// the proxy alone, no bus (none is reachable), its figures on /metrics
+// and /stats.
+func TestServeProxyOnly(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "hello")
+	}))
+	defer app.Close()
+	proxyAddr, admin := freeAddr(t), freeAddr(t)
+	env := map[string]string{"SKIFF_RELAY_TARGET": app.URL, "SKIFF_RELAY_PROXY": proxyAddr, "SKIFF_RELAY_ADMIN": admin,
+		"SKIFF_RELAY_COLD_STARTS": "true", "SKIFF_RELAY_BUS": "nats://127.0.0.1:1"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, nil, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now())
+	}()
+	waitOK(t, "http://"+admin+"/readyz")
+	for i := range 10 {
+		path := "/"
+		if i%5 == 0 {
+			path = "/fail"
+		}
+		resp, err := http.Get("http://" + proxyAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200"} 8`,
+		`http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="503"} 2`,
+		"skiff_cold_starts_total 1\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(string(body), "skiff_relay_") {
+		t.Errorf("a relay without events shows event series:\n%s", body)
+	}
+	resp, err = http.Get("http://" + admin + "/stats?window=1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w stats.Window
+	err = json.NewDecoder(resp.Body).Decode(&w)
+	resp.Body.Close()
+	if err != nil || w.Requests != 10 || w.Errors != 2 || w.ColdStarts != 1 || w.Duration.Count() != 10 || w.Seconds() < 60 {
+		t.Errorf("stats: %+v, %v", w, err)
+	}
+	if resp, err := http.Get("http://" + admin + "/stats?window=2h"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a window over 15m: %v %v", resp, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if _, err := parse("skiff-relay", nil, func(string) string { return "" }, nil); err == nil {
+		t.Error("neither a stream nor a proxy was accepted")
 	}
 }

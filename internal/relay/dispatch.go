@@ -92,7 +92,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var stopping atomic.Bool
 	var consumes []jetstream.ConsumeContext
+	pctx, stopReading := context.WithCancel(ctx)
 	defer func() {
+		stopReading()
 		// Drain hands what was fetched but not started to the callback,
 		// which naks it: redelivered at once, not after AckWait.
 		stopping.Store(true)
@@ -138,9 +140,38 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		consumes = append(consumes, cc)
 		d.Logger.Info("delivering", "consumer", t.Consumer, "filter", t.Filter, "to", d.Target)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.readPending(pctx, t.Consumer, cons)
+		}()
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// PendingEvery is how often a trigger's lag is read from its consumer:
+// one request to the server per trigger and pod.
+const PendingEvery = 5 * time.Second
+
+// readPending records the events of cons not yet delivered, now and every
+// PendingEvery until ctx ends.
+func (d *Dispatcher) readPending(ctx context.Context, name string, cons jetstream.Consumer) {
+	tick := time.NewTicker(PendingEvery)
+	defer tick.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, PendingEvery)
+		info, err := cons.Info(ictx)
+		cancel()
+		if err == nil {
+			d.Metrics.SetPending(name, int64(info.NumPending))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // waitReady asks the function's readiness path every 100ms until it
@@ -192,7 +223,7 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
 		return
 	}
 	if t.Source != "" && ev.Source() != t.Source {
-		d.Metrics.add(Skipped, 1)
+		d.Metrics.count(Skipped, t.Consumer)
 		d.ack(msg)
 		return
 	}
@@ -200,20 +231,22 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
 	// the bus) starts one here.
 	ev.carryTrace(http.Header{}, false, nil)
 	start := time.Now()
-	status, err := d.deliver(ev)
+	status, err := d.deliver(t, ev)
 	if err == nil {
-		d.Metrics.add(Delivered, 1)
+		now := time.Now()
+		d.Metrics.observe(Delivered, t.Consumer, now.Sub(md.Timestamp), now)
 		d.Logger.Info("delivered", "id", ev.ID(), "type", ev.Type(), "consumer", t.Consumer, "attempt", md.NumDelivered,
-			"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000, "trace_id", ev.TraceID())
+			"status", status, "duration_ms", float64(now.Sub(start).Microseconds())/1000, "trace_id", ev.TraceID())
 		d.ack(msg)
 		return
 	}
+	d.Metrics.count(Failed, t.Consumer)
 	if md.NumDelivered > uint64(d.Delivery.Retries) {
 		d.deadLetter(t, msg, md, err.Error(), status)
 		return
 	}
 	wait := d.Delivery.delay(md.NumDelivered)
-	d.Metrics.add(Retried, 1)
+	d.Metrics.count(Retried, t.Consumer)
 	d.Logger.Warn("delivery failed; retrying", "id", ev.ID(), "type", ev.Type(), "attempt", md.NumDelivered,
 		"of", d.Delivery.Retries+1, "in", wait.String(), "error", err.Error(), "trace_id", ev.TraceID())
 	if err := msg.NakWithDelay(wait); err != nil {
@@ -221,12 +254,12 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
 	}
 }
 
-// deliver POSTs ev to the function in binary mode, its trace context as
-// the traceparent header too; an error says why it did not answer 2xx in
-// time. A CloudEvent the function answers with (its reply) is stored on the
-// stream, in ev's trace unless it has one of its own, before the delivery
-// counts as done.
-func (d *Dispatcher) deliver(ev *Event) (int, error) {
+// deliver POSTs ev to the function of trigger t in binary mode, its trace
+// context as the traceparent header too; an error says why it did not
+// answer 2xx in time. A CloudEvent the function answers with (its reply) is
+// stored on the stream, in ev's trace unless it has one of its own, before
+// the delivery counts as done.
+func (d *Dispatcher) deliver(t Trigger, ev *Event) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.Delivery.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Target, bytes.NewReader(ev.Data))
@@ -268,8 +301,8 @@ func (d *Dispatcher) deliver(ev *Event) (int, error) {
 		d.Logger.Warn("the function's reply has a type skiff cannot route; not stored", "id", ev.ID(), "error", err.Error())
 		return resp.StatusCode, nil
 	}
-	for _, t := range d.Triggers {
-		if SubjectMatches(t.Filter, subject) {
+	for _, other := range d.Triggers {
+		if SubjectMatches(other.Filter, subject) {
 			// It would come straight back: a loop, not a reply.
 			d.Logger.Warn("the function's reply is of a type it is triggered by; not stored", "id", ev.ID(), "reply", reply.Type())
 			return resp.StatusCode, nil
@@ -278,7 +311,7 @@ func (d *Dispatcher) deliver(ev *Event) (int, error) {
 	if _, err := PublishTo(ctx, d.JS, subject, reply); err != nil {
 		return resp.StatusCode, fmt.Errorf("storing the function's reply %s: %w", reply.ID(), err)
 	}
-	d.Metrics.add(Replied, 1)
+	d.Metrics.count(Replied, t.Consumer)
 	return resp.StatusCode, nil
 }
 
@@ -321,7 +354,7 @@ func (d *Dispatcher) deadLetter(t Trigger, msg jetstream.Msg, md *jetstream.MsgM
 		msg.NakWithDelay(d.Delivery.delay(1))
 		return
 	}
-	d.Metrics.add(DeadLettered, 1)
+	d.Metrics.count(DeadLettered, t.Consumer)
 	traceID := ""
 	if tp, ok := ParseTraceparent(msg.Headers().Get("ce-traceparent")); ok {
 		traceID = tp.TraceIDString()

@@ -320,6 +320,44 @@ func TestDispatcherRetriesThenDeadLetters(t *testing.T) {
 	if info.State.Msgs != 1 || m.Get(DeadLettered) != 1 || m.Get(Retried) != 3 {
 		t.Errorf("dead letters %d (metric %d), retried %d", info.State.Msgs, m.Get(DeadLettered), m.Get(Retried))
 	}
+	// Per trigger: flaky and fine delivered, poison's 3 attempts and
+	// flaky's first failed.
+	w := m.Window(time.Now(), time.Minute)["thumbs-0"]
+	if w.Delivered != 2 || w.Failed != 4 || w.Retried != 3 || w.DeadLettered != 1 || w.Latency.Count() != 2 {
+		t.Errorf("the trigger's window: %+v", w)
+	}
+}
+
+func TestDispatcherReadsTheLag(t *testing.T) {
+	js := runNATS(t)
+	filter, _ := Filter("shop", "com.example.a")
+	tr := Trigger{Consumer: "thumbs-0", Filter: filter}
+	d := Delivery{Retries: 1, Backoff: time.Second, Timeout: time.Second}
+	cons, err := js.CreateOrUpdateConsumer(context.Background(), "shop", ConsumerConfig(tr, "thumbs", d, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		publish(t, js, fmt.Sprint(i), "/t", "com.example.a")
+	}
+	m := &Metrics{}
+	disp := &Dispatcher{JS: js, Stream: "shop", Metrics: m, Logger: quiet}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { disp.readPending(ctx, tr.Consumer, cons); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for m.Window(time.Now(), time.Minute)["thumbs-0"].Pending != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pending %+v, want 3", m.Window(time.Now(), time.Minute))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rec := httptest.NewRecorder()
+	m.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `skiff_relay_consumer_pending{trigger="thumbs-0"} 3`) {
+		t.Errorf("metrics:\n%s", rec.Body)
+	}
 }
 
 func TestDispatcherRetriesAHandlerThatTimesOut(t *testing.T) {
@@ -426,12 +464,45 @@ func TestFilterAndSubject(t *testing.T) {
 
 func TestMetricsText(t *testing.T) {
 	m := &Metrics{}
-	m.add(Delivered, 3)
+	now := time.Now()
+	m.add(Published, 2)
+	for _, d := range []time.Duration{3 * time.Millisecond, 40 * time.Millisecond, 2 * time.Second} {
+		m.observe(Delivered, "shop-orders-0", d, now)
+	}
+	m.count(Failed, "shop-orders-0")
+	m.count(Retried, "shop-orders-0")
+	m.count(DeadLettered, "shop-audit-0")
+	m.SetPending("shop-orders-0", 7)
 	rec := httptest.NewRecorder()
 	m.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if !strings.Contains(rec.Body.String(), "skiff_relay_delivered_total 3\n") {
-		t.Errorf("metrics:\n%s", rec.Body)
+	for _, want := range []string{
+		"skiff_relay_published_total 2\n",
+		`skiff_relay_delivered_total{trigger="shop-orders-0"} 3` + "\n",
+		`skiff_relay_delivered_total{trigger="shop-audit-0"} 0` + "\n",
+		`skiff_relay_delivery_failed_total{trigger="shop-orders-0"} 1` + "\n",
+		`skiff_relay_dead_lettered_total{trigger="shop-audit-0"} 1` + "\n",
+		`skiff_relay_delivery_duration_seconds_bucket{trigger="shop-orders-0",le="0.005"} 1` + "\n",
+		`skiff_relay_delivery_duration_seconds_bucket{trigger="shop-orders-0",le="0.05"} 2` + "\n",
+		`skiff_relay_delivery_duration_seconds_bucket{trigger="shop-orders-0",le="+Inf"} 3` + "\n",
+		`skiff_relay_delivery_duration_seconds_count{trigger="shop-orders-0"} 3` + "\n",
+		`skiff_relay_consumer_pending{trigger="shop-orders-0"} 7` + "\n",
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, rec.Body)
+		}
+	}
+	if m.Get(Delivered) != 3 {
+		t.Errorf("delivered in all %d", m.Get(Delivered))
+	}
+	w := m.Window(now, time.Minute)
+	o := w["shop-orders-0"]
+	if o.Delivered != 3 || o.Failed != 1 || o.Retried != 1 || o.Pending != 7 || o.Latency.Count() != 3 || w["shop-audit-0"].DeadLettered != 1 {
+		t.Errorf("window: %+v", w)
+	}
+	if q := o.Latency.Quantile(0.5); q <= 0.025 || q > 0.05 {
+		t.Errorf("median latency %v, want in (0.025, 0.05]", q)
 	}
 	var none *Metrics
 	none.add(Delivered, 1) // counts nothing, does not panic
+	none.count(Delivered, "x")
 }
