@@ -194,6 +194,9 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 	if p.Events != nil {
 		v["events"] = eventValues(p, w)
 	}
+	if img := RelayImage(p); img != "" && p.Metrics.ProxyOn() {
+		v["proxy"] = proxyValues(img, w)
+	}
 	if x := p.Exposure(w); x != nil {
 		v["expose"] = exposeValues(x, w, namespace)
 	}
@@ -344,6 +347,40 @@ func stringsList(s []string) []any {
 		out[i] = x
 	}
 	return out
+}
+
+// ProxyPort is where skiff-relay's proxy listens in the pod, in front of
+// the workload's port (ProxyPortAlt when the workload has that port).
+const (
+	ProxyPort    = 8012
+	ProxyPortAlt = 8013
+)
+
+// RelayImage is the skiff-relay image of p's pods: the one the command
+// layer resolved, else events.relayImage; "" when none is known.
+func RelayImage(p *project.Project) string {
+	if p.RelayImage != "" {
+		return p.RelayImage
+	}
+	if p.Events != nil {
+		return p.Events.RelayImage
+	}
+	return ""
+}
+
+// proxyValues are the chart's proxy values: skiff-relay in front of w's
+// port, counting cold starts when w scales from zero.
+func proxyValues(image string, w *project.Workload) map[string]any {
+	port := ProxyPort
+	if w.Port == ProxyPort {
+		port = ProxyPortAlt
+	}
+	return map[string]any{
+		"enabled":    true,
+		"image":      image,
+		"port":       port,
+		"coldStarts": w.Scale != nil && w.Scale.Min == 0,
+	}
 }
 
 // exposeValues are the chart's expose values: the route (or Ingress) and

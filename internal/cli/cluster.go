@@ -76,8 +76,9 @@ func loadProject(f *cmdutil.Factory) (root string, p *project.Project, err error
 		}
 		p.Namespace = ns
 	}
+	p.RelayImage = relayImage(f, p)
 	if p.Events != nil && p.Events.RelayImage == "" {
-		p.Events.RelayImage = relayImage(f, p)
+		p.Events.RelayImage = p.RelayImage
 	}
 	return filepath.Dir(manifest), p, nil
 }

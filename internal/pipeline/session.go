@@ -131,6 +131,11 @@ func (s *Session) Preflight(ctx context.Context, ws []project.Workload) error {
 	if err := s.Project.RequireBus(); err != nil {
 		return err
 	}
+	if s.Project.Metrics.ProxyOn() && chart.RelayImage(s.Project) == "" {
+		s.emit(Event{Kind: Notice, Message: "warning: no skiff-relay image is known (this build of skiff pins none), so the workloads " +
+			"deploy without the metrics proxy: no request figures in status -o wide, top, dash or Prometheus; " +
+			"set $SKIFF_RELAY_IMAGE (or events.relayImage) to a skiff-relay image, or metrics.proxy: false in skiff.yaml to do without"})
+	}
 	e := s.Project.Events
 	if e == nil {
 		return nil

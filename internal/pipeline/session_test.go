@@ -118,3 +118,39 @@ func TestDeleteChangesNothingWhenTheBusDoesNotAnswer(t *testing.T) {
 		t.Errorf("the release is gone though its consumers could not be: %v", err)
 	}
 }
+
+// Without a skiff-relay image, a deploy goes on without the metrics proxy
+// and says so once, naming the fix; with metrics.proxy false, or an
+// image, it says nothing.
+func TestPreflightWarnsWithoutARelayImage(t *testing.T) {
+	off := false
+	for _, tc := range []struct {
+		name    string
+		relay   string
+		metrics *project.Metrics
+		warned  bool
+	}{
+		{"no image", "", nil, true},
+		{"proxy off", "", &project.Metrics{Proxy: &off}, false},
+		{"an image", "r.example/relay@sha256:1", nil, false},
+	} {
+		p := &project.Project{Name: "shop", Namespace: "shop", RelayImage: tc.relay, Metrics: tc.metrics,
+			Workloads: []project.Workload{{Name: "orders", Kind: "service", Lang: "go", Port: 8080}}}
+		var notices []string
+		s := NewSession(&Pipeline{Project: p, Root: t.TempDir(), Events: func(ev Event) {
+			if ev.Kind == Notice {
+				notices = append(notices, ev.Message)
+			}
+		}}, &kube.Client{Clientset: fake.NewClientset()}, &deploy.Deployer{})
+		err := s.Preflight(context.Background(), p.Workloads)
+		s.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		warned := len(notices) == 1 && strings.Contains(notices[0], "without the metrics proxy") &&
+			strings.Contains(notices[0], "SKIFF_RELAY_IMAGE") && strings.Contains(notices[0], "metrics.proxy: false")
+		if warned != tc.warned || len(notices) > 1 {
+			t.Errorf("%s: notices %q", tc.name, notices)
+		}
+	}
+}

@@ -117,6 +117,11 @@ type Project struct {
 	// NoBus are the workloads with triggers when there is no events.bus,
 	// with file and line: RequireBus.
 	NoBus []*FieldError `json:"-" yaml:"-"`
+	// RelayImage is the skiff-relay image the pods run next to the
+	// workloads (the metrics proxy, the events' relay): events.relayImage,
+	// else $SKIFF_RELAY_IMAGE, else the one this skiff pins; "" when none
+	// is known. Set by the command layer.
+	RelayImage string `json:"-" yaml:"-"`
 }
 
 // KeyRef names a key: a file (relative to the project's folder) or

@@ -51,3 +51,9 @@ ports:
   {{- end }}
 {{- end }}
 {{- end -}}
+
+{{- /* The port the workload's Service sends requests to: skiff-relay's
+  proxy when it runs, else the workload's own. */}}
+{{- define "skiff.targetPort" -}}
+{{- if .Values.proxy.enabled }}{{ .Values.proxy.port }}{{ else }}http{{ end }}
+{{- end }}
