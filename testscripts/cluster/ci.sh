@@ -4,7 +4,7 @@
 #   ci.sh install   install the Debian packages the cluster needs (quick when present)
 #   ci.sh build     build or reuse the cached cluster binaries
 #   ci.sh up        start the cluster (cleans up a crashed one first)
-#   ci.sh env       print `export KUBECONFIG=... SKIFF_TEST_REGISTRY=... SKIFF_TEST_GATEWAY=...` lines
+#   ci.sh env       print `export KUBECONFIG=... SKIFF_TEST_REGISTRY=... SKIFF_TEST_PROMETHEUS=...` lines
 #   ci.sh smoke     run the smoke e2e test against the running cluster
 #   ci.sh e2e ARGS  run `go test -tags e2e ARGS` in the env of the running cluster,
 #                   from the current directory
@@ -19,7 +19,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # ipset: kube-router, the NetworkPolicy enforcer, keeps its address sets with it.
-packages=(docker-registry containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux ipset)
+packages=(docker-registry containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux ipset prometheus)
 
 cluster() {
 	(cd "$here" && go run . "$@")
@@ -37,8 +37,9 @@ cmd_install() {
 		return 0
 	fi
 	echo "ci.sh: installing ${missing[*]}" >&2
-	# The cluster starts containerd and the registry itself: keep the
-	# packages' own services from starting (and taking port 5000).
+	# The cluster starts containerd, the registry and Prometheus itself:
+	# keep the packages' own services from starting (and taking port 5000
+	# and 9090).
 	local policy=/usr/sbin/policy-rc.d added_policy=
 	if [[ ! -e $policy ]]; then
 		printf '#!/bin/sh\nexit 101\n' >"$policy"

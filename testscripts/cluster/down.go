@@ -22,12 +22,13 @@ import (
 // through containerd (so the CNI plugins release addresses and veths), and
 // undoes every host change up recorded. The logs dir is kept for
 // inspection; the rest of the state dir is removed.
-// downOrder is the order down stops the components in: the node's agents;
+// downOrder is the order down stops the components in: Prometheus and
+// the node's agents;
 // then, once the pods' sandboxes are gone, the control plane and
 // containerd; last the registries.
 func downOrder() [3][]string {
 	return [3][]string{
-		{kubeRouterName, "kube-proxy", "kubelet"},
+		{"prometheus", kubeRouterName, "kube-proxy", "kubelet"},
 		{"kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"},
 		{"registry-auth", "registry"},
 	}

@@ -179,7 +179,9 @@ func deployHello(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns,
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				// The cluster's Prometheus scrapes it (TestSmoke).
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{
+					"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}},
 				Spec: corev1.PodSpec{
 					SecurityContext: podSC,
 					Containers: []corev1.Container{{

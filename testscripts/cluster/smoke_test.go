@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,6 +181,75 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(logs, "hello listening on :8080") || !strings.Contains(logs, "request GET /") {
 		t.Fatalf("pod %s logs lack the start and request lines:\n%s", pod.Name, logs)
 	}
+
+	// The cluster's Prometheus found the annotated pod and scrapes it on
+	// its pod IP: its greetings (the readiness probe's and fetch's) show.
+	prom := os.Getenv("SKIFF_TEST_PROMETHEUS")
+	if prom == "" {
+		t.Fatal("SKIFF_TEST_PROMETHEUS is not set: `go run . env` prints it once up started Prometheus")
+	}
+	query := fmt.Sprintf(`hello_requests_total{namespace=%q,pod=%q}`, ns, pod.Name)
+	var got float64
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		v, ok, err := promScalar(ctx, prom, query)
+		if err != nil || !ok {
+			return false, nil
+		}
+		got = v
+		return v >= 2, nil
+	})
+	if err != nil {
+		t.Fatalf("Prometheus at %s: %s = %v, want ≥ 2 (%v); its targets: %s", prom, query, got, err, promTargets(ctx, prom))
+	}
+	t.Logf("Prometheus scraped %s: %s = %v", pod.Name, query, got)
+}
+
+// promScalar runs an instant PromQL query and returns its first sample;
+// ok is false when the result is empty.
+func promScalar(ctx context.Context, base, query string) (float64, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(query), nil)
+	if err != nil {
+		return 0, false, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, false, err
+	}
+	if out.Status != "success" {
+		return 0, false, fmt.Errorf("query %s: %s", query, out.Error)
+	}
+	if len(out.Data.Result) == 0 {
+		return 0, false, nil
+	}
+	s, _ := out.Data.Result[0].Value[1].(string)
+	var v float64
+	_, err = fmt.Sscan(s, &v)
+	return v, err == nil, err
+}
+
+// promTargets is Prometheus' view of its targets, for a failure.
+func promTargets(ctx context.Context, base string) string {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/targets", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return string(b)
 }
 
 func podLogs(ctx context.Context, cs kubernetes.Interface, ns, name string) string {

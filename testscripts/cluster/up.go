@@ -171,6 +171,9 @@ func (c *cluster) up(ctx context.Context) error {
 	if err := c.installGateway(ctx, bins.edge, kubelet); err != nil {
 		return fmt.Errorf("installing the gateway, cert-manager and Pebble: %w", err)
 	}
+	if err := c.startPrometheus(ctx); err != nil {
+		return fmt.Errorf("starting prometheus: %w", err)
+	}
 	if err := c.checkAlive(); err != nil {
 		return err
 	}
@@ -243,7 +246,7 @@ func (c *cluster) applyClients() (dynamic.Interface, kubernetes.Interface, *rest
 // componentNames lists the processes up starts, in start order.
 func componentNames() []string {
 	return []string{"registry", "registry-auth", "containerd", "etcd", "kube-apiserver",
-		"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", kubeRouterName}
+		"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", kubeRouterName, "prometheus"}
 }
 
 // checkAlive fails if a started component has died.
@@ -347,5 +350,9 @@ func (c *cluster) printEnv() error {
 		filepath.Join(na, "e2e.creds"), filepath.Join(na, "account-signing.nk"), filepath.Join(c.pkiDir(), "ca.crt"))
 	fmt.Fprintf(c.out, "export SKIFF_TEST_NATS_EXPIRED_CREDS=%s SKIFF_TEST_NATS_STRANGER_CREDS=%s\n",
 		filepath.Join(na, "expired.creds"), filepath.Join(na, "stranger.creds"))
+	// Prometheus, scraping the annotated pods (docs/testing.md, "Prometheus").
+	if u := c.prometheusURL(); u != "" {
+		fmt.Fprintf(c.out, "export SKIFF_TEST_PROMETHEUS=%s\n", u)
+	}
 	return nil
 }
