@@ -65,7 +65,7 @@ func TestRenderProxy(t *testing.T) {
 	re := env(rc)
 	for k, want := range map[string]string{
 		"SKIFF_RELAY_PROXY": ":8012", "SKIFF_RELAY_TARGET": "http://127.0.0.1:8080/", "SKIFF_RELAY_ADMIN": ":9091",
-		"SKIFF_RELAY_COLD_STARTS": "false", "SKIFF_RELAY_PROXY_TIMEOUT": "5m", "GOMEMLIMIT": "10MiB",
+		"SKIFF_RELAY_COLD_STARTS": "false", "SKIFF_RELAY_PROXY_TIMEOUT": "5m", "GOMEMLIMIT": "24MiB", "GOGC": "50",
 	} {
 		if re[k] != want {
 			t.Errorf("relay %s = %q, want %q", k, re[k], want)

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -96,9 +97,18 @@ func (p *Proxy) reverseProxy(t http.RoundTripper) *httputil.ReverseProxy {
 		// streamed answers and WebSockets are not held back.
 		FlushInterval: -1,
 		ErrorHandler:  p.failed,
-		ErrorLog:      nil,
+		BufferPool:    buffers,
 	}
 }
+
+// buffers are ReverseProxy's copy buffers, reused: without them, each
+// request allocates 32 KiB.
+var buffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *b.pool.Get().(*[]byte) }
+func (b *bufferPool) Put(x []byte) { b.pool.Put(&x) }
 
 // failed answers a request the app did not: 504 when it did not answer
 // in time, 502 when it could not be reached or broke off; nothing when

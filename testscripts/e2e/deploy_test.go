@@ -60,6 +60,9 @@ func needCluster(t *testing.T) *cluster {
 			// and mints the workloads' users with the account's key.
 			"SKIFF_NATS_CREDS=" + os.Getenv("SKIFF_TEST_NATS_CREDS"), "SKIFF_NATS_SIGNING_KEY=" + os.Getenv("SKIFF_TEST_NATS_SIGNING_KEY")},
 	}
+	// Every deploy runs skiff-relay's proxy in front of its workloads, as
+	// a release of skiff (which pins a relay image) does.
+	c.env = append(c.env, "SKIFF_RELAY_IMAGE="+c.relayImage(t))
 	return c
 }
 
