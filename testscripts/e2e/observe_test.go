@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/internal/stats"
@@ -232,6 +234,57 @@ func TestObserve(t *testing.T) {
 			m, name, lat*1000, tr.Latency.Quantile(0.99)*1000)
 	}
 	promWait(t, prom, `max(skiff_relay_consumer_pending{`+auditSel+`})`, func(v float64) bool { return v == 0 })
+
+	// What the relay costs in memory, as the kubelet sees its container
+	// (docs/benchmarks.md): the proxy alone (api) and with events (audit).
+	for _, pod := range []string{apiPod, auditPod} {
+		rss, ws := relayMemory(t, c, ns, pod)
+		t.Logf("skiff-relay in %s: RSS %.1f MiB, working set %.1f MiB", pod, rss/(1<<20), ws/(1<<20))
+	}
+}
+
+// relayMemory is the skiff-relay container's RSS and working set in pod,
+// from the kubelet's summary API (through the API server).
+func relayMemory(t *testing.T, c *cluster, ns, pod string) (rss, workingSet float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := c.kc.Clientset.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.kc.Clientset.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", p.Spec.NodeName, "proxy/stats/summary").DoRaw(ctx)
+	if err != nil {
+		t.Logf("the kubelet's summary: %v", err)
+		return 0, 0
+	}
+	var sum struct {
+		Pods []struct {
+			PodRef     struct{ Name, Namespace string } `json:"podRef"`
+			Containers []struct {
+				Name   string `json:"name"`
+				Memory struct {
+					RSSBytes        float64 `json:"rssBytes"`
+					WorkingSetBytes float64 `json:"workingSetBytes"`
+				} `json:"memory"`
+			} `json:"containers"`
+		} `json:"pods"`
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range sum.Pods {
+		if sp.PodRef.Name != pod || sp.PodRef.Namespace != ns {
+			continue
+		}
+		for _, ct := range sp.Containers {
+			if ct.Name == "skiff-relay" {
+				return ct.Memory.RSSBytes, ct.Memory.WorkingSetBytes
+			}
+		}
+	}
+	t.Logf("the kubelet's summary has no skiff-relay container in %s", pod)
+	return 0, 0
 }
 
 // mustStatus GETs u and fails unless it answers want; it returns the body.
