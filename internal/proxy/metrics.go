@@ -31,7 +31,7 @@ func ColdWaitBounds() []float64 {
 
 // Metrics are what a proxy measured: cumulative series for Prometheus
 // (Write) and the ring of the last stats.RingSpan for /stats (Window).
-// A nil *Metrics records nothing.
+// The zero Metrics is ready to use; a nil *Metrics records nothing.
 type Metrics struct {
 	active atomic.Int64
 	ring   stats.Ring
@@ -99,6 +99,9 @@ func (m *Metrics) end(meth string, status int, d time.Duration, now time.Time) {
 	m.mu.Lock()
 	h := m.series[k]
 	if h == nil {
+		if m.series == nil {
+			m.series = map[seriesKey]*hist{}
+		}
 		h = &hist{}
 		m.series[k] = h
 	}
@@ -146,6 +149,10 @@ func (m *Metrics) Active() int64 { return m.active.Load() }
 func (m *Metrics) Window(now time.Time, d time.Duration) stats.Window {
 	w := m.ring.Window(now, d)
 	w.InFlight = m.active.Load()
+	// An idle window still says its buckets: readers merge it as it is.
+	if w.Duration.Counts == nil {
+		w.Duration = stats.Histogram{Bounds: stats.Bounds(), Counts: make([]int64, len(durationBounds)+1)}
+	}
 	return w
 }
 

@@ -294,3 +294,23 @@ func TestProxyClientGone(t *testing.T) {
 		t.Errorf("not recorded as 499:\n%s", text)
 	}
 }
+
+func TestProxyEarlyHintsAreNotTheStatus(t *testing.T) {
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</app.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusCreated)
+	})
+	u, p := setup(t, app, Options{})
+	if code, _ := get(t, "GET", u); code != http.StatusCreated {
+		t.Fatalf("got %d", code)
+	}
+	if text := scrape(t, p.o.Metrics); !strings.Contains(text, `http_response_status_code="201"} 1`) || strings.Contains(text, `"103"`) {
+		t.Errorf("an interim 103 was taken for the status:\n%s", text)
+	}
+	// An idle window keeps its buckets.
+	var idle Metrics
+	if w := idle.Window(time.Now(), time.Minute); len(w.Duration.Bounds) == 0 || len(w.Duration.Counts) != len(w.Duration.Bounds)+1 {
+		t.Errorf("idle window: %+v", w.Duration)
+	}
+}
