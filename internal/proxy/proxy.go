@@ -69,10 +69,13 @@ func New(o Options) *Proxy {
 // caller that did so (gRPC): the app must then speak it too.
 func transport(timeout time.Duration, h2c bool) *http.Transport {
 	t := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          1000,
-		MaxIdleConnsPerHost:   1000,
-		IdleConnTimeout:       90 * time.Second,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		// Enough kept connections for the requests in flight at once in
+		// a busy pod; a burst above it opens more, closed after. Each
+		// idle one costs two goroutines and 8 KiB of buffers.
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       30 * time.Second,
 		ResponseHeaderTimeout: timeout,
 		// The app's answer goes to the caller as it is, compressed or not.
 		DisableCompression: true,
@@ -93,9 +96,10 @@ func (p *Proxy) reverseProxy(t http.RoundTripper) *httputil.ReverseProxy {
 			r.SetXForwarded()
 		},
 		Transport: t,
-		// Every write reaches the caller at once: server-sent events,
-		// streamed answers and WebSockets are not held back.
-		FlushInterval: -1,
+		// ReverseProxy flushes every write of an answer without a length
+		// (a stream) or of text/event-stream at once; an answer of known
+		// length goes out as its buffer fills. WebSockets are hijacked.
+		FlushInterval: 0,
 		ErrorHandler:  p.failed,
 		BufferPool:    buffers,
 	}
