@@ -28,7 +28,7 @@ import (
 // containerd; last the registries.
 func downOrder() [3][]string {
 	return [3][]string{
-		{"prometheus", kubeRouterName, "kube-proxy", "kubelet"},
+		{"prometheus", "prometheus-sd", kubeRouterName, "kube-proxy", "kubelet"},
 		{"kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"},
 		{"registry-auth", "registry"},
 	}

@@ -71,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = c.printLogs(*lines)
 	case "status":
 		err = c.status()
+	case "podsd":
+		err = c.podsd(ctx) // run by up, next to Prometheus
 	default:
 		fs.Usage()
 		return 2

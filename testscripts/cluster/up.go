@@ -246,7 +246,7 @@ func (c *cluster) applyClients() (dynamic.Interface, kubernetes.Interface, *rest
 // componentNames lists the processes up starts, in start order.
 func componentNames() []string {
 	return []string{"registry", "registry-auth", "containerd", "etcd", "kube-apiserver",
-		"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", kubeRouterName, "prometheus"}
+		"kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", kubeRouterName, "prometheus-sd", "prometheus"}
 }
 
 // checkAlive fails if a started component has died.
