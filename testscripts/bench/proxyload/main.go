@@ -125,7 +125,8 @@ func run() error {
 	}
 	fmt.Printf("\nadded by the proxy at %d req/s: p50 %s, p90 %s, p99 %s; failed requests: %d\n", *rate,
 		ms(p[1][0]-p[0][0]), ms(p[1][1]-p[0][1]), ms(p[1][2]-p[0][2]), failed)
-	fmt.Printf("relay RSS (GOMEMLIMIT=%s GOGC=%s): idle %s, after the load %s (peak %s)\n", *memLimit, *gogc, mib(idle[0]), mib(loaded[0]), mib(loaded[1]))
+	fmt.Printf("relay RSS (GOMEMLIMIT=%s GOGC=%s): idle %s, after the load %s (peak %s); of it anonymous: idle %s, after the load %s; the binary's pages: %s\n",
+		*memLimit, *gogc, mib(idle[0]), mib(loaded[0]), mib(loaded[1]), mib(idle[2]), mib(loaded[2]), mib(loaded[3]))
 	for _, line := range strings.Split(metrics, "\n") {
 		if strings.HasPrefix(line, "http_server_request_duration_seconds_count") {
 			fmt.Println("relay counted:", line)
@@ -146,15 +147,17 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Micros
 
 func mib(kb int) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
-// rss is the process' resident set and its peak (VmRSS, VmHWM), in KiB.
-func rss(pid int) [2]int {
+// rss is the process' resident set, its peak, and of the resident set
+// what is its own memory and what the binary's pages (VmRSS, VmHWM,
+// RssAnon, RssFile), in KiB.
+func rss(pid int) [4]int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return [2]int{}
+		return [4]int{}
 	}
-	var out [2]int
+	var out [4]int
 	for _, line := range strings.Split(string(b), "\n") {
-		for i, key := range []string{"VmRSS:", "VmHWM:"} {
+		for i, key := range []string{"VmRSS:", "VmHWM:", "RssAnon:", "RssFile:"} {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 				out[i], _ = strconv.Atoi(f[1])
 			}
