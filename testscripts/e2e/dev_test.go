@@ -353,7 +353,7 @@ func TestDevClusterInterpreted(t *testing.T) {
 			}
 			env := []string{"SKIFF_RELAY_IMAGE=" + relay}
 			if !tc.sync {
-				env = nil
+				env = []string{"SKIFF_RELAY_IMAGE="} // over the harness's: no relay image at all
 			}
 			p := c.startDev(t, root, env...)
 			url := p.wait(t, "ready", "greeter", 1).URL

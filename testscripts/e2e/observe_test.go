@@ -77,6 +77,7 @@ func TestObserve(t *testing.T) {
 	}
 	ns := c.restrictedNamespace(t, "e2e-observe")
 	ctx := context.Background()
+	b := pushBases(t, c.registry)
 
 	// Project shop: py, a Python function that scales from zero, and api,
 	// a Go service that calls it. No events: their relays run the proxy
@@ -86,6 +87,7 @@ func TestObserve(t *testing.T) {
 		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
 	c.mustSkiff(t, root, "add", "api", "--kind", "service", "--lang", "go", "--depends-on", "py")
 	replaceInFile(t, filepath.Join(root, "skiff.yaml"), "  - name: py\n", "  - name: py\n    scale: {min: 0, max: 1, idle: 8s}\n")
+	replaceInFile(t, filepath.Join(root, "skiff.yaml"), "workloads:\n", "build:\n  base:\n    python: "+b.Python+"\nworkloads:\n")
 	if err := os.WriteFile(filepath.Join(root, "api", "api.go"), []byte(observeAPI), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestObserve(t *testing.T) {
 	c.mustSkiff(t, "", "init", hooks, "--kind", "function", "--lang", "node", "--template", "cloudevents", "--name", "audit",
 		"--registry", c.registry+"/e2e-"+ns, "-n", ns, "--non-interactive")
 	manifest := filepath.Join(hooks, "skiff.yaml")
-	replaceInFile(t, manifest, "workloads:\n", "events:\n  bus: "+testBus+"\n  stream: "+stream+"\nworkloads:\n")
+	replaceInFile(t, manifest, "workloads:\n", "build:\n  base:\n    node: "+b.Node+"\nevents:\n  bus: "+testBus+"\n  stream: "+stream+"\nworkloads:\n")
 	replaceInFile(t, manifest, "  - name: audit\n", "  - name: audit\n    triggers:\n      - event: com.example.order.placed\n")
 	c.mustSkiff(t, hooks, "deploy", "--timeout", "4m")
 
