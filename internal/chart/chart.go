@@ -302,7 +302,13 @@ func networkValues(p *project.Project, w *project.Workload) map[string]any {
 	var deps []any
 	for _, d := range w.DependsOn {
 		if dep, ok := p.Workload(d); ok {
-			deps = append(deps, map[string]any{"name": dep.Name, "port": dep.Port, "scaled": dep.Scale != nil})
+			// A policy sees the pod's port a Service leads to: the
+			// dependency's proxy when it runs one.
+			port := dep.Port
+			if RelayImage(p) != "" && p.Metrics.ProxyOn() {
+				port = proxyValues("", dep)["port"].(int)
+			}
+			deps = append(deps, map[string]any{"name": dep.Name, "port": port, "scaled": dep.Scale != nil})
 		}
 	}
 	to := peerValues(p.Network.Egress)

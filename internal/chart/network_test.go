@@ -209,8 +209,10 @@ func TestNetworkPolicyEgress(t *testing.T) {
 	}{
 		// orders → thumbs, a scaled function: through the interceptor.
 		{"orders", []string{resolver, dns, "ns=keda", "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
-		// front → orders on its port (a NetworkPolicy sees the pod's).
-		{"front", []string{resolver, dns, "pods{app.kubernetes.io/name=orders,app.kubernetes.io/part-of=shop} TCP/3000", "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
+		// front → orders on the port its Service leads to (a NetworkPolicy
+		// sees the pod's): the metrics proxy's, since the project knows a
+		// relay image.
+		{"front", []string{resolver, dns, "pods{app.kubernetes.io/name=orders,app.kubernetes.io/part-of=shop} TCP/8012", "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
 		{"thumbs", []string{resolver, dns, "ns=bus TCP/4222", "cidr=203.0.113.0/24 TCP/443"}},
 	} {
 		np := networkPolicy(t, "locked", tc.workload)
