@@ -211,7 +211,7 @@ func TestObserve(t *testing.T) {
 	// M events to audit: its trigger's delivered count in Prometheus and
 	// its /stats.
 	const m = 30
-	conn, err := bus.Dial(ctx, c.kc, testBus)
+	conn, err := bus.Dial(ctx, c.kc, testBus, testBusAuth())
 	if err != nil {
 		t.Fatal(err)
 	}
