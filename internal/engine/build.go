@@ -8,7 +8,6 @@ import (
 
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/project"
-	"github.com/skiffdev/skiff/internal/publish"
 )
 
 // Destinations of images.
@@ -91,10 +90,15 @@ type Image struct {
 	Built v1.Image `json:"-"`
 }
 
+// Credentials are an account on a registry.
+type Credentials struct {
+	Username, Password string
+}
+
 // Registry is a client of the registries, for what a command asks of one
 // itself.
 type Registry interface {
 	// Verify checks creds against registry host; the password appears in
 	// no error.
-	Verify(ctx context.Context, host string, creds publish.Credentials) error
+	Verify(ctx context.Context, host string, creds Credentials) error
 }

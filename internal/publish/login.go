@@ -11,12 +11,12 @@ import (
 	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/skiffdev/skiff/internal/engine"
 )
 
 // Credentials are an account on a registry.
-type Credentials struct {
-	Username, Password string
-}
+type Credentials = engine.Credentials
 
 // BadCredentialsError says a registry refused credentials.
 type BadCredentialsError struct {
