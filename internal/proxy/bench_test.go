@@ -21,12 +21,23 @@ func BenchmarkMetricsEnd(b *testing.B) {
 }
 
 // BenchmarkProxy is one request through the proxy to an app on loopback,
-// beside BenchmarkDirect: the difference is what the proxy adds.
+// beside BenchmarkDirect: the difference is what the proxy adds. lean is
+// the path HTTP/1.1 requests take, reverseproxy the one of upgrades and
+// h2c (httputil.ReverseProxy), which all requests took before.
 func BenchmarkProxy(b *testing.B) {
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer app.Close()
-	u, _ := setupBench(app.URL)
-	benchGet(b, u)
+	for _, lean := range []bool{true, false} {
+		name := "lean"
+		if !lean {
+			name = "reverseproxy"
+		}
+		b.Run(name, func(b *testing.B) {
+			u, done := setupBench(app.URL, lean)
+			defer done()
+			benchGet(b, u)
+		})
+	}
 }
 
 func BenchmarkDirect(b *testing.B) {
@@ -35,11 +46,13 @@ func BenchmarkDirect(b *testing.B) {
 	benchGet(b, app.URL)
 }
 
-func setupBench(target string) (string, func()) {
+func setupBench(target string, lean bool) (string, func()) {
 	o := Options{Metrics: NewMetrics()}
 	o.Target, _ = url.Parse(target)
-	ps := httptest.NewServer(New(o))
-	return ps.URL, ps.Close
+	p := New(o)
+	p.lean = lean
+	ps := httptest.NewServer(p)
+	return ps.URL, func() { ps.Close(); p.Close() }
 }
 
 func benchGet(b *testing.B, u string) {

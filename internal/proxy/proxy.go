@@ -49,19 +49,43 @@ type Options struct {
 }
 
 // Proxy forwards requests to the app and records each in its Metrics.
+//
+// An HTTP/1.1 request takes the lean path (forward.go) on connections of
+// the proxy's own pool; upgrades (WebSocket) and h2c go through
+// httputil.ReverseProxy.
 type Proxy struct {
 	o        Options
+	pool     *pool
 	h1, h2c  *httputil.ReverseProxy
 	answered atomic.Bool // the first response began
 	now      func() time.Time
+	// lean says HTTP/1.1 requests take the lean path: the target is an
+	// http:// host without a path of its own (the chart's
+	// http://127.0.0.1:PORT/).
+	// The package's benchmarks turn it off to compare.
+	lean bool
 }
 
 // New returns the proxy of o.
 func New(o Options) *Proxy {
-	p := &Proxy{o: o, now: time.Now}
+	port := o.Target.Port()
+	if port == "" {
+		port = "80"
+	}
+	p := &Proxy{o: o, now: time.Now, pool: newPool(net.JoinHostPort(o.Target.Hostname(), port))}
+	p.lean = o.Target.Scheme == "http" && (o.Target.Path == "" || o.Target.Path == "/") && o.Target.RawQuery == ""
 	p.h1 = p.reverseProxy(transport(o.Timeout, false))
 	p.h2c = p.reverseProxy(transport(o.Timeout, true))
 	return p
+}
+
+// Close closes the idle connections to the app. The Proxy may still
+// serve: its later connections are not kept.
+func (p *Proxy) Close() {
+	p.pool.close()
+	for _, rp := range []*httputil.ReverseProxy{p.h1, p.h2c} {
+		rp.Transport.(*http.Transport).CloseIdleConnections()
+	}
 }
 
 // transport keeps connections to the app open (every request goes to the
@@ -144,20 +168,24 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.o.Inbound != nil {
 		p.o.Inbound(r)
 	}
-	rp := p.h1
-	if r.ProtoMajor == 2 {
-		rp = p.h2c
-	}
 	defer func() {
-		// A panic of ReverseProxy (ErrAbortHandler when the app broke off
-		// a streamed answer) still ends the request.
+		// A panic (ErrAbortHandler when the app broke off an answer)
+		// still ends the request.
 		status := rec.status
 		if status == 0 {
 			status = http.StatusBadGateway
 		}
-		m.end(r.Method, status, p.now().Sub(start), p.now())
+		now := p.now()
+		m.end(r.Method, status, now.Sub(start), now)
 	}()
-	rp.ServeHTTP(rec, r)
+	switch {
+	case r.ProtoMajor == 2:
+		p.h2c.ServeHTTP(rec, r)
+	case !p.lean || r.Method == http.MethodConnect || hasToken(r.Header["Connection"], "upgrade"):
+		p.h1.ServeHTTP(rec, r)
+	default:
+		p.forward(rec, r)
+	}
 	if rec.status == 0 {
 		rec.status = http.StatusOK // an answer without a body or header written
 	}
@@ -210,3 +238,10 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// flush sends what was written so far to the caller.
+func (r *recorder) flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
