@@ -1,14 +1,17 @@
 // Command proxyload measures what skiff-relay's proxy adds to a request:
-// it starts a Go HTTP app on loopback and the skiff-relay binary (-relay)
-// in front of it as a pod without events runs it (the proxy alone, under
-// GOMEMLIMIT), then sends -rate requests a second to the proxy and -rate a
-// second straight to the app, interleaved, open-loop (each on its own
-// goroutine, on kept-alive connections) for -duration after a warm-up.
-// It prints the latency percentiles of both paths and their difference,
-// and the relay's resident memory idle and after the load.
+// it starts a Go HTTP app on loopback and one or more skiff-relay
+// binaries (-relay, repeated: e.g. this tree's and a base revision's) in
+// front of it as a pod without events runs one (the proxy alone, under
+// GOMEMLIMIT), then sends -rate requests a second straight to the app and
+// -rate a second through each relay, interleaved, open-loop (each on its
+// own goroutine, on kept-alive connections) for -duration after a
+// warm-up. It prints the latency percentiles of every path, what each
+// relay adds to the direct path, and each relay's resident memory idle
+// and after the load.
 //
 //	go build -o /tmp/skiff-relay ./cmd/skiff-relay
 //	go run ./testscripts/bench/proxyload -relay /tmp/skiff-relay -rate 500 -duration 20s
+//	go run ./testscripts/bench/proxyload -relay new=/tmp/skiff-relay -relay base=/tmp/skiff-relay.base
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,15 +39,37 @@ func main() {
 	}
 }
 
+// relays is the repeated -relay flag: [NAME=]PATH.
+type relays []relay
+
+type relay struct {
+	name, bin        string
+	proxyAddr, admin string
+	cmd              *exec.Cmd
+	idle, loaded     [4]int
+}
+
+func (rs *relays) String() string { return fmt.Sprint(len(*rs)) }
+
+func (rs *relays) Set(v string) error {
+	name, bin, ok := strings.Cut(v, "=")
+	if !ok {
+		name, bin = filepath.Base(v), v
+	}
+	*rs = append(*rs, relay{name: name, bin: bin})
+	return nil
+}
+
 func run() error {
-	relayBin := flag.String("relay", "", "the skiff-relay binary")
+	var rs relays
+	flag.Var(&rs, "relay", "a skiff-relay binary, as `[NAME=]PATH`; repeat it to compare binaries in the same run")
 	rate := flag.Int("rate", 500, "requests per second on each path")
 	duration := flag.Duration("duration", 20*time.Second, "how long to measure, after the warm-up")
 	warmup := flag.Duration("warmup", 2*time.Second, "how long to send before measuring")
-	memLimit := flag.String("gomemlimit", "24MiB", "the relay's GOMEMLIMIT (the chart's proxy.goMemLimit)")
-	gogc := flag.String("gogc", "50", "the relay's GOGC (the chart's proxy.goGC)")
+	memLimit := flag.String("gomemlimit", "24MiB", "the relays' GOMEMLIMIT (the chart's proxy.goMemLimit)")
+	gogc := flag.String("gogc", "50", "the relays' GOGC (the chart's proxy.goGC)")
 	flag.Parse()
-	if *relayBin == "" {
+	if len(rs) == 0 {
 		return errors.New("-relay is required: build it with go build -o /tmp/skiff-relay ./cmd/skiff-relay")
 	}
 
@@ -56,27 +82,33 @@ func run() error {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	}))
-	proxyAddr, adminAddr := freeAddr(), freeAddr()
-	cmd := exec.Command(*relayBin)
-	cmd.Env = append(os.Environ(), "SKIFF_RELAY_TARGET=http://"+app.Addr().String()+"/", "SKIFF_RELAY_PROXY="+proxyAddr,
-		"SKIFF_RELAY_ADMIN="+adminAddr, "GOMEMLIMIT="+*memLimit, "GOGC="+*gogc)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
+	targets := []string{"http://" + app.Addr().String() + "/"}
+	names := []string{"direct"}
+	for i := range rs {
+		r := &rs[i]
+		r.proxyAddr, r.admin = freeAddr(), freeAddr()
+		r.cmd = exec.Command(r.bin)
+		r.cmd.Env = append(os.Environ(), "SKIFF_RELAY_TARGET=http://"+app.Addr().String()+"/", "SKIFF_RELAY_PROXY="+r.proxyAddr,
+			"SKIFF_RELAY_ADMIN="+r.admin, "GOMEMLIMIT="+*memLimit, "GOGC="+*gogc)
+		r.cmd.Stdout, r.cmd.Stderr = io.Discard, os.Stderr
+		if err := r.cmd.Start(); err != nil {
+			return err
+		}
+		defer func() { r.cmd.Process.Signal(os.Interrupt); r.cmd.Wait() }()
+		if err := waitReady("http://" + r.admin + "/readyz"); err != nil {
+			return err
+		}
+		r.idle = rss(r.cmd.Process.Pid)
+		targets = append(targets, "http://"+r.proxyAddr+"/")
+		names = append(names, r.name)
 	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	if err := waitReady("http://" + adminAddr + "/readyz"); err != nil {
-		return err
-	}
-	idle := rss(cmd.Process.Pid)
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000}}
-	targets := []string{"http://" + app.Addr().String() + "/", "http://" + proxyAddr + "/"}
 	var mu sync.Mutex
-	lat := [2][]time.Duration{}
-	var failed int
+	lat := make([][]time.Duration, len(targets))
+	failed := make([]int, len(targets))
 	var wg sync.WaitGroup
-	interval := time.Second / time.Duration(*rate) / 2 // both paths: 2×rate a second in all
+	interval := time.Second / time.Duration(*rate) / time.Duration(len(targets)) // every path: rate a second each
 	begin := time.Now()
 	measureFrom := begin.Add(*warmup)
 	end := measureFrom.Add(*duration)
@@ -86,7 +118,7 @@ func run() error {
 			break
 		}
 		time.Sleep(time.Until(at)) // pacing the open-loop load
-		path := i % 2
+		path := i % len(targets)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -103,7 +135,7 @@ func run() error {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				failed++
+				failed[path]++
 				return
 			}
 			if s.After(measureFrom) {
@@ -112,24 +144,29 @@ func run() error {
 		}()
 	}
 	wg.Wait()
-	loaded := rss(cmd.Process.Pid)
-	metrics, _ := get("http://" + adminAddr + "/metrics")
 
-	fmt.Printf("| path | requests | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
-	names := []string{"direct", "proxy"}
-	var p [2][3]time.Duration
+	fmt.Printf("| path | requests | failed | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|\n")
+	p := make([][3]time.Duration, len(lat))
 	for i, l := range lat {
 		slices.Sort(l)
 		p[i] = [3]time.Duration{pct(l, 0.50), pct(l, 0.90), pct(l, 0.99)}
-		fmt.Printf("| %s | %d | %s | %s | %s | %s |\n", names[i], len(l), ms(p[i][0]), ms(p[i][1]), ms(p[i][2]), ms(l[len(l)-1]))
+		fmt.Printf("| %s | %d | %d | %s | %s | %s | %s |\n", names[i], len(l), failed[i], ms(p[i][0]), ms(p[i][1]), ms(p[i][2]), ms(pct(l, 1)))
 	}
-	fmt.Printf("\nadded by the proxy at %d req/s: p50 %s, p90 %s, p99 %s; failed requests: %d\n", *rate,
-		ms(p[1][0]-p[0][0]), ms(p[1][1]-p[0][1]), ms(p[1][2]-p[0][2]), failed)
-	fmt.Printf("relay RSS (GOMEMLIMIT=%s GOGC=%s): idle %s, after the load %s (peak %s); of it anonymous: idle %s, after the load %s; the binary's pages: %s\n",
-		*memLimit, *gogc, mib(idle[0]), mib(loaded[0]), mib(loaded[1]), mib(idle[2]), mib(loaded[2]), mib(loaded[3]))
-	for _, line := range strings.Split(metrics, "\n") {
-		if strings.HasPrefix(line, "http_server_request_duration_seconds_count") {
-			fmt.Println("relay counted:", line)
+	fmt.Println()
+	for i := range rs {
+		r := &rs[i]
+		r.loaded = rss(r.cmd.Process.Pid)
+		q := p[i+1]
+		fmt.Printf("added by %s at %d req/s: p50 %s, p90 %s, p99 %s\n", r.name, *rate, ms(q[0]-p[0][0]), ms(q[1]-p[0][1]), ms(q[2]-p[0][2]))
+	}
+	for _, r := range rs {
+		fmt.Printf("%s RSS (GOMEMLIMIT=%s GOGC=%s): idle %s, after the load %s (peak %s); of it anonymous: idle %s, after the load %s; the binary's pages: %s\n",
+			r.name, *memLimit, *gogc, mib(r.idle[0]), mib(r.loaded[0]), mib(r.loaded[1]), mib(r.idle[2]), mib(r.loaded[2]), mib(r.loaded[3]))
+		metrics, _ := get("http://" + r.admin + "/metrics")
+		for _, line := range strings.Split(metrics, "\n") {
+			if strings.HasPrefix(line, "http_server_request_duration_seconds_count") {
+				fmt.Println(r.name, "counted:", line)
+			}
 		}
 	}
 	return nil
