@@ -71,12 +71,12 @@ func NewMetrics() *Metrics {
 var durationBounds = stats.Bounds()
 var coldBounds = ColdWaitBounds()
 
-// methods are the HTTP methods recorded by name; any other is _OTHER, as
-// the semantic conventions say (a caller cannot grow the series).
-var methods = []string{"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
-
+// method is m when it is one of the nine HTTP methods, recorded by name;
+// any other is _OTHER, as the semantic conventions say (a caller cannot
+// grow the series).
 func method(m string) string {
-	if _, ok := slices.BinarySearch(methods, m); ok {
+	switch m {
+	case "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE":
 		return m
 	}
 	return "_OTHER"

@@ -47,6 +47,10 @@ type relay struct {
 	proxyAddr, admin string
 	cmd              *exec.Cmd
 	idle, loaded     [4]int
+	// cpu and switches: the relay's CPU time and its threads' context
+	// switches, before and after the load.
+	cpu      [2]time.Duration
+	switches [2]int
 }
 
 func (rs *relays) String() string { return fmt.Sprint(len(*rs)) }
@@ -99,6 +103,7 @@ func run() error {
 			return err
 		}
 		r.idle = rss(r.cmd.Process.Pid)
+		r.cpu[0], r.switches[0] = cpuTime(r.cmd.Process.Pid), contextSwitches(r.cmd.Process.Pid)
 		targets = append(targets, "http://"+r.proxyAddr+"/")
 		names = append(names, r.name)
 	}
@@ -156,12 +161,18 @@ func run() error {
 	for i := range rs {
 		r := &rs[i]
 		r.loaded = rss(r.cmd.Process.Pid)
+		r.cpu[1], r.switches[1] = cpuTime(r.cmd.Process.Pid), contextSwitches(r.cmd.Process.Pid)
 		q := p[i+1]
 		fmt.Printf("added by %s at %d req/s: p50 %s, p90 %s, p99 %s\n", r.name, *rate, ms(q[0]-p[0][0]), ms(q[1]-p[0][1]), ms(q[2]-p[0][2]))
 	}
 	for _, r := range rs {
 		fmt.Printf("%s RSS (GOMEMLIMIT=%s GOGC=%s): idle %s, after the load %s (peak %s); of it anonymous: idle %s, after the load %s; the binary's pages: %s\n",
 			r.name, *memLimit, *gogc, mib(r.idle[0]), mib(r.loaded[0]), mib(r.loaded[1]), mib(r.idle[2]), mib(r.loaded[2]), mib(r.loaded[3]))
+		if n := len(lat[0]) + failed[0]; n > 0 {
+			n = int(float64(n) * float64(*warmup+*duration) / float64(*duration)) // with the warm-up's
+			fmt.Printf("%s per request: %.0f µs of CPU, %.1f context switches\n", r.name,
+				float64((r.cpu[1]-r.cpu[0]).Microseconds())/float64(n), float64(r.switches[1]-r.switches[0])/float64(n))
+		}
 		metrics, _ := get("http://" + r.admin + "/metrics")
 		for _, line := range strings.Split(metrics, "\n") {
 			if strings.HasPrefix(line, "http_server_request_duration_seconds_count") {
@@ -201,6 +212,43 @@ func rss(pid int) [4]int {
 		}
 	}
 	return out
+}
+
+// cpuTime is the process' user and system CPU time (/proc/PID/stat,
+// in clock ticks of 10 ms).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's name, which may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// contextSwitches adds up the voluntary and involuntary context switches
+// of the process' threads.
+func contextSwitches(pid int) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	n := 0
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && (f[0] == "voluntary_ctxt_switches:" || f[0] == "nonvoluntary_ctxt_switches:") {
+				v, _ := strconv.Atoi(f[1])
+				n += v
+			}
+		}
+	}
+	return n
 }
 
 func freeAddr() string {
