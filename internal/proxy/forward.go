@@ -86,7 +86,7 @@ func (p *Proxy) forward(w *recorder, r *http.Request) {
 	}
 	reusable, err := p.respond(w, res)
 	x.end(p.pool, reusable)
-	if errors.Is(err, errBrokeOff) {
+	if errors.Is(err, errBrokeOff) && r.Context().Err() == nil {
 		// As ReverseProxy does: the caller's connection is cut, so that
 		// it does not take a truncated answer for a whole one.
 		panic(http.ErrAbortHandler)
