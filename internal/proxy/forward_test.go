@@ -535,3 +535,12 @@ func TestOnlyAPlainHostTakesTheLeanPath(t *testing.T) {
 		}
 	}
 }
+
+func TestForwardSendsWhatInboundSet(t *testing.T) {
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.Header.Get("Traceparent")) })
+	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	u, _, _ := leanSetup(t, app, Options{Inbound: func(r *http.Request) { r.Header.Set("Traceparent", tp) }})
+	if code, body := get(t, "GET", u); code != 200 || body != tp {
+		t.Errorf("the app saw traceparent %q (%d)", body, code)
+	}
+}
