@@ -12,13 +12,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // The lean path: an HTTP/1.1 request is written to a kept connection to
-// the app and its answer read back on the request's own goroutine (its
-// body, if any, is written by a goroutine of its own meanwhile, as the
-// app may answer before reading it all). httputil.ReverseProxy with its
+// the app and its answer read back on the request's own goroutine (a
+// body of more than inlineBody, or of unknown length, is written by a
+// goroutine of its own meanwhile, as the app may answer before reading
+// it all). httputil.ReverseProxy with its
 // Transport hands every request to two more goroutines (the
 // connection's writer and reader) and copies its headers twice; on a
 // loopback hop those hand-offs are most of what a proxy adds
@@ -34,18 +36,29 @@ var errBrokeOff = errors.New("the app broke off its answer")
 // exchange is one request on one connection to the app.
 type exchange struct {
 	c *appConn
-	// stop ends the watch on the caller: false once it went away (the
-	// connection is then aborted).
-	stop func() bool
-	// body is the end of the request body's writer; nil without a body.
+	// unwatch ends the watch on the caller: false once it went away
+	// (the connection is then aborted).
+	unwatch func() bool
+	// body is the end of the request body's writer when it runs on a
+	// goroutine of its own; nil otherwise.
 	body chan error
+
+	// mu guards what that writer is doing: reading says it waits for
+	// the caller's body, answered that the answer is over and it must
+	// not read on.
+	mu       sync.Mutex
+	reading  bool
+	answered bool
 }
+
+// errAnswered ends a request body's writer whose answer is over.
+var errAnswered = errors.New("the app answered before it had the whole body")
 
 // end gives the connection back to the pool when it can serve another
 // request (its request fully written, its answer fully read), or closes
 // it.
 func (x *exchange) end(p *pool, reusable bool) {
-	if !x.stop() {
+	if !x.unwatch() {
 		reusable = false
 	}
 	if x.body != nil {
@@ -53,9 +66,21 @@ func (x *exchange) end(p *pool, reusable bool) {
 		case err := <-x.body:
 			reusable = reusable && err == nil
 		default:
-			// The app answered before it read the whole body: the
-			// rest cannot go on this connection.
-			reusable = false
+			x.mu.Lock()
+			x.answered = true
+			reading := x.reading
+			x.mu.Unlock()
+			if reading {
+				// The app answered before the caller sent the whole
+				// body: the rest cannot go on this connection.
+				reusable = false
+				break
+			}
+			// The writer is writing to the app, or done and not yet
+			// said so: what it has left goes now or never.
+			x.c.SetWriteDeadline(aLongTimeAgo)
+			err := <-x.body
+			reusable = reusable && err == nil
 		}
 	}
 	if reusable {
@@ -63,6 +88,26 @@ func (x *exchange) end(p *pool, reusable bool) {
 	} else {
 		x.c.Close()
 	}
+}
+
+// readBody reads the caller's body for the writer, unless the answer is
+// over (see end).
+func (x *exchange) readBody(r *http.Request, buf []byte) (int, error) {
+	if x.body == nil {
+		return r.Body.Read(buf) // on the request's goroutine: before the answer
+	}
+	x.mu.Lock()
+	if x.answered {
+		x.mu.Unlock()
+		return 0, errAnswered
+	}
+	x.reading = true
+	x.mu.Unlock()
+	n, err := r.Body.Read(buf)
+	x.mu.Lock()
+	x.reading = false
+	x.mu.Unlock()
+	return n, err
 }
 
 // idleClosedError is a kept connection failing before the app answered
@@ -79,6 +124,11 @@ func (e *idleClosedError) Unwrap() error { return e.err }
 
 // forward is the lean path of a request (see above).
 func (p *Proxy) forward(w *recorder, r *http.Request) {
+	if bodyAside(r) {
+		// The answer may go out while the body still comes in: the
+		// server must not wait for the rest of it before the answer.
+		http.NewResponseController(w).EnableFullDuplex()
+	}
 	x, res, err := p.head(w, r)
 	if err != nil {
 		p.failed(w, r, err)
@@ -143,13 +193,19 @@ func (p *Proxy) send(r *http.Request, fresh bool) (*exchange, *http.Response, er
 	if err != nil {
 		return nil, nil, err
 	}
-	x := &exchange{c: c, stop: context.AfterFunc(r.Context(), c.abort)}
+	x := &exchange{c: c, unwatch: context.AfterFunc(r.Context(), c.abort)}
 	body := hasBody(r)
 	writeHead(c.bw, r, p.o.Target.Host, body)
-	if body {
+	switch {
+	case bodyAside(r):
 		x.body = make(chan error, 1)
 		go func() { x.body <- x.sendBody(r, p.o.Timeout) }()
-	} else {
+	case body:
+		if err := x.sendBody(r, p.o.Timeout); err != nil {
+			x.end(p.pool, false)
+			return nil, nil, err
+		}
+	default:
 		if err := c.bw.Flush(); err != nil {
 			x.end(p.pool, false)
 			if c.reused {
@@ -198,6 +254,19 @@ func retryable(r *http.Request, err error) bool {
 
 func hasBody(r *http.Request) bool { return r.Body != nil && r.Body != http.NoBody }
 
+// bodyAside says r's body is written by a goroutine of its own while the
+// answer is read: it is larger than inlineBody, or of unknown length.
+func bodyAside(r *http.Request) bool {
+	return hasBody(r) && (r.ContentLength < 0 || r.ContentLength > inlineBody)
+}
+
+// inlineBody is the largest body written on the request's goroutine
+// before its answer is read: one that fits in the app's socket buffers
+// on loopback, so that writing it cannot wait for an app that answers
+// without reading it. A larger one, or one of unknown length, is written
+// by a goroutine of its own while the answer is read.
+const inlineBody = 64 << 10
+
 // sendBody writes r's body to the app: as it comes after a
 // Content-Length, in chunks otherwise (each flushed at once, for a
 // stream), then its trailers. The wait for the answer's headers starts
@@ -214,7 +283,7 @@ func (x *exchange) sendBody(r *http.Request, timeout time.Duration) error {
 	buf := buffers.Get()
 	defer buffers.Put(buf)
 	for {
-		n, rerr := r.Body.Read(buf)
+		n, rerr := x.readBody(r, buf)
 		if n > 0 {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return err
@@ -229,7 +298,9 @@ func (x *exchange) sendBody(r *http.Request, timeout time.Duration) error {
 			break
 		}
 		if rerr != nil {
-			x.c.abort()
+			if rerr != errAnswered {
+				x.c.abort()
+			}
 			return rerr
 		}
 	}

@@ -59,25 +59,44 @@ func TestForwardKeepsOneConnectionForSequentialRequests(t *testing.T) {
 	})
 	u, p, conns := leanSetup(t, app, Options{})
 	for i := range 10 {
-		res, err := http.Post(u+"/p?i="+strconv.Itoa(i), "text/plain", strings.NewReader(strings.Repeat("x", i)))
-		if err != nil {
-			t.Fatal(err)
+		// A small body goes before the answer is read; a large one, and
+		// one of unknown length, from a goroutine of its own.
+		for _, size := range []int{i, inlineBody + 1 + i} {
+			res, err := http.Post(u+"/p?i="+strconv.Itoa(i), "text/plain", strings.NewReader(strings.Repeat("x", size)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if want := fmt.Sprintf("POST /p?i=%d %d", i, size); string(b) != want {
+				t.Fatalf("got %q, want %q", b, want)
+			}
 		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if want := fmt.Sprintf("POST /p?i=%d %d", i, i); string(b) != want {
-			t.Fatalf("got %q, want %q", b, want)
+		req, _ := http.NewRequest("PUT", u+"/c", io.MultiReader(strings.NewReader("chunked "), strings.NewReader("body")))
+		if code, body := doReq(t, req); code != 200 || body != "PUT /c 12" {
+			t.Fatalf("PUT of unknown length: %d %q", code, body)
 		}
 		if code, body := get(t, "GET", u+"/g"); code != 200 || body != "GET /g 0" {
 			t.Fatalf("GET: %d %q", code, body)
 		}
 	}
 	if n := conns.Load(); n != 1 {
-		t.Errorf("the app saw %d connections for 20 requests one after the other, want 1", n)
+		t.Errorf("the app saw %d connections for 40 requests one after the other, want 1", n)
 	}
-	if w := p.o.Metrics.Window(time.Now(), time.Minute); w.Requests != 20 {
+	if w := p.o.Metrics.Window(time.Now(), time.Minute); w.Requests != 40 {
 		t.Errorf("recorded %d requests", w.Requests)
 	}
+}
+
+func doReq(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
 
 func TestForwardPipelinedRequests(t *testing.T) {
@@ -300,7 +319,8 @@ func TestForwardCallerGoneDuringAStream(t *testing.T) {
 
 // rawApp is an app on loopback that answers by hand: serve is called for
 // each request, with the index of its connection and of the request on
-// it, and writes the answer itself; false closes the connection.
+// it, and writes the answer itself (the body is read after it); false
+// closes the connection.
 func rawApp(t *testing.T, serve func(conn, req int, r *http.Request, c net.Conn) bool) (*url.URL, *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -329,8 +349,10 @@ func rawApp(t *testing.T, serve func(conn, req int, r *http.Request, c net.Conn)
 					if err != nil {
 						return
 					}
-					io.Copy(io.Discard, r.Body)
 					if !serve(n, i, r, c) {
+						return
+					}
+					if _, err := io.Copy(io.Discard, r.Body); err != nil {
 						return
 					}
 				}
@@ -542,5 +564,46 @@ func TestForwardSendsWhatInboundSet(t *testing.T) {
 	u, _, _ := leanSetup(t, app, Options{Inbound: func(r *http.Request) { r.Header.Set("Traceparent", tp) }})
 	if code, body := get(t, "GET", u); code != 200 || body != tp {
 		t.Errorf("the app saw traceparent %q (%d)", body, code)
+	}
+}
+
+func TestForwardAnswerBeforeTheWholeBody(t *testing.T) {
+	target, conns := rawApp(t, func(conn, req int, r *http.Request, c net.Conn) bool {
+		if r.URL.Path == "/early" {
+			// Without reading the body, which the caller still sends.
+			fmt.Fprint(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 9\r\n\r\ntoo large")
+			return true
+		}
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	u, _ := rawProxy(t, target)
+	for _, size := range []int{0, inlineBody + 1} {
+		pr, pw := io.Pipe()
+		go pw.Write(bytes.Repeat([]byte("x"), size+1))
+		req, _ := http.NewRequest("POST", u+"/early", pr)
+		if size > 0 {
+			req.ContentLength = int64(2 * size) // more than is sent before the answer
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		pw.CloseWithError(errors.New("the caller gives up"))
+		if res.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "too large" {
+			t.Errorf("got %d %q, want the app's 413 while the caller still sends", res.StatusCode, b)
+		}
+		// The connection the rest of that body would have gone on is
+		// not kept for the next request.
+		if code, body := get(t, "GET", u+"/next"); code != 200 || body != "ok" {
+			t.Errorf("next: %d %q", code, body)
+		}
+	}
+	// One for the first POST, one for the GET after it and the second
+	// POST, one for the last GET.
+	if n := conns.Load(); n != 3 {
+		t.Errorf("the app saw %d connections, want 3", n)
 	}
 }

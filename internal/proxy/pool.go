@@ -120,6 +120,7 @@ func (p *pool) put(c *appConn) {
 	c.mu.Lock()
 	c.aborted, c.headersIn = false, false
 	c.mu.Unlock()
+	c.SetDeadline(time.Time{})
 	c.idle = time.Now()
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= p.max {
