@@ -20,11 +20,11 @@ import (
 // the app and its answer read back on the request's own goroutine (a
 // body of more than inlineBody, or of unknown length, is written by a
 // goroutine of its own meanwhile, as the app may answer before reading
-// it all). httputil.ReverseProxy with its
-// Transport hands every request to two more goroutines (the
-// connection's writer and reader) and copies its headers twice; on a
-// loopback hop those hand-offs are most of what a proxy adds
-// (docs/benchmarks.md). Upgrades and h2c keep ReverseProxy.
+// it all). httputil.ReverseProxy with its Transport hands every request
+// to two more goroutines (the connection's writer and reader) and copies
+// its headers twice; on a loopback hop those hand-offs cost a fifth of
+// what the proxy adds (docs/benchmarks.md). Upgrades, CONNECT and h2c
+// keep ReverseProxy.
 
 // max1xx bounds the interim answers (100 Continue, 103 Early Hints) of
 // one request, as net/http's Transport does.
