@@ -91,7 +91,9 @@ PY
 done
 
 # target LANG VARIANT: the wake tool's -target for that function.
-target() { local ns; ns=$(namespace "$2"); echo "$(label "$1" "$2")=$ns/shop-fn-$1/fn-$1"; }
+# (The project is named after its folder, shop-VARIANT; its releases
+# PROJECT-WORKLOAD.)
+target() { local ns; ns=$(namespace "$2"); echo "$(label "$1" "$2")=$ns/shop-$2-fn-$1/fn-$1"; }
 args=() bursts=()
 for lang in $LANGS; do
   for v in $variants; do
