@@ -2,6 +2,7 @@ package build
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -409,5 +411,84 @@ func TestSourceProvenance(t *testing.T) {
 	env["SOURCE_DATE_EPOCH"] = "yesterday"
 	if _, err := SourceProvenance(context.Background(), t.TempDir(), func(k string) string { return env[k] }, ""); err == nil {
 		t.Error("a bad SOURCE_DATE_EPOCH was accepted")
+	}
+}
+
+// imageFile is the contents of file name in img's layers ("" and false
+// when no layer has it).
+func imageFile(t *testing.T, img v1.Image, name string) ([]byte, bool) {
+	t.Helper()
+	layers, err := img.Layers()
+	must(t, err)
+	var data []byte
+	found := false
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		must(t, err)
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			must(t, err)
+			if h.Name == name {
+				data, err = io.ReadAll(tr)
+				must(t, err)
+				found = true
+			}
+		}
+		rc.Close()
+	}
+	return data, found
+}
+
+// The image carries the bytecode of the workload's modules, hash-checked
+// (a source synced in later is compiled again, not run stale), with its
+// path in the image, the same on every build; a file that does not
+// compile is left to fail where it is imported.
+func TestPythonBytecode(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.implementation.cache_tag)").Output()
+	must(t, err)
+	tag := strings.TrimSpace(string(out))
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"main.py": "import lib\n", "lib.py": "GREETING = 'hi'\n", "pkg/__init__.py": "",
+		"broken.py": "def (:\n"})
+	req := Request{Project: "shop", Dir: dir, Base: "runtime", Epoch: epoch,
+		Workload:  project.Workload{Name: "py", Lang: project.LangPython, Port: 8080},
+		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}}}
+	b := newBuilder(t)
+	b.Bases = scriptBase(t)
+	a, err := b.Build(context.Background(), req)
+	must(t, err)
+	pyc, ok := imageFile(t, a.Image, "app/__pycache__/lib."+tag+".pyc")
+	if !ok {
+		t.Fatalf("no bytecode of lib.py in the image: %v", imageFiles(t, a.Image))
+	}
+	// PEP 552: the flags word after the magic number; 3 is hash-based and checked.
+	if len(pyc) < 16 || pyc[4] != 3 || pyc[5] != 0 || pyc[6] != 0 || pyc[7] != 0 {
+		t.Errorf("lib's bytecode is not hash-checked: header % x", pyc[:min(len(pyc), 16)])
+	}
+	if !bytes.Contains(pyc, []byte("/app/lib.py")) {
+		t.Error("lib's bytecode does not name its path in the image")
+	}
+	if _, ok := imageFile(t, a.Image, "app/pkg/__pycache__/__init__."+tag+".pyc"); !ok {
+		t.Error("no bytecode of a package's __init__.py")
+	}
+	if _, ok := imageFile(t, a.Image, "app/__pycache__/broken."+tag+".pyc"); ok {
+		t.Error("a file that does not compile has bytecode")
+	}
+	if entries, err := os.ReadDir(dir); err != nil || slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.Name() == "__pycache__" }) {
+		t.Errorf("the build wrote into the workload's folder: %v %v", entries, err)
+	}
+	again, err := b.Build(context.Background(), req)
+	must(t, err)
+	d1, _ := a.Image.Digest()
+	d2, _ := again.Image.Digest()
+	if d1 != d2 {
+		t.Errorf("two builds of the same sources: %s and %s", d1, d2)
 	}
 }

@@ -2,13 +2,17 @@ package build
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -90,6 +94,9 @@ func (py *pythonBuilder) build(ctx context.Context, req Request, src *sourceFilt
 		if err != nil {
 			return nil, err
 		}
+		if err := py.compile(ctx, lw); err != nil {
+			return nil, fmt.Errorf("compiling the dependencies of %s: %w", name, err)
+		}
 		l, err := lw.Layer(types.OCILayer)
 		if err != nil {
 			return nil, err
@@ -102,12 +109,86 @@ func (py *pythonBuilder) build(ctx context.Context, req Request, src *sourceFilt
 	if err := lw.Tree(AppDir, req.Dir, src.image); err != nil {
 		return nil, err
 	}
+	if err := py.compile(ctx, lw); err != nil {
+		return nil, fmt.Errorf("compiling %s: %w", name, err)
+	}
 	l, err := lw.Layer(types.OCILayer)
 	if err != nil {
 		return nil, err
 	}
 	out.Layers = append(out.Layers, l)
 	return out, nil
+}
+
+// pythonCompile compiles the sources it reads as JSON lines from stdin
+// ({"src": host path, "dfile": path in the image}) with the Python that
+// will run them, each to a file in the folder of its first argument, and
+// prints, as JSON lines, the .pyc's path in the image (in __pycache__,
+// named with this Python's cache tag) and where it wrote it. Hash-checked
+// bytecode: it depends on the source's bytes only (not its time, so
+// builds stay reproducible), and a source changed later in a container
+// (skiff dev's live sync) is compiled again rather than run stale. A file
+// that does not compile is left out: Python reports it where it imports it.
+const pythonCompile = `import importlib.util, json, os, py_compile, sys
+out = sys.argv[1]
+for i, line in enumerate(sys.stdin):
+    f = json.loads(line)
+    cfile = os.path.join(out, str(i) + ".pyc")
+    try:
+        py_compile.compile(f["src"], cfile=cfile, dfile=f["dfile"], doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except py_compile.PyCompileError:
+        continue
+    print(json.dumps({"pyc": importlib.util.cache_from_source(f["dfile"]), "file": cfile}))`
+
+// compile adds the bytecode of the .py files of lw to it: without it, a
+// container compiles every module it imports on each start (its root file
+// system is read-only, and the image sets PYTHONDONTWRITEBYTECODE).
+func (py *pythonBuilder) compile(ctx context.Context, lw *layerWriter) error {
+	var in bytes.Buffer
+	var sources []string
+	for p, e := range lw.entries {
+		if e.Src != "" && strings.HasSuffix(p, ".py") {
+			sources = append(sources, p)
+		}
+	}
+	if len(sources) == 0 {
+		return nil
+	}
+	slices.Sort(sources) // the same order, so the same bytes, on every build
+	for _, p := range sources {
+		line, err := json.Marshal(map[string]string{"src": lw.entries[p].Src, "dfile": p})
+		if err != nil {
+			return err
+		}
+		in.Write(append(line, '\n'))
+	}
+	tmp, err := os.MkdirTemp("", "skiff-pyc-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, "python3", "-c", pythonCompile, tmp)
+	cmd.Env = append(slices.Clone(py.env), "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Stdin = &in
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("python3 -c (py_compile): %w\n%s", err, indent(strings.TrimSpace(stderr.String())))
+	}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var r struct{ Pyc, File string }
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return fmt.Errorf("py_compile said %q: %w", sc.Text(), err)
+		}
+		data, err := os.ReadFile(r.File)
+		if err != nil {
+			return err
+		}
+		lw.File(r.Pyc, data, 0o644)
+	}
+	return sc.Err()
 }
 
 // dropDirectURLs removes the direct_url.json that pip writes into the

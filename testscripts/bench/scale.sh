@@ -1,74 +1,117 @@
 #!/usr/bin/env bash
 # Benchmark: scale to zero on the test cluster, with KEDA and its HTTP
 # add-on. For a function of each language of LANGS (default: go node
-# python) with
-# `scale: {min: 0, idle: 5s}`: WAKES times, wait until it has no pods, then
-# time one GET through the interceptor (a port-forward to its pod, with the
-# function's Host header) until the 200, with when KEDA scaled the
-# Deployment, the pod appeared, its container started and it became ready.
-# Then, for Go, the warm path: REQUESTS GETs at RATE per second through the
-# interceptor and straight to the pod (a port-forward each), alternating in
-# blocks, p50 and p99, and the difference.
+# python) with `scale: {min: 0, max: 3, idle: 5s}`, deployed with the
+# metrics proxy (skiff-relay in the pod, in front of the workload) and
+# without it (`metrics: {proxy: false}`, in a second namespace), PROXY
+# (both, on or off; default both): WAKES rounds in which each function
+# waits until every one has no pods, then one GET through the
+# interceptor (VIA=service, the default: its ClusterIP from this node, as
+# a caller in the cluster; VIA=forward: a port-forward to its pod, as skiff
+# invoke does; with the function's Host header) is timed until the 200, with when KEDA scaled the Deployment,
+# the pod appeared, the relay and the workload's container ran, the pod
+# was ready and its endpoint ready in the EndpointSlice. Then BURST
+# requests at once to each function of BURST_LANGS (default python) at
+# zero pods, and, for Go, the warm path: REQUESTS GETs at RATE per second
+# through the interceptor and straight to the pod (its IP, or with
+# VIA=forward a port-forward each),
+# alternating in blocks, p50 and p99, and the difference.
 #
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/scale.sh        # from the repository root
 #
 # Needs: the test cluster (it installs KEDA and the add-on), node and
 # python3: their functions run on bases made from the host's (BASES=REPO
-# names others, holding node:20 and python:3.11).
+# names others, holding node:20 and python:3.11). The proxy's relay image
+# is SKIFF_RELAY_IMAGE, else one built from this checkout (hack/relayimage).
 set -euo pipefail
 
 WAKES=${WAKES:-10} RATE=${RATE:-50} REQUESTS=${REQUESTS:-1000} LANGS=${LANGS:-go node python}
+PROXY=${PROXY:-both} VIA=${VIA:-service} BURST=${BURST:-50} BURST_LANGS=${BURST_LANGS:-python}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
+case $PROXY in
+both) variants="on off" ;;
+on | off) variants=$PROXY ;;
+*) echo "PROXY=$PROXY: want both, on or off" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=testscripts/bench/lib.sh
 . "$root/testscripts/bench/lib.sh"
 work=$(mktemp -d)
 export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
-ns=bench-scale
 cleanup() {
-  (cd "$work/shop" 2>/dev/null && "$work/skiff" delete --all >/dev/null 2>&1) || true
+  for v in $variants; do
+    (cd "$work/shop-$v" 2>/dev/null && "$work/skiff" delete --all >/dev/null 2>&1) || true
+  done
   if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 go build -C "$root" -o "$work/skiff" ./cmd/skiff
 go build -C "$root" -o "$work/wake" ./testscripts/bench/wake
+case " $variants " in *" on "*)
+  SKIFF_RELAY_IMAGE=${SKIFF_RELAY_IMAGE:-$(go run -C "$root" ./hack/relayimage --registry "$SKIFF_TEST_REGISTRY/bench" --tag bench)}
+  export SKIFF_RELAY_IMAGE ;;
+esac
 skiff=$work/skiff
 
-proj=$work/shop
-first=
-for lang in $LANGS; do
-  if [ -z "$first" ]; then
-    "$skiff" init "$proj" --kind function --lang "$lang" --name "fn-$lang" --registry "$SKIFF_TEST_REGISTRY/bench-scale" -n "$ns" --non-interactive >/dev/null 2>&1
-    first=1
-  else
-    (cd "$proj" && "$skiff" add "fn-$lang" --kind function --lang "$lang" >/dev/null 2>&1)
-  fi
-  python3 - "$proj/skiff.yaml" "fn-$lang" <<'PY'
+# namespace VARIANT: where that variant's functions run.
+namespace() { if [ "$1" = on ]; then echo bench-scale; else echo bench-scale-direct; fi; }
+# label LANG VARIANT: what the tables call a function.
+label() { if [ "$2" = on ]; then echo "$1"; else echo "$1, no proxy"; fi; }
+
+for v in $variants; do
+  proj=$work/shop-$v ns=$(namespace "$v") first=
+  for lang in $LANGS; do
+    if [ -z "$first" ]; then
+      "$skiff" init "$proj" --kind function --lang "$lang" --name "fn-$lang" --registry "$SKIFF_TEST_REGISTRY/bench-scale" -n "$ns" --non-interactive >/dev/null 2>&1
+      first=1
+    else
+      (cd "$proj" && "$skiff" add "fn-$lang" --kind function --lang "$lang" >/dev/null 2>&1)
+    fi
+    python3 - "$proj/skiff.yaml" "fn-$lang" <<'PY'
 import sys
 path, name = sys.argv[1], sys.argv[2]
 text = open(path).read()
 text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    scale: {{min: 0, max: 3, idle: 5s}}\n", 1)
 open(path, "w").write(text)
 PY
+  done
+  if [ "$v" = off ]; then
+    python3 - "$proj/skiff.yaml" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read().replace("workloads:\n", "metrics: {proxy: false}\nworkloads:\n", 1)
+open(path, "w").write(text)
+PY
+  fi
+  # shellcheck disable=SC2086 # LANGS is a list
+  use_host_bases "$proj" $LANGS
+  (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
 done
-# shellcheck disable=SC2086 # LANGS is a list
-use_host_bases "$proj" $LANGS
-(cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
 
-echo "| scenario | n | p50 | p90 | max |"
-echo "|---|---|---|---|---|"
+# target LANG VARIANT: the wake tool's -target for that function.
+# (The project is named after its folder, shop-VARIANT; its releases
+# PROJECT-WORKLOAD.)
+target() { local ns; ns=$(namespace "$2"); echo "$(label "$1" "$2")=$ns/shop-$2-fn-$1/fn-$1"; }
+args=() bursts=()
 for lang in $LANGS; do
-  requests=0
-  [ "$lang" = go ] && requests=$REQUESTS
-  "$work/wake" -n "$ns" -release "shop-fn-$lang" -workload "fn-$lang" -label "$lang" -path "/?name=Ada" -want "Ada" \
-    -wakes "$WAKES" -rate "$RATE" -requests "$requests" 2>"$work/wake-$lang.log" >"$work/out-$lang.md" || { cat "$work/wake-$lang.log" >&2; exit 1; }
-  grep '^| wake' "$work/out-$lang.md"
+  for v in $variants; do
+    args+=(-target "$(target "$lang" "$v")")
+    case " $BURST_LANGS " in *" $lang "*) bursts+=(-target "$(target "$lang" "$v")") ;; esac
+  done
 done
+"$work/wake" "${args[@]}" -via "$VIA" -path "/?name=Ada" -want "Ada" -wakes "$WAKES" 2>"$work/wake.log" >"$work/out.md" || { cat "$work/wake.log" >&2; exit 1; }
+if [ "$BURST" -gt 0 ] && [ ${#bursts[@]} -gt 0 ]; then
+  "$work/wake" "${bursts[@]}" -via "$VIA" -path "/?name=Ada" -want "Ada" -wakes 0 -burst "$BURST" 2>>"$work/wake.log" >>"$work/out.md" || { cat "$work/wake.log" >&2; exit 1; }
+fi
+case " $LANGS " in *" go "*)
+  if [ "$REQUESTS" -gt 0 ]; then
+    first=${variants%% *}
+    "$work/wake" -target "$(target go "$first")" -via "$VIA" -path "/?name=Ada" -want "Ada" -wakes 0 -rate "$RATE" -requests "$REQUESTS" 2>>"$work/wake.log" >>"$work/out.md" || { cat "$work/wake.log" >&2; exit 1; }
+  fi ;;
+esac
+cat "$work/out.md"
 echo
-for lang in $LANGS; do grep '^median' "$work/out-$lang.md"; done
-echo
-echo "| warm path | via | n | p50 | p99 |"
-echo "|---|---|---|---|---|"
-for lang in $LANGS; do grep '^| warm' "$work/out-$lang.md" || true; done
+echo "each wake, in the order taken:"
+grep ' wake ' "$work/wake.log"

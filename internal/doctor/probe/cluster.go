@@ -231,6 +231,51 @@ func (c *Cluster) Engines(check func(ctx context.Context) error) doctor.Check {
 	}}
 }
 
+// Wake checks the cluster's settings a wake from zero waits on (read is
+// target.Cluster.WakeSettings): the KEDA HTTP add-on scaler's queue tick
+// and kube-proxy's minSyncPeriod. Slower than recommended is a warning:
+// scaled workloads work, each wake waits longer.
+func (c *Cluster) Wake(read func(ctx context.Context) target.WakeSettings) doctor.Check {
+	return doctor.Check{Name: "wake from zero", Run: func(ctx context.Context) doctor.Result {
+		if c.reach(ctx) != nil {
+			return unreachable()
+		}
+		return wakeResult(read(ctx))
+	}}
+}
+
+func wakeResult(ws target.WakeSettings) doctor.Result {
+	var found, slow, fixes []string
+	switch {
+	case ws.QueueTick == 0:
+		found = append(found, "the KEDA HTTP add-on's queue tick: not known ("+ws.QueueTickWhy+")")
+	case ws.QueueTick > target.RecommendedQueueTick:
+		slow = append(slow, fmt.Sprintf("the KEDA HTTP add-on's scaler reads the requests its interceptors hold every %s (%s), so KEDA hears of a wake up to that late",
+			ws.QueueTick, target.QueueTickEnv))
+		fixes = append(fixes, fmt.Sprintf("set %s=%s on the add-on's scaler Deployment", target.QueueTickEnv, target.RecommendedQueueTick))
+	default:
+		found = append(found, fmt.Sprintf("the KEDA HTTP add-on's scaler reads the held requests every %s", ws.QueueTick))
+	}
+	switch {
+	case ws.ProxySync == 0:
+		found = append(found, "kube-proxy's minSyncPeriod: not known ("+ws.ProxySyncWhy+")")
+	case ws.ProxySync > target.RecommendedProxySync:
+		slow = append(slow, fmt.Sprintf("kube-proxy (%s) programs a woken pod's Service address at most every %s (minSyncPeriod), and the interceptor dials that address",
+			ws.ProxyMode, ws.ProxySync))
+		fixes = append(fixes, fmt.Sprintf("set %s.minSyncPeriod: %s in kube-proxy's configuration", ws.ProxyMode, target.RecommendedProxySync))
+	default:
+		found = append(found, fmt.Sprintf("kube-proxy (%s) programs Service addresses within %s", ws.ProxyMode, ws.ProxySync))
+	}
+	if len(slow) > 0 {
+		return doctor.Warns(strings.Join(append(slow, found...), "; "),
+			strings.Join(fixes, ", and ")+": each wake from zero waits less (docs/serverless.md#wake-up-settings)")
+	}
+	if ws.QueueTick == 0 && ws.ProxySync == 0 {
+		return doctor.Skips(strings.Join(found, "; "))
+	}
+	return doctor.Okay(strings.Join(found, "; "))
+}
+
 // Edge checks what the project's exposed workloads need of the cluster's
 // edge; check is target.Cluster.CheckGateways for its workloads.
 func (c *Cluster) Edge(check func(ctx context.Context) (*target.EdgeFindings, error)) doctor.Check {

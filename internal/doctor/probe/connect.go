@@ -17,7 +17,7 @@ import (
 // ClusterChecks are the checks that need p's cluster (the kubeconfig's
 // context kubeContext, "": its current one): reach, access (needs),
 // Pod Security, NetworkPolicy enforcement, the nodes' architectures, the serverless engines scaled
-// workloads need, and the bus. They share one connection and one answer
+// workloads need and the settings their wakes from zero wait on, and the bus. They share one connection and one answer
 // to whether the cluster answers at all. needsErr says why needs could not
 // be known (the chart does not render): the access check fails with it.
 func ClusterChecks(p *project.Project, kubeconfig, kubeContext string, needs []doctor.Access, needsErr error) []doctor.Check {
@@ -56,7 +56,8 @@ func ClusterChecks(p *project.Project, kubeconfig, kubeContext string, needs []d
 	checks := []doctor.Check{c.Reach(), access, c.PodSecurity(), c.NetworkPolicy(p.NetworkPolicy()), c.Architectures(platforms)}
 	if slices.ContainsFunc(p.Workloads, func(w project.Workload) bool { return w.Scale != nil }) {
 		tc := &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: p.Namespace, Project: p}
-		checks = append(checks, c.Engines(func(ctx context.Context) error { return tc.CheckKEDA(ctx, p.Workloads) }))
+		checks = append(checks, c.Engines(func(ctx context.Context) error { return tc.CheckKEDA(ctx, p.Workloads) }),
+			c.Wake(tc.WakeSettings))
 	}
 	if len(p.ExposedWorkloads()) > 0 {
 		tc := &target.Cluster{Clientset: kc.Clientset, Dynamic: kc.Dynamic, Namespace: p.Namespace, Project: p}

@@ -130,6 +130,27 @@ func TestClusterChecks(t *testing.T) {
 			t.Errorf("edge %+v = %+v", tc.f, r)
 		}
 	}
+	for _, tc := range []struct {
+		ws          target.WakeSettings
+		status      doctor.Status
+		detail, fix string
+	}{
+		{target.WakeSettings{QueueTick: target.DefaultQueueTick, ProxyMode: "iptables", ProxySync: time.Second}, doctor.Warn,
+			"scaler reads the requests its interceptors hold every 500ms", "KEDA_HTTP_QUEUE_TICK_DURATION=100ms on the add-on's scaler Deployment, and set iptables.minSyncPeriod: 100ms"},
+		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ProxyMode: "nftables", ProxySync: time.Second}, doctor.Warn,
+			"kube-proxy (nftables) programs a woken pod's Service address at most every 1s", "set nftables.minSyncPeriod: 100ms in kube-proxy's configuration: each wake"},
+		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ProxySyncWhy: "no kube-system/kube-proxy ConfigMap"}, doctor.OK,
+			"reads the held requests every 100ms; kube-proxy's minSyncPeriod: not known (no kube-system/kube-proxy ConfigMap)", ""},
+		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ProxyMode: "iptables", ProxySync: 100 * time.Millisecond}, doctor.OK,
+			"kube-proxy (iptables) programs Service addresses within 100ms", ""},
+		{target.WakeSettings{QueueTickWhy: "may not list Deployments in keda", ProxySyncWhy: "may not read ConfigMap kube-system/kube-proxy"}, doctor.Skip,
+			"not known (may not list Deployments in keda)", ""},
+	} {
+		r := c.Wake(func(context.Context) target.WakeSettings { return tc.ws }).Run(ctx)
+		if r.Status != tc.status || !strings.Contains(r.Detail, tc.detail) || !strings.Contains(r.Fix, tc.fix) || (tc.fix == "") != (r.Fix == "") {
+			t.Errorf("wake %+v = %+v", tc.ws, r)
+		}
+	}
 	if r := c.Bus(func(context.Context) (string, error) { return "", fmt.Errorf("the bus has no JetStream") }).Run(ctx); r.Status != doctor.Fail ||
 		r.Detail != "the bus has no JetStream" || !strings.Contains(r.Fix, "--jetstream") {
 		t.Errorf("bus = %+v", r)

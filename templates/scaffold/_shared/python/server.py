@@ -129,6 +129,16 @@ def read_json(req):
         raise HTTPError(400, "the body must be JSON") from None
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5. A wake from zero hands the
+    # pod every request held meanwhile at once: the kernel drops the
+    # connections beyond the backlog, and each dropped one waits a second
+    # or more for its SYN to be sent again. (The kernel caps the backlog
+    # at net.core.somaxconn.)
+    request_queue_size = 1024
+    daemon_threads = True  # drain() waits for requests, not the interpreter
+
+
 class Server:
     """Serves app (a function from Request to Response), each request in its
     trace and logged with its trace_id, and GET /healthz (liveness) and
@@ -140,8 +150,7 @@ class Server:
         self.ready = threading.Event()
         self._inflight = 0
         self._idle = threading.Condition()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self.httpd.daemon_threads = True  # drain() waits for requests, not the interpreter
+        self.httpd = _HTTPServer((host, port), self._handler_class())
 
     @property
     def port(self):

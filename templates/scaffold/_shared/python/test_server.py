@@ -1,5 +1,6 @@
 import io
 import json
+import socket
 import threading
 import unittest
 import urllib.error
@@ -40,6 +41,23 @@ class RunningServer:
     def __exit__(self, *exc):
         if self.thread.is_alive():
             self.stop()
+
+
+class BacklogTest(unittest.TestCase):
+    def test_a_burst_of_connections_waits_in_the_backlog(self):
+        # Before it accepts any: a wake from zero releases every held
+        # request at once. A connection the backlog has no room for is
+        # dropped by the kernel, and its connect does not complete.
+        server = Server(lambda req: Response(), Logger(stream=io.StringIO()), host="127.0.0.1", port=0)
+        conns = []
+        try:
+            for _ in range(64):
+                conns.append(socket.create_connection(("127.0.0.1", server.port), timeout=0.5))
+        finally:
+            for c in conns:
+                c.close()
+            server.httpd.server_close()
+        self.assertEqual(len(conns), 64)
 
 
 class ConfigTest(unittest.TestCase):
