@@ -5,9 +5,9 @@
 # times the first event at zero pods until its reply is stored (the
 # handler answered); then N events at RATE per second into the one pod of
 # a second such function without scale,
-# each from the event stored to its reply stored; then BURST events stored
-# while it is at zero pods, and the events per second its one pod handles
-# them at (testscripts/bench/eventwake).
+# each from the event stored to its reply stored; then, that second
+# function's Deployment scaled to zero, BURST events stored, one pod again,
+# and the events per second it handles them at (testscripts/bench/eventwake).
 #
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/events-cluster.sh        # from the repository root
@@ -56,5 +56,5 @@ PY
 
 echo "| scenario | n | p50 | p90 | p99 | max |"
 echo "|---|---|---|---|---|---|"
-"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -warm-type com.example.image.resized -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
+"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -warm-type com.example.image.resized -warm-deployment warm -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
   { cat "$work/eventwake.log" >&2; exit 1; }
