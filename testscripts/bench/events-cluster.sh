@@ -9,11 +9,14 @@
 # function's Deployment scaled to zero, BURST events stored, one pod again,
 # and the events per second it handles them at (testscripts/bench/eventwake).
 #
+# FN_LOG_LEVEL sets the second function's LOG_LEVEL (the template logs two
+# lines an event at info, its default).
+#
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/events-cluster.sh        # from the repository root
 set -euo pipefail
 
-WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000}
+WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000} FN_LOG_LEVEL=${FN_LOG_LEVEL:-}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,11 +48,12 @@ open(path, "w").write(text)
 PY
 # warm: always one pod (no scale), for the in-pod delivery at a fixed rate.
 (cd "$proj" && "$skiff" add warm --kind function --lang go --template cloudevents >/dev/null 2>&1)
-python3 - "$proj/skiff.yaml" <<'PY'
+python3 - "$proj/skiff.yaml" "$FN_LOG_LEVEL" <<'PY'
 import sys
-path = sys.argv[1]
+path, level = sys.argv[1:]
 text = open(path).read()
-text = text.replace("  - name: warm\n", "  - name: warm\n    triggers: [{event: com.example.image.resized}]\n", 1)
+env = f"    env: {{LOG_LEVEL: {level}}}\n" if level else ""
+text = text.replace("  - name: warm\n", "  - name: warm\n    triggers: [{event: com.example.image.resized}]\n" + env, 1)
 open(path, "w").write(text)
 PY
 (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
