@@ -70,6 +70,9 @@ type Dispatcher struct {
 	Client      *http.Client
 	Logger      *slog.Logger
 	Metrics     *Metrics
+
+	// lines bounds the "delivered" lines logged a second.
+	lines lineBudget
 }
 
 // HandlerClient is the HTTP client a Dispatcher delivers with when it
@@ -105,6 +108,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			<-cc.Closed()
 		}
 		wg.Wait()
+		d.logUnlogged()
 	}()
 	if err := d.waitReady(ctx); err != nil {
 		return nil // stopped before the function was ready
@@ -168,11 +172,21 @@ func (d *Dispatcher) readPending(ctx context.Context, name string, cons jetstrea
 		if err == nil {
 			d.Metrics.SetPending(name, int64(info.NumPending))
 		}
+		d.logUnlogged()
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// logUnlogged logs how many deliveries had no "delivered" line of their
+// own (DeliveredLinesPerSecond), if any, since the last time it did.
+func (d *Dispatcher) logUnlogged() {
+	if n, since := d.lines.report(); n > 0 {
+		d.Logger.Info("delivered without a line each", "events", n, "since", since.UTC().Format(time.RFC3339Nano),
+			"lines_per_second", DeliveredLinesPerSecond)
 	}
 }
 
@@ -249,8 +263,11 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg, free func()) {
 	if err == nil {
 		now := time.Now()
 		d.Metrics.observe(Delivered, t.Consumer, now.Sub(md.Timestamp), now)
-		d.Logger.Info("delivered", "id", ev.ID(), "type", ev.Type(), "consumer", t.Consumer, "attempt", md.NumDelivered,
-			"status", status, "duration_ms", float64(now.Sub(start).Microseconds())/1000, "trace_id", ev.TraceID())
+		if md.NumDelivered > 1 || d.lines.take(now) {
+			d.logUnlogged()
+			d.Logger.Info("delivered", "id", ev.ID(), "type", ev.Type(), "consumer", t.Consumer, "attempt", md.NumDelivered,
+				"status", status, "duration_ms", float64(now.Sub(start).Microseconds())/1000, "trace_id", ev.TraceID())
+		}
 		d.ack(msg)
 		return
 	}
