@@ -14,9 +14,10 @@
 // _CONCURRENCY, _SINK (address), _ADMIN (address of /healthz, /readyz,
 // /metrics, /stats and /drain), _PROXY (the proxy's address; off when
 // empty), _PROXY_TIMEOUT, _COLD_STARTS (true: the workload scales from
-// zero), and on a bus with accounts _CREDS (the user's .creds file skiff
-// deploy mints), _INBOX (its reply prefix) and _CA (the CA of a tls://
-// bus). Without _STREAM it runs the proxy alone and never touches NATS.
+// zero), _PPROF (true: CPU and memory profiles at /debug/pprof/ on the
+// admin address), and on a bus with accounts _CREDS (the user's .creds
+// file skiff deploy mints), _INBOX (its reply prefix) and _CA (the CA of a
+// tls:// bus). Without _STREAM it runs the proxy alone and never touches NATS.
 //
 // In the pod it is a native sidecar: it starts before the workload (whose
 // K_SINK it is) and stops after it. The function's preStop hook calls
@@ -92,6 +93,7 @@ type options struct {
 	proxy                                          string
 	proxyTimeout                                   time.Duration
 	coldStarts                                     bool
+	pprof                                          bool
 }
 
 func parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (*options, error) {
@@ -122,6 +124,7 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.StringVar(&o.proxy, "proxy", env("PROXY", ""), "where the proxy in front of the target listens (none when empty)")
 	fs.DurationVar(&o.proxyTimeout, "proxy-timeout", dur(env("PROXY_TIMEOUT", "5m")), "how long the proxy waits for the target's answer before a 504")
 	fs.BoolVar(&o.coldStarts, "cold-starts", env("COLD_STARTS", "") == "true", "the workload scales from zero: its first request is a cold start")
+	fs.BoolVar(&o.pprof, "pprof", env("PPROF", "") == "true", "serve CPU and memory profiles at /debug/pprof/ on the admin address")
 	if extra != nil {
 		extra(fs)
 	}
@@ -234,6 +237,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	})
 	admin.Handle("GET /metrics", metricsHandler(pm, metrics, nc != nil))
 	admin.Handle("GET /stats", statsHandler(pm, metrics, time.Now))
+	if o.pprof {
+		admin.Handle("GET /debug/pprof/", profileHandler())
+	}
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)

@@ -286,6 +286,10 @@ func TestServeProxyOnly(t *testing.T) {
 	if resp, err := http.Get("http://" + admin + "/stats?window=2h"); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a window over 15m: %v %v", resp, err)
 	}
+	// Profiles only with SKIFF_RELAY_PPROF=true.
+	if resp, err := http.Get("http://" + admin + "/debug/pprof/allocs"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("profiles without SKIFF_RELAY_PPROF: %v %v", resp, err)
+	}
 	cancel()
 	select {
 	case err := <-done:

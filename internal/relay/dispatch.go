@@ -70,6 +70,9 @@ type Dispatcher struct {
 	Client      *http.Client
 	Logger      *slog.Logger
 	Metrics     *Metrics
+
+	// lines bounds the "delivered" lines logged a second.
+	lines lineBudget
 }
 
 // HandlerClient is the HTTP client a Dispatcher delivers with when it
@@ -105,6 +108,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			<-cc.Closed()
 		}
 		wg.Wait()
+		d.logUnlogged()
 	}()
 	if err := d.waitReady(ctx); err != nil {
 		return nil // stopped before the function was ready
@@ -129,8 +133,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
-				defer func() { <-sem; wg.Done() }()
-				d.handle(t, msg)
+				var once sync.Once
+				free := func() { once.Do(func() { <-sem }) }
+				defer func() { free(); wg.Done() }()
+				d.handle(t, msg, free)
 			}()
 		}, jetstream.PullMaxMessages(max(d.Concurrency, 1)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			d.Logger.Warn("fetching events", "consumer", t.Consumer, "error", err.Error())
@@ -166,11 +172,21 @@ func (d *Dispatcher) readPending(ctx context.Context, name string, cons jetstrea
 		if err == nil {
 			d.Metrics.SetPending(name, int64(info.NumPending))
 		}
+		d.logUnlogged()
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// logUnlogged logs how many deliveries had no "delivered" line of their
+// own (DeliveredLinesPerSecond), if any, since the last time it did.
+func (d *Dispatcher) logUnlogged() {
+	if n, since := d.lines.report(); n > 0 {
+		d.Logger.Info("delivered without a line each", "events", n, "since", since.UTC().Format(time.RFC3339Nano),
+			"lines_per_second", DeliveredLinesPerSecond)
 	}
 }
 
@@ -209,8 +225,11 @@ func (d *Dispatcher) waitReady(ctx context.Context) error {
 	}
 }
 
-// handle delivers one event and acks, naks or dead-letters it.
-func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
+// handle delivers one event and acks, naks or dead-letters it. It calls
+// free once the function answered: while the function's reply is being
+// stored, the function already has the next event. The event is acked
+// only once the reply is stored.
+func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg, free func()) {
 	md, err := msg.Metadata()
 	if err != nil {
 		d.Logger.Error("an event without JetStream metadata", "subject", msg.Subject(), "error", err.Error())
@@ -230,13 +249,25 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
 	// An event stored without a trace (by an older relay, or straight on
 	// the bus) starts one here.
 	ev.carryTrace(http.Header{}, false, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), d.Delivery.Timeout)
+	defer cancel()
 	start := time.Now()
-	status, err := d.deliver(t, ev)
+	status, out, err := d.deliver(ctx, ev)
+	free()
+	if err == nil && out != nil {
+		err = d.storeReply(ctx, out)
+		if err == nil {
+			d.Metrics.count(Replied, t.Consumer)
+		}
+	}
 	if err == nil {
 		now := time.Now()
 		d.Metrics.observe(Delivered, t.Consumer, now.Sub(md.Timestamp), now)
-		d.Logger.Info("delivered", "id", ev.ID(), "type", ev.Type(), "consumer", t.Consumer, "attempt", md.NumDelivered,
-			"status", status, "duration_ms", float64(now.Sub(start).Microseconds())/1000, "trace_id", ev.TraceID())
+		if md.NumDelivered > 1 || d.lines.take(now) {
+			d.logUnlogged()
+			d.Logger.Info("delivered", "id", ev.ID(), "type", ev.Type(), "consumer", t.Consumer, "attempt", md.NumDelivered,
+				"status", status, "duration_ms", float64(now.Sub(start).Microseconds())/1000, "trace_id", ev.TraceID())
+		}
 		d.ack(msg)
 		return
 	}
@@ -254,65 +285,85 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg) {
 	}
 }
 
-// deliver POSTs ev to the function of trigger t in binary mode, its trace
-// context as the traceparent header too; an error says why it did not
-// answer 2xx in time. A CloudEvent the function answers with (its reply) is
-// stored on the stream, in ev's trace unless it has one of its own, before
+// reply is a function's reply event, to be stored under subject.
+type reply struct {
+	ev      *Event
+	subject string
+}
+
+// deliver POSTs ev to the function in binary mode, its trace context as
+// the traceparent header too; an error says why it did not answer 2xx
+// before ctx ended. A CloudEvent the function answers with is its reply,
+// in ev's trace unless it has one of its own: the caller stores it before
 // the delivery counts as done.
-func (d *Dispatcher) deliver(t Trigger, ev *Event) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d.Delivery.Timeout)
-	defer cancel()
+func (d *Dispatcher) deliver(ctx context.Context, ev *Event) (int, *reply, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Target, bytes.NewReader(ev.Data))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	ev.WriteHeaders(req.Header)
 	ev.writeTrace(req.Header)
 	resp, err := d.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return 0, fmt.Errorf("no answer within %s", d.Delivery.Timeout)
+			return 0, nil, fmt.Errorf("no answer within %s", d.Delivery.Timeout)
 		}
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return resp.StatusCode, fmt.Errorf("the function answered %s: %s", resp.Status, bytes.TrimSpace(body))
+		return resp.StatusCode, nil, fmt.Errorf("the function answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxEvent+1))
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("reading the function's answer: %w", err)
+		return resp.StatusCode, nil, fmt.Errorf("reading the function's answer: %w", err)
 	}
 	if len(body) > maxEvent {
 		d.Logger.Warn("the function's answer is larger than an event may be; not stored", "id", ev.ID())
-		return resp.StatusCode, nil
+		return resp.StatusCode, nil, nil
 	}
-	reply, err := readEvent(resp.Header, body)
+	out, err := readEvent(resp.Header, body)
 	if err != nil {
 		d.Logger.Warn("the function's answer is not a CloudEvent; not stored", "id", ev.ID(), "error", err.Error())
 	}
-	if reply == nil || err != nil {
-		return resp.StatusCode, nil
+	if out == nil || err != nil {
+		return resp.StatusCode, nil, nil
 	}
-	reply.carryTrace(http.Header{}, false, ev)
-	subject, err := Subject(d.Stream, reply.Type())
+	out.carryTrace(http.Header{}, false, ev)
+	subject, err := Subject(d.Stream, out.Type())
 	if err != nil {
 		d.Logger.Warn("the function's reply has a type skiff cannot route; not stored", "id", ev.ID(), "error", err.Error())
-		return resp.StatusCode, nil
+		return resp.StatusCode, nil, nil
 	}
 	for _, other := range d.Triggers {
 		if SubjectMatches(other.Filter, subject) {
 			// It would come straight back: a loop, not a reply.
-			d.Logger.Warn("the function's reply is of a type it is triggered by; not stored", "id", ev.ID(), "reply", reply.Type())
-			return resp.StatusCode, nil
+			d.Logger.Warn("the function's reply is of a type it is triggered by; not stored", "id", ev.ID(), "reply", out.Type())
+			return resp.StatusCode, nil, nil
 		}
 	}
-	if _, err := PublishTo(ctx, d.JS, subject, reply); err != nil {
-		return resp.StatusCode, fmt.Errorf("storing the function's reply %s: %w", reply.ID(), err)
+	return resp.StatusCode, &reply{ev: out, subject: subject}, nil
+}
+
+// storeReply stores r on the stream and waits until JetStream has it or
+// ctx ends. The publish does not wait for the server's answer: the
+// connection sends it along with the other deliveries' replies and acks.
+// Its message id is the reply's source and id, so a reply stored twice (an
+// event redelivered after its reply was stored but before its ack) is
+// stored once.
+func (d *Dispatcher) storeReply(ctx context.Context, r *reply) error {
+	f, err := d.JS.PublishMsgAsync(r.ev.Message(r.subject), jetstream.WithMsgID(r.ev.Source()+"\x00"+r.ev.ID()))
+	if err == nil {
+		select {
+		case <-f.Ok():
+			return nil
+		case err = <-f.Err():
+		case <-ctx.Done():
+			err = fmt.Errorf("no answer from the bus within %s", d.Delivery.Timeout)
+		}
 	}
-	d.Metrics.count(Replied, t.Consumer)
-	return resp.StatusCode, nil
+	return fmt.Errorf("storing the function's reply %s: %w", r.ev.ID(), err)
 }
 
 // SubjectMatches reports whether NATS subject matches filter (with the

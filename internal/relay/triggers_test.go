@@ -2,13 +2,16 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skiffdev/skiff/internal/project"
@@ -284,6 +287,112 @@ func TestDispatcherStoresReplies(t *testing.T) {
 	info, _ := s.Info(context.Background())
 	if info.State.Msgs != 3 {
 		t.Errorf("the stream holds %d events, want the 2 published and 1 reply", info.State.Msgs)
+	}
+}
+
+// replyGate is a JetStream whose first publish of each reply fails and
+// whose second waits until release is closed.
+type replyGate struct {
+	jetstream.JetStream
+	mu      sync.Mutex
+	tries   map[string]int
+	held    chan string // the id of a reply being held
+	release chan struct{}
+}
+
+func (g *replyGate) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	id := m.Header.Get("ce-id")
+	g.mu.Lock()
+	g.tries[id]++
+	n := g.tries[id]
+	g.mu.Unlock()
+	if n == 1 {
+		return nil, errors.New("the bus is away")
+	}
+	g.held <- id
+	<-g.release
+	return g.JetStream.PublishMsgAsync(m, opts...)
+}
+
+func TestDispatcherAcksOnlyOnceTheReplyIsStored(t *testing.T) {
+	js := runNATS(t)
+	got := make(chan string, 10)
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("ce-id")
+		w.Header().Set("ce-specversion", "1.0")
+		w.Header().Set("ce-id", "reply-"+r.Header.Get("ce-id"))
+		w.Header().Set("ce-source", "/thumbs")
+		w.Header().Set("ce-type", "com.example.thumb.made")
+	}))
+	defer fn.Close()
+	filter, _ := Filter("shop", "com.example.image.uploaded")
+	tr := Trigger{Consumer: "thumbs-img", Filter: filter}
+	d := Delivery{Retries: 3, Backoff: 10 * time.Millisecond, Timeout: 10 * time.Second}
+	if _, err := js.CreateOrUpdateConsumer(context.Background(), "shop", ConsumerConfig(tr, "thumbs", d, 1)); err != nil {
+		t.Fatal(err)
+	}
+	gate := &replyGate{JetStream: js, tries: map[string]int{}, held: make(chan string, 1), release: make(chan struct{})}
+	m := &Metrics{}
+	// One event in flight to the function at a time.
+	disp := &Dispatcher{JS: gate, Stream: "shop", Workload: "thumbs", Target: fn.URL, Triggers: []Trigger{tr},
+		Delivery: d, Concurrency: 1, Client: HandlerClient(1), Logger: quiet, Metrics: m}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- disp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case id := <-got:
+			return id
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the function did not get %s", what)
+			return ""
+		}
+	}
+
+	publish(t, js, "a", "/uploads", "com.example.image.uploaded")
+	// Its reply could not be stored: the event comes again.
+	if id := next("the event"); id != "a" {
+		t.Fatalf("got %q first", id)
+	}
+	if id := next("the event again after its reply failed"); id != "a" {
+		t.Fatalf("got %q, want a again", id)
+	}
+	select {
+	case <-gate.held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the second reply was not published")
+	}
+	// While a's reply is being stored, the function has the next event;
+	// a is not acked.
+	publish(t, js, "b", "/uploads", "com.example.image.uploaded")
+	if id := next("the next event while a reply was being stored"); id != "b" {
+		t.Fatalf("got %q, want b", id)
+	}
+	c, _ := js.Consumer(context.Background(), "shop", tr.Consumer)
+	if info, err := c.Info(context.Background()); err != nil || info.AckFloor.Stream != 0 {
+		t.Fatalf("acked before its reply was stored: %+v %v", info, err)
+	}
+	close(gate.release)
+	deadline := time.Now().Add(20 * time.Second)
+	for tick := time.NewTicker(10 * time.Millisecond); ; <-tick.C {
+		info, err := c.Info(context.Background())
+		if err == nil && info.AckFloor.Consumer >= 4 && info.NumAckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not every delivery acked: %+v %v", info, err)
+		}
+	}
+	// Each reply failed once (a retry of its event), then was stored.
+	if m.Get(Replied) != 2 || m.Get(Failed) != 2 || m.Get(Retried) != 2 || m.Get(Delivered) != 2 {
+		t.Errorf("replied %d, failed %d, retried %d, delivered %d; want 2, 2, 2, 2", m.Get(Replied), m.Get(Failed), m.Get(Retried), m.Get(Delivered))
+	}
+	s, _ := js.Stream(context.Background(), "shop")
+	info, _ := s.Info(context.Background())
+	if info.State.Msgs != 4 {
+		t.Errorf("the stream holds %d messages, want the 2 events and their 2 replies", info.State.Msgs)
 	}
 }
 

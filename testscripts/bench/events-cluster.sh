@@ -5,15 +5,18 @@
 # times the first event at zero pods until its reply is stored (the
 # handler answered); then N events at RATE per second into the one pod of
 # a second such function without scale,
-# each from the event stored to its reply stored; then BURST events stored
-# while it is at zero pods, and the events per second its one pod handles
-# them at (testscripts/bench/eventwake).
+# each from the event stored to its reply stored; then, that second
+# function's Deployment scaled to zero, BURST events stored, one pod again,
+# and the events per second it handles them at (testscripts/bench/eventwake).
+#
+# FN_LOG_LEVEL sets the second function's LOG_LEVEL (the template logs two
+# lines an event at info, its default).
 #
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/events-cluster.sh        # from the repository root
 set -euo pipefail
 
-WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000}
+WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000} FN_LOG_LEVEL=${FN_LOG_LEVEL:-}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,16 +48,17 @@ open(path, "w").write(text)
 PY
 # warm: always one pod (no scale), for the in-pod delivery at a fixed rate.
 (cd "$proj" && "$skiff" add warm --kind function --lang go --template cloudevents >/dev/null 2>&1)
-python3 - "$proj/skiff.yaml" <<'PY'
+python3 - "$proj/skiff.yaml" "$FN_LOG_LEVEL" <<'PY'
 import sys
-path = sys.argv[1]
+path, level = sys.argv[1:]
 text = open(path).read()
-text = text.replace("  - name: warm\n", "  - name: warm\n    triggers: [{event: com.example.image.resized}]\n", 1)
+env = f"    env: {{LOG_LEVEL: {level}}}\n" if level else ""
+text = text.replace("  - name: warm\n", "  - name: warm\n    triggers: [{event: com.example.image.resized}]\n" + env, 1)
 open(path, "w").write(text)
 PY
 (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
 
 echo "| scenario | n | p50 | p90 | p99 | max |"
 echo "|---|---|---|---|---|---|"
-"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -warm-type com.example.image.resized -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
+"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -warm-type com.example.image.resized -warm-deployment warm -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
   { cat "$work/eventwake.log" >&2; exit 1; }

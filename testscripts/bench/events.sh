@@ -8,6 +8,7 @@
 #
 #   RUNS=3 testscripts/bench/events.sh        # from the repository root
 #   HANDLERS="go node" RATE=1000 testscripts/bench/events.sh
+#   BEFORE=main HANDLERS="go node" RATE=1000 testscripts/bench/events.sh
 #
 # Without HANDLERS the handler is a Go one in eventload's process that
 # answers at once, and an event counts from the publish call to the handler
@@ -15,53 +16,87 @@
 # (skiff init --template cloudevents, built as a user would: go build, npm
 # install) runs as its own process and answers each event with a reply the
 # relay stores: an event counts from the publish call to its reply stored.
+# With BEFORE (a commit), the relay and the templates of that commit run
+# too, side by side: each run measures the commit's ("before") and then
+# this checkout's ("after"), each with its own template's handler.
 # FLAGS go to eventload (e.g. -default-client, -concurrency 32).
 #
-# Needs Go; with node in HANDLERS, node and npm.
+# Needs Go; with node in HANDLERS, node and npm; with BEFORE, git.
 set -euo pipefail
 
 RUNS=${RUNS:-3} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-20000} HANDLERS=${HANDLERS:-} FLAGS=${FLAGS:-}
+BEFORE=${BEFORE:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
-pid=
+pids=()
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
-go build -C "$root" -o "$work/eventload" ./testscripts/bench/eventload
 
-measure() { # label, eventload flags...
-  local label=$1; shift
-  for _ in $(seq "$RUNS"); do
-    # shellcheck disable=SC2086
-    "$work/eventload" -rate "$RATE" -n "$N" -burst "$BURST" $FLAGS "$@" | sed "s/^| /| $label: /" >>"$work/out.md"
-  done
+# The checkouts measured: after (this one) and, with BEFORE, that commit.
+sides=(after)
+src_after=$root
+if [ -n "$BEFORE" ]; then
+  sides=(before after)
+  src_before=$work/src-before
+  mkdir -p "$src_before"
+  git -C "$root" archive "$BEFORE" | tar -x -C "$src_before"
+fi
+for side in "${sides[@]}"; do
+  src=src_$side
+  go build -C "${!src}" -o "$work/eventload-$side" ./testscripts/bench/eventload
+done
+
+measure() { # label, side, eventload flags...
+  local label=$1 side=$2; shift 2
+  # shellcheck disable=SC2086
+  "$work/eventload-$side" -rate "$RATE" -n "$N" -burst "$BURST" $FLAGS "$@" | sed "s/^| /| $label: /" >>"$work/out.md"
 }
 
 if [ -z "$HANDLERS" ]; then
-  measure "in-process Go handler"
+  for _ in $(seq "$RUNS"); do
+    for side in "${sides[@]}"; do
+      label="in-process Go handler"
+      [ -n "$BEFORE" ] && label="$label, $side"
+      measure "$label" "$side"
+    done
+  done
 else
-  go build -C "$root" -o "$work/skiff" ./cmd/skiff
   port=18480
   for lang in $HANDLERS; do
-    dir=$work/fn-$lang
-    "$work/skiff" init "$dir" --kind function --lang "$lang" --template cloudevents --name "fn$lang" --non-interactive >/dev/null 2>&1
-    app=$dir/fn$lang
-    case $lang in
-      go) (cd "$app" && go build -o "$work/handler-go" .); cmd=("$work/handler-go") ;;
-      node) (cd "$app" && npm install --no-audit --no-fund --silent >/dev/null); cmd=(node "$app/index.js") ;;
-      *) echo "bench: HANDLERS takes go and node, not $lang" >&2; exit 2 ;;
-    esac
-    port=$((port + 1))
-    PORT=$port REPLY_TYPE=bench.reply "${cmd[@]}" >/dev/null 2>&1 &
-    pid=$!
-    for _ in $(seq 100); do
-      curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-      sleep 0.1
+    # One handler process per side, each built from its side's template.
+    for side in "${sides[@]}"; do
+      src=src_$side
+      go build -C "${!src}" -o "$work/skiff-$side" ./cmd/skiff
+      dir=$work/fn-$lang-$side
+      "$work/skiff-$side" init "$dir" --kind function --lang "$lang" --template cloudevents --name "fn$lang" --non-interactive >/dev/null 2>&1
+      app=$dir/fn$lang
+      case $lang in
+        go) (cd "$app" && go build -o "$work/handler-go-$side" .); cmd=("$work/handler-go-$side") ;;
+        node) (cd "$app" && npm install --no-audit --no-fund --silent >/dev/null); cmd=(node "$app/index.js") ;;
+        *) echo "bench: HANDLERS takes go and node, not $lang" >&2; exit 2 ;;
+      esac
+      port=$((port + 1))
+      PORT=$port REPLY_TYPE=bench.reply "${cmd[@]}" >/dev/null 2>&1 &
+      pids+=($!)
+      declare "port_$side=$port"
+      for _ in $(seq 100); do
+        curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+        sleep 0.1 # polling a starting process: no event to wait on
+      done
     done
-    measure "$lang template" -target "http://127.0.0.1:$port/" -reply-type bench.reply
-    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+    for _ in $(seq "$RUNS"); do
+      for side in "${sides[@]}"; do
+        label="$lang template"
+        [ -n "$BEFORE" ] && label="$label, $side"
+        p=port_$side
+        measure "$label" "$side" -target "http://127.0.0.1:${!p}/" -reply-type bench.reply
+      done
+    done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+    pids=()
   done
 fi
 
@@ -70,3 +105,5 @@ echo "|---|---|---|---|---|---|"
 grep -E '(HTTP POST|publish →)' "$work/out.md" | sort
 echo
 grep -E 'events published' "$work/out.md"
+echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

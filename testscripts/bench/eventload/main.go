@@ -57,6 +57,7 @@ func run() error {
 	target := flag.String("target", "", "a running handler's URL (default: one in this process that answers at once)")
 	replyType := flag.String("reply-type", "bench.reply", "with -target: the type of the handler's replies")
 	defaultClient := flag.Bool("default-client", false, "deliver with Go's default HTTP client, as the relay did before it sized its own")
+	warnings := flag.Bool("warnings", false, "print the relay's warnings and errors (failed deliveries, retries) on stderr")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the throughput run (this process: nats-server, the relay and the publisher) to this file")
 	flag.Parse()
 
@@ -147,6 +148,9 @@ func run() error {
 		Triggers: []relay.Trigger{{Consumer: "fn-0", Filter: filter}},
 		Delivery: relay.Delivery{Retries: 3, Backoff: time.Second, Timeout: 10 * time.Second}, Concurrency: *concurrency,
 		Client: client, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if *warnings {
+		d.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	dctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go d.Run(dctx)

@@ -8,13 +8,19 @@
 //   - warm: into the one pod of a second function without scale, N events
 //     at RATE per second, each from its publish to its reply being stored,
 //     p50/p90/p99;
-//   - burst: BURST events stored while the scaled function is at zero
-//     pods, then the events per second its one pod handles them at.
+//   - burst: that second function's Deployment scaled to zero, BURST events
+//     stored, the Deployment scaled back to one pod, and the events per
+//     second that pod handles them at, from its first reply to its last.
 //
 // Times are the stream's own (JetStream's store times of the event and of
 // its reply), so the port-forward the benchmark publishes through is not
 // counted. A reply is stored after the handler returned: handler entered
 // is within the handler's own time (microseconds for the template) before.
+// While the warm and the burst events are handled, nothing goes through the
+// port-forward but what must (the warm run's publishes, and the consumer's
+// state twice a second): the events' and the replies' store times are read
+// afterwards, as the port-forward's work shares the machine's CPU with the
+// pod.
 package main
 
 import (
@@ -45,15 +51,16 @@ func main() {
 	wakes := flag.Int("wakes", 10, "wake-ups from zero")
 	rate := flag.Int("rate", 100, "warm events per second")
 	n := flag.Int("events", 1000, "warm events (0: none)")
-	burst := flag.Int("burst", 0, "then this many events published at once into the warm pod (0: none)")
+	burst := flag.Int("burst", 0, "then this many events stored while the always-on function has no pod, then handled by its one pod (0: none)")
+	warmDeploy := flag.String("warm-deployment", "warm", "the always-on function's Deployment (scaled to zero and back for the burst)")
 	flag.Parse()
-	if err := run(*ns, *release, *busURL, *stream, *typ, *warmType, *replyType, *wakes, *rate, *n, *burst); err != nil {
+	if err := run(*ns, *release, *busURL, *stream, *typ, *warmType, *replyType, *warmDeploy, *wakes, *rate, *n, *burst); err != nil {
 		fmt.Fprintln(os.Stderr, "eventwake:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ns, release, busURL, stream, typ, warmType, replyType string, wakes, rate, n, burst int) error {
+func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy string, wakes, rate, n, burst int) error {
 	ctx := context.Background()
 	kc, err := kube.New(kube.Options{})
 	if err != nil {
@@ -64,31 +71,44 @@ func run(ns, release, busURL, stream, typ, warmType, replyType string, wakes, ra
 		return err
 	}
 	defer conn.Close()
-	replies, err := watchReplies(ctx, conn.JS, stream, replyType)
+	replies, err := watchReplies(ctx, conn.JS, stream, replyType, time.Time{})
 	if err != nil {
 		return err
 	}
-	var publishAs func(id, typ string) (time.Time, error)
-	publish := func(id string) (time.Time, error) { return publishAs(id, typ) }
-	publishAs = func(id, typ string) (time.Time, error) {
+	str, err := conn.JS.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	// storedAt is when the stream stored its message seq.
+	storedAt := func(seq uint64) (time.Time, error) {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		m, err := str.GetMsg(pctx, seq)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return m.Time, nil
+	}
+	// store stores an event of typ; its sequence number on the stream.
+	store := func(id, typ string) (uint64, error) {
 		ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": id, "source": "/bench", "type": typ},
 			ContentType: "application/json", Data: []byte(`{"name":"Ada"}`)}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		ack, err := relay.Publish(pctx, conn.JS, stream, ev)
 		if err != nil {
-			return time.Time{}, err
+			return 0, err
 		}
-		s, err := conn.JS.Stream(pctx, stream)
-		if err != nil {
-			return time.Time{}, err
-		}
-		m, err := s.GetMsg(pctx, ack.Sequence)
-		if err != nil {
-			return time.Time{}, err
-		}
-		return m.Time, nil
+		return ack.Sequence, nil
 	}
+	publishAs := func(id, typ string) (time.Time, error) {
+		seq, err := store(id, typ)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return storedAt(seq)
+	}
+	publish := func(id string) (time.Time, error) { return publishAs(id, typ) }
 	selector := "app.kubernetes.io/instance=" + release
 	// The stream keeps earlier runs' events and replies: ids of this run.
 	nonce := fmt.Sprint(time.Now().UnixNano())
@@ -141,11 +161,17 @@ func run(ns, release, busURL, stream, typ, warmType, replyType string, wakes, ra
 	if _, err := replies.wait(warmup, 2*time.Minute); err != nil {
 		return err
 	}
+	replies.stop()
+	cons, err := warmConsumer(ctx, str, warmType)
+	if err != nil {
+		return err
+	}
+	begin := time.Now()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	type sent struct {
-		id string
-		at time.Time
+		id  string
+		seq uint64
 	}
 	var mu sync.Mutex
 	var all []sent
@@ -157,13 +183,13 @@ func run(ns, release, busURL, stream, typ, warmType, replyType string, wakes, ra
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("warm-%s-%d", nonce, i)
-			at, err := publishAs(id, warmType)
+			seq, err := store(id, warmType)
 			if err != nil {
 				errc <- err
 				return
 			}
 			mu.Lock()
-			all = append(all, sent{id, at})
+			all = append(all, sent{id, seq})
 			mu.Unlock()
 		}()
 	}
@@ -172,52 +198,104 @@ func run(ns, release, busURL, stream, typ, warmType, replyType string, wakes, ra
 	if err := <-errc; err != nil {
 		return err
 	}
+	var lastSeq uint64
+	for _, s := range all {
+		lastSeq = max(lastSeq, s.seq)
+	}
+	if err := waitHandled(ctx, cons, lastSeq); err != nil {
+		return err
+	}
+	replies, err = watchReplies(ctx, conn.JS, stream, replyType, begin)
+	if err != nil {
+		return err
+	}
 	var warm []time.Duration
 	for _, s := range all {
 		got, err := replies.wait(s.id, time.Minute)
 		if err != nil {
 			return err
 		}
-		warm = append(warm, got.Sub(s.at))
+		at, err := storedAt(s.seq)
+		if err != nil {
+			return err
+		}
+		warm = append(warm, got.Sub(at))
 	}
 	fmt.Printf("| warm, %d/s: event stored → reply stored | %d | %s | %s | %s | %s |\n", rate, len(warm), pct(warm, 50), pct(warm, 90), pct(warm, 99), pct(warm, 100))
 	if burst == 0 {
 		return nil
 	}
-	// Burst: BURST events stored while the function is at zero pods, so
-	// the backlog is whole before its one pod starts; then from its first
-	// reply to its last, the pod's own pace.
+	// Burst: the always-on function scaled to zero pods, BURST events
+	// stored, then one pod again: the backlog is whole before the pod
+	// starts, and from its first reply to its last is the pod's own pace.
+	replies.stop()
+	deploys := kc.Clientset.AppsV1().Deployments(ns)
+	scaleTo := func(n int32) error {
+		sc, err := deploys.GetScale(ctx, warmDeploy, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		sc.Spec.Replicas = n
+		_, err = deploys.UpdateScale(ctx, warmDeploy, sc, metav1.UpdateOptions{})
+		return err
+	}
+	if err := scaleTo(0); err != nil {
+		return fmt.Errorf("scaling %s to zero: %w", warmDeploy, err)
+	}
+	deploy, err := deploys.Get(ctx, warmDeploy, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(deploy.Spec.Selector)
+	if err != nil {
+		return err
+	}
+	selector = sel.String()
 	if err := waitZero(); err != nil {
 		return err
 	}
-	ids := make(chan int)
-	perr := make(chan error, 8)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range ids {
-				ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": fmt.Sprintf("burst-%s-%d", nonce, i), "source": "/bench", "type": typ},
-					ContentType: "application/json", Data: []byte(`{"name":"Ada"}`)}
-				if _, err := relay.Publish(ctx, conn.JS, stream, ev); err != nil {
-					perr <- err
-					return
-				}
-			}
-		}()
-	}
-	for i := range burst {
-		ids <- i
-	}
-	close(ids)
-	wg.Wait()
-	close(perr)
-	if err := <-perr; err != nil {
+	begin = time.Now()
+	subject, err := relay.Subject(stream, warmType)
+	if err != nil {
 		return err
 	}
+	futures := make([]jetstream.PubAckFuture, 0, burst)
+	for i := range burst {
+		ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": fmt.Sprintf("burst-%s-%d", nonce, i), "source": "/bench", "type": warmType},
+			ContentType: "application/json", Data: []byte(`{"name":"Ada"}`)}
+		// Through the port-forward, the bus may confirm slower than this
+		// publishes: wait rather than fail when 4,000 wait for it.
+		f, err := conn.JS.PublishMsgAsync(ev.Message(subject), jetstream.WithMsgID(ev.Source()+"\x00"+ev.ID()), jetstream.WithStallWait(time.Minute))
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	lastSeq = 0
+	for _, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			lastSeq = max(lastSeq, ack.Sequence)
+		case err := <-f.Err():
+			return err
+		case <-time.After(time.Minute):
+			return fmt.Errorf("the bus did not confirm the burst's events within a minute")
+		}
+	}
+	if err := scaleTo(1); err != nil {
+		return fmt.Errorf("scaling %s to one pod: %w", warmDeploy, err)
+	}
+	if err := waitHandled(ctx, cons, lastSeq); err != nil {
+		return err
+	}
+	replies, err = watchReplies(ctx, conn.JS, stream, replyType, begin)
+	if err != nil {
+		return err
+	}
+	defer replies.stop()
 	var first, last time.Time
 	for i := range burst {
-		got, err := replies.wait(fmt.Sprintf("burst-%s-%d", nonce, i), 5*time.Minute)
+		got, err := replies.wait(fmt.Sprintf("burst-%s-%d", nonce, i), time.Minute)
 		if err != nil {
 			return err
 		}
@@ -233,6 +311,45 @@ func run(ns, release, busURL, stream, typ, warmType, replyType string, wakes, ra
 	return nil
 }
 
+// waitHandled waits until cons has acked every event up to the stream's
+// lastSeq: it reads the consumer's state twice a second.
+func waitHandled(ctx context.Context, cons jetstream.Consumer, lastSeq uint64) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.Delivered.Stream >= lastSeq && info.NumPending == 0 && info.NumAckPending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the events up to #%d were not handled within 5m: %d waiting, %d in flight", lastSeq, info.NumPending, info.NumAckPending)
+		}
+		time.Sleep(500 * time.Millisecond) // polling the bus: no event to wait on
+	}
+}
+
+// warmConsumer is the consumer of the stream that reads the events of typ.
+func warmConsumer(ctx context.Context, str jetstream.Stream, typ string) (jetstream.Consumer, error) {
+	subject, err := relay.Subject(str.CachedInfo().Config.Name, typ)
+	if err != nil {
+		return nil, err
+	}
+	list := str.ListConsumers(ctx)
+	for info := range list.Info() {
+		for _, f := range append(info.Config.FilterSubjects, info.Config.FilterSubject) {
+			if f != "" && relay.SubjectMatches(f, subject) && info.Config.Durable != "" {
+				return str.Consumer(ctx, info.Name)
+			}
+		}
+	}
+	if err := list.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("no consumer reads %s", subject)
+}
+
 func pct(ds []time.Duration, p int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -245,20 +362,34 @@ type replySet struct {
 	mu   sync.Mutex
 	at   map[string]time.Time
 	cond *sync.Cond
+	cc   jetstream.ConsumeContext
 }
 
-func watchReplies(ctx context.Context, js jetstream.JetStream, stream, replyType string) (*replySet, error) {
+// stop stops reading replies.
+func (rs *replySet) stop() {
+	if rs.cc != nil {
+		rs.cc.Stop()
+	}
+}
+
+// watchReplies records the replies stored from now on (from is zero) or
+// since from.
+func watchReplies(ctx context.Context, js jetstream.JetStream, stream, replyType string, from time.Time) (*replySet, error) {
 	subject, err := relay.Subject(stream, replyType)
 	if err != nil {
 		return nil, err
 	}
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverNewPolicy})
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverNewPolicy}
+	if !from.IsZero() {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return nil, err
 	}
 	rs := &replySet{at: map[string]time.Time{}}
 	rs.cond = sync.NewCond(&rs.mu)
-	_, err = cons.Consume(func(msg jetstream.Msg) {
+	rs.cc, err = cons.Consume(func(msg jetstream.Msg) {
 		md, err := msg.Metadata()
 		ev, evErr := relay.FromMessage(msg.Headers(), msg.Data())
 		if err != nil || evErr != nil {

@@ -3,7 +3,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { CloudEvent, HTTP } = require('cloudevents');
 const { createLogger, createServer } = require('../server');
-const { checkConfig, createHandler } = require('../handler');
+const { checkConfig, createHandler, fromBinary } = require('../handler');
 
 const logger = createLogger({ stream: { write() {} } });
 const REPLY_TYPE = 'com.example.test.reply';
@@ -90,4 +90,41 @@ test('requests that are not valid events are refused', () => withServer(async (b
   });
   assert.equal(badData.status, 422);
   assert.equal((await fetch(base)).status, 405);
+}));
+
+test('a binary-mode event reads as the SDK reads it', () => {
+  const cases = [
+    HTTP.binary(greeting('Ada')),
+    HTTP.binary(new CloudEvent({
+      id: 'evt-2', source: '/test', type: 'com.example.note', subject: 's', time: '2026-12-06T16:00:00Z',
+      datacontenttype: 'text/plain', data: 'just text', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    })),
+    // (With a time: without one, each reader makes one, a moment apart.)
+    { headers: { 'ce-specversion': '1.0', 'ce-id': 'evt-3', 'ce-source': '/test', 'ce-type': 't', 'ce-time': '2026-12-06T16:00:00.5+01:00' }, body: '' },
+    {
+      headers: { 'ce-specversion': '1.0', 'ce-id': 'evt-4', 'ce-source': '/test', 'ce-type': 't', 'ce-time': '2026-12-06T16:00:00Z', 'content-type': 'application/vnd.x+json' },
+      body: '{"a":[1,2]}',
+    },
+    { headers: { 'ce-specversion': '1.0', 'ce-id': 'evt-5', 'ce-source': '/test', 'ce-type': 't', 'ce-time': '2026-12-06T16:00:00Z', 'content-type': 'application/json' }, body: '[1,{"b":null}]' },
+    { headers: { 'ce-specversion': '1.0', 'ce-id': 'evt-6', 'ce-source': '/test', 'ce-type': 't', 'ce-time': '2026-12-06T16:00:00Z', 'content-type': 'application/json' }, body: 'bare' },
+  ];
+  for (const message of cases) {
+    // Node.js gives a handler lower-case header names.
+    const headers = Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    const body = message.body === undefined ? '' : String(message.body);
+    const ours = fromBinary(headers, body);
+    ours.validate();
+    assert.deepEqual(ours.toJSON(), HTTP.toEvent({ headers, body }).toJSON());
+  }
+});
+
+test('binary-mode events that are not valid are refused', () => withServer(async (base) => {
+  const binary = { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/t', 'ce-type': 't' };
+  const badJSON = await post(base, { headers: { ...binary, 'content-type': 'application/json' }, body: '{"name":' });
+  assert.equal(badJSON.status, 400, badJSON.body);
+  const { 'ce-source': _, ...noSource } = binary;
+  const missing = await post(base, { headers: { ...noSource, 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(missing.status, 400, missing.body);
+  const badTime = await post(base, { headers: { ...binary, 'ce-time': 'yesterday' }, body: '' });
+  assert.equal(badTime.status, 400, badTime.body);
 }));
