@@ -369,7 +369,7 @@ func writeHead(bw *bufio.Writer, r *http.Request, targetHost string, body bool) 
 			bw.WriteString(strings.Join(keys, ", "))
 			bw.WriteString("\r\n")
 		}
-	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
 		// Many servers want a length for these, as net/http sends it.
 		bw.WriteString("Content-Length: 0\r\n")
 	}

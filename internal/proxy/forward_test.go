@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -605,5 +607,100 @@ func TestForwardAnswerBeforeTheWholeBody(t *testing.T) {
 	// POST, one for the last GET.
 	if n := conns.Load(); n != 3 {
 		t.Errorf("the app saw %d connections, want 3", n)
+	}
+}
+
+// TestLeanMatchesReverseProxy sends the same requests through the lean
+// path and through ReverseProxy: the app must see the same requests, and
+// the callers the same answers.
+func TestLeanMatchesReverseProxy(t *testing.T) {
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var seen strings.Builder
+		fmt.Fprintf(&seen, "%s %s %s host=%s length=%d chunked=%v\n", r.Method, r.RequestURI, r.Proto, r.Host, r.ContentLength, r.TransferEncoding)
+		r.Header.Write(&seen)
+		// The trailers' names only: ReverseProxy sends a request
+		// trailer without its value, the lean path with it
+		// (TestForwardBigBodies).
+		fmt.Fprintf(&seen, "trailers=%v\nbody=%q\n", slices.Sorted(maps.Keys(r.Trailer)), b)
+		w.Header().Set("X-App", "1")
+		w.Header().Set("Keep-Alive", "timeout=9") // of the app's connection: not passed on
+		w.Header().Set("Connection", "X-Private")
+		w.Header().Set("X-Private", "hop")
+		w.Header().Add("Set-Cookie", "a=1")
+		w.Header().Add("Set-Cookie", "b=2")
+		switch r.URL.Path {
+		case "/status":
+			w.WriteHeader(http.StatusAccepted)
+		case "/trailer":
+			w.Header().Set("Trailer", "X-Sum")
+			defer w.Header().Set("X-Sum", "3")
+		case "/stream":
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: 1\n\n")
+			http.NewResponseController(w).Flush()
+		}
+		io.WriteString(w, seen.String())
+	})
+	as := httptest.NewServer(app)
+	defer as.Close()
+	target, _ := url.Parse(as.URL)
+	answer := func(lean bool, req func(base string) *http.Request) string {
+		p := New(Options{Target: target, Metrics: NewMetrics()})
+		p.lean = lean
+		ps := httptest.NewServer(p)
+		defer func() { ps.Close(); p.Close() }()
+		res, err := http.DefaultClient.Do(req(ps.URL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		res.Header.Del("Date")
+		var out strings.Builder
+		fmt.Fprintf(&out, "%d %s %d %v\n", res.StatusCode, res.Proto, res.ContentLength, res.TransferEncoding)
+		res.Header.Write(&out)
+		fmt.Fprintf(&out, "trailer: %v\n", res.Trailer)
+		// The caller's own port differs between the two proxies.
+		out.WriteString(strings.ReplaceAll(string(b), strings.TrimPrefix(ps.URL, "http://"), "PROXY"))
+		return out.String()
+	}
+	for name, req := range map[string]func(string) *http.Request{
+		"get": func(u string) *http.Request {
+			r, _ := http.NewRequest("GET", u+"/a/b%2Fc?x=1&y=%20", nil)
+			r.Header.Set("Accept", "*/*")
+			r.Header.Add("X-Multi", "one")
+			r.Header.Add("X-Multi", "two")
+			r.Header.Set("Connection", "X-Drop")
+			r.Header.Set("X-Drop", "gone")
+			r.Header.Set("Te", "trailers")
+			r.Header.Set("X-Forwarded-For", "10.0.0.1")
+			r.Header.Set("Forwarded", "for=10.0.0.1")
+			return r
+		},
+		"head":    func(u string) *http.Request { r, _ := http.NewRequest("HEAD", u+"/h", nil); return r },
+		"trailer": func(u string) *http.Request { r, _ := http.NewRequest("GET", u+"/trailer", nil); return r },
+		"stream":  func(u string) *http.Request { r, _ := http.NewRequest("GET", u+"/stream", nil); return r },
+		"delete":  func(u string) *http.Request { r, _ := http.NewRequest("DELETE", u+"/status", nil); return r },
+		"post": func(u string) *http.Request {
+			r, _ := http.NewRequest("POST", u+"/p", strings.NewReader(`{"a":1}`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		},
+		"put chunked with a trailer": func(u string) *http.Request {
+			r, _ := http.NewRequest("PUT", u+"/c", io.MultiReader(strings.NewReader("part one, "), strings.NewReader("part two")))
+			r.Trailer = http.Header{"X-Sum": []string{"17"}}
+			return r
+		},
+		"http/1.0 host": func(u string) *http.Request {
+			r, _ := http.NewRequest("GET", u+"/old", nil)
+			r.Host = "other.example:8080"
+			return r
+		},
+	} {
+		lean, rp := answer(true, req), answer(false, req)
+		if lean != rp {
+			t.Errorf("%s: the lean path differs from ReverseProxy:\n--- lean\n%s\n--- ReverseProxy\n%s", name, lean, rp)
+		}
 	}
 }
