@@ -133,10 +133,15 @@ func TestRenderProxyOff(t *testing.T) {
 	if sp := servicePort(t, objs["Service/orders"]); sp.TargetPort.String() != "http" {
 		t.Errorf("the Service targets %v, want the workload's port", sp.TargetPort.String())
 	}
-	// Without a relay, readiness asks the workload itself.
+	// Without a relay, readiness asks the workload itself; so it does with
+	// a relay for events alone, which must not hold it while it reaches the bus.
 	spec, _, _ = renderProxy(t, off, "thumbs")
 	if rp := spec.Containers[0].ReadinessProbe; rp == nil || rp.HTTPGet.Port.String() != "http" || rp.HTTPGet.Path != "/readyz" {
 		t.Errorf("readiness without a relay: %+v", rp)
+	}
+	spec, _, _ = renderProxy(t, strings.Replace(eventsDoc, "workloads:", "metrics: {proxy: false}\nworkloads:", 1), "thumbs")
+	if rp := spec.Containers[0].ReadinessProbe; len(spec.InitContainers) != 1 || rp == nil || rp.HTTPGet.Port.String() != "http" {
+		t.Errorf("readiness with the relay of events alone: %+v", rp)
 	}
 	// No relay image known: no proxy, and the render does not fail.
 	p, err := project.Parse([]byte(proxyDoc))
