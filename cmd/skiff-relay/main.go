@@ -10,14 +10,16 @@
 //
 // skiff's chart configures it with environment variables (flags override
 // them): SKIFF_RELAY_BUS, _STREAM, _WORKLOAD, _TARGET, _TRIGGERS (JSON),
-// _READY (the function's readiness URL), _RETRIES, _BACKOFF, _TIMEOUT,
-// _CONCURRENCY, _SINK (address), _ADMIN (address of /healthz, /readyz,
-// /metrics, /stats and /drain), _PROXY (the proxy's address; off when
-// empty), _PROXY_TIMEOUT, _COLD_STARTS (true: the workload scales from
-// zero), _PPROF (true: CPU and memory profiles at /debug/pprof/ on the
-// admin address), and on a bus with accounts _CREDS (the user's .creds
-// file skiff deploy mints), _INBOX (its reply prefix) and _CA (the CA of a
-// tls:// bus). Without _STREAM it runs the proxy alone and never touches NATS.
+// _READY (the workload's readiness URL: deliveries wait for it, and the
+// admin's /workload/ready asks it for the kubelet, ready.go), _RETRIES,
+// _BACKOFF, _TIMEOUT, _CONCURRENCY, _SINK (address), _ADMIN (address of
+// /healthz, /readyz, /workload/ready, /metrics, /stats and /drain), _PROXY
+// (the proxy's address; off when empty), _PROXY_TIMEOUT, _COLD_STARTS
+// (true: the workload scales from zero), _PPROF (true: CPU and memory
+// profiles at /debug/pprof/ on the admin address), and on a bus with
+// accounts _CREDS (the user's .creds file skiff deploy mints), _INBOX (its
+// reply prefix) and _CA (the CA of a tls:// bus). Without _STREAM it runs
+// the proxy alone and never touches NATS.
 //
 // In the pod it is a native sidecar: it starts before the workload (whose
 // K_SINK it is) and stops after it. The function's preStop hook calls
@@ -235,6 +237,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 		}
 		w.WriteHeader(http.StatusOK)
 	})
+	if o.ready != "" {
+		admin.Handle("GET /workload/ready", workloadReady(&http.Client{Timeout: time.Second}, o.ready, readyWait, 10*time.Millisecond))
+	}
 	admin.Handle("GET /metrics", metricsHandler(pm, metrics, nc != nil))
 	admin.Handle("GET /stats", statsHandler(pm, metrics, time.Now))
 	if o.pprof {

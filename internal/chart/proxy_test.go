@@ -101,6 +101,19 @@ func TestRenderProxy(t *testing.T) {
 func TestRenderProxyScaledFromZero(t *testing.T) {
 	spec, _, objs := renderProxy(t, proxyDoc, "thumbs")
 	re := env(spec.InitContainers[0])
+	// Readiness is asked through the relay, which holds the probe while
+	// the workload does not listen yet and asks its own readiness path.
+	rp := spec.Containers[0].ReadinessProbe
+	if rp == nil || rp.HTTPGet == nil || rp.HTTPGet.Path != "/workload/ready" || rp.HTTPGet.Port.IntValue() != 9091 ||
+		rp.TimeoutSeconds != 2 || rp.PeriodSeconds != 1 {
+		t.Errorf("readiness probe %+v, want /workload/ready on the relay's admin port", rp)
+	}
+	if re["SKIFF_RELAY_READY"] != "http://127.0.0.1:8012/readyz" {
+		t.Errorf("the relay asks %q for the workload's readiness", re["SKIFF_RELAY_READY"])
+	}
+	if lp := spec.Containers[0].LivenessProbe; lp == nil || lp.HTTPGet.Port.String() != "http" {
+		t.Errorf("liveness goes through the relay: %+v", lp)
+	}
 	// The workload has the proxy's usual port: the proxy takes the next.
 	if re["SKIFF_RELAY_COLD_STARTS"] != "true" || re["SKIFF_RELAY_PROXY"] != ":8013" || re["SKIFF_RELAY_TARGET"] != "http://127.0.0.1:8012/" {
 		t.Errorf("relay env %v", re)
@@ -119,6 +132,16 @@ func TestRenderProxyOff(t *testing.T) {
 	}
 	if sp := servicePort(t, objs["Service/orders"]); sp.TargetPort.String() != "http" {
 		t.Errorf("the Service targets %v, want the workload's port", sp.TargetPort.String())
+	}
+	// Without a relay, readiness asks the workload itself; so it does with
+	// a relay for events alone, which must not hold it while it reaches the bus.
+	spec, _, _ = renderProxy(t, off, "thumbs")
+	if rp := spec.Containers[0].ReadinessProbe; rp == nil || rp.HTTPGet.Port.String() != "http" || rp.HTTPGet.Path != "/readyz" {
+		t.Errorf("readiness without a relay: %+v", rp)
+	}
+	spec, _, _ = renderProxy(t, strings.Replace(eventsDoc, "workloads:", "metrics: {proxy: false}\nworkloads:", 1), "thumbs")
+	if rp := spec.Containers[0].ReadinessProbe; len(spec.InitContainers) != 1 || rp == nil || rp.HTTPGet.Port.String() != "http" {
+		t.Errorf("readiness with the relay of events alone: %+v", rp)
 	}
 	// No relay image known: no proxy, and the render does not fail.
 	p, err := project.Parse([]byte(proxyDoc))

@@ -156,7 +156,11 @@ imageGCLowThresholdPercent: 99
 			c.state("kubelet", "pod-logs")),
 
 		// conntrack zeros and localhostNodePorts=false keep kube-proxy
-		// from changing the host's sysctls.
+		// from changing the host's sysctls. minSyncPeriod 100ms (its
+		// default is 1s) programs a woken pod's Service address within
+		// 0.1 s of its endpoint turning ready, not up to a second after
+		// the previous sync: docs/serverless.md recommends it, skiff
+		// doctor reads it where kube-proxy's ConfigMap has it.
 		"kube-proxy/config.yaml": fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -174,6 +178,7 @@ conntrack:
   tcpCloseWaitTimeout: 0s
 iptables:
   localhostNodePorts: false
+  minSyncPeriod: 100ms
 `, nodeName, podCIDR, nodeIP, c.state("kube-proxy.kubeconfig")),
 	}
 	for _, host := range []string{"127.0.0.1:5000", "localhost:5000", authRegistryAddr} {

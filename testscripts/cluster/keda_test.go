@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // The engines' own kustomizations render; every Deployment container gets
@@ -49,8 +51,44 @@ func TestRenderEngines(t *testing.T) {
 				t.Errorf("%s: install waits for deployment %s, which the manifests do not have (they have %v)", e.name, d, deploys)
 			}
 		}
+		if err := setEnv(objs, e.env); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range e.env {
+			if got := containerEnvOf(objs, want.deployment, want.container)[want.name]; got != want.value {
+				t.Errorf("%s: %s of %s/%s = %q, want %q", e.name, want.name, want.deployment, want.container, got, want.value)
+			}
+		}
+		if err := setEnv(objs, []containerEnv{{"keda-add-ons-http-scaler", "no-such-container", "X", "1"}}); err == nil {
+			t.Errorf("%s: setEnv of a container the manifests lack succeeded", e.name)
+		}
 		if err := setImages(objs, map[string]string{}); err == nil {
 			t.Errorf("%s: setImages without images succeeded", e.name)
 		}
 	}
+}
+
+// containerEnvOf is the environment the manifests give a Deployment's container.
+func containerEnvOf(objs []*unstructured.Unstructured, deployment, container string) map[string]string {
+	out := map[string]string{}
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" || o.GetName() != deployment {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		for _, item := range containers {
+			ctr, _ := item.(map[string]any)
+			if ctr["name"] != container {
+				continue
+			}
+			vars, _ := ctr["env"].([]any)
+			for _, v := range vars {
+				m, _ := v.(map[string]any)
+				name, _ := m["name"].(string)
+				value, _ := m["value"].(string)
+				out[name] = value
+			}
+		}
+	}
+	return out
 }

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -155,6 +158,9 @@ func (c *cluster) up(ctx context.Context) error {
 		return fmt.Errorf("starting the NetworkPolicy enforcer: %w", err)
 	}
 	if err := deployDNS(ctx, cs); err != nil {
+		return err
+	}
+	if err := c.publishKubeProxyConfig(ctx, cs); err != nil {
 		return err
 	}
 	if err := c.waitFor(ctx, "CoreDNS to be ready", kubelet, 120*time.Second, func(ctx context.Context) error {
@@ -353,6 +359,23 @@ func (c *cluster) printEnv() error {
 	// Prometheus, scraping the annotated pods (docs/testing.md, "Prometheus").
 	if u := c.prometheusURL(); u != "" {
 		fmt.Fprintf(c.out, "export SKIFF_TEST_PROMETHEUS=%s\n", u)
+	}
+	return nil
+}
+
+// publishKubeProxyConfig puts the configuration kube-proxy runs with where
+// kubeadm puts it, ConfigMap kube-system/kube-proxy (key config.conf), so
+// that what reads a cluster's kube-proxy settings (skiff doctor's wake-up
+// check) finds them here too.
+func (c *cluster) publishKubeProxyConfig(ctx context.Context, cs kubernetes.Interface) error {
+	data, err := os.ReadFile(c.state("kube-proxy", "config.yaml"))
+	if err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"},
+		Data: map[string]string{"config.conf": string(data)}}
+	if _, err := cs.CoreV1().ConfigMaps("kube-system").Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("publishing kube-proxy's configuration: %w", err)
 	}
 	return nil
 }

@@ -59,6 +59,12 @@ func TestDoctor(t *testing.T) {
 	if code != 0 {
 		t.Errorf("doctor with everything in place: exit %d", code)
 	}
+	// The test cluster runs the add-on and kube-proxy with the settings
+	// docs/serverless.md recommends, and publishes kube-proxy's as kubeadm does.
+	if w := rs["wake from zero"]; w.Status != "ok" || !strings.Contains(w.Detail, "reads the held requests every 100ms") ||
+		!strings.Contains(w.Detail, "kube-proxy (iptables) programs Service addresses within 100ms") {
+		t.Errorf("wake from zero: %+v", w)
+	}
 	if !strings.Contains(rs["pod security"].Detail, "enforces restricted") {
 		t.Errorf("pod security: %+v", rs["pod security"])
 	}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"syscall"
+	"time"
+)
+
+// readyWait is how long /workload/ready waits for a workload that takes no
+// connections yet: under the probe's timeoutSeconds, 2, in skiff's chart.
+const readyWait = 1500 * time.Millisecond
+
+// workloadReady answers the workload's readiness probe for the kubelet
+// (skiff's chart points the workload's readinessProbe at it): it asks
+// the workload's own readiness URL and answers what that answers. While
+// the workload takes no connections yet (its process is starting), it
+// asks again every step until wait has passed.
+//
+// The kubelet asks readiness the moment it sees the container run, and,
+// when that first probe fails because the process does not listen yet,
+// again only a period (at least a second) later: every wake from zero of
+// a workload slower to listen than the kubelet is to look paid up to that
+// second. Held here, the probe passes as soon as the workload answers.
+// A workload that answers "not ready" is answered at once, so a pod that
+// turns unready later is taken out of its Service as fast as before.
+func workloadReady(client *http.Client, url string, wait, step time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		for {
+			status, err := ask(ctx, client, url)
+			if err == nil {
+				w.WriteHeader(status)
+				return
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			t := time.NewTimer(step)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				http.Error(w, fmt.Sprintf("the workload takes no connections at %s yet", url), http.StatusServiceUnavailable)
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// ask GETs url and returns its status.
+func ask(ctx context.Context, client *http.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
