@@ -267,6 +267,30 @@ func run() error {
 		}
 	}
 	stored := time.Since(start)
+	if *warnings {
+		// While the burst is not all delivered, the consumer's state every 5 s.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			tick := time.NewTicker(5 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+				c, err := rjs.Consumer(ctx, "bench", "fn-0")
+				if err != nil {
+					continue
+				}
+				if info, err := c.Info(ctx); err == nil {
+					fmt.Fprintf(os.Stderr, "eventload: after %s: %d pending, %d awaiting an ack, %d pull requests waiting, delivered #%d, acked up to #%d, %d redelivered\n",
+						time.Since(start).Round(time.Second), info.NumPending, info.NumAckPending, info.NumWaiting, info.Delivered.Stream, info.AckFloor.Stream, info.NumRedelivered)
+				}
+			}
+		}()
+	}
 	if err := wait(*burst, 5*time.Minute); err != nil {
 		return err
 	}
