@@ -23,6 +23,14 @@ const (
 	QueueTickEnv         = "KEDA_HTTP_QUEUE_TICK_DURATION"
 	DefaultQueueTick     = 500 * time.Millisecond
 	RecommendedQueueTick = 100 * time.Millisecond
+	// ConnectTimeoutEnv is the interceptor's timeout of one connection
+	// attempt to a pod's Service (it tries again every 50 ms): its first
+	// attempts to a woken pod come before kube-proxy programmed the
+	// Service, and once the kernel rate-limits the ICMP that refuses them,
+	// an attempt waits out the whole timeout.
+	ConnectTimeoutEnv         = "KEDA_HTTP_CONNECT_TIMEOUT"
+	DefaultConnectTimeout     = 500 * time.Millisecond
+	RecommendedConnectTimeout = 100 * time.Millisecond
 	// A woken pod's endpoint reaches the interceptor at once, but the
 	// interceptor dials the pods' Service address, which kube-proxy
 	// programs at most once per its minSyncPeriod.
@@ -30,10 +38,13 @@ const (
 	RecommendedProxySync = 100 * time.Millisecond
 )
 
-// scalerEnv is the environment variable only the add-on's scaler has: how
-// its Deployment is told from the interceptor's and the operator's,
-// whatever an install named them.
-const scalerEnv = "KEDA_HTTP_SCALER_TARGET_ADMIN_SERVICE"
+// scalerEnv and interceptorEnv are the environment variables only the
+// add-on's scaler and only its interceptor have: how their Deployments are
+// told apart, whatever an install named them.
+const (
+	scalerEnv      = "KEDA_HTTP_SCALER_TARGET_ADMIN_SERVICE"
+	interceptorEnv = "KEDA_HTTP_PROXY_PORT"
+)
 
 // WakeSettings are the cluster's settings a wake from zero waits on, as
 // far as skiff may read them.
@@ -43,6 +54,11 @@ type WakeSettings struct {
 	// says why.
 	QueueTick    time.Duration
 	QueueTickWhy string
+	// ConnectTimeout is the add-on interceptor's KEDA_HTTP_CONNECT_TIMEOUT
+	// (its default when unset); 0 when it could not be read, and
+	// ConnectTimeoutWhy says why.
+	ConnectTimeout    time.Duration
+	ConnectTimeoutWhy string
 	// ProxySync is kube-proxy's minSyncPeriod for its mode, from the
 	// kube-system/kube-proxy ConfigMap kubeadm writes (its default when
 	// unset); 0 when it could not be read, and ProxySyncWhy says why.
@@ -51,47 +67,59 @@ type WakeSettings struct {
 	ProxySyncWhy string
 }
 
-// WakeSettings reads the KEDA HTTP add-on scaler's queue tick (from its
-// Deployment in the add-on's namespace) and kube-proxy's minSyncPeriod
+// WakeSettings reads the KEDA HTTP add-on scaler's queue tick and its
+// interceptor's connect timeout (from their Deployments in the add-on's
+// namespace) and kube-proxy's minSyncPeriod
 // (from kube-system/kube-proxy). What it may not read or cannot find is
 // said, not an error.
 func (c *Cluster) WakeSettings(ctx context.Context) WakeSettings {
 	var ws WakeSettings
-	ws.QueueTick, ws.QueueTickWhy = c.queueTick(ctx)
+	ws.QueueTick, ws.QueueTickWhy, ws.ConnectTimeout, ws.ConnectTimeoutWhy = c.addonSettings(ctx)
 	ws.ProxyMode, ws.ProxySync, ws.ProxySyncWhy = c.proxySync(ctx)
 	return ws
 }
 
-func (c *Cluster) queueTick(ctx context.Context) (time.Duration, string) {
+func (c *Cluster) addonSettings(ctx context.Context) (tick time.Duration, tickWhy string, connect time.Duration, connectWhy string) {
 	ns := chart.InterceptorNamespace
 	list, err := c.Clientset.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
 	switch {
 	case apierrors.IsForbidden(err):
-		return 0, "may not list Deployments in " + ns
+		why := "may not list Deployments in " + ns
+		return 0, why, 0, why
 	case err != nil:
-		return 0, fmt.Sprintf("listing the Deployments in %s: %v", ns, err)
+		why := fmt.Sprintf("listing the Deployments in %s: %v", ns, err)
+		return 0, why, 0, why
 	}
+	tickWhy, connectWhy = "found no Deployment of the add-on's scaler in "+ns, "found no Deployment of the add-on's interceptor in "+ns
 	for i := range list.Items {
-		env, ok := scalerContainerEnv(&list.Items[i])
-		if !ok {
-			continue
+		d := &list.Items[i]
+		if env, ok := containerEnv(d, scalerEnv); ok {
+			tick, tickWhy = durationEnv(d, env, QueueTickEnv, DefaultQueueTick)
 		}
-		v, set := env[QueueTickEnv]
-		if !set {
-			return DefaultQueueTick, ""
+		if env, ok := containerEnv(d, interceptorEnv); ok {
+			connect, connectWhy = durationEnv(d, env, ConnectTimeoutEnv, DefaultConnectTimeout)
 		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return 0, fmt.Sprintf("Deployment %s in %s sets %s=%q, which is not a duration", list.Items[i].Name, ns, QueueTickEnv, v)
-		}
-		return d, ""
 	}
-	return 0, "found no Deployment of the add-on's scaler in " + ns
+	return tick, tickWhy, connect, connectWhy
 }
 
-// scalerContainerEnv is the literal environment of d's add-on scaler
-// container, if d has one.
-func scalerContainerEnv(d *appsv1.Deployment) (map[string]string, bool) {
+// durationEnv is the duration d's container sets in env[name], def when
+// it sets none.
+func durationEnv(d *appsv1.Deployment, env map[string]string, name string, def time.Duration) (time.Duration, string) {
+	v, set := env[name]
+	if !set {
+		return def, ""
+	}
+	dur, err := time.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return 0, fmt.Sprintf("Deployment %s in %s sets %s=%q, which is not a duration", d.Name, d.Namespace, name, v)
+	}
+	return dur, ""
+}
+
+// containerEnv is the literal environment of d's container that has the
+// variable marker, if d has one.
+func containerEnv(d *appsv1.Deployment, marker string) (map[string]string, bool) {
 	for _, c := range d.Spec.Template.Spec.Containers {
 		env := map[string]string{}
 		for _, e := range c.Env {
@@ -99,7 +127,7 @@ func scalerContainerEnv(d *appsv1.Deployment) (map[string]string, bool) {
 				env[e.Name] = e.Value
 			}
 		}
-		if _, ok := env[scalerEnv]; ok {
+		if _, ok := env[marker]; ok {
 			return env, true
 		}
 	}

@@ -62,6 +62,7 @@ func TestDoctor(t *testing.T) {
 	// The test cluster runs the add-on and kube-proxy with the settings
 	// docs/serverless.md recommends, and publishes kube-proxy's as kubeadm does.
 	if w := rs["wake from zero"]; w.Status != "ok" || !strings.Contains(w.Detail, "reads the held requests every 100ms") ||
+		!strings.Contains(w.Detail, "its interceptor tries a connection again after 100ms") ||
 		!strings.Contains(w.Detail, "kube-proxy (iptables) programs Service addresses within 100ms") {
 		t.Errorf("wake from zero: %+v", w)
 	}

@@ -232,8 +232,8 @@ func (c *Cluster) Engines(check func(ctx context.Context) error) doctor.Check {
 }
 
 // Wake checks the cluster's settings a wake from zero waits on (read is
-// target.Cluster.WakeSettings): the KEDA HTTP add-on scaler's queue tick
-// and kube-proxy's minSyncPeriod. Slower than recommended is a warning:
+// target.Cluster.WakeSettings): the KEDA HTTP add-on scaler's queue tick,
+// its interceptor's connect timeout and kube-proxy's minSyncPeriod. Slower than recommended is a warning:
 // scaled workloads work, each wake waits longer.
 func (c *Cluster) Wake(read func(ctx context.Context) target.WakeSettings) doctor.Check {
 	return doctor.Check{Name: "wake from zero", Run: func(ctx context.Context) doctor.Result {
@@ -257,6 +257,16 @@ func wakeResult(ws target.WakeSettings) doctor.Result {
 		found = append(found, fmt.Sprintf("the KEDA HTTP add-on's scaler reads the held requests every %s", ws.QueueTick))
 	}
 	switch {
+	case ws.ConnectTimeout == 0:
+		found = append(found, "the KEDA HTTP add-on's connect timeout: not known ("+ws.ConnectTimeoutWhy+")")
+	case ws.ConnectTimeout > target.RecommendedConnectTimeout:
+		slow = append(slow, fmt.Sprintf("the KEDA HTTP add-on's interceptor waits up to %s for a connection attempt to a woken pod (%s) before it tries again",
+			ws.ConnectTimeout, target.ConnectTimeoutEnv))
+		fixes = append(fixes, fmt.Sprintf("set %s=%s on the add-on's interceptor Deployment", target.ConnectTimeoutEnv, target.RecommendedConnectTimeout))
+	default:
+		found = append(found, fmt.Sprintf("its interceptor tries a connection again after %s", ws.ConnectTimeout))
+	}
+	switch {
 	case ws.ProxySync == 0:
 		found = append(found, "kube-proxy's minSyncPeriod: not known ("+ws.ProxySyncWhy+")")
 	case ws.ProxySync > target.RecommendedProxySync:
@@ -270,7 +280,7 @@ func wakeResult(ws target.WakeSettings) doctor.Result {
 		return doctor.Warns(strings.Join(append(slow, found...), "; "),
 			strings.Join(fixes, ", and ")+": each wake from zero waits less (docs/serverless.md#wake-up-settings)")
 	}
-	if ws.QueueTick == 0 && ws.ProxySync == 0 {
+	if ws.QueueTick == 0 && ws.ConnectTimeout == 0 && ws.ProxySync == 0 {
 		return doctor.Skips(strings.Join(found, "; "))
 	}
 	return doctor.Okay(strings.Join(found, "; "))

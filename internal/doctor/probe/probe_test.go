@@ -135,15 +135,18 @@ func TestClusterChecks(t *testing.T) {
 		status      doctor.Status
 		detail, fix string
 	}{
-		{target.WakeSettings{QueueTick: target.DefaultQueueTick, ProxyMode: "iptables", ProxySync: time.Second}, doctor.Warn,
-			"scaler reads the requests its interceptors hold every 500ms", "KEDA_HTTP_QUEUE_TICK_DURATION=100ms on the add-on's scaler Deployment, and set iptables.minSyncPeriod: 100ms"},
-		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ProxyMode: "nftables", ProxySync: time.Second}, doctor.Warn,
+		{target.WakeSettings{QueueTick: target.DefaultQueueTick, ConnectTimeout: target.DefaultConnectTimeout, ProxyMode: "iptables", ProxySync: time.Second}, doctor.Warn,
+			"scaler reads the requests its interceptors hold every 500ms",
+			"KEDA_HTTP_QUEUE_TICK_DURATION=100ms on the add-on's scaler Deployment, and set KEDA_HTTP_CONNECT_TIMEOUT=100ms on the add-on's interceptor Deployment, and set iptables.minSyncPeriod: 100ms"},
+		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ConnectTimeout: 100 * time.Millisecond, ProxyMode: "nftables", ProxySync: time.Second}, doctor.Warn,
 			"kube-proxy (nftables) programs a woken pod's Service address at most every 1s", "set nftables.minSyncPeriod: 100ms in kube-proxy's configuration: each wake"},
-		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ProxySyncWhy: "no kube-system/kube-proxy ConfigMap"}, doctor.OK,
-			"reads the held requests every 100ms; kube-proxy's minSyncPeriod: not known (no kube-system/kube-proxy ConfigMap)", ""},
-		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ProxyMode: "iptables", ProxySync: 100 * time.Millisecond}, doctor.OK,
+		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ConnectTimeout: 100 * time.Millisecond, ProxySyncWhy: "no kube-system/kube-proxy ConfigMap"}, doctor.OK,
+			"reads the held requests every 100ms; its interceptor tries a connection again after 100ms; kube-proxy's minSyncPeriod: not known (no kube-system/kube-proxy ConfigMap)", ""},
+		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ConnectTimeout: 100 * time.Millisecond, ProxyMode: "iptables", ProxySync: 100 * time.Millisecond}, doctor.OK,
 			"kube-proxy (iptables) programs Service addresses within 100ms", ""},
-		{target.WakeSettings{QueueTickWhy: "may not list Deployments in keda", ProxySyncWhy: "may not read ConfigMap kube-system/kube-proxy"}, doctor.Skip,
+		{target.WakeSettings{QueueTick: 100 * time.Millisecond, ConnectTimeout: time.Second, ProxyMode: "iptables", ProxySync: 100 * time.Millisecond}, doctor.Warn,
+			"interceptor waits up to 1s for a connection attempt", "set KEDA_HTTP_CONNECT_TIMEOUT=100ms on the add-on's interceptor Deployment: each wake"},
+		{target.WakeSettings{QueueTickWhy: "may not list Deployments in keda", ConnectTimeoutWhy: "may not list Deployments in keda", ProxySyncWhy: "may not read ConfigMap kube-system/kube-proxy"}, doctor.Skip,
 			"not known (may not list Deployments in keda)", ""},
 	} {
 		r := c.Wake(func(context.Context) target.WakeSettings { return tc.ws }).Run(ctx)
