@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -244,43 +245,59 @@ func (c *Cluster) Wake(read func(ctx context.Context) target.WakeSettings) docto
 	}}
 }
 
+// wakeSetting is one setting a wake from zero waits on, as wakeResult
+// reports it.
+type wakeSetting struct {
+	name        string        // what it is, for "not known"
+	value       time.Duration // 0: not known
+	why         string        // why it is not known
+	recommended time.Duration
+	slow, fix   string // what a slower value costs, and how to set it
+	okay        string // what a fast enough value says
+}
+
 func wakeResult(ws target.WakeSettings) doctor.Result {
+	settings := []wakeSetting{{
+		name: "the KEDA HTTP add-on's queue tick", value: ws.QueueTick, why: ws.QueueTickWhy,
+		recommended: target.RecommendedQueueTick,
+		slow: fmt.Sprintf("the KEDA HTTP add-on's scaler reads the requests its interceptors hold every %s (%s), so KEDA hears of a wake up to that late",
+			ws.QueueTick, target.QueueTickEnv),
+		fix:  fmt.Sprintf("set %s=%s on the add-on's scaler Deployment", target.QueueTickEnv, target.RecommendedQueueTick),
+		okay: fmt.Sprintf("the KEDA HTTP add-on's scaler reads the held requests every %s", ws.QueueTick),
+	}, {
+		name: "the KEDA HTTP add-on's connect timeout", value: ws.ConnectTimeout, why: ws.ConnectTimeoutWhy,
+		recommended: target.RecommendedConnectTimeout,
+		slow: fmt.Sprintf("the KEDA HTTP add-on's interceptor waits up to %s for a connection attempt to a woken pod (%s) before it tries again",
+			ws.ConnectTimeout, target.ConnectTimeoutEnv),
+		fix:  fmt.Sprintf("set %s=%s on the add-on's interceptor Deployment", target.ConnectTimeoutEnv, target.RecommendedConnectTimeout),
+		okay: fmt.Sprintf("its interceptor tries a connection again after %s", ws.ConnectTimeout),
+	}, {
+		name: "kube-proxy's minSyncPeriod", value: ws.ProxySync, why: ws.ProxySyncWhy,
+		recommended: target.RecommendedProxySync,
+		slow: fmt.Sprintf("kube-proxy (%s) programs a woken pod's Service address at most every %s (minSyncPeriod), and the interceptor dials that address",
+			ws.ProxyMode, ws.ProxySync),
+		fix:  fmt.Sprintf("set %s.minSyncPeriod: %s in kube-proxy's configuration", ws.ProxyMode, target.RecommendedProxySync),
+		okay: fmt.Sprintf("kube-proxy (%s) programs Service addresses within %s", ws.ProxyMode, ws.ProxySync),
+	}}
 	var found, slow, fixes []string
-	switch {
-	case ws.QueueTick == 0:
-		found = append(found, "the KEDA HTTP add-on's queue tick: not known ("+ws.QueueTickWhy+")")
-	case ws.QueueTick > target.RecommendedQueueTick:
-		slow = append(slow, fmt.Sprintf("the KEDA HTTP add-on's scaler reads the requests its interceptors hold every %s (%s), so KEDA hears of a wake up to that late",
-			ws.QueueTick, target.QueueTickEnv))
-		fixes = append(fixes, fmt.Sprintf("set %s=%s on the add-on's scaler Deployment", target.QueueTickEnv, target.RecommendedQueueTick))
-	default:
-		found = append(found, fmt.Sprintf("the KEDA HTTP add-on's scaler reads the held requests every %s", ws.QueueTick))
-	}
-	switch {
-	case ws.ConnectTimeout == 0:
-		found = append(found, "the KEDA HTTP add-on's connect timeout: not known ("+ws.ConnectTimeoutWhy+")")
-	case ws.ConnectTimeout > target.RecommendedConnectTimeout:
-		slow = append(slow, fmt.Sprintf("the KEDA HTTP add-on's interceptor waits up to %s for a connection attempt to a woken pod (%s) before it tries again",
-			ws.ConnectTimeout, target.ConnectTimeoutEnv))
-		fixes = append(fixes, fmt.Sprintf("set %s=%s on the add-on's interceptor Deployment", target.ConnectTimeoutEnv, target.RecommendedConnectTimeout))
-	default:
-		found = append(found, fmt.Sprintf("its interceptor tries a connection again after %s", ws.ConnectTimeout))
-	}
-	switch {
-	case ws.ProxySync == 0:
-		found = append(found, "kube-proxy's minSyncPeriod: not known ("+ws.ProxySyncWhy+")")
-	case ws.ProxySync > target.RecommendedProxySync:
-		slow = append(slow, fmt.Sprintf("kube-proxy (%s) programs a woken pod's Service address at most every %s (minSyncPeriod), and the interceptor dials that address",
-			ws.ProxyMode, ws.ProxySync))
-		fixes = append(fixes, fmt.Sprintf("set %s.minSyncPeriod: %s in kube-proxy's configuration", ws.ProxyMode, target.RecommendedProxySync))
-	default:
-		found = append(found, fmt.Sprintf("kube-proxy (%s) programs Service addresses within %s", ws.ProxyMode, ws.ProxySync))
+	known := false
+	for _, s := range settings {
+		switch {
+		case s.value == 0:
+			found = append(found, s.name+": not known ("+s.why+")")
+		case s.value > s.recommended:
+			known = true
+			slow, fixes = append(slow, s.slow), append(fixes, s.fix)
+		default:
+			known = true
+			found = append(found, s.okay)
+		}
 	}
 	if len(slow) > 0 {
 		return doctor.Warns(strings.Join(append(slow, found...), "; "),
 			strings.Join(fixes, ", and ")+": each wake from zero waits less (docs/serverless.md#wake-up-settings)")
 	}
-	if ws.QueueTick == 0 && ws.ConnectTimeout == 0 && ws.ProxySync == 0 {
+	if !known {
 		return doctor.Skips(strings.Join(found, "; "))
 	}
 	return doctor.Okay(strings.Join(found, "; "))
