@@ -203,6 +203,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	}
 	metrics := &relay.Metrics{}
 	var pm *proxy.Metrics
+	var px *proxy.Proxy
 	var servers []*http.Server
 	if o.proxy != "" {
 		target, err := url.Parse(o.target)
@@ -210,9 +211,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 			return fmt.Errorf("SKIFF_RELAY_TARGET %q is not a URL", o.target)
 		}
 		pm = proxy.NewMetrics()
-		p := proxy.New(proxy.Options{Target: target, Timeout: o.proxyTimeout, ColdStarts: o.coldStarts, Started: started,
+		px = proxy.New(proxy.Options{Target: target, Timeout: o.proxyTimeout, ColdStarts: o.coldStarts, Started: started,
 			Metrics: pm, Logger: logger})
-		srv := &http.Server{Addr: o.proxy, Handler: p, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Addr: o.proxy, Handler: px, ReadHeaderTimeout: 10 * time.Second}
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true) // h2c callers (gRPC) pass through
@@ -260,9 +261,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 		cancel()
 		select {
 		case <-drained:
-			fmt.Fprintln(w, "drained")
 		case <-r.Context().Done():
+			return
 		}
+		if px != nil {
+			// The pod's endpoint is being removed everywhere meanwhile;
+			// until then, callers still come (proxy.Quiet).
+			qctx, qcancel := context.WithTimeout(r.Context(), drainQuietMax)
+			px.Quiet(qctx, drainQuiet)
+			qcancel()
+		}
+		fmt.Fprintln(w, "drained")
 	})
 	servers = append(servers, &http.Server{Addr: o.admin, Handler: admin, ReadHeaderTimeout: 10 * time.Second})
 	if nc != nil {

@@ -67,3 +67,11 @@ func ask(ctx context.Context, client *http.Client, url string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// drainQuiet is how long /drain waits without a new request through the
+// proxy before the workload is told to stop, at most drainQuietMax: a
+// terminating pod's endpoint leaves kube-proxy's rules within its
+// minSyncPeriod (1 s by default) and the KEDA interceptor's endpoint cache
+// about as fast, and callers routed to it meanwhile must find the
+// workload still answering.
+const drainQuiet, drainQuietMax = time.Second, 10 * time.Second

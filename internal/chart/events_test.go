@@ -144,8 +144,8 @@ func TestRenderEvents(t *testing.T) {
 	pod.Volumes = []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	assertRestricted(t, pod)
 
-	// A workload with no triggers gets the sink alone: no drain, no
-	// consumers, no CronJob.
+	// A workload with no triggers gets the sink alone: no consumers, no
+	// CronJob, and a drain only for its proxy (TestRenderProxy).
 	objs = renderAll(t, eventsDoc, "orders")
 	var od appsv1.Deployment
 	if err := yaml.UnmarshalStrict([]byte(objs["Deployment/orders"]), &od); err != nil {
@@ -154,8 +154,9 @@ func TestRenderEvents(t *testing.T) {
 	if len(od.Spec.Template.Spec.InitContainers) != 1 || env(od.Spec.Template.Spec.Containers[0])["K_SINK"] == "" {
 		t.Error("orders, in a project with events, has no relay or K_SINK")
 	}
-	if od.Spec.Template.Spec.Containers[0].Lifecycle != nil {
-		t.Error("orders has no triggers, yet a preStop drain")
+	proxied := env(od.Spec.Template.Spec.InitContainers[0])["SKIFF_RELAY_PROXY"] != ""
+	if drains := od.Spec.Template.Spec.Containers[0].Lifecycle != nil; drains != proxied {
+		t.Errorf("orders has no triggers; a preStop drain: %v, with the proxy: %v", drains, proxied)
 	}
 }
 

@@ -79,8 +79,11 @@ func TestRenderProxy(t *testing.T) {
 	if _, ok := env(spec.Containers[0])["K_SINK"]; ok {
 		t.Error("a workload without events has K_SINK")
 	}
-	if spec.Containers[0].Lifecycle != nil {
-		t.Error("a relay without triggers has nothing to drain")
+	// The relay holds the workload's stop until its endpoint is gone
+	// (no request for a second).
+	if lc := spec.Containers[0].Lifecycle; lc == nil || lc.PreStop == nil || lc.PreStop.HTTPGet == nil ||
+		lc.PreStop.HTTPGet.Path != "/drain" || lc.PreStop.HTTPGet.Port.IntValue() != 9091 {
+		t.Errorf("the workload's stop does not wait for its relay's /drain: %+v", lc)
 	}
 	// Probes keep asking the workload itself.
 	if p := spec.Containers[0].ReadinessProbe; p == nil || p.HTTPGet.Port.String() != "http" {

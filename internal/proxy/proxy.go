@@ -59,6 +59,8 @@ type Proxy struct {
 	h1, h2c  *httputil.ReverseProxy
 	answered atomic.Bool // the first response began
 	now      func() time.Time
+	// last is when the latest request began (UnixNano), for Quiet.
+	last atomic.Int64
 	// lean says HTTP/1.1 requests take the lean path: the target is an
 	// http:// host without a path of its own (the chart's
 	// http://127.0.0.1:PORT/).
@@ -162,6 +164,7 @@ func (p *Proxy) failed(w http.ResponseWriter, r *http.Request, err error) {
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
+	p.last.Store(start.UnixNano())
 	m := p.o.Metrics
 	m.begin()
 	rec := &recorder{ResponseWriter: w, p: p}
@@ -243,5 +246,28 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 func (r *recorder) flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
+	}
+}
+
+// Quiet returns once no request began for quiet, or when ctx ends. A
+// terminating pod's relay waits for it before its workload is told to
+// stop (the preStop hook's /drain): callers still routed to the pod while
+// its endpoint is being removed everywhere (kube-proxy, the KEDA
+// interceptor) are answered by the workload rather than refused. The
+// requests in flight then are the workload's to finish (its graceful
+// shutdown), so a long stream does not hold the pod.
+func (p *Proxy) Quiet(ctx context.Context, quiet time.Duration) error {
+	for {
+		wait := quiet - p.now().Sub(time.Unix(0, p.last.Load()))
+		if wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 }

@@ -314,3 +314,28 @@ func TestProxyEarlyHintsAreNotTheStatus(t *testing.T) {
 		t.Errorf("idle window: %+v", w.Duration)
 	}
 }
+
+// Quiet waits for a spell without new requests: at once for a proxy that
+// served none, past the latest request's start otherwise, and no longer
+// than its context.
+func TestQuiet(t *testing.T) {
+	u, p := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Options{})
+	if err := p.Quiet(context.Background(), time.Hour); err != nil {
+		t.Fatalf("a proxy that served nothing is not quiet: %v", err)
+	}
+	if code, _ := get(t, http.MethodGet, u); code != http.StatusOK {
+		t.Fatalf("GET: %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := p.Quiet(ctx, time.Hour); err != context.DeadlineExceeded {
+		t.Fatalf("quiet for an hour right after a request: %v", err)
+	}
+	began := time.Unix(0, p.last.Load())
+	if err := p.Quiet(context.Background(), 30*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if since := time.Since(began); since < 30*time.Millisecond {
+		t.Fatalf("quiet %s after the request began, before the 30ms asked", since)
+	}
+}
