@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/skiffdev/skiff/internal/relay"
 )
 
 // readyWait is how long /workload/ready waits for a workload that takes no
@@ -32,7 +33,7 @@ func workloadReady(client *http.Client, url string, wait, step time.Duration) ht
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
 		for {
-			status, err := ask(ctx, client, url)
+			status, err := relay.AskReady(ctx, client, url)
 			if err == nil {
 				w.WriteHeader(status)
 				return
@@ -51,21 +52,6 @@ func workloadReady(client *http.Client, url string, wait, step time.Duration) ht
 			}
 		}
 	}
-}
-
-// ask GETs url and returns its status.
-func ask(ctx context.Context, client *http.Client, url string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // drainQuiet is how long /drain waits without a new request through the

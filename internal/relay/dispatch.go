@@ -212,18 +212,10 @@ func (d *Dispatcher) waitReady(ctx context.Context) error {
 	defer tick.Stop()
 	for logged := false; ; {
 		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		req, err := http.NewRequestWithContext(rctx, http.MethodGet, d.Ready, nil)
-		if err != nil {
-			cancel()
-			return err
-		}
-		resp, err := d.Client.Do(req)
+		status, err := AskReady(rctx, d.Client, d.Ready)
 		cancel()
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return nil
-			}
+		if err == nil && status/100 == 2 {
+			return nil
 		}
 		if !logged {
 			d.Logger.Info("waiting for the function to be ready", "ready", d.Ready)
@@ -376,6 +368,22 @@ func (d *Dispatcher) storeReply(ctx context.Context, r *reply) error {
 		}
 	}
 	return fmt.Errorf("storing the function's reply %s: %w", r.ev.ID(), err)
+}
+
+// AskReady GETs a workload's readiness URL and returns the status it
+// answered (its body read and dropped, so the connection is kept).
+func AskReady(ctx context.Context, client *http.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // SubjectMatches reports whether NATS subject matches filter (with the
