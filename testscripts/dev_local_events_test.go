@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skiffdev/skiff/internal/porttest"
 )
 
 // eventsManifest is the project of TestDevLocalEvents: a Go HTTP function
@@ -234,7 +236,7 @@ func TestDevLocalEvents(t *testing.T) {
 	}
 	must("add", "greet", "--kind", "function", "--lang", "python", "--template", "cloudevents", "--non-interactive")
 	must("add", "tick", "--kind", "function", "--lang", "node", "--non-interactive")
-	ports := []int{freePort(t), freePort(t), freePort(t)}
+	ports := porttest.Ports(t, 3)
 	manifest := filepath.Join(proj, "skiff.yaml")
 	writeManifest := func(greeting string) {
 		t.Helper()

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skiffdev/skiff/internal/porttest"
 )
 
 // devEvent is one JSON line of `skiff dev -o json`: an event of the one
@@ -93,7 +95,8 @@ func testDevLocal(t *testing.T, bin, lang, mainFile, brokenFile string) {
 			t.Fatalf("skiff %s: %v\n%s", args[0], err, out)
 		}
 	}
-	helloPort, otherPort := freePort(t), freePort(t)
+	ports := porttest.Ports(t, 2)
+	helloPort, otherPort := ports[0], ports[1]
 	setPorts(t, filepath.Join(proj, "skiff.yaml"), map[string]int{"hello": helloPort, "other": otherPort})
 
 	dev := exec.Command(bin, "dev", "--local", "-o", "json")
@@ -347,7 +350,7 @@ func TestDevPanelOnTerminal(t *testing.T) {
 	if out, err := initCmd.CombinedOutput(); err != nil {
 		t.Fatalf("skiff init: %v\n%s", err, out)
 	}
-	port := freePort(t)
+	port := porttest.Port(t)
 	setPorts(t, filepath.Join(proj, "skiff.yaml"), map[string]int{"hello": port})
 
 	sock := fmt.Sprintf("skiff-dev-test-%d", os.Getpid())

@@ -11,17 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skiffdev/skiff/internal/hostrun"
+	"github.com/skiffdev/skiff/internal/porttest"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	port, err := hostrun.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
 
 // TestRunAndInvokeLocal runs a generated Python CloudEvents function with
 // `skiff run`, sends it CloudEvents in both modes with `skiff invoke
@@ -56,7 +47,7 @@ func TestRunAndInvokeLocal(t *testing.T) {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
 
-	port := freePort(t)
+	port := porttest.Port(t)
 	run := exec.Command(bin, "run", "events", "--port", fmt.Sprint(port))
 	run.Dir, run.Env = filepath.Join(work, "shop"), env
 	var runOut, runErr bytes.Buffer
@@ -100,7 +91,7 @@ func TestRunAndInvokeLocal(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "400") {
 		t.Errorf("plain POST: exit %d\n%s", code, errOut)
 	}
-	_, errOut, code = skiff("invoke", "events", "--local", "--port", fmt.Sprint(freePort(t)))
+	_, errOut, code = skiff("invoke", "events", "--local", "--port", fmt.Sprint(porttest.Port(t)))
 	if code != 1 || !strings.Contains(errOut, "is `skiff run events` or `skiff dev --local` running?") {
 		t.Errorf("nothing listening: exit %d\n%s", code, errOut)
 	}

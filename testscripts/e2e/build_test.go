@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/skiffdev/skiff/internal/porttest"
 )
 
 func TestBuild(t *testing.T) {
@@ -76,7 +77,7 @@ func (e *env) testGo(t *testing.T) {
 		}
 	}
 
-	port := freePort(t)
+	port := porttest.Port(t)
 	runImage(t, ref, port)
 	code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/?name=e2e", port))
 	if code != http.StatusOK || !strings.Contains(body, "Hello, e2e!") {
@@ -129,7 +130,7 @@ func (e *env) testGoMultiPlatform(t *testing.T) {
 	if !strings.Contains(arm, `"Architecture": "arm64"`) {
 		t.Fatalf("the arm64 image says:\n%s", arm)
 	}
-	port := freePort(t)
+	port := porttest.Port(t)
 	runImage(t, ref, port)
 	if code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); code != http.StatusOK {
 		t.Fatalf("GET /healthz answered %d %q", code, body)
@@ -184,7 +185,7 @@ func (e *env) testRuntime(t *testing.T, lang, base string, extraEnv []string) re
 		t.Fatalf("result %+v", res[0])
 	}
 	ref := e.checkPushed(t, res[0], "e2e/"+name)
-	port := freePort(t)
+	port := porttest.Port(t)
 	runImage(t, ref, port)
 	code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/?name=e2e", port))
 	if code != http.StatusOK || !strings.Contains(body, "Hello, e2e!") {
@@ -208,7 +209,7 @@ func (e *env) testPython(t *testing.T) {
 
 	res := e.skiffBuild(t, dir, append(cacheEnv(t), "PIP_NO_INDEX=1", "PIP_FIND_LINKS="+wheels), "--push", "--base", e.bases.Python)
 	ref := e.checkPushed(t, res[0], "e2e/py")
-	port := freePort(t)
+	port := porttest.Port(t)
 	runImage(t, ref, port)
 	code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/?name=e2e", port))
 	if code != http.StatusOK || !strings.Contains(body, "Hello, e2e!") {

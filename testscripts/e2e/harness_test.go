@@ -25,6 +25,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/skiffdev/skiff/internal/porttest"
 )
 
 // env is what every test shares: the skiff binary and a running registry.
@@ -32,16 +34,6 @@ type env struct {
 	skiff    string
 	registry string // host:port of the docker-registry
 	bases    bases
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func need(t *testing.T, bins ...string) {
@@ -78,7 +70,7 @@ func startRegistry(t *testing.T) string {
 func startRegistryAuth(t *testing.T, htpasswd string) string {
 	t.Helper()
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", porttest.Port(t))
 	auth := ""
 	if htpasswd != "" {
 		file := filepath.Join(dir, "htpasswd")
