@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -36,41 +37,80 @@ func Diagnose(ctx context.Context, cs kubernetes.Interface, ns, selector string,
 				out = append(out, PodProblem{Pod: pod.Name, Reason: orDefault(cond.Reason, "Unschedulable"), Message: cond.Message})
 			}
 		}
+		// The containers, then the native sidecars (restartable init
+		// containers), whose readiness counts for the pod's as well.
 		for _, st := range pod.Status.ContainerStatuses {
-			if st.Ready {
-				continue
-			}
-			p := PodProblem{Pod: pod.Name, Container: st.Name, Image: st.Image, Restarts: st.RestartCount}
-			previous := false // whose logs tell why: the current or the previous instance
-			switch {
-			case st.State.Waiting != nil:
-				p.Reason, p.Message = st.State.Waiting.Reason, st.State.Waiting.Message
-				if t := st.LastTerminationState.Terminated; t != nil {
-					p.ExitCode = &t.ExitCode
-					previous = true
+			var probe *corev1.Probe
+			for _, c := range pod.Spec.Containers {
+				if c.Name == st.Name {
+					probe = c.ReadinessProbe
 				}
-			case st.State.Terminated != nil:
-				p.Reason, p.Message = orDefault(st.State.Terminated.Reason, "Terminated"), st.State.Terminated.Message
-				p.ExitCode = &st.State.Terminated.ExitCode
-			case st.State.Running != nil:
-				p.Reason = "NotReady"
-				p.Message = "the container runs but its readiness probe fails"
 			}
-			if p.Reason == "" {
+			if p, ok := containerProblem(ctx, cs, &pod, st, probe, logLines); ok {
+				out = append(out, p)
+			}
+		}
+		for _, st := range pod.Status.InitContainerStatuses {
+			c := sidecar(&pod, st.Name)
+			if c == nil {
 				continue
 			}
-			// Between two back-offs a crash-looping container shows as
-			// Terminated (reason Error): call it what it is.
-			if p.ExitCode != nil && st.RestartCount >= 2 && (p.Reason == "Error" || p.Reason == "Terminated" || p.Reason == "Completed") {
-				p.Reason = "CrashLoopBackOff"
+			if p, ok := containerProblem(ctx, cs, &pod, st, c.ReadinessProbe, logLines); ok {
+				out = append(out, p)
 			}
-			if p.ExitCode != nil || p.Reason == "NotReady" {
-				p.Logs = tail(ctx, cs, ns, pod.Name, st.Name, previous, logLines)
-			}
-			out = append(out, p)
 		}
 	}
 	return out, nil
+}
+
+// containerProblem says why a container of pod is not ready, if it is not.
+// probe, when known, is its readiness probe, named in the message.
+func containerProblem(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, st corev1.ContainerStatus, probe *corev1.Probe, logLines int64) (PodProblem, bool) {
+	if st.Ready {
+		return PodProblem{}, false
+	}
+	p := PodProblem{Pod: pod.Name, Container: st.Name, Image: st.Image, Restarts: st.RestartCount}
+	previous := false // whose logs tell why: the current or the previous instance
+	switch {
+	case st.State.Waiting != nil:
+		p.Reason, p.Message = st.State.Waiting.Reason, st.State.Waiting.Message
+		if t := st.LastTerminationState.Terminated; t != nil {
+			p.ExitCode = &t.ExitCode
+			previous = true
+		}
+	case st.State.Terminated != nil:
+		p.Reason, p.Message = orDefault(st.State.Terminated.Reason, "Terminated"), st.State.Terminated.Message
+		p.ExitCode = &st.State.Terminated.ExitCode
+	case st.State.Running != nil:
+		p.Reason = "NotReady"
+		p.Message = "the container runs but its readiness probe fails"
+		if probe != nil && probe.HTTPGet != nil {
+			p.Message = fmt.Sprintf("the container runs but its readiness probe (GET %s on port %s) fails", probe.HTTPGet.Path, probe.HTTPGet.Port.String())
+		}
+	}
+	if p.Reason == "" {
+		return PodProblem{}, false
+	}
+	// Between two back-offs a crash-looping container shows as
+	// Terminated (reason Error): call it what it is.
+	if p.ExitCode != nil && st.RestartCount >= 2 && (p.Reason == "Error" || p.Reason == "Terminated" || p.Reason == "Completed") {
+		p.Reason = "CrashLoopBackOff"
+	}
+	if p.ExitCode != nil || p.Reason == "NotReady" {
+		p.Logs = tail(ctx, cs, pod.Namespace, pod.Name, st.Name, previous, logLines)
+	}
+	return p, true
+}
+
+// sidecar returns pod's native sidecar (an init container that restarts
+// always) of that name, or nil.
+func sidecar(pod *corev1.Pod, name string) *corev1.Container {
+	for i, c := range pod.Spec.InitContainers {
+		if c.Name == name && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			return &pod.Spec.InitContainers[i]
+		}
+	}
+	return nil
 }
 
 func orDefault(s, def string) string {

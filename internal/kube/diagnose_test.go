@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -43,5 +44,36 @@ func TestDiagnose(t *testing.T) {
 	pull := byPod["pull"]
 	if !pull.Fatal() || !strings.Contains(pull.String(), "ImagePullBackOff for image r/x@sha256:1: not found") {
 		t.Errorf("pull = %s", pull)
+	}
+}
+
+// A native sidecar's readiness counts for the pod's (skiff's relay holds
+// the workload's readiness probe): a running sidecar that is not ready is
+// a problem, named with its probe; a ready one and a plain init container
+// that finished are not.
+func TestDiagnoseSidecar(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/workload/ready", Port: intstr.FromString("relay-admin")}}}
+	p := pod("waking", corev1.ContainerStatus{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+	p.Spec.InitContainers = []corev1.Container{{Name: "setup"}, {Name: "skiff-relay", RestartPolicy: &always, ReadinessProbe: probe}}
+	p.Status.InitContainerStatuses = []corev1.ContainerStatus{
+		{Name: "setup", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}},
+		{Name: "skiff-relay", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+	}
+	ready := pod("ready", corev1.ContainerStatus{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+	ready.Spec.InitContainers = p.Spec.InitContainers
+	ready.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "skiff-relay", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+
+	problems, err := Diagnose(context.Background(), fake.NewSimpleClientset(p, ready), "ns", "app=x", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 1 {
+		t.Fatalf("problems = %+v, want the waking pod's sidecar alone", problems)
+	}
+	got := problems[0]
+	if got.Pod != "waking" || got.Container != "skiff-relay" || got.Reason != "NotReady" ||
+		!strings.Contains(got.Message, "readiness probe (GET /workload/ready on port relay-admin) fails") {
+		t.Errorf("problem = %+v", got)
 	}
 }
