@@ -59,6 +59,10 @@ type Config struct {
 	StateDir string // wiped by down, except logs
 	CacheDir string // survives down: built binaries keyed by version
 	SrcDir   string // testscripts/cluster, holding tools/ and cmd/
+	// KubeletV is the kubelet's log verbosity (its logging.verbosity,
+	// 0 to 10): 3 logs each probe and why a probe worker found nothing
+	// to ask.
+	KubeletV int
 }
 
 func defaultConfig() Config {

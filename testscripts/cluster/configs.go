@@ -151,9 +151,11 @@ evictionHard:
   imagefs.available: "1%%"
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+logging:
+  verbosity: %d
 `, nodeIP, filepath.Join(pki, "ca.crt"), filepath.Join(pki, "kubelet.crt"), filepath.Join(pki, "kubelet.key"),
 			c.containerdSock(), clusterDomain, dnsServiceIP, c.state("kubelet", "resolv.conf"), podCIDR,
-			c.state("kubelet", "pod-logs")),
+			c.state("kubelet", "pod-logs"), c.cfg.KubeletV),
 
 		// conntrack zeros and localhostNodePorts=false keep kube-proxy
 		// from changing the host's sysctls. minSyncPeriod 100ms (its

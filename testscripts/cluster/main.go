@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 )
 
@@ -45,8 +46,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.StateDir, "state", cfg.StateDir, "state dir: certs, configs, data, logs (env SKIFF_CLUSTER_STATE)")
 	fs.StringVar(&cfg.CacheDir, "cache", cfg.CacheDir, "cache dir for built binaries (env SKIFF_CLUSTER_CACHE)")
 	fs.StringVar(&cfg.SrcDir, "src", cfg.SrcDir, "the testscripts/cluster source dir (default: the working dir)")
+	kubeletV := 0
+	if v := os.Getenv("SKIFF_CLUSTER_KUBELET_V"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintf(stderr, "SKIFF_CLUSTER_KUBELET_V=%q: want the kubelet's log verbosity, a number from 0 to 10\n", v)
+			return 2
+		}
+		kubeletV = n
+	}
+	fs.IntVar(&cfg.KubeletV, "kubelet-v", kubeletV, "up: the kubelet's log `verbosity`, 0 to 10; 3 logs its probes (env SKIFF_CLUSTER_KUBELET_V)")
 	lines := fs.Int("lines", 300, "logs: print the last `n` lines of each log; 0 for all")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if cfg.KubeletV < 0 || cfg.KubeletV > 10 {
+		fmt.Fprintf(stderr, "-kubelet-v %d: want the kubelet's log verbosity, a number from 0 to 10\n", cfg.KubeletV)
 		return 2
 	}
 	if fs.NArg() != 1 {
