@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: scale to zero on the test cluster, with KEDA and its HTTP
 # add-on. For a function of each language of LANGS (default: go node
-# python) with `scale: {min: 0, max: 3, idle: 5s}`, deployed with the
+# typescript python) with `scale: {min: 0, max: 3, idle: 5s}`, deployed with the
 # metrics proxy (skiff-relay in the pod, in front of the workload) and
 # without it (`metrics: {proxy: false}`, in a second namespace), PROXY
 # (both, on or off; default both): WAKES rounds in which each function
@@ -17,6 +17,11 @@
 # VIA=forward a port-forward each),
 # alternating in blocks, p50 and p99, and the difference.
 #
+# BEFORE=PATH (a skiff binary built from another checkout, e.g. main's)
+# adds a variant deployed with it, behind the proxy, in a third namespace:
+# its wakes take turns with the others', so a chart change is measured
+# side by side with the chart it replaces ("LANG, before" in the tables).
+#
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/scale.sh        # from the repository root
 #
@@ -26,7 +31,7 @@
 # is SKIFF_RELAY_IMAGE, else one built from this checkout (hack/relayimage).
 set -euo pipefail
 
-WAKES=${WAKES:-10} RATE=${RATE:-50} REQUESTS=${REQUESTS:-1000} LANGS=${LANGS:-go node python}
+WAKES=${WAKES:-10} RATE=${RATE:-50} REQUESTS=${REQUESTS:-1000} LANGS=${LANGS:-go node typescript python}
 PROXY=${PROXY:-both} VIA=${VIA:-service} BURST=${BURST:-50} BURST_LANGS=${BURST_LANGS:-python}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
@@ -35,6 +40,11 @@ both) variants="on off" ;;
 on | off) variants=$PROXY ;;
 *) echo "PROXY=$PROXY: want both, on or off" >&2; exit 2 ;;
 esac
+if [ -n "${BEFORE:-}" ]; then
+  [ -x "$BEFORE" ] || { echo "BEFORE=$BEFORE: want a skiff binary (go build -o /tmp/skiff-before ./cmd/skiff in another checkout)" >&2; exit 2; }
+  BEFORE=$(cd "$(dirname "$BEFORE")" && pwd)/$(basename "$BEFORE")
+  variants="$variants before"
+fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=testscripts/bench/lib.sh
 . "$root/testscripts/bench/lib.sh"
@@ -42,26 +52,27 @@ work=$(mktemp -d)
 export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
 cleanup() {
   for v in $variants; do
-    (cd "$work/shop-$v" 2>/dev/null && "$work/skiff" delete --all >/dev/null 2>&1) || true
+    (cd "$work/shop-$v" 2>/dev/null && "$(skiff_of "$v")" delete --all >/dev/null 2>&1) || true
   done
   if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
+# skiff_of VARIANT: the skiff binary that deploys that variant.
+skiff_of() { if [ "$1" = before ]; then echo "$BEFORE"; else echo "$work/skiff"; fi; }
 trap cleanup EXIT
 go build -C "$root" -o "$work/skiff" ./cmd/skiff
 go build -C "$root" -o "$work/wake" ./testscripts/bench/wake
-case " $variants " in *" on "*)
+case " $variants " in *" on "* | *" before "*)
   SKIFF_RELAY_IMAGE=${SKIFF_RELAY_IMAGE:-$(go run -C "$root" ./hack/relayimage --registry "$SKIFF_TEST_REGISTRY/bench" --tag bench)}
   export SKIFF_RELAY_IMAGE ;;
 esac
-skiff=$work/skiff
 
 # namespace VARIANT: where that variant's functions run.
-namespace() { if [ "$1" = on ]; then echo bench-scale; else echo bench-scale-direct; fi; }
+namespace() { case $1 in on) echo bench-scale ;; before) echo bench-scale-before ;; *) echo bench-scale-direct ;; esac; }
 # label LANG VARIANT: what the tables call a function.
-label() { if [ "$2" = on ]; then echo "$1"; else echo "$1, no proxy"; fi; }
+label() { case $2 in on) echo "$1" ;; before) echo "$1, before" ;; *) echo "$1, no proxy" ;; esac; }
 
 for v in $variants; do
-  proj=$work/shop-$v ns=$(namespace "$v") first=
+  proj=$work/shop-$v ns=$(namespace "$v") first='' skiff=$(skiff_of "$v")
   for lang in $LANGS; do
     if [ -z "$first" ]; then
       "$skiff" init "$proj" --kind function --lang "$lang" --name "fn-$lang" --registry "$SKIFF_TEST_REGISTRY/bench-scale" -n "$ns" --non-interactive >/dev/null 2>&1
