@@ -15,17 +15,18 @@ import (
 // connections yet: under the probe's timeoutSeconds, 2, in skiff's chart.
 const readyWait = 1500 * time.Millisecond
 
-// workloadReady answers the workload's readiness probe for the kubelet
-// (skiff's chart points the workload's readinessProbe at it): it asks
-// the workload's own readiness URL and answers what that answers. While
-// the workload takes no connections yet (its process is starting), it
-// asks again every step until wait has passed.
+// workloadReady answers the workload's readiness for the kubelet (in
+// skiff's chart, the relay's own readiness probe when the workload has
+// no startup probe): it asks the workload's own readiness URL and
+// answers what that answers. While the workload takes no connections
+// yet (its process is starting, or not started), it asks again every
+// step until wait has passed.
 //
-// The kubelet asks readiness the moment it sees the container run, and,
-// when that first probe fails because the process does not listen yet,
-// again only a period (at least a second) later: every wake from zero of
-// a workload slower to listen than the kubelet is to look paid up to that
-// second. Held here, the probe passes as soon as the workload answers.
+// The kubelet probes readiness once a period (at least a second): a
+// probe that fails because the process does not listen yet costs a wake
+// from zero up to that second. The relay starts before the workload, so
+// its probe is usually held here already when the workload starts, and
+// passes as soon as the workload answers.
 // A workload that answers "not ready" is answered at once, so a pod that
 // turns unready later is taken out of its Service as fast as before.
 func workloadReady(client *http.Client, url string, wait, step time.Duration) http.HandlerFunc {

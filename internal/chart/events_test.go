@@ -58,8 +58,11 @@ func TestRenderEvents(t *testing.T) {
 	if rc.RestartPolicy == nil || *rc.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 		t.Error("skiff-relay is not a native sidecar (restartPolicy: Always): it would block the pod's start")
 	}
-	if rc.ReadinessProbe != nil {
-		t.Error("the relay's readiness would make a bus outage take the workload out of its Service")
+	// The relay's readiness probe, here (proxy and scale), is the
+	// workload's: never the relay's own /readyz, which a bus outage fails
+	// and would take the workload out of its Service.
+	if rp := rc.ReadinessProbe; rp == nil || rp.HTTPGet == nil || rp.HTTPGet.Path != "/workload/ready" {
+		t.Errorf("the relay's readiness probe %+v, want the workload's (/workload/ready)", rp)
 	}
 	if rc.StartupProbe != nil {
 		t.Error("a startup probe on the relay delays every wake from zero by up to its period")

@@ -104,12 +104,20 @@ func TestRenderProxy(t *testing.T) {
 func TestRenderProxyScaledFromZero(t *testing.T) {
 	spec, _, objs := renderProxy(t, proxyDoc, "thumbs")
 	re := env(spec.InitContainers[0])
-	// Readiness is asked through the relay, which holds the probe while
-	// the workload does not listen yet and asks its own readiness path.
-	rp := spec.Containers[0].ReadinessProbe
-	if rp == nil || rp.HTTPGet == nil || rp.HTTPGet.Path != "/workload/ready" || rp.HTTPGet.Port.IntValue() != 9091 ||
-		rp.TimeoutSeconds != 2 || rp.PeriodSeconds != 1 {
-		t.Errorf("readiness probe %+v, want /workload/ready on the relay's admin port", rp)
+	// Readiness is the relay's probe, which holds while the workload does
+	// not listen yet and asks its own readiness path; the relay's probe
+	// worker starts before the workload does. The workload's container
+	// has none (ready once it runs), so the relay's decides the pod's.
+	rp := spec.InitContainers[0].ReadinessProbe
+	if rp == nil || rp.HTTPGet == nil || rp.HTTPGet.Path != "/workload/ready" || rp.HTTPGet.Port.String() != "relay-admin" ||
+		rp.TimeoutSeconds != 2 || rp.PeriodSeconds != 1 || rp.FailureThreshold != 3 {
+		t.Errorf("the relay's readiness probe %+v, want /workload/ready on its admin port", rp)
+	}
+	if p := spec.Containers[0].ReadinessProbe; p != nil {
+		t.Errorf("the workload's container has a readiness probe of its own: %+v", p)
+	}
+	if sp := spec.InitContainers[0].StartupProbe; sp != nil {
+		t.Errorf("the relay has a startup probe, which would delay the workload's start: %+v", sp)
 	}
 	if re["SKIFF_RELAY_READY"] != "http://127.0.0.1:8012/readyz" {
 		t.Errorf("the relay asks %q for the workload's readiness", re["SKIFF_RELAY_READY"])
