@@ -12,7 +12,7 @@
 # the pod appeared, the relay and the workload's container ran, the pod
 # was ready and its endpoint ready in the EndpointSlice. Then BURST
 # requests at once to each function of BURST_LANGS (default python) at
-# zero pods, and, for Go, the warm path: REQUESTS GETs at RATE per second
+# zero pods (BURSTS rounds, default 1), and, for Go, the warm path: REQUESTS GETs at RATE per second
 # through the interceptor and straight to the pod (its IP, or with
 # VIA=forward a port-forward each),
 # alternating in blocks, p50 and p99, and the difference.
@@ -32,7 +32,7 @@
 set -euo pipefail
 
 WAKES=${WAKES:-10} RATE=${RATE:-50} REQUESTS=${REQUESTS:-1000} LANGS=${LANGS:-go node typescript python}
-PROXY=${PROXY:-both} VIA=${VIA:-service} BURST=${BURST:-50} BURST_LANGS=${BURST_LANGS:-python}
+PROXY=${PROXY:-both} VIA=${VIA:-service} BURST=${BURST:-50} BURSTS=${BURSTS:-1} BURST_LANGS=${BURST_LANGS:-python}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 case $PROXY in
@@ -114,7 +114,7 @@ for lang in $LANGS; do
 done
 "$work/wake" "${args[@]}" -via "$VIA" -path "/?name=Ada" -want "Ada" -wakes "$WAKES" 2>"$work/wake.log" >"$work/out.md" || { cat "$work/wake.log" >&2; exit 1; }
 if [ "$BURST" -gt 0 ] && [ ${#bursts[@]} -gt 0 ]; then
-  "$work/wake" "${bursts[@]}" -via "$VIA" -path "/?name=Ada" -want "Ada" -wakes 0 -burst "$BURST" 2>>"$work/wake.log" >>"$work/out.md" || { cat "$work/wake.log" >&2; exit 1; }
+  "$work/wake" "${bursts[@]}" -via "$VIA" -path "/?name=Ada" -want "Ada" -wakes 0 -burst "$BURST" -bursts "$BURSTS" 2>>"$work/wake.log" >>"$work/out.md" || { cat "$work/wake.log" >&2; exit 1; }
 fi
 case " $LANGS " in *" go "*)
   if [ "$REQUESTS" -gt 0 ]; then
@@ -124,5 +124,5 @@ case " $LANGS " in *" go "*)
 esac
 cat "$work/out.md"
 echo
-echo "each wake, in the order taken:"
-grep ' wake ' "$work/wake.log"
+echo "each wake and burst, in the order taken:"
+grep -E ' wake | at once: ' "$work/wake.log"

@@ -162,10 +162,12 @@ func run() error {
 			if err := allZero(ctx, ts, 5*time.Minute); err != nil {
 				return err
 			}
-			d, err := b.burst(ctx, base, *burst)
+			d, w, err := b.burst(ctx, base, *burst)
 			if err != nil {
 				return fmt.Errorf("%s: %d at once: %w", b.label, *burst, err)
 			}
+			fmt.Fprintf(os.Stderr, "%s %d at once: last %s (scaled %s, pod %s, relay %s, started %s, ready %s, endpoint %s)\n", b.label, *burst,
+				ms(w.answered), ms(w.scaled), ms(w.created), ms(w.relay), ms(w.started), ms(w.ready), ms(w.endpoint))
 			fmt.Printf("| %d at once, %s | %d | %s | %s | %s |\n", *burst, b.label, len(d), ms(pct(d, 50)), ms(pct(d, 90)), ms(slices.Max(d)))
 		}
 	}
@@ -282,6 +284,16 @@ func (b *bench) pct(p int, at func(*wakeup) time.Duration) time.Duration {
 // wake sends one request to the sleeping workload, watching its
 // Deployment, pods and EndpointSlices meanwhile.
 func (b *bench) wake(ctx context.Context, base string) (*wakeup, error) {
+	return b.watch(ctx, func(ctx context.Context) error {
+		_, err := get(ctx, base+b.path, b.host, b.want)
+		return err
+	})
+}
+
+// watch runs send, the requests of a wake, watching the workload's
+// Deployment, pods and EndpointSlices meanwhile; answered is when send
+// returned.
+func (b *bench) watch(ctx context.Context, send func(context.Context) error) (*wakeup, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	deps, err := b.kc.Clientset.AppsV1().Deployments(b.ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + b.workload})
@@ -303,7 +315,7 @@ func (b *bench) wake(ctx context.Context, base string) (*wakeup, error) {
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
-		_, err := get(ctx, base+b.path, b.host, b.want)
+		err := send(ctx)
 		w.answered = time.Since(start)
 		done <- err
 	}()
@@ -356,18 +368,20 @@ func (b *bench) wake(ctx context.Context, base string) (*wakeup, error) {
 }
 
 // burst sends n requests at once to the sleeping workload and returns
-// how long each waited for its answer.
-func (b *bench) burst(ctx context.Context, base string, n int) ([]time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+// how long each waited for its answer, and when the wake's steps were
+// seen (answered: the last answer).
+func (b *bench) burst(ctx context.Context, base string, n int) ([]time.Duration, *wakeup, error) {
 	out := make([]time.Duration, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { out[i], errs[i] = get(ctx, base+b.path, b.host, b.want) })
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	w, err := b.watch(ctx, func(ctx context.Context) error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { out[i], errs[i] = get(ctx, base+b.path, b.host, b.want) })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	})
+	return out, w, err
 }
 
 // warm measures the warm path: keep the workload awake (requests straight
