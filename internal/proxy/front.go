@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -23,8 +24,8 @@ import (
 // http.Server with the bytes it read, so that there nothing changes.
 //
 // A request's caller is watched (its context cancelled when it goes
-// away) once it sent the whole request and the answer takes longer than
-// watchAfter: most answers come before, and need no reader of the
+// away) once it sent the whole request and the answer takes long
+// (front_watch.go): most answers come before, and need no reader of the
 // caller's connection meanwhile.
 type Front struct {
 	srv     *http.Server
@@ -39,10 +40,6 @@ type Front struct {
 	ln    net.Listener
 	conns map[*frontConn]struct{}
 }
-
-// watchAfter is how long the front lets a request run before it watches
-// its caller's connection.
-const watchAfter = time.Millisecond
 
 // NewFront returns the front of srv: its Handler, ReadHeaderTimeout,
 // IdleTimeout (or ReadTimeout) and ErrorLog apply to the requests the
@@ -212,10 +209,15 @@ func (c *frontConn) closeIfIdle() {
 // answer ends the connection, or it is handed to net/http.
 func (c *frontConn) serve() {
 	defer c.f.untrack(c)
+	defer c.watch.end()
 	f := c.f
 	first := true
+	// deadline says a read deadline is set. As few are set as can be:
+	// each change wakes the Go runtime's network poller (see awaitHeaders).
+	deadline := false
 	if d := f.srv.ReadHeaderTimeout; d > 0 {
 		c.conn.SetReadDeadline(time.Now().Add(d))
+		deadline = true
 	}
 	for {
 		if c.br.Buffered() == 0 {
@@ -227,6 +229,7 @@ func (c *frontConn) serve() {
 			}
 			if d := f.idleTimeout(); !first && d > 0 {
 				c.conn.SetReadDeadline(time.Now().Add(d))
+				deadline = true
 			}
 			_, err := c.br.Peek(1)
 			if !c.state.CompareAndSwap(connIdle, connActive) {
@@ -237,8 +240,11 @@ func (c *frontConn) serve() {
 				return
 			}
 		}
-		if d := f.srv.ReadHeaderTimeout; d > 0 && !first {
+		// The head's time counts from its first byte; one that came
+		// whole needs no bound.
+		if d := f.srv.ReadHeaderTimeout; d > 0 && !first && !headBuffered(c.br) {
 			c.conn.SetReadDeadline(time.Now().Add(d))
+			deadline = true
 		}
 		first = false
 		raw, err := readHead(c.br, c.raw[:0])
@@ -259,7 +265,10 @@ func (c *frontConn) serve() {
 			c.handOver(raw)
 			return
 		}
-		c.conn.SetReadDeadline(time.Time{})
+		if deadline {
+			c.conn.SetReadDeadline(time.Time{})
+			deadline = false
+		}
 		if !c.serveRequest() || f.shutdown.Load() {
 			c.state.Store(connClosed)
 			c.conn.Close()
@@ -281,6 +290,12 @@ func (c *frontConn) refuse(status string) {
 	}
 	c.state.Store(connClosed)
 	c.conn.Close()
+}
+
+// headBuffered says br holds a whole head: reading it cannot wait.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 func (f *Front) idleTimeout() time.Duration {
@@ -387,93 +402,6 @@ func (r *callerReader) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	return r.conn.Read(p)
-}
-
-// watch watches a request's caller once it sent all of it and its answer
-// takes longer than watchAfter: one read of the connection, which ends
-// with the caller going away (the request's context is cancelled then),
-// with its next request's first byte (kept for it), or when stopped.
-type watch struct {
-	c     *frontConn
-	timer *time.Timer
-
-	mu      sync.Mutex
-	cancel  context.CancelFunc
-	armed   bool
-	running bool
-	done    chan struct{}
-	gone    bool
-}
-
-// begin is a new request's, with its context's cancel.
-func (w *watch) begin(cancel context.CancelFunc) {
-	w.mu.Lock()
-	w.cancel, w.armed, w.running, w.gone = cancel, false, false, false
-	w.mu.Unlock()
-}
-
-// arm starts the watch's clock: the caller sent the whole request.
-func (w *watch) arm() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.armed || w.cancel == nil || w.c.br.Buffered() > 0 {
-		return // a request waits behind it: the caller is there
-	}
-	w.armed = true
-	if w.timer == nil {
-		w.timer = time.AfterFunc(watchAfter, w.read)
-	} else {
-		w.timer.Reset(watchAfter)
-	}
-}
-
-// read is the watch proper, on the timer's goroutine.
-func (w *watch) read() {
-	w.mu.Lock()
-	if !w.armed || w.running {
-		w.mu.Unlock()
-		return
-	}
-	w.running, w.done = true, make(chan struct{})
-	done := w.done
-	w.mu.Unlock()
-	cr := &w.c.cr
-	n, err := cr.conn.Read(cr.b[:])
-	w.mu.Lock()
-	var ne net.Error
-	switch {
-	case n == 1:
-		cr.has = true
-	case errors.As(err, &ne) && ne.Timeout():
-		// Stopped.
-	default:
-		w.gone = true
-		w.cancel()
-	}
-	w.running = false
-	w.mu.Unlock()
-	close(done)
-}
-
-// stop ends the watch of the request (its answer went out) and says
-// whether its caller went away.
-func (w *watch) stop() (gone bool) {
-	w.mu.Lock()
-	w.armed = false
-	running, done := w.running, w.done
-	w.mu.Unlock()
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	if running {
-		w.c.conn.SetReadDeadline(aLongTimeAgo)
-		<-done
-		w.c.conn.SetReadDeadline(time.Time{})
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.cancel, w.done = nil, nil
-	return w.gone
 }
 
 // handoff is the listener of the http.Server behind the front: its

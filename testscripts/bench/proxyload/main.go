@@ -84,6 +84,7 @@ func run() error {
 	memLimit := flag.String("gomemlimit", "24MiB", "the relays' GOMEMLIMIT (the chart's proxy.goMemLimit)")
 	gogc := flag.String("gogc", "50", "the relays' GOGC (the chart's proxy.goGC)")
 	splice := flag.Bool("splice", false, "measure a TCP splice (no HTTP) in a process of its own beside the relays")
+	profiles := flag.String("cpuprofile", "", "write each relay's CPU profile of the measured time to `DIR`/NAME.pprof")
 	flag.Parse()
 	if len(rs) == 0 {
 		return errors.New("-relay is required: build it with go build -o /tmp/skiff-relay ./cmd/skiff-relay")
@@ -118,6 +119,9 @@ func run() error {
 		}
 		r.cmd.Env = append(os.Environ(), "SKIFF_RELAY_TARGET=http://"+app.Addr().String()+"/", "SKIFF_RELAY_PROXY="+r.proxyAddr,
 			"SKIFF_RELAY_ADMIN="+r.admin, "GOMEMLIMIT="+*memLimit, "GOGC="+*gogc)
+		if *profiles != "" {
+			r.cmd.Env = append(r.cmd.Env, "SKIFF_RELAY_PPROF=true")
+		}
 		r.cmd.Stdout, r.cmd.Stderr = io.Discard, os.Stderr
 		if err := r.cmd.Start(); err != nil {
 			return err
@@ -141,6 +145,25 @@ func run() error {
 	begin := time.Now()
 	measureFrom := begin.Add(*warmup)
 	end := measureFrom.Add(*duration)
+	var profiling sync.WaitGroup
+	if *profiles != "" {
+		for _, r := range rs {
+			if r.splice {
+				continue
+			}
+			profiling.Add(1)
+			go func() {
+				defer profiling.Done()
+				time.Sleep(time.Until(measureFrom))
+				u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.admin, int(duration.Seconds()))
+				if p, err := get(u); err != nil {
+					fmt.Fprintln(os.Stderr, "proxyload:", r.name, "profile:", err)
+				} else if err := os.WriteFile(filepath.Join(*profiles, r.name+".pprof"), []byte(p), 0o644); err != nil {
+					fmt.Fprintln(os.Stderr, "proxyload:", err)
+				}
+			}()
+		}
+	}
 	for i := 0; ; i++ {
 		at := begin.Add(time.Duration(i) * interval)
 		if at.After(end) {
@@ -173,6 +196,7 @@ func run() error {
 		}()
 	}
 	wg.Wait()
+	profiling.Wait()
 
 	fmt.Printf("| path | requests | failed | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|\n")
 	p := make([][3]time.Duration, len(lat))
