@@ -183,6 +183,9 @@ type frontConn struct {
 	w     frontWriter
 	watch watch
 	state atomic.Int32
+	// unread says a request's body was not all read: the connection
+	// closes after its answer, lingering.
+	unread bool
 }
 
 func (f *Front) newConn(conn net.Conn) *frontConn {
@@ -270,6 +273,9 @@ func (c *frontConn) serve() {
 			deadline = false
 		}
 		if !c.serveRequest() || f.shutdown.Load() {
+			if c.unread {
+				c.linger() // the caller may still be sending its body
+			}
 			c.state.Store(connClosed)
 			c.conn.Close()
 			return
@@ -283,13 +289,21 @@ func (c *frontConn) serve() {
 // the caller reads the answer before a reset.
 func (c *frontConn) refuse(status string) {
 	io.WriteString(c.conn, "HTTP/1.1 "+status+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"+status)
+	c.linger()
+	c.state.Store(connClosed)
+	c.conn.Close()
+}
+
+// linger closes the connection's write side and reads what the caller
+// still sends, for half a second at most, before the connection is
+// closed: closed with bytes unread, it would be reset, and the caller
+// might lose the answer it was sent (net/http's server does the same).
+func (c *frontConn) linger() {
 	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 		c.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		io.Copy(io.Discard, c.conn)
 	}
-	c.state.Store(connClosed)
-	c.conn.Close()
 }
 
 // headBuffered says br holds a whole head: reading it cannot wait.
@@ -344,6 +358,7 @@ func (c *frontConn) serveRequest() bool {
 	}
 	if body != nil && !body.finish() {
 		keep = false
+		c.unread = true
 	}
 	if gone := c.watch.stop(); gone {
 		keep = false
