@@ -204,7 +204,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	metrics := &relay.Metrics{}
 	var pm *proxy.Metrics
 	var px *proxy.Proxy
-	var servers []*http.Server
+	var servers []server
 	if o.proxy != "" {
 		target, err := url.Parse(o.target)
 		if err != nil || target.Host == "" {
@@ -217,7 +217,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true) // h2c callers (gRPC) pass through
-		servers = append(servers, srv)
+		// The front of our own takes plain HTTP/1.x requests and hands
+		// srv the rest (upgrades, h2c).
+		servers = append(servers, server{o.proxy, proxy.NewFront(srv)})
 	}
 	// Without a stream, the relay is the proxy alone: nothing of NATS.
 	var nc *nats.Conn
@@ -273,14 +275,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 		}
 		fmt.Fprintln(w, "drained")
 	})
-	servers = append(servers, &http.Server{Addr: o.admin, Handler: admin, ReadHeaderTimeout: 10 * time.Second})
+	servers = append(servers, httpServer(&http.Server{Addr: o.admin, Handler: admin, ReadHeaderTimeout: 10 * time.Second}))
 	if nc != nil {
 		sink := &relay.Sink{Stream: o.stream, JS: js, Logger: logger, Metrics: metrics}
-		servers = append(servers, &http.Server{Addr: o.sink, Handler: sink, ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, httpServer(&http.Server{Addr: o.sink, Handler: sink, ReadHeaderTimeout: 10 * time.Second}))
 	}
 	errc := make(chan error, len(servers)+1)
 	for _, srv := range servers {
-		ln, err := net.Listen("tcp", srv.Addr)
+		ln, err := net.Listen("tcp", srv.addr)
 		if err != nil {
 			return err
 		}
@@ -328,6 +330,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	}
 	return err
 }
+
+// server is one of the relay's listeners: the proxy's front, the admin
+// and the sink's http.Server.
+type server struct {
+	addr string
+	serving
+}
+
+type serving interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+func httpServer(s *http.Server) server { return server{s.Addr, s} }
 
 // publish stores one event: a schedule's tick. It exits 0 only once
 // JetStream has stored it.

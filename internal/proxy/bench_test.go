@@ -23,22 +23,17 @@ func BenchmarkMetricsEnd(b *testing.B) {
 
 // BenchmarkProxy is one request through the proxy to an app on loopback
 // (a GET, and a POST of 1 KiB echoed), beside BenchmarkDirect: the
-// difference is what the proxy adds. lean is the path HTTP/1.1 requests
-// take, reverseproxy the one of upgrades and h2c (httputil.ReverseProxy),
-// which all requests took before.
+// difference is what the proxy adds. front is skiff-relay's: the lean
+// path behind the Front; lean is the same path behind net/http's server;
+// reverseproxy the path of upgrades and h2c (httputil.ReverseProxy behind
+// net/http's server), which all requests took before.
 func BenchmarkProxy(b *testing.B) {
 	app := httptest.NewServer(echo)
 	defer app.Close()
 	for _, method := range []string{"GET", "POST"} {
-		for _, lean := range []bool{true, false} {
-			name := method + "/lean"
-			if !lean {
-				name = method + "/reverseproxy"
-			}
-			b.Run(name, func(b *testing.B) {
-				u, done := setupBench(app.URL, lean)
-				defer done()
-				bench(b, method, u)
+		for _, mode := range []string{"front", "lean", "reverseproxy"} {
+			b.Run(method+"/"+mode, func(b *testing.B) {
+				bench(b, method, setupBench(b, app.URL, mode))
 			})
 		}
 	}
@@ -62,13 +57,18 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 })
 
-func setupBench(target string, lean bool) (string, func()) {
+func setupBench(b *testing.B, target, mode string) string {
 	o := Options{Metrics: NewMetrics()}
 	o.Target, _ = url.Parse(target)
 	p := New(o)
-	p.lean = lean
+	b.Cleanup(p.Close)
+	p.lean = mode != "reverseproxy"
+	if mode == "front" {
+		return frontServer(b, p)
+	}
 	ps := httptest.NewServer(p)
-	return ps.URL, func() { ps.Close(); p.Close() }
+	b.Cleanup(ps.Close)
+	return ps.URL
 }
 
 func bench(b *testing.B, method, u string) {

@@ -79,6 +79,7 @@ func (x *exchange) end(p *pool, reusable bool) {
 			// The writer is writing to the app, or done and not yet
 			// said so: what it has left goes now or never.
 			x.c.SetWriteDeadline(aLongTimeAgo)
+			x.c.wdl = true
 			err := <-x.body
 			reusable = reusable && err == nil
 		}
@@ -176,7 +177,7 @@ func (p *Proxy) head(w http.ResponseWriter, r *http.Request) (*exchange, *http.R
 		x.end(p.pool, false)
 		return nil, nil, err
 	}
-	x.c.gotHeaders()
+	x.c.gotHeaders(res.Body == http.NoBody || (res.ContentLength >= 0 && int64(x.c.br.Buffered()) >= res.ContentLength))
 	return x, res, nil
 }
 
@@ -198,6 +199,11 @@ func (p *Proxy) send(r *http.Request, fresh bool) (*exchange, *http.Response, er
 	writeHead(c.bw, r, p.o.Target.Host, body)
 	switch {
 	case bodyAside(r):
+		// The answer is awaited from now, while the body goes: without
+		// the bound an earlier request left (its writer sets it).
+		c.mu.Lock()
+		c.liftReadDeadline()
+		c.mu.Unlock()
 		x.body = make(chan error, 1)
 		go func() { x.body <- x.sendBody(r, p.o.Timeout) }()
 	case body:

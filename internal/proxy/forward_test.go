@@ -49,9 +49,8 @@ func leanSetup(t *testing.T, app http.Handler, o Options) (string, *Proxy, *atom
 	if !p.lean {
 		t.Fatal("a target without a path takes the lean path")
 	}
-	ps := httptest.NewServer(p)
-	t.Cleanup(func() { ps.Close(); p.Close() })
-	return ps.URL, p, conns
+	t.Cleanup(p.Close)
+	return frontServer(t, p), p, conns
 }
 
 func TestForwardKeepsOneConnectionForSequentialRequests(t *testing.T) {
@@ -368,9 +367,8 @@ func rawApp(t *testing.T, serve func(conn, req int, r *http.Request, c net.Conn)
 func rawProxy(t *testing.T, target *url.URL) (string, *Proxy) {
 	t.Helper()
 	p := New(Options{Target: target, Metrics: NewMetrics()})
-	ps := httptest.NewServer(p)
-	t.Cleanup(func() { ps.Close(); p.Close() })
-	return ps.URL, p
+	t.Cleanup(p.Close)
+	return frontServer(t, p), p
 }
 
 func TestForwardRetriesAnIdempotentRequestOnAConnectionClosedUnderIt(t *testing.T) {
@@ -645,12 +643,21 @@ func TestLeanMatchesReverseProxy(t *testing.T) {
 	as := httptest.NewServer(app)
 	defer as.Close()
 	target, _ := url.Parse(as.URL)
+	// The lean path behind the front, as skiff-relay serves it;
+	// ReverseProxy behind net/http's server, as before both.
 	answer := func(lean bool, req func(base string) *http.Request) string {
 		p := New(Options{Target: target, Metrics: NewMetrics()})
+		defer p.Close()
 		p.lean = lean
-		ps := httptest.NewServer(p)
-		defer func() { ps.Close(); p.Close() }()
-		res, err := http.DefaultClient.Do(req(ps.URL))
+		var u string
+		if lean {
+			u = frontServer(t, p)
+		} else {
+			ps := httptest.NewServer(p)
+			defer ps.Close()
+			u = ps.URL
+		}
+		res, err := http.DefaultClient.Do(req(u))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -662,7 +669,7 @@ func TestLeanMatchesReverseProxy(t *testing.T) {
 		res.Header.Write(&out)
 		fmt.Fprintf(&out, "trailer: %v\n", res.Trailer)
 		// The caller's own port differs between the two proxies.
-		out.WriteString(strings.ReplaceAll(string(b), strings.TrimPrefix(ps.URL, "http://"), "PROXY"))
+		out.WriteString(strings.ReplaceAll(string(b), strings.TrimPrefix(u, "http://"), "PROXY"))
 		return out.String()
 	}
 	for name, req := range map[string]func(string) *http.Request{

@@ -30,13 +30,8 @@ func setup(t *testing.T, app http.Handler, o Options) (string, *Proxy) {
 		o.Metrics = NewMetrics()
 	}
 	p := New(o)
-	ps := httptest.NewUnstartedServer(p)
-	ps.Config.Protocols = new(http.Protocols)
-	ps.Config.Protocols.SetHTTP1(true)
-	ps.Config.Protocols.SetUnencryptedHTTP2(true)
-	ps.Start()
-	t.Cleanup(ps.Close)
-	return ps.URL, p
+	t.Cleanup(p.Close)
+	return frontServer(t, p), p
 }
 
 func scrape(t *testing.T, m *Metrics) string {
@@ -129,9 +124,8 @@ func TestProxyAppDownIs502(t *testing.T) {
 	target, _ := url.Parse("http://" + ln.Addr().String())
 	ln.Close() // nothing listens there now
 	m := NewMetrics()
-	ps := httptest.NewServer(New(Options{Target: target, Metrics: m}))
-	defer ps.Close()
-	if code, _ := get(t, "GET", ps.URL); code != http.StatusBadGateway {
+	u := frontServer(t, New(Options{Target: target, Metrics: m}))
+	if code, _ := get(t, "GET", u); code != http.StatusBadGateway {
 		t.Fatalf("got %d, want 502", code)
 	}
 	if w := m.Window(time.Now(), time.Minute); w.Requests != 1 || w.Errors != 1 {

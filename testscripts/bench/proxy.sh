@@ -5,15 +5,18 @@
 # latency percentiles of both, their difference, and the relay's RSS
 # (proxy alone, GOMEMLIMIT as the chart sets it). RUNS times. With BASE (a
 # git revision), a relay built from that revision runs beside this tree's
-# in the same runs, RATE requests a second through each.
+# in the same runs, RATE requests a second through each. SPLICE=1 adds a
+# TCP splice (no HTTP: the floor of a proxy hop), MAXPROCS1=1 this tree's
+# relay again under GOMAXPROCS=1.
 #
 #   RUNS=3 RATE=500 testscripts/bench/proxy.sh               # from the repository root
 #   BASE=main RUNS=5 RATE=500 DURATION=10s testscripts/bench/proxy.sh
+#   BASE=main SPLICE=1 MAXPROCS1=1 RUNS=5 RATE=500 DURATION=10s testscripts/bench/proxy.sh
 #
 # Needs only Go (and git for BASE). The relays are built with the release's flags.
 set -euo pipefail
 
-RUNS=${RUNS:-3} RATE=${RATE:-500} DURATION=${DURATION:-20s} BASE=${BASE:-}
+RUNS=${RUNS:-3} RATE=${RATE:-500} DURATION=${DURATION:-20s} BASE=${BASE:-} SPLICE=${SPLICE:-} MAXPROCS1=${MAXPROCS1:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -25,6 +28,14 @@ if [ -n "$BASE" ]; then
   git -C "$root" archive "$rev" | tar -x -C "$work/base"
   CGO_ENABLED=0 go build -C "$work/base" -trimpath -ldflags '-s -w' -o "$work/skiff-relay.base" ./cmd/skiff-relay
   relays+=(-relay "base-$rev=$work/skiff-relay.base")
+fi
+if [ -n "$MAXPROCS1" ]; then
+  printf '#!/bin/sh\nGOMAXPROCS=1 exec %s\n' "$work/skiff-relay" >"$work/skiff-relay.maxprocs1"
+  chmod +x "$work/skiff-relay.maxprocs1"
+  relays+=(-relay "tree-gomaxprocs1=$work/skiff-relay.maxprocs1")
+fi
+if [ -n "$SPLICE" ]; then
+  relays+=(-splice)
 fi
 go build -C "$root" -o "$work/proxyload" ./testscripts/bench/proxyload
 for i in $(seq "$RUNS"); do

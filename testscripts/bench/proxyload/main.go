@@ -9,9 +9,12 @@
 // relay adds to the direct path, and each relay's resident memory idle
 // and after the load.
 //
+// With -splice, a TCP splice in a process of its own (this binary again:
+// no HTTP at all, the floor of any proxy hop) is measured beside them.
+//
 //	go build -o /tmp/skiff-relay ./cmd/skiff-relay
 //	go run ./testscripts/bench/proxyload -relay /tmp/skiff-relay -rate 500 -duration 20s
-//	go run ./testscripts/bench/proxyload -relay new=/tmp/skiff-relay -relay base=/tmp/skiff-relay.base
+//	go run ./testscripts/bench/proxyload -relay new=/tmp/skiff-relay -relay base=/tmp/skiff-relay.base -splice
 package main
 
 import (
@@ -33,6 +36,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == "-serve-splice" {
+		if err := serveSplice(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "proxyload splice:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "proxyload:", err)
 		os.Exit(1)
@@ -44,6 +54,7 @@ type relays []relay
 
 type relay struct {
 	name, bin        string
+	splice           bool // this binary as a TCP splice
 	proxyAddr, admin string
 	cmd              *exec.Cmd
 	idle, loaded     [4]int
@@ -72,9 +83,18 @@ func run() error {
 	warmup := flag.Duration("warmup", 2*time.Second, "how long to send before measuring")
 	memLimit := flag.String("gomemlimit", "24MiB", "the relays' GOMEMLIMIT (the chart's proxy.goMemLimit)")
 	gogc := flag.String("gogc", "50", "the relays' GOGC (the chart's proxy.goGC)")
+	splice := flag.Bool("splice", false, "measure a TCP splice (no HTTP) in a process of its own beside the relays")
+	profiles := flag.String("cpuprofile", "", "write each relay's CPU profile of the measured time to `DIR`/NAME.pprof")
 	flag.Parse()
 	if len(rs) == 0 {
 		return errors.New("-relay is required: build it with go build -o /tmp/skiff-relay ./cmd/skiff-relay")
+	}
+	if *splice {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		rs = append(rs, relay{name: "splice", bin: self, splice: true})
 	}
 
 	app, err := net.Listen("tcp", "127.0.0.1:0")
@@ -92,14 +112,22 @@ func run() error {
 		r := &rs[i]
 		r.proxyAddr, r.admin = freeAddr(), freeAddr()
 		r.cmd = exec.Command(r.bin)
+		ready := "http://" + r.admin + "/readyz"
+		if r.splice {
+			r.cmd = exec.Command(r.bin, "-serve-splice", r.proxyAddr, app.Addr().String())
+			ready = "http://" + r.proxyAddr + "/"
+		}
 		r.cmd.Env = append(os.Environ(), "SKIFF_RELAY_TARGET=http://"+app.Addr().String()+"/", "SKIFF_RELAY_PROXY="+r.proxyAddr,
 			"SKIFF_RELAY_ADMIN="+r.admin, "GOMEMLIMIT="+*memLimit, "GOGC="+*gogc)
+		if *profiles != "" {
+			r.cmd.Env = append(r.cmd.Env, "SKIFF_RELAY_PPROF=true")
+		}
 		r.cmd.Stdout, r.cmd.Stderr = io.Discard, os.Stderr
 		if err := r.cmd.Start(); err != nil {
 			return err
 		}
 		defer func() { r.cmd.Process.Signal(os.Interrupt); r.cmd.Wait() }()
-		if err := waitReady("http://" + r.admin + "/readyz"); err != nil {
+		if err := waitReady(ready); err != nil {
 			return err
 		}
 		r.idle = rss(r.cmd.Process.Pid)
@@ -117,6 +145,25 @@ func run() error {
 	begin := time.Now()
 	measureFrom := begin.Add(*warmup)
 	end := measureFrom.Add(*duration)
+	var profiling sync.WaitGroup
+	if *profiles != "" {
+		for _, r := range rs {
+			if r.splice {
+				continue
+			}
+			profiling.Add(1)
+			go func() {
+				defer profiling.Done()
+				time.Sleep(time.Until(measureFrom))
+				u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.admin, int(duration.Seconds()))
+				if p, err := get(u); err != nil {
+					fmt.Fprintln(os.Stderr, "proxyload:", r.name, "profile:", err)
+				} else if err := os.WriteFile(filepath.Join(*profiles, r.name+".pprof"), []byte(p), 0o644); err != nil {
+					fmt.Fprintln(os.Stderr, "proxyload:", err)
+				}
+			}()
+		}
+	}
 	for i := 0; ; i++ {
 		at := begin.Add(time.Duration(i) * interval)
 		if at.After(end) {
@@ -149,6 +196,7 @@ func run() error {
 		}()
 	}
 	wg.Wait()
+	profiling.Wait()
 
 	fmt.Printf("| path | requests | failed | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|\n")
 	p := make([][3]time.Duration, len(lat))
@@ -172,6 +220,9 @@ func run() error {
 			n = int(float64(n) * float64(*warmup+*duration) / float64(*duration)) // with the warm-up's
 			fmt.Printf("%s per request: %.0f µs of CPU, %.1f context switches\n", r.name,
 				float64((r.cpu[1]-r.cpu[0]).Microseconds())/float64(n), float64(r.switches[1]-r.switches[0])/float64(n))
+		}
+		if r.splice {
+			continue
 		}
 		metrics, _ := get("http://" + r.admin + "/metrics")
 		for _, line := range strings.Split(metrics, "\n") {
@@ -283,4 +334,29 @@ func get(u string) (string, error) {
 		return "", fmt.Errorf("%s: %d", u, resp.StatusCode)
 	}
 	return string(b), err
+}
+
+// serveSplice copies every connection to listen to target and back, byte
+// for byte: what a proxy hop costs without any HTTP.
+func serveSplice(listen, target string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	for {
+		in, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer in.Close()
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer out.Close()
+			go func() { io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
+			io.Copy(in, out)
+		}()
+	}
 }

@@ -1,0 +1,265 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// The front's reading of a request's head (front.go). It takes only the
+// plain case: a request line of an origin-form target and HTTP/1.0 or
+// 1.1, CRLF line ends, valid header names and values, one Host (on 1.1),
+// at most one Content-Length and no Transfer-Encoding, no upgrade. Any
+// other head, well-formed or not, is not judged here: it goes to the
+// net/http server as it came, which answers it as it did before the
+// front (a 400, an upgrade, h2c). So the front never forwards a request
+// that net/http would have read differently (request smuggling: two
+// lengths, a length and chunks, obs-folded or bare-LF lines).
+
+// maxHead is the most a request's line and headers may take: the
+// http.Server's limit (http.DefaultMaxHeaderBytes, with the 4096 bytes
+// of slack it allows). A larger head is answered 431, as there.
+const maxHead = http.DefaultMaxHeaderBytes + 4096
+
+// errHeadTooLarge is a head longer than maxHead.
+var errHeadTooLarge = errors.New("the request's head is larger than " + strconv.Itoa(maxHead) + " bytes")
+
+// readHead reads a request's head, up to and with the empty line that
+// ends it, into buf (which it returns, grown): the bytes as they came,
+// to be parsed, or handed to net/http.
+func readHead(br *bufio.Reader, buf []byte) ([]byte, error) {
+	for {
+		line, err := br.ReadSlice('\n')
+		buf = append(buf, line...)
+		if len(buf) > maxHead {
+			return buf, errHeadTooLarge
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue // a line longer than the reader's buffer
+		case err != nil:
+			return buf, err
+		}
+		// The first line ends the head only when it is empty (which
+		// is no request: net/http answers it).
+		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+			return buf, nil
+		}
+	}
+}
+
+// head is what the front takes of a request's head.
+type head struct {
+	method string
+	target string // as it came: /path?query
+	url    *url.URL
+	minor  int // HTTP/1.<minor>: 0 or 1
+	header http.Header
+	host   string
+	// length is the body's Content-Length; 0 without one.
+	length int64
+	// expect says the caller waits for 100 Continue before its body.
+	expect bool
+	// close says the caller wants the connection closed after the
+	// answer; keepAlive10 is an HTTP/1.0 caller that asked to keep it.
+	close, keepAlive10 bool
+}
+
+// parseHead parses raw (from readHead) into h, and says whether the front
+// takes the request: false hands it to net/http.
+func parseHead(raw []byte, h *head) bool {
+	line, rest, ok := cutLine(raw)
+	if !ok {
+		return false
+	}
+	method, line, ok1 := bytes.Cut(line, []byte{' '})
+	target, proto, ok2 := bytes.Cut(line, []byte{' '})
+	if !ok1 || !ok2 || !validMethod(method) || !validTarget(target) {
+		return false
+	}
+	switch string(proto) {
+	case "HTTP/1.1":
+		h.minor = 1
+	case "HTTP/1.0":
+		h.minor = 0
+	default:
+		return false // HTTP/2's preface, 0.9, anything else
+	}
+	h.method, h.target = internMethod(method), string(target)
+	if h.method == http.MethodConnect {
+		return false
+	}
+	u, err := url.ParseRequestURI(h.target)
+	if err != nil {
+		return false
+	}
+	h.url = u
+
+	if h.header == nil {
+		h.header = make(http.Header, 8)
+	}
+	hosts, lengths := 0, 0
+	for {
+		line, rest, ok = cutLine(rest)
+		if !ok {
+			return false
+		}
+		if len(line) == 0 {
+			break
+		}
+		name, value, found := bytes.Cut(line, []byte{':'})
+		// A line that begins with a space or tab continues the one
+		// before (obs-fold): not taken. Neither is a space before the
+		// colon, an invalid name or value.
+		if !found || !validName(name) {
+			return false
+		}
+		value = bytes.Trim(value, " \t")
+		if !validValue(value) {
+			return false
+		}
+		key := http.CanonicalHeaderKey(string(name))
+		switch key {
+		case "Host":
+			hosts++
+		case "Content-Length":
+			lengths++
+		case "Transfer-Encoding", "Upgrade":
+			return false // chunked bodies, upgrades (WebSocket, h2c)
+		}
+		h.header[key] = append(h.header[key], string(value))
+	}
+	if len(rest) != 0 || hosts > 1 || lengths > 1 || (hosts == 0 && h.minor == 1) {
+		return false
+	}
+	if hosts == 1 {
+		h.host = h.header["Host"][0]
+		delete(h.header, "Host")
+		if h.host == "" || !httpguts.ValidHostHeader(h.host) {
+			return false
+		}
+	}
+	if lengths == 1 {
+		n, ok := parseLength(h.header["Content-Length"][0])
+		if !ok {
+			return false
+		}
+		h.length = n
+	}
+	conn := h.header["Connection"]
+	if hasToken(conn, "upgrade") {
+		return false
+	}
+	if ex, ok := h.header["Expect"]; ok {
+		// 100-continue on 1.1 is answered as net/http does; any other
+		// expectation (417 there) is net/http's to answer.
+		if len(ex) != 1 || !strings.EqualFold(ex[0], "100-continue") || h.minor != 1 {
+			return false
+		}
+		h.expect = h.length > 0
+	}
+	if h.minor == 1 {
+		h.close = hasToken(conn, "close")
+	} else {
+		h.keepAlive10 = hasToken(conn, "keep-alive")
+		h.close = !h.keepAlive10
+	}
+	// As net/http's ReadRequest does.
+	if pr, ok := h.header["Pragma"]; ok && pr[0] == "no-cache" {
+		if _, cc := h.header["Cache-Control"]; !cc {
+			h.header["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	return true
+}
+
+// cutLine cuts the first CRLF-ended line off b. A line with a bare CR or
+// LF is no line.
+func cutLine(b []byte) (line, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 1 || b[i-1] != '\r' {
+		return nil, nil, false
+	}
+	line = b[:i-1]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return nil, nil, false
+	}
+	return line, b[i+1:], true
+}
+
+// validMethod says m is a token (RFC 9110 5.6.2).
+func validMethod(m []byte) bool {
+	if len(m) == 0 {
+		return false
+	}
+	for _, c := range m {
+		if !httpguts.IsTokenRune(rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validName says a header's name is a token.
+func validName(n []byte) bool {
+	return validMethod(n)
+}
+
+// validValue says a header's value holds no control byte but a tab.
+func validValue(v []byte) bool {
+	for _, c := range v {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget says t is an origin-form target (a path and a query) of
+// visible ASCII without a fragment. An asterisk (OPTIONS *), an absolute
+// URL (a proxy's request) or anything else goes to net/http.
+func validTarget(t []byte) bool {
+	if len(t) == 0 || t[0] != '/' {
+		return false
+	}
+	for _, c := range t {
+		if c <= ' ' || c >= 0x7f || c == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLength parses a Content-Length: digits only, as net/http takes it
+// (no sign, no spaces within).
+func parseLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// internMethod returns the common methods without allocating.
+func internMethod(m []byte) string {
+	for _, s := range [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodHead,
+		http.MethodDelete, http.MethodPatch, http.MethodOptions} {
+		if string(m) == s {
+			return s
+		}
+	}
+	return string(m)
+}
