@@ -44,6 +44,7 @@ workloads:
     port: %d
     liveConfig: true
     config: {GREETING: %s}
+    env: {LOG_LEVEL: debug} # its "received event" line, counted below
     triggers:
       - event: com.example.hello
     delivery: {retries: 2, backoff: 200ms, timeout: 5s}

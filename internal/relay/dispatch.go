@@ -70,9 +70,13 @@ type Dispatcher struct {
 	Client      *http.Client
 	Logger      *slog.Logger
 	Metrics     *Metrics
+	// TracesPerSecond bounds the traces the dispatcher starts sampled in a
+	// second, for events stored without one (0: TracesPerSecond). A
+	// delivery is logged ("delivered") when its event's trace is sampled
+	// or after a retry; a failure always is.
+	TracesPerSecond int
 
-	// lines bounds the "delivered" lines logged a second.
-	lines lineBudget
+	traces sampler
 }
 
 // HandlerClient is the HTTP client a Dispatcher delivers with when it
@@ -108,7 +112,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			<-cc.Closed()
 		}
 		wg.Wait()
-		d.logUnlogged()
 	}()
 	if err := d.waitReady(ctx); err != nil {
 		return nil // stopped before the function was ready
@@ -184,7 +187,6 @@ func (d *Dispatcher) readPending(ctx context.Context, name string, cons jetstrea
 		if err == nil {
 			d.Metrics.SetPending(name, int64(info.NumPending))
 		}
-		d.logUnlogged()
 		select {
 		case <-ctx.Done():
 			return
@@ -193,14 +195,8 @@ func (d *Dispatcher) readPending(ctx context.Context, name string, cons jetstrea
 	}
 }
 
-// logUnlogged logs how many deliveries had no "delivered" line of their
-// own (DeliveredLinesPerSecond), if any, since the last time it did.
-func (d *Dispatcher) logUnlogged() {
-	if n, since := d.lines.report(); n > 0 {
-		d.Logger.Info("delivered without a line each", "events", n, "since", since.UTC().Format(time.RFC3339Nano),
-			"lines_per_second", DeliveredLinesPerSecond)
-	}
-}
+// sample reports whether a trace the dispatcher starts now is sampled.
+func (d *Dispatcher) sample() bool { return d.traces.sample(time.Now(), d.TracesPerSecond) }
 
 // waitReady asks the function's readiness path every 100ms until it
 // answers 2xx or ctx ends.
@@ -252,7 +248,7 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg, free func()) {
 	}
 	// An event stored without a trace (by an older relay, or straight on
 	// the bus) starts one here.
-	ev.carryTrace(http.Header{}, false, nil)
+	ev.carryTrace(http.Header{}, false, nil, d.sample)
 	ctx, cancel := context.WithTimeout(context.Background(), d.Delivery.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -267,8 +263,7 @@ func (d *Dispatcher) handle(t Trigger, msg jetstream.Msg, free func()) {
 	if err == nil {
 		now := time.Now()
 		d.Metrics.observe(Delivered, t.Consumer, now.Sub(md.Timestamp), now)
-		if md.NumDelivered > 1 || d.lines.take(now) {
-			d.logUnlogged()
+		if md.NumDelivered > 1 || ev.Sampled() {
 			d.Logger.Info("delivered", "id", ev.ID(), "type", ev.Type(), "consumer", t.Consumer, "attempt", md.NumDelivered,
 				"status", status, "duration_ms", float64(now.Sub(start).Microseconds())/1000, "trace_id", ev.TraceID())
 		}
@@ -334,7 +329,7 @@ func (d *Dispatcher) deliver(ctx context.Context, ev *Event) (int, *reply, error
 	if out == nil || err != nil {
 		return resp.StatusCode, nil, nil
 	}
-	out.carryTrace(http.Header{}, false, ev)
+	out.carryTrace(http.Header{}, false, ev, nil)
 	subject, err := Subject(d.Stream, out.Type())
 	if err != nil {
 		d.Logger.Warn("the function's reply has a type skiff cannot route; not stored", "id", ev.ID(), "error", err.Error())

@@ -25,7 +25,9 @@ type Publisher interface {
 //
 // The stored event carries the CloudEvents distributed-tracing extension:
 // its traceparent attribute is the request's traceparent header (binary
-// mode) or the event's own attribute (structured mode), or a new trace.
+// mode) or the event's own attribute (structured mode), or a new trace
+// (sampled for at most TracesPerSecond a second). An event is logged
+// ("stored") when its trace is sampled, and always when it was not stored.
 type Sink struct {
 	Stream  string // the subjects' prefix: the stream holds <Stream>.>
 	JS      Publisher
@@ -33,6 +35,11 @@ type Sink struct {
 	Metrics *Metrics
 	// Timeout bounds how long a POST waits for JetStream's ack.
 	Timeout time.Duration
+	// TracesPerSecond bounds the traces the sink starts sampled in a
+	// second (0: TracesPerSecond).
+	TracesPerSecond int
+
+	traces sampler
 }
 
 func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +53,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	ev.carryTrace(r.Header, !structured(r.Header), nil)
+	ev.carryTrace(r.Header, !structured(r.Header), nil, s.sample)
 	subject, err := Subject(s.Stream, ev.Type())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -66,11 +73,16 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Metrics.add(Published, 1)
-	s.Logger.Info("stored", "id", ev.ID(), "type", ev.Type(), "seq", ack.Sequence, "duplicate", ack.Duplicate, "trace_id", ev.TraceID())
+	if ev.Sampled() {
+		s.Logger.Info("stored", "id", ev.ID(), "type", ev.Type(), "seq", ack.Sequence, "duplicate", ack.Duplicate, "trace_id", ev.TraceID())
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	json.NewEncoder(w).Encode(map[string]any{"stream": ack.Stream, "seq": ack.Sequence, "duplicate": ack.Duplicate})
 }
+
+// sample reports whether a trace the sink starts now is sampled.
+func (s *Sink) sample() bool { return s.traces.sample(time.Now(), s.TracesPerSecond) }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")

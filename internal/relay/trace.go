@@ -107,15 +107,23 @@ func (e *Event) TraceID() string {
 	return ""
 }
 
+// Sampled reports whether ev's trace is sampled: its hops log a line for
+// it (see TracesPerSecond).
+func (e *Event) Sampled() bool {
+	t, ok := e.Trace()
+	return ok && t.Flags&Sampled != 0
+}
+
 // carryTrace gives ev the distributed-tracing extension: the event's own
 // traceparent (and tracestate) attribute when it has a valid one, else the
 // traceparent header h of the HTTP message that carried it, else from's
-// (the event it answers; "" for none), else a new trace.
+// (the event it answers; nil for none), else a new trace, sampled when
+// sample says so (nil: always). A trace that came keeps its sampled flag.
 //
 // In binary mode a ce-traceparent header is the attribute; the plain
 // traceparent header is the HTTP hop's and wins over it, as the CloudEvents
 // HTTP binding of the extension says.
-func (e *Event) carryTrace(h http.Header, binary bool, from *Event) {
+func (e *Event) carryTrace(h http.Header, binary bool, from *Event, sample func() bool) {
 	hdr, hdrOK := ParseTraceparent(h.Get("traceparent"))
 	if _, ok := e.Trace(); ok && !(binary && hdrOK) {
 		return
@@ -126,7 +134,11 @@ func (e *Event) carryTrace(h http.Header, binary bool, from *Event) {
 	case from != nil && from.TraceID() != "":
 		e.setTrace(from.Attrs["traceparent"], from.Attrs["tracestate"])
 	default:
-		e.setTrace(NewTraceparent().String(), "")
+		t := NewTraceparent()
+		if sample != nil && !sample() {
+			t.Flags &^= Sampled
+		}
+		e.setTrace(t.String(), "")
 	}
 }
 

@@ -3,7 +3,7 @@
 // JSON logs on stdout, liveness and readiness probes and graceful shutdown,
 // and every request in its W3C trace (trace.js).
 const http = require('node:http');
-const { continueTrace, currentTrace, runInTrace, spansFromEnv } = require('./trace');
+const { continueTrace, currentTrace, runInTrace, sampled, spansFromEnv } = require('./trace');
 
 const LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 };
 
@@ -79,7 +79,7 @@ function readBody(req, limit = 1 << 20) {
 }
 
 // createServer serves app, each request in its trace and logged with its
-// trace_id (and a span exported with spans, see spansFromEnv), and
+// trace_id when sampled or failed (and a span exported with spans, see spansFromEnv), and
 // GET /healthz (liveness) and GET /readyz (readiness, 503 once shutdown
 // began) itself, unlogged.
 function createServer(app, { logger, spans }) {
@@ -104,6 +104,7 @@ function createServer(app, { logger, spans }) {
     res.on('close', () => {
       if (endSpan) endSpan(res.statusCode);
       const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
+      if (!sampled(trace) && res.statusCode < 500) return; // trace.js: sampled traces and failures only
       runInTrace(trace, () => logger.info('request', { method: req.method, path, status: res.statusCode, duration_ms: durationMs }));
     });
     runInTrace(trace, () =>

@@ -1,9 +1,12 @@
 'use strict';
 // Following one request: W3C trace context (https://www.w3.org/TR/trace-context/).
 // server.js runs each request in the trace of its traceparent header (or a
-// new one) and logs a "request" line with its trace_id; every line the
-// logger writes while the request is handled carries trace_id too, so
-// `skiff logs --trace ID` finds them. Call dependencies with tracedFetch
+// new one) and logs a "request" line with its trace_id when the trace is
+// sampled or the answer is a 5xx; every line the logger writes while the
+// request is handled carries trace_id too, so `skiff logs --trace ID` finds
+// them. A trace that comes keeps its sampled flag; of those started here at
+// most TRACES_PER_SECOND a second are sampled (a line for every request is
+// a cost of its own under load). Call dependencies with tracedFetch
 // (dependencyURL gives their <NAME>_URL) and send events to K_SINK with
 // emitEvent: both carry the trace on as the traceparent header. With
 // OTEL_EXPORTER_OTLP_ENDPOINT set, the requests' spans go over OTLP (otel.js).
@@ -15,18 +18,43 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
 
 const randomHex = (bytes) => crypto.randomBytes(bytes).toString('hex');
 
+const TRACES_PER_SECOND = 20;
+
+// createSampler allows TRACES_PER_SECOND sampled traces a second: a token
+// bucket of as many tokens that fills at that rate. now is in milliseconds.
+function createSampler(now = Date.now) {
+  let tokens = TRACES_PER_SECOND;
+  let last = now();
+  return () => {
+    const t = now();
+    if (t > last) {
+      tokens = Math.min(TRACES_PER_SECOND, tokens + ((t - last) / 1000) * TRACES_PER_SECOND);
+      last = t;
+    }
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  };
+}
+
+const sampleNew = createSampler();
+
 // continueTrace reads the traceparent and tracestate of headers (a Node.js
 // request's or a plain object with lower-case names); without a valid
-// traceparent it starts a trace. Either way this hop gets a span id of its own.
-function continueTrace(headers = {}) {
+// traceparent it starts a trace, sampled if sample says so. Either way this
+// hop gets a span id of its own.
+function continueTrace(headers = {}, sample = sampleNew) {
   const m = TRACEPARENT.exec(String(headers.traceparent || ''));
   if (!m || m[1] === 'ff' || (m[1] === '00' && m[5]) || /^0+$/.test(m[2]) || /^0+$/.test(m[3])) {
-    return { traceId: randomHex(16), spanId: randomHex(8), parentId: '', flags: '01', state: '' };
+    return { traceId: randomHex(16), spanId: randomHex(8), parentId: '', flags: sample() ? '01' : '00', state: '' };
   }
   // A later version: only the sampled bit means the same.
   const flags = m[1] === '00' ? m[4] : `0${parseInt(m[4], 16) & 1}`;
   return { traceId: m[2], spanId: randomHex(8), parentId: m[3], flags, state: String(headers.tracestate || '') };
 }
+
+// sampled tells whether trace is sampled: its hops log a line for it.
+const sampled = (trace) => (parseInt(trace.flags, 16) & 1) === 1;
 
 // traceparent is the header value that makes trace's span the parent.
 const traceparent = (trace) => `00-${trace.traceId}-${trace.spanId}-${trace.flags}`;
@@ -88,4 +116,4 @@ function spansFromEnv(env = process.env, logger = undefined) {
   return setupOTLP({ serviceName });
 }
 
-module.exports = { spansFromEnv, continueTrace, traceparent, runInTrace, currentTrace, traceHeaders, tracedFetch, dependencyURL, emitEvent };
+module.exports = { TRACES_PER_SECOND, createSampler, spansFromEnv, continueTrace, sampled, traceparent, runInTrace, currentTrace, traceHeaders, tracedFetch, dependencyURL, emitEvent };

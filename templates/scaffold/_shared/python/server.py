@@ -191,7 +191,8 @@ class Server:
                     srv._inflight += 1
                 path = urlsplit(self.path).path
                 probe = self.command in ("GET", "HEAD") and path in ("/healthz", "/readyz")
-                token = None if probe else set_trace(continue_trace(self.headers))
+                trace = None if probe else continue_trace(self.headers)
+                token = None if probe else set_trace(trace)
                 start = time.monotonic()
                 status = 500
                 try:
@@ -200,8 +201,10 @@ class Server:
                     self._respond(resp)
                 finally:
                     if token is not None:
-                        duration_ms = round((time.monotonic() - start) * 1000, 3)
-                        srv.logger.info("request", method=self.command, path=path, status=status, duration_ms=duration_ms)
+                        # Sampled traces and failures only (tracing.py).
+                        if trace.sampled or status >= 500:
+                            duration_ms = round((time.monotonic() - start) * 1000, 3)
+                            srv.logger.info("request", method=self.command, path=path, status=status, duration_ms=duration_ms)
                         reset_trace(token)
                     with srv._idle:
                         srv._inflight -= 1

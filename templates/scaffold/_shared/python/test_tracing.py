@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from server import Logger, Response
 from test_server import RunningServer, fetch
-from tracing import continue_trace, current_trace, dependency_url, emit_event, urlopen
+from tracing import TRACES_PER_SECOND, Sampler, continue_trace, current_trace, dependency_url, emit_event, urlopen
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -62,6 +62,26 @@ class ContinueTraceTest(unittest.TestCase):
             self.assertRegex(t.trace_id, r"^[0-9a-f]{32}$")
             self.assertEqual((t.parent_id, t.state), ("", ""), bad)
 
+    def test_sampled_flag(self):
+        # A trace that comes keeps its flag; one started here is sampled
+        # when the sampler says so.
+        self.assertFalse(continue_trace({"traceparent": f"00-{TRACE}-{SPAN}-00"}, lambda: True).sampled)
+        self.assertEqual(continue_trace({}, lambda: False).flags, "00")
+        self.assertTrue(continue_trace({}, lambda: True).sampled)
+
+    def test_sampler_allows_traces_per_second(self):
+        now = [1000.0]
+        sample = Sampler(lambda: now[0])
+
+        def count(n):
+            return sum(1 for _ in range(n) if sample())
+
+        self.assertEqual(count(TRACES_PER_SECOND + 5), TRACES_PER_SECOND)
+        now[0] += 1 / TRACES_PER_SECOND + 0.001  # one trace's time
+        self.assertEqual(count(5), 1)
+        now[0] += 3600  # a quiet hour fills the bucket, no more
+        self.assertEqual(count(TRACES_PER_SECOND + 5), TRACES_PER_SECOND)
+
     def test_dependency_url(self):
         self.assertEqual(dependency_url("greeter-api", {"GREETER_API_URL": "http://greeter-api:8080/"}), "http://greeter-api:8080")
         with self.assertRaisesRegex(KeyError, "OTHER_URL is not set"):
@@ -98,6 +118,20 @@ class TracedRequestTest(unittest.TestCase):
         request = [rec for rec in lines if rec["msg"] == "request"]
         self.assertEqual(len(request), 1, "the probes are not logged")
         self.assertEqual((request[0]["status"], request[0]["method"], request[0]["path"], request[0]["service"]), (201, "POST", "/items", "test"))
+
+    def test_a_request_is_logged_when_sampled_or_failed(self):
+        out = io.StringIO()
+        logger = Logger(stream=out)
+
+        def app(req):
+            return Response(503 if req.path == "/fail" else 200)
+
+        with RunningServer(app, logger) as srv:
+            for path, flags in [("/ok", "00"), ("/fail", "00"), ("/ok", "01")]:
+                fetch(srv.base + path, headers={"traceparent": f"00-{TRACE}-{SPAN}-{flags}"})
+            srv.stop()
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        self.assertEqual([f"{rec['path']} {rec['status']}" for rec in lines if rec["msg"] == "request"], ["/fail 503", "/ok 200"])
 
     def test_emit_event_says_what_k_sink_answered(self):
         with Recorder(503) as sink:

@@ -3,9 +3,12 @@
 (Named tracing, not trace: that is a module of Python's own.)
 
 server.py serves each request in the trace of its traceparent header (or a
-new one) and logs a "request" line with its trace_id; every line the Logger
-writes while the request is handled carries trace_id too, so
-`skiff logs --trace ID` finds them. Call dependencies with urlopen (it adds
+new one) and logs a "request" line with its trace_id when the trace is
+sampled or the answer is a 5xx; every line the Logger writes while the
+request is handled carries trace_id too, so `skiff logs --trace ID` finds
+them. A trace that comes keeps its sampled flag; of those started here at
+most TRACES_PER_SECOND a second are sampled (a line for every request is a
+cost of its own under load). Call dependencies with urlopen (it adds
 the trace's headers; dependency_url gives their <NAME>_URL) and send events
 to K_SINK with emit_event: both carry the trace on as the traceparent header.
 
@@ -18,6 +21,8 @@ import json
 import os
 import re
 import secrets
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -38,6 +43,11 @@ class Trace:
     flags: str = "01"  # 01: sampled
     state: str = ""  # the vendors' tracestate
 
+    @property
+    def sampled(self):
+        """Whether the trace is sampled: its hops log a line for it."""
+        return int(self.flags, 16) & 1 == 1
+
     def traceparent(self):
         """The header value that makes this span the parent."""
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
@@ -50,13 +60,43 @@ class Trace:
         return h
 
 
-def continue_trace(headers):
+TRACES_PER_SECOND = 20
+
+
+class Sampler:
+    """Allows TRACES_PER_SECOND sampled traces a second: a token bucket of as
+    many tokens that fills at that rate. now is in seconds."""
+
+    def __init__(self, now=time.monotonic):
+        self._now = now
+        self._lock = threading.Lock()
+        self._tokens = TRACES_PER_SECOND
+        self._last = now()
+
+    def __call__(self):
+        with self._lock:
+            t = self._now()
+            if t > self._last:
+                self._tokens = min(TRACES_PER_SECOND, self._tokens + (t - self._last) * TRACES_PER_SECOND)
+                self._last = t
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+_sample_new = Sampler()
+
+
+def continue_trace(headers, sample=None):
     """Reads the traceparent and tracestate of headers (anything with a
     case-insensitive get, or a dict of lower-case names); without a valid
-    traceparent it starts a trace. Either way this hop gets a span id of its own."""
+    traceparent it starts a trace, sampled if sample() says so. Either way
+    this hop gets a span id of its own."""
     m = _TRACEPARENT.fullmatch(headers.get("traceparent") or "")
     if not m or m[1] == "ff" or (m[1] == "00" and m[5]) or not m[2].strip("0") or not m[3].strip("0"):
-        return Trace(trace_id=secrets.token_hex(16), span_id=secrets.token_hex(8))
+        flags = "01" if (sample or _sample_new)() else "00"
+        return Trace(trace_id=secrets.token_hex(16), span_id=secrets.token_hex(8), flags=flags)
     # A later version: only the sampled bit means the same.
     flags = m[4] if m[1] == "00" else f"0{int(m[4], 16) & 1}"
     return Trace(m[2], secrets.token_hex(8), m[3], flags, headers.get("tracestate") or "")

@@ -85,7 +85,7 @@ function createHandler({ greeting, replyType, source, logger }) {
       const detail = err.errors ? JSON.stringify(err.errors) : err.message;
       return sendJSON(res, 400, { error: `the request is not a valid CloudEvent: ${detail}` });
     }
-    logger.info('received event', { id: event.id, type: event.type, source: event.source, mode: structured ? 'structured' : 'binary' });
+    logger.debug('received event', { id: event.id, type: event.type, source: event.source, mode: structured ? 'structured' : 'binary' });
     let reply;
     try {
       reply = handle(event, { greeting: greeting(), replyType, source });

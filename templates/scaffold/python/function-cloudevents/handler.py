@@ -35,7 +35,7 @@ def create_handler(greeting, reply_type, source, logger):
         except CloudEventError as err:
             return json_response(400, {"error": f"the request is not a valid CloudEvent: {err}"})
         structured = is_structured(req.headers)
-        logger.info("received event", id=event["id"], type=event["type"], source=event["source"],
+        logger.debug("received event", id=event["id"], type=event["type"], source=event["source"],
                     mode="structured" if structured else "binary")
         try:
             reply = handle(event, greeting(), reply_type, source)

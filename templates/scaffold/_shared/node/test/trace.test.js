@@ -3,7 +3,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const { createLogger, createServer } = require('../server');
-const { continueTrace, traceparent, tracedFetch, dependencyURL, emitEvent, currentTrace } = require('../trace');
+const { TRACES_PER_SECOND, createSampler, continueTrace, sampled, traceparent, tracedFetch, dependencyURL, emitEvent, currentTrace } = require('../trace');
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -25,6 +25,42 @@ test('continueTrace continues a valid traceparent and starts a trace otherwise',
     assert.equal(n.parentId, '');
     assert.equal(n.state, '');
   }
+  // A trace that comes keeps its flag; one started here is sampled when the sampler says so.
+  assert.equal(sampled(continueTrace({ traceparent: `00-${TRACE}-${SPAN}-00` }, () => true)), false);
+  assert.equal(continueTrace({}, () => false).flags, '00');
+  assert.equal(continueTrace({}, () => true).flags, '01');
+});
+
+test('the sampler allows TRACES_PER_SECOND traces a second', () => {
+  let now = 1000000;
+  const sample = createSampler(() => now);
+  const count = (n) => Array.from({ length: n }, () => sample()).filter(Boolean).length;
+  assert.equal(count(TRACES_PER_SECOND + 5), TRACES_PER_SECOND);
+  now += 1000 / TRACES_PER_SECOND + 1; // one trace's time
+  assert.equal(count(5), 1);
+  now += 3600 * 1000; // a quiet hour fills the bucket, no more
+  assert.equal(count(TRACES_PER_SECOND + 5), TRACES_PER_SECOND);
+});
+
+test('a request is logged when its trace is sampled or it failed', async () => {
+  const lines = [];
+  const logger = createLogger({ stream: { write: (s) => lines.push(JSON.parse(s)) } });
+  const app = async (req, res) => {
+    res.writeHead(req.url === '/fail' ? 503 : 200);
+    res.end();
+  };
+  const srv = createServer(app, { logger });
+  const { port } = await srv.listen(0, '127.0.0.1');
+  try {
+    for (const [path, flags] of [['/ok', '00'], ['/fail', '00'], ['/ok', '01']]) {
+      await (await fetch(`http://127.0.0.1:${port}${path}`, { headers: { traceparent: `00-${TRACE}-${SPAN}-${flags}` } })).text();
+    }
+    for (let i = 0; i < 100 && lines.filter((l) => l.msg === 'request').length < 2; i++) await new Promise(setImmediate);
+  } finally {
+    await srv.shutdown(1000);
+  }
+  const logged = lines.filter((l) => l.msg === 'request').map((l) => `${l.path} ${l.status}`);
+  assert.deepEqual(logged, ['/fail 503', '/ok 200']);
 });
 
 test('dependencyURL reads <NAME>_URL', () => {

@@ -4,7 +4,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Spans } from './otel';
-import { continueTrace, currentTrace, runInTrace, spansFromEnv } from './trace';
+import { continueTrace, currentTrace, runInTrace, sampled, spansFromEnv } from './trace';
 
 const LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 } as const;
 export type Level = keyof typeof LEVELS;
@@ -103,7 +103,7 @@ export interface Server {
   shutdown(timeoutMs?: number): Promise<void>;
 }
 
-/** createServer serves app, each request in its trace and logged with its trace_id (and a span exported with spans, see spansFromEnv), and GET /healthz (liveness) and GET /readyz (readiness, 503 once shutdown began), unlogged. */
+/** createServer serves app, each request in its trace and logged with its trace_id when sampled or failed (and a span exported with spans, see spansFromEnv), and GET /healthz (liveness) and GET /readyz (readiness, 503 once shutdown began), unlogged. */
 export function createServer(app: App, { logger, spans }: { logger: Logger; spans?: Spans }): Server {
   let ready = false;
   let closing = false;
@@ -126,6 +126,7 @@ export function createServer(app: App, { logger, spans }: { logger: Logger; span
     res.on('close', () => {
       endSpan?.(res.statusCode);
       const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
+      if (!sampled(trace) && res.statusCode < 500) return; // trace.ts: sampled traces and failures only
       runInTrace(trace, () => logger.info('request', { method: req.method, path, status: res.statusCode, duration_ms: durationMs }));
     });
     void runInTrace(trace, () =>

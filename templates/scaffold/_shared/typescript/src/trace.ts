@@ -1,8 +1,11 @@
 // Following one request: W3C trace context (https://www.w3.org/TR/trace-context/).
 // server.ts runs each request in the trace of its traceparent header (or a
-// new one) and logs a "request" line with its trace_id; every line the
-// logger writes while the request is handled carries trace_id too, so
-// `skiff logs --trace ID` finds them. Call dependencies with tracedFetch
+// new one) and logs a "request" line with its trace_id when the trace is
+// sampled or the answer is a 5xx; every line the logger writes while the
+// request is handled carries trace_id too, so `skiff logs --trace ID` finds
+// them. A trace that comes keeps its sampled flag; of those started here at
+// most TRACES_PER_SECOND a second are sampled (a line for every request is
+// a cost of its own under load). Call dependencies with tracedFetch
 // (dependencyURL gives their <NAME>_URL) and send events to K_SINK with
 // emitEvent: both carry the trace on as the traceparent header. With
 // OTEL_EXPORTER_OTLP_ENDPOINT set, the requests' spans go over OTLP (otel.ts).
@@ -26,16 +29,39 @@ const randomHex = (bytes: number): string => crypto.randomBytes(bytes).toString(
 
 type Headers = Record<string, string | string[] | undefined>;
 
-/** continueTrace reads the traceparent and tracestate of headers (lower-case names); without a valid traceparent it starts a trace. Either way this hop gets a span id of its own. */
-export function continueTrace(headers: Headers = {}): Trace {
+export const TRACES_PER_SECOND = 20;
+
+/** createSampler allows TRACES_PER_SECOND sampled traces a second: a token bucket of as many tokens that fills at that rate. now is in milliseconds. */
+export function createSampler(now: () => number = Date.now): () => boolean {
+  let tokens = TRACES_PER_SECOND;
+  let last = now();
+  return () => {
+    const t = now();
+    if (t > last) {
+      tokens = Math.min(TRACES_PER_SECOND, tokens + ((t - last) / 1000) * TRACES_PER_SECOND);
+      last = t;
+    }
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  };
+}
+
+const sampleNew = createSampler();
+
+/** continueTrace reads the traceparent and tracestate of headers (lower-case names); without a valid traceparent it starts a trace, sampled if sample says so. Either way this hop gets a span id of its own. */
+export function continueTrace(headers: Headers = {}, sample: () => boolean = sampleNew): Trace {
   const m = TRACEPARENT.exec(String(headers.traceparent ?? ''));
   if (!m || m[1] === 'ff' || (m[1] === '00' && m[5]) || /^0+$/.test(m[2]) || /^0+$/.test(m[3])) {
-    return { traceId: randomHex(16), spanId: randomHex(8), parentId: '', flags: '01', state: '' };
+    return { traceId: randomHex(16), spanId: randomHex(8), parentId: '', flags: sample() ? '01' : '00', state: '' };
   }
   // A later version: only the sampled bit means the same.
   const flags = m[1] === '00' ? m[4] : `0${parseInt(m[4], 16) & 1}`;
   return { traceId: m[2], spanId: randomHex(8), parentId: m[3], flags, state: String(headers.tracestate ?? '') };
 }
+
+/** sampled tells whether t is sampled: its hops log a line for it. */
+export const sampled = (t: Trace): boolean => (parseInt(t.flags, 16) & 1) === 1;
 
 /** traceparent is the header value that makes trace's span the parent. */
 export const traceparent = (t: Trace): string => `00-${t.traceId}-${t.spanId}-${t.flags}`;

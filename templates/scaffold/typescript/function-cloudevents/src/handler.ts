@@ -93,7 +93,7 @@ export function createHandler(
       const detail = e.errors ? JSON.stringify(e.errors) : String(e.message ?? err);
       return sendJSON(res, 400, { error: `the request is not a valid CloudEvent: ${detail}` });
     }
-    logger.info('received event', { id: event.id, type: event.type, source: event.source, mode: structured ? 'structured' : 'binary' });
+    logger.debug('received event', { id: event.id, type: event.type, source: event.source, mode: structured ? 'structured' : 'binary' });
     let reply: CloudEvent<Reply>;
     try {
       reply = handle(event, { greeting: greeting(), replyType, source });
