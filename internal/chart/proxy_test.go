@@ -178,3 +178,31 @@ func TestRenderProxyWithEvents(t *testing.T) {
 		t.Errorf("thumbs-pods targets %v", sp.TargetPort.String())
 	}
 }
+
+// A workload with the proxy and without a startup probe has its readiness
+// on the relay, scaled or not; one with a startup probe keeps it on its
+// own container (readiness starts after the startup probe passed anyway).
+func TestRenderProxyReadinessWithoutStartupProbe(t *testing.T) {
+	p, err := project.Parse([]byte(proxyDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.RelayImage = relayImg
+	for _, tc := range []struct {
+		startupProbe, onRelay bool
+	}{{false, true}, {true, false}} {
+		objs := splitObjects(t, renderRelease(t, p, "orders", "shop", map[string]any{"probes": map[string]any{"startupProbe": tc.startupProbe}}))
+		var d appsv1.Deployment
+		if err := yaml.UnmarshalStrict([]byte(objs["Deployment/orders"]), &d); err != nil {
+			t.Fatal(err)
+		}
+		spec := d.Spec.Template.Spec
+		relay, app := spec.InitContainers[0].ReadinessProbe, spec.Containers[0].ReadinessProbe
+		if tc.onRelay && (relay == nil || relay.HTTPGet.Path != "/workload/ready" || app != nil) {
+			t.Errorf("startupProbe %v: relay readiness %+v, workload readiness %+v; want the relay's alone", tc.startupProbe, relay, app)
+		}
+		if !tc.onRelay && (relay != nil || app == nil || app.HTTPGet.Path != "/readyz" || spec.Containers[0].StartupProbe == nil) {
+			t.Errorf("startupProbe %v: relay readiness %+v, workload readiness %+v; want the workload's alone", tc.startupProbe, relay, app)
+		}
+	}
+}
