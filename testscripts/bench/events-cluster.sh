@@ -25,13 +25,19 @@
 # RUNS rounds runs eventwake on the commit's ("before") and then on this
 # checkout's ("after"): side by side on the same cluster, interleaved.
 #
+# With PPROF=dir, the "after" side's warm relay runs with
+# SKIFF_RELAY_PPROF=true and a CPU profile of it is taken while it
+# delivers the N events at RATE (for PPROF_SECONDS, default 8: keep it
+# below N/RATE, e.g. N=10000 RATE=1000, as the pod goes away for the
+# burst), written to dir/relay-<run>.pprof (go tool pprof).
+#
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/events-cluster.sh        # from the repository root
 #   BEFORE=main RUNS=3 WAKES=0 RATE=1000 N=3000 BURST=10000 testscripts/bench/events-cluster.sh
 set -euo pipefail
 
 WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000} FN_LOG_LEVEL=${FN_LOG_LEVEL:-} CPU=${CPU:-}
-BEFORE=${BEFORE:-} RUNS=${RUNS:-1}
+BEFORE=${BEFORE:-} RUNS=${RUNS:-1} PPROF=${PPROF:-} PPROF_SECONDS=${PPROF_SECONDS:-8}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -90,6 +96,10 @@ text = text.replace("  - name: warm\n", "  - name: warm\n    triggers: [{event: 
 open(path, "w").write(text)
 PY
   (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
+  if [ -n "$PPROF" ] && [ "$side" = after ]; then
+    kubectl -n "$ns" set env deployment/warm -c skiff-relay SKIFF_RELAY_PPROF=true >/dev/null
+    kubectl -n "$ns" rollout status deployment/warm --timeout 2m >/dev/null
+  fi
   declare -g "ns_$side=$ns" "stream_$side=$stream"
 }
 for side in "${sides[@]}"; do deploy "$side"; done
@@ -119,11 +129,27 @@ measure() {
   [ -n "$BEFORE" ] && echo "### $side"
   [ -n "$CPU" ] && cputimes >"$work/cpu-before"
   start_s=$(date +%s.%N)
+  local fwd="" prof="" curlpid=""
+  if [ -n "$PPROF" ] && [ "$side" = after ]; then
+    mkdir -p "$PPROF"
+    run=$((${run:-0} + 1)) prof=$PPROF/relay-$run.pprof
+    # The warm pod's admin port (9091 unless the chart says otherwise).
+    kubectl -n "${!ns}" port-forward deployment/warm 19091:9091 >/dev/null 2>&1 &
+    fwd=$!
+    for _ in $(seq 50); do curl -fs http://127.0.0.1:19091/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+    curl -fs "http://127.0.0.1:19091/debug/pprof/profile?seconds=$PPROF_SECONDS" -o "$prof" &
+    curlpid=$!
+  fi
   echo "| scenario | n | p50 | p90 | p99 | max |"
   echo "|---|---|---|---|---|---|"
   "$work/eventwake" -n "${!ns}" -release shop-thumbs -stream "${!stream}" -warm-type com.example.image.resized -warm-deployment warm \
     -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
     { cat "$work/eventwake.log" >&2; exit 1; }
+  if [ -n "$fwd" ]; then
+    wait "$curlpid" || echo "no relay profile (the pod went away before $PPROF_SECONDS s?)" >&2
+    kill "$fwd" 2>/dev/null && wait "$fwd" 2>/dev/null || true
+    echo "relay CPU profile of the warm events: $prof"
+  fi
   [ -n "$CPU" ] || return 0
   cputimes >"$work/cpu-after"
   python3 - "$work/cpu-before" "$work/cpu-after" "$(echo "$(date +%s.%N) - $start_s" | bc)" "$(getconf CLK_TCK)" <<'PY'
