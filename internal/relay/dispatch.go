@@ -384,18 +384,21 @@ func AskReady(ctx context.Context, client *http.Client, url string) (int, error)
 // SubjectMatches reports whether NATS subject matches filter (with the
 // wildcards * for one token and > for the rest).
 func SubjectMatches(filter, subject string) bool {
-	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
-	for i, f := range ft {
-		switch {
-		case f == ">":
-			return len(st) > i
-		case i >= len(st):
+	for filter != "" {
+		var f, s string
+		f, filter, _ = strings.Cut(filter, ".")
+		if f == ">" {
+			return subject != ""
+		}
+		if subject == "" {
 			return false
-		case f != "*" && f != st[i]:
+		}
+		s, subject, _ = strings.Cut(subject, ".")
+		if f != "*" && f != s {
 			return false
 		}
 	}
-	return len(ft) == len(st)
+	return subject == ""
 }
 
 // deadLetter stores msg on the workload's dead-letter subject, with why,

@@ -14,7 +14,6 @@ import (
 	"mime"
 	"net/http"
 	"net/textproto"
-	"sort"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -104,9 +103,9 @@ func readEvent(h http.Header, body []byte) (*Event, error) {
 	if structured(h) {
 		return parseStructured(body)
 	}
-	e := &Event{Attrs: map[string]string{}, ContentType: ct, Data: body}
+	e := &Event{Attrs: make(map[string]string, len(h)), ContentType: ct, Data: body}
 	for k, vs := range h {
-		if name, ok := strings.CutPrefix(strings.ToLower(k), "ce-"); ok && len(vs) > 0 {
+		if name, ok := attrName(k); ok && len(vs) > 0 {
 			e.Attrs[name] = vs[0]
 		}
 	}
@@ -175,7 +174,7 @@ func isJSON(contentType string) bool {
 func (e *Event) Message(subject string) *nats.Msg {
 	m := nats.NewMsg(subject)
 	for k, v := range e.Attrs {
-		m.Header.Set("ce-"+k, v)
+		m.Header[headerName(k, false)] = []string{v}
 	}
 	if e.ContentType != "" {
 		m.Header.Set("Content-Type", e.ContentType)
@@ -186,9 +185,9 @@ func (e *Event) Message(subject string) *nats.Msg {
 
 // FromMessage reads an event stored by Message.
 func FromMessage(h nats.Header, data []byte) (*Event, error) {
-	e := &Event{Attrs: map[string]string{}, ContentType: h.Get("Content-Type"), Data: data}
+	e := &Event{Attrs: make(map[string]string, len(h)), ContentType: h.Get("Content-Type"), Data: data}
 	for k, vs := range h {
-		if name, ok := strings.CutPrefix(strings.ToLower(k), "ce-"); ok && len(vs) > 0 {
+		if name, ok := attrName(k); ok && len(vs) > 0 {
 			e.Attrs[name] = vs[0]
 		}
 	}
@@ -198,15 +197,57 @@ func FromMessage(h nats.Header, data []byte) (*Event, error) {
 // WriteHeaders puts e's attributes on an HTTP request or response in
 // binary mode.
 func (e *Event) WriteHeaders(h http.Header) {
-	names := make([]string, 0, len(e.Attrs))
-	for k := range e.Attrs {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		h[textproto.CanonicalMIMEHeaderKey("ce-"+k)] = []string{e.Attrs[k]}
+	for k, v := range e.Attrs {
+		h[headerName(k, true)] = []string{v}
 	}
 	if e.ContentType != "" {
 		h.Set("Content-Type", e.ContentType)
 	}
+}
+
+// The header names of the attributes most events have, made once: an event
+// crosses them several times on its way (read from the bus, written to the
+// handler, its reply read and stored).
+var (
+	knownAttrs      = []string{"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema", "traceparent", "tracestate"}
+	natsHeaderNames = map[string]string{} // id: ce-id
+	httpHeaderNames = map[string]string{} // id: Ce-Id
+	attrNames       = map[string]string{} // ce-id and Ce-Id: id
+)
+
+func init() {
+	for _, a := range knownAttrs {
+		natsHeaderNames[a] = "ce-" + a
+		httpHeaderNames[a] = textproto.CanonicalMIMEHeaderKey("ce-" + a)
+		attrNames[natsHeaderNames[a]] = a
+		attrNames[httpHeaderNames[a]] = a
+	}
+}
+
+// headerName is the header of attribute a: ce-a on the bus, its canonical
+// form (Ce-A) over HTTP.
+func headerName(a string, canonical bool) string {
+	names := natsHeaderNames
+	if canonical {
+		names = httpHeaderNames
+	}
+	if n, ok := names[a]; ok {
+		return n
+	}
+	if canonical {
+		return textproto.CanonicalMIMEHeaderKey("ce-" + a)
+	}
+	return "ce-" + a
+}
+
+// attrName is the attribute a header k (in any case) carries, if it is a
+// ce- header.
+func attrName(k string) (string, bool) {
+	if a, ok := attrNames[k]; ok {
+		return a, true
+	}
+	if len(k) < 3 || !strings.EqualFold(k[:3], "ce-") {
+		return "", false
+	}
+	return strings.ToLower(k[3:]), true
 }

@@ -248,10 +248,14 @@ func TestDispatcherKeepsItsConnectionsToTheHandler(t *testing.T) {
 	waitAcked(t, js, "thumbs-0")
 	mu.Lock()
 	defer mu.Unlock()
-	// One connection per delivery in flight at most, kept open between
-	// deliveries (Go's default client keeps 2 a host and opens the rest anew).
-	if opened > concurrency {
-		t.Errorf("500 deliveries, %d in flight, opened %d connections to the handler; want at most %d", concurrency, opened, concurrency)
+	// About one connection per delivery in flight, kept open between
+	// deliveries (Go's default client keeps 2 a host and opens the rest
+	// anew: 226 here). Not exactly one: a request that finds no idle
+	// connection starts a dial, and when a connection comes back meanwhile
+	// it takes that one and the dialed one joins the pool (1 run in 8 on a
+	// busy machine opened 9 or 10).
+	if opened > 2*concurrency {
+		t.Errorf("500 deliveries, %d in flight, opened %d connections to the handler; want at most %d", concurrency, opened, 2*concurrency)
 	}
 }
 

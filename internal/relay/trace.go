@@ -35,21 +35,17 @@ func ParseTraceparent(s string) (Traceparent, bool) {
 	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
 		return t, false
 	}
-	version, ok := lowerHex(s[0:2])
-	if !ok || version[0] == 0xff {
+	var version, flags [1]byte
+	if !lowerHex(version[:], s[0:2]) || version[0] == 0xff {
 		return t, false
 	}
 	if version[0] == 0 && len(s) != 55 || version[0] != 0 && len(s) > 55 && s[55] != '-' {
 		return t, false
 	}
-	id, ok1 := lowerHex(s[3:35])
-	parent, ok2 := lowerHex(s[36:52])
-	flags, ok3 := lowerHex(s[53:55])
-	if !ok1 || !ok2 || !ok3 || allZero(id) || allZero(parent) {
-		return t, false
+	if !lowerHex(t.TraceID[:], s[3:35]) || !lowerHex(t.ParentID[:], s[36:52]) || !lowerHex(flags[:], s[53:55]) ||
+		allZero(t.TraceID[:]) || allZero(t.ParentID[:]) {
+		return Traceparent{}, false
 	}
-	copy(t.TraceID[:], id)
-	copy(t.ParentID[:], parent)
 	t.Flags = flags[0]
 	if version[0] != 0 {
 		t.Flags &= Sampled // the other bits mean something in that version only
@@ -163,14 +159,16 @@ func (e *Event) writeTrace(h http.Header) {
 	}
 }
 
-func lowerHex(s string) ([]byte, bool) {
+// lowerHex decodes s, lower-case hex digits only, into dst, which is
+// len(s)/2 bytes long.
+func lowerHex(dst []byte, s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return nil, false
+			return false
 		}
 	}
-	b, err := hex.DecodeString(s)
-	return b, err == nil
+	n, err := hex.AppendDecode(dst[:0], []byte(s))
+	return err == nil && len(n) == len(dst)
 }
 
 func allZero(b []byte) bool {

@@ -9,14 +9,35 @@
 # function's Deployment scaled to zero, BURST events stored, one pod again,
 # and the events per second it handles them at (testscripts/bench/eventwake).
 #
-# FN_LOG_LEVEL sets the second function's LOG_LEVEL (the template logs two
-# lines an event at info, its default).
+# FN_LOG_LEVEL sets the second function's LOG_LEVEL (the template logs
+# a line for an event in a sampled trace at info, its default, and the
+# "received event" line of every event at debug).
+#
+# With CPU=1, the CPU time each command on this machine (the cluster's
+# processes run on it: containerd, its shims, nats-server, the relay, the
+# handler) used while eventwake ran, from /proc, the largest first: what
+# the events cost and where. The processes' times are read before and
+# after; one started meanwhile counts from zero, one that ended is left
+# out (with WAKES=0 and a small N, the burst dominates).
+#
+# With BEFORE (a commit), that commit's skiff, templates and relay are
+# deployed too, as a second project in a namespace of its own, and each of
+# RUNS rounds runs eventwake on the commit's ("before") and then on this
+# checkout's ("after"): side by side on the same cluster, interleaved.
+#
+# With PPROF=dir, the "after" side's warm relay runs with
+# SKIFF_RELAY_PPROF=true and a CPU profile of it is taken while it
+# delivers the N events at RATE (for PPROF_SECONDS, default 8: keep it
+# below N/RATE, e.g. N=10000 RATE=1000, as the pod goes away for the
+# burst), written to dir/relay-<run>.pprof (go tool pprof).
 #
 #   testscripts/cluster/ci.sh up && eval "$(testscripts/cluster/ci.sh env)"
 #   WAKES=10 testscripts/bench/events-cluster.sh        # from the repository root
+#   BEFORE=main RUNS=3 WAKES=0 RATE=1000 N=3000 BURST=10000 testscripts/bench/events-cluster.sh
 set -euo pipefail
 
-WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000} FN_LOG_LEVEL=${FN_LOG_LEVEL:-}
+WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000} FN_LOG_LEVEL=${FN_LOG_LEVEL:-} CPU=${CPU:-}
+BEFORE=${BEFORE:-} RUNS=${RUNS:-1} PPROF=${PPROF:-} PPROF_SECONDS=${PPROF_SECONDS:-8}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,20 +46,38 @@ export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
 # The cluster's bus runs with accounts: skiff (and eventwake) connect as the
 # test user, and deploy mints the relays' users with the account's key.
 export SKIFF_NATS_CREDS=${SKIFF_TEST_NATS_CREDS:-} SKIFF_NATS_SIGNING_KEY=${SKIFF_TEST_NATS_SIGNING_KEY:-}
-ns=bench-events stream=bench_events
+
+# The checkouts measured: after (this one) and, with BEFORE, that commit.
+sides=(after)
+src_after=$root
+if [ -n "$BEFORE" ]; then
+  sides=(before after)
+  src_before=$work/src-before
+  mkdir -p "$src_before"
+  git -C "$root" archive "$BEFORE" | tar -x -C "$src_before"
+fi
 cleanup() {
-  (cd "$work/shop" 2>/dev/null && "$work/skiff" delete --all >/dev/null 2>&1) || true
+  for side in "${sides[@]}"; do
+    (cd "$work/shop-$side" 2>/dev/null && "$work/skiff-$side" delete --all >/dev/null 2>&1) || true
+  done
   if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-go build -C "$root" -o "$work/skiff" ./cmd/skiff
 go build -C "$root" -o "$work/eventwake" ./testscripts/bench/eventwake
-relay=$(go run -C "$root" ./hack/relayimage --registry "$SKIFF_TEST_REGISTRY/bench" --tag bench)
-skiff=$work/skiff
-proj=$work/shop
-"$skiff" init "$proj" --kind function --lang go --template cloudevents --name thumbs \
-  --registry "$SKIFF_TEST_REGISTRY/bench-events" -n "$ns" --non-interactive >/dev/null 2>&1
-python3 - "$proj/skiff.yaml" "$relay" "$stream" <<'PY'
+
+# deploy builds a side's skiff and relay image and deploys its project:
+# thumbs (scales from zero) and warm (always one pod), in namespace
+# bench-events[-side] on stream bench_events[_side].
+deploy() {
+  local side=$1 src=src_$1 suffix=""
+  [ -n "$BEFORE" ] && suffix=$side
+  local ns=bench-events${suffix:+-$suffix} stream=bench_events${suffix:+_$suffix}
+  local skiff=$work/skiff-$side proj=$work/shop-$side relay
+  go build -C "${!src}" -o "$skiff" ./cmd/skiff
+  relay=$(go run -C "${!src}" ./hack/relayimage --registry "$SKIFF_TEST_REGISTRY/bench" --tag "bench-$side")
+  "$skiff" init "$proj" --kind function --lang go --template cloudevents --name thumbs \
+    --registry "$SKIFF_TEST_REGISTRY/bench-events-$side" -n "$ns" --non-interactive >/dev/null 2>&1
+  python3 - "$proj/skiff.yaml" "$relay" "$stream" <<'PY'
 import sys
 path, relay, stream = sys.argv[1:]
 text = open(path).read()
@@ -46,9 +85,9 @@ text = text.replace("workloads:\n", f"events:\n  bus: nats://nats.nats.svc.clust
 text = text.replace("  - name: thumbs\n", "  - name: thumbs\n    scale: {min: 0, max: 1, idle: 5s}\n    triggers: [{event: com.example.image.uploaded}]\n", 1)
 open(path, "w").write(text)
 PY
-# warm: always one pod (no scale), for the in-pod delivery at a fixed rate.
-(cd "$proj" && "$skiff" add warm --kind function --lang go --template cloudevents >/dev/null 2>&1)
-python3 - "$proj/skiff.yaml" "$FN_LOG_LEVEL" <<'PY'
+  # warm: always one pod (no scale), for the in-pod delivery at a fixed rate.
+  (cd "$proj" && "$skiff" add warm --kind function --lang go --template cloudevents >/dev/null 2>&1)
+  python3 - "$proj/skiff.yaml" "$FN_LOG_LEVEL" <<'PY'
 import sys
 path, level = sys.argv[1:]
 text = open(path).read()
@@ -56,9 +95,82 @@ env = f"    env: {{LOG_LEVEL: {level}}}\n" if level else ""
 text = text.replace("  - name: warm\n", "  - name: warm\n    triggers: [{event: com.example.image.resized}]\n" + env, 1)
 open(path, "w").write(text)
 PY
-(cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
+  (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
+  if [ -n "$PPROF" ] && [ "$side" = after ]; then
+    kubectl -n "$ns" set env deployment/warm -c skiff-relay SKIFF_RELAY_PPROF=true >/dev/null
+    kubectl -n "$ns" rollout status deployment/warm --timeout 2m >/dev/null
+  fi
+  declare -g "ns_$side=$ns" "stream_$side=$stream"
+}
+for side in "${sides[@]}"; do deploy "$side"; done
 
-echo "| scenario | n | p50 | p90 | p99 | max |"
-echo "|---|---|---|---|---|---|"
-"$work/eventwake" -n "$ns" -release shop-thumbs -stream "$stream" -warm-type com.example.image.resized -warm-deployment warm -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
-  { cat "$work/eventwake.log" >&2; exit 1; }
+# cputimes prints "pid comm ticks" of every process (utime+stime).
+cputimes() {
+  python3 - <<'PY'
+import os
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        continue
+    comm = stat[stat.index("(") + 1:stat.rindex(")")].replace(" ", "_")
+    fields = stat[stat.rindex(")") + 2:].split()
+    print(pid, comm, int(fields[11]) + int(fields[12]))
+PY
+}
+
+# measure runs eventwake on a side's project (and, with CPU, prints what
+# each command used meanwhile).
+measure() {
+  local side=$1 ns=ns_$1 stream=stream_$1 start_s
+  echo
+  [ -n "$BEFORE" ] && echo "### $side"
+  [ -n "$CPU" ] && cputimes >"$work/cpu-before"
+  start_s=$(date +%s.%N)
+  local fwd="" prof="" curlpid=""
+  if [ -n "$PPROF" ] && [ "$side" = after ]; then
+    mkdir -p "$PPROF"
+    run=$((${run:-0} + 1)) prof=$PPROF/relay-$run.pprof
+    # The warm pod's admin port (9091 unless the chart says otherwise).
+    kubectl -n "${!ns}" port-forward deployment/warm 19091:9091 >/dev/null 2>&1 &
+    fwd=$!
+    for _ in $(seq 50); do curl -fs http://127.0.0.1:19091/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+    curl -fs "http://127.0.0.1:19091/debug/pprof/profile?seconds=$PPROF_SECONDS" -o "$prof" &
+    curlpid=$!
+  fi
+  echo "| scenario | n | p50 | p90 | p99 | max |"
+  echo "|---|---|---|---|---|---|"
+  "$work/eventwake" -n "${!ns}" -release shop-thumbs -stream "${!stream}" -warm-type com.example.image.resized -warm-deployment warm \
+    -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
+    { cat "$work/eventwake.log" >&2; exit 1; }
+  if [ -n "$fwd" ]; then
+    wait "$curlpid" || echo "no relay profile (the pod went away before $PPROF_SECONDS s?)" >&2
+    kill "$fwd" 2>/dev/null && wait "$fwd" 2>/dev/null || true
+    echo "relay CPU profile of the warm events: $prof"
+  fi
+  [ -n "$CPU" ] || return 0
+  cputimes >"$work/cpu-after"
+  python3 - "$work/cpu-before" "$work/cpu-after" "$(echo "$(date +%s.%N) - $start_s" | bc)" "$(getconf CLK_TCK)" <<'PY'
+import collections, sys
+before_path, after_path, wall, hz = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+def read(path):
+    return {(p, c): int(t) for p, c, t in (l.split() for l in open(path))}
+before, after = read(before_path), read(after_path)
+used = collections.Counter()
+for key, t in after.items():
+    used[key[1]] += t - before.get(key, 0)
+total = sum(used.values())
+print(f"\nCPU while eventwake ran ({wall:.1f} s wall, {total / hz:.1f} CPU s in all):\n")
+print("| command | CPU s | share |")
+print("|---|---|---|")
+for comm, t in used.most_common(10):
+    print(f"| {comm} | {t / hz:.1f} | {100 * t / total:.0f}% |")
+PY
+}
+for _ in $(seq "$RUNS"); do
+  for side in "${sides[@]}"; do measure "$side"; done
+done
+echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -253,7 +253,10 @@ func run() error {
 	for i := range *burst {
 		ev := &relay.Event{Attrs: map[string]string{"specversion": "1.0", "id": "b" + strconv.Itoa(i), "source": "/bench", "type": "bench.tick"},
 			ContentType: "application/json", Data: []byte(`{"name":"bench"}`)}
-		f, err := js.PublishMsgAsync(ev.Message("bench.bench.tick"))
+		// On a busy machine the server confirms slower than this loop
+		// publishes: wait for room (the client's default gives up after
+		// 200 ms with "stalled with too many outstanding").
+		f, err := js.PublishMsgAsync(ev.Message("bench.bench.tick"), jetstream.WithStallWait(time.Minute))
 		if err != nil {
 			return err
 		}
