@@ -233,6 +233,12 @@ func (pl *Plan) Build(ctx context.Context, stderr io.Writer, events *event.Emitt
 		events.Emit(event.Event{Kind: event.Notice, Phase: event.PhaseBuild, Message: "$ " + join(args)})
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = pl.Dir, env, stderr, stderr
+		// A compiler runs programs of its own (go build: compile, link):
+		// cancelled, the whole group is killed, not the command alone,
+		// whose children would go on after skiff stopped.
+		setProcAttr(cmd)
+		cmd.Cancel = func() error { return kill(cmd.Process) }
+		cmd.WaitDelay = 5 * time.Second // a program that left the group may hold its output
 		if err := cmd.Run(); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

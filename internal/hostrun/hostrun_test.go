@@ -227,3 +227,46 @@ func TestStartOnBusyPort(t *testing.T) {
 		t.Errorf("error %q does not name this process (pid %d)", err, os.Getpid())
 	}
 }
+
+// TestBuildCancelStopsItsChildren: a preparation command cancelled (skiff
+// dev stopping) is killed with the programs it started (go build's compile
+// and link), none of which may go on alone.
+func TestBuildCancelStopsItsChildren(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("process groups")
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	pl := &Plan{Dir: dir, Prepare: [][]string{{"sh", "-c", `sleep 300 >/dev/null 2>&1 & echo $! > child.pid.tmp && mv child.pid.tmp child.pid; wait`}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- pl.Build(ctx, io.Discard, nil) }()
+
+	var pid int
+	for deadline := time.Now().Add(10 * time.Second); pid == 0; {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			fmt.Sscan(string(b), &pid)
+		} else if time.Now().After(deadline) {
+			t.Fatal("the preparation command never started its child")
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Build after cancel: %v; want context.Canceled", err)
+	}
+	// The kill is sent to the group before Build returns; the child's
+	// end is the kernel's, a moment later.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			return // gone, or a zombie waiting for its reaper
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the preparation command's child %d still runs after Build was cancelled", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
