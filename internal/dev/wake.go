@@ -34,8 +34,11 @@ type waker struct {
 	l    *Local
 	ctx  context.Context
 
-	mu       sync.Mutex
-	start    func(context.Context) (*hostrun.Process, error)
+	mu    sync.Mutex
+	start func(context.Context) (*hostrun.Process, error)
+	// version counts setVersion's calls: a start of a version since
+	// replaced is not the workload's.
+	version  int
 	proc     *hostrun.Process
 	starting chan struct{} // closed when the start in flight is done
 	startErr error
@@ -99,6 +102,7 @@ func (wk *waker) setIdle(d time.Duration) {
 func (wk *waker) setVersion(start func(context.Context) (*hostrun.Process, error)) {
 	wk.mu.Lock()
 	wk.start, wk.proc = start, nil
+	wk.version++
 	wk.mu.Unlock()
 }
 
@@ -136,7 +140,7 @@ func (wk *waker) enter(ctx context.Context) error {
 				return errors.New("it has not been built yet")
 			}
 			wk.starting = make(chan struct{})
-			go wk.wake(wk.start, wk.starting)
+			go wk.wake(wk.start, wk.version, wk.starting)
 		}
 		starting := wk.starting
 		wk.mu.Unlock()
@@ -154,18 +158,33 @@ func (wk *waker) enter(ctx context.Context) error {
 	}
 }
 
-// wake starts the process and says how long that took.
-func (wk *waker) wake(start func(context.Context) (*hostrun.Process, error), done chan struct{}) {
+// wake starts the process of version and says how long that took. When
+// a new version came meanwhile (a cycle, which stopped this start's
+// process if it had registered already), the start was neither a wake
+// nor a failure: what it started is stopped, and the requests waiting
+// start the new version.
+func (wk *waker) wake(start func(context.Context) (*hostrun.Process, error), version int, done chan struct{}) {
 	began := time.Now()
 	proc, err := start(wk.ctx)
 	wk.mu.Lock()
+	superseded := wk.version != version
 	wk.starting, wk.startErr = nil, err
-	if err == nil {
+	switch {
+	case superseded:
+		wk.startErr = nil
+	case err == nil:
 		wk.proc = proc
 		wk.armLocked()
 	}
 	wk.mu.Unlock()
 	close(done)
+	if superseded {
+		if err == nil {
+			wk.l.forget(wk.name, proc)
+			_ = proc.Stop()
+		}
+		return
+	}
 	if err != nil {
 		wk.l.Events.Emit(Event{Kind: Failed, Phase: event.PhaseCycle, Workload: wk.name, Error: "waking it: " + err.Error()})
 		return

@@ -2,6 +2,7 @@ package dev
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -108,5 +109,72 @@ func TestWakeOnRequest(t *testing.T) {
 	if c, err := net.Dial("tcp", URL(w)[len("http://"):]); err == nil {
 		c.Close()
 		t.Error("the workload's port still answers after Stop")
+	}
+}
+
+// TestWakeSupersededByANewVersion: a cycle that replaces the version
+// while a request wakes the workload (its start then fails: the cycle
+// stopped that process) is neither a failure nor the end of the request:
+// the request is answered by the new version.
+func TestWakeSupersededByANewVersion(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var mu sync.Mutex
+	var failures []string
+	l := &Local{Root: t.TempDir(), Logs: io.Discard, Events: &Emitter{Sink: func(ev event.Event) {
+		if ev.Kind == Failed {
+			mu.Lock()
+			failures = append(failures, ev.Error)
+			mu.Unlock()
+		}
+	}}}
+	defer l.Stop()
+	w := &project.Workload{Name: "fn", Port: port, Ready: "/", Scale: &project.Scale{Min: 0, Idle: "1m"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wk, _, err := l.wakerFor(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldStarted, release := make(chan struct{}), make(chan struct{})
+	wk.setVersion(func(context.Context) (*hostrun.Process, error) {
+		close(oldStarted)
+		<-release
+		return nil, errors.New("old exited: signal: terminated before it was ready")
+	})
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(URL(w) + "/")
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answer <- resp.Status + " " + string(b)
+	}()
+	<-oldStarted
+	plan := &hostrun.Plan{Command: []string{os.Args[0]}, Dir: t.TempDir(), Port: wk.port,
+		Env: []string{"SKIFF_DEV_TEST_SERVER=127.0.0.1:" + strconv.Itoa(wk.port), "PORT=" + strconv.Itoa(wk.port)}}
+	var newStarts atomic.Int32
+	wk.setVersion(func(ctx context.Context) (*hostrun.Process, error) {
+		newStarts.Add(1)
+		return l.launch(ctx, w, plan, wk.port)
+	})
+	close(release)
+	if got, want := <-answer, "200 OK hello from "+strconv.Itoa(wk.port); got != want {
+		t.Errorf("the request waiting through the cycle got %q, want %q", got, want)
+	}
+	if n := newStarts.Load(); n != 1 {
+		t.Errorf("the new version started %d times, want 1", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failures) > 0 {
+		t.Errorf("a superseded start was reported as a failure: %q", failures)
 	}
 }
