@@ -245,6 +245,9 @@ func (l *Local) Cycle(ctx context.Context, name string) {
 	}
 	l.bins[name] = bin
 	l.mu.Unlock()
+	if wk != nil {
+		wk.replace() // a wake of the old version in flight is not news
+	}
 	if old != nil {
 		_ = old.Stop()
 	}

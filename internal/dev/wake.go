@@ -36,15 +36,18 @@ type waker struct {
 
 	mu    sync.Mutex
 	start func(context.Context) (*hostrun.Process, error)
-	// version counts setVersion's calls: a start of a version since
-	// replaced is not the workload's.
-	version  int
-	proc     *hostrun.Process
-	starting chan struct{} // closed when the start in flight is done
-	startErr error
-	inFlight int
-	timer    *time.Timer
-	closed   bool
+	// version counts replace's and setVersion's calls: a start of a
+	// version since replaced is not the workload's.
+	version int
+	// switching is closed when the version being replaced (replace) has
+	// its successor (setVersion); nil otherwise. Requests wait for it.
+	switching chan struct{}
+	proc      *hostrun.Process
+	starting  chan struct{} // closed when the start in flight is done
+	startErr  error
+	inFlight  int
+	timer     *time.Timer
+	closed    bool
 }
 
 // sleeps reports whether w runs only while it has traffic (scale.min 0,
@@ -97,12 +100,30 @@ func (wk *waker) setIdle(d time.Duration) {
 	wk.mu.Unlock()
 }
 
+// replace says a cycle is about to stop the version that runs (or
+// starts) for a new one: a start in flight is then superseded, not a
+// failure, and requests wait for the new version (setVersion) instead of
+// starting the old one again.
+func (wk *waker) replace() {
+	wk.mu.Lock()
+	wk.proc = nil
+	wk.version++
+	if wk.switching == nil {
+		wk.switching = make(chan struct{})
+	}
+	wk.mu.Unlock()
+}
+
 // setVersion makes start the way to start the workload from now on; the
 // version running, if any, was stopped by the cycle.
 func (wk *waker) setVersion(start func(context.Context) (*hostrun.Process, error)) {
 	wk.mu.Lock()
 	wk.start, wk.proc = start, nil
 	wk.version++
+	if wk.switching != nil {
+		close(wk.switching)
+		wk.switching = nil
+	}
 	wk.mu.Unlock()
 }
 
@@ -125,6 +146,15 @@ func (wk *waker) enter(ctx context.Context) error {
 		if wk.closed {
 			wk.mu.Unlock()
 			return errors.New("skiff dev is stopping")
+		}
+		if switching := wk.switching; switching != nil {
+			wk.mu.Unlock()
+			select {
+			case <-switching:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if wk.proc != nil && processRunning(wk.proc) {
 			wk.inFlight++
@@ -231,6 +261,10 @@ func (wk *waker) sleep(proc *hostrun.Process) {
 func (wk *waker) close() {
 	wk.mu.Lock()
 	wk.closed = true
+	if wk.switching != nil {
+		close(wk.switching)
+		wk.switching = nil
+	}
 	if wk.timer != nil {
 		wk.timer.Stop()
 	}

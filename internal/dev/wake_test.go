@@ -117,6 +117,15 @@ func TestWakeOnRequest(t *testing.T) {
 // stopped that process) is neither a failure nor the end of the request:
 // the request is answered by the new version.
 func TestWakeSupersededByANewVersion(t *testing.T) {
+	// A cycle marks the version replaced before it stops the old
+	// process, and sets the new one after: the old start may end in
+	// between (cycle), or only after the new version is set (late).
+	for _, order := range []string{"cycle", "late"} {
+		t.Run(order, func(t *testing.T) { testWakeSuperseded(t, order == "cycle") })
+	}
+}
+
+func testWakeSuperseded(t *testing.T, cycleOrder bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -161,11 +170,29 @@ func TestWakeSupersededByANewVersion(t *testing.T) {
 	plan := &hostrun.Plan{Command: []string{os.Args[0]}, Dir: t.TempDir(), Port: wk.port,
 		Env: []string{"SKIFF_DEV_TEST_SERVER=127.0.0.1:" + strconv.Itoa(wk.port), "PORT=" + strconv.Itoa(wk.port)}}
 	var newStarts atomic.Int32
-	wk.setVersion(func(ctx context.Context) (*hostrun.Process, error) {
+	newVersion := func(ctx context.Context) (*hostrun.Process, error) {
 		newStarts.Add(1)
 		return l.launch(ctx, w, plan, wk.port)
-	})
-	close(release)
+	}
+	if cycleOrder {
+		wk.replace()
+		close(release) // the cycle stops the old process: its start fails
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			wk.mu.Lock()
+			ended := wk.starting == nil
+			wk.mu.Unlock()
+			if ended {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the old start did not end")
+			}
+		}
+		wk.setVersion(newVersion)
+	} else {
+		wk.setVersion(newVersion)
+		close(release)
+	}
 	if got, want := <-answer, "200 OK hello from "+strconv.Itoa(wk.port); got != want {
 		t.Errorf("the request waiting through the cycle got %q, want %q", got, want)
 	}
