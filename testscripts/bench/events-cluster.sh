@@ -47,15 +47,9 @@ export SKIFF_CACHE_DIR=$work/cache SKIFF_CONFIG_DIR=$work/config
 # test user, and deploy mints the relays' users with the account's key.
 export SKIFF_NATS_CREDS=${SKIFF_TEST_NATS_CREDS:-} SKIFF_NATS_SIGNING_KEY=${SKIFF_TEST_NATS_SIGNING_KEY:-}
 
-# The checkouts measured: after (this one) and, with BEFORE, that commit.
-sides=(after)
-src_after=$root
-if [ -n "$BEFORE" ]; then
-  sides=(before after)
-  src_before=$work/src-before
-  mkdir -p "$src_before"
-  git -C "$root" archive "$BEFORE" | tar -x -C "$src_before"
-fi
+# shellcheck source=testscripts/bench/lib.sh
+. "$root/testscripts/bench/lib.sh"
+checkouts
 cleanup() {
   for side in "${sides[@]}"; do
     (cd "$work/shop-$side" 2>/dev/null && "$work/skiff-$side" delete --all >/dev/null 2>&1) || true

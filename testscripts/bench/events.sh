@@ -35,15 +35,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The checkouts measured: after (this one) and, with BEFORE, that commit.
-sides=(after)
-src_after=$root
-if [ -n "$BEFORE" ]; then
-  sides=(before after)
-  src_before=$work/src-before
-  mkdir -p "$src_before"
-  git -C "$root" archive "$BEFORE" | tar -x -C "$src_before"
-fi
+# shellcheck source=testscripts/bench/lib.sh
+. "$root/testscripts/bench/lib.sh"
+checkouts
 for side in "${sides[@]}"; do
   src=src_$side
   go build -C "${!src}" -o "$work/eventload-$side" ./testscripts/bench/eventload

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by the cluster benchmarks; source it after setting root.
+# Shared by the benchmarks; source it after setting root (and work).
 
 # use_host_bases PROJECT_DIR LANGS...: when LANGS hold node, typescript or
 # python, point the project's bases at images made from the host's node
@@ -17,4 +17,19 @@ path, bases = sys.argv[1], sys.argv[2]
 text = open(path).read().replace("workloads:\n", f"build:\n  base: {{node: {bases}/node:20, typescript: {bases}/node:20, python: {bases}/python:3.11}}\nworkloads:\n", 1)
 open(path, "w").write(text)
 PY
+}
+
+# checkouts sets the checkouts measured side by side: sides (after, this
+# one; with BEFORE, also before, that commit) and src_after/src_before,
+# their trees (before's extracted into $work/src-before).
+# shellcheck disable=SC2034 # sides and src_* are what it sets for the caller
+checkouts() {
+  sides=(after)
+  src_after=$root
+  if [ -n "${BEFORE:-}" ]; then
+    sides=(before after)
+    src_before=${work:?}/src-before
+    mkdir -p "$src_before"
+    git -C "$root" archive "$BEFORE" | tar -x -C "$src_before"
+  fi
 }
