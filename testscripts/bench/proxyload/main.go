@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -126,7 +127,10 @@ func run() error {
 		if err := r.cmd.Start(); err != nil {
 			return err
 		}
-		defer func() { r.cmd.Process.Signal(os.Interrupt); r.cmd.Wait() }()
+		// SIGTERM, as the kubelet stops it: a script run in the background
+		// by a non-interactive shell starts its children with SIGINT
+		// ignored.
+		defer func() { r.cmd.Process.Signal(syscall.SIGTERM); r.cmd.Wait() }()
 		if err := waitReady(ready); err != nil {
 			return err
 		}
