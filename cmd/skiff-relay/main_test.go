@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/eventstream"
 	"github.com/skiffdev/skiff/internal/natstest"
-	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 	"github.com/skiffdev/skiff/internal/stats"
 )
@@ -169,7 +169,7 @@ func publishStreams(url string) error {
 		return err
 	}
 	defer nc.Close()
-	if err := relay.EnsureStreams(context.Background(), js, "shop", project.Limits{}); err != nil {
+	if err := relay.EnsureStreams(context.Background(), js, "shop", eventstream.Limits{}); err != nil {
 		return err
 	}
 	_, err = js.CreateOrUpdateConsumer(context.Background(), "shop",
@@ -188,7 +188,7 @@ func TestPublishAsAMintedUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if err := relay.EnsureStreams(context.Background(), js, "shop", project.Limits{}); err != nil {
+	if err := relay.EnsureStreams(context.Background(), js, "shop", eventstream.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	key, err := bus.ReadSigningKey(op.WriteSigningKey(t))

@@ -27,6 +27,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/relay/relayplan"
 	"github.com/skiffdev/skiff/templates"
 )
 
@@ -224,9 +225,9 @@ func Values(p *project.Project, w *project.Workload, namespace, image string) ma
 // consumers of w's triggers and the CronJobs of its schedules.
 func eventValues(p *project.Project, w *project.Workload) map[string]any {
 	// The manifest was validated: its triggers map to consumers.
-	plan, _ := relay.PlanFor(p, w)
+	plan, _ := relayplan.For(p, w)
 	if plan == nil {
-		plan = &relay.Plan{Stream: relay.Stream(p), Delivery: relay.DeliveryOf(w)}
+		plan = &relay.Plan{Stream: relayplan.Stream(p), Delivery: relayplan.Delivery(w)}
 	}
 	triggers := make([]any, len(plan.Triggers))
 	for i, t := range plan.Triggers {

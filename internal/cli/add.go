@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
+	"github.com/skiffdev/skiff/internal/eventstream"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/scaffold"
 )
@@ -118,7 +119,7 @@ func addRun(ctx context.Context, opts *AddOptions) error {
 		}
 	}
 	for _, t := range opts.Triggers {
-		if err := project.CheckEventType(t, true); err != nil {
+		if err := eventstream.CheckType(t, true); err != nil {
 			return cmdutil.Usagef("--trigger %q %v; use a CloudEvent type such as com.example.image.uploaded, or a prefix such as com.example.*", t, err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/skiffdev/skiff/internal/cmdutil"
 	"github.com/skiffdev/skiff/internal/engine"
+	"github.com/skiffdev/skiff/internal/eventstream"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -124,7 +125,7 @@ func newCmdEventsPublish(opts *EventsOptions, run func(context.Context, string) 
 		Args: exactArgs(1, "the event's type"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			typ := args[0]
-			if err := project.CheckEventType(typ, false); err != nil {
+			if err := eventstream.CheckType(typ, false); err != nil {
 				return cmdutil.Usagef("the type %q %v; use a CloudEvent type such as com.example.image.uploaded", typ, err)
 			}
 			body, err := eventData(data, f.IOStreams.In)
@@ -229,7 +230,7 @@ func newCmdEventsTail(opts *EventsOptions, run func(context.Context, string) err
 		`),
 		Args: exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := project.CheckEventType(typ, true); err != nil {
+			if err := eventstream.CheckType(typ, true); err != nil {
 				return cmdutil.Usagef("--type %q %v; use a CloudEvent type, a prefix such as com.example.*, or *", typ, err)
 			}
 			if since < 0 || count < 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/skiffdev/skiff/internal/natstest"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/relay/relayplan"
 )
 
 // TestEventsPublish stores an event on a real nats-server on loopback
@@ -104,7 +105,7 @@ func TestEventsStatusAndDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, _ := p.Workload("thumbs")
-	plan, _ := relay.PlanFor(p, w)
+	plan, _ := relayplan.For(p, w)
 	js := natstest.Connect(t, busURL)
 	ctx := context.Background()
 	if err := relay.Subscribe(ctx, js, "thumbs", plan, 4); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/skiffdev/skiff/internal/eventstream"
 	"github.com/skiffdev/skiff/internal/project"
 )
 
@@ -71,65 +72,12 @@ type TailedEvent struct {
 	Data    []byte
 }
 
-// TriggerStatus is how one trigger's consumer stands.
-type TriggerStatus struct {
-	Workload string `json:"workload"`
-	// Trigger is the trigger as skiff.yaml has it: its event, or schedule.
-	Trigger  string `json:"trigger"`
-	Consumer string `json:"consumer"`
-	// Deployed is false when the consumer does not exist (yet).
-	Deployed bool `json:"deployed"`
-	// Pending events wait to be delivered; AckPending are delivered and
-	// not answered yet; their sum is the lag KEDA scales on.
-	Pending     uint64 `json:"pending"`
-	AckPending  int    `json:"ackPending"`
-	Redelivered int    `json:"redelivered"`
-	// Delivered counts the deliveries made (retries included).
-	Delivered uint64 `json:"delivered"`
-	// DeadLetters are the workload's events that exhausted their retries.
-	DeadLetters uint64 `json:"deadLetters"`
-	// LastDone is when the latest event of those done (answered, or dead
-	// lettered) in order was.
-	LastDone *time.Time `json:"lastDone,omitempty"`
-	// Oldest is when the oldest event waiting for the trigger was stored,
-	// and AgesOut when the stream's maxAge drops it (nil: none waits, or
-	// no maxAge); AgingOut: it has lived AgingOutShare of maxAge.
-	Oldest   *time.Time `json:"oldest,omitempty"`
-	AgesOut  *time.Time `json:"agesOut,omitempty"`
-	AgingOut bool       `json:"agingOut,omitempty"`
-}
-
-// AgingOutShare is how much of the stream's maxAge the oldest waiting
-// event of a trigger may have lived before status warns that events will
-// age out unhandled.
-const AgingOutShare = 0.8
-
-// StreamUsage is how full one of the project's streams is.
-type StreamUsage struct {
-	Stream string `json:"stream"`
-	Events uint64 `json:"events"`
-	Bytes  uint64 `json:"bytes"`
-	// MaxBytes and MaxAge are its limits (-1 and 0: none).
-	MaxBytes int64         `json:"maxBytes"`
-	MaxAge   time.Duration `json:"maxAge"`
-	// First is when its oldest event was stored (nil: it is empty).
-	First *time.Time `json:"first,omitempty"`
-}
-
-// Lag is what KEDA scales on.
-func (s TriggerStatus) Lag() uint64 { return s.Pending + uint64(s.AckPending) }
-
-// DeadLetter is an event that exhausted its retries.
-type DeadLetter struct {
-	Seq        uint64    `json:"seq"`
-	Workload   string    `json:"workload"`
-	Consumer   string    `json:"consumer"`
-	ID         string    `json:"id"`
-	Type       string    `json:"type"`
-	Source     string    `json:"source"`
-	Subject    string    `json:"subject"`
-	Reason     string    `json:"reason"`
-	Status     int       `json:"status"`
-	Deliveries int       `json:"deliveries"`
-	Stored     time.Time `json:"stored"`
-}
+// The bus's values the relay shares (package eventstream).
+type (
+	// TriggerStatus is how one trigger's consumer stands.
+	TriggerStatus = eventstream.TriggerStatus
+	// StreamUsage is how full one of the project's streams is.
+	StreamUsage = eventstream.Usage
+	// DeadLetter is an event that exhausted its retries.
+	DeadLetter = eventstream.DeadLetter
+)

@@ -17,6 +17,7 @@ import (
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/relay/relayplan"
 )
 
 // BusConn is a connection to a project's event bus (through a
@@ -84,7 +85,7 @@ func OpenLocalBus(ctx context.Context, root string, p *project.Project) (b engin
 	if err != nil {
 		return nil, "", fmt.Errorf("the bus of skiff dev --local (pid %d): %w", st.PID, err)
 	}
-	return &busClient{conn: conn, stream: relay.Stream(p), project: p, letters: map[uint64]relay.DeadLetter{}},
+	return &busClient{conn: conn, stream: relayplan.Stream(p), project: p, letters: map[uint64]relay.DeadLetter{}},
 		fmt.Sprintf("skiff dev --local (pid %d) at %s", st.PID, st.Bus), nil
 }
 
@@ -94,7 +95,7 @@ func OpenBus(ctx context.Context, p *project.Project, auth bus.Auth, connect fun
 	if err != nil {
 		return nil, err
 	}
-	return &busClient{conn: conn, stream: relay.Stream(p), project: p, letters: map[uint64]relay.DeadLetter{}}, nil
+	return &busClient{conn: conn, stream: relayplan.Stream(p), project: p, letters: map[uint64]relay.DeadLetter{}}, nil
 }
 
 // busClient is engine.Bus on a connection to the project's bus.
@@ -160,7 +161,7 @@ func (t *tail) Next() (*engine.TailedEvent, error) {
 func (b *busClient) Triggers(ctx context.Context, ws []project.Workload) ([]engine.TriggerStatus, error) {
 	out := []engine.TriggerStatus{}
 	for _, w := range ws {
-		plan, err := relay.PlanFor(b.project, &w)
+		plan, err := relayplan.For(b.project, &w)
 		if err != nil {
 			return nil, err
 		}

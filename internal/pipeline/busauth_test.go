@@ -27,6 +27,7 @@ import (
 	"github.com/skiffdev/skiff/internal/natstest"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/relay/relayplan"
 )
 
 const busauthDoc = `apiVersion: skiff.dev/v1alpha1
@@ -117,7 +118,7 @@ func TestDeployMintsBusUsers(t *testing.T) {
 	}
 	data := secretData(t, rel.Manifest, "thumbs-nats")
 	w, _ := s.Project.Workload("thumbs")
-	plan, _ := relay.PlanFor(s.Project, w)
+	plan, _ := relayplan.For(s.Project, w)
 	if len(data) != 2 || data[relay.RelayCredsKey] == nil || data[relay.ScheduleCredsKey(plan.Schedules[0])] == nil {
 		t.Fatalf("the Secret holds %d keys", len(data))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/skiffdev/skiff/internal/publish"
 	"github.com/skiffdev/skiff/internal/publish/registry"
 	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/relay/relayplan"
 	"github.com/skiffdev/skiff/internal/target"
 )
 
@@ -510,7 +511,7 @@ func (b *busConsumers) Users(ctx context.Context, w *project.Workload) (map[stri
 	if f.CA == "" && (f.Creds == "" || f.SigningKey == "") {
 		return nil, nil
 	}
-	plan, err := relay.PlanFor(b.project, w)
+	plan, err := relayplan.For(b.project, w)
 	if err != nil {
 		return nil, err
 	}
@@ -577,7 +578,7 @@ func (b *busConsumers) Users(ctx context.Context, w *project.Workload) (map[stri
 // Subscribe creates the project's streams and w's consumers, and removes
 // the consumers of triggers w no longer has.
 func (b *busConsumers) Subscribe(ctx context.Context, w *project.Workload) error {
-	plan, err := relay.PlanFor(b.project, w)
+	plan, err := relayplan.For(b.project, w)
 	if err != nil {
 		return err
 	}
@@ -592,7 +593,7 @@ func (b *busConsumers) Check(ctx context.Context) error {
 
 func (b *busConsumers) Unsubscribe(ctx context.Context, w *project.Workload) error {
 	return b.bus.Do(ctx, func(conn *bus.Conn) error {
-		return relay.Unsubscribe(ctx, conn.JS, relay.Stream(b.project), w.Name, nil)
+		return relay.Unsubscribe(ctx, conn.JS, relayplan.Stream(b.project), w.Name, nil)
 	})
 }
 
@@ -603,7 +604,7 @@ func (b *busConsumers) Lag(ctx context.Context, ws []project.Workload) (map[stri
 			if len(w.Triggers) == 0 {
 				continue
 			}
-			plan, err := relay.PlanFor(b.project, &w)
+			plan, err := relayplan.For(b.project, &w)
 			if err != nil {
 				return err
 			}

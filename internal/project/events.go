@@ -1,7 +1,6 @@
 package project
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	_ "time/tzdata" // timeZone is checked the same on every machine
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/skiffdev/skiff/internal/eventstream"
 )
 
 // Events is the project's event bus (skiff.yaml `events`): a NATS server
@@ -61,10 +62,7 @@ const (
 )
 
 // Limits are the streams' bounds, parsed, with the defaults.
-type Limits struct {
-	MaxAge, DeadLetterMaxAge time.Duration
-	MaxBytes                 int64
-}
+type Limits = eventstream.Limits
 
 // Limits are the retention of the project's streams (validated: a bad
 // value is the default here).
@@ -224,36 +222,6 @@ type Delivery struct {
 	Timeout string `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 }
 
-// ScheduleType is the CloudEvent type of a schedule's events.
-const ScheduleType = "dev.skiff.schedule"
-
-// CheckEventType says why typ is not a CloudEvent type skiff can route:
-// dot-separated parts (they become a NATS subject's tokens), none empty,
-// without spaces, * or >. With pattern, a trailing ".*" or a lone "*" is
-// allowed.
-func CheckEventType(typ string, pattern bool) error {
-	if pattern {
-		if typ == "*" {
-			return nil
-		}
-		typ = strings.TrimSuffix(typ, ".*")
-	}
-	if typ == "" {
-		return errors.New("is empty")
-	}
-	for _, tok := range strings.Split(typ, ".") {
-		switch {
-		case tok == "":
-			return errors.New("has an empty part between dots")
-		case pattern && strings.Contains(tok, "*"):
-			return errors.New("may hold * only as its last part, after a dot (com.example.*)")
-		case strings.ContainsAny(tok, "*> \t\r\n"):
-			return errors.New("may not hold spaces, * or >")
-		}
-	}
-	return nil
-}
-
 // checkEventsFields checks the fields of e, at path at (events, or an
 // environment's).
 func checkEventsFields(at string, e *Events, add func(path, msg, hint string)) {
@@ -326,7 +294,7 @@ func (p *Project) checkEvents(add func(path, msg, hint string)) {
 			case t.Event != "" && t.Schedule != "":
 				add(tat, "has both event and schedule", "use one trigger for each")
 			case t.Event != "":
-				if err := CheckEventType(t.Event, true); err != nil {
+				if err := eventstream.CheckType(t.Event, true); err != nil {
 					add(tat+".event", fmt.Sprintf("%q %v", t.Event, err), "use a CloudEvent type such as com.example.image.uploaded, or a prefix such as com.example.*")
 				}
 				if t.TimeZone != "" {

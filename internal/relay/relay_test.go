@@ -15,8 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skiffdev/skiff/internal/eventstream"
 	"github.com/skiffdev/skiff/internal/natstest"
-	"github.com/skiffdev/skiff/internal/project"
 )
 
 // runNATS starts a real nats-server with JetStream on a file store in a
@@ -24,7 +24,7 @@ import (
 func runNATS(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	js := natstest.Connect(t, natstest.Start(t))
-	if err := EnsureStreams(context.Background(), js, "shop", project.Limits{}); err != nil {
+	if err := EnsureStreams(context.Background(), js, "shop", eventstream.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	return js

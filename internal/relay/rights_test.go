@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skiffdev/skiff/internal/bus"
+	"github.com/skiffdev/skiff/internal/eventstream"
 	"github.com/skiffdev/skiff/internal/natstest"
-	"github.com/skiffdev/skiff/internal/project"
 )
 
 // userConn connects to the operator-mode server as the user in creds
@@ -71,7 +71,7 @@ func TestRelayRightsOnABusWithAccounts(t *testing.T) {
 	op := natstest.StartOperator(t)
 	ctx := context.Background()
 	_, admin, _ := userConn(t, op.URL, op.WriteUser(t, natstest.User{Name: "cli"}), "")
-	lim := project.Limits{MaxAge: time.Hour, MaxBytes: 64 << 20, DeadLetterMaxAge: time.Hour}
+	lim := eventstream.Limits{MaxAge: time.Hour, MaxBytes: 64 << 20, DeadLetterMaxAge: time.Hour}
 	for _, s := range []string{"shop", "other"} {
 		if err := EnsureStreams(ctx, admin, s, lim); err != nil {
 			t.Fatal(err)
@@ -206,7 +206,7 @@ func TestRelayRightsOnABusWithAccounts(t *testing.T) {
 	sfile := op.Dir + "/tick.creds"
 	writeFile(t, sfile, screds)
 	snc, sjs, serrs := userConn(t, op.URL, sfile, sr.Inbox)
-	if _, err := PublishTo(ctx, sjs, tick.Subject, NewEvent(project.ScheduleType, "/s", "tick-1", time.Now(), nil)); err != nil {
+	if _, err := PublishTo(ctx, sjs, tick.Subject, NewEvent(eventstream.ScheduleType, "/s", "tick-1", time.Now(), nil)); err != nil {
 		t.Fatalf("the schedule's user cannot store its tick: %v", err)
 	}
 	for _, subject := range []string{"shop.com.example.a", "shop.dev.skiff.schedule.orders.1", "$JS.API.STREAM.PURGE.shop"} {
@@ -300,7 +300,7 @@ func TestMinterCurrent(t *testing.T) {
 func TestEnsureStreamsLimits(t *testing.T) {
 	js := natstest.Connect(t, natstest.Start(t))
 	ctx := context.Background()
-	lim := project.Limits{MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30, DeadLetterMaxAge: 30 * 24 * time.Hour}
+	lim := eventstream.Limits{MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30, DeadLetterMaxAge: 30 * 24 * time.Hour}
 	if err := EnsureStreams(ctx, js, "shop", lim); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestEnsureStreamsLimits(t *testing.T) {
 	if _, err := js.UpdateStream(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	lim2 := project.Limits{MaxAge: 36 * time.Hour, MaxBytes: 512 << 20, DeadLetterMaxAge: 48 * time.Hour}
+	lim2 := eventstream.Limits{MaxAge: 36 * time.Hour, MaxBytes: 512 << 20, DeadLetterMaxAge: 48 * time.Hour}
 	if err := EnsureStreams(ctx, js, "shop", lim2); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func httptestServer(t *testing.T, h http.Handler) string {
 func TestStatusOldestAndUsage(t *testing.T) {
 	js := natstest.Connect(t, natstest.Start(t))
 	ctx := context.Background()
-	lim := project.Limits{MaxAge: time.Hour, MaxBytes: 8 << 20, DeadLetterMaxAge: 2 * time.Hour}
+	lim := eventstream.Limits{MaxAge: time.Hour, MaxBytes: 8 << 20, DeadLetterMaxAge: 2 * time.Hour}
 	if err := EnsureStreams(ctx, js, "shop", lim); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/eventstream"
 )
 
 // NewEvent is a CloudEvent of typ from source with id, at time at, with
@@ -28,7 +28,7 @@ func NewEvent(typ, source, id string, at time.Time, data []byte) *Event {
 // at, with id: what its CronJob's `skiff-relay publish` stores on the
 // cluster, and the Scheduler on this machine.
 func Tick(s Schedule, id string, at time.Time) *Event {
-	return NewEvent(project.ScheduleType, s.Source, id, at, nil)
+	return NewEvent(eventstream.ScheduleType, s.Source, id, at, nil)
 }
 
 // Scheduler stores the ticks of schedules on their subjects, on their

@@ -11,11 +11,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skiffdev/skiff/internal/engine"
+	"github.com/skiffdev/skiff/internal/eventstream"
 )
 
 // TriggerStatus is how one trigger's consumer stands.
-type TriggerStatus = engine.TriggerStatus
+type TriggerStatus = eventstream.TriggerStatus
 
 // Status reads the consumers of plan's workload and its dead letters.
 func Status(ctx context.Context, js jetstream.JetStream, workload string, plan *Plan) ([]TriggerStatus, error) {
@@ -67,9 +67,9 @@ func Status(ctx context.Context, js jetstream.JetStream, workload string, plan *
 }
 
 // AgingOut says whether an event stored at oldest, on a stream that keeps
-// events for maxAge, has lived engine.AgingOutShare of it at now.
+// events for maxAge, has lived eventstream.AgingOutShare of it at now.
 func AgingOut(oldest time.Time, maxAge time.Duration, now time.Time) bool {
-	return maxAge > 0 && now.Sub(oldest) >= time.Duration(float64(maxAge)*engine.AgingOutShare)
+	return maxAge > 0 && now.Sub(oldest) >= time.Duration(float64(maxAge)*eventstream.AgingOutShare)
 }
 
 // oldestWaiting is when the oldest event a consumer has not had acked
@@ -98,8 +98,8 @@ func oldestWaiting(ctx context.Context, s jetstream.Stream, info *jetstream.Cons
 
 // Usage reads the use of stream and its dead letters' against their
 // limits (a stream not made yet is left out).
-func Usage(ctx context.Context, js jetstream.JetStream, stream string) ([]engine.StreamUsage, error) {
-	out := []engine.StreamUsage{}
+func Usage(ctx context.Context, js jetstream.JetStream, stream string) ([]eventstream.Usage, error) {
+	out := []eventstream.Usage{}
 	for _, name := range []string{stream, DeadLetterStream(stream)} {
 		s, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -109,7 +109,7 @@ func Usage(ctx context.Context, js jetstream.JetStream, stream string) ([]engine
 			return nil, fmt.Errorf("stream %s: %w", name, err)
 		}
 		info := s.CachedInfo()
-		u := engine.StreamUsage{Stream: name, Events: info.State.Msgs, Bytes: info.State.Bytes,
+		u := eventstream.Usage{Stream: name, Events: info.State.Msgs, Bytes: info.State.Bytes,
 			MaxBytes: info.Config.MaxBytes, MaxAge: info.Config.MaxAge}
 		if info.State.Msgs > 0 {
 			first := info.State.FirstTime
@@ -137,9 +137,9 @@ func deadLetterCount(ctx context.Context, js jetstream.JetStream, stream, worklo
 }
 
 // DeadLetter is an event that exhausted its retries, as the dead-letter
-// stream holds it: engine's value, and the message to replay.
+// stream holds it: the value skiff shows, and the message to replay.
 type DeadLetter struct {
-	engine.DeadLetter
+	eventstream.DeadLetter
 	msg *jetstream.RawStreamMsg
 }
 
@@ -176,7 +176,7 @@ func deadLetterOf(stream string, m *jetstream.RawStreamMsg) DeadLetter {
 	h := m.Header
 	status, _ := strconv.Atoi(h.Get("Skiff-Status"))
 	deliveries, _ := strconv.Atoi(h.Get("Skiff-Deliveries"))
-	dl := DeadLetter{DeadLetter: engine.DeadLetter{Seq: m.Sequence, Workload: m.Subject[len(DeadLetterSubject(stream, "")):],
+	dl := DeadLetter{DeadLetter: eventstream.DeadLetter{Seq: m.Sequence, Workload: m.Subject[len(DeadLetterSubject(stream, "")):],
 		Consumer: h.Get("Skiff-Consumer"), Subject: h.Get("Skiff-Subject"), Reason: h.Get("Skiff-Reason"), Status: status,
 		Deliveries: deliveries, Stored: m.Time}, msg: m}
 	if ev, err := FromMessage(h, m.Data); err == nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/eventstream"
 )
 
 // EnsureStreams creates the project's stream (subjects <stream>.>) and its
@@ -16,7 +16,7 @@ import (
 // lim (MaxAge and MaxBytes; the dead letters by DeadLetterMaxAge and
 // MaxBytes; zero: unbounded). Of an existing stream only those limits are
 // changed, when they differ: the rest may be an operator's tuning.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string, lim project.Limits) error {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string, lim eventstream.Limits) error {
 	for _, cfg := range StreamConfigs(stream, lim) {
 		s, err := js.Stream(ctx, cfg.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -36,7 +36,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string, l
 
 // StreamConfigs are the project's stream and its dead letters' as skiff
 // creates them.
-func StreamConfigs(stream string, lim project.Limits) []jetstream.StreamConfig {
+func StreamConfigs(stream string, lim eventstream.Limits) []jetstream.StreamConfig {
 	bytes := func(n int64) int64 {
 		if n <= 0 {
 			return -1

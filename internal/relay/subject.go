@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/eventstream"
 )
 
 // Subject is where the event of CloudEvent type typ goes on stream:
 // <stream>.<type>; the type's dots separate the subject's tokens.
 func Subject(stream, typ string) (string, error) {
-	if err := project.CheckEventType(typ, false); err != nil {
+	if err := eventstream.CheckType(typ, false); err != nil {
 		return "", fmt.Errorf("type %q %w", typ, err)
 	}
 	return stream + "." + typ, nil
@@ -20,7 +20,7 @@ func Subject(stream, typ string) (string, error) {
 // type, or a prefix of whole dot-separated parts ending in ".*"
 // ("com.example.*"), or "*" for every event.
 func Filter(stream, pattern string) (string, error) {
-	if err := project.CheckEventType(pattern, true); err != nil {
+	if err := eventstream.CheckType(pattern, true); err != nil {
 		return "", fmt.Errorf("event %q %w", pattern, err)
 	}
 	if pattern == "*" {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skiffdev/skiff/internal/project"
+	"github.com/skiffdev/skiff/internal/eventstream"
 )
 
 // Defaults of a workload's delivery (skiff.yaml `delivery`).
@@ -26,14 +26,6 @@ const (
 // WorkloadKey is the consumer metadata key naming the workload a consumer
 // delivers to: deploy removes the consumers of triggers a workload lost.
 const WorkloadKey = "skiff.dev/workload"
-
-// Stream is the project's stream: events.stream, else the project's name.
-func Stream(p *project.Project) string {
-	if p.Events != nil && p.Events.Stream != "" {
-		return p.Events.Stream
-	}
-	return p.Name
-}
 
 // Schedule is one schedule trigger of a workload: a CronJob publishes its
 // ticks on Subject, which only its own consumer reads.
@@ -52,44 +44,48 @@ type Schedule struct {
 type Plan struct {
 	Stream string
 	// Limits bound the project's streams.
-	Limits    project.Limits
+	Limits    eventstream.Limits
 	Triggers  []Trigger
 	Schedules []Schedule
 	Delivery  Delivery
 }
 
-// PlanFor maps the triggers of w (of project p, which has events) to
-// consumers. A consumer's name is the workload's and a hash of what it
-// reads, so reordering triggers keeps them and changing one replaces it.
-func PlanFor(p *project.Project, w *project.Workload) (*Plan, error) {
-	stream := Stream(p)
-	pl := &Plan{Stream: stream, Limits: p.Events.Limits(), Delivery: DeliveryOf(w)}
-	for _, t := range w.Triggers {
-		var tr Trigger
-		if t.Schedule != "" {
-			h := hash(t.Schedule, t.TimeZone)
-			s := Schedule{Name: shortName(w.Name, 52-9) + "-" + h, Schedule: t.Schedule, TimeZone: t.TimeZone,
-				Subject: ScheduleSubject(stream, w.Name, h), Source: "/skiff/" + p.Name + "/" + w.Name + "/schedules/" + h}
-			pl.Schedules = append(pl.Schedules, s)
-			tr = Trigger{Filter: s.Subject, Event: project.ScheduleType, Schedule: t.Schedule}
-		} else {
-			f, err := Filter(stream, t.Event)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", w.Name, err)
-			}
-			tr = Trigger{Filter: f, Source: t.Source, Event: t.Event}
-		}
-		tr.Consumer = shortName(w.Name, 64-9) + "-" + hash(tr.Filter, tr.Source)
-		pl.Triggers = append(pl.Triggers, tr)
+// EventTrigger is workload's trigger on the events of type pattern (a
+// type, a prefix ending in ".*", or "*") on stream, from source ("": any).
+// Its consumer's name is the workload's and a hash of what it reads, so
+// reordering a workload's triggers keeps their consumers and changing one
+// replaces it.
+func EventTrigger(stream, workload, pattern, source string) (Trigger, error) {
+	f, err := Filter(stream, pattern)
+	if err != nil {
+		return Trigger{}, err
 	}
-	return pl, nil
+	tr := Trigger{Filter: f, Source: source, Event: pattern}
+	tr.Consumer = consumerName(workload, tr)
+	return tr, nil
+}
+
+// ScheduleTrigger is the schedule (a cron expression, in timeZone: "" is
+// UTC) of workload of project on stream: the CronJob that publishes its
+// ticks, and the trigger whose consumer alone reads them.
+func ScheduleTrigger(stream, project, workload, schedule, timeZone string) (Schedule, Trigger) {
+	h := hash(schedule, timeZone)
+	s := Schedule{Name: shortName(workload, 52-9) + "-" + h, Schedule: schedule, TimeZone: timeZone,
+		Subject: ScheduleSubject(stream, workload, h), Source: "/skiff/" + project + "/" + workload + "/schedules/" + h}
+	tr := Trigger{Filter: s.Subject, Event: eventstream.ScheduleType, Schedule: schedule}
+	tr.Consumer = consumerName(workload, tr)
+	return s, tr
+}
+
+func consumerName(workload string, tr Trigger) string {
+	return shortName(workload, 64-9) + "-" + hash(tr.Filter, tr.Source)
 }
 
 // ScheduleSubject is where the ticks of one schedule of a workload go:
 // <stream>.dev.skiff.schedule.<workload>.<hash>, apart from every other
 // workload's, so no other consumer counts them as its lag.
 func ScheduleSubject(stream, workload, h string) string {
-	return stream + "." + project.ScheduleType + "." + workload + "." + h
+	return stream + "." + eventstream.ScheduleType + "." + workload + "." + h
 }
 
 // ReplaySubject is where `skiff events dlq replay` puts a dead letter of
@@ -101,23 +97,6 @@ func ReplaySubject(stream, consumer string) string {
 // DefaultDelivery is the delivery of a workload whose skiff.yaml sets none.
 func DefaultDelivery() Delivery {
 	return Delivery{Retries: DefaultRetries, Backoff: DefaultBackoff, Timeout: DefaultTimeout}
-}
-
-// DeliveryOf is w's delivery, with the defaults for what it leaves out.
-func DeliveryOf(w *project.Workload) Delivery {
-	d := DefaultDelivery()
-	if wd := w.Delivery; wd != nil {
-		if wd.Retries != nil {
-			d.Retries = *wd.Retries
-		}
-		if v, err := time.ParseDuration(wd.Backoff); err == nil && v > 0 {
-			d.Backoff = v
-		}
-		if v, err := time.ParseDuration(wd.Timeout); err == nil && v > 0 {
-			d.Timeout = v
-		}
-	}
-	return d
 }
 
 func hash(parts ...string) string {

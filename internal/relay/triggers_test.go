@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,84 +12,22 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/skiffdev/skiff/internal/project"
 )
-
-func retries(n int) *int { return &n }
-
-func TestPlanFor(t *testing.T) {
-	p := &project.Project{Name: "shop", Events: &project.Events{Bus: "nats://nats:4222"}}
-	w := &project.Workload{Name: "thumbs", Triggers: []project.Trigger{
-		{Event: "com.example.image.uploaded", Source: "/uploads"},
-		{Event: "com.example.*"},
-		{Schedule: "*/5 * * * *", TimeZone: "Europe/Berlin"},
-	}, Delivery: &project.Delivery{Retries: retries(5), Backoff: "250ms"}}
-	pl, err := PlanFor(p, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pl.Stream != "shop" || len(pl.Triggers) != 3 || len(pl.Schedules) != 1 {
-		t.Fatalf("plan: %+v", pl)
-	}
-	if d := pl.Delivery; d.Retries != 5 || d.Backoff != 250*time.Millisecond || d.Timeout != DefaultTimeout {
-		t.Errorf("delivery = %+v, want 5 retries, 250ms backoff, the default timeout", d)
-	}
-	if f := pl.Triggers[0]; f.Filter != "shop.com.example.image.uploaded" || f.Source != "/uploads" {
-		t.Errorf("first trigger: %+v", f)
-	}
-	if f := pl.Triggers[1]; f.Filter != "shop.com.example.>" {
-		t.Errorf("prefix trigger: %+v", f)
-	}
-	s := pl.Schedules[0]
-	if pl.Triggers[2].Filter != s.Subject || !strings.HasPrefix(s.Subject, "shop.dev.skiff.schedule.thumbs.") {
-		t.Errorf("the schedule's consumer reads %s, its CronJob publishes on %s", pl.Triggers[2].Filter, s.Subject)
-	}
-	names := map[string]bool{}
-	for _, tr := range pl.Triggers {
-		if names[tr.Consumer] || !strings.HasPrefix(tr.Consumer, "thumbs-") || strings.ContainsAny(tr.Consumer, ".*> ") {
-			t.Errorf("consumer name %q: not unique or not a durable name", tr.Consumer)
-		}
-		names[tr.Consumer] = true
-	}
-
-	// Reordered, the same triggers keep their consumers; a changed one
-	// gets a new one.
-	w2 := *w
-	w2.Triggers = []project.Trigger{w.Triggers[2], {Event: "com.example.image.uploaded", Source: "/other"}, w.Triggers[1]}
-	pl2, _ := PlanFor(p, &w2)
-	if pl2.Triggers[0].Consumer != pl.Triggers[2].Consumer || pl2.Triggers[2].Consumer != pl.Triggers[1].Consumer {
-		t.Errorf("reordering renamed consumers: %v then %v", pl.Triggers, pl2.Triggers)
-	}
-	if names[pl2.Triggers[1].Consumer] {
-		t.Errorf("a trigger with another source kept the consumer %s", pl2.Triggers[1].Consumer)
-	}
-	if pl2.Schedules[0].Name != s.Name || len(s.Name) > 52 {
-		t.Errorf("CronJob names %q, %q: want equal, at most 52 characters", s.Name, pl2.Schedules[0].Name)
-	}
-}
 
 func TestSubscribeRemovesTheConsumersOfGoneTriggers(t *testing.T) {
 	js := runNATS(t)
 	ctx := context.Background()
-	p := &project.Project{Name: "shop", Events: &project.Events{Bus: "nats://nats:4222"}}
-	w := &project.Workload{Name: "thumbs", Triggers: []project.Trigger{{Event: "com.example.a"}, {Event: "com.example.b"}}}
-	other := &project.Workload{Name: "orders", Triggers: []project.Trigger{{Event: "com.example.a"}}}
-	for _, wl := range []*project.Workload{w, other} {
-		pl, err := PlanFor(p, wl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := Subscribe(ctx, js, wl.Name, pl, 4); err != nil {
+	triggers := map[string][]string{"thumbs": {"com.example.a", "com.example.b"}, "orders": {"com.example.a"}}
+	for _, wl := range []string{"thumbs", "orders"} {
+		if err := Subscribe(ctx, js, wl, planOf(t, "shop", wl, DefaultDelivery(), triggers[wl]...), 4); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if got := consumers(t, js); len(got) != 3 {
 		t.Fatalf("consumers after subscribing: %v, want 3", got)
 	}
-	w.Triggers = w.Triggers[1:]
-	pl, _ := PlanFor(p, w)
-	if err := Subscribe(ctx, js, w.Name, pl, 4); err != nil {
+	pl := planOf(t, "shop", "thumbs", DefaultDelivery(), "com.example.b")
+	if err := Subscribe(ctx, js, "thumbs", pl, 4); err != nil {
 		t.Fatal(err)
 	}
 	got := consumers(t, js)
@@ -103,6 +40,21 @@ func TestSubscribeRemovesTheConsumersOfGoneTriggers(t *testing.T) {
 	if got := consumers(t, js); len(got) != 1 {
 		t.Errorf("after thumbs unsubscribed: %v, want orders' alone", got)
 	}
+}
+
+// planOf is the plan of workload's triggers on events (types or
+// patterns) on stream, with delivery d and no limits.
+func planOf(t *testing.T, stream, workload string, d Delivery, events ...string) *Plan {
+	t.Helper()
+	pl := &Plan{Stream: stream, Delivery: d}
+	for _, ev := range events {
+		tr, err := EventTrigger(stream, workload, ev, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl.Triggers = append(pl.Triggers, tr)
+	}
+	return pl
 }
 
 func consumers(t *testing.T, js jetstream.JetStream) map[string]bool {
@@ -170,20 +122,14 @@ func TestDispatcherWaitsForTheFunction(t *testing.T) {
 func TestDeadLettersStatusAndReplay(t *testing.T) {
 	js := runNATS(t)
 	ctx := context.Background()
-	p := &project.Project{Name: "shop", Events: &project.Events{Bus: "nats://nats:4222"}}
-	thumbs := &project.Workload{Name: "thumbs", Triggers: []project.Trigger{{Event: "com.example.image.uploaded"}},
-		Delivery: &project.Delivery{Retries: retries(1), Backoff: "50ms", Timeout: "5s"}}
-	other := &project.Workload{Name: "audit", Triggers: []project.Trigger{{Event: "com.example.*"}}}
-	plans := map[string]*Plan{}
-	for _, w := range []*project.Workload{thumbs, other} {
-		pl, err := PlanFor(p, w)
-		if err != nil {
+	plans := map[string]*Plan{
+		"thumbs": planOf(t, "shop", "thumbs", Delivery{Retries: 1, Backoff: 50 * time.Millisecond, Timeout: 5 * time.Second}, "com.example.image.uploaded"),
+		"audit":  planOf(t, "shop", "audit", DefaultDelivery(), "com.example.*"),
+	}
+	for _, w := range []string{"thumbs", "audit"} {
+		if err := Subscribe(ctx, js, w, plans[w], 4); err != nil {
 			t.Fatal(err)
 		}
-		if err := Subscribe(ctx, js, w.Name, pl, 4); err != nil {
-			t.Fatal(err)
-		}
-		plans[w.Name] = pl
 	}
 	var fixed atomic.Bool
 	fn := newFunction(func(id string, _ int) int {

@@ -27,6 +27,7 @@ import (
 	"github.com/skiffdev/skiff/internal/engine"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/relay/relayplan"
 )
 
 // Bus is the event half of `skiff dev --local`: a NATS server with
@@ -79,7 +80,7 @@ func Start(ctx context.Context, o engine.DevBusConfig) (b *Bus, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b = &Bus{root: root, lock: lock, Stream: relay.Stream(p), metrics: &relay.Metrics{}, delivery: map[string]*delivering{},
+	b = &Bus{root: root, lock: lock, Stream: relayplan.Stream(p), metrics: &relay.Metrics{}, delivery: map[string]*delivering{},
 		workloads: o.Workloads, keepWarm: o.KeepWarm}
 	defer func() {
 		if err != nil {
@@ -139,7 +140,7 @@ func (b *Bus) Metrics() *relay.Metrics { return b.metrics }
 // changed): a workload whose triggers, delivery or port changed gets its
 // relay again; one that lost its triggers, none.
 func (b *Bus) SetProject(ctx context.Context, p *project.Project) error {
-	if s := relay.Stream(p); s != b.Stream {
+	if s := relayplan.Stream(p); s != b.Stream {
 		return fmt.Errorf("events.stream changed from %s to %s: restart skiff dev to use it", b.Stream, s)
 	}
 	return b.apply(ctx, p)
@@ -159,7 +160,7 @@ func (b *Bus) apply(ctx context.Context, p *project.Project) error {
 		if len(w.Triggers) == 0 || !slices.Contains(b.workloads, w.Name) {
 			continue
 		}
-		plan, err := relay.PlanFor(p, w)
+		plan, err := relayplan.For(p, w)
 		if err != nil {
 			return err
 		}

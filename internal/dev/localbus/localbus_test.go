@@ -21,6 +21,7 @@ import (
 	"github.com/skiffdev/skiff/internal/bus"
 	"github.com/skiffdev/skiff/internal/dev"
 	"github.com/skiffdev/skiff/internal/engine"
+	"github.com/skiffdev/skiff/internal/eventstream"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
@@ -90,7 +91,7 @@ func (h *handler) next(t *testing.T, what string) http.Header {
 func TestLocalBus(t *testing.T) {
 	root := t.TempDir()
 	greeter, gport := startHandler(t, func(h http.Header, w http.ResponseWriter) {
-		if h.Get("Ce-Type") == project.ScheduleType {
+		if h.Get("Ce-Type") == eventstream.ScheduleType {
 			return
 		}
 		w.Header().Set("Ce-Specversion", "1.0")
@@ -200,7 +201,7 @@ func TestLocalBus(t *testing.T) {
 
 	// A schedule ticks (the greeter gets dev.skiff.schedule events).
 	for {
-		if greeter.next(t, "a tick").Get("Ce-Type") == project.ScheduleType {
+		if greeter.next(t, "a tick").Get("Ce-Type") == eventstream.ScheduleType {
 			break
 		}
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/skiffdev/skiff/internal/pipeline"
 	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
+	"github.com/skiffdev/skiff/internal/relay/relayplan"
 	"github.com/skiffdev/skiff/internal/target"
 	"github.com/skiffdev/skiff/internal/tui"
 )
@@ -229,7 +230,7 @@ func TestDeleteRemovesWhatSkiffDeleteRemoves(t *testing.T) {
 	p := &project.Project{Name: "shop", Namespace: "shop", Events: &project.Events{Bus: url, Stream: "shop"},
 		Workloads: []project.Workload{{Name: "orders", Kind: "function", Port: 8080,
 			Triggers: []project.Trigger{{Event: "com.example.order.placed"}}}}}
-	plan, err := relay.PlanFor(p, &p.Workloads[0])
+	plan, err := relayplan.For(p, &p.Workloads[0])
 	if err != nil {
 		t.Fatal(err)
 	}
