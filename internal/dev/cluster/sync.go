@@ -17,6 +17,7 @@ import (
 	"github.com/skiffdev/skiff/internal/build"
 	"github.com/skiffdev/skiff/internal/chart"
 	"github.com/skiffdev/skiff/internal/devsync"
+	"github.com/skiffdev/skiff/internal/devsync/imagedir"
 	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/kube"
 	"github.com/skiffdev/skiff/internal/pipeline"
@@ -92,7 +93,7 @@ type live struct {
 
 // newLive records a release just rolled out with img.
 func newLive(pull string, img v1.Image) (*live, error) {
-	tree, err := devsync.TreeOf(img, build.AppDir)
+	tree, err := devsync.TreeOf(imagedir.Folder{Image: img, Dir: build.AppDir})
 	if err != nil {
 		return nil, err
 	}
@@ -120,11 +121,11 @@ func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project
 	if err != nil || key != deployed {
 		return false
 	}
-	same, err := devsync.SameOutside(st.built, img.Built, build.AppDir)
+	same, err := imagedir.SameOutside(st.built, img.Built, build.AppDir)
 	if err != nil || !same {
 		return false
 	}
-	to, err := devsync.TreeOf(img.Built, build.AppDir)
+	to, err := devsync.TreeOf(imagedir.Folder{Image: img.Built, Dir: build.AppDir})
 	if err != nil {
 		return false
 	}
@@ -136,7 +137,7 @@ func (c *Cluster) trySync(ctx context.Context, pl *pipeline.Pipeline, w *project
 		return true
 	}
 	var buf bytes.Buffer
-	if err := devsync.WritePatch(&buf, img.Built, build.AppDir, patch); err != nil {
+	if err := devsync.WritePatch(&buf, imagedir.Folder{Image: img.Built, Dir: build.AppDir}, patch); err != nil {
 		return false
 	}
 	t := time.Now()
