@@ -41,6 +41,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -196,6 +197,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	o, err := parse("skiff-relay", args, getenv, nil)
 	if err != nil {
 		return err
+	}
+	if !o.pprof {
+		// The memory profiler samples an allocation in every 512 KiB and
+		// keeps the stacks for /debug/pprof/heap: 0.1 MiB of the pod's
+		// memory after a load, for profiles nobody can read.
+		runtime.MemProfileRate = 0
 	}
 	var triggers []relay.Trigger
 	if err := json.Unmarshal([]byte(o.triggers), &triggers); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -298,6 +299,9 @@ func TestServeProxyOnly(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+	if runtime.MemProfileRate != 0 {
+		t.Errorf("without SKIFF_RELAY_PPROF the memory profiler samples every %d bytes, want it off", runtime.MemProfileRate)
 	}
 	if _, err := parse("skiff-relay", nil, func(string) string { return "" }, nil); err == nil {
 		t.Error("neither a stream nor a proxy was accepted")

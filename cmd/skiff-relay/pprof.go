@@ -16,7 +16,8 @@ const maxProfile = 5 * time.Minute
 // --pprof (SKIFF_RELAY_PPROF=true) is set, for `go tool pprof`:
 // /debug/pprof/profile?seconds=N is a CPU profile of the next N seconds
 // (default 30), /debug/pprof/allocs and /debug/pprof/heap the memory's,
-// /debug/pprof/goroutine the goroutines'.
+// /debug/pprof/goroutine the goroutines'. Without --pprof, serve turns the
+// memory profiler off (runtime.MemProfileRate 0).
 func profileHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
