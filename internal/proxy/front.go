@@ -189,6 +189,7 @@ type frontConn struct {
 }
 
 func (f *Front) newConn(conn net.Conn) *frontConn {
+	conn = withRawIO(conn)
 	c := &frontConn{f: f, conn: conn, remote: conn.RemoteAddr().String()}
 	c.ctx = context.WithValue(context.WithValue(context.Background(), http.ServerContextKey, f.srv),
 		http.LocalAddrContextKey, conn.LocalAddr())

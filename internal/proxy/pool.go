@@ -146,6 +146,7 @@ func (p *pool) open(ctx context.Context) (*appConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	conn = withRawIO(conn)
 	return &appConn{Conn: conn, br: bufio.NewReader(conn), bw: bufio.NewWriter(conn)}, nil
 }
 
