@@ -36,9 +36,10 @@ var errBrokeOff = errors.New("the app broke off its answer")
 // exchange is one request on one connection to the app.
 type exchange struct {
 	c *appConn
-	// unwatch ends the watch on the caller: false once it went away
-	// (the connection is then aborted).
-	unwatch func() bool
+	// The watch on the caller, which aborts c when it goes away: the
+	// front's (watchCaller), or stop, of a context.AfterFunc.
+	front callerWatcher
+	stop  func() bool
 	// body is the end of the request body's writer when it runs on a
 	// goroutine of its own; nil otherwise.
 	body chan error
@@ -49,6 +50,40 @@ type exchange struct {
 	mu       sync.Mutex
 	reading  bool
 	answered bool
+}
+
+// aborter is what a caller's leaving aborts: the connection to the app
+// its request is on.
+type aborter interface{ abort() }
+
+// callerWatcher is the front's ResponseWriter, which aborts the
+// connection of a request whose caller goes away itself: a
+// context.AfterFunc per request costs five allocations.
+type callerWatcher interface {
+	watchCaller(ctx context.Context, a aborter) bool
+	unwatchCaller() bool
+}
+
+// watch aborts x's connection when r's caller goes away (r's context
+// ends) before unwatch.
+func (x *exchange) watch(w http.ResponseWriter, r *http.Request) {
+	if rec, ok := w.(*recorder); ok {
+		w = rec.ResponseWriter
+	}
+	if cw, ok := w.(callerWatcher); ok && cw.watchCaller(r.Context(), x.c) {
+		x.front = cw
+		return
+	}
+	x.stop = context.AfterFunc(r.Context(), x.c.abort)
+}
+
+// unwatch ends the watch on the caller: false once it went away (the
+// connection is then aborted).
+func (x *exchange) unwatch() bool {
+	if x.front != nil {
+		return x.front.unwatchCaller()
+	}
+	return x.stop()
 }
 
 // errAnswered ends a request body's writer whose answer is over.
@@ -148,9 +183,9 @@ func (p *Proxy) forward(w *recorder, r *http.Request) {
 // after passing on interim ones to w. A request that can be sent again
 // is, once, on a new connection when a kept one turns out closed.
 func (p *Proxy) head(w http.ResponseWriter, r *http.Request) (*exchange, *http.Response, error) {
-	x, res, err := p.send(r, false)
+	x, res, err := p.send(w, r, false)
 	if err != nil && retryable(r, err) {
-		x, res, err = p.send(r, true)
+		x, res, err = p.send(w, r, true)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -166,7 +201,7 @@ func (p *Proxy) head(w http.ResponseWriter, r *http.Request) (*exchange, *http.R
 		}
 		w.WriteHeader(res.StatusCode)
 		clear(h)
-		if res, err = http.ReadResponse(x.c.br, r); err != nil {
+		if res, err = x.c.readResponse(r); err != nil {
 			break
 		}
 	}
@@ -183,7 +218,7 @@ func (p *Proxy) head(w http.ResponseWriter, r *http.Request) (*exchange, *http.R
 
 // send writes r on a kept connection (a new one when fresh) and reads the
 // head of the app's first answer.
-func (p *Proxy) send(r *http.Request, fresh bool) (*exchange, *http.Response, error) {
+func (p *Proxy) send(w http.ResponseWriter, r *http.Request, fresh bool) (*exchange, *http.Response, error) {
 	var c *appConn
 	var err error
 	if fresh {
@@ -194,7 +229,9 @@ func (p *Proxy) send(r *http.Request, fresh bool) (*exchange, *http.Response, er
 	if err != nil {
 		return nil, nil, err
 	}
-	x := &exchange{c: c, unwatch: context.AfterFunc(r.Context(), c.abort)}
+	x := &c.x
+	*x = exchange{c: c}
+	x.watch(w, r)
 	body := hasBody(r)
 	writeHead(c.bw, r, p.o.Target.Host, body)
 	switch {
@@ -229,7 +266,7 @@ func (p *Proxy) send(r *http.Request, fresh bool) (*exchange, *http.Response, er
 		}
 		return nil, nil, err
 	}
-	res, err := http.ReadResponse(c.br, r)
+	res, err := c.readResponse(r)
 	if err != nil {
 		x.end(p.pool, false)
 		return nil, nil, err
@@ -286,8 +323,9 @@ func (x *exchange) sendBody(r *http.Request, timeout time.Duration) error {
 		cw = httputil.NewChunkedWriter(bw)
 		dst = cw
 	}
-	buf := buffers.Get()
-	defer buffers.Put(buf)
+	bp := buffers.get()
+	defer buffers.put(bp)
+	buf := *bp
 	for {
 		n, rerr := x.readBody(r, buf)
 		if n > 0 {
@@ -409,8 +447,9 @@ func (p *Proxy) respond(w *recorder, res *http.Response) (reusable bool, err err
 		// The answer goes out chunked, so that trailers can follow.
 		w.flush()
 	}
-	buf := buffers.Get()
-	defer buffers.Put(buf)
+	bp := buffers.get()
+	defer buffers.put(bp)
+	buf := *bp
 	for {
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {

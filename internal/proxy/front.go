@@ -189,6 +189,7 @@ type frontConn struct {
 }
 
 func (f *Front) newConn(conn net.Conn) *frontConn {
+	conn = withRawIO(conn)
 	c := &frontConn{f: f, conn: conn, remote: conn.RemoteAddr().String()}
 	c.ctx = context.WithValue(context.WithValue(context.Background(), http.ServerContextKey, f.srv),
 		http.LocalAddrContextKey, conn.LocalAddr())
@@ -323,24 +324,26 @@ func (f *Front) idleTimeout() time.Duration {
 // connection can take another.
 func (c *frontConn) serveRequest() bool {
 	h := &c.h
-	r := &http.Request{
+	// The request is built here and copied once with its context
+	// (WithContext allocates the copy; this one stays on the stack).
+	req := http.Request{
 		Method: h.method, URL: h.url, RequestURI: h.target,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: h.minor,
 		Header: h.header, Host: h.host, RemoteAddr: c.remote,
 		Body: http.NoBody, ContentLength: h.length, Close: h.close,
 	}
 	if h.minor == 0 {
-		r.Proto = "HTTP/1.0"
+		req.Proto = "HTTP/1.0"
 	}
 	var body *frontBody
 	if h.length > 0 {
 		body = &frontBody{c: c, remaining: h.length, expect: h.expect, expected: h.expect}
-		r.Body = body
+		req.Body = body
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
-	r = r.WithContext(ctx)
-	c.w.reset(h, body)
+	r := req.WithContext(ctx)
+	c.w.reset(h, body, ctx)
 	c.watch.begin(cancel)
 	if body == nil {
 		c.watch.arm()

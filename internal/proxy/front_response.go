@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -19,7 +20,8 @@ import (
 type frontWriter struct {
 	c      *frontConn
 	h      *head
-	body   *frontBody // nil without one
+	body   *frontBody      // nil without one
+	ctx    context.Context // the request's
 	header http.Header
 
 	status    int   // the final status, once WriteHeader was called
@@ -35,10 +37,24 @@ type frontWriter struct {
 	dateBuf    [32]byte
 }
 
-func (w *frontWriter) reset(h *head, body *frontBody) {
+func (w *frontWriter) reset(h *head, body *frontBody, ctx context.Context) {
 	clear(w.header)
-	*w = frontWriter{c: w.c, h: h, body: body, header: w.header, length: -1, trailers: w.trailers[:0]}
+	*w = frontWriter{c: w.c, h: h, body: body, ctx: ctx, header: w.header, length: -1, trailers: w.trailers[:0]}
 	w.closeAfter = h.close
+}
+
+// watchCaller has a aborted when the caller of the request of ctx goes
+// away, as context.AfterFunc(ctx, a.abort) would, and says whether it
+// will be: false when ctx is not that request's context (a handler
+// replaced it), or the caller already went away.
+func (w *frontWriter) watchCaller(ctx context.Context, a aborter) bool {
+	return ctx == w.ctx && w.c.watch.onGone(a)
+}
+
+// unwatchCaller ends watchCaller, and says whether it stopped the abort
+// from running (as the stop function of context.AfterFunc).
+func (w *frontWriter) unwatchCaller() bool {
+	return w.c.watch.offGone()
 }
 
 func (w *frontWriter) Header() http.Header { return w.header }

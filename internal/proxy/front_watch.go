@@ -31,6 +31,7 @@ type watch struct {
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc // the request's
+	abort   aborter            // aborted with it (watchCaller)
 	armed   bool               // the request was all read: watch it
 	since   time.Time          // when it was
 	pending bool               // the timer is set
@@ -98,10 +99,35 @@ func (w *watch) tick() {
 	default:
 		w.gone = true
 		cancel()
+		if a := w.abort; a != nil {
+			w.abort = nil
+			go a.abort() // as context.AfterFunc runs it
+		}
 	}
 	w.running = false
 	w.mu.Unlock()
 	close(done)
+}
+
+// onGone has a aborted when the request's caller goes away, unless it
+// did already (false).
+func (w *watch) onGone(a aborter) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gone || w.cancel == nil || w.abort != nil {
+		return false
+	}
+	w.abort = a
+	return true
+}
+
+// offGone ends onGone, and says whether a was not aborted.
+func (w *watch) offGone() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	a := w.abort
+	w.abort = nil
+	return a != nil
 }
 
 // stop ends the watch of the request (its answer went out) and says
@@ -118,7 +144,7 @@ func (w *watch) stop() (gone bool) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.cancel, w.done = nil, nil
+	w.cancel, w.done, w.abort = nil, nil, nil
 	return w.gone
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -30,6 +31,15 @@ type appConn struct {
 	rdl time.Time
 	// wdl says a write deadline ends the writes (exchange.end).
 	wdl bool
+
+	// x is the exchange of the request on it, and res, resHeader and
+	// body the answer parseResponse read last: one request at a time
+	// uses the connection, and its exchange is over before the
+	// connection serves another.
+	x         exchange
+	res       http.Response
+	resHeader http.Header
+	body      lenBody
 }
 
 // aLongTimeAgo is a deadline in the past: it ends any read or write at
@@ -136,6 +146,7 @@ func (p *pool) open(ctx context.Context) (*appConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	conn = withRawIO(conn)
 	return &appConn{Conn: conn, br: bufio.NewReader(conn), bw: bufio.NewWriter(conn)}, nil
 }
 

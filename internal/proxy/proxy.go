@@ -140,6 +140,11 @@ type bufferPool struct{ pool sync.Pool }
 func (b *bufferPool) Get() []byte  { return *b.pool.Get().(*[]byte) }
 func (b *bufferPool) Put(x []byte) { b.pool.Put(&x) }
 
+// get and put are Get and Put without the allocation of a new pointer
+// for each Put: the lean path's.
+func (b *bufferPool) get() *[]byte  { return b.pool.Get().(*[]byte) }
+func (b *bufferPool) put(p *[]byte) { b.pool.Put(p) }
+
 // failed answers a request the app did not: 504 when it did not answer
 // in time, 502 when it could not be reached or broke off; nothing when
 // the caller went away (recorded as StatusClientClosed).
