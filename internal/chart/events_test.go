@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/skiffdev/skiff/internal/project"
 	"github.com/skiffdev/skiff/internal/relay"
 )
 
@@ -184,5 +185,38 @@ func TestRenderEventsCooldown(t *testing.T) {
 	}
 	if so.Spec.CooldownPeriod != 120 {
 		t.Errorf("cooldownPeriod = %d, want the whole idle, 120", so.Spec.CooldownPeriod)
+	}
+}
+
+// The relay with events runs its Go code on one thread by default
+// (events.goMaxProcs); 0 leaves Go's default, and the proxy alone never
+// gets it.
+func TestRenderEventsRelayThreads(t *testing.T) {
+	p, err := project.Parse([]byte(eventsDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.RelayImage = relayImg
+	for _, tc := range []struct {
+		overrides map[string]any
+		want      string
+	}{
+		{nil, "1"},
+		{map[string]any{"events": map[string]any{"goMaxProcs": 2}}, "2"},
+		{map[string]any{"events": map[string]any{"goMaxProcs": 0}}, ""},
+	} {
+		objs := splitObjects(t, renderRelease(t, p, "thumbs", "shop", tc.overrides))
+		var d appsv1.Deployment
+		if err := yaml.UnmarshalStrict([]byte(objs["Deployment/thumbs"]), &d); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := env(d.Spec.Template.Spec.InitContainers[0])["GOMAXPROCS"]
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("with %v: the relay's GOMAXPROCS = %q (set: %v), want %q", tc.overrides, got, ok, tc.want)
+		}
+	}
+	spec, _, _ := renderProxy(t, proxyDoc, "orders")
+	if v, ok := env(spec.InitContainers[0])["GOMAXPROCS"]; ok {
+		t.Errorf("the relay of the proxy alone has GOMAXPROCS %q", v)
 	}
 }

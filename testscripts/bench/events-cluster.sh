@@ -9,21 +9,30 @@
 # function's Deployment scaled to zero, BURST events stored, one pod again,
 # and the events per second it handles them at (testscripts/bench/eventwake).
 #
+# eventwake publishes to the bus's Service address from this machine
+# (the node reaches Services, as a publisher in the cluster would); with
+# PORT_FORWARD=1 through a port-forward to the bus's pod instead, as skiff
+# itself does: that costs the API server, the kubelet and containerd
+# about 0.6 ms of CPU an event, on the cores the pod runs on.
+#
 # FN_LOG_LEVEL sets the second function's LOG_LEVEL (the template logs
 # a line for an event in a sampled trace at info, its default, and the
 # "received event" line of every event at debug).
 #
 # With CPU=1, the CPU time each command on this machine (the cluster's
-# processes run on it: containerd, its shims, nats-server, the relay, the
-# handler) used while eventwake ran, from /proc, the largest first: what
-# the events cost and where. The processes' times are read before and
-# after; one started meanwhile counts from zero, one that ended is left
-# out (with WAKES=0 and a small N, the burst dominates).
+# processes run on it: nats-server, the relay, the handler, containerd,
+# the kubelet) used during the warm events and during the burst (from the
+# pod's first delivery to its last ack), from /proc, the largest first,
+# in seconds and µs an event, and how busy the machine was (eventwake
+# -cpu): what the events cost and where.
 #
 # With BEFORE (a commit), that commit's skiff, templates and relay are
 # deployed too, as a second project in a namespace of its own, and each of
 # RUNS rounds runs eventwake on the commit's ("before") and then on this
 # checkout's ("after"): side by side on the same cluster, interleaved.
+#
+# RELAY_ENV (NAME=value words, e.g. "GODEBUG=gctrace=1 GOGC=200") is set
+# on the "after" side's warm relay (kubectl set env).
 #
 # With PPROF=dir, the "after" side's warm relay runs with
 # SKIFF_RELAY_PPROF=true and a CPU profile of it is taken while it
@@ -37,7 +46,7 @@
 set -euo pipefail
 
 WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000} FN_LOG_LEVEL=${FN_LOG_LEVEL:-} CPU=${CPU:-}
-BEFORE=${BEFORE:-} RUNS=${RUNS:-1} PPROF=${PPROF:-} PPROF_SECONDS=${PPROF_SECONDS:-8}
+PORT_FORWARD=${PORT_FORWARD:-} BEFORE=${BEFORE:-} RUNS=${RUNS:-1} PPROF=${PPROF:-} PPROF_SECONDS=${PPROF_SECONDS:-8} RELAY_ENV=${RELAY_ENV:-}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -90,39 +99,28 @@ text = text.replace("  - name: warm\n", "  - name: warm\n    triggers: [{event: 
 open(path, "w").write(text)
 PY
   (cd "$proj" && "$skiff" deploy --timeout 5m >/dev/null)
-  if [ -n "$PPROF" ] && [ "$side" = after ]; then
-    kubectl -n "$ns" set env deployment/warm -c skiff-relay SKIFF_RELAY_PPROF=true >/dev/null
+  local env=()
+  [ -n "$PPROF" ] && env+=(SKIFF_RELAY_PPROF=true)
+  # shellcheck disable=SC2206 # RELAY_ENV is a list of NAME=value words
+  [ -n "$RELAY_ENV" ] && env+=($RELAY_ENV)
+  if [ ${#env[@]} -gt 0 ] && [ "$side" = after ]; then
+    kubectl -n "$ns" set env deployment/warm -c skiff-relay "${env[@]}" >/dev/null
     kubectl -n "$ns" rollout status deployment/warm --timeout 2m >/dev/null
   fi
   declare -g "ns_$side=$ns" "stream_$side=$stream"
 }
 for side in "${sides[@]}"; do deploy "$side"; done
-
-# cputimes prints "pid comm ticks" of every process (utime+stime).
-cputimes() {
-  python3 - <<'PY'
-import os
-for pid in os.listdir("/proc"):
-    if not pid.isdigit():
-        continue
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        continue
-    comm = stat[stat.index("(") + 1:stat.rindex(")")].replace(" ", "_")
-    fields = stat[stat.rindex(")") + 2:].split()
-    print(pid, comm, int(fields[11]) + int(fields[12]))
-PY
-}
+bus=()
+if [ -z "$PORT_FORWARD" ]; then
+  bus=(-bus "nats://$(kubectl -n nats get service nats -o jsonpath='{.spec.clusterIP}'):4222")
+fi
 
 # measure runs eventwake on a side's project (and, with CPU, prints what
 # each command used meanwhile).
 measure() {
-  local side=$1 ns=ns_$1 stream=stream_$1 start_s
+  local side=$1 ns=ns_$1 stream=stream_$1
   echo
   [ -n "$BEFORE" ] && echo "### $side"
-  [ -n "$CPU" ] && cputimes >"$work/cpu-before"
-  start_s=$(date +%s.%N)
   local fwd="" prof="" curlpid=""
   if [ -n "$PPROF" ] && [ "$side" = after ]; then
     mkdir -p "$PPROF"
@@ -136,32 +134,14 @@ measure() {
   fi
   echo "| scenario | n | p50 | p90 | p99 | max |"
   echo "|---|---|---|---|---|---|"
-  "$work/eventwake" -n "${!ns}" -release shop-thumbs -stream "${!stream}" -warm-type com.example.image.resized -warm-deployment warm \
-    -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" 2>"$work/eventwake.log" ||
+  "$work/eventwake" "${bus[@]}" -n "${!ns}" -release shop-thumbs -stream "${!stream}" -warm-type com.example.image.resized -warm-deployment warm \
+    -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" ${CPU:+-cpu} 2>"$work/eventwake.log" ||
     { cat "$work/eventwake.log" >&2; exit 1; }
   if [ -n "$fwd" ]; then
     wait "$curlpid" || echo "no relay profile (the pod went away before $PPROF_SECONDS s?)" >&2
     kill "$fwd" 2>/dev/null && wait "$fwd" 2>/dev/null || true
     echo "relay CPU profile of the warm events: $prof"
   fi
-  [ -n "$CPU" ] || return 0
-  cputimes >"$work/cpu-after"
-  python3 - "$work/cpu-before" "$work/cpu-after" "$(echo "$(date +%s.%N) - $start_s" | bc)" "$(getconf CLK_TCK)" <<'PY'
-import collections, sys
-before_path, after_path, wall, hz = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-def read(path):
-    return {(p, c): int(t) for p, c, t in (l.split() for l in open(path))}
-before, after = read(before_path), read(after_path)
-used = collections.Counter()
-for key, t in after.items():
-    used[key[1]] += t - before.get(key, 0)
-total = sum(used.values())
-print(f"\nCPU while eventwake ran ({wall:.1f} s wall, {total / hz:.1f} CPU s in all):\n")
-print("| command | CPU s | share |")
-print("|---|---|---|")
-for comm, t in used.most_common(10):
-    print(f"| {comm} | {t / hz:.1f} | {100 * t / total:.0f}% |")
-PY
 }
 for _ in $(seq "$RUNS"); do
   for side in "${sides[@]}"; do measure "$side"; done

@@ -12,15 +12,22 @@
 //     stored, the Deployment scaled back to one pod, and the events per
 //     second that pod handles them at, from its first reply to its last.
 //
+// With -cpu, the CPU each command on this machine used during the warm
+// events and during the burst (from the pod's first delivery to its last
+// ack), and per event: the test cluster runs on this machine, so that is
+// nats-server, the relay and the handler, and the rest of the cluster.
+//
 // Times are the stream's own (JetStream's store times of the event and of
-// its reply), so the port-forward the benchmark publishes through is not
-// counted. A reply is stored after the handler returned: handler entered
-// is within the handler's own time (microseconds for the template) before.
-// While the warm and the burst events are handled, nothing goes through the
-// port-forward but what must (the warm run's publishes, and the consumer's
-// state twice a second): the events' and the replies' store times are read
-// afterwards, as the port-forward's work shares the machine's CPU with the
-// pod.
+// its reply), so the way the benchmark reaches the bus is not counted. A
+// reply is stored after the handler returned: handler entered is within
+// the handler's own time (microseconds for the template) before. -bus
+// nats://<the bus Service's cluster IP>:4222 reaches it straight from
+// this machine (the node reaches Services); the default, a Service name,
+// goes through a port-forward, as skiff does, whose work (the API server,
+// the kubelet, containerd) shares the machine's CPU with the pod. While
+// the warm and the burst events are handled, nothing goes to the bus but
+// what must (the warm run's publishes, and the consumer's state): the
+// events' and the replies' store times are read afterwards.
 package main
 
 import (
@@ -53,14 +60,15 @@ func main() {
 	n := flag.Int("events", 1000, "warm events (0: none)")
 	burst := flag.Int("burst", 0, "then this many events stored while the always-on function has no pod, then handled by its one pod (0: none)")
 	warmDeploy := flag.String("warm-deployment", "warm", "the always-on function's Deployment (scaled to zero and back for the burst)")
+	cpu := flag.Bool("cpu", false, "print the CPU each command on this machine used during the warm events and the burst")
 	flag.Parse()
-	if err := run(*ns, *release, *busURL, *stream, *typ, *warmType, *replyType, *warmDeploy, *wakes, *rate, *n, *burst); err != nil {
+	if err := run(*ns, *release, *busURL, *stream, *typ, *warmType, *replyType, *warmDeploy, *wakes, *rate, *n, *burst, *cpu); err != nil {
 		fmt.Fprintln(os.Stderr, "eventwake:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy string, wakes, rate, n, burst int) error {
+func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy string, wakes, rate, n, burst int, cpu bool) error {
 	ctx := context.Background()
 	kc, err := kube.New(kube.Options{})
 	if err != nil {
@@ -166,6 +174,12 @@ func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy strin
 	if err != nil {
 		return err
 	}
+	var warmCPU *cpuSample
+	if cpu {
+		if warmCPU, err = sampleCPU(); err != nil {
+			return err
+		}
+	}
 	begin := time.Now()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
@@ -202,8 +216,14 @@ func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy strin
 	for _, s := range all {
 		lastSeq = max(lastSeq, s.seq)
 	}
-	if err := waitHandled(ctx, cons, lastSeq); err != nil {
+	if err := waitHandled(ctx, cons, lastSeq, 500*time.Millisecond); err != nil {
 		return err
+	}
+	var warmCPUEnd *cpuSample
+	if cpu {
+		if warmCPUEnd, err = sampleCPU(); err != nil {
+			return err
+		}
 	}
 	replies, err = watchReplies(ctx, conn.JS, stream, replyType, begin)
 	if err != nil {
@@ -222,6 +242,9 @@ func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy strin
 		warm = append(warm, got.Sub(at))
 	}
 	fmt.Printf("| warm, %d/s: event stored → reply stored | %d | %s | %s | %s | %s |\n", rate, len(warm), pct(warm, 50), pct(warm, 90), pct(warm, 99), pct(warm, 100))
+	if cpu {
+		printCPU(os.Stdout, fmt.Sprintf("the warm events at %d/s", rate), n, warmCPU, warmCPUEnd)
+	}
 	if burst == 0 {
 		return nil
 	}
@@ -285,8 +308,23 @@ func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy strin
 	if err := scaleTo(1); err != nil {
 		return fmt.Errorf("scaling %s to one pod: %w", warmDeploy, err)
 	}
-	if err := waitHandled(ctx, cons, lastSeq); err != nil {
+	var burstCPU, burstCPUEnd *cpuSample
+	if cpu {
+		// From the pod's first delivery: its start is not the events' cost.
+		if err := waitDelivering(ctx, cons, lastSeq-uint64(burst)); err != nil {
+			return err
+		}
+		if burstCPU, err = sampleCPU(); err != nil {
+			return err
+		}
+	}
+	if err := waitHandled(ctx, cons, lastSeq, 100*time.Millisecond); err != nil {
 		return err
+	}
+	if cpu {
+		if burstCPUEnd, err = sampleCPU(); err != nil {
+			return err
+		}
 	}
 	replies, err = watchReplies(ctx, conn.JS, stream, replyType, begin)
 	if err != nil {
@@ -308,12 +346,34 @@ func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy strin
 	}
 	d := last.Sub(first)
 	fmt.Printf("\n%d events waiting when one pod starts: handled from its first reply to its last in %s, %.0f events/s\n", burst, d.Round(time.Millisecond), float64(burst)/d.Seconds())
+	if cpu {
+		printCPU(os.Stdout, "the burst, from the pod's first delivery to its last ack", burst, burstCPU, burstCPUEnd)
+	}
 	return nil
 }
 
+// waitDelivering waits until cons delivered an event after the stream's
+// sequence after: it reads the consumer's state every 20 ms.
+func waitDelivering(ctx context.Context, cons jetstream.Consumer, after uint64) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.Delivered.Stream > after {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no event after #%d delivered within 5m", after)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the bus: no event to wait on
+	}
+}
+
 // waitHandled waits until cons has acked every event up to the stream's
-// lastSeq: it reads the consumer's state twice a second.
-func waitHandled(ctx context.Context, cons jetstream.Consumer, lastSeq uint64) error {
+// lastSeq: it reads the consumer's state every poll.
+func waitHandled(ctx context.Context, cons jetstream.Consumer, lastSeq uint64, poll time.Duration) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		info, err := cons.Info(ctx)
@@ -326,7 +386,7 @@ func waitHandled(ctx context.Context, cons jetstream.Consumer, lastSeq uint64) e
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the events up to #%d were not handled within 5m: %d waiting, %d in flight", lastSeq, info.NumPending, info.NumAckPending)
 		}
-		time.Sleep(500 * time.Millisecond) // polling the bus: no event to wait on
+		time.Sleep(poll) // polling the bus: no event to wait on
 	}
 }
 
