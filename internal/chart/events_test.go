@@ -188,9 +188,8 @@ func TestRenderEventsCooldown(t *testing.T) {
 	}
 }
 
-// The relay with events runs its Go code on one thread by default
-// (events.goMaxProcs); 0 leaves Go's default, and the proxy alone never
-// gets it.
+// The relay with events runs with Go's default threads unless
+// events.goMaxProcs says how many; the proxy alone never gets it.
 func TestRenderEventsRelayThreads(t *testing.T) {
 	p, err := project.Parse([]byte(eventsDoc))
 	if err != nil {
@@ -201,8 +200,8 @@ func TestRenderEventsRelayThreads(t *testing.T) {
 		overrides map[string]any
 		want      string
 	}{
-		{nil, "1"},
-		{map[string]any{"events": map[string]any{"goMaxProcs": 2}}, "2"},
+		{nil, ""},
+		{map[string]any{"events": map[string]any{"goMaxProcs": 1}}, "1"},
 		{map[string]any{"events": map[string]any{"goMaxProcs": 0}}, ""},
 	} {
 		objs := splitObjects(t, renderRelease(t, p, "thumbs", "shop", tc.overrides))
@@ -215,8 +214,21 @@ func TestRenderEventsRelayThreads(t *testing.T) {
 			t.Errorf("with %v: the relay's GOMAXPROCS = %q (set: %v), want %q", tc.overrides, got, ok, tc.want)
 		}
 	}
-	spec, _, _ := renderProxy(t, proxyDoc, "orders")
-	if v, ok := env(spec.InitContainers[0])["GOMAXPROCS"]; ok {
+	// The proxy alone: not even when the value is set.
+	pp, err := project.Parse([]byte(proxyDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp.RelayImage = relayImg
+	objs := splitObjects(t, renderRelease(t, pp, "orders", "shop", map[string]any{"events": map[string]any{"goMaxProcs": 1}}))
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict([]byte(objs["Deployment/orders"]), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Spec.Template.Spec.InitContainers) != 1 {
+		t.Fatalf("the proxy alone: %d init containers, want its relay", len(d.Spec.Template.Spec.InitContainers))
+	}
+	if v, ok := env(d.Spec.Template.Spec.InitContainers[0])["GOMAXPROCS"]; ok {
 		t.Errorf("the relay of the proxy alone has GOMAXPROCS %q", v)
 	}
 }
