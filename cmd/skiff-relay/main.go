@@ -211,6 +211,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 	metrics := &relay.Metrics{}
 	var pm *proxy.Metrics
 	var px *proxy.Proxy
+	var front *proxy.Front
 	var servers []server
 	if o.proxy != "" {
 		target, err := url.Parse(o.target)
@@ -226,7 +227,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 		srv.Protocols.SetUnencryptedHTTP2(true) // h2c callers (gRPC) pass through
 		// The front of our own takes plain HTTP/1.x requests and hands
 		// srv the rest (upgrades, h2c).
-		servers = append(servers, server{o.proxy, proxy.NewFront(srv)})
+		front = proxy.NewFront(srv)
+		servers = append(servers, server{o.proxy, front})
 	}
 	// Without a stream, the relay is the proxy alone: nothing of NATS.
 	var nc *nats.Conn
@@ -279,6 +281,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 			qctx, qcancel := context.WithTimeout(r.Context(), drainQuietMax)
 			px.Quiet(qctx, drainQuiet)
 			qcancel()
+			// The workload stops next: callers' kept connections must
+			// not bring it requests (proxy.Front.Drain).
+			front.Drain()
 		}
 		fmt.Fprintln(w, "drained")
 	})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -290,6 +291,30 @@ func TestServeProxyOnly(t *testing.T) {
 	// Profiles only with SKIFF_RELAY_PPROF=true.
 	if resp, err := http.Get("http://" + admin + "/debug/pprof/allocs"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("profiles without SKIFF_RELAY_PPROF: %v %v", resp, err)
+	}
+	// The preStop hook's /drain closes a caller's kept connection before
+	// it answers (the workload stops next), and the proxy still serves.
+	kept, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	kept.SetDeadline(time.Now().Add(20 * time.Second))
+	kbr := bufio.NewReader(kept)
+	io.WriteString(kept, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res, err := http.ReadResponse(kbr, nil); err != nil || res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("before the drain: %v %v", res, err)
+	} else {
+		io.Copy(io.Discard, res.Body)
+	}
+	if resp, err := http.Get("http://" + admin + "/drain"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("drain: %v %v", resp, err)
+	}
+	if n, err := kbr.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("a kept connection after the drain: %d, %v; want it closed", n, err)
+	}
+	if resp, err := http.Get("http://" + proxyAddr + "/"); err != nil || resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("after the drain: %v %v; want an answer that closes its connection", resp, err)
 	}
 	cancel()
 	select {

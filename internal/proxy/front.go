@@ -33,6 +33,8 @@ type Front struct {
 	handoff *handoff
 
 	shutdown atomic.Bool
+	// draining says connections are no longer kept (Drain).
+	draining atomic.Bool
 	wg       sync.WaitGroup // the connections' goroutines
 	handed   atomic.Int64   // connections handed to srv
 
@@ -130,7 +132,25 @@ func (f *Front) Close() error {
 	return f.srv.Close()
 }
 
-func (f *Front) shuttingDown() bool { return f.shutdown.Load() }
+// Drain stops keeping connections open, while the front still serves:
+// the idle ones close now, and each other closes after its answer (with
+// Connection: close). A pod's relay drains its proxy before the workload
+// behind it stops: a caller holding a kept connection, opened before the
+// pod's endpoint left the Service, would otherwise send its next request
+// here, to a workload that is gone. With the connection closed, its
+// client opens a new one, which the Service routes to a pod that serves.
+func (f *Front) Drain() {
+	f.draining.Store(true)
+	f.srv.SetKeepAlivesEnabled(false) // the handed-over connections
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		c.closeIfIdle()
+	}
+}
+
+// shuttingDown says a connection must close after its answer.
+func (f *Front) shuttingDown() bool { return f.shutdown.Load() || f.draining.Load() }
 
 func (f *Front) track(c *frontConn) bool {
 	f.mu.Lock()
@@ -202,7 +222,7 @@ func (f *Front) newConn(conn net.Conn) *frontConn {
 	return c
 }
 
-// closeIfIdle closes c when it waits for a request (Shutdown).
+// closeIfIdle closes c when it waits for a request (Shutdown, Drain).
 func (c *frontConn) closeIfIdle() {
 	if c.state.CompareAndSwap(connIdle, connClosed) {
 		c.conn.Close()
@@ -227,7 +247,9 @@ func (c *frontConn) serve() {
 		if c.br.Buffered() == 0 {
 			// Idle until the next request's first byte.
 			c.state.Store(connIdle)
-			if f.shutdown.Load() && c.state.CompareAndSwap(connIdle, connClosed) {
+			// Draining, a kept connection closes; a new one still has
+			// its first request answered.
+			if (f.shutdown.Load() || !first && f.draining.Load()) && c.state.CompareAndSwap(connIdle, connClosed) {
 				c.conn.Close()
 				return
 			}
@@ -273,7 +295,7 @@ func (c *frontConn) serve() {
 			c.conn.SetReadDeadline(time.Time{})
 			deadline = false
 		}
-		if !c.serveRequest() || f.shutdown.Load() {
+		if !c.serveRequest() || f.shuttingDown() {
 			if c.unread {
 				c.linger() // the caller may still be sending its body
 			}

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -279,6 +280,93 @@ func TestFrontShutdown(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", addr); err == nil {
 		t.Error("still listening after Shutdown")
+	}
+}
+
+// TestFrontDrain: Drain closes the idle kept connections at once, the
+// request in flight is answered with Connection: close, and the front
+// still serves: a new connection gets its answer, and is not kept.
+func TestFrontDrain(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})
+	as := httptest.NewServer(app)
+	defer as.Close()
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock() // before as.Close, also when the test fails
+	target, _ := url.Parse(as.URL)
+	p := New(Options{Target: target, Metrics: NewMetrics()})
+	defer p.Close()
+	u, f := frontServerOf(t, p)
+	addr := strings.TrimPrefix(u, "http://")
+	get := func(conn net.Conn, br *bufio.Reader, path string) *http.Response {
+		t.Helper()
+		io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := io.ReadAll(res.Body); res.StatusCode != 200 || string(b) != "ok" {
+			t.Fatalf("%s: %d %q", path, res.StatusCode, b)
+		}
+		return res
+	}
+
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	ibr := bufio.NewReader(idle)
+	if res := get(idle, ibr, "/fast"); res.Close {
+		t.Fatal("before Drain, an answer closed its connection")
+	}
+	busy, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+
+	f.Drain()
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := ibr.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the idle connection: %d, %v; want it closed", n, err)
+	}
+	unblock()
+	busy.SetReadDeadline(time.Now().Add(10 * time.Second))
+	bbr := bufio.NewReader(busy)
+	res, err := http.ReadResponse(bbr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(b) != "ok" || !res.Close {
+		t.Errorf("in flight: %d %q close=%v", res.StatusCode, b, res.Close)
+	}
+	if n, err := bbr.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the busy connection after its answer: %d, %v; want it closed", n, err)
+	}
+
+	fresh, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("no longer listening after Drain: %v", err)
+	}
+	defer fresh.Close()
+	fbr := bufio.NewReader(fresh)
+	if res := get(fresh, fbr, "/fast"); !res.Close {
+		t.Error("after Drain, a new connection's answer keeps it")
+	}
+	if n, err := fbr.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("a new connection after its answer: %d, %v; want it closed", n, err)
 	}
 }
 
