@@ -43,11 +43,15 @@ type waker struct {
 	// its successor (setVersion); nil otherwise. Requests wait for it.
 	switching chan struct{}
 	proc      *hostrun.Process
-	starting  chan struct{} // closed when the start in flight is done
-	startErr  error
-	inFlight  int
-	timer     *time.Timer
-	closed    bool
+	// stopping is closed when the process put to sleep has exited (and
+	// let go of the port); nil when none is being stopped. A wake waits
+	// for it.
+	stopping chan struct{}
+	starting chan struct{} // closed when the start in flight is done
+	startErr error
+	inFlight int
+	timer    *time.Timer
+	closed   bool
 }
 
 // sleeps reports whether w runs only while it has traffic (scale.min 0,
@@ -195,6 +199,16 @@ func (wk *waker) enter(ctx context.Context) error {
 // start the new version.
 func (wk *waker) wake(start func(context.Context) (*hostrun.Process, error), version int, done chan struct{}) {
 	began := time.Now()
+	wk.mu.Lock()
+	stopping := wk.stopping
+	wk.mu.Unlock()
+	if stopping != nil {
+		// The process that just went to sleep still holds the port.
+		select {
+		case <-stopping:
+		case <-wk.ctx.Done():
+		}
+	}
 	proc, err := start(wk.ctx)
 	wk.mu.Lock()
 	superseded := wk.version != version
@@ -251,9 +265,17 @@ func (wk *waker) sleep(proc *hostrun.Process) {
 	}
 	wk.proc = nil
 	idle := wk.idle
+	stopping := make(chan struct{})
+	wk.stopping = stopping
 	wk.mu.Unlock()
 	wk.l.forget(wk.name, proc)
 	_ = proc.Stop()
+	wk.mu.Lock()
+	if wk.stopping == stopping {
+		wk.stopping = nil
+	}
+	wk.mu.Unlock()
+	close(stopping)
 	wk.l.Events.Emit(Event{Kind: event.Notice, Workload: wk.name, Message: fmt.Sprintf("%s: stopped after %s without a request (scale.min 0)", wk.name, idle)})
 }
 
