@@ -15,6 +15,10 @@
 # itself does: that costs the API server, the kubelet and containerd
 # about 0.6 ms of CPU an event, on the cores the pod runs on.
 #
+# With FLOOR=1 the burst is handled not by the pod but by a bare consumer
+# in eventwake (eventwake -floor: no HTTP, no handler, each reply stored
+# before its ack): nats-server's part, the floor of the pod's pace.
+#
 # FN_LOG_LEVEL sets the second function's LOG_LEVEL (the template logs
 # a line for an event in a sampled trace at info, its default, and the
 # "received event" line of every event at debug).
@@ -46,7 +50,7 @@
 set -euo pipefail
 
 WAKES=${WAKES:-10} RATE=${RATE:-100} N=${N:-2000} BURST=${BURST:-5000} FN_LOG_LEVEL=${FN_LOG_LEVEL:-} CPU=${CPU:-}
-PORT_FORWARD=${PORT_FORWARD:-} BEFORE=${BEFORE:-} RUNS=${RUNS:-1} PPROF=${PPROF:-} PPROF_SECONDS=${PPROF_SECONDS:-8} RELAY_ENV=${RELAY_ENV:-}
+PORT_FORWARD=${PORT_FORWARD:-} FLOOR=${FLOOR:-} BEFORE=${BEFORE:-} RUNS=${RUNS:-1} PPROF=${PPROF:-} PPROF_SECONDS=${PPROF_SECONDS:-8} RELAY_ENV=${RELAY_ENV:-}
 : "${KUBECONFIG:?run testscripts/cluster/ci.sh up and eval its env first}"
 : "${SKIFF_TEST_REGISTRY:?run testscripts/cluster/ci.sh up and eval its env first}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -135,7 +139,7 @@ measure() {
   echo "| scenario | n | p50 | p90 | p99 | max |"
   echo "|---|---|---|---|---|---|"
   "$work/eventwake" "${bus[@]}" -n "${!ns}" -release shop-thumbs -stream "${!stream}" -warm-type com.example.image.resized -warm-deployment warm \
-    -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" ${CPU:+-cpu} 2>"$work/eventwake.log" ||
+    -wakes "$WAKES" -rate "$RATE" -events "$N" -burst "$BURST" ${CPU:+-cpu} ${FLOOR:+-floor} 2>"$work/eventwake.log" ||
     { cat "$work/eventwake.log" >&2; exit 1; }
   if [ -n "$fwd" ]; then
     wait "$curlpid" || echo "no relay profile (the pod went away before $PPROF_SECONDS s?)" >&2

@@ -12,6 +12,12 @@
 //     stored, the Deployment scaled back to one pod, and the events per
 //     second that pod handles them at, from its first reply to its last.
 //
+// With -floor, the burst is not handled by the pod but by a bare
+// consumer in this process on the same durable consumer (16 in flight,
+// each event's reply stored before its ack, as the relay does; no HTTP,
+// no handler): nats-server's part of the work, the floor of the pod's
+// pace on this bus.
+//
 // With -cpu, the CPU each command on this machine used during the warm
 // events and during the burst (from the pod's first delivery to its last
 // ack), and per event: the test cluster runs on this machine, so that is
@@ -61,14 +67,15 @@ func main() {
 	burst := flag.Int("burst", 0, "then this many events stored while the always-on function has no pod, then handled by its one pod (0: none)")
 	warmDeploy := flag.String("warm-deployment", "warm", "the always-on function's Deployment (scaled to zero and back for the burst)")
 	cpu := flag.Bool("cpu", false, "print the CPU each command on this machine used during the warm events and the burst")
+	floor := flag.Bool("floor", false, "handle the burst with a bare consumer in this process instead of the pod (no HTTP, no handler)")
 	flag.Parse()
-	if err := run(*ns, *release, *busURL, *stream, *typ, *warmType, *replyType, *warmDeploy, *wakes, *rate, *n, *burst, *cpu); err != nil {
+	if err := run(*ns, *release, *busURL, *stream, *typ, *warmType, *replyType, *warmDeploy, *wakes, *rate, *n, *burst, *cpu, *floor); err != nil {
 		fmt.Fprintln(os.Stderr, "eventwake:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy string, wakes, rate, n, burst int, cpu bool) error {
+func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy string, wakes, rate, n, burst int, cpu, floor bool) error {
 	ctx := context.Background()
 	kc, err := kube.New(kube.Options{})
 	if err != nil {
@@ -304,6 +311,36 @@ func run(ns, release, busURL, stream, typ, warmType, replyType, warmDeploy strin
 		case <-time.After(time.Minute):
 			return fmt.Errorf("the bus did not confirm the burst's events within a minute")
 		}
+	}
+	if floor {
+		var a, b *cpuSample
+		if cpu {
+			if a, err = sampleCPU(); err != nil {
+				return err
+			}
+		}
+		took, err := consumeBare(ctx, conn.JS, cons, stream, replyType, burst, relay.DefaultConcurrency)
+		if err != nil {
+			return fmt.Errorf("the bare consumer: %w", err)
+		}
+		if cpu {
+			if b, err = sampleCPU(); err != nil {
+				return err
+			}
+		}
+		if err := waitHandled(ctx, cons, lastSeq, 100*time.Millisecond); err != nil {
+			return err
+		}
+		fmt.Printf("\n%d events waiting, handled by a bare consumer on this machine (no pod, no HTTP; each reply stored before its ack): from the first received to the last acked in %s, %.0f events/s\n",
+			burst, took.Round(time.Millisecond), float64(burst)/took.Seconds())
+		if cpu {
+			printCPU(os.Stdout, "the bare consumer's burst", burst, a, b)
+		}
+		// The next run starts with the always-on function's pod.
+		if err := scaleTo(1); err != nil {
+			return fmt.Errorf("scaling %s to one pod: %w", warmDeploy, err)
+		}
+		return nil
 	}
 	if err := scaleTo(1); err != nil {
 		return fmt.Errorf("scaling %s to one pod: %w", warmDeploy, err)
