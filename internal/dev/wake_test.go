@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,29 +127,7 @@ func TestWakeSupersededByANewVersion(t *testing.T) {
 }
 
 func testWakeSuperseded(t *testing.T, cycleOrder bool) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var mu sync.Mutex
-	var failures []string
-	l := &Local{Root: t.TempDir(), Logs: io.Discard, Events: &Emitter{Sink: func(ev event.Event) {
-		if ev.Kind == Failed {
-			mu.Lock()
-			failures = append(failures, ev.Error)
-			mu.Unlock()
-		}
-	}}}
-	defer l.Stop()
-	w := &project.Workload{Name: "fn", Port: port, Ready: "/", Scale: &project.Scale{Min: 0, Idle: "1m"}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wk, _, err := l.wakerFor(ctx, w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, w, wk, failures := sleepyWaker(t, "1m")
 	oldStarted, release := make(chan struct{}), make(chan struct{})
 	wk.setVersion(func(context.Context) (*hostrun.Process, error) {
 		close(oldStarted)
@@ -199,9 +178,41 @@ func testWakeSuperseded(t *testing.T, cycleOrder bool) {
 	if n := newStarts.Load(); n != 1 {
 		t.Errorf("the new version started %d times, want 1", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(failures) > 0 {
-		t.Errorf("a superseded start was reported as a failure: %q", failures)
+	if f := failures(); len(f) > 0 {
+		t.Errorf("a superseded start was reported as a failure: %q", f)
+	}
+}
+
+// sleepyWaker returns a Local (stopped with the test) and the waker of
+// its scale.min 0 workload fn on a free port, idle after idle, and a
+// function that returns the failure events' errors so far.
+func sleepyWaker(t *testing.T, idle string) (*Local, *project.Workload, *waker, func() []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var mu sync.Mutex
+	var failures []string
+	l := &Local{Root: t.TempDir(), Logs: io.Discard, Events: &Emitter{Sink: func(ev event.Event) {
+		if ev.Kind == Failed {
+			mu.Lock()
+			failures = append(failures, ev.Error)
+			mu.Unlock()
+		}
+	}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { l.Stop(); cancel() })
+	w := &project.Workload{Name: "fn", Port: port, Ready: "/", Scale: &project.Scale{Min: 0, Idle: idle}}
+	wk, _, err := l.wakerFor(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, w, wk, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(failures)
 	}
 }

@@ -5,7 +5,6 @@ package dev
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skiffdev/skiff/internal/event"
 	"github.com/skiffdev/skiff/internal/hostrun"
-	"github.com/skiffdev/skiff/internal/project"
 )
 
 // TestWakeWaitsForTheSleepingProcess: a request that comes while the
@@ -26,29 +23,7 @@ import (
 // graceful shutdown, holding the port) waits for it to exit and wakes
 // the workload then, rather than failing on the port in use.
 func TestWakeWaitsForTheSleepingProcess(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var mu sync.Mutex
-	var failures []string
-	l := &Local{Root: t.TempDir(), Logs: io.Discard, Events: &Emitter{Sink: func(ev event.Event) {
-		if ev.Kind == Failed {
-			mu.Lock()
-			failures = append(failures, ev.Error)
-			mu.Unlock()
-		}
-	}}}
-	defer l.Stop()
-	w := &project.Workload{Name: "fn", Port: port, Ready: "/", Scale: &project.Scale{Min: 0, Idle: "1ms"}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	wk, _, err := l.wakerFor(ctx, w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, w, wk, failures := sleepyWaker(t, "1ms")
 	hold := t.TempDir()
 	release := filepath.Join(hold, "release")
 	if err := syscall.Mkfifo(release, 0o600); err != nil {
@@ -105,10 +80,8 @@ func TestWakeWaitsForTheSleepingProcess(t *testing.T) {
 	if n := starts.Load(); n != 2 {
 		t.Errorf("%d starts, want 2", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(failures) > 0 {
-		t.Errorf("failure events: %q", failures)
+	if f := failures(); len(f) > 0 {
+		t.Errorf("failure events: %q", f)
 	}
 }
 

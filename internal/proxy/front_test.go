@@ -204,23 +204,34 @@ func compareServers(t *testing.T) (nsAddr, frAddr string, f *Front) {
 	return strings.TrimPrefix(ns.URL, "http://"), strings.TrimPrefix(u, "http://"), f
 }
 
-// TestFrontShutdown: Shutdown closes the idle connections at once, lets
-// the request in flight finish (its answer says the connection closes)
-// and returns after it.
-func TestFrontShutdown(t *testing.T) {
-	entered, release := make(chan struct{}), make(chan struct{})
+// slowProxy returns a proxy (closed with the test) to an app that
+// answers "ok", and GET /slow only once release is called; entered is
+// closed when /slow arrived. The app is released when the test ends,
+// failed or not.
+func slowProxy(t *testing.T) (p *Proxy, entered <-chan struct{}, release func()) {
+	t.Helper()
+	in, out := make(chan struct{}), make(chan struct{})
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			close(entered)
-			<-release
+			close(in)
+			<-out
 		}
 		io.WriteString(w, "ok")
 	})
 	as := httptest.NewServer(app)
-	defer as.Close()
+	var once sync.Once
+	release = func() { once.Do(func() { close(out) }) }
 	target, _ := url.Parse(as.URL)
-	p := New(Options{Target: target, Metrics: NewMetrics()})
-	defer p.Close()
+	p = New(Options{Target: target, Metrics: NewMetrics()})
+	t.Cleanup(func() { release(); as.Close(); p.Close() })
+	return p, in, release
+}
+
+// TestFrontShutdown: Shutdown closes the idle connections at once, lets
+// the request in flight finish (its answer says the connection closes)
+// and returns after it.
+func TestFrontShutdown(t *testing.T) {
+	p, entered, release := slowProxy(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +273,7 @@ func TestFrontShutdown(t *testing.T) {
 		t.Fatalf("Shutdown returned before the request in flight ended: %v", err)
 	default:
 	}
-	close(release)
+	release()
 	busy.SetReadDeadline(time.Now().Add(10 * time.Second))
 	res, err := http.ReadResponse(bufio.NewReader(busy), nil)
 	if err != nil {
@@ -287,22 +298,7 @@ func TestFrontShutdown(t *testing.T) {
 // request in flight is answered with Connection: close, and the front
 // still serves: a new connection gets its answer, and is not kept.
 func TestFrontDrain(t *testing.T) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			close(entered)
-			<-release
-		}
-		io.WriteString(w, "ok")
-	})
-	as := httptest.NewServer(app)
-	defer as.Close()
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	defer unblock() // before as.Close, also when the test fails
-	target, _ := url.Parse(as.URL)
-	p := New(Options{Target: target, Metrics: NewMetrics()})
-	defer p.Close()
+	p, entered, release := slowProxy(t)
 	u, f := frontServerOf(t, p)
 	addr := strings.TrimPrefix(u, "http://")
 	get := func(conn net.Conn, br *bufio.Reader, path string) *http.Response {
@@ -341,7 +337,7 @@ func TestFrontDrain(t *testing.T) {
 	if n, err := ibr.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("the idle connection: %d, %v; want it closed", n, err)
 	}
-	unblock()
+	release()
 	busy.SetReadDeadline(time.Now().Add(10 * time.Second))
 	bbr := bufio.NewReader(busy)
 	res, err := http.ReadResponse(bbr, nil)
