@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,49 +17,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skiffdev/skiff/internal/devsync/devsynctest"
 )
-
-// read returns the files of dir as name: content ("->target" for links,
-// "/" for folders).
-func read(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&os.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			got[rel] = "->" + target
-			return err
-		case d.IsDir():
-			got[rel] = "/"
-		default:
-			data, err := os.ReadFile(p)
-			got[rel] = string(data)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
-func equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
 
 func TestApplyRefusesPathsOutsideTheFolder(t *testing.T) {
 	for _, name := range []string{"../escape", "/etc/passwd", "a/../../b"} {
@@ -76,7 +37,7 @@ func TestApplyRefusesPathsOutsideTheFolder(t *testing.T) {
 		if _, err := Apply(dir, t.TempDir(), &buf); err == nil || !strings.Contains(err.Error(), "outside the app folder") {
 			t.Errorf("%s: err = %v", name, err)
 		}
-		if got := read(t, dir); len(got) != 0 {
+		if got := devsynctest.Files(t, dir); len(got) != 0 {
 			t.Errorf("%s: a refused patch left %v", name, got)
 		}
 	}
@@ -98,7 +59,7 @@ func TestApplyRefusesPathsOutsideTheFolder(t *testing.T) {
 			t.Errorf("%v through a link: err = %v", files, err)
 		}
 	}
-	if got := read(t, outside); !equal(got, map[string]string{"keep": "k"}) {
+	if got := devsynctest.Files(t, outside); !maps.Equal(got, map[string]string{"keep": "k"}) {
 		t.Errorf("the folder behind the link holds %v", got)
 	}
 }
@@ -127,7 +88,7 @@ func TestCopyRunsAgain(t *testing.T) {
 			}
 		}
 	}
-	if got, want := read(t, to), read(t, from); !equal(got, want) {
+	if got, want := devsynctest.Files(t, to), devsynctest.Files(t, from); !maps.Equal(got, want) {
 		t.Errorf("after two copies: %v, want %v", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/skiffdev/skiff/internal/devsync"
+	"github.com/skiffdev/skiff/internal/devsync/devsynctest"
 )
 
 // file is an entry of a test layer: content, or a link target for
@@ -66,48 +68,6 @@ func image(t *testing.T, layers ...v1.Layer) v1.Image {
 		t.Fatal(err)
 	}
 	return img
-}
-
-// read returns the files of dir as name: content ("->target" for links,
-// "/" for folders).
-func read(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&os.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			got[rel] = "->" + target
-			return err
-		case d.IsDir():
-			got[rel] = "/"
-		default:
-			data, err := os.ReadFile(p)
-			got[rel] = string(data)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
-func equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // Walk names entries, and a hard link's target, by their paths in the
@@ -195,7 +155,7 @@ func sameDevice(a, b string) bool {
 func applyUndoCommit(t *testing.T, old, next v1.Image, p devsync.Patch, backup string) {
 	dir := t.TempDir()
 	writeTree(t, dir, old)
-	before := read(t, dir)
+	before := devsynctest.Files(t, dir)
 	var patch bytes.Buffer
 	if err := devsync.WritePatch(&patch, Folder{next, "/app"}, p); err != nil {
 		t.Fatal(err)
@@ -206,7 +166,7 @@ func applyUndoCommit(t *testing.T, old, next v1.Image, p devsync.Patch, backup s
 	}
 	want := map[string]string{"fn": "v2", "lib": "/", "lib/a.js": "a1", "link": "->lib/a.js", "same.txt": "same",
 		"new": "/", "new/run.sh": "#!/bin/sh"}
-	if got := read(t, dir); !equal(got, want) {
+	if got := devsynctest.Files(t, dir); !maps.Equal(got, want) {
 		t.Errorf("after Apply: %v\nwant %v", got, want)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "new/run.sh")); err != nil || fi.Mode().Perm() != 0o755 {
@@ -215,7 +175,7 @@ func applyUndoCommit(t *testing.T, old, next v1.Image, p devsync.Patch, backup s
 	if err := applied.Undo(); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, dir); !equal(got, before) {
+	if got := devsynctest.Files(t, dir); !maps.Equal(got, before) {
 		t.Errorf("after Undo: %v\nwant %v", got, before)
 	}
 
@@ -227,10 +187,10 @@ func applyUndoCommit(t *testing.T, old, next v1.Image, p devsync.Patch, backup s
 	if err := applied.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, dir); !equal(got, want) {
+	if got := devsynctest.Files(t, dir); !maps.Equal(got, want) {
 		t.Errorf("after Commit: %v", got)
 	}
-	if left := read(t, backup); len(left) != 0 {
+	if left := devsynctest.Files(t, backup); len(left) != 0 {
 		t.Errorf("backup keeps %v", left)
 	}
 }
