@@ -123,7 +123,7 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.IntVar(&o.delivery.Retries, "retries", atoi(env("RETRIES", "3")), "retries of a failed delivery")
 	fs.DurationVar(&o.delivery.Backoff, "backoff", dur(env("BACKOFF", "1s")), "the wait before the first retry; it doubles")
 	fs.DurationVar(&o.delivery.Timeout, "timeout", dur(env("TIMEOUT", "30s")), "how long one delivery may take")
-	fs.IntVar(&o.concurrency, "concurrency", atoi(env("CONCURRENCY", "16")), "events in flight to the function, per trigger")
+	fs.IntVar(&o.concurrency, "concurrency", atoi(env("CONCURRENCY", strconv.Itoa(relay.DefaultConcurrency))), "events in flight to the function, per trigger")
 	fs.StringVar(&o.proxy, "proxy", env("PROXY", ""), "where the proxy in front of the target listens (none when empty)")
 	fs.DurationVar(&o.proxyTimeout, "proxy-timeout", dur(env("PROXY_TIMEOUT", "5m")), "how long the proxy waits for the target's answer before a 504")
 	fs.BoolVar(&o.coldStarts, "cold-starts", env("COLD_STARTS", "") == "true", "the workload scales from zero: its first request is a cold start")

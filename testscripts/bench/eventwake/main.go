@@ -13,10 +13,10 @@
 //     second that pod handles them at, from its first reply to its last.
 //
 // With -floor, the burst is not handled by the pod but by a bare
-// consumer in this process on the same durable consumer (16 in flight,
-// each event's reply stored before its ack, as the relay does; no HTTP,
-// no handler): nats-server's part of the work, the floor of the pod's
-// pace on this bus.
+// consumer in this process on the same durable consumer (as many in
+// flight as the relay's default, each event's reply stored before its
+// ack, as the relay does; no HTTP, no handler): nats-server's part of
+// the work, the floor of the pod's pace on this bus.
 //
 // With -cpu, the CPU each command on this machine used during the warm
 // events and during the burst (from the pod's first delivery to its last
