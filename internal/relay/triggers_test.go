@@ -42,6 +42,32 @@ func TestSubscribeRemovesTheConsumersOfGoneTriggers(t *testing.T) {
 	}
 }
 
+// A consumer made by an older skiff, with fewer events in flight, takes
+// the new bound at the next deploy, keeping its place in the stream.
+func TestSubscribeUpdatesTheEventsInFlight(t *testing.T) {
+	js := runNATS(t)
+	ctx := context.Background()
+	pl := planOf(t, "shop", "thumbs", DefaultDelivery(), "com.example.a")
+	if err := Subscribe(ctx, js, "thumbs", pl, 16); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, js, "1", "/test", "com.example.a")
+	if err := Subscribe(ctx, js, "thumbs", pl, DefaultConcurrency); err != nil {
+		t.Fatalf("deploying with %d in flight over a consumer of 16: %v", DefaultConcurrency, err)
+	}
+	c, err := js.Consumer(ctx, "shop", pl.Triggers[0].Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxAckPending != 2*DefaultConcurrency || info.NumPending != 1 {
+		t.Errorf("MaxAckPending %d with %d waiting, want %d with the 1 published before", info.Config.MaxAckPending, info.NumPending, 2*DefaultConcurrency)
+	}
+}
+
 // planOf is the plan of workload's triggers on events (types or
 // patterns) on stream, with delivery d and no limits.
 func planOf(t *testing.T, stream, workload string, d Delivery, events ...string) *Plan {
