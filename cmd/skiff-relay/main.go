@@ -92,7 +92,6 @@ type options struct {
 	creds, ca, inbox                               string
 	sink, admin                                    string
 	delivery                                       relay.Delivery
-	concurrency                                    int
 	proxy                                          string
 	proxyTimeout                                   time.Duration
 	coldStarts                                     bool
@@ -123,7 +122,7 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.IntVar(&o.delivery.Retries, "retries", atoi(env("RETRIES", "3")), "retries of a failed delivery")
 	fs.DurationVar(&o.delivery.Backoff, "backoff", dur(env("BACKOFF", "1s")), "the wait before the first retry; it doubles")
 	fs.DurationVar(&o.delivery.Timeout, "timeout", dur(env("TIMEOUT", "30s")), "how long one delivery may take")
-	fs.IntVar(&o.concurrency, "concurrency", atoi(env("CONCURRENCY", strconv.Itoa(relay.DefaultConcurrency))), "events in flight to the function, per trigger")
+	fs.IntVar(&o.delivery.Concurrency, "concurrency", atoi(env("CONCURRENCY", strconv.Itoa(relay.DefaultConcurrency))), "events in flight to the function, per trigger")
 	fs.StringVar(&o.proxy, "proxy", env("PROXY", ""), "where the proxy in front of the target listens (none when empty)")
 	fs.DurationVar(&o.proxyTimeout, "proxy-timeout", dur(env("PROXY_TIMEOUT", "5m")), "how long the proxy waits for the target's answer before a 504")
 	fs.BoolVar(&o.coldStarts, "cold-starts", env("COLD_STARTS", "") == "true", "the workload scales from zero: its first request is a cold start")
@@ -312,7 +311,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 
 	if len(triggers) > 0 && nc != nil {
 		d := &relay.Dispatcher{JS: js, Stream: o.stream, Workload: o.workload, Target: o.target, Ready: o.ready, Triggers: triggers,
-			Delivery: o.delivery, Concurrency: o.concurrency, Client: relay.HandlerClient(o.concurrency), Logger: logger, Metrics: metrics}
+			Delivery: o.delivery, Concurrency: o.delivery.Concurrency, Client: relay.HandlerClient(o.delivery.Concurrency), Logger: logger, Metrics: metrics}
 		go func() { done <- d.Run(dctx) }()
 	}
 	select {

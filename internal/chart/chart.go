@@ -265,7 +265,7 @@ func eventValues(p *project.Project, w *project.Workload) map[string]any {
 		"schedules":  schedules,
 		"delivery": map[string]any{"retries": plan.Delivery.Retries, "backoff": plan.Delivery.Backoff.String(),
 			"timeout": plan.Delivery.Timeout.String()},
-		"concurrency":        relay.DefaultConcurrency,
+		"concurrency":        plan.Delivery.Concurrency,
 		"drainSeconds":       int(plan.Delivery.Timeout.Seconds()) + 15,
 		"monitoringEndpoint": monitor,
 	}

@@ -30,7 +30,7 @@ workloads:
         source: /uploads
       - schedule: "*/5 * * * *"
         timeZone: Europe/Berlin
-    delivery: {retries: 5, backoff: 2s, timeout: 40s}
+    delivery: {retries: 5, backoff: 2s, timeout: 40s, concurrency: 4}
   - name: orders
     kind: service
     lang: go
@@ -73,6 +73,7 @@ func TestRenderEvents(t *testing.T) {
 		"SKIFF_RELAY_BUS": "nats://nats.nats.svc.cluster.local:4222", "SKIFF_RELAY_STREAM": "shop", "SKIFF_RELAY_WORKLOAD": "thumbs",
 		"SKIFF_RELAY_TARGET": "http://127.0.0.1:9000/", "SKIFF_RELAY_READY": "http://127.0.0.1:9000/readyz",
 		"SKIFF_RELAY_RETRIES": "5", "SKIFF_RELAY_BACKOFF": "2s", "SKIFF_RELAY_TIMEOUT": "40s", "SKIFF_RELAY_SINK": "127.0.0.1:8099",
+		"SKIFF_RELAY_CONCURRENCY": "4",
 	} {
 		if re[k] != want {
 			t.Errorf("relay %s = %q, want %q", k, re[k], want)

@@ -583,7 +583,7 @@ func (b *busConsumers) Subscribe(ctx context.Context, w *project.Workload) error
 		return err
 	}
 	return b.bus.Do(ctx, func(conn *bus.Conn) error {
-		return relay.Subscribe(ctx, conn.JS, w.Name, plan, relay.DefaultConcurrency)
+		return relay.Subscribe(ctx, conn.JS, w.Name, plan, plan.Delivery.Concurrency)
 	})
 }
 

@@ -213,13 +213,19 @@ type Trigger struct {
 	TimeZone string `json:"timeZone,omitempty" yaml:"timeZone,omitempty"`
 }
 
+// MaxDeliveryConcurrency bounds delivery.concurrency: a pod is given at
+// most this many events at once.
+const MaxDeliveryConcurrency = 1000
+
 // Delivery is how a function's events are delivered to it: each attempt
 // may take Timeout; a failed one is retried Retries times, after Backoff,
-// doubling; then the event goes to the dead letters.
+// doubling; then the event goes to the dead letters. Concurrency is how
+// many events a pod's handler is given at once.
 type Delivery struct {
-	Retries *int   `json:"retries,omitempty" yaml:"retries,omitempty"`
-	Backoff string `json:"backoff,omitempty" yaml:"backoff,omitempty"`
-	Timeout string `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Retries     *int   `json:"retries,omitempty" yaml:"retries,omitempty"`
+	Backoff     string `json:"backoff,omitempty" yaml:"backoff,omitempty"`
+	Timeout     string `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Concurrency *int   `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
 }
 
 // checkEventsFields checks the fields of e, at path at (events, or an
@@ -323,6 +329,10 @@ func (p *Project) checkEvents(add func(path, msg, hint string)) {
 			}
 			if d.Retries != nil && (*d.Retries < 0 || *d.Retries > 100) {
 				add(at+".delivery.retries", fmt.Sprintf("%d is out of range", *d.Retries), "use 0 to 100")
+			}
+			if d.Concurrency != nil && (*d.Concurrency < 1 || *d.Concurrency > MaxDeliveryConcurrency) {
+				add(at+".delivery.concurrency", fmt.Sprintf("%d is out of range", *d.Concurrency),
+					fmt.Sprintf("use 1 to %d (1: one event at a time, for a handler that serves one request at a time)", MaxDeliveryConcurrency))
 			}
 			for field, v := range map[string]string{"backoff": d.Backoff, "timeout": d.Timeout} {
 				if v == "" {

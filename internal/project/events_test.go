@@ -91,8 +91,11 @@ func TestEventsErrors(t *testing.T) {
 			[]string{"line 3", "events.signingKey is set without events.credentials"}},
 		{"tls without ca", "apiVersion: skiff.dev/v1alpha1\nname: shop\nevents: {bus: tls://x:4222, tls: {}}\nworkloads:\n" + fn,
 			[]string{"line 3", "events.tls has no ca"}},
-		{"bad delivery", eventsHead + fn + "  triggers: [{event: a.b}]\n  delivery: {retries: -1, backoff: soon, timeout: 1h}\n",
-			[]string{"delivery.retries -1 is out of range", `delivery.backoff "soon" is not a positive duration`, `delivery.timeout "1h" is longer than 15m`}},
+		{"bad delivery", eventsHead + fn + "  triggers: [{event: a.b}]\n  delivery: {retries: -1, backoff: soon, timeout: 1h, concurrency: 0}\n",
+			[]string{"delivery.retries -1 is out of range", `delivery.backoff "soon" is not a positive duration`, `delivery.timeout "1h" is longer than 15m`,
+				"delivery.concurrency 0 is out of range", "use 1 to 1000"}},
+		{"too many at once", eventsHead + fn + "  triggers: [{event: a.b}]\n  delivery:\n    concurrency: 1001\n",
+			[]string{"delivery.concurrency 1001 is out of range"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.yaml))

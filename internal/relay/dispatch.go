@@ -25,6 +25,9 @@ type Delivery struct {
 	Retries int
 	Backoff time.Duration
 	Timeout time.Duration
+	// Concurrency is the events a pod's handler is given at once
+	// (DefaultConcurrency).
+	Concurrency int
 }
 
 // maxBackoff caps the wait between two attempts.

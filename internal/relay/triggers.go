@@ -100,7 +100,7 @@ func ReplaySubject(stream, consumer string) string {
 
 // DefaultDelivery is the delivery of a workload whose skiff.yaml sets none.
 func DefaultDelivery() Delivery {
-	return Delivery{Retries: DefaultRetries, Backoff: DefaultBackoff, Timeout: DefaultTimeout}
+	return Delivery{Retries: DefaultRetries, Backoff: DefaultBackoff, Timeout: DefaultTimeout, Concurrency: DefaultConcurrency}
 }
 
 func hash(parts ...string) string {

@@ -170,13 +170,13 @@ func (b *Bus) apply(ctx context.Context, p *project.Project) error {
 			ready = "" // asking it would wake it: deliveries wake it when there are events
 		}
 		d := &relay.Dispatcher{JS: b.js, Stream: plan.Stream, Workload: w.Name, Target: dev.URL(w) + "/", Ready: ready,
-			Triggers: plan.Triggers, Delivery: plan.Delivery, Concurrency: relay.DefaultConcurrency,
-			Client: relay.HandlerClient(relay.DefaultConcurrency), Logger: b.logger.With("workload", w.Name), Metrics: b.metrics}
+			Triggers: plan.Triggers, Delivery: plan.Delivery, Concurrency: plan.Delivery.Concurrency,
+			Client: relay.HandlerClient(plan.Delivery.Concurrency), Logger: b.logger.With("workload", w.Name), Metrics: b.metrics}
 		key, _ := json.Marshal([]any{plan, d.Target, d.Ready})
 		if cur := b.delivery[w.Name]; cur != nil && cur.key == string(key) {
 			continue
 		}
-		if err := relay.Subscribe(ctx, b.js, w.Name, plan, relay.DefaultConcurrency); err != nil {
+		if err := relay.Subscribe(ctx, b.js, w.Name, plan, plan.Delivery.Concurrency); err != nil {
 			return fmt.Errorf("the local bus: %w", err)
 		}
 		b.stopLocked(w.Name)

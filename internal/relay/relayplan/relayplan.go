@@ -57,6 +57,9 @@ func Delivery(w *project.Workload) relay.Delivery {
 		if v, err := time.ParseDuration(wd.Timeout); err == nil && v > 0 {
 			d.Timeout = v
 		}
+		if wd.Concurrency != nil && *wd.Concurrency > 0 {
+			d.Concurrency = *wd.Concurrency
+		}
 	}
 	return d
 }

@@ -85,7 +85,11 @@ func TestStreamAndDeliveryDefaults(t *testing.T) {
 	}
 	// Retries 0 is kept; a backoff that does not parse is the default.
 	d := Delivery(&project.Workload{Name: "a", Delivery: &project.Delivery{Retries: retries(0), Backoff: "soon", Timeout: "2s"}})
-	if d.Retries != 0 || d.Backoff != relay.DefaultBackoff || d.Timeout != 2*time.Second {
-		t.Errorf("Delivery = %+v, want 0 retries, the default backoff, 2s", d)
+	if d.Retries != 0 || d.Backoff != relay.DefaultBackoff || d.Timeout != 2*time.Second || d.Concurrency != relay.DefaultConcurrency {
+		t.Errorf("Delivery = %+v, want 0 retries, the default backoff, 2s, the default concurrency", d)
+	}
+	one := 1
+	if d := Delivery(&project.Workload{Name: "a", Delivery: &project.Delivery{Concurrency: &one}}); d.Concurrency != 1 {
+		t.Errorf("Delivery with concurrency 1 = %+v", d)
 	}
 }
