@@ -79,6 +79,9 @@ func (l *Local) wakerFor(ctx context.Context, w *project.Workload) (wk *waker, f
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(w.Port))
 	if err != nil {
+		if inUse := hostrun.CheckPort(w.Port); inUse != nil {
+			return nil, false, inUse // taken meanwhile: say by whom
+		}
 		return nil, false, err
 	}
 	port, err := hostrun.FreePort() // the process listens there

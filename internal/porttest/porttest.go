@@ -7,7 +7,9 @@
 // starts, picks from 20000–32767 and the kernel's outgoing connections
 // from 32768 and up, so tests pick below both, from 10000–19999. Test
 // binaries run side by side (go test ./...), so each process picks in a
-// slot of that range chosen by its process id.
+// slot of that range chosen by its process id. A port is handed out once
+// per process: a later test never gets one an earlier test gave to a
+// process that may not have let go of it yet.
 package porttest
 
 import (
@@ -15,8 +17,16 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 )
+
+// handed are the ports this process handed out (the package's one piece
+// of state: what it guards is the process's, as the ports are).
+var handed struct {
+	sync.Mutex
+	ports map[int]bool
+}
 
 const (
 	lo, hi = 10000, 20000
@@ -29,14 +39,25 @@ const (
 func Ports(t testing.TB, n int) []int {
 	t.Helper()
 	base, start := lo+os.Getpid()%slots*size, rand.IntN(size)
+	handed.Lock()
+	defer handed.Unlock()
+	if handed.ports == nil {
+		handed.ports = map[int]bool{}
+	}
 	var ports []int
 	for i := 0; i < size && len(ports) < n; i++ {
 		port := base + (start+i)%size
+		if handed.ports[port] {
+			continue
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err == nil {
 			l.Close()
 			ports = append(ports, port)
 		}
+	}
+	for _, port := range ports {
+		handed.ports[port] = true
 	}
 	if len(ports) < n {
 		t.Fatalf("%d free loopback ports wanted in %d–%d, found %d", n, base, base+size-1, len(ports))

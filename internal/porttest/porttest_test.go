@@ -32,3 +32,18 @@ func TestPortsAreFreeDistinctAndInTheSlot(t *testing.T) {
 		}
 	}
 }
+
+func TestPortsAreHandedOutOncePerProcess(t *testing.T) {
+	first := Ports(t, 10) // not held: free again at once
+	again := map[int]bool{}
+	for range 10 {
+		for _, p := range Ports(t, 5) {
+			again[p] = true
+		}
+	}
+	for _, p := range first {
+		if again[p] {
+			t.Errorf("port %d handed out twice", p)
+		}
+	}
+}
