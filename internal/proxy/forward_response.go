@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -66,37 +65,11 @@ func (c *appConn) parseResponse(r *http.Request) *http.Response {
 		c.resHeader = h
 	}
 	clear(h)
-	// One backing array for the values, as textproto does: most names
-	// come once.
-	strs := make([]string, strings.Count(rest, "\n"))
-	for rest != "" {
-		var line string
-		if line, rest, ok = cutLine(rest); !ok {
-			return nil
-		}
-		name, value, found := strings.Cut(line, ":")
-		// A line that begins with a space or tab continues the one
-		// before (obs-fold); a space in a name is kept by net/http as
-		// it is: both are left to it.
-		if !found || !validName(name) || !validValue(value) {
-			return nil
-		}
-		value = strings.Trim(value, " \t")
-		key := http.CanonicalHeaderKey(name)
-		if vv, seen := h[key]; seen {
-			h[key] = append(vv, value)
-			continue
-		}
-		vv := strs[:1:1]
-		strs = strs[1:]
-		vv[0] = value
-		h[key] = vv
+	// s holds the head without its empty line: no line of it is empty.
+	if _, ended, ok := parseHeader(rest, h); !ok || ended {
+		return nil
 	}
-	if pr, ok := h["Pragma"]; ok && pr[0] == "no-cache" {
-		if _, cc := h["Cache-Control"]; !cc {
-			h["Cache-Control"] = []string{"no-cache"}
-		}
-	}
+	pragmaNoCache(h)
 	if _, te := h["Transfer-Encoding"]; te {
 		return nil
 	}

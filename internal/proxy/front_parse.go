@@ -107,46 +107,17 @@ func parseHead(raw []byte, h *head) bool {
 	if h.header == nil {
 		h.header = make(http.Header, 8)
 	}
-	strs := make([]string, max(strings.Count(rest, "\n")-1, 0)) // the lines but the last, empty one
-	hosts, lengths := 0, 0
-	for {
-		line, rest, ok = cutLine(rest)
-		if !ok {
-			return false
-		}
-		if len(line) == 0 {
-			break
-		}
-		name, value, found := strings.Cut(line, ":")
-		// A line that begins with a space or tab continues the one
-		// before (obs-fold): not taken. Neither is a space before the
-		// colon, an invalid name or value.
-		if !found || !validName(name) {
-			return false
-		}
-		value = strings.Trim(value, " \t")
-		if !validValue(value) {
-			return false
-		}
-		key := http.CanonicalHeaderKey(name)
-		switch key {
-		case "Host":
-			hosts++
-		case "Content-Length":
-			lengths++
-		case "Transfer-Encoding", "Upgrade":
+	rest, ended, ok := parseHeader(rest, h.header)
+	if !ok || !ended || len(rest) != 0 {
+		return false
+	}
+	for _, key := range [...]string{"Transfer-Encoding", "Upgrade"} {
+		if _, ok := h.header[key]; ok {
 			return false // chunked bodies, upgrades (WebSocket, h2c)
 		}
-		if vv, seen := h.header[key]; seen || len(strs) == 0 {
-			h.header[key] = append(vv, value)
-			continue
-		}
-		vv := strs[:1:1]
-		strs = strs[1:]
-		vv[0] = value
-		h.header[key] = vv
 	}
-	if len(rest) != 0 || hosts > 1 || lengths > 1 || (hosts == 0 && h.minor == 1) {
+	hosts, lengths := len(h.header["Host"]), len(h.header["Content-Length"])
+	if hosts > 1 || lengths > 1 || (hosts == 0 && h.minor == 1) {
 		return false
 	}
 	if hosts == 1 {
@@ -181,13 +152,54 @@ func parseHead(raw []byte, h *head) bool {
 		h.keepAlive10 = hasToken(conn, "keep-alive")
 		h.close = !h.keepAlive10
 	}
-	// As net/http's ReadRequest does.
-	if pr, ok := h.header["Pragma"]; ok && pr[0] == "no-cache" {
-		if _, cc := h.header["Cache-Control"]; !cc {
-			h.header["Cache-Control"] = []string{"no-cache"}
+	pragmaNoCache(h.header)
+	return true
+}
+
+// parseHeader parses the CRLF-ended header lines at the start of s into
+// h, up to an empty line (ended) or the end of s, and returns what
+// follows. The values share one backing array, as textproto reads them.
+// ok is false for a line net/http might read otherwise, which is then
+// not judged here: one that begins with a space or tab (it continues the
+// one before: obs-fold), a name with a space before the colon or
+// otherwise invalid, an invalid value, a bare CR or LF.
+func parseHeader(s string, h http.Header) (rest string, ended, ok bool) {
+	strs := make([]string, strings.Count(s, "\n"))
+	for s != "" {
+		var line string
+		if line, s, ok = cutLine(s); !ok {
+			return "", false, false
+		}
+		if line == "" {
+			return s, true, true
+		}
+		name, value, found := strings.Cut(line, ":")
+		value = strings.Trim(value, " \t")
+		if !found || !validName(name) || !validValue(value) {
+			return "", false, false
+		}
+		key := http.CanonicalHeaderKey(name)
+		if vv, seen := h[key]; seen || len(strs) == 0 {
+			h[key] = append(vv, value)
+			continue
+		}
+		vv := strs[:1:1]
+		strs = strs[1:]
+		vv[0] = value
+		h[key] = vv
+	}
+	return "", false, true
+}
+
+// pragmaNoCache adds Cache-Control: no-cache to a header with Pragma:
+// no-cache and no Cache-Control, as net/http's readers of requests and
+// answers do.
+func pragmaNoCache(h http.Header) {
+	if pr, ok := h["Pragma"]; ok && pr[0] == "no-cache" {
+		if _, cc := h["Cache-Control"]; !cc {
+			h["Cache-Control"] = []string{"no-cache"}
 		}
 	}
-	return true
 }
 
 // cutLine cuts the first CRLF-ended line off s. A line with a bare CR or
