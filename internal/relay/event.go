@@ -205,34 +205,16 @@ func (e *Event) WriteHeaders(h http.Header) {
 	}
 }
 
-// The header names of the attributes most events have, made once: an event
-// crosses them several times on its way (read from the bus, written to the
-// handler, its reply read and stored).
-var (
-	knownAttrs      = []string{"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema", "traceparent", "tracestate"}
-	natsHeaderNames = map[string]string{} // id: ce-id
-	httpHeaderNames = map[string]string{} // id: Ce-Id
-	attrNames       = map[string]string{} // ce-id and Ce-Id: id
-)
-
-func init() {
-	for _, a := range knownAttrs {
-		natsHeaderNames[a] = "ce-" + a
-		httpHeaderNames[a] = textproto.CanonicalMIMEHeaderKey("ce-" + a)
-		attrNames[natsHeaderNames[a]] = a
-		attrNames[httpHeaderNames[a]] = a
-	}
-}
-
 // headerName is the header of attribute a: ce-a on the bus, its canonical
-// form (Ce-A) over HTTP.
+// form (Ce-A) over HTTP. The common attributes' names are constants
+// (commonAttr): an event crosses them several times on its way (read from
+// the bus, written to the handler, its reply read and stored).
 func headerName(a string, canonical bool) string {
-	names := natsHeaderNames
-	if canonical {
-		names = httpHeaderNames
-	}
-	if n, ok := names[a]; ok {
-		return n
+	if _, bus, web, ok := commonAttr(a); ok {
+		if canonical {
+			return web
+		}
+		return bus
 	}
 	if canonical {
 		return textproto.CanonicalMIMEHeaderKey("ce-" + a)
@@ -243,11 +225,40 @@ func headerName(a string, canonical bool) string {
 // attrName is the attribute a header k (in any case) carries, if it is a
 // ce- header.
 func attrName(k string) (string, bool) {
-	if a, ok := attrNames[k]; ok {
-		return a, true
-	}
 	if len(k) < 3 || !strings.EqualFold(k[:3], "ce-") {
 		return "", false
 	}
+	if a, _, _, ok := commonAttr(k[3:]); ok {
+		return a, true
+	}
 	return strings.ToLower(k[3:]), true
+}
+
+// commonAttr returns, for an attribute most events have, named as it is
+// or as in a canonical header (id or Id), its name and its headers on the
+// bus and over HTTP.
+func commonAttr(name string) (attr, bus, web string, ok bool) {
+	switch name {
+	case "specversion", "Specversion":
+		return "specversion", "ce-specversion", "Ce-Specversion", true
+	case "id", "Id":
+		return "id", "ce-id", "Ce-Id", true
+	case "source", "Source":
+		return "source", "ce-source", "Ce-Source", true
+	case "type", "Type":
+		return "type", "ce-type", "Ce-Type", true
+	case "time", "Time":
+		return "time", "ce-time", "Ce-Time", true
+	case "subject", "Subject":
+		return "subject", "ce-subject", "Ce-Subject", true
+	case "datacontenttype", "Datacontenttype":
+		return "datacontenttype", "ce-datacontenttype", "Ce-Datacontenttype", true
+	case "dataschema", "Dataschema":
+		return "dataschema", "ce-dataschema", "Ce-Dataschema", true
+	case "traceparent", "Traceparent":
+		return "traceparent", "ce-traceparent", "Ce-Traceparent", true
+	case "tracestate", "Tracestate":
+		return "tracestate", "ce-tracestate", "Ce-Tracestate", true
+	}
+	return "", "", "", false
 }
