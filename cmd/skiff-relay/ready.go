@@ -55,7 +55,7 @@ func workloadReady(client *http.Client, url string, wait, step time.Duration) ht
 	}
 }
 
-// drainQuiet is how long /drain waits without a new request through the
+// drainQuiet is how long /drain waits, from its call, without a new request through the
 // proxy before the workload is told to stop, at most drainQuietMax: a
 // terminating pod's endpoint leaves kube-proxy's rules within its
 // minSyncPeriod (1 s by default) and the KEDA interceptor's endpoint cache

@@ -254,16 +254,19 @@ func (r *recorder) flush() {
 	}
 }
 
-// Quiet returns once no request began for quiet, or when ctx ends. A
-// terminating pod's relay waits for it before its workload is told to
-// stop (the preStop hook's /drain): callers still routed to the pod while
-// its endpoint is being removed everywhere (kube-proxy, the KEDA
-// interceptor) are answered by the workload rather than refused. The
+// Quiet returns once no request began for quiet, counted from the call
+// at the earliest, or when ctx ends. A terminating pod's relay waits for
+// it before its workload is told to stop (the preStop hook's /drain):
+// callers still routed to the pod while its endpoint is being removed
+// everywhere (kube-proxy, the KEDA interceptor) are answered by the
+// workload rather than refused. That removal begins with the pod's
+// termination, so a pod quiet before it waits all the same. The
 // requests in flight then are the workload's to finish (its graceful
 // shutdown), so a long stream does not hold the pod.
 func (p *Proxy) Quiet(ctx context.Context, quiet time.Duration) error {
+	begin := p.now().UnixNano()
 	for {
-		wait := quiet - p.now().Sub(time.Unix(0, p.last.Load()))
+		wait := quiet - p.now().Sub(time.Unix(0, max(p.last.Load(), begin)))
 		if wait <= 0 {
 			return nil
 		}

@@ -309,13 +309,18 @@ func TestProxyEarlyHintsAreNotTheStatus(t *testing.T) {
 	}
 }
 
-// Quiet waits for a spell without new requests: at once for a proxy that
-// served none, past the latest request's start otherwise, and no longer
-// than its context.
+// Quiet waits for a spell without new requests, from its call at the
+// earliest (a pod quiet before its termination is still routed to until
+// its endpoint is removed), past the latest request's start otherwise,
+// and no longer than its context.
 func TestQuiet(t *testing.T) {
 	u, p := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Options{})
-	if err := p.Quiet(context.Background(), time.Hour); err != nil {
-		t.Fatalf("a proxy that served nothing is not quiet: %v", err)
+	called := time.Now()
+	if err := p.Quiet(context.Background(), 30*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if since := time.Since(called); since < 30*time.Millisecond {
+		t.Fatalf("a proxy that served nothing was quiet %s after the call, before the 30ms asked", since)
 	}
 	if code, _ := get(t, http.MethodGet, u); code != http.StatusOK {
 		t.Fatalf("GET: %d", code)
