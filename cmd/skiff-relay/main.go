@@ -275,14 +275,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logge
 			return
 		}
 		if px != nil {
-			// The pod's endpoint is being removed everywhere meanwhile;
-			// until then, callers still come (proxy.Quiet).
+			// Callers' kept connections close, so that their next
+			// requests go through the Service, to pods that stay
+			// (proxy.Front.Drain); callers it still routes here while
+			// the pod's endpoint is being removed everywhere are
+			// answered until then (proxy.Quiet).
+			front.Drain()
 			qctx, qcancel := context.WithTimeout(r.Context(), drainQuietMax)
 			px.Quiet(qctx, drainQuiet)
 			qcancel()
-			// The workload stops next: callers' kept connections must
-			// not bring it requests (proxy.Front.Drain).
-			front.Drain()
 		}
 		fmt.Fprintln(w, "drained")
 	})

@@ -400,9 +400,21 @@ func TestDeployLifecycle(t *testing.T) {
 	}
 
 	// 6. config set --apply changes the answer (through the ConfigMap).
+	// The rollout is complete once the new pod is ready; the old one
+	// drains meanwhile, and a caller may get its answer for a moment,
+	// never a failed one.
 	c.mustSkiff(t, root, "config", "set", "GREETING=Bonjour", "-w", "hello", "--apply", "--timeout", "3m")
-	if body := c.call(t, ns, "shop-front", "/", frontPort); !strings.Contains(body, "Bonjour, front!") {
-		t.Fatalf("after config set the answer is %q", body)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		body := c.call(t, ns, "shop-front", "/", frontPort)
+		if strings.Contains(body, "Bonjour, front!") {
+			break
+		}
+		if !strings.Contains(body, "Hello, front!") {
+			t.Fatalf("after config set the answer is %q: want the new greeting, or the old one while its pod drains", body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s after config set the answer is still %q", body)
+		}
 	}
 
 	// 7. a secret reaches the pod and is nowhere on disk.
